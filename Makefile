@@ -1,0 +1,120 @@
+# gradserve: `make run` builds and starts the service, `make test` runs the
+# whole test suite. Both install the Debian packages they need when missing.
+#
+#   make            build the core library and the server
+#   make run        build, then run the server on 127.0.0.1:8080
+#   make test       build with -Werror and run every test
+#   make test SANITIZE=1   the same suite under AddressSanitizer + UBSan
+#   make bench      benchmarks (results printed and written to bench/results.md)
+#   make fixtures   regenerate the PyTorch reference fixtures (needs python3-torch)
+
+SANITIZE ?=
+BUILD    ?= build$(if $(SANITIZE),-san)
+CC       ?= cc
+PORT     ?= 8080
+
+# Packages per purpose; `deps-*` targets install whichever are missing.
+PKGS_BUILD := gcc make pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev
+PKGS_TEST  := $(PKGS_BUILD) libcurl4-openssl-dev curl
+PKGS_BENCH := $(PKGS_TEST) python3-numpy python3-torch wrk
+
+CPPFLAGS += -Iinclude -D_GNU_SOURCE
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -Werror -Wshadow -Wvla -fno-fast-math
+ifneq ($(SANITIZE),)
+CFLAGS   += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=address,undefined
+endif
+# Evaluated when a recipe runs, so after the deps targets have installed them.
+BLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+LIBS        = -ljansson -lmicrohttpd -lpthread -lm
+
+CORE_SRC   := $(wildcard core/*.c)
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
+SERVER_SRC := $(wildcard server/*.c)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC   := $(wildcard tests/test_*.c)
+TEST_BIN   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TESTLIB_SRC := $(wildcard tests/lib/*.c)
+TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
+BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+LIB        := $(BUILD)/libgradserve.a
+SERVER_BIN := $(if $(SERVER_SRC),$(BUILD)/gradserve)
+
+.PHONY: all run test bench fixtures clean deps-build deps-test deps-bench \
+        build-all build-tests build-bench
+
+all: deps-build
+	@$(MAKE) --no-print-directory build-all
+
+run: deps-build
+	@$(MAKE) --no-print-directory build-all
+	$(BUILD)/gradserve --listen 127.0.0.1:$(PORT)
+
+test: deps-test
+	@$(MAKE) --no-print-directory build-tests
+	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory build-bench
+	@BUILD=$(BUILD) bench/run.sh
+
+fixtures:
+	/usr/bin/python3 tests/fixtures/make_fixtures.py tests/fixtures
+
+build-all: $(LIB) $(SERVER_BIN)
+build-tests: build-all $(TEST_BIN)
+build-bench: build-all $(BENCH_BIN)
+
+$(LIB): $(CORE_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/core/%.o: core/%.c include/gradserve.h $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BLAS_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/server/%.o: server/%.c include/gradserve.h $(wildcard server/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Iserver -I$(BUILD)/server $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gradserve: $(SERVER_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(LIB) $(BLAS_LIBS) $(LIBS)
+
+$(BUILD)/tests/lib/%.o: tests/lib/%.c $(wildcard tests/lib/*.h) include/gradserve.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c tests/check.h $(TESTLIB_OBJ) $(LIB) $(wildcard tests/lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(BLAS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) \
+	    $(LIB) $(BLAS_LIBS) $(LIBS) -lcurl
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BLAS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(BLAS_LIBS) $(LIBS) -lcurl
+
+clean:
+	rm -rf build build-san
+
+# Install whichever of the listed Debian packages are missing (root or sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+define install_missing
+	@missing=$$(for p in $(1); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps-build:
+	$(call install_missing,$(PKGS_BUILD))
+deps-test:
+	$(call install_missing,$(PKGS_TEST))
+deps-bench:
+	$(call install_missing,$(PKGS_BENCH))

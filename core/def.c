@@ -1,0 +1,239 @@
+/* Network definitions: names, defaults and validation; errors and allocation
+ * helpers shared by the core. */
+#include "internal.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- errors --------------------------------------------------------------- */
+
+static const char *const status_names[] = {
+    [GS_OK] = "ok",           [GS_EINVAL] = "invalid",     [GS_ELIMIT] = "limit",
+    [GS_ENOMEM] = "no_memory", [GS_EDIVERGED] = "diverged", [GS_ECANCELED] = "canceled",
+};
+
+const char *gs_status_name(gs_status s)
+{
+    return (unsigned)s < sizeof status_names / sizeof *status_names ? status_names[s] : "unknown";
+}
+
+void gs_error_clear(gs_error *err)
+{
+    if (err) memset(err, 0, sizeof *err);
+}
+
+gs_status gs_fail(gs_error *err, gs_status status, const char *field, const char *fmt, ...)
+{
+    if (!err) return status;
+    err->status = status;
+    snprintf(err->field, sizeof err->field, "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* ---- allocation ------------------------------------------------------------ */
+
+static void *default_malloc(size_t size, void *ctx)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void default_free(void *p, void *ctx)
+{
+    (void)ctx;
+    free(p);
+}
+
+gs_allocator gs_allocator_or_default(const gs_allocator *a)
+{
+    if (a && a->malloc_fn && a->free_fn) return *a;
+    return (gs_allocator){default_malloc, default_free, NULL};
+}
+
+void *gs_alloc(const gs_allocator *a, size_t size)
+{
+    return a->malloc_fn(size ? size : 1, a->ctx);
+}
+
+void *gs_alloc_zero(const gs_allocator *a, size_t size)
+{
+    void *p = gs_alloc(a, size);
+    if (p) memset(p, 0, size ? size : 1);
+    return p;
+}
+
+void gs_free(const gs_allocator *a, void *p)
+{
+    if (p) a->free_fn(p, a->ctx);
+}
+
+int gs_mul_ok(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+int gs_add_ok(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* ---- names ----------------------------------------------------------------- */
+
+static const char *const activation_names[GS_ACT_COUNT] = {
+    "linear", "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus", "softmax",
+};
+static const char *const loss_names[GS_LOSS_COUNT] = {
+    "mse", "l1", "huber", "binary_cross_entropy", "cross_entropy",
+};
+
+static int index_of(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; name && i < n; i++)
+        if (strcmp(names[i], name) == 0) return i;
+    return -1;
+}
+
+const char *gs_activation_name(gs_activation a)
+{
+    return (unsigned)a < GS_ACT_COUNT ? activation_names[a] : NULL;
+}
+
+int gs_activation_from_name(const char *name)
+{
+    return index_of(activation_names, GS_ACT_COUNT, name);
+}
+
+const char *gs_loss_name(gs_loss l)
+{
+    return (unsigned)l < GS_LOSS_COUNT ? loss_names[l] : NULL;
+}
+
+int gs_loss_from_name(const char *name)
+{
+    return index_of(loss_names, GS_LOSS_COUNT, name);
+}
+
+size_t gs_dtype_size(gs_dtype t)
+{
+    return t == GS_FLOAT64 ? sizeof(double) : sizeof(float);
+}
+
+/* ---- defaults and checks ------------------------------------------------------ */
+
+gs_layer_def gs_layer(size_t units, gs_activation act)
+{
+    return (gs_layer_def){.units = units, .activation = act, .slope = 0.01, .alpha = 1.0};
+}
+
+void gs_net_def_init(gs_net_def *def)
+{
+    memset(def, 0, sizeof *def);
+    def->loss = GS_LOSS_MSE;
+    def->reduction = GS_REDUCE_MEAN;
+    def->huber_delta = 1.0;
+    def->dtype = GS_FLOAT32;
+    def->gemm = GS_GEMM_AUTO;
+}
+
+/* A width the BLAS interface (32-bit ints) can take, and the caller allows. */
+static gs_status check_width(size_t n, const gs_limits *lim, const char *field, gs_error *err)
+{
+    if (n == 0) return gs_fail(err, GS_EINVAL, field, "must be a positive integer");
+    if (n > INT_MAX) return gs_fail(err, GS_ELIMIT, field, "must be at most %d", INT_MAX);
+    if (lim && lim->max_units && n > lim->max_units)
+        return gs_fail(err, GS_ELIMIT, field, "%zu exceeds the limit of %zu units", n,
+                       lim->max_units);
+    return GS_OK;
+}
+
+gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err)
+{
+    gs_error_clear(err);
+    gs_status st = check_width(def->inputs, lim, "inputs", err);
+    if (st) return st;
+    if (def->n_layers == 0 || !def->layers)
+        return gs_fail(err, GS_EINVAL, "layers", "must hold at least one layer");
+    if (lim && lim->max_layers && def->n_layers > lim->max_layers)
+        return gs_fail(err, GS_ELIMIT, "layers", "%zu layers exceed the limit of %zu",
+                       def->n_layers, lim->max_layers);
+    if ((unsigned)def->dtype > GS_FLOAT64)
+        return gs_fail(err, GS_EINVAL, "dtype", "must be float32 or float64");
+    if ((unsigned)def->gemm > GS_GEMM_REFERENCE)
+        return gs_fail(err, GS_EINVAL, "gemm", "unknown GEMM path");
+
+    char field[96];
+    size_t fan_in = def->inputs, params = 0;
+    for (size_t l = 0; l < def->n_layers; l++) {
+        const gs_layer_def *L = &def->layers[l];
+        snprintf(field, sizeof field, "layers/%zu/units", l);
+        if ((st = check_width(L->units, lim, field, err))) return st;
+        snprintf(field, sizeof field, "layers/%zu/activation", l);
+        if ((unsigned)L->activation >= GS_ACT_COUNT)
+            return gs_fail(err, GS_EINVAL, field, "unknown activation");
+        if (L->activation == GS_ACT_SOFTMAX && l + 1 != def->n_layers)
+            return gs_fail(err, GS_EINVAL, field, "softmax is allowed on the last layer only");
+        if (L->activation == GS_ACT_LEAKY_RELU && !isfinite(L->slope)) {
+            snprintf(field, sizeof field, "layers/%zu/slope", l);
+            return gs_fail(err, GS_EINVAL, field, "must be a finite number");
+        }
+        if (L->activation == GS_ACT_ELU && !(isfinite(L->alpha) && L->alpha >= 0)) {
+            snprintf(field, sizeof field, "layers/%zu/alpha", l);
+            return gs_fail(err, GS_EINVAL, field, "must be a finite number >= 0");
+        }
+        /* params += units * (fan_in + 1), checked */
+        size_t n;
+        if (!gs_mul_ok(L->units, fan_in + 1, &n) || !gs_add_ok(params, n, &params) ||
+            (lim && lim->max_params && params > lim->max_params)) {
+            snprintf(field, sizeof field, "layers/%zu/units", l);
+            return gs_fail(err, GS_ELIMIT, field,
+                           "the network would exceed the limit of %zu parameters",
+                           lim && lim->max_params ? lim->max_params : (size_t)SIZE_MAX);
+        }
+        fan_in = L->units;
+    }
+
+    if ((unsigned)def->loss >= GS_LOSS_COUNT)
+        return gs_fail(err, GS_EINVAL, "loss", "unknown loss");
+    if ((unsigned)def->reduction > GS_REDUCE_SUM)
+        return gs_fail(err, GS_EINVAL, "reduction", "must be mean or sum");
+    if (def->loss == GS_LOSS_HUBER && !(isfinite(def->huber_delta) && def->huber_delta > 0))
+        return gs_fail(err, GS_EINVAL, "huber_delta", "must be a finite number > 0");
+
+    /* The cross-entropies are computed from logits: the last layer must be the
+     * matching squashing function (fused) or linear (its outputs are logits). */
+    size_t last = def->n_layers - 1;
+    gs_activation act = def->layers[last].activation;
+    snprintf(field, sizeof field, "layers/%zu/activation", last);
+    if (def->loss == GS_LOSS_BCE && act != GS_ACT_SIGMOID && act != GS_ACT_LINEAR)
+        return gs_fail(err, GS_EINVAL, field,
+                       "binary_cross_entropy needs a sigmoid or linear (logits) last layer");
+    if (def->loss == GS_LOSS_CE && act != GS_ACT_SOFTMAX && act != GS_ACT_LINEAR)
+        return gs_fail(err, GS_EINVAL, field,
+                       "cross_entropy needs a softmax or linear (logits) last layer");
+    if (def->loss == GS_LOSS_CE && def->layers[last].units < 2) {
+        snprintf(field, sizeof field, "layers/%zu/units", last);
+        return gs_fail(err, GS_EINVAL, field, "cross_entropy needs at least 2 classes");
+    }
+    return GS_OK;
+}
+
+gs_status gs_pass_check_rows(const gs_net *net, size_t rows, const gs_limits *lim,
+                             gs_error *err)
+{
+    size_t elems;
+    if (rows == 0) return gs_fail(err, GS_EINVAL, "rows", "a batch needs at least one row");
+    if (rows > INT_MAX) return gs_fail(err, GS_ELIMIT, "rows", "must be at most %d", INT_MAX);
+    if (!gs_mul_ok(rows, net->max_width, &elems) ||
+        (lim && lim->max_batch_elems && elems > lim->max_batch_elems))
+        return gs_fail(err, GS_ELIMIT, "rows",
+                       "%zu rows x %zu units exceed the limit of %zu batch elements", rows,
+                       net->max_width, lim && lim->max_batch_elems ? lim->max_batch_elems : 0);
+    return GS_OK;
+}

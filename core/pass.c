@@ -1,0 +1,158 @@
+/* Passes: the activation buffers of a batch, and the public forward and
+ * backward calls, dispatching to the float and double kernels. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <tgmath.h>
+
+#define REAL float
+#define SFX(name) name##_f32
+#define GEMM gs_gemm_f32
+#include "pass_impl.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+
+#define REAL double
+#define SFX(name) name##_f64
+#define GEMM gs_gemm_f64
+#include "pass_impl.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+
+gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim,
+                        gs_error *err)
+{
+    gs_error_clear(err);
+    if (gs_pass_check_rows(net, max_rows, lim, err)) return NULL;
+    const gs_net_def *def = &net->def;
+    size_t L = def->n_layers, es = gs_dtype_size(def->dtype);
+    gs_allocator A = net->alloc;
+
+    /* Element count: per layer z, delta and (unless linear) a; then dL/dx.
+     * Each term is at most rows x max_width, checked above; so is the sum of
+     * at most 3L + 1 of them, checked here. */
+    size_t total = 0, bytes, n;
+    for (size_t l = 0; l < L; l++) {
+        size_t k = def->layers[l].activation == GS_ACT_LINEAR ? 2 : 3;
+        if (!gs_mul_ok(max_rows * def->layers[l].units, k, &n) || !gs_add_ok(total, n, &total))
+            goto too_big;
+    }
+    if (!gs_add_ok(total, max_rows * def->inputs, &total) || !gs_mul_ok(total, es, &bytes))
+        goto too_big;
+
+    gs_pass *p = gs_alloc_zero(&A, sizeof *p);
+    if (!p) goto oom;
+    p->alloc = A;
+    p->net = net;
+    p->max_rows = max_rows;
+    p->z = gs_alloc(&A, 3 * L * sizeof(void *));
+    p->slab = gs_alloc(&A, bytes);
+    if (!p->z || !p->slab) {
+        gs_pass_free(p);
+        goto oom;
+    }
+    p->a = p->z + L;
+    p->delta = p->z + 2 * L;
+    char *at = p->slab;
+    for (size_t l = 0; l < L; l++) {
+        size_t sz = max_rows * def->layers[l].units * es;
+        p->z[l] = at, at += sz;
+        p->delta[l] = at, at += sz;
+        if (def->layers[l].activation == GS_ACT_LINEAR)
+            p->a[l] = p->z[l];
+        else
+            p->a[l] = at, at += sz;
+    }
+    p->input_grad = at;
+    return p;
+
+too_big:
+    gs_fail(err, GS_ELIMIT, "rows", "the activations of %zu rows do not fit in memory", max_rows);
+    return NULL;
+oom:
+    gs_fail(err, GS_ENOMEM, "", "out of memory allocating activations for %zu rows", max_rows);
+    return NULL;
+}
+
+void gs_pass_free(gs_pass *pass)
+{
+    if (!pass) return;
+    gs_allocator A = pass->alloc;
+    gs_free(&A, pass->slab);
+    gs_free(&A, pass->z);
+    gs_free(&A, pass);
+}
+
+const void *gs_pass_outputs(const gs_pass *pass)
+{
+    return pass->a[pass->net->def.n_layers - 1];
+}
+
+const void *gs_pass_input_grad(const gs_pass *pass) { return pass->input_grad; }
+
+const void *gs_pass_delta(const gs_pass *pass, size_t layer)
+{
+    return layer < pass->net->def.n_layers ? pass->delta[layer] : NULL;
+}
+
+/* Checks shared by forward and backward, with the labels' range. */
+static gs_status check_batch(const gs_net *net, const gs_pass *pass, const gs_batch *b,
+                             int need_targets, gs_error *err)
+{
+    gs_error_clear(err);
+    if (pass->net != net)
+        return gs_fail(err, GS_EINVAL, "", "the pass was created for another network");
+    if (!b->inputs) return gs_fail(err, GS_EINVAL, "inputs", "inputs are required");
+    if (b->rows == 0) return gs_fail(err, GS_EINVAL, "inputs", "a batch needs at least one row");
+    if (b->rows > pass->max_rows)
+        return gs_fail(err, GS_EINVAL, "inputs", "%zu rows exceed the pass's %zu", b->rows,
+                       pass->max_rows);
+    const gs_targets *t = &b->targets;
+    if (need_targets && !t->values && !t->labels)
+        return gs_fail(err, GS_EINVAL, "targets", "targets are required");
+    if (t->labels) {
+        if (net->def.loss != GS_LOSS_CE)
+            return gs_fail(err, GS_EINVAL, "targets",
+                           "class labels need the cross_entropy loss; give values");
+        size_t classes = gs_net_outputs(net);
+        for (size_t r = 0; r < b->rows; r++)
+            if (t->labels[r] < 0 || (uint64_t)t->labels[r] >= classes) {
+                char field[32];
+                snprintf(field, sizeof field, "targets/%zu", r);
+                return gs_fail(err, GS_EINVAL, field, "class %lld is not in 0..%zu",
+                               (long long)t->labels[r], classes - 1);
+            }
+    }
+    return GS_OK;
+}
+
+gs_status gs_forward(gs_net *net, gs_pass *pass, const gs_batch *batch, double *loss,
+                     gs_error *err)
+{
+    gs_status st = check_batch(net, pass, batch, 0, err);
+    if (st) return st;
+    if (net->def.dtype == GS_FLOAT64) return gs_pass_forward_f64(net, pass, batch, loss, 0, err);
+    return gs_pass_forward_f32(net, pass, batch, loss, 0, err);
+}
+
+gs_status gs_backward(gs_net *net, gs_pass *pass, const gs_batch *batch, unsigned keep,
+                      double *loss, gs_error *err)
+{
+    gs_status st = check_batch(net, pass, batch, 1, err);
+    if (st) return st;
+    double l = 0;
+    int input_grad = (keep & GS_KEEP_INPUT_GRAD) != 0;
+    if (net->def.dtype == GS_FLOAT64) {
+        gs_pass_forward_f64(net, pass, batch, &l, 1, err);
+        gs_pass_backward_f64(net, pass, batch, input_grad);
+    } else {
+        gs_pass_forward_f32(net, pass, batch, &l, 1, err);
+        gs_pass_backward_f32(net, pass, batch, input_grad);
+    }
+    if (loss) *loss = l;
+    return GS_OK;
+}

@@ -1,0 +1,320 @@
+/* gradserve core: dense networks, forward and backward passes, optimizers.
+ *
+ * A library with no HTTP, no JSON, no globals and no printing. Every function
+ * that can fail returns a gs_status and fills a gs_error the caller owns; none
+ * exits or aborts on anything a caller passes in. Objects are not shared
+ * between threads; distinct objects may be used from distinct threads freely.
+ *
+ * Conventions (those of PyTorch's nn.Linear and torch.nn losses):
+ *   - a batch is [rows, features], row-major;
+ *   - layer l computes z = x W^T + b, a = act(z); W is [out, in], b is [out];
+ *   - parameters live in one slab, in the order w0, b0, w1, b1, ... (the order
+ *     of torch's model.parameters()); gradients and optimizer state use the
+ *     same layout;
+ *   - every buffer is of the network's dtype (float or double), except losses
+ *     and reports, which are double, and class labels, which are int64_t.
+ */
+#ifndef GRADSERVE_H
+#define GRADSERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GS_VERSION "0.1.0"
+
+/* ---- status and errors ------------------------------------------------- */
+
+typedef enum {
+    GS_OK = 0,
+    GS_EINVAL,    /* a definition or argument is invalid (field says which) */
+    GS_ELIMIT,    /* a size exceeds a caller-given limit (field says which) */
+    GS_ENOMEM,    /* an allocation failed */
+    GS_EDIVERGED, /* the loss or a gradient became non-finite (step says when) */
+    GS_ECANCELED, /* the caller's cancel callback asked to stop (step says when) */
+} gs_status;
+
+/* field: a path relative to the argument being checked, '/'-separated with
+ * zero-based indices, e.g. "layers/1/units" for a gs_net_def, "momentum" for
+ * a gs_optim_def, "targets/7" for a label. Empty when no field is to blame. */
+typedef struct {
+    gs_status status;
+    char field[96];
+    char message[160];
+    size_t step; /* GS_EDIVERGED / GS_ECANCELED: zero-based step index */
+} gs_error;
+
+const char *gs_status_name(gs_status s);
+
+/* ---- allocation hook (tests inject failures through it) ----------------- */
+
+typedef struct {
+    void *(*malloc_fn)(size_t size, void *ctx);
+    void (*free_fn)(void *ptr, void *ctx);
+    void *ctx;
+} gs_allocator;
+
+/* ---- network definition ------------------------------------------------ */
+
+typedef enum { GS_FLOAT32 = 0, GS_FLOAT64 } gs_dtype;
+
+typedef enum {
+    GS_ACT_LINEAR = 0,
+    GS_ACT_RELU,
+    GS_ACT_LEAKY_RELU, /* uses slope */
+    GS_ACT_ELU,        /* uses alpha */
+    GS_ACT_GELU,       /* exact (erf) form */
+    GS_ACT_SIGMOID,
+    GS_ACT_TANH,
+    GS_ACT_SOFTPLUS,   /* beta 1, threshold 20, as torch */
+    GS_ACT_SOFTMAX,    /* last layer only; over each row */
+    GS_ACT_COUNT
+} gs_activation;
+
+typedef enum {
+    GS_LOSS_MSE = 0,
+    GS_LOSS_L1,
+    GS_LOSS_HUBER, /* uses huber_delta */
+    GS_LOSS_BCE,   /* last layer sigmoid (probabilities) or linear (logits) */
+    GS_LOSS_CE,    /* last layer softmax (probabilities) or linear (logits) */
+    GS_LOSS_COUNT
+} gs_loss;
+
+typedef enum { GS_REDUCE_MEAN = 0, GS_REDUCE_SUM } gs_reduction;
+
+typedef enum { GS_GEMM_AUTO = 0, GS_GEMM_BLAS, GS_GEMM_REFERENCE } gs_gemm_path;
+
+typedef struct {
+    size_t units;
+    gs_activation activation;
+    double slope; /* leaky_relu negative slope; default 0.01 */
+    double alpha; /* elu alpha; default 1.0 */
+} gs_layer_def;
+
+typedef struct {
+    size_t inputs;
+    size_t n_layers;
+    const gs_layer_def *layers; /* n_layers entries, owned by the caller */
+    gs_loss loss;
+    gs_reduction reduction;
+    double huber_delta; /* default 1.0 */
+    gs_dtype dtype;
+    gs_gemm_path gemm; /* AUTO: BLAS except for tiny products */
+} gs_net_def;
+
+/* Limits a caller (the server) imposes; 0 means "no limit". */
+typedef struct {
+    size_t max_layers;
+    size_t max_units;      /* per layer, and for inputs */
+    size_t max_params;     /* total weights + biases */
+    size_t max_batch_elems; /* rows x widest layer, per pass */
+} gs_limits;
+
+/* Fill a layer with defaults (slope 0.01, alpha 1). */
+gs_layer_def gs_layer(size_t units, gs_activation act);
+/* Defaults: mean, huber_delta 1, float32, AUTO. */
+void gs_net_def_init(gs_net_def *def);
+
+/* Names as used in requests ("relu", "cross_entropy", ...); -1 if unknown. */
+const char *gs_activation_name(gs_activation a);
+int gs_activation_from_name(const char *name);
+const char *gs_loss_name(gs_loss l);
+int gs_loss_from_name(const char *name);
+
+/* Checks a definition (every layer, every field) and its sizes against the
+ * limits, with overflow-checked arithmetic; allocates nothing. */
+gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err);
+
+/* ---- network ------------------------------------------------------------ */
+
+typedef struct gs_net gs_net;
+
+/* Checks def (as gs_net_def_check) and allocates the parameter and gradient
+ * slabs, zeroed. alloc may be NULL (malloc/free). */
+gs_net *gs_net_create(const gs_net_def *def, const gs_limits *lim,
+                      const gs_allocator *alloc, gs_error *err);
+void gs_net_free(gs_net *net);
+
+const gs_net_def *gs_net_def_of(const gs_net *net); /* layers copied inside */
+size_t gs_net_param_count(const gs_net *net);
+size_t gs_net_outputs(const gs_net *net);   /* units of the last layer */
+size_t gs_net_max_width(const gs_net *net); /* widest of inputs and layers */
+size_t gs_dtype_size(gs_dtype t);
+
+/* The slabs: param_count elements of the net's dtype. */
+void *gs_net_params(gs_net *net);
+void *gs_net_grads(gs_net *net);
+/* Element offsets of layer l's weight [out,in] and bias [out] in the slabs. */
+size_t gs_net_weight_offset(const gs_net *net, size_t layer);
+size_t gs_net_bias_offset(const gs_net *net, size_t layer);
+
+/* Copy parameters in from / out to a buffer of any dtype (converting). */
+void gs_net_set_params(gs_net *net, const void *src, gs_dtype src_dtype);
+void gs_net_get_params(const gs_net *net, void *dst, gs_dtype dst_dtype);
+
+/* ---- initialisation ------------------------------------------------------ */
+
+typedef enum {
+    GS_INIT_TORCH_DEFAULT = 0, /* nn.Linear: W, b ~ U(-1/sqrt(in), 1/sqrt(in)) */
+    GS_INIT_XAVIER_UNIFORM,    /* W ~ U(-a, a), a = sqrt(6/(in+out)); b = 0 */
+    GS_INIT_XAVIER_NORMAL,     /* W ~ N(0, 2/(in+out)); b = 0 */
+    GS_INIT_KAIMING_UNIFORM,   /* W ~ U(-a, a), a = sqrt(6/in) (relu gain); b = 0 */
+    GS_INIT_KAIMING_NORMAL,    /* W ~ N(0, 2/in); b = 0 */
+    GS_INIT_ZEROS,
+    GS_INIT_COUNT
+} gs_init_scheme;
+
+const char *gs_init_name(gs_init_scheme s);
+int gs_init_from_name(const char *name);
+
+/* Fills the parameters from seed. Generator: SplitMix64 seeds xoshiro256**;
+ * uniforms are the top 53 bits / 2^53; normals by Box-Muller in double.
+ * Values are drawn in double in parameter order, then rounded to the dtype,
+ * so a seed gives the same weights on every machine and in both dtypes. */
+void gs_net_init_params(gs_net *net, gs_init_scheme scheme, uint64_t seed);
+
+/* The generator itself, for shuffling and for tests. */
+typedef struct { uint64_t s[4]; } gs_rng;
+void gs_rng_seed(gs_rng *r, uint64_t seed);
+uint64_t gs_rng_next(gs_rng *r);
+double gs_rng_uniform(gs_rng *r); /* [0, 1) */
+double gs_rng_normal(gs_rng *r);  /* N(0, 1) */
+
+/* ---- a batch and one pass ---------------------------------------------- */
+
+/* Targets: values [rows, outputs] of the net's dtype, or (cross_entropy only)
+ * class labels [rows] in 0..outputs-1. */
+typedef struct {
+    const void *values;
+    const int64_t *labels;
+} gs_targets;
+
+typedef struct {
+    const void *inputs; /* [rows, inputs], net dtype */
+    gs_targets targets; /* both NULL: forward only, no loss */
+    size_t rows;
+} gs_batch;
+
+/* What a pass keeps beyond the loss and the parameter gradients. */
+enum {
+    GS_KEEP_OUTPUTS = 1u << 0,    /* gs_pass_outputs */
+    GS_KEEP_INPUT_GRAD = 1u << 1, /* gs_pass_input_grad: dL/dx [rows, inputs] */
+    GS_KEEP_DELTAS = 1u << 2,     /* gs_pass_delta: dL/dz per layer [rows, units] */
+};
+
+/* A pass holds the activations of one batch; reusable for batches of at most
+ * max_rows rows. The net is read during a pass; its grads slab is written. */
+typedef struct gs_pass gs_pass;
+
+gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim,
+                        gs_error *err);
+void gs_pass_free(gs_pass *pass);
+
+/* Forward only: outputs, and the loss when targets are given (loss may be NULL). */
+gs_status gs_forward(gs_net *net, gs_pass *pass, const gs_batch *batch, double *loss,
+                     gs_error *err);
+/* Forward and backward: the loss and the gradient of every parameter, written
+ * (not accumulated) into the net's grads slab. Needs targets. */
+gs_status gs_backward(gs_net *net, gs_pass *pass, const gs_batch *batch, unsigned keep,
+                      double *loss, gs_error *err);
+
+const void *gs_pass_outputs(const gs_pass *pass);           /* [rows, outputs] */
+const void *gs_pass_input_grad(const gs_pass *pass);        /* [rows, inputs] */
+const void *gs_pass_delta(const gs_pass *pass, size_t layer); /* [rows, units] */
+
+/* ---- optimizers --------------------------------------------------------- */
+
+typedef enum { GS_OPT_SGD = 0, GS_OPT_ADAM, GS_OPT_ADAMW, GS_OPT_RMSPROP, GS_OPT_COUNT } gs_optim_kind;
+
+typedef struct {
+    gs_optim_kind kind;
+    double lr;           /* sgd 1e-3 (torch 2.x), adam(w) 1e-3, rmsprop 1e-2 */
+    double weight_decay; /* 0; adamw 0.01 */
+    double momentum;     /* sgd, rmsprop: 0 */
+    double dampening;    /* sgd: 0 */
+    int nesterov;        /* sgd: 0 */
+    double beta1, beta2; /* adam(w): 0.9, 0.999 */
+    double eps;          /* adam(w) 1e-8, rmsprop 1e-8 */
+    int amsgrad;         /* adam(w): 0 */
+    double alpha;        /* rmsprop smoothing: 0.99 */
+    int centered;        /* rmsprop: 0 */
+    double max_grad_norm; /* > 0: clip by global norm before the update */
+} gs_optim_def;
+
+void gs_optim_defaults(gs_optim_def *def, gs_optim_kind kind);
+const char *gs_optim_name(gs_optim_kind k);
+int gs_optim_from_name(const char *name);
+gs_status gs_optim_def_check(const gs_optim_def *def, gs_error *err);
+
+typedef struct gs_optim gs_optim;
+
+gs_optim *gs_optim_create(const gs_net *net, const gs_optim_def *def, gs_error *err);
+void gs_optim_free(gs_optim *opt);
+
+/* One update of the net's params from its grads (torch.optim's rule). On
+ * return *grad_norm (if not NULL) holds the global norm before clipping.
+ * A non-finite gradient is refused with GS_EDIVERGED, nothing updated. */
+gs_status gs_optim_step(gs_optim *opt, gs_net *net, double *grad_norm, gs_error *err);
+
+/* State, to export and to resume: the number of steps taken and named buffers
+ * in the parameter layout ("momentum_buffer", "exp_avg", "exp_avg_sq",
+ * "max_exp_avg_sq", "square_avg", "grad_avg"), as torch names them. */
+size_t gs_optim_steps(const gs_optim *opt);
+void gs_optim_set_steps(gs_optim *opt, size_t steps);
+size_t gs_optim_state_count(const gs_optim *opt);
+const char *gs_optim_state_name(const gs_optim *opt, size_t i);
+void *gs_optim_state(gs_optim *opt, size_t i); /* param_count elements, net dtype */
+
+/* ---- training ------------------------------------------------------------ */
+
+typedef struct {
+    size_t epochs;
+    size_t batch_size; /* 0: the whole batch */
+    int shuffle;       /* reshuffle rows every epoch from seed */
+    uint64_t seed;
+    /* Called before every step; returning nonzero stops with GS_ECANCELED. */
+    int (*cancel)(void *ctx);
+    void *cancel_ctx;
+} gs_train_def;
+
+/* steps = epochs x ceil(rows / batch_size). */
+size_t gs_train_steps(const gs_train_def *def, size_t rows);
+
+/* Runs the steps; loss_history[k] (steps entries, may be NULL) is step k's
+ * mini-batch loss before its update. *steps_done counts completed updates.
+ * A non-finite loss or gradient stops before updating, with GS_EDIVERGED and
+ * err->step = k; the params are then those after step k-1. */
+gs_status gs_train(gs_net *net, gs_optim *opt, const gs_train_def *def,
+                   const gs_batch *data, const gs_limits *lim, double *loss_history,
+                   size_t *steps_done, gs_error *err);
+
+/* ---- BLAS threads ---------------------------------------------------------- */
+
+/* OpenBLAS's thread count is process-wide (its own global, not ours): set it
+ * once at start-up, before any pass runs. 1 suits many concurrent requests. */
+void gs_blas_set_threads(int n);
+int gs_blas_threads(void);
+
+/* ---- gradient check ------------------------------------------------------- */
+
+typedef struct {
+    double max_abs_error; /* max |backprop - numeric| */
+    double max_rel_error; /* max |b - n| / max(|b|, |n|, 1e-8) */
+    size_t worst_index;   /* element index of the max relative error */
+    size_t checked;       /* elements compared */
+} gs_check_report;
+
+/* Central differences in float64 (on a float64 copy of the net) against
+ * back-propagation, for every parameter tensor: report[2l] is layer l's
+ * weight, report[2l+1] its bias (2 * n_layers entries). step h is
+ * eps * max(1, |theta|); eps 0 means 1e-6. */
+gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps,
+                       gs_check_report *report, gs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
