@@ -15,7 +15,7 @@ PORT     ?= 8080
 
 # Packages per purpose; `deps-*` targets install whichever are missing.
 PKGS_BUILD := gcc make pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev
-PKGS_TEST  := $(PKGS_BUILD) libcurl4-openssl-dev curl
+PKGS_TEST  := $(PKGS_BUILD) libcurl4-openssl-dev libyaml-dev curl
 PKGS_BENCH := $(PKGS_TEST) python3-numpy python3-torch wrk
 
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
@@ -43,7 +43,7 @@ BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB        := $(BUILD)/libgradserve.a
 SERVER_BIN := $(if $(SERVER_SRC),$(BUILD)/gradserve)
 
-.PHONY: all run test bench fixtures clean deps-build deps-test deps-bench \
+.PHONY: all run test bench fixtures lint-openapi clean deps-build deps-test deps-bench deps-node \
         build-all build-tests build-bench
 
 all: deps-build
@@ -63,6 +63,11 @@ bench: deps-bench
 
 fixtures:
 	/usr/bin/python3 tests/fixtures/make_fixtures.py tests/fixtures
+
+# The contract must lint clean (Redocly's recommended rules, redocly.yaml).
+REDOCLY := @redocly/cli@2.77.0
+lint-openapi: deps-node
+	npx --yes $(REDOCLY) lint openapi.yaml && echo "lint: ok"
 
 build-all: $(LIB) $(SERVER_BIN)
 build-tests: build-all $(TEST_BIN)
@@ -90,7 +95,7 @@ $(BUILD)/tests/lib/%.o: tests/lib/%.c $(wildcard tests/lib/*.h) include/gradserv
 $(BUILD)/tests/%: tests/%.c tests/check.h $(TESTLIB_OBJ) $(LIB) $(wildcard tests/lib/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(BLAS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) \
-	    $(LIB) $(BLAS_LIBS) $(LIBS) -lcurl
+	    $(LIB) $(BLAS_LIBS) $(LIBS) -lcurl -lyaml
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
@@ -118,3 +123,10 @@ deps-test:
 	$(call install_missing,$(PKGS_TEST))
 deps-bench:
 	$(call install_missing,$(PKGS_BENCH))
+# Node.js from Debian unless a node is already on the PATH.
+deps-node:
+	@command -v npx >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+
+# Container image and its tests (issue: Docker and scale-out).
+-include docker/docker.mk

@@ -164,7 +164,7 @@ static double SFX(loss)(const gs_net *net, const gs_pass *pass, const gs_targets
             if (d) d[i] = (SFX(sigmoid)(x) - tv[i]) * scale;
         }
         break;
-    case GS_LOSS_CE: /* logsumexp(x) - <t, x> / sum(t), from the logits x = z */
+    case GS_LOSS_CE: /* sum_j t_j (logsumexp(x) - x_j) from the logits x = z; dL/dx = p sum(t) - t */
         for (size_t r = 0; r < rows; r++) {
             const REAL *x = z + r * out;
             REAL max = -INFINITY, sum = 0;

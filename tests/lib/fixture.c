@@ -1,0 +1,252 @@
+#include "fixture.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void say(char *why, size_t why_size, const char *fmt, ...)
+{
+    if (!why || !why_size) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_size, fmt, ap);
+    va_end(ap);
+}
+
+json_t *fx_load(const char *path, char *why, size_t why_size)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    if (!root) {
+        say(why, why_size, "cannot load %s: %s (line %d); regenerate with `make fixtures`",
+            path, jerr.text, jerr.line);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        say(why, why_size, "%s: top level is not an object", path);
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+static const char *const ACT_NAMES[] = {
+    [GS_ACT_LINEAR] = "linear",   [GS_ACT_RELU] = "relu",       [GS_ACT_LEAKY_RELU] = "leaky_relu",
+    [GS_ACT_ELU] = "elu",         [GS_ACT_GELU] = "gelu",       [GS_ACT_SIGMOID] = "sigmoid",
+    [GS_ACT_TANH] = "tanh",       [GS_ACT_SOFTPLUS] = "softplus", [GS_ACT_SOFTMAX] = "softmax",
+};
+static const char *const LOSS_NAMES[] = {
+    [GS_LOSS_MSE] = "mse",
+    [GS_LOSS_L1] = "l1",
+    [GS_LOSS_HUBER] = "huber",
+    [GS_LOSS_BCE] = "binary_cross_entropy",
+    [GS_LOSS_CE] = "cross_entropy",
+};
+static const char *const OPT_NAMES[] = {
+    [GS_OPT_SGD] = "sgd",
+    [GS_OPT_ADAM] = "adam",
+    [GS_OPT_ADAMW] = "adamw",
+    [GS_OPT_RMSPROP] = "rmsprop",
+};
+
+static int lookup(const char *name, const char *const *names, int n)
+{
+    if (!name) return -1;
+    for (int i = 0; i < n; i++)
+        if (names[i] && strcmp(name, names[i]) == 0) return i;
+    return -1;
+}
+
+int fx_activation(const char *name) { return lookup(name, ACT_NAMES, GS_ACT_COUNT); }
+int fx_loss(const char *name) { return lookup(name, LOSS_NAMES, GS_LOSS_COUNT); }
+int fx_optim_kind(const char *name) { return lookup(name, OPT_NAMES, GS_OPT_COUNT); }
+
+int fx_reduction(const char *name)
+{
+    static const char *const names[] = {[GS_REDUCE_MEAN] = "mean", [GS_REDUCE_SUM] = "sum"};
+    return lookup(name, names, 2);
+}
+
+int fx_dtype(const char *name)
+{
+    static const char *const names[] = {[GS_FLOAT32] = "float32", [GS_FLOAT64] = "float64"};
+    return lookup(name, names, 2);
+}
+
+static int get_size(const json_t *obj, const char *key, size_t *out)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_number(v)) return -1;
+    double d = json_number_value(v);
+    if (!(d >= 1 && d <= 1e9) || d != floor(d)) return -1;
+    *out = (size_t)d;
+    return 0;
+}
+
+int fx_net_def(const json_t *fx, gs_net_def *def, gs_layer_def *layers, char *why,
+               size_t why_size)
+{
+    const json_t *d = json_object_get(fx, "def");
+    if (!json_is_object(d)) return say(why, why_size, "no \"def\" object"), -1;
+    gs_net_def_init(def);
+
+    int dt = fx_dtype(json_string_value(json_object_get(fx, "dtype")));
+    if (dt < 0) return say(why, why_size, "bad \"dtype\""), -1;
+    def->dtype = (gs_dtype)dt;
+    if (get_size(d, "inputs", &def->inputs)) return say(why, why_size, "bad def/inputs"), -1;
+
+    const json_t *ls = json_object_get(d, "layers");
+    size_t n = json_array_size(ls);
+    if (!json_is_array(ls) || n == 0 || n > FX_MAX_LAYERS)
+        return say(why, why_size, "bad def/layers"), -1;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *l = json_array_get(ls, i);
+        size_t units;
+        if (get_size(l, "units", &units))
+            return say(why, why_size, "bad def/layers/%zu/units", i), -1;
+        int act = fx_activation(json_string_value(json_object_get(l, "activation")));
+        if (act < 0) return say(why, why_size, "bad def/layers/%zu/activation", i), -1;
+        layers[i] = gs_layer(units, (gs_activation)act);
+        const json_t *v;
+        if ((v = json_object_get(l, "slope"))) layers[i].slope = json_number_value(v);
+        if ((v = json_object_get(l, "alpha"))) layers[i].alpha = json_number_value(v);
+    }
+    def->n_layers = n;
+    def->layers = layers;
+
+    int loss = fx_loss(json_string_value(json_object_get(d, "loss")));
+    int red = fx_reduction(json_string_value(json_object_get(d, "reduction")));
+    if (loss < 0 || red < 0) return say(why, why_size, "bad def/loss or def/reduction"), -1;
+    def->loss = (gs_loss)loss;
+    def->reduction = (gs_reduction)red;
+    const json_t *hd = json_object_get(d, "huber_delta");
+    if (hd) def->huber_delta = json_number_value(hd);
+    return 0;
+}
+
+size_t fx_param_count(const gs_net_def *def)
+{
+    size_t n = 0, fan_in = def->inputs;
+    for (size_t l = 0; l < def->n_layers; l++) {
+        n += def->layers[l].units * (fan_in + 1);
+        fan_in = def->layers[l].units;
+    }
+    return n;
+}
+
+size_t fx_len(const json_t *arr)
+{
+    return json_is_array(arr) ? json_array_size(arr) : (size_t)-1;
+}
+
+int fx_doubles(const json_t *arr, double *out, size_t n)
+{
+    if (!json_is_array(arr) || json_array_size(arr) != n) return -1;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_array_get(arr, i);
+        if (!json_is_number(v)) return -1;
+        out[i] = json_number_value(v);
+    }
+    return 0;
+}
+
+int fx_param_slab(const json_t *list, const gs_net *net, double *slab, char *why,
+                  size_t why_size)
+{
+    const gs_net_def *def = gs_net_def_of(net);
+    if (!json_is_array(list) || json_array_size(list) != def->n_layers)
+        return say(why, why_size, "params: expected %zu layers", def->n_layers), -1;
+    size_t fan_in = def->inputs, total = gs_net_param_count(net);
+    for (size_t l = 0; l < def->n_layers; l++) {
+        size_t out = def->layers[l].units;
+        size_t wo = gs_net_weight_offset(net, l), bo = gs_net_bias_offset(net, l);
+        if (wo + out * fan_in > total || bo + out > total)
+            return say(why, why_size, "layer %zu: offsets %zu/%zu out of the slab (%zu)", l,
+                       wo, bo, total), -1;
+        const json_t *p = json_array_get(list, l);
+        if (fx_doubles(json_object_get(p, "weight"), slab + wo, out * fan_in))
+            return say(why, why_size, "params/%zu/weight: expected %zu numbers", l,
+                       out * fan_in), -1;
+        if (fx_doubles(json_object_get(p, "bias"), slab + bo, out))
+            return say(why, why_size, "params/%zu/bias: expected %zu numbers", l, out), -1;
+        fan_in = out;
+    }
+    return 0;
+}
+
+size_t fx_dtype_bytes(gs_dtype t) { return t == GS_FLOAT64 ? sizeof(double) : sizeof(float); }
+
+void *fx_convert(const double *src, size_t n, gs_dtype t)
+{
+    void *dst = malloc(n ? n * fx_dtype_bytes(t) : 1);
+    if (!dst) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (t == GS_FLOAT64)
+            ((double *)dst)[i] = src[i];
+        else
+            ((float *)dst)[i] = (float)src[i];
+    }
+    return dst;
+}
+
+double fx_get(const void *buf, gs_dtype t, size_t i)
+{
+    return t == GS_FLOAT64 ? ((const double *)buf)[i] : (double)((const float *)buf)[i];
+}
+
+double fx_rel_err(const void *got, gs_dtype t, const double *want, size_t n, size_t *worst)
+{
+    double max_diff = 0, max_want = 0;
+    size_t w = 0;
+    if (worst) *worst = 0;
+    if (!got) return INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double a = fx_get(got, t, i), b = want[i];
+        if (!isfinite(a) || !isfinite(b)) {
+            if (worst) *worst = i;
+            return INFINITY;
+        }
+        double d = fabs(a - b);
+        if (d > max_diff) max_diff = d, w = i;
+        if (fabs(b) > max_want) max_want = fabs(b);
+    }
+    if (worst) *worst = w;
+    return max_diff / fmax(max_want, FX_TINY);
+}
+
+static int opt_num(const json_t *obj, const char *key, double *dst)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_number(v)) return -1;
+    *dst = json_number_value(v);
+    return 0;
+}
+
+static int opt_bool(const json_t *obj, const char *key, int *dst)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_boolean(v)) return -1;
+    *dst = json_is_true(v);
+    return 0;
+}
+
+int fx_optim_def(const json_t *obj, gs_optim_def *def, char *why, size_t why_size)
+{
+    int kind = fx_optim_kind(json_string_value(json_object_get(obj, "kind")));
+    if (kind < 0) return say(why, why_size, "optim/kind unknown"), -1;
+    gs_optim_defaults(def, (gs_optim_kind)kind);
+    def->kind = (gs_optim_kind)kind;
+    if (opt_num(obj, "lr", &def->lr) || opt_num(obj, "weight_decay", &def->weight_decay) ||
+        opt_num(obj, "momentum", &def->momentum) || opt_num(obj, "dampening", &def->dampening) ||
+        opt_bool(obj, "nesterov", &def->nesterov) || opt_num(obj, "beta1", &def->beta1) ||
+        opt_num(obj, "beta2", &def->beta2) || opt_num(obj, "eps", &def->eps) ||
+        opt_bool(obj, "amsgrad", &def->amsgrad) || opt_num(obj, "alpha", &def->alpha) ||
+        opt_bool(obj, "centered", &def->centered) ||
+        opt_num(obj, "max_grad_norm", &def->max_grad_norm))
+        return say(why, why_size, "optim: a field has the wrong type"), -1;
+    return 0;
+}
