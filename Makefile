@@ -77,11 +77,11 @@ $(LIB): $(CORE_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/core/%.o: core/%.c include/gradserve.h $(wildcard core/*.h)
+$(BUILD)/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(BLAS_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/server/%.o: server/%.c include/gradserve.h $(wildcard server/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*)
+$(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iserver -I$(BUILD)/server $(CFLAGS) -c -o $@ $<
 
