@@ -18,8 +18,9 @@ struct gs_net {
     gs_allocator alloc;
 };
 
-/* Activation buffers of one batch, one slab: per layer z, a (aliases z for a
- * linear layer) and delta, each [rows, units]; then dL/dx [rows, inputs]. */
+/* Activation buffers of one batch, one slab: per layer z, a (aliases z for
+ * linear and relu layers) and delta, each [rows, units]; then dL/dx
+ * [rows, inputs]. */
 struct gs_pass {
     const gs_net *net;
     size_t max_rows, rows;

@@ -23,6 +23,13 @@
 #undef SFX
 #undef GEMM
 
+/* Activations computed in place (a aliases z): linear, and relu, whose
+ * derivative z > 0 reads the same from a > 0. */
+static int in_place(gs_activation act)
+{
+    return act == GS_ACT_LINEAR || act == GS_ACT_RELU;
+}
+
 gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim,
                         gs_error *err)
 {
@@ -32,12 +39,12 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
     size_t L = def->n_layers, es = gs_dtype_size(def->dtype);
     gs_allocator A = net->alloc;
 
-    /* Element count: per layer z, delta and (unless linear) a; then dL/dx.
+    /* Element count: per layer z, delta and (unless in place) a; then dL/dx.
      * Each term is at most rows x max_width, checked above; so is the sum of
      * at most 3L + 1 of them, checked here. */
     size_t total = 0, bytes, n;
     for (size_t l = 0; l < L; l++) {
-        size_t k = def->layers[l].activation == GS_ACT_LINEAR ? 2 : 3;
+        size_t k = in_place(def->layers[l].activation) ? 2 : 3;
         if (!gs_mul_ok(max_rows * def->layers[l].units, k, &n) || !gs_add_ok(total, n, &total))
             goto too_big;
     }
@@ -62,7 +69,7 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
         size_t sz = max_rows * def->layers[l].units * es;
         p->z[l] = at, at += sz;
         p->delta[l] = at, at += sz;
-        if (def->layers[l].activation == GS_ACT_LINEAR)
+        if (in_place(def->layers[l].activation))
             p->a[l] = p->z[l];
         else
             p->a[l] = at, at += sz;

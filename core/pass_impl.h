@@ -30,7 +30,7 @@ static void SFX(softmax_rows)(REAL *p, const REAL *z, size_t rows, size_t n)
     }
 }
 
-/* a = f(z), both [rows, units]; a == z for a linear layer. */
+/* a = f(z), both [rows, units]; a == z (in place) for linear and relu. */
 static void SFX(activate)(const gs_layer_def *L, REAL *a, const REAL *z, size_t rows)
 {
     size_t n = rows * L->units;
@@ -78,7 +78,7 @@ static void SFX(activate_backward)(const gs_layer_def *L, REAL *d, const REAL *z
     switch (L->activation) {
     case GS_ACT_LINEAR:
         break;
-    case GS_ACT_RELU: /* relu'(0) = 0, as torch */
+    case GS_ACT_RELU: /* relu'(0) = 0, as torch; z may hold a (in place): same sign */
         for (size_t i = 0; i < n; i++) d[i] = z[i] > 0 ? d[i] : 0;
         break;
     case GS_ACT_LEAKY_RELU: /* leaky'(0) = slope, as torch */
