@@ -59,7 +59,7 @@ gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps,
     for (size_t t = 0; t < 2 * def.n_layers; t++) {
         size_t begin = n64->offsets[t];
         size_t end = t + 1 < 2 * def.n_layers ? n64->offsets[t + 1] : n64->n_params;
-        gs_check_report r = {0};
+        gs_check_report r = {.passed = 1};
         for (size_t i = begin; i < end; i++) {
             double theta = p[i], h = eps * fmax(1.0, fabs(theta)), up, down;
             p[i] = theta + h;
@@ -75,6 +75,7 @@ gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps,
                 r.max_rel_error = rel_err;
                 r.worst_index = i - begin;
             }
+            r.passed &= abs_err <= GS_GRADCHECK_ATOL + GS_GRADCHECK_RTOL * fabs(numeric);
             r.checked++;
         }
         report[t] = r;

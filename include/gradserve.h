@@ -300,11 +300,19 @@ int gs_blas_threads(void);
 
 /* ---- gradient check ------------------------------------------------------- */
 
+/* An element passes when |b - n| <= GS_GRADCHECK_ATOL + GS_GRADCHECK_RTOL |n|
+ * (b back-propagation, n the central difference), as torch.autograd.gradcheck
+ * judges, with tolerances fitted to float64 differences of step 1e-6, whose
+ * error is about 1e-10 |loss|: a wrong derivative is off by far more. */
+#define GS_GRADCHECK_ATOL 1e-6
+#define GS_GRADCHECK_RTOL 1e-5
+
 typedef struct {
     double max_abs_error; /* max |backprop - numeric| */
     double max_rel_error; /* max |b - n| / max(|b|, |n|, 1e-8) */
     size_t worst_index;   /* element index of the max relative error */
     size_t checked;       /* elements compared */
+    int passed;           /* every element within the tolerances above */
 } gs_check_report;
 
 /* Central differences in float64 (on a float64 copy of the net) against

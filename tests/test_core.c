@@ -177,6 +177,7 @@ static void test_gradcheck_random_networks(void)
             CHECK(rep[t].checked > 0, "tensor %zu checked nothing", t);
             CHECK(rep[t].max_abs_error < 1e-7, "zoo %d tensor %zu abs err %g", k, t,
                   rep[t].max_abs_error);
+            CHECK(rep[t].passed, "zoo %d tensor %zu did not pass", k, t);
         }
         run_free(&r);
     }

@@ -1,0 +1,433 @@
+#include "codec.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* b64 tensors are little-endian on the wire and copied as they are. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "codec.c copies little-endian tensor bytes as they are: add byte swapping"
+#endif
+
+static const char *const DTYPES[] = {"float32", "float64"};
+static const char *const ENCODINGS[] = {"nested", "flat", "b64"};
+
+static int index_of(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0) return i;
+    return -1;
+}
+
+const char *dtype_name(gs_dtype t) { return DTYPES[t == GS_FLOAT64]; }
+int dtype_from_name(const char *name) { return index_of(DTYPES, 2, name); }
+int encoding_from_name(const char *name) { return index_of(ENCODINGS, 3, name); }
+
+/* ---- base64 ------------------------------------------------------------ */
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t base64_encoded_len(size_t bytes) { return (bytes + 2) / 3 * 4; }
+
+void base64_encode(char *out, const unsigned char *in, size_t n)
+{
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3, out += 4) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[0] = B64[v >> 18];
+        out[1] = B64[(v >> 12) & 63];
+        out[2] = B64[(v >> 6) & 63];
+        out[3] = B64[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+        out[0] = B64[v >> 18];
+        out[1] = B64[(v >> 12) & 63];
+        out[2] = i + 1 < n ? B64[(v >> 6) & 63] : '=';
+        out[3] = '=';
+    }
+}
+
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+long long base64_decode(unsigned char *out, const char *in, size_t len)
+{
+    if (len % 4) return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4], pad = 0;
+        for (int k = 0; k < 4; k++) {
+            v[k] = b64_value(in[i + k]);
+            if (v[k] < 0) {
+                /* '=' only as the last one or two characters of the text */
+                if (in[i + k] != '=' || i + 4 != len || k < 2) return -1;
+                pad++;
+                v[k] = 0;
+            } else if (pad) {
+                return -1;
+            }
+        }
+        uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | v[3];
+        out[n++] = (unsigned char)(x >> 16);
+        if (pad < 2) out[n++] = (unsigned char)(x >> 8);
+        if (pad < 1) out[n++] = (unsigned char)x;
+    }
+    return (long long)n;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static int mul_ok(size_t a, size_t b, size_t *out)
+{
+    if (a && b > SIZE_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+static void shape_text(char *out, size_t cap, const size_t *dim, size_t rank)
+{
+    if (rank == 1) snprintf(out, cap, "[%zu]", dim[0]);
+    else snprintf(out, cap, "[%zu, %zu]", dim[0], dim[1]);
+}
+
+static int view_nested(const json_t *v, const char *ptr, tensor_view *t, diag *d)
+{
+    t->enc = ENC_NESTED;
+    t->data = v;
+    t->dim[0] = json_array_size(v);
+    const json_t *first = json_array_get(v, 0);
+    if (!json_is_array(first)) {
+        t->rank = 1;
+        t->count = t->dim[0];
+        return 1;
+    }
+    if (json_is_array(json_array_get(first, 0))) {
+        char p[PTR_MAX];
+        ptr_index(p, ptr, 0);
+        diag_invalid(d, p, "tensors have at most %d dimensions", TENSOR_MAX_RANK);
+        return 0;
+    }
+    t->rank = 2;
+    t->dim[1] = json_array_size(first);
+    if (!mul_ok(t->dim[0], t->dim[1], &t->count)) return 0; /* cannot happen in memory */
+    return 1;
+}
+
+static int view_shape(const json_t *shape, const char *ptr, tensor_view *t, diag *d)
+{
+    char p[PTR_MAX];
+    ptr_key(p, ptr, "shape");
+    size_t rank = json_array_size(shape);
+    if (!json_is_array(shape) || rank < 1 || rank > TENSOR_MAX_RANK) {
+        diag_invalid(d, p, "must be an array of 1 to %d dimensions", TENSOR_MAX_RANK);
+        return 0;
+    }
+    t->rank = rank;
+    t->count = 1;
+    for (size_t i = 0; i < rank; i++) {
+        const json_t *e = json_array_get(shape, i);
+        if (!json_is_integer(e) || json_integer_value(e) < 0) {
+            char pi[PTR_MAX];
+            ptr_index(pi, p, i);
+            diag_invalid(d, pi, "must be a non-negative integer");
+            return 0;
+        }
+        t->dim[i] = (size_t)json_integer_value(e);
+        if (!mul_ok(t->count, t->dim[i], &t->count)) {
+            diag_invalid(d, p, "the shape's size overflows");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int view_b64(const json_t *v, const char *ptr, tensor_view *t, diag *d)
+{
+    char p[PTR_MAX];
+    const json_t *dt = json_object_get(v, "dtype"), *text = json_object_get(v, "b64");
+    t->enc = ENC_B64;
+    int k = json_is_string(dt) ? dtype_from_name(json_string_value(dt)) : -1;
+    if (k < 0) {
+        ptr_key(p, ptr, "dtype");
+        diag_invalid(d, p, dt ? "must be \"float32\" or \"float64\"" : "is required with b64");
+        return 0;
+    }
+    t->b64_dtype = (gs_dtype)k;
+    ptr_key(p, ptr, "b64");
+    if (!json_is_string(text)) {
+        diag_invalid(d, p, "must be a base64 string");
+        return 0;
+    }
+    t->b64 = json_string_value(text);
+    t->b64_len = json_string_length(text);
+    size_t bytes = SIZE_MAX;
+    if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), &bytes) ||
+        base64_encoded_len(bytes) != t->b64_len) {
+        char s[64];
+        shape_text(s, sizeof s, t->dim, t->rank);
+        diag_invalid(d, p, "holds %zu base64 characters; shape %s of %s needs %zu", t->b64_len,
+                     s, dtype_name(t->b64_dtype), base64_encoded_len(bytes));
+        return 0;
+    }
+    return 1;
+}
+
+static int view_object(const json_t *v, const char *ptr, tensor_view *t, diag *d)
+{
+    const json_t *data = json_object_get(v, "data"), *b64 = json_object_get(v, "b64");
+    const char *key;
+    const json_t *value;
+    int ok = 1;
+    json_object_foreach((json_t *)v, key, value) {
+        int known = strcmp(key, "shape") == 0 || (data && strcmp(key, "data") == 0) ||
+                    (b64 && (strcmp(key, "b64") == 0 || strcmp(key, "dtype") == 0));
+        if (!known) {
+            char p[PTR_MAX];
+            ptr_key(p, ptr, key);
+            diag_invalid(d, p, "unknown key in a %s tensor", b64 ? "b64" : "flat");
+            ok = 0;
+        }
+    }
+    if (!ok) return 0;
+    if (!data == !b64) {
+        diag_invalid(d, ptr, "a tensor object holds either \"data\" or \"b64\"");
+        return 0;
+    }
+    if (!view_shape(json_object_get(v, "shape"), ptr, t, d)) return 0;
+    if (b64) return view_b64(v, ptr, t, d);
+    t->enc = ENC_FLAT;
+    t->data = data;
+    char p[PTR_MAX];
+    ptr_key(p, ptr, "data");
+    if (!json_is_array(data) || json_array_size(data) != t->count) {
+        char s[64];
+        shape_text(s, sizeof s, t->dim, t->rank);
+        diag_invalid(d, p, "must be an array of %zu numbers (shape %s)", t->count, s);
+        return 0;
+    }
+    return 1;
+}
+
+int tensor_view_of(const json_t *v, const char *ptr, tensor_view *t, diag *d)
+{
+    memset(t, 0, sizeof *t);
+    if (json_is_array(v)) return view_nested(v, ptr, t, d);
+    if (json_is_object(v)) return view_object(v, ptr, t, d);
+    diag_invalid(d, ptr,
+                 "must be a tensor: nested arrays, {\"shape\", \"data\"} or "
+                 "{\"shape\", \"dtype\", \"b64\"}");
+    return 0;
+}
+
+int tensor_expect(const tensor_view *t, const char *ptr, size_t rank, const size_t *dims,
+                  const char *what, diag *d)
+{
+    int ok = t->rank == rank;
+    for (size_t i = 0; ok && i < rank; i++) ok = !dims[i] || dims[i] == t->dim[i];
+    if (!ok) {
+        char s[64];
+        shape_text(s, sizeof s, t->dim, t->rank);
+        diag_invalid(d, ptr, "must have shape %s, not %s", what, s);
+    }
+    return ok;
+}
+
+/* Pointer to element i of t (for messages). */
+static void element_ptr(char out[PTR_MAX], const tensor_view *t, const char *ptr, size_t i)
+{
+    char p[PTR_MAX];
+    if (t->enc == ENC_B64) {
+        ptr_key(out, ptr, "b64");
+    } else if (t->enc == ENC_FLAT) {
+        ptr_key(p, ptr, "data");
+        ptr_index(out, p, i);
+    } else if (t->rank == 2) {
+        ptr_index(p, ptr, i / t->dim[1]);
+        ptr_index(out, p, i % t->dim[1]);
+    } else {
+        ptr_index(out, ptr, i);
+    }
+}
+
+static int store_number(const json_t *e, gs_dtype dtype, void *dst, size_t i, const tensor_view *t,
+                        const char *ptr, diag *d)
+{
+    if (!json_is_number(e)) {
+        char p[PTR_MAX];
+        element_ptr(p, t, ptr, i);
+        diag_invalid(d, p, "must be a number");
+        return 0;
+    }
+    double v = json_number_value(e);
+    if (dtype == GS_FLOAT64) {
+        ((double *)dst)[i] = v;
+        return 1;
+    }
+    if (fabs(v) > FLT_MAX) {
+        char p[PTR_MAX];
+        element_ptr(p, t, ptr, i);
+        diag_invalid(d, p, "%g is outside the float32 range", v);
+        return 0;
+    }
+    ((float *)dst)[i] = (float)v;
+    return 1;
+}
+
+static int read_nested(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+{
+    if (t->rank == 1) {
+        for (size_t i = 0; i < t->count; i++)
+            if (!store_number(json_array_get(t->data, i), dtype, dst, i, t, ptr, d)) return 0;
+        return 1;
+    }
+    size_t cols = t->dim[1];
+    for (size_t r = 0; r < t->dim[0]; r++) {
+        const json_t *row = json_array_get(t->data, r);
+        if (!json_is_array(row) || json_array_size(row) != cols) {
+            char p[PTR_MAX];
+            ptr_index(p, ptr, r);
+            diag_invalid(d, p, "must be an array of %zu numbers, as the first row", cols);
+            return 0;
+        }
+        for (size_t c = 0; c < cols; c++)
+            if (!store_number(json_array_get(row, c), dtype, dst, r * cols + c, t, ptr, d))
+                return 0;
+    }
+    return 1;
+}
+
+/* Decodes the bytes into dst, converting when the dtypes differ, and refuses
+ * non-finite values (which JSON numbers cannot carry but base64 can). */
+static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+{
+    size_t in_size = gs_dtype_size(t->b64_dtype), bytes = t->count * in_size;
+    void *raw = dst;
+    if (t->b64_dtype != dtype && !(raw = malloc(bytes ? bytes : 1))) {
+        diag_set(d, 500, "internal", "out of memory decoding a tensor");
+        return 0;
+    }
+    char p[PTR_MAX];
+    ptr_key(p, ptr, "b64");
+    int ok = base64_decode(raw, t->b64, t->b64_len) == (long long)bytes;
+    if (!ok) diag_invalid(d, p, "is not valid base64 (standard alphabet, with padding)");
+    for (size_t i = 0; ok && i < t->count; i++) {
+        double v = t->b64_dtype == GS_FLOAT64 ? ((double *)raw)[i] : ((float *)raw)[i];
+        if (!isfinite(v) || (dtype == GS_FLOAT32 && fabs(v) > FLT_MAX)) {
+            if (t->rank == 2)
+                diag_invalid(d, p, "element [%zu, %zu] is not a finite %s", i / t->dim[1],
+                             i % t->dim[1], dtype_name(dtype));
+            else
+                diag_invalid(d, p, "element [%zu] is not a finite %s", i, dtype_name(dtype));
+            ok = 0;
+        } else if (raw != dst) {
+            if (dtype == GS_FLOAT64) ((double *)dst)[i] = v;
+            else ((float *)dst)[i] = (float)v;
+        }
+    }
+    if (raw != dst) free(raw);
+    return ok;
+}
+
+int tensor_read(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+{
+    switch (t->enc) {
+    case ENC_NESTED: return read_nested(t, ptr, dtype, dst, d);
+    case ENC_B64: return read_b64(t, ptr, dtype, dst, d);
+    case ENC_FLAT:
+        for (size_t i = 0; i < t->count; i++)
+            if (!store_number(json_array_get(t->data, i), dtype, dst, i, t, ptr, d)) return 0;
+        return 1;
+    }
+    return 0;
+}
+
+int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, int64_t *dst,
+                       diag *d)
+{
+    double *v = malloc(t->count ? t->count * sizeof *v : 1);
+    if (!v) {
+        diag_set(d, 500, "internal", "out of memory decoding labels");
+        return 0;
+    }
+    int ok = tensor_read(t, ptr, GS_FLOAT64, v, d);
+    for (size_t i = 0; ok && i < t->count; i++) {
+        if (v[i] >= 0 && v[i] < (double)classes && v[i] == floor(v[i])) {
+            dst[i] = (int64_t)v[i];
+            continue;
+        }
+        char p[PTR_MAX];
+        element_ptr(p, t, ptr, i);
+        diag_invalid(d, p, "must be a class index, an integer in 0..%zu", classes - 1);
+        ok = 0;
+    }
+    free(v);
+    return ok;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static void write_numbers(jw *w, gs_dtype dtype, const void *data, size_t from, size_t n)
+{
+    jw_array(w);
+    if (dtype == GS_FLOAT64)
+        for (size_t i = from; i < from + n; i++) jw_double(w, ((const double *)data)[i]);
+    else
+        for (size_t i = from; i < from + n; i++) jw_float(w, ((const float *)data)[i]);
+    jw_end(w);
+}
+
+static void write_shape(jw *w, size_t rank, const size_t *dim)
+{
+    jw_key(w, "shape");
+    jw_array(w);
+    for (size_t i = 0; i < rank; i++) jw_uint(w, dim[i]);
+    jw_end(w);
+}
+
+void tensor_write(jw *w, tensor_encoding enc, gs_dtype dtype, const void *data, size_t rank,
+                  const size_t *dim)
+{
+    size_t count = rank == 1 ? dim[0] : dim[0] * dim[1];
+    if (enc == ENC_NESTED) {
+        if (rank == 1) {
+            write_numbers(w, dtype, data, 0, count);
+            return;
+        }
+        jw_array(w);
+        for (size_t r = 0; r < dim[0]; r++) write_numbers(w, dtype, data, r * dim[1], dim[1]);
+        jw_end(w);
+        return;
+    }
+    jw_object(w);
+    write_shape(w, rank, dim);
+    if (enc == ENC_FLAT) {
+        jw_key(w, "data");
+        write_numbers(w, dtype, data, 0, count);
+    } else {
+        size_t bytes = count * gs_dtype_size(dtype);
+        jw_key(w, "dtype");
+        jw_string(w, dtype_name(dtype));
+        jw_key(w, "b64");
+        char *out = jw_string_space(w, base64_encoded_len(bytes));
+        if (out) base64_encode(out, data, bytes);
+    }
+    jw_end(w);
+}
+
+size_t first_nonfinite(const void *data, gs_dtype dtype, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double v = dtype == GS_FLOAT64 ? ((const double *)data)[i] : ((const float *)data)[i];
+        if (!isfinite(v)) return i;
+    }
+    return n;
+}

@@ -1,0 +1,68 @@
+/* Tensors between JSON and the core's buffers, in the three encodings of the
+ * API: nested arrays, {shape, data} and {shape, dtype, b64}. Decoding reads
+ * the shape first, so the caller can check sizes against its limits before
+ * anything of the tensor's size is allocated. */
+#ifndef GS_SERVER_CODEC_H
+#define GS_SERVER_CODEC_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gradserve.h"
+#include "json_writer.h"
+#include "problem.h"
+
+#define TENSOR_MAX_RANK 2
+
+typedef enum { ENC_NESTED = 0, ENC_FLAT, ENC_B64 } tensor_encoding;
+
+/* A tensor found in a request, before its numbers are read. */
+typedef struct {
+    tensor_encoding enc;
+    size_t rank;
+    size_t dim[TENSOR_MAX_RANK];
+    size_t count;        /* product of dim, overflow-checked */
+    const json_t *data;  /* nested: the outer array; flat: the data array */
+    gs_dtype b64_dtype;  /* b64: the dtype of the bytes */
+    const char *b64;     /* b64: the text, b64_len characters */
+    size_t b64_len;
+} tensor_view;
+
+/* Reads the shape of v (at pointer ptr) into t; on failure adds an error to
+ * d and returns 0. A b64 tensor must name its dtype: its bytes cannot. */
+int tensor_view_of(const json_t *v, const char *ptr, tensor_view *t, diag *d);
+
+/* Checks that t has the given rank and dims (each dim 0 = any); what names the
+ * expected shape in the message, e.g. "[rows, 2]". */
+int tensor_expect(const tensor_view *t, const char *ptr, size_t rank, const size_t *dims,
+                  const char *what, diag *d);
+
+/* Reads t's t->count numbers into dst (of dtype), rejecting anything that is
+ * not a finite number representable in dtype. */
+int tensor_read(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d);
+
+/* Reads a 1-D tensor of class labels, each an integer in [0, classes). */
+int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, int64_t *dst,
+                       diag *d);
+
+/* Writes data (rank 1 or 2, dims dim) of dtype in the encoding. Non-finite
+ * values are the caller's to refuse first unless enc is ENC_B64. */
+void tensor_write(jw *w, tensor_encoding enc, gs_dtype dtype, const void *data, size_t rank,
+                  const size_t *dim);
+
+/* Index of the first non-finite element of data[n], or n if all are finite. */
+size_t first_nonfinite(const void *data, gs_dtype dtype, size_t n);
+
+const char *dtype_name(gs_dtype t);
+int dtype_from_name(const char *name);
+int encoding_from_name(const char *name);
+
+/* Standard base64 with padding. */
+size_t base64_encoded_len(size_t bytes);
+void base64_encode(char *out, const unsigned char *in, size_t n);
+/* Decodes len characters (len % 4 == 0) into out; -1 on a bad character or
+ * padding, else the byte count. */
+long long base64_decode(unsigned char *out, const char *in, size_t len);
+
+#endif

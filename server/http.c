@@ -1,0 +1,510 @@
+#include "http.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "assets.h"
+#include "log.h"
+#include "problem.h"
+#include "routes.h"
+
+#define REQUEST_ID_MAX 128
+#define CORS_ALLOW_HEADERS "Content-Type, Authorization, X-Request-Id"
+#define CORS_EXPOSE_HEADERS "X-Request-Id, Retry-After, WWW-Authenticate"
+#define CORS_MAX_AGE "7200" /* Chromium's cap; Firefox allows a day */
+
+/* State of one request, from its headers to its completion. */
+typedef struct {
+    route_id route;
+    double start;
+    char id[REQUEST_ID_MAX + 1];
+    char method[16];
+    char path[256];
+    char *body; /* capped at --max-body-bytes */
+    size_t len, cap;
+    int too_large;
+    size_t discarded; /* bytes dropped since too_large */
+    int compute; /* a POST to a compute route: its body is read */
+    int status;  /* queued; 0 until then */
+    size_t bytes;
+} http_request;
+
+typedef struct {
+    const char *name, *value;
+} header;
+
+/* ---- server state --------------------------------------------------------- */
+
+static int parse_origins(server *s, const char *list)
+{
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        const char *b = p, *e = p + n;
+        while (b < e && isspace((unsigned char)*b)) b++;
+        while (e > b && isspace((unsigned char)e[-1])) e--;
+        if (e - b == 1 && *b == '*') s->any_origin = 1;
+        else if (e > b) {
+            char **o = realloc(s->origins, (s->n_origins + 1) * sizeof *o);
+            if (!o) return -1;
+            s->origins = o;
+            if (!(o[s->n_origins] = strndup(b, (size_t)(e - b)))) return -1;
+            s->n_origins++;
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+int server_init(server *s, const server_options *o)
+{
+    memset(s, 0, sizeof *s);
+    s->opts = o;
+    metrics_init(&s->metrics);
+    atomic_init(&s->draining, 0);
+    atomic_init(&s->abort_compute, 0);
+    if (parse_origins(s, o->cors_origins) != 0) return -1;
+    return sem_init(&s->gate, 0, o->max_concurrent);
+}
+
+void server_free(server *s)
+{
+    for (size_t i = 0; i < s->n_origins; i++) free(s->origins[i]);
+    free(s->origins);
+    sem_destroy(&s->gate);
+}
+
+/* ---- request id -------------------------------------------------------------- */
+
+/* A client's id is kept if it is 1..128 characters of A-Z a-z 0-9 . _ : -
+ * (safe in logs and headers as it is); otherwise a random one is made. */
+static int id_char(char ch)
+{
+    return isalnum((unsigned char)ch) || ch == '.' || ch == '_' || ch == ':' || ch == '-';
+}
+
+static void request_id(struct MHD_Connection *c, char out[REQUEST_ID_MAX + 1])
+{
+    const char *given = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    size_t n = given ? strlen(given) : 0;
+    int ok = n >= 1 && n <= REQUEST_ID_MAX;
+    for (size_t i = 0; ok && i < n; i++) ok = id_char(given[i]);
+    if (ok) {
+        memcpy(out, given, n + 1);
+        return;
+    }
+    unsigned char r[16] = {0};
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        /* no entropy: time and a per-thread address are unique enough */
+        double t = now_seconds();
+        uintptr_t a = (uintptr_t)out;
+        memcpy(r, &t, sizeof t);
+        memcpy(r + 8, &a, sizeof a < 8 ? sizeof a : 8);
+    }
+    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+/* ---- responses ------------------------------------------------------------------- */
+
+static int origin_allowed(const server *s, const char *origin)
+{
+    for (size_t i = 0; origin && i < s->n_origins; i++)
+        if (strcmp(s->origins[i], origin) == 0) return 1;
+    return 0;
+}
+
+/* CORS on every response, errors included, or browsers hide them. */
+static void add_cors(const server *s, struct MHD_Connection *c, struct MHD_Response *r)
+{
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (s->any_origin) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    } else {
+        MHD_add_response_header(r, "Vary", "Origin");
+        if (origin_allowed(s, origin))
+            MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+    }
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+}
+
+/* Queues body (freed by MHD when owned) with the headers every response has. */
+static enum MHD_Result respond(server *s, struct MHD_Connection *c, http_request *q, int status,
+                               const char *content_type, const char *body, size_t len,
+                               int owned, const header *extra)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, (void *)body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        if (owned) free((void *)body);
+        return MHD_NO;
+    }
+    if (content_type) MHD_add_response_header(r, "Content-Type", content_type);
+    MHD_add_response_header(r, "X-Request-Id", q->id);
+    add_cors(s, c, r);
+    for (; extra && extra->name; extra++) MHD_add_response_header(r, extra->name, extra->value);
+    /* While draining, keep-alive clients are sent elsewhere. */
+    if (atomic_load(&s->draining)) MHD_add_response_header(r, "Connection", "close");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    q->status = status;
+    q->bytes = len;
+    return ret;
+}
+
+static enum MHD_Result respond_problem(server *s, struct MHD_Connection *c, http_request *q,
+                                       const diag *d, const header *extra)
+{
+    size_t len = 0;
+    char *body = problem_render(d, q->id, &len);
+    if (!body) return MHD_NO;
+    return respond(s, c, q, d->status, "application/problem+json", body, len, 1, extra);
+}
+
+static enum MHD_Result respond_error(server *s, struct MHD_Connection *c, http_request *q,
+                                     int status, const char *slug, const header *extra,
+                                     const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static enum MHD_Result respond_error(server *s, struct MHD_Connection *c, http_request *q,
+                                     int status, const char *slug, const header *extra,
+                                     const char *fmt, ...)
+{
+    diag d = {.status = status, .slug = slug};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d.detail, sizeof d.detail, fmt, ap);
+    va_end(ap);
+    return respond_problem(s, c, q, &d, extra);
+}
+
+static const header RETRY_AFTER[] = {{"Retry-After", "1"}, {NULL, NULL}};
+
+static enum MHD_Result respond_too_large(server *s, struct MHD_Connection *c, http_request *q,
+                                         const char *size)
+{
+    metrics_reject(&s->metrics, REJECT_BODY_TOO_LARGE);
+    diag d = {.status = 413, .slug = "payload-too-large", .limit = "max_body_bytes",
+              .limit_value = (double)s->opts->max_body_bytes};
+    snprintf(d.detail, sizeof d.detail, "The body%s%s%s is over the limit of %zu bytes.",
+             size ? " of " : "", size ? size : "", size ? " bytes" : "",
+             s->opts->max_body_bytes);
+    return respond_problem(s, c, q, &d, NULL);
+}
+
+static enum MHD_Result respond_unavailable(server *s, struct MHD_Connection *c, http_request *q,
+                                           reject_reason why)
+{
+    metrics_reject(&s->metrics, why);
+    if (why == REJECT_DRAINING)
+        return respond_error(s, c, q, 503, "draining", RETRY_AFTER,
+                             "The server is shutting down; retry on another instance.");
+    return respond_error(s, c, q, 503, "saturated", RETRY_AFTER,
+                         "All %u computation slots are busy; retry shortly.",
+                         s->opts->max_concurrent);
+}
+
+/* ---- checks made on the headers, before any body is read ------------------------- */
+
+/* Constant-time in the expected token's length: the time taken does not
+ * tell how many leading characters of a guess were right. */
+static int token_equal(const char *expected, const char *given)
+{
+    size_t n = strlen(expected), m = strlen(given);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++) diff |= (unsigned char)(expected[i] ^ (i < m ? given[i] : 0));
+    return diff == 0;
+}
+
+static enum MHD_Result check_auth(server *s, struct MHD_Connection *c, http_request *q, int *done)
+{
+    const char *token = s->opts->auth_token;
+    if (!token) return MHD_YES;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *given = NULL;
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        given = h + 7;
+        while (*given == ' ') given++;
+    }
+    if (given && token_equal(token, given)) return MHD_YES;
+    *done = 1;
+    metrics_reject(&s->metrics, REJECT_UNAUTHORIZED);
+    static const header missing[] = {{"WWW-Authenticate", "Bearer realm=\"gradserve\""},
+                                     {NULL, NULL}};
+    static const header invalid[] = {
+        {"WWW-Authenticate", "Bearer realm=\"gradserve\", error=\"invalid_token\""},
+        {NULL, NULL}};
+    if (!given)
+        return respond_error(s, c, q, 401, "unauthorized", missing,
+                             "This route needs an Authorization: Bearer token.");
+    return respond_error(s, c, q, 401, "unauthorized", invalid, "The bearer token is not valid.");
+}
+
+/* JSON is read from application/json, and from the two types browsers and
+ * curl send without asking (text/plain, application/x-www-form-urlencoded).
+ * No Content-Type at all is taken as JSON. */
+static int media_type_ok(const char *ct)
+{
+    static const char *const OK[] = {"application/json", "text/plain",
+                                     "application/x-www-form-urlencoded"};
+    if (!ct) return 1;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++)
+        if (strlen(OK[i]) == n && strncasecmp(OK[i], ct, n) == 0) return 1;
+    return 0;
+}
+
+static int gate_full(server *s)
+{
+    int v = 0;
+    sem_getvalue(&s->gate, &v);
+    return v <= 0;
+}
+
+/* Everything a compute request can be refused for before its body is read. */
+static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_request *q,
+                                     int *done)
+{
+    enum MHD_Result ret = check_auth(s, c, q, done);
+    if (*done) return ret;
+    *done = 1;
+    if (atomic_load(&s->draining)) return respond_unavailable(s, c, q, REJECT_DRAINING);
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    if (!media_type_ok(ct)) {
+        metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
+        return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
+                             "Send the request as application/json (text/plain and "
+                             "application/x-www-form-urlencoded are read as JSON too), not %s.",
+                             ct);
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > s->opts->max_body_bytes)
+        return respond_too_large(s, c, q, cl);
+    if (gate_full(s)) return respond_unavailable(s, c, q, REJECT_SATURATED);
+    *done = 0;
+    return MHD_YES;
+}
+
+/* ---- the body --------------------------------------------------------------------- */
+
+/* Bytes of a body over the limit read and dropped before the connection is
+ * closed without an answer (see take_chunk). */
+#define DISCARD_MIN ((size_t)16 << 20)
+
+/* Copies a chunk into the request's buffer (growing by doubling, never past
+ * the limit). A chunked body that passes the limit is dropped from then on:
+ * MHD 0.9.75 cannot queue a response while a body is arriving, so 413 is
+ * answered when the body ends, unless the client sends more than
+ * max(limit, 16 MiB) beyond the limit, when the connection is closed. */
+static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, size_t n)
+{
+    size_t max = s->opts->max_body_bytes;
+    if (q->too_large) {
+        size_t allowance = max > DISCARD_MIN ? max : DISCARD_MIN;
+        q->discarded += n;
+        if (q->discarded <= allowance) return MHD_YES;
+        metrics_reject(&s->metrics, REJECT_BODY_TOO_LARGE);
+        return MHD_NO;
+    }
+    if (n > max - q->len) {
+        q->too_large = 1;
+        q->discarded = n;
+        free(q->body);
+        q->body = NULL;
+        q->len = q->cap = 0;
+        return MHD_YES;
+    }
+    if (q->len + n > q->cap) {
+        size_t cap = q->cap ? q->cap : 16384;
+        while (cap < q->len + n) cap = cap > max / 2 ? max : cap * 2;
+        char *b = realloc(q->body, cap);
+        if (!b) return MHD_NO; /* out of memory: drop the connection */
+        q->body = b;
+        q->cap = cap;
+    }
+    memcpy(q->body + q->len, data, n);
+    q->len += n;
+    return MHD_YES;
+}
+
+/* ---- the routes --------------------------------------------------------------------- */
+
+static int is_limit_problem(const diag *d) { return d->slug && !strcmp(d->slug, "limit-exceeded"); }
+
+static enum MHD_Result run_compute(server *s, struct MHD_Connection *c, http_request *q)
+{
+    if (q->too_large) return respond_too_large(s, c, q, NULL);
+    if (atomic_load(&s->draining)) return respond_unavailable(s, c, q, REJECT_DRAINING);
+    if (sem_trywait(&s->gate) != 0) return respond_unavailable(s, c, q, REJECT_SATURATED);
+
+    double t0 = now_seconds(), limit = s->opts->max_request_seconds;
+    compute_env env = {s->opts, limit > 0 ? q->start + limit : 0, &s->abort_compute};
+    compute_result res;
+    compute_run(q->route, q->body ? q->body : "", q->len, &env, &res);
+    sem_post(&s->gate);
+    metrics_compute_done(&s->metrics, q->route, now_seconds() - t0);
+    free(q->body); /* the request is answered: give its memory back now */
+    q->body = NULL;
+
+    if (res.status == 200)
+        return respond(s, c, q, 200, "application/json", res.body, res.len, 1, NULL);
+    if (is_limit_problem(&res.d))
+        metrics_reject(&s->metrics, res.d.limit && !strcmp(res.d.limit, "max_request_seconds")
+                                        ? REJECT_DEADLINE
+                                        : REJECT_LIMIT);
+    const header *extra = res.status == 503 ? RETRY_AFTER : NULL;
+    return respond_problem(s, c, q, &res.d, extra);
+}
+
+static enum MHD_Result serve_get(server *s, struct MHD_Connection *c, http_request *q)
+{
+    static const char LIVE[] = "{\"status\":\"live\"}";
+    static const char READY[] = "{\"status\":\"ready\"}";
+    static const char DRAINING[] = "{\"status\":\"draining\"}";
+    switch (q->route) {
+    case R_LIVE:
+        return respond(s, c, q, 200, "application/json", LIVE, sizeof LIVE - 1, 0, NULL);
+    case R_READY:
+        if (atomic_load(&s->draining))
+            return respond(s, c, q, 503, "application/json", DRAINING, sizeof DRAINING - 1, 0,
+                           RETRY_AFTER);
+        return respond(s, c, q, 200, "application/json", READY, sizeof READY - 1, 0, NULL);
+    case R_METRICS: {
+        size_t len = 0;
+        char *text = metrics_render(&s->metrics, &len);
+        if (!text) return MHD_NO;
+        return respond(s, c, q, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 1,
+                       NULL);
+    }
+    case R_OPENAPI: {
+        size_t len = 0;
+        const char *yaml = asset_openapi_yaml(&len);
+        if (!yaml)
+            return respond_error(s, c, q, 404, "not-found", NULL,
+                                 "This build of gradserve has no openapi.yaml.");
+        return respond(s, c, q, 200, "application/yaml", yaml, len, 0, NULL);
+    }
+    default:
+        return MHD_NO;
+    }
+}
+
+/* OPTIONS: the CORS preflight (no auth: browsers send none with it). */
+static enum MHD_Result preflight(server *s, struct MHD_Connection *c, http_request *q)
+{
+    char methods[64];
+    snprintf(methods, sizeof methods, "%s, OPTIONS", ROUTES[q->route].allow);
+    const char *pna =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Private-Network");
+    header h[] = {{"Allow", methods},
+                  {"Access-Control-Allow-Methods", methods},
+                  {"Access-Control-Allow-Headers", CORS_ALLOW_HEADERS},
+                  {"Access-Control-Max-Age", CORS_MAX_AGE},
+                  {pna && !strcasecmp(pna, "true") ? "Access-Control-Allow-Private-Network" : NULL,
+                   "true"},
+                  {NULL, NULL}};
+    return respond(s, c, q, 204, NULL, "", 0, 0, h);
+}
+
+static int method_allowed(route_id r, const char *method)
+{
+    if (ROUTE_IS_COMPUTE(r)) return strcmp(method, "POST") == 0;
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+/* The first call, on the headers: answers everything but a compute route's
+ * body, which the next calls bring. */
+/* Everything but a compute request: unknown paths, wrong methods,
+ * preflights and the GET routes. */
+static enum MHD_Result answer_plain(server *s, struct MHD_Connection *c, http_request *q)
+{
+    const char *method = q->method;
+    if (q->route == R_OTHER)
+        return respond_error(s, c, q, 404, "not-found", NULL, "No route %s; see /openapi.yaml.",
+                             q->path);
+    if (strcmp(method, "OPTIONS") == 0) return preflight(s, c, q);
+    if (!method_allowed(q->route, method)) {
+        char allow[64];
+        snprintf(allow, sizeof allow, "%s, OPTIONS", ROUTES[q->route].allow);
+        header h[] = {{"Allow", allow}, {NULL, NULL}};
+        return respond_error(s, c, q, 405, "method-not-allowed", h,
+                             "%s does not take %s; it takes %s.", q->path, method, allow);
+    }
+    int done = 0;
+    if (q->route == R_METRICS) {
+        enum MHD_Result ret = check_auth(s, c, q, &done);
+        if (done) return ret;
+    }
+    return serve_get(s, c, q);
+}
+
+static int has_body(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    return (cl && strtoull(cl, NULL, 10) > 0) ||
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+}
+
+/* The first call, on the headers. libmicrohttpd 0.9.75 closes the connection
+ * after any response queued this early (it stops reading the request), so
+ * only refusals that spare reading a body answer now; everything else
+ * answers on the next call and keeps the connection alive. */
+static enum MHD_Result on_headers(server *s, struct MHD_Connection *c, http_request *q)
+{
+    q->compute = ROUTE_IS_COMPUTE(q->route) && strcmp(q->method, "POST") == 0;
+    if (q->compute) {
+        int done = 0;
+        return admit_compute(s, c, q, &done);
+    }
+    return has_body(c) ? answer_plain(s, c, q) : MHD_YES;
+}
+
+enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url,
+                            const char *method, const char *version, const char *upload_data,
+                            size_t *upload_data_size, void **con_cls)
+{
+    server *s = cls;
+    http_request *q = *con_cls;
+    (void)version;
+    if (!q) {
+        if (!(q = calloc(1, sizeof *q))) return MHD_NO;
+        *con_cls = q;
+        atomic_fetch_add(&s->metrics.inflight, 1);
+        q->start = now_seconds();
+        q->route = route_find(url);
+        snprintf(q->method, sizeof q->method, "%s", method);
+        snprintf(q->path, sizeof q->path, "%s", url);
+        request_id(c, q->id);
+        return on_headers(s, c, q);
+    }
+    if (*upload_data_size) { /* only compute requests read bodies (see on_headers) */
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        return take_chunk(s, q, upload_data, n);
+    }
+    if (q->status) return MHD_YES; /* answered already (cannot happen: MHD stops calling) */
+    return q->compute ? run_compute(s, c, q) : answer_plain(s, c, q);
+}
+
+void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                    enum MHD_RequestTerminationCode toe)
+{
+    server *s = cls;
+    http_request *q = *con_cls;
+    (void)c;
+    if (!q) return;
+    double seconds = now_seconds() - q->start;
+    /* A request that ended without a response (client gone, timeout) is
+     * logged with status 0 and not counted as answered. */
+    int status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? q->status : 0;
+    if (status) metrics_request_done(&s->metrics, q->route, status, seconds);
+    log_request(q->id, q->method, q->path, status, status ? q->bytes : 0, seconds);
+    atomic_fetch_sub(&s->metrics.inflight, 1);
+    free(q->body);
+    free(q);
+    *con_cls = NULL;
+}

@@ -1,0 +1,38 @@
+/* The HTTP side: libmicrohttpd's access handler (body accumulation, content
+ * type, CORS, auth, request ids, routing, the compute gate, logging) and the
+ * server state it shares between connection threads. */
+#ifndef GS_SERVER_HTTP_H
+#define GS_SERVER_HTTP_H
+
+#include <microhttpd.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+
+#include "metrics.h"
+#include "options.h"
+
+typedef struct {
+    const server_options *opts;
+    metrics metrics;
+    sem_t gate;                /* --max-concurrent computations */
+    atomic_int draining;       /* SIGTERM seen: not ready, no new computations */
+    atomic_int abort_compute;  /* grace ran out: training stops */
+    char **origins;            /* CORS allow-list; NULL with any_origin */
+    size_t n_origins;
+    int any_origin;
+} server;
+
+int server_init(server *s, const server_options *o);
+void server_free(server *s);
+
+/* MHD_AccessHandlerCallback, cls = server. */
+enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url,
+                            const char *method, const char *version, const char *upload_data,
+                            size_t *upload_data_size, void **con_cls);
+
+/* MHD_RequestCompletedCallback, cls = server: metrics, the log line, and
+ * freeing the request's state (also for aborted requests). */
+void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                    enum MHD_RequestTerminationCode toe);
+
+#endif

@@ -1,0 +1,193 @@
+/* gradserve: options, start-up (warm-up, listen), signals and graceful
+ * shutdown. The HTTP handling is in http.c, the routes in routes.c. */
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gradserve.h"
+#include "http.h"
+#include "log.h"
+#include "options.h"
+#include "routes.h"
+
+/* One forward and backward pass per dtype through BLAS before accepting
+ * requests: OpenBLAS initialises its buffers and threads on first use. */
+static int warm_up(void)
+{
+    gs_layer_def layers[2] = {gs_layer(32, GS_ACT_TANH), gs_layer(2, GS_ACT_LINEAR)};
+    float x32[4 * 16] = {0}, t32[4 * 2] = {0};
+    double x64[4 * 16] = {0}, t64[4 * 2] = {0};
+    for (int dt = GS_FLOAT32; dt <= GS_FLOAT64; dt++) {
+        gs_net_def def;
+        gs_net_def_init(&def);
+        def.inputs = 16;
+        def.n_layers = 2;
+        def.layers = layers;
+        def.dtype = (gs_dtype)dt;
+        def.gemm = GS_GEMM_BLAS;
+        gs_error e;
+        gs_net *net = gs_net_create(&def, NULL, NULL, &e);
+        gs_pass *pass = net ? gs_pass_create(net, 4, NULL, &e) : NULL;
+        gs_batch b = {dt == GS_FLOAT32 ? (void *)x32 : (void *)x64,
+                      {dt == GS_FLOAT32 ? (void *)t32 : (void *)t64, NULL}, 4};
+        double loss;
+        int ok = pass && gs_backward(net, pass, &b, 0, &loss, &e) == GS_OK;
+        if (!ok) log_event("error", "warm-up failed: %s", e.message);
+        gs_pass_free(pass);
+        gs_net_free(net);
+        if (!ok) return -1;
+    }
+    return 0;
+}
+
+/* "host:port" or "[v6 address]:port" -> a socket address. */
+static struct addrinfo *resolve_listen(const char *listen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || !colon[1]) return NULL;
+    size_t n = (size_t)(colon - listen);
+    if (listen[0] == '[' && colon[-1] == ']') {
+        listen++;
+        n -= 2;
+    }
+    if (n >= sizeof host) return NULL;
+    memcpy(host, listen, n);
+    host[n] = 0;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0) return NULL;
+    return res;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
+    log_event("error", "libmicrohttpd: %s", msg);
+}
+
+static struct MHD_Daemon *start_daemon(server *s, const struct addrinfo *ai)
+{
+    const server_options *o = s->opts;
+    /* Thread per connection: a computation blocks its thread, so no other
+     * connection must share it; poll() because that mode cannot use epoll,
+     * and select() stops at FD_SETSIZE. ITC lets shutdown quiesce. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, http_handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout, MHD_OPTION_NOTIFY_COMPLETED,
+        http_completed, s, MHD_OPTION_END);
+}
+
+/* A second SIGTERM/SIGINT while draining stops at once. */
+static void *second_signal(void *arg)
+{
+    sigset_t *set = arg;
+    int sig;
+    if (sigwait(set, &sig) == 0) {
+        log_event("error", "signal %d during shutdown: exiting now", sig);
+        _exit(1);
+    }
+    return NULL;
+}
+
+/* Not ready, no new connections, in-flight requests get --grace-seconds.
+ * Training still running a second before the end (half-way through a grace
+ * under 2 s) is stopped, so its 503 answer is sent before the daemon closes
+ * the connections. */
+static void drain(server *s, struct MHD_Daemon *d, sigset_t *signals)
+{
+    pthread_t watcher;
+    if (pthread_create(&watcher, NULL, second_signal, signals) == 0) pthread_detach(watcher);
+    atomic_store(&s->draining, 1);
+    MHD_socket listen_fd = MHD_quiesce_daemon(d);
+    double grace = s->opts->grace_seconds, start = now_seconds(), deadline = start + grace;
+    double abort_at = grace > 2 ? deadline - 1 : start + grace / 2;
+    int inflight;
+    while ((inflight = atomic_load(&s->metrics.inflight)) > 0 && now_seconds() < deadline) {
+        if (now_seconds() >= abort_at && !atomic_exchange(&s->abort_compute, 1))
+            log_event("info", "grace period ending with %d requests in flight: stopping training",
+                      inflight);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&s->abort_compute, 1);
+    if (inflight > 0) log_event("error", "closing with %d requests still in flight", inflight);
+    MHD_stop_daemon(d);
+    if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
+}
+
+int main(int argc, char **argv)
+{
+    server_options o;
+    int rc = options_parse(&o, argc, argv, stdout, stderr);
+    if (rc != 0) {
+        options_free(&o);
+        return rc > 0 ? 0 : 2;
+    }
+    log_set_format(o.log_format);
+    json_object_seed(0); /* before any thread: jansson seeds its hash lazily otherwise */
+    gs_blas_set_threads((int)o.blas_threads);
+
+    server s;
+    struct addrinfo *ai = resolve_listen(o.listen);
+    if (!ai) {
+        log_event("error", "cannot resolve --listen %s (want HOST:PORT)", o.listen);
+        options_free(&o);
+        return 2;
+    }
+    if (warm_up() != 0 || server_init(&s, &o) != 0) {
+        freeaddrinfo(ai);
+        options_free(&o);
+        return 1;
+    }
+
+    /* Signals are taken by sigwait below; every thread MHD starts inherits
+     * the mask, so none of them is interrupted. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct MHD_Daemon *d = start_daemon(&s, ai);
+    freeaddrinfo(ai);
+    if (!d) {
+        log_event("error", "cannot listen on %s", o.listen);
+        server_free(&s);
+        options_free(&o);
+        return 1;
+    }
+    const union MHD_DaemonInfo *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    log_event("info", "gradserve %s listening on %s (port %u), %u compute slots, auth %s",
+              GS_VERSION, o.listen, port ? (unsigned)port->port : 0, o.max_concurrent,
+              o.auth_token ? "on" : "off");
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log_event("info", "signal %d: draining for up to %u s", sig, o.grace_seconds);
+    drain(&s, d, &signals);
+    log_event("info", "stopped");
+    server_free(&s);
+    options_free(&o);
+    return 0;
+}

@@ -1,0 +1,158 @@
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradserve.h"
+
+static const int CODES[METRIC_CODES] = {200, 204, 400, 401, 404, 405,
+                                        413, 415, 422, 500, 503, 431};
+
+/* Upper bounds in seconds: from a tiny forward pass to a long /train. */
+static const double BUCKETS[METRIC_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                               0.05,   0.1,   0.25,   0.5,   1,    2.5,
+                                               5,      10,    30,     60};
+
+static const char *const REASONS[REJECT_COUNT] = {
+    [REJECT_SATURATED] = "saturated",
+    [REJECT_DRAINING] = "draining",
+    [REJECT_BODY_TOO_LARGE] = "body_too_large",
+    [REJECT_UNAUTHORIZED] = "unauthorized",
+    [REJECT_MEDIA_TYPE] = "unsupported_media_type",
+    [REJECT_LIMIT] = "limit_exceeded",
+    [REJECT_DEADLINE] = "deadline_exceeded",
+};
+
+void metrics_init(metrics *m)
+{
+    /* All-zero bits are a valid zero for the lock-free atomics used here. */
+    memset(m, 0, sizeof *m);
+}
+
+static void observe(histogram *h, double seconds)
+{
+    if (!(seconds >= 0)) seconds = 0;
+    int b = 0;
+    while (b < METRIC_BUCKETS && seconds > BUCKETS[b]) b++;
+    if (b < METRIC_BUCKETS) atomic_fetch_add(&h->bucket[b], 1);
+    atomic_fetch_add(&h->count, 1);
+    atomic_fetch_add(&h->sum_ns, (uint_fast64_t)(seconds * 1e9));
+}
+
+void metrics_request_done(metrics *m, route_id r, int status, double seconds)
+{
+    int c = 0;
+    while (c < METRIC_CODES && CODES[c] != status) c++;
+    atomic_fetch_add(&m->requests[r][c], 1);
+    observe(&m->request_seconds[r], seconds);
+}
+
+void metrics_compute_done(metrics *m, route_id r, double seconds)
+{
+    observe(&m->compute_seconds[r], seconds);
+}
+
+void metrics_reject(metrics *m, reject_reason why) { atomic_fetch_add(&m->rejected[why], 1); }
+
+/* ---- text exposition --------------------------------------------------------- */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...)
+{
+    for (int attempt = 0; attempt < 2 && !t->failed; attempt++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) break;
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap + (size_t)n + 1) * 2;
+        char *p = realloc(t->buf, cap);
+        if (!p) break;
+        t->buf = p;
+        t->cap = cap;
+    }
+    t->failed = 1;
+}
+
+static void put_histogram(text *t, const char *name, histogram *h, const char *route)
+{
+    uint_fast64_t cumulative = 0;
+    for (int b = 0; b < METRIC_BUCKETS; b++) {
+        cumulative += atomic_load(&h->bucket[b]);
+        put(t, "%s_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, route, BUCKETS[b],
+            (unsigned long long)cumulative);
+    }
+    /* count is read after the buckets, so +Inf >= every bucket even while
+     * other threads observe. */
+    unsigned long long count = atomic_load(&h->count);
+    if (count < cumulative) count = cumulative;
+    put(t, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, route, count);
+    put(t, "%s_sum{route=\"%s\"} %.9f\n", name, route, (double)atomic_load(&h->sum_ns) * 1e-9);
+    put(t, "%s_count{route=\"%s\"} %llu\n", name, route, count);
+}
+
+static void put_requests(text *t, metrics *m)
+{
+    put(t, "# HELP gradserve_requests_total HTTP requests answered, by route and status code.\n"
+           "# TYPE gradserve_requests_total counter\n");
+    for (int r = 0; r < R_COUNT; r++)
+        for (int c = 0; c <= METRIC_CODES; c++) {
+            unsigned long long n = atomic_load(&m->requests[r][c]);
+            if (!n) continue;
+            char code[8];
+            if (c < METRIC_CODES) snprintf(code, sizeof code, "%d", CODES[c]);
+            else snprintf(code, sizeof code, "other");
+            put(t, "gradserve_requests_total{route=\"%s\",code=\"%s\"} %llu\n", ROUTES[r].path,
+                code, n);
+        }
+}
+
+char *metrics_render(metrics *m, size_t *len)
+{
+    text t = {0};
+    put_requests(&t, m);
+    put(&t, "# HELP gradserve_request_duration_seconds Time from the request's headers to "
+            "its response sent.\n"
+            "# TYPE gradserve_request_duration_seconds histogram\n");
+    for (int r = 0; r < R_COUNT; r++)
+        put_histogram(&t, "gradserve_request_duration_seconds", &m->request_seconds[r],
+                      ROUTES[r].path);
+    put(&t, "# HELP gradserve_compute_duration_seconds Time holding the compute gate: "
+            "decode, core, encode.\n"
+            "# TYPE gradserve_compute_duration_seconds histogram\n");
+    for (int r = 0; r <= R_GRADCHECK; r++)
+        put_histogram(&t, "gradserve_compute_duration_seconds", &m->compute_seconds[r],
+                      ROUTES[r].path);
+    put(&t, "# HELP gradserve_inflight_requests Requests received and not yet completed.\n"
+            "# TYPE gradserve_inflight_requests gauge\n"
+            "gradserve_inflight_requests %d\n",
+        atomic_load(&m->inflight));
+    put(&t, "# HELP gradserve_rejected_total Requests refused before or instead of computing, "
+            "by reason.\n"
+            "# TYPE gradserve_rejected_total counter\n");
+    for (int i = 0; i < REJECT_COUNT; i++)
+        put(&t, "gradserve_rejected_total{reason=\"%s\"} %llu\n", REASONS[i],
+            (unsigned long long)atomic_load(&m->rejected[i]));
+    put(&t, "# HELP gradserve_build_info The running version.\n"
+            "# TYPE gradserve_build_info gauge\n"
+            "gradserve_build_info{version=\"%s\"} 1\n",
+        GS_VERSION);
+    if (t.failed) {
+        free(t.buf);
+        return NULL;
+    }
+    *len = t.len;
+    return t.buf;
+}

@@ -1,0 +1,49 @@
+/* Counters and histograms of the server (atomics: request threads update
+ * them without locks) and their Prometheus text exposition (format 0.0.4). */
+#ifndef GS_SERVER_METRICS_H
+#define GS_SERVER_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "routes.h"
+
+typedef enum {
+    REJECT_SATURATED = 0,   /* 503: compute gate full */
+    REJECT_DRAINING,        /* 503: shutting down */
+    REJECT_BODY_TOO_LARGE,  /* 413 */
+    REJECT_UNAUTHORIZED,    /* 401 */
+    REJECT_MEDIA_TYPE,      /* 415 */
+    REJECT_LIMIT,           /* 422: over a size or step limit */
+    REJECT_DEADLINE,        /* 422: training ran out of --max-request-seconds */
+    REJECT_COUNT
+} reject_reason;
+
+/* Status codes with a series of their own; any other is counted as "other". */
+#define METRIC_CODES 12
+#define METRIC_BUCKETS 16
+
+typedef struct {
+    atomic_uint_fast64_t bucket[METRIC_BUCKETS]; /* non-cumulative; +Inf is the count */
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_ns;
+} histogram;
+
+typedef struct {
+    atomic_uint_fast64_t requests[R_COUNT][METRIC_CODES + 1];
+    histogram request_seconds[R_COUNT];
+    histogram compute_seconds[R_COUNT];
+    atomic_int inflight;
+    atomic_uint_fast64_t rejected[REJECT_COUNT];
+} metrics;
+
+void metrics_init(metrics *m);
+void metrics_request_done(metrics *m, route_id r, int status, double seconds);
+void metrics_compute_done(metrics *m, route_id r, double seconds);
+void metrics_reject(metrics *m, reject_reason why);
+
+/* The exposition text (malloc'd), or NULL when out of memory. */
+char *metrics_render(metrics *m, size_t *len);
+
+#endif

@@ -1,0 +1,36 @@
+/* The daemon's settings: command-line flags, each with an environment
+ * variable and a default (flag > environment > default). */
+#ifndef GS_SERVER_OPTIONS_H
+#define GS_SERVER_OPTIONS_H
+
+#include <stdio.h>
+
+#include "gradserve.h"
+
+enum { LOG_PLAIN = 0, LOG_JSON };
+
+typedef struct {
+    char *listen;             /* "host:port", "[v6]:port" */
+    size_t max_body_bytes;
+    gs_limits limits;         /* layers, units, params, batch elements */
+    size_t max_steps;
+    double max_request_seconds;
+    double max_gradcheck_cost; /* rows x params^2, see --help */
+    unsigned max_concurrent;  /* compute gate size */
+    unsigned max_connections;
+    unsigned idle_timeout;    /* seconds */
+    unsigned blas_threads;
+    char *cors_origins;       /* "*" or a comma list */
+    char *auth_token;         /* NULL: no authentication */
+    char *auth_token_file;
+    unsigned log_format;      /* LOG_PLAIN | LOG_JSON */
+    unsigned grace_seconds;
+} server_options;
+
+/* Fills o from defaults, then the environment, then argv. Returns 0 to run,
+ * 1 when the process should exit successfully (--help, --version), -1 on a
+ * bad value (reported on err). */
+int options_parse(server_options *o, int argc, char **argv, FILE *out, FILE *err);
+void options_free(server_options *o);
+
+#endif

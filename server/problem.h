@@ -1,0 +1,57 @@
+/* What is wrong with a request, collected while decoding it, and its
+ * rendering as application/problem+json (RFC 9457) with JSON Pointers
+ * (RFC 6901) into the request. */
+#ifndef GS_SERVER_PROBLEM_H
+#define GS_SERVER_PROBLEM_H
+
+#include <stddef.h>
+
+#define PTR_MAX 192
+#define DETAIL_MAX 240
+#define DIAG_MAX 16
+
+#define PROBLEM_BASE "https://gradserve.dev/problems/"
+
+typedef struct {
+    char pointer[PTR_MAX];
+    char detail[DETAIL_MAX];
+} diag_entry;
+
+/* A problem in the making: the status and type are those of the first
+ * error; later errors of the same request are listed after it. */
+typedef struct {
+    int status;        /* 0 while nothing is wrong */
+    const char *slug;  /* type: PROBLEM_BASE slug */
+    char detail[DETAIL_MAX];
+    const char *limit; /* limit-exceeded: the flag's name, e.g. "max-params" */
+    double limit_value;
+    int has_step;      /* diverged, or stopped by the deadline */
+    size_t step;
+    size_t n, dropped;
+    diag_entry errors[DIAG_MAX];
+} diag;
+
+/* Appends pointer + "/" + key (escaped per RFC 6901) or + "/" + index. */
+void ptr_key(char out[PTR_MAX], const char *base, const char *key);
+void ptr_index(char out[PTR_MAX], const char *base, size_t i);
+
+/* 400 invalid-request: one error at pointer. */
+void diag_invalid(diag *d, const char *pointer, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* 422 limit-exceeded: the request is valid but over the named limit. */
+void diag_limit(diag *d, const char *limit, double value, const char *pointer, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
+/* A non-finite value at pointer (into the response): 422 non-finite. */
+void diag_nonfinite(diag *d, const char *pointer, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Any other problem: status, slug and detail (overrides nothing set before). */
+void diag_set(diag *d, int status, const char *slug, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Title of a problem type (slug). */
+const char *problem_title(const char *slug);
+
+/* The problem+json body of d (malloc'd text, *len bytes), or NULL. */
+char *problem_render(const diag *d, const char *request_id, size_t *len);
+
+#endif

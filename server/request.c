@@ -1,0 +1,554 @@
+#include "request.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const COMMON_KEYS[] = {"network", "dtype",   "params", "init",
+                                          "inputs",  "targets", NULL};
+static const char *const NETWORK_KEYS[] = {"inputs", "layers", "loss", "reduction",
+                                           "huber_delta", NULL};
+static const char *const LAYER_KEYS[] = {"units", "activation", "slope", "alpha", NULL};
+static const char *const INIT_KEYS[] = {"scheme", "seed", NULL};
+static const char *const PARAM_KEYS[] = {"weight", "bias", NULL};
+
+/* ---- members ------------------------------------------------------------ */
+
+int need_object(const json_t *v, const char *ptr, diag *d)
+{
+    if (json_is_object(v)) return 1;
+    diag_invalid(d, ptr, "must be an object");
+    return 0;
+}
+
+static int in_list(const char *key, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(*list, key) == 0) return 1;
+    return 0;
+}
+
+int check_keys(const json_t *obj, const char *base, diag *d, ...)
+{
+    const char *key;
+    const json_t *value;
+    int ok = 1;
+    json_object_foreach((json_t *)obj, key, value) {
+        int known = 0;
+        va_list ap;
+        va_start(ap, d);
+        for (const char *const *list; !known && (list = va_arg(ap, const char *const *));)
+            known = in_list(key, list);
+        va_end(ap);
+        if (!known) {
+            char p[PTR_MAX];
+            ptr_key(p, base, key);
+            diag_invalid(d, p, "unknown key");
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
+int get_bool(const json_t *obj, const char *key, const char *base, int *out, diag *d)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v) return 0;
+    char p[PTR_MAX];
+    ptr_key(p, base, key);
+    if (!json_is_boolean(v)) {
+        diag_invalid(d, p, "must be true or false");
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 1;
+}
+
+int get_number(const json_t *obj, const char *key, const char *base, double *out, diag *d)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v) return 0;
+    if (!json_is_number(v)) {
+        char p[PTR_MAX];
+        ptr_key(p, base, key);
+        diag_invalid(d, p, "must be a number");
+        return -1;
+    }
+    *out = json_number_value(v);
+    return 1;
+}
+
+int get_count(const json_t *obj, const char *key, const char *base, size_t min, size_t *out,
+              diag *d)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v) return 0;
+    json_int_t i = json_is_integer(v) ? json_integer_value(v) : -1;
+    if (i < 0 || (size_t)i < min) {
+        char p[PTR_MAX];
+        ptr_key(p, base, key);
+        diag_invalid(d, p, min ? "must be a positive integer" : "must be a non-negative integer");
+        return -1;
+    }
+    *out = (size_t)i;
+    return 1;
+}
+
+int get_seed(const json_t *obj, const char *key, const char *base, uint64_t *out, diag *d)
+{
+    size_t v;
+    int got = get_count(obj, key, base, 0, &v, d);
+    if (got == 1) *out = v;
+    return got;
+}
+
+/* A string member naming one of a set: 1, 0 when absent, -1 when unknown. */
+static int get_name(const json_t *obj, const char *key, const char *base, int (*from)(const char *),
+                    const char *choices, int *out, diag *d)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v) return 0;
+    int k = json_is_string(v) ? from(json_string_value(v)) : -1;
+    if (k < 0) {
+        char p[PTR_MAX];
+        ptr_key(p, base, key);
+        diag_invalid(d, p, "must be one of %s", choices);
+        return -1;
+    }
+    *out = k;
+    return 1;
+}
+
+static int reduction_from_name(const char *s)
+{
+    return strcmp(s, "mean") == 0 ? GS_REDUCE_MEAN : strcmp(s, "sum") == 0 ? GS_REDUCE_SUM : -1;
+}
+
+/* ---- core errors ---------------------------------------------------------- */
+
+void core_field_ptr(char out[PTR_MAX], const char *prefix, const char *field)
+{
+    snprintf(out, PTR_MAX, "%s%s", prefix, field);
+    size_t n = strlen(out);
+    if (n > 1 && out[n - 1] == '/') out[n - 1] = 0; /* empty field: the prefix itself */
+}
+
+void diag_core(diag *d, const gs_error *e, const char *prefix, const char *limit)
+{
+    char p[PTR_MAX];
+    core_field_ptr(p, prefix, e->field);
+    switch (e->status) {
+    case GS_ELIMIT:
+        diag_limit(d, limit ? limit : "limit", 0, p, "%s", e->message);
+        break;
+    case GS_ENOMEM:
+        diag_set(d, 500, "internal", "%s", e->message);
+        break;
+    default:
+        diag_invalid(d, p, "%s", e->message);
+        break;
+    }
+}
+
+/* The limit a network definition's ELIMIT is about, from the field blamed. */
+static void diag_net_limit(diag *d, const gs_error *e, const gs_net_def *def,
+                           const server_options *o)
+{
+    const gs_limits *L = &o->limits;
+    const char *name = "max_params";
+    double value = (double)L->max_params;
+    size_t n = 0;
+    if (strcmp(e->field, "layers") == 0) {
+        name = "max_layers";
+        value = (double)L->max_layers;
+    } else if (strcmp(e->field, "inputs") == 0) {
+        n = def->inputs;
+    } else if (sscanf(e->field, "layers/%zu/units", &n) == 1 && n < def->n_layers) {
+        n = def->layers[n].units;
+    }
+    if (n && ((L->max_units && n > L->max_units) || n > INT_MAX)) {
+        name = "max_units";
+        value = L->max_units && L->max_units < (size_t)INT_MAX ? (double)L->max_units : INT_MAX;
+    }
+    diag_core(d, e, "/network/", name);
+    d->limit_value = value;
+}
+
+/* ---- network ---------------------------------------------------------------- */
+
+static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag *d)
+{
+    if (!need_object(v, ptr, d)) return;
+    check_keys(v, ptr, d, LAYER_KEYS, NULL);
+    int act = GS_ACT_LINEAR;
+    if (get_count(v, "units", ptr, 1, &L->units, d) == 0) {
+        char p[PTR_MAX];
+        ptr_key(p, ptr, "units");
+        diag_invalid(d, p, "is required");
+    }
+    if (get_name(v, "activation", ptr, gs_activation_from_name,
+                 "linear, relu, leaky_relu, elu, gelu, sigmoid, tanh, softplus, softmax", &act,
+                 d) == 0) {
+        char p[PTR_MAX];
+        ptr_key(p, ptr, "activation");
+        diag_invalid(d, p, "is required");
+    }
+    L->activation = (gs_activation)act;
+    get_number(v, "slope", ptr, &L->slope, d);
+    get_number(v, "alpha", ptr, &L->alpha, d);
+}
+
+/* Fills r->def and r->layers from "network"; the layer count is checked
+ * against the limit before the layers are allocated. */
+static void decode_network(request *r, const json_t *net, const server_options *o, diag *d)
+{
+    gs_net_def_init(&r->def);
+    if (!net) {
+        diag_invalid(d, "/network", "is required");
+        return;
+    }
+    if (!need_object(net, "/network", d)) return;
+    check_keys(net, "/network", d, NETWORK_KEYS, NULL);
+    if (get_count(net, "inputs", "/network", 1, &r->def.inputs, d) == 0)
+        diag_invalid(d, "/network/inputs", "is required");
+    int loss = GS_LOSS_MSE, reduction = GS_REDUCE_MEAN;
+    get_name(net, "loss", "/network", gs_loss_from_name,
+             "mse, l1, huber, binary_cross_entropy, cross_entropy", &loss, d);
+    get_name(net, "reduction", "/network", reduction_from_name, "mean, sum", &reduction, d);
+    if (get_number(net, "huber_delta", "/network", &r->def.huber_delta, d) == 1 &&
+        !(r->def.huber_delta > 0))
+        diag_invalid(d, "/network/huber_delta", "must be a number > 0");
+    r->def.loss = (gs_loss)loss;
+    r->def.reduction = (gs_reduction)reduction;
+
+    const json_t *layers = json_object_get(net, "layers");
+    size_t n = json_array_size(layers);
+    if (!json_is_array(layers) || n == 0) {
+        diag_invalid(d, "/network/layers", "must be an array of at least one layer");
+        return;
+    }
+    size_t max = o->limits.max_layers;
+    if (max && n > max) {
+        diag_limit(d, "max_layers", (double)max, "/network/layers",
+                   "%zu layers exceed the limit of %zu", n, max);
+        return;
+    }
+    if (!(r->layers = calloc(n, sizeof *r->layers))) {
+        diag_set(d, 500, "internal", "out of memory reading the network");
+        return;
+    }
+    r->def.layers = r->layers;
+    r->def.n_layers = n;
+    for (size_t l = 0; l < n; l++) {
+        char p[PTR_MAX];
+        ptr_index(p, "/network/layers", l);
+        r->layers[l] = gs_layer(0, GS_ACT_LINEAR);
+        decode_layer(json_array_get(layers, l), p, &r->layers[l], d);
+    }
+}
+
+/* ---- params ------------------------------------------------------------------ */
+
+static int read_param_tensor(const json_t *layer, const char *base, const char *key, size_t rank,
+                             const size_t *dims, const request *r, void *dst, diag *d)
+{
+    char p[PTR_MAX], what[64];
+    ptr_key(p, base, key);
+    const json_t *v = json_object_get(layer, key);
+    if (!v) {
+        diag_invalid(d, p, "is required");
+        return 0;
+    }
+    if (rank == 2) snprintf(what, sizeof what, "[%zu, %zu]", dims[0], dims[1]);
+    else snprintf(what, sizeof what, "[%zu]", dims[0]);
+    tensor_view t;
+    return tensor_view_of(v, p, &t, d) && tensor_expect(&t, p, rank, dims, what, d) &&
+           tensor_read(&t, p, r->def.dtype, dst, d);
+}
+
+int params_decode(const json_t *v, const char *ptr, const request *r, void *slab, diag *d)
+{
+    size_t n = r->def.n_layers, esize = gs_dtype_size(r->def.dtype);
+    if (!json_is_array(v) || json_array_size(v) != n) {
+        diag_invalid(d, ptr,
+                     "must be an array of %zu {\"weight\", \"bias\"} objects, one per layer", n);
+        return 0;
+    }
+    size_t fan_in = r->def.inputs;
+    int ok = 1;
+    for (size_t l = 0; l < n && ok; l++) {
+        char p[PTR_MAX];
+        ptr_index(p, ptr, l);
+        const json_t *layer = json_array_get(v, l);
+        size_t w_dims[2] = {r->layers[l].units, fan_in};
+        char *base = slab;
+        ok = need_object(layer, p, d) && check_keys(layer, p, d, PARAM_KEYS, NULL) &&
+             read_param_tensor(layer, p, "weight", 2, w_dims, r,
+                               base + gs_net_weight_offset(r->net, l) * esize, d) &&
+             read_param_tensor(layer, p, "bias", 1, w_dims, r,
+                               base + gs_net_bias_offset(r->net, l) * esize, d);
+        fan_in = r->layers[l].units;
+    }
+    return ok;
+}
+
+/* ---- the batch ------------------------------------------------------------------ */
+
+/* Shapes of inputs and targets, checked against the network and the batch
+ * limit; nothing of their size is allocated yet. */
+static void view_batch(request *r, const request_kind *kind, const server_options *o,
+                       tensor_view *in, tensor_view *tg, int *has_targets, diag *d)
+{
+    const json_t *inputs = json_object_get(r->root, "inputs");
+    const json_t *targets = json_object_get(r->root, "targets");
+    char what[64];
+    *has_targets = targets != NULL;
+    if (!inputs) {
+        diag_invalid(d, "/inputs", "is required");
+    } else if (tensor_view_of(inputs, "/inputs", in, d)) {
+        size_t dims[2] = {0, r->def.inputs};
+        snprintf(what, sizeof what, "[rows, %zu]", r->def.inputs);
+        if (tensor_expect(in, "/inputs", 2, dims, what, d) && in->dim[0] == 0)
+            diag_invalid(d, "/inputs", "must hold at least one row");
+    }
+    if (!targets) {
+        if (kind->needs_targets) diag_invalid(d, "/targets", "is required");
+    } else if (tensor_view_of(targets, "/targets", tg, d) && !d->status) {
+        size_t outputs = r->layers[r->def.n_layers - 1].units;
+        size_t dims[2] = {in->dim[0], outputs};
+        if (r->def.loss == GS_LOSS_CE && tg->rank == 1) {
+            snprintf(what, sizeof what, "[%zu] (class indices) or [%zu, %zu]", dims[0], dims[0],
+                     outputs);
+            tensor_expect(tg, "/targets", 1, dims, what, d);
+        } else {
+            snprintf(what, sizeof what, "[%zu, %zu]", dims[0], outputs);
+            tensor_expect(tg, "/targets", 2, dims, what, d);
+        }
+    }
+    if (d->status) return;
+
+    size_t width = r->def.inputs, rows = in->dim[0], max = o->limits.max_batch_elems;
+    for (size_t l = 0; l < r->def.n_layers; l++)
+        if (r->layers[l].units > width) width = r->layers[l].units;
+    if (max && (rows > max / width))
+        diag_limit(d, "max_batch_elems", (double)max, "/inputs",
+                   "%zu rows x %zu units (the widest layer) exceed the limit of %zu batch "
+                   "elements",
+                   rows, width, max);
+}
+
+static void *alloc_elems(size_t n, size_t size, diag *d)
+{
+    size_t bytes = n * size; /* within the batch limit, checked before */
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) diag_set(d, 500, "internal", "out of memory reading the batch");
+    return p;
+}
+
+static int read_batch(request *r, const tensor_view *in, const tensor_view *tg, int has_targets,
+                      diag *d)
+{
+    size_t rows = in->dim[0], esize = gs_dtype_size(r->def.dtype);
+    if (!(r->inputs = alloc_elems(in->count, esize, d)) ||
+        !tensor_read(in, "/inputs", r->def.dtype, r->inputs, d))
+        return 0;
+    r->batch.inputs = r->inputs;
+    r->batch.rows = rows;
+    if (!has_targets) return 1;
+    if (tg->rank == 1) {
+        size_t classes = r->layers[r->def.n_layers - 1].units;
+        if (!(r->labels = alloc_elems(rows, sizeof *r->labels, d)) ||
+            !tensor_read_labels(tg, "/targets", classes, r->labels, d))
+            return 0;
+        r->batch.targets.labels = r->labels;
+        return 1;
+    }
+    if (!(r->targets = alloc_elems(tg->count, esize, d)) ||
+        !tensor_read(tg, "/targets", r->def.dtype, r->targets, d))
+        return 0;
+    r->batch.targets.values = r->targets;
+    return 1;
+}
+
+/* ---- the whole request ------------------------------------------------------------ */
+
+static void decode_options(request *r, gs_init_scheme *scheme, uint64_t *seed, diag *d)
+{
+    int dtype = GS_FLOAT32, enc = ENC_NESTED, sch = GS_INIT_TORCH_DEFAULT;
+    get_name(r->root, "dtype", "", dtype_from_name, "float32, float64", &dtype, d);
+    get_name(r->root, "encoding", "", encoding_from_name, "nested, flat, b64", &enc, d);
+    r->def.dtype = (gs_dtype)dtype;
+    r->encoding = (tensor_encoding)enc;
+    const json_t *init = json_object_get(r->root, "init");
+    if (init && json_object_get(r->root, "params"))
+        diag_invalid(d, "/init",
+                     "must not be given with params (init is used when params are absent)");
+    else if (init && need_object(init, "/init", d)) {
+        check_keys(init, "/init", d, INIT_KEYS, NULL);
+        get_name(init, "scheme", "/init", gs_init_from_name,
+                 "torch_default, xavier_uniform, xavier_normal, kaiming_uniform, "
+                 "kaiming_normal, zeros",
+                 &sch, d);
+        get_seed(init, "seed", "/init", seed, d);
+    }
+    *scheme = (gs_init_scheme)sch;
+}
+
+int request_decode(request *r, const json_t *root, const request_kind *kind,
+                   const server_options *o, diag *d)
+{
+    memset(r, 0, sizeof *r);
+    r->root = root;
+    if (!json_is_object(root)) {
+        diag_invalid(d, "", "the request must be a JSON object");
+        return 0;
+    }
+    check_keys(root, "", d, COMMON_KEYS, kind->extra_keys, NULL);
+    decode_network(r, json_object_get(root, "network"), o, d);
+    gs_init_scheme scheme;
+    uint64_t seed = 0;
+    decode_options(r, &scheme, &seed, d);
+    if (d->status) return 0;
+
+    gs_error e;
+    if (gs_net_def_check(&r->def, &o->limits, &e) != GS_OK) {
+        if (e.status == GS_ELIMIT) diag_net_limit(d, &e, &r->def, o);
+        else diag_core(d, &e, "/network/", NULL);
+        return 0;
+    }
+    tensor_view in = {0}, tg = {0};
+    int has_targets;
+    view_batch(r, kind, o, &in, &tg, &has_targets, d);
+    if (d->status) return 0;
+
+    if (!(r->net = gs_net_create(&r->def, &o->limits, NULL, &e))) {
+        diag_core(d, &e, "/network/", "max_params");
+        return 0;
+    }
+    const json_t *params = json_object_get(root, "params");
+    if (params) {
+        if (!params_decode(params, "/params", r, gs_net_params(r->net), d)) return 0;
+    } else {
+        gs_net_init_params(r->net, scheme, seed);
+        r->initialised = 1;
+    }
+    return read_batch(r, &in, &tg, has_targets, d);
+}
+
+void request_free(request *r)
+{
+    gs_net_free(r->net);
+    free(r->layers);
+    free(r->inputs);
+    free(r->targets);
+    free(r->labels);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- /train: optimizer ------------------------------------------------------------- */
+
+static const char *const OPT_COMMON[] = {"name", "lr", "weight_decay", "max_grad_norm", NULL};
+static const char *const OPT_KEYS[GS_OPT_COUNT][5] = {
+    [GS_OPT_SGD] = {"momentum", "dampening", "nesterov", NULL},
+    [GS_OPT_ADAM] = {"betas", "eps", "amsgrad", NULL},
+    [GS_OPT_ADAMW] = {"betas", "eps", "amsgrad", NULL},
+    [GS_OPT_RMSPROP] = {"alpha", "eps", "momentum", "centered", NULL},
+};
+
+static int get_betas(const json_t *opt, gs_optim_def *def, diag *d)
+{
+    const json_t *b = json_object_get(opt, "betas");
+    if (!b) return 0;
+    if (json_array_size(b) != 2 || !json_is_number(json_array_get(b, 0)) ||
+        !json_is_number(json_array_get(b, 1))) {
+        diag_invalid(d, "/optimizer/betas", "must be an array of two numbers");
+        return -1;
+    }
+    def->beta1 = json_number_value(json_array_get(b, 0));
+    def->beta2 = json_number_value(json_array_get(b, 1));
+    return 1;
+}
+
+int optimizer_decode(const json_t *root, gs_optim_def *def, diag *d)
+{
+    const char *P = "/optimizer";
+    const json_t *opt = json_object_get(root, "optimizer");
+    gs_optim_defaults(def, GS_OPT_SGD);
+    if (!opt) {
+        diag_invalid(d, P, "is required");
+        return 0;
+    }
+    if (!need_object(opt, P, d)) return 0;
+    int kind;
+    int got = get_name(opt, "name", P, gs_optim_from_name, "sgd, adam, adamw, rmsprop", &kind, d);
+    if (got == 0) diag_invalid(d, "/optimizer/name", "is required");
+    if (got != 1) return 0;
+    gs_optim_defaults(def, (gs_optim_kind)kind);
+
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)opt, key, value) {
+        if (in_list(key, OPT_COMMON) || in_list(key, OPT_KEYS[kind])) continue;
+        char p[PTR_MAX];
+        ptr_key(p, P, key);
+        diag_invalid(d, p, "is not an option of %s", gs_optim_name((gs_optim_kind)kind));
+    }
+    get_number(opt, "lr", P, &def->lr, d);
+    get_number(opt, "weight_decay", P, &def->weight_decay, d);
+    /* Absent means no clipping; 0 is refused rather than read as "off". */
+    if (get_number(opt, "max_grad_norm", P, &def->max_grad_norm, d) == 1 &&
+        !(def->max_grad_norm > 0))
+        diag_invalid(d, "/optimizer/max_grad_norm", "must be a number > 0");
+    get_number(opt, "momentum", P, &def->momentum, d);
+    get_number(opt, "dampening", P, &def->dampening, d);
+    get_bool(opt, "nesterov", P, &def->nesterov, d);
+    get_betas(opt, def, d);
+    get_number(opt, "eps", P, &def->eps, d);
+    get_bool(opt, "amsgrad", P, &def->amsgrad, d);
+    get_number(opt, "alpha", P, &def->alpha, d);
+    get_bool(opt, "centered", P, &def->centered, d);
+    if (d->status) return 0;
+    gs_error e;
+    if (gs_optim_def_check(def, &e) != GS_OK) {
+        diag_core(d, &e, "/optimizer/", NULL);
+        return 0;
+    }
+    return 1;
+}
+
+int optimizer_state_decode(const json_t *root, gs_optim *opt, const request *r, diag *d)
+{
+    const char *P = "/optimizer_state";
+    const json_t *st = json_object_get(root, "optimizer_state");
+    if (!st) return 1;
+    static const char *const KEYS[] = {"step", "buffers", NULL};
+    if (!need_object(st, P, d) || !check_keys(st, P, d, KEYS, NULL)) return 0;
+    size_t step = 0;
+    if (get_count(st, "step", P, 0, &step, d) == 0)
+        diag_invalid(d, "/optimizer_state/step", "is required");
+    const json_t *bufs = json_object_get(st, "buffers");
+    if (!bufs) diag_invalid(d, "/optimizer_state/buffers", "is required");
+    else if (need_object(bufs, "/optimizer_state/buffers", d)) {
+        const char *key;
+        const json_t *value;
+        size_t n = gs_optim_state_count(opt);
+        json_object_foreach((json_t *)bufs, key, value) {
+            size_t i = 0;
+            while (i < n && strcmp(gs_optim_state_name(opt, i), key) != 0) i++;
+            char p[PTR_MAX];
+            ptr_key(p, "/optimizer_state/buffers", key);
+            if (i == n) diag_invalid(d, p, "is not a buffer of this optimizer");
+            else params_decode(value, p, r, gs_optim_state(opt, i), d);
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!json_object_get(bufs, gs_optim_state_name(opt, i))) {
+                char p[PTR_MAX];
+                ptr_key(p, "/optimizer_state/buffers", gs_optim_state_name(opt, i));
+                diag_invalid(d, p, "is required to resume this optimizer");
+            }
+    }
+    if (d->status) return 0;
+    gs_optim_set_steps(opt, step);
+    return 1;
+}

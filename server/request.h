@@ -1,0 +1,67 @@
+/* A compute request decoded from JSON into the core's structures: the common
+ * part (network, params or init, batch, encoding) that every compute route
+ * shares, and the optimizer part of /train. */
+#ifndef GS_SERVER_REQUEST_H
+#define GS_SERVER_REQUEST_H
+
+#include <jansson.h>
+
+#include "codec.h"
+#include "gradserve.h"
+#include "options.h"
+#include "problem.h"
+
+/* Which top-level keys a route accepts beyond the common ones, and whether
+ * it needs targets. */
+typedef struct {
+    const char *const *extra_keys; /* NULL-terminated */
+    int needs_targets;
+} request_kind;
+
+typedef struct {
+    const json_t *root;
+    gs_net_def def;
+    gs_layer_def *layers;      /* [def.n_layers] */
+    tensor_encoding encoding;  /* of the response's tensors */
+    gs_net *net;
+    int initialised;           /* params came from "init": the response returns them */
+    gs_batch batch;            /* inputs [rows, inputs]; targets values or labels */
+    void *inputs, *targets;
+    int64_t *labels;
+} request;
+
+/* Decodes the common fields into r (zeroed first). Returns 1, or 0 with d
+ * filled (400 invalid, 422 over a limit, 503 out of memory). */
+int request_decode(request *r, const json_t *root, const request_kind *kind,
+                   const server_options *o, diag *d);
+void request_free(request *r);
+
+/* Reads an optional member: 1 when present and valid, 0 when absent, -1 when
+ * invalid (error added to d at base/key). */
+int get_bool(const json_t *obj, const char *key, const char *base, int *out, diag *d);
+int get_number(const json_t *obj, const char *key, const char *base, double *out, diag *d);
+int get_count(const json_t *obj, const char *key, const char *base, size_t min, size_t *out,
+              diag *d); /* integer >= min */
+int get_seed(const json_t *obj, const char *key, const char *base, uint64_t *out, diag *d);
+/* Rejects every key of obj not in allowed (NULL-terminated lists, any number
+ * of them, the last argument NULL). */
+int check_keys(const json_t *obj, const char *base, diag *d, ...);
+/* obj must be an object; else an error at ptr. */
+int need_object(const json_t *v, const char *ptr, diag *d);
+
+/* The core's field (relative to a definition) as a pointer under prefix. */
+void core_field_ptr(char out[PTR_MAX], const char *prefix, const char *field);
+/* Turns a core error into a problem: EINVAL 400 at prefix + field, ELIMIT
+ * 422 naming a limit, ENOMEM 503. */
+void diag_core(diag *d, const gs_error *e, const char *prefix, const char *limit);
+
+/* /train: the optimizer definition (with its per-kind keys) and the resume
+ * state, read into an optimizer created for r->net. */
+int optimizer_decode(const json_t *root, gs_optim_def *def, diag *d);
+int optimizer_state_decode(const json_t *root, gs_optim *opt, const request *r, diag *d);
+
+/* Reads a params-shaped list [{"weight": [out,in], "bias": [out]}, ...] at ptr
+ * into a slab of r->net's layout and dtype. */
+int params_decode(const json_t *v, const char *ptr, const request *r, void *slab, diag *d);
+
+#endif

@@ -1,0 +1,522 @@
+#include "routes.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "json_writer.h"
+#include "request.h"
+
+const route_info ROUTES[R_COUNT] = {
+    [R_FORWARD] = {"/forward", "POST"},
+    [R_GRADIENTS] = {"/gradients", "POST"},
+    [R_TRAIN] = {"/train", "POST"},
+    [R_GRADCHECK] = {"/gradcheck", "POST"},
+    [R_LIVE] = {"/health/live", "GET, HEAD"},
+    [R_READY] = {"/health/ready", "GET, HEAD"},
+    [R_METRICS] = {"/metrics", "GET, HEAD"},
+    [R_OPENAPI] = {"/openapi.yaml", "GET, HEAD"},
+    [R_OTHER] = {"other", ""},
+};
+
+route_id route_find(const char *path)
+{
+    for (int r = 0; r < R_OTHER; r++)
+        if (strcmp(ROUTES[r].path, path) == 0) return (route_id)r;
+    return R_OTHER;
+}
+
+double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Top-level keys each compute route accepts beyond the common ones. */
+static const char *const FORWARD_KEYS[] = {"encoding", NULL};
+static const char *const GRADIENTS_KEYS[] = {"encoding", "return", NULL};
+static const char *const TRAIN_KEYS[] = {"encoding", "optimizer", "epochs",          "batch_size",
+                                         "shuffle",  "seed",      "optimizer_state", NULL};
+static const char *const GRADCHECK_KEYS[] = {"eps", NULL}; /* no tensors in its answer */
+
+static const request_kind KINDS[] = {
+    [R_FORWARD] = {FORWARD_KEYS, 0},
+    [R_GRADIENTS] = {GRADIENTS_KEYS, 1},
+    [R_TRAIN] = {TRAIN_KEYS, 1},
+    [R_GRADCHECK] = {GRADCHECK_KEYS, 1},
+};
+
+/* ---- responses -------------------------------------------------------------- */
+
+/* The response being written, and the problem that may replace it. */
+typedef struct {
+    jw w;
+    tensor_encoding enc;
+    gs_dtype dtype;
+    diag *d;
+} out;
+
+/* JSON numbers cannot carry NaN or infinity: a non-finite value is refused
+ * (422, naming where in the response) unless tensors travel as base64. */
+static int finite_ok(out *o, const char *ptr, const void *data, size_t n)
+{
+    size_t i = first_nonfinite(data, o->dtype, n);
+    if (o->enc == ENC_B64 || i == n) return 1;
+    double v = o->dtype == GS_FLOAT64 ? ((const double *)data)[i] : ((const float *)data)[i];
+    diag_nonfinite(o->d, ptr, "element %zu (row-major) is %g", i, v);
+    return 0;
+}
+
+static int loss_ok(out *o, const char *ptr, double loss)
+{
+    if (isfinite(loss)) return 1;
+    diag_nonfinite(o->d, ptr, "the loss is %g", loss);
+    return 0;
+}
+
+/* Dims of layer l's weight [units, fan_in]; bias is [units]. */
+static void weight_dims(const request *r, size_t l, size_t dims[2])
+{
+    dims[0] = r->layers[l].units;
+    dims[1] = l ? r->layers[l - 1].units : r->def.inputs;
+}
+
+/* A slab in the parameter layout: every layer's weight and bias. */
+static int slab_finite(out *o, const char *key, const request *r, const void *slab)
+{
+    size_t es = gs_dtype_size(r->def.dtype);
+    for (size_t l = 0; l < r->def.n_layers; l++) {
+        size_t dims[2];
+        char p[PTR_MAX], q[PTR_MAX];
+        weight_dims(r, l, dims);
+        ptr_index(p, key, l);
+        ptr_key(q, p, "weight");
+        if (!finite_ok(o, q, (const char *)slab + gs_net_weight_offset(r->net, l) * es,
+                       dims[0] * dims[1]))
+            return 0;
+        ptr_key(q, p, "bias");
+        if (!finite_ok(o, q, (const char *)slab + gs_net_bias_offset(r->net, l) * es, dims[0]))
+            return 0;
+    }
+    return 1;
+}
+
+/* [{"weight": T[out,in], "bias": T[out]}, ...] */
+static void write_slab(out *o, const request *r, const void *slab)
+{
+    size_t es = gs_dtype_size(r->def.dtype);
+    jw_array(&o->w);
+    for (size_t l = 0; l < r->def.n_layers; l++) {
+        size_t dims[2];
+        weight_dims(r, l, dims);
+        jw_object(&o->w);
+        jw_key(&o->w, "weight");
+        tensor_write(&o->w, o->enc, o->dtype,
+                     (const char *)slab + gs_net_weight_offset(r->net, l) * es, 2, dims);
+        jw_key(&o->w, "bias");
+        tensor_write(&o->w, o->enc, o->dtype,
+                     (const char *)slab + gs_net_bias_offset(r->net, l) * es, 1, dims);
+        jw_end(&o->w);
+    }
+    jw_end(&o->w);
+}
+
+static void write_tensor_member(out *o, const char *key, const void *data, size_t rows,
+                                size_t cols)
+{
+    size_t dims[2] = {rows, cols};
+    jw_key(&o->w, key);
+    tensor_write(&o->w, o->enc, o->dtype, data, 2, dims);
+}
+
+/* A core error during a pass: batch fields point into the request's root. */
+static void diag_pass(diag *d, const gs_error *e)
+{
+    if (strcmp(e->field, "rows") == 0) {
+        gs_error copy = *e;
+        strcpy(copy.field, "inputs");
+        diag_core(d, &copy, "/", "max_batch_elems");
+        return;
+    }
+    diag_core(d, e, "/", NULL);
+}
+
+static int has_targets(const request *r)
+{
+    return r->batch.targets.values || r->batch.targets.labels;
+}
+
+/* ---- POST /forward ------------------------------------------------------------ */
+
+static void run_forward(request *r, const compute_env *env, out *o)
+{
+    gs_error e;
+    double loss = 0;
+    size_t rows = r->batch.rows, outputs = gs_net_outputs(r->net);
+    gs_pass *pass = gs_pass_create(r->net, rows, &env->opts->limits, &e);
+    if (!pass || gs_forward(r->net, pass, &r->batch, has_targets(r) ? &loss : NULL, &e)) {
+        diag_pass(o->d, &e);
+        gs_pass_free(pass);
+        return;
+    }
+    const void *y = gs_pass_outputs(pass);
+    if (finite_ok(o, "/outputs", y, rows * outputs) && loss_ok(o, "/loss", loss) &&
+        (!r->initialised || slab_finite(o, "/params", r, gs_net_params(r->net)))) {
+        jw_object(&o->w);
+        write_tensor_member(o, "outputs", y, rows, outputs);
+        if (has_targets(r)) {
+            jw_key(&o->w, "loss");
+            jw_double(&o->w, loss);
+        }
+        if (r->initialised) {
+            jw_key(&o->w, "params");
+            write_slab(o, r, gs_net_params(r->net));
+        }
+        jw_end(&o->w);
+    }
+    gs_pass_free(pass);
+}
+
+/* ---- POST /gradients ------------------------------------------------------------ */
+
+static unsigned decode_return(const json_t *root, diag *d)
+{
+    static const char *const KEYS[] = {"outputs", "input_grad", "deltas", NULL};
+    const json_t *ret = json_object_get(root, "return");
+    int outputs = 0, input_grad = 0, deltas = 0;
+    if (!ret || !need_object(ret, "/return", d) || !check_keys(ret, "/return", d, KEYS, NULL))
+        return 0;
+    get_bool(ret, "outputs", "/return", &outputs, d);
+    get_bool(ret, "input_grad", "/return", &input_grad, d);
+    get_bool(ret, "deltas", "/return", &deltas, d);
+    return (outputs ? GS_KEEP_OUTPUTS : 0) | (input_grad ? GS_KEEP_INPUT_GRAD : 0) |
+           (deltas ? GS_KEEP_DELTAS : 0);
+}
+
+static int gradients_finite(out *o, const request *r, const gs_pass *pass, unsigned keep,
+                            double loss)
+{
+    size_t rows = r->batch.rows;
+    if (!loss_ok(o, "/loss", loss) || !slab_finite(o, "/gradients", r, gs_net_grads(r->net)) ||
+        (r->initialised && !slab_finite(o, "/params", r, gs_net_params(r->net))))
+        return 0;
+    if ((keep & GS_KEEP_OUTPUTS) &&
+        !finite_ok(o, "/outputs", gs_pass_outputs(pass), rows * gs_net_outputs(r->net)))
+        return 0;
+    if ((keep & GS_KEEP_INPUT_GRAD) &&
+        !finite_ok(o, "/input_grad", gs_pass_input_grad(pass), rows * r->def.inputs))
+        return 0;
+    for (size_t l = 0; (keep & GS_KEEP_DELTAS) && l < r->def.n_layers; l++) {
+        char p[PTR_MAX];
+        ptr_index(p, "/deltas", l);
+        if (!finite_ok(o, p, gs_pass_delta(pass, l), rows * r->layers[l].units)) return 0;
+    }
+    return 1;
+}
+
+static void write_gradients(out *o, const request *r, const gs_pass *pass, unsigned keep,
+                            double loss)
+{
+    size_t rows = r->batch.rows;
+    jw_object(&o->w);
+    jw_key(&o->w, "loss");
+    jw_double(&o->w, loss);
+    jw_key(&o->w, "gradients");
+    write_slab(o, r, gs_net_grads(r->net));
+    if (r->initialised) {
+        jw_key(&o->w, "params");
+        write_slab(o, r, gs_net_params(r->net));
+    }
+    if (keep & GS_KEEP_OUTPUTS)
+        write_tensor_member(o, "outputs", gs_pass_outputs(pass), rows, gs_net_outputs(r->net));
+    if (keep & GS_KEEP_INPUT_GRAD)
+        write_tensor_member(o, "input_grad", gs_pass_input_grad(pass), rows, r->def.inputs);
+    if (keep & GS_KEEP_DELTAS) {
+        jw_key(&o->w, "deltas");
+        jw_array(&o->w);
+        for (size_t l = 0; l < r->def.n_layers; l++) {
+            size_t dims[2] = {rows, r->layers[l].units};
+            tensor_write(&o->w, o->enc, o->dtype, gs_pass_delta(pass, l), 2, dims);
+        }
+        jw_end(&o->w);
+    }
+    jw_end(&o->w);
+}
+
+static void run_gradients(request *r, const compute_env *env, out *o)
+{
+    unsigned keep = decode_return(r->root, o->d);
+    if (o->d->status) return;
+    gs_error e;
+    double loss = 0;
+    gs_pass *pass = gs_pass_create(r->net, r->batch.rows, &env->opts->limits, &e);
+    if (!pass || gs_backward(r->net, pass, &r->batch, keep, &loss, &e)) {
+        diag_pass(o->d, &e);
+        gs_pass_free(pass);
+        return;
+    }
+    if (gradients_finite(o, r, pass, keep, loss)) write_gradients(o, r, pass, keep, loss);
+    gs_pass_free(pass);
+}
+
+/* ---- POST /train ------------------------------------------------------------------ */
+
+typedef struct {
+    double deadline;
+    const atomic_int *abort;
+} train_clock;
+
+static int train_should_stop(void *ctx)
+{
+    const train_clock *c = ctx;
+    return (c->abort && atomic_load(c->abort)) || (c->deadline && now_seconds() > c->deadline);
+}
+
+/* epochs, batch_size, shuffle, seed; steps counted and checked against the
+ * limit before anything per step is allocated. */
+static int decode_train(const request *r, const server_options *opts, gs_train_def *t,
+                        size_t *steps, diag *d)
+{
+    memset(t, 0, sizeof *t);
+    t->epochs = 1;
+    get_count(r->root, "epochs", "", 1, &t->epochs, d);
+    get_count(r->root, "batch_size", "", 1, &t->batch_size, d);
+    get_bool(r->root, "shuffle", "", &t->shuffle, d);
+    get_seed(r->root, "seed", "", &t->seed, d);
+    if (d->status) return 0;
+    *steps = gs_train_steps(t, r->batch.rows);
+    if (opts->max_steps && *steps > opts->max_steps) {
+        diag_limit(d, "max_steps", (double)opts->max_steps, "/epochs",
+                   "epochs x ceil(rows / batch_size) = %s%zu steps exceed the limit of %zu",
+                   *steps == SIZE_MAX ? "over " : "", *steps, opts->max_steps);
+        return 0;
+    }
+    return 1;
+}
+
+static void diag_train(diag *d, const gs_error *e, const compute_env *env)
+{
+    if (e->status == GS_EDIVERGED) {
+        diag_set(d, 422, "diverged", "%s", e->message);
+    } else if (e->status == GS_ECANCELED && atomic_load(env->abort)) {
+        diag_set(d, 503, "draining",
+                 "the server is shutting down; training stopped before step %zu", e->step);
+    } else if (e->status == GS_ECANCELED) {
+        diag_limit(d, "max_request_seconds", env->opts->max_request_seconds, "",
+                   "training ran out of its %g seconds before step %zu",
+                   env->opts->max_request_seconds, e->step);
+    } else {
+        diag_pass(d, e);
+        return;
+    }
+    d->has_step = 1;
+    d->step = e->step;
+}
+
+static void write_train(out *o, const request *r, gs_optim *opt, const double *history,
+                        size_t steps)
+{
+    jw_object(&o->w);
+    jw_key(&o->w, "params");
+    write_slab(o, r, gs_net_params(r->net));
+    jw_key(&o->w, "optimizer_state");
+    jw_object(&o->w);
+    jw_key(&o->w, "step");
+    jw_uint(&o->w, gs_optim_steps(opt));
+    jw_key(&o->w, "buffers");
+    jw_object(&o->w);
+    for (size_t i = 0; i < gs_optim_state_count(opt); i++) {
+        jw_key(&o->w, gs_optim_state_name(opt, i));
+        write_slab(o, r, gs_optim_state(opt, i));
+    }
+    jw_end(&o->w);
+    jw_end(&o->w);
+    jw_key(&o->w, "loss_history");
+    jw_array(&o->w);
+    for (size_t k = 0; k < steps; k++) jw_double(&o->w, history[k]);
+    jw_end(&o->w);
+    jw_key(&o->w, "steps");
+    jw_uint(&o->w, steps);
+    jw_end(&o->w);
+}
+
+static int train_finite(out *o, const request *r, gs_optim *opt, const double *history,
+                        size_t steps)
+{
+    if (!slab_finite(o, "/params", r, gs_net_params(r->net))) return 0;
+    for (size_t i = 0; i < gs_optim_state_count(opt); i++) {
+        char p[PTR_MAX];
+        ptr_key(p, "/optimizer_state/buffers", gs_optim_state_name(opt, i));
+        if (!slab_finite(o, p, r, gs_optim_state(opt, i))) return 0;
+    }
+    for (size_t k = 0; k < steps; k++) {
+        char p[PTR_MAX];
+        ptr_index(p, "/loss_history", k);
+        if (!loss_ok(o, p, history[k])) return 0;
+    }
+    return 1;
+}
+
+static void run_train(request *r, const compute_env *env, out *o)
+{
+    gs_optim_def odef;
+    gs_train_def tdef;
+    size_t steps = 0, done = 0;
+    int ok_opt = optimizer_decode(r->root, &odef, o->d);
+    if (!decode_train(r, env->opts, &tdef, &steps, o->d) || !ok_opt) return;
+
+    gs_error e;
+    gs_optim *opt = gs_optim_create(r->net, &odef, &e);
+    double *history = malloc((steps ? steps : 1) * sizeof *history); /* steps <= max-steps */
+    if (!opt || !history) {
+        if (!opt) diag_core(o->d, &e, "/optimizer/", NULL);
+        else diag_set(o->d, 500, "internal", "out of memory for the loss history");
+    } else if (optimizer_state_decode(r->root, opt, r, o->d)) {
+        train_clock clock = {env->deadline, env->abort};
+        tdef.cancel = train_should_stop;
+        tdef.cancel_ctx = &clock;
+        if (gs_train(r->net, opt, &tdef, &r->batch, &env->opts->limits, history, &done, &e))
+            diag_train(o->d, &e, env);
+        else if (train_finite(o, r, opt, history, done))
+            write_train(o, r, opt, history, done);
+    }
+    free(history);
+    gs_optim_free(opt);
+}
+
+/* ---- POST /gradcheck ----------------------------------------------------------------- */
+
+/* The core judges each tensor (GS_GRADCHECK_ATOL + RTOL |numeric|, as
+ * torch.autograd.gradcheck); the request passes when every tensor does. */
+static void write_gradcheck(out *o, const request *r, const gs_check_report *rep, double loss)
+{
+    int passed = 1;
+    for (size_t t = 0; t < 2 * r->def.n_layers; t++) passed &= rep[t].passed;
+    jw_object(&o->w);
+    jw_key(&o->w, "loss");
+    jw_double(&o->w, loss);
+    jw_key(&o->w, "passed");
+    jw_bool(&o->w, passed);
+    jw_key(&o->w, "tolerance");
+    jw_object(&o->w);
+    jw_key(&o->w, "atol");
+    jw_double(&o->w, GS_GRADCHECK_ATOL);
+    jw_key(&o->w, "rtol");
+    jw_double(&o->w, GS_GRADCHECK_RTOL);
+    jw_end(&o->w);
+    jw_key(&o->w, "tensors");
+    jw_array(&o->w);
+    for (size_t t = 0; t < 2 * r->def.n_layers; t++) {
+        jw_object(&o->w);
+        jw_key(&o->w, "layer");
+        jw_uint(&o->w, t / 2);
+        jw_key(&o->w, "name");
+        jw_string(&o->w, t % 2 ? "bias" : "weight");
+        jw_key(&o->w, "max_abs_error");
+        jw_double(&o->w, rep[t].max_abs_error);
+        jw_key(&o->w, "max_rel_error");
+        jw_double(&o->w, rep[t].max_rel_error);
+        jw_key(&o->w, "worst_index");
+        jw_uint(&o->w, rep[t].worst_index);
+        jw_key(&o->w, "checked");
+        jw_uint(&o->w, rep[t].checked);
+        jw_key(&o->w, "passed");
+        jw_bool(&o->w, rep[t].passed);
+        jw_end(&o->w);
+    }
+    jw_end(&o->w);
+    jw_end(&o->w);
+}
+
+static int gradcheck_options(const request *r, const server_options *opts, double *eps, diag *d)
+{
+    if (get_number(r->root, "eps", "", eps, d) == 1 && !(*eps > 0))
+        diag_invalid(d, "/eps", "must be a number > 0");
+    if (d->status) return 0;
+    /* Central differences cost two forward passes per parameter, each about
+     * rows x params multiply-adds. */
+    double p = (double)gs_net_param_count(r->net), cost = (double)r->batch.rows * p * p;
+    if (opts->max_gradcheck_cost && cost > opts->max_gradcheck_cost) {
+        diag_limit(d, "max_gradcheck_cost", opts->max_gradcheck_cost, "/inputs",
+                   "a gradient check of %zu rows x %.0f parameters costs %.3g (rows x params^2), "
+                   "over the limit of %.3g",
+                   r->batch.rows, p, cost, opts->max_gradcheck_cost);
+        return 0;
+    }
+    return 1;
+}
+
+static void run_gradcheck(request *r, const compute_env *env, out *o)
+{
+    double eps = 1e-6, loss = 0;
+    if (!gradcheck_options(r, env->opts, &eps, o->d)) return;
+    gs_error e;
+    gs_check_report *rep = calloc(2 * r->def.n_layers, sizeof *rep);
+    gs_pass *pass = gs_pass_create(r->net, r->batch.rows, &env->opts->limits, &e);
+    if (!rep) {
+        diag_set(o->d, 500, "internal", "out of memory for the report");
+    } else if (!pass || gs_forward(r->net, pass, &r->batch, &loss, &e) ||
+               gs_gradcheck(r->net, &r->batch, eps, rep, &e)) {
+        diag_pass(o->d, &e);
+    } else if (loss_ok(o, "/loss", loss)) {
+        int finite = 1;
+        for (size_t t = 0; t < 2 * r->def.n_layers && finite; t++)
+            finite = isfinite(rep[t].max_abs_error) && isfinite(rep[t].max_rel_error);
+        if (!finite)
+            diag_nonfinite(o->d, "/tensors",
+                           "the gradient check met non-finite values (the loss or a gradient "
+                           "overflows near these parameters)");
+        else
+            write_gradcheck(o, r, rep, loss);
+    }
+    gs_pass_free(pass);
+    free(rep);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------- */
+
+typedef void (*compute_fn)(request *r, const compute_env *env, out *o);
+
+static const compute_fn HANDLERS[] = {
+    [R_FORWARD] = run_forward,
+    [R_GRADIENTS] = run_gradients,
+    [R_TRAIN] = run_train,
+    [R_GRADCHECK] = run_gradcheck,
+};
+
+static json_t *parse(const char *body, size_t len, diag *d)
+{
+    json_error_t err;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    if (!root)
+        diag_set(d, 400, "malformed-json", "line %d, column %d: %s", err.line, err.column,
+                 err.text);
+    return root;
+}
+
+void compute_run(route_id route, const char *body, size_t len, const compute_env *env,
+                 compute_result *res)
+{
+    memset(res, 0, sizeof *res);
+    json_t *root = parse(body, len, &res->d);
+    request r;
+    out o = {.d = &res->d};
+    jw_init(&o.w);
+    if (root && request_decode(&r, root, &KINDS[route], env->opts, &res->d)) {
+        o.enc = r.encoding;
+        o.dtype = r.def.dtype;
+        HANDLERS[route](&r, env, &o);
+    }
+    if (root) request_free(&r);
+    json_decref(root);
+    if (!res->d.status) {
+        res->body = jw_take(&o.w, &res->len);
+        if (res->body) res->status = 200;
+        else diag_set(&res->d, 500, "internal", "out of memory writing the response");
+    }
+    jw_free(&o.w);
+    if (res->d.status) res->status = res->d.status;
+}

@@ -1,0 +1,59 @@
+/* The routes: their table (paths, methods, metric labels) and the compute
+ * handlers, each decode -> core -> encode. */
+#ifndef GS_SERVER_ROUTES_H
+#define GS_SERVER_ROUTES_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "options.h"
+#include "problem.h"
+
+typedef enum {
+    R_FORWARD = 0,
+    R_GRADIENTS,
+    R_TRAIN,
+    R_GRADCHECK,
+    R_LIVE,
+    R_READY,
+    R_METRICS,
+    R_OPENAPI,
+    R_OTHER, /* no route matched: one label for every unknown path */
+    R_COUNT
+} route_id;
+
+#define ROUTE_IS_COMPUTE(r) ((r) <= R_GRADCHECK)
+
+typedef struct {
+    const char *path;
+    const char *allow; /* the Allow header: methods besides OPTIONS */
+} route_info;
+
+extern const route_info ROUTES[R_COUNT];
+
+/* The route of a path, or R_OTHER. */
+route_id route_find(const char *path);
+
+typedef struct {
+    const server_options *opts;
+    double deadline;         /* monotonic seconds when /train must stop; 0: none */
+    const atomic_int *abort; /* nonzero: shutdown's grace ran out, stop training */
+} compute_env;
+
+/* What a compute route answers: status and JSON body, or (status >= 400) the
+ * problem in d. Set the body with free(). */
+typedef struct {
+    int status;
+    char *body;
+    size_t len;
+    diag d;
+} compute_result;
+
+/* Parses body as JSON and runs the compute route r on it. */
+void compute_run(route_id r, const char *body, size_t len, const compute_env *env,
+                 compute_result *res);
+
+/* Monotonic clock, in seconds. */
+double now_seconds(void);
+
+#endif

@@ -1,0 +1,364 @@
+/* API tests under concurrency and at shutdown: 8 clients x 200 requests
+ * with every answer equal to the core's; 503 when the compute gate is full;
+ * SIGTERM with a long /train in flight (it completes, the process exits 0). */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "lib/apitest.h"
+
+#define N_CLIENTS 8
+#define N_REQUESTS 200
+#define N_CASES 12
+
+typedef struct {
+    api_case c;
+    int gradients; /* else forward */
+    char *body;
+    api_ref ref;
+} conc_case;
+
+static conc_case cases[N_CASES];
+
+static atomic_int bad_answers;
+static pthread_mutex_t msg_lock = PTHREAD_MUTEX_INITIALIZER;
+static char first_msg[2048];
+
+static void note(const char *fmt, const char *a, const char *b)
+{
+    atomic_fetch_add(&bad_answers, 1);
+    pthread_mutex_lock(&msg_lock);
+    if (!first_msg[0]) snprintf(first_msg, sizeof first_msg, fmt, a, b);
+    pthread_mutex_unlock(&msg_lock);
+}
+
+static int enc_of(const api_case *c)
+{
+    if (!c->out_enc) return API_NESTED;
+    return !strcmp(c->out_enc, "flat") ? API_FLAT : !strcmp(c->out_enc, "b64") ? API_B64
+                                                                                : API_NESTED;
+}
+
+static void build_cases(void)
+{
+    for (int i = 0; i < N_CASES; i++) {
+        conc_case *k = &cases[i];
+        gs_dtype dt = i % 2 ? GS_FLOAT64 : GS_FLOAT32;
+        api_case_init(&k->c, 4 + (size_t)i % 3, i % 3 == 2 ? GS_LOSS_CE : GS_LOSS_MSE, dt);
+        api_case_layer(&k->c, 8 + (size_t)i, i % 4 == 1 ? GS_ACT_RELU : GS_ACT_TANH);
+        api_case_layer(&k->c, 3, i % 3 == 2 ? GS_ACT_SOFTMAX : GS_ACT_LINEAR);
+        api_case_random(&k->c, 5 + (size_t)i, 1000 + (uint64_t)i, i % 5 != 4, i % 6 == 2);
+        k->c.in_enc = (api_enc)(i % 3);
+        k->c.out_enc = api_enc_name((api_enc)((i / 3) % 3));
+        k->gradients = i % 4 != 3;
+        json_t *j = api_case_json(&k->c);
+        k->body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        int rc = k->gradients ? api_ref_backward(&k->c, 0, &k->ref) : api_ref_forward(&k->c, &k->ref);
+        if (rc) printf("  core failed on case %d: %s\n", i, k->ref.err.message);
+    }
+}
+
+static void free_cases(void)
+{
+    for (int i = 0; i < N_CASES; i++) {
+        api_ref_free(&cases[i].ref);
+        api_case_free(&cases[i].c);
+        free(cases[i].body);
+    }
+}
+
+/* Compares one answer with the core's; thread-safe (reads only). */
+static void check_answer(const conc_case *k, const http_response *r)
+{
+    char why[400];
+    if (r->status != 200) {
+        snprintf(why, sizeof why, "status %ld", r->status);
+        note("%s: %s", k->gradients ? "/gradients" : "/forward", why);
+        return;
+    }
+    if (r->schema_error[0]) {
+        note("contract: %s%s", r->schema_error, "");
+        return;
+    }
+    json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+    if (!j) {
+        note("%s%s", "body is not JSON", "");
+        return;
+    }
+    const api_case *c = &k->c;
+    int has_t = c->t || c->labels;
+    if (has_t && json_number_value(json_object_get(j, "loss")) != k->ref.loss)
+        note("%s%s", "loss differs", "");
+    if (k->gradients) {
+        if (api_params_equal(json_object_get(j, "gradients"), k->ref.net,
+                             gs_net_grads(k->ref.net), enc_of(c), why, sizeof why))
+            note("gradients: %s%s", why, "");
+    } else {
+        size_t os[2] = {c->rows, api_case_outputs(c)};
+        if (api_tensor_equal(json_object_get(j, "outputs"), gs_pass_outputs(k->ref.pass),
+                             c->def.dtype, os, 2, enc_of(c), why, sizeof why))
+            note("outputs: %s%s", why, "");
+    }
+    if (!c->params && api_params_equal(json_object_get(j, "params"), k->ref.net,
+                                       gs_net_params(k->ref.net), enc_of(c), why, sizeof why))
+        note("params: %s%s", why, "");
+    json_decref(j);
+}
+
+static atomic_int reused_ok, new_connections;
+
+static void *client(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    http_client *c = http_client_new(api_srv.port, NULL);
+    for (int n = 0; n < N_REQUESTS; n++) {
+        const conc_case *k = &cases[(id * 7 + n) % N_CASES];
+        http_response r;
+        if (http_request(c, "POST", k->gradients ? "/gradients" : "/forward", NULL, k->body,
+                         strlen(k->body), &r)) {
+            note("no response: %s%s", r.curl_error, "");
+        } else {
+            check_answer(k, &r);
+            if (n > 0 && r.num_connects == 0) atomic_fetch_add(&reused_ok, 1);
+            atomic_fetch_add(&new_connections, (int)r.num_connects);
+        }
+        http_response_free(&r);
+    }
+    http_client_free(c);
+    return NULL;
+}
+
+static void test_concurrent_clients_exact(void)
+{
+    pthread_t t[N_CLIENTS];
+    for (int i = 0; i < N_CLIENTS; i++) pthread_create(&t[i], NULL, client, (void *)(intptr_t)i);
+    for (int i = 0; i < N_CLIENTS; i++) pthread_join(t[i], NULL);
+    CHECK(atomic_load(&bad_answers) == 0, "%d of %d answers wrong; first: %s",
+          atomic_load(&bad_answers), N_CLIENTS * N_REQUESTS, first_msg);
+    CHECK(atomic_load(&new_connections) == N_CLIENTS, "%d connections for %d keep-alive clients",
+          atomic_load(&new_connections), N_CLIENTS);
+    CHECK(atomic_load(&reused_ok) == N_CLIENTS * (N_REQUESTS - 1), "%d reused requests",
+          atomic_load(&reused_ok));
+    json_decref(api_call(NULL, "GET", "/health/live", NULL, NULL, 0, 200, NULL));
+}
+
+/* ---- a long /train -------------------------------------------------------------- */
+
+static char *long_train_body(size_t epochs)
+{
+    api_case c;
+    api_case_init(&c, 32, GS_LOSS_MSE, GS_FLOAT32);
+    api_case_layer(&c, 128, GS_ACT_TANH);
+    api_case_layer(&c, 128, GS_ACT_TANH);
+    api_case_layer(&c, 1, GS_ACT_LINEAR);
+    api_case_random(&c, 256, 42, 0, 0);
+    c.in_enc = API_B64;
+    c.targets_enc = API_B64;
+    c.out_enc = "b64";
+    json_t *j = api_case_json(&c);
+    json_object_set_new(j, "optimizer", json_pack("{sssf}", "name", "adam", "lr", 1e-3));
+    json_object_set_new(j, "epochs", json_integer((json_int_t)epochs));
+    json_object_set_new(j, "batch_size", json_integer(32));
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    api_case_free(&c);
+    return s;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* Epochs for a /train of about `seconds`, measured on this machine (and build). */
+static size_t calibrate(int port, double seconds)
+{
+    size_t epochs = 2;
+    double dt = 0;
+    http_client *c = http_client_new(port, NULL);
+    for (;;) {
+        char *b = long_train_body(epochs);
+        http_response r;
+        double t0 = now_s();
+        http_request(c, "POST", "/train", NULL, b, strlen(b), &r);
+        dt = now_s() - t0;
+        long st = r.status;
+        http_response_free(&r);
+        free(b);
+        if (st != 200 || dt > 0.25 || epochs >= 8192) break;
+        epochs *= 2;
+    }
+    http_client_free(c);
+    double per_epoch = dt / (double)epochs > 1e-5 ? dt / (double)epochs : 1e-5;
+    size_t e = (size_t)(seconds / per_epoch);
+    return e < 2 ? 2 : e > 12000 ? 12000 : e; /* 8 steps each: under --max-steps */
+}
+
+typedef struct {
+    int port;
+    char *body;
+    http_response r;
+    int rc;
+    double seconds;
+} train_job;
+
+static void *run_train(void *arg)
+{
+    train_job *j = arg;
+    http_client *c = http_client_new(j->port, NULL);
+    double t0 = now_s();
+    j->rc = http_request(c, "POST", "/train", NULL, j->body, strlen(j->body), &j->r);
+    j->seconds = now_s() - t0;
+    http_client_free(c);
+    return NULL;
+}
+
+static void check_train_result(train_job *j, const char *what)
+{
+    CHECK(j->rc == 0 && j->r.status == 200, "%s: /train status %ld (%s)", what, j->r.status,
+          j->r.curl_error);
+    CHECK(j->r.schema_error[0] == 0, "%s: contract: %s", what, j->r.schema_error);
+    json_t *b = json_loadb(j->r.body ? j->r.body : "", j->r.body_len, 0, NULL);
+    json_t *steps = json_object_get(b, "steps");
+    CHECK(b && json_integer_value(steps) > 0 &&
+              json_array_size(json_object_get(b, "loss_history")) == (size_t)json_integer_value(steps),
+          "%s: incomplete training answer", what);
+    json_decref(b);
+}
+
+/* With --max-concurrent 1 and a /train running, another computation is
+ * refused at once with 503 + Retry-After; health stays answered. */
+static void test_saturated_503(void)
+{
+    const char *args[] = {"--max-concurrent", "1", NULL};
+    test_server s;
+    if (server_start(&s, args, NULL)) {
+        CHECK(0, "server did not start");
+        return;
+    }
+    size_t epochs = calibrate(s.port, 2.0);
+    train_job j = {s.port, long_train_body(epochs), {0}, 0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, run_train, &j);
+    sleep_s(0.5);
+    http_client *c = http_client_new(s.port, NULL);
+    http_response r;
+    const char *body = cases[0].body;
+    http_request(c, "POST", "/gradients", NULL, body, strlen(body), &r);
+    CHECK(r.status == 503, "status %ld while the gate is full (train took %zu epochs)", r.status,
+          epochs);
+    CHECK(r.schema_error[0] == 0, "contract: %s", r.schema_error);
+    const char *ra = http_header_get(&r, "Retry-After");
+    CHECK(ra && atoi(ra) >= 1, "Retry-After %s", ra ? ra : "(none)");
+    CHECK(r.seconds < 1.0, "the 503 took %.2f s (queued instead of refused)", r.seconds);
+    json_t *p = json_loadb(r.body, r.body_len, 0, NULL);
+    CHECK(p && !strcmp(api_problem_slug(p), "saturated"), "type %s", p ? api_problem_slug(p) : "");
+    json_decref(p);
+    http_response_free(&r);
+    http_request(c, "GET", "/health/live", NULL, NULL, 0, &r);
+    CHECK(r.status == 200, "live while saturated: %ld", r.status);
+    http_response_free(&r);
+    http_request(c, "GET", "/metrics", NULL, NULL, 0, &r);
+    CHECK(r.body && strstr(r.body, "gradserve_rejected_total{reason=\"saturated\"} 1"),
+          "metrics do not count the rejection");
+    CHECK(r.body && strstr(r.body, "gradserve_inflight_requests 2"),
+          "inflight is not 2 (train + scrape)");
+    http_response_free(&r);
+    http_client_free(c);
+    pthread_join(t, NULL);
+    check_train_result(&j, "saturated");
+    http_response_free(&j.r);
+    free(j.body);
+    int code = server_stop(&s);
+    CHECK(code == 0, "exit code %d", code);
+}
+
+/* SIGTERM during a long /train: it completes with 200, readiness turns to
+ * 503 draining, and the process exits 0. */
+static void test_sigterm_in_flight(void)
+{
+    test_server s;
+    if (server_start(&s, NULL, NULL)) {
+        CHECK(0, "server did not start");
+        return;
+    }
+    size_t epochs = calibrate(s.port, 2.5);
+    /* a kept-alive connection opened before the signal */
+    http_client *probe = http_client_new(s.port, NULL);
+    http_response r;
+    http_request(probe, "GET", "/health/ready", NULL, NULL, 0, &r);
+    CHECK(r.status == 200, "ready before: %ld", r.status);
+    http_response_free(&r);
+
+    train_job j = {s.port, long_train_body(epochs), {0}, 0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, run_train, &j);
+    sleep_s(0.6);
+    double t_sig = now_s();
+    server_signal(&s, SIGTERM);
+    sleep_s(0.2);
+    /* draining: the old connection may be answered 503, or closed */
+    if (http_request(probe, "GET", "/health/ready", NULL, NULL, 0, &r) == 0 && r.status) {
+        CHECK(r.status == 503, "ready while draining: %ld", r.status);
+        CHECK(r.schema_error[0] == 0, "contract: %s", r.schema_error);
+        CHECK(strstr(r.body, "draining") != NULL, "draining body %s", r.body);
+    }
+    http_response_free(&r);
+    http_client_free(probe);
+    int alive = server_alive(&s);
+    pthread_join(t, NULL);
+    CHECK(alive || j.seconds < now_s() - t_sig, "the server exited with a request in flight");
+    check_train_result(&j, "in flight at SIGTERM");
+    /* it was in flight: it ended after the signal, with every step done */
+    double ended_after = j.seconds - 0.6;
+    CHECK(ended_after > 0.3, "the train ended %.2f s after the signal (calibrated %zu epochs)",
+          ended_after, epochs);
+    json_t *b = json_loadb(j.r.body ? j.r.body : "", j.r.body_len, 0, NULL);
+    CHECK(json_integer_value(json_object_get(b, "steps")) == (json_int_t)(epochs * 8),
+          "steps %lld, want %zu: training was cut short",
+          (long long)json_integer_value(json_object_get(b, "steps")), epochs * 8);
+    json_decref(b);
+    int code = -1;
+    int rc = server_wait(&s, 15000, &code);
+    CHECK(rc == 0 && code == 0, "exit after drain: rc %d code %d", rc, code);
+    if (rc != 0) server_stop(&s);
+    else if (code != 0) server_dump_log(&s, 20);
+    else unlink(s.log);
+    http_response_free(&j.r);
+    free(j.body);
+}
+
+int main(void)
+{
+    if (api_load_schema()) {
+        printf("FAIL load_openapi\n0 passed, 1 failed\n");
+        return 1;
+    }
+    build_cases();
+    const char *args[] = {"--max-concurrent", "8", NULL};
+    if (api_start(args, NULL) == 0) {
+        RUN(test_concurrent_clients_exact);
+        api_stop();
+    }
+    RUN(test_saturated_503);
+    RUN(test_sigterm_in_flight);
+    api_check_all_responses_valid();
+    free_cases();
+    schema_free(api_schema);
+    return CHECK_DONE();
+}

@@ -1,0 +1,459 @@
+/* API tests: malformed and hostile requests. Each must get the right 4xx
+ * with a problem+json body naming the offending field by JSON Pointer, and
+ * the server must keep serving; limits give 422 naming the limit; bodies
+ * over --max-body-bytes give 413 before they are read. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "lib/apitest.h"
+
+/* Small limits so that each one can be crossed cheaply. */
+static const char *const limit_args[] = {
+    "--max-units", "64", "--max-layers", "4", "--max-params", "2000", "--max-batch-elems",
+    "5000", "--max-steps", "50", "--max-body-bytes", "200000", NULL};
+
+static const char *base_mse =
+    "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":3,\"activation\":\"tanh\"},"
+    "{\"units\":1,\"activation\":\"linear\"}],\"loss\":\"mse\"},"
+    "\"params\":[{\"weight\":[[0.1,0.2],[0.3,0.4],[0.5,0.6]],\"bias\":[0,0,0]},"
+    "{\"weight\":[[1,1,1]],\"bias\":[0]}],"
+    "\"inputs\":[[1,2],[3,4]],\"targets\":[[1],[2]]}";
+
+static const char *base_ce =
+    "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":3,\"activation\":\"softmax\"}],"
+    "\"loss\":\"cross_entropy\"},\"inputs\":[[1,2],[3,4]],\"targets\":[0,2]}";
+
+static const char *base_train =
+    "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":3,\"activation\":\"relu\"},"
+    "{\"units\":1,\"activation\":\"linear\"}],\"loss\":\"mse\"},"
+    "\"inputs\":[[1,2],[3,4]],\"targets\":[[1],[2]],\"optimizer\":{\"name\":\"sgd\"},"
+    "\"epochs\":2}";
+
+enum { B_MSE, B_CE, B_TRAIN };
+
+typedef struct {
+    const char *route;
+    int base;
+    const char *path;  /* JSON Pointer to set (or delete when value is NULL) */
+    const char *value; /* JSON text */
+    const char *raw;   /* a whole body instead of base + change */
+    long status;
+    const char *pointer; /* expected in errors[] (or a prefix of one); NULL: none required */
+} hostile;
+
+#define DEL NULL
+static const hostile table[] = {
+    /* not JSON, or not one object */
+    {"/gradients", 0, NULL, NULL, "{", 400, NULL},
+    {"/gradients", 0, NULL, NULL, "", 400, NULL},
+    {"/gradients", 0, NULL, NULL, "{\"network\":", 400, NULL},
+    {"/gradients", 0, NULL, NULL, "{\"a\":1}{\"b\":2}", 400, NULL},
+    {"/gradients", 0, NULL, NULL, "{\"network\": NaN}", 400, NULL},
+    {"/gradients", 0, NULL, NULL, "{\"inputs\": [[Infinity]]}", 400, NULL},
+    {"/gradients", 0, NULL, NULL, "{\"inputs\": [[1e999]]}", 400, NULL},
+    {"/gradients", 0, NULL, NULL, "{\"network\":{\"inputs\":1},\"network\":{\"inputs\":2}}", 400, NULL},
+    {"/gradients", 0, NULL, NULL, "{\"net\xff\xfe\":1}", 400, NULL},
+    {"/gradients", 0, NULL, NULL, "[1,2]", 400, ""},
+    {"/gradients", 0, NULL, NULL, "\"network\"", 400, NULL},
+    {"/gradients", 0, NULL, NULL, "null", 400, NULL},
+    {"/forward", 0, NULL, NULL, "{\"network\":{\"inputs\":1,\"layers\":[{\"units\":1,\"activation\":\"linear\",\"units\":2}]},\"inputs\":[[1]]}", 400, NULL},
+    /* the network */
+    {"/gradients", B_MSE, "/network", DEL, NULL, 400, "/network"},
+    {"/gradients", B_MSE, "/network", "5", NULL, 400, "/network"},
+    {"/gradients", B_MSE, "/network/inputs", DEL, NULL, 400, "/network/inputs"},
+    {"/gradients", B_MSE, "/network/inputs", "0", NULL, 400, "/network/inputs"},
+    {"/gradients", B_MSE, "/network/inputs", "-1", NULL, 400, "/network/inputs"},
+    {"/gradients", B_MSE, "/network/inputs", "2.5", NULL, 400, "/network/inputs"},
+    {"/gradients", B_MSE, "/network/inputs", "\"2\"", NULL, 400, "/network/inputs"},
+    {"/gradients", B_MSE, "/network/inputs", "1e20", NULL, 400, "/network/inputs"},
+    {"/gradients", B_MSE, "/network/layers", "[]", NULL, 400, "/network/layers"},
+    {"/gradients", B_MSE, "/network/layers", "{}", NULL, 400, "/network/layers"},
+    {"/gradients", B_MSE, "/network/layers/1/units", "0", NULL, 400, "/network/layers/1/units"},
+    {"/gradients", B_MSE, "/network/layers/0/units", DEL, NULL, 400, "/network/layers/0/units"},
+    {"/gradients", B_MSE, "/network/layers/1/units", "true", NULL, 400, "/network/layers/1/units"},
+    {"/gradients", B_MSE, "/network/layers/0/activation", "\"swish\"", NULL, 400, "/network/layers/0/activation"},
+    {"/gradients", B_MSE, "/network/layers/0/activation", "\"softmax\"", NULL, 400, "/network/layers/0/activation"},
+    {"/gradients", B_MSE, "/network/layers/0/unit", "3", NULL, 400, "/network/layers/0/unit"},
+    {"/gradients", B_MSE, "/network/layers/1", "7", NULL, 400, "/network/layers/1"},
+    {"/gradients", B_MSE, "/network/lossy", "\"mse\"", NULL, 400, "/network/lossy"},
+    {"/gradients", B_MSE, "/network/loss", "\"hinge\"", NULL, 400, "/network/loss"},
+    {"/gradients", B_MSE, "/network/reduction", "\"avg\"", NULL, 400, "/network/reduction"},
+    {"/gradients", B_MSE, "/network/huber_delta", "-1", NULL, 400, "/network/huber_delta"},
+    /* top level */
+    {"/gradients", B_MSE, "/input", "[[1,2]]", NULL, 400, "/input"},
+    {"/gradients", B_MSE, "/dtype", "\"float16\"", NULL, 400, "/dtype"},
+    {"/gradients", B_MSE, "/encoding", "\"hex\"", NULL, 400, "/encoding"},
+    {"/gradients", B_MSE, "/return", "true", NULL, 400, "/return"},
+    {"/gradients", B_MSE, "/return", "{\"outputs\":\"yes\"}", NULL, 400, "/return/outputs"},
+    {"/gradients", B_MSE, "/return", "{\"gradients\":true}", NULL, 400, "/return/gradients"},
+    {"/forward", B_MSE, "/optimizer", "{\"name\":\"sgd\"}", NULL, 400, "/optimizer"},
+    {"/forward", B_MSE, "/return", "{\"outputs\":true}", NULL, 400, "/return"},
+    {"/gradients", B_MSE, "/epochs", "1", NULL, 400, "/epochs"},
+    /* tensors */
+    {"/gradients", B_MSE, "/inputs", DEL, NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "[[1,2,3],[4,5,6]]", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "[[1,2],[3]]", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "[[1,\"a\"],[3,4]]", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "[[1,null],[3,4]]", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "[1,2]", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "[[[1],[2]],[[3],[4]]]", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "[]", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "\"1,2\"", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "{\"shape\":[2,2],\"data\":[1,2,3]}", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "{\"shape\":[2,-2],\"data\":[1,2,3,4]}", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "{\"shape\":[4611686018427387904,4],\"data\":[1,2,3,4]}", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "{\"shape\":[2,2],\"data\":[1,2,3,4],\"extra\":1}", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "{\"shape\":[2,2],\"dtype\":\"float32\",\"b64\":\"!!!!\"}", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "{\"shape\":[2,2],\"dtype\":\"float32\",\"b64\":\"AACAPwAAAEA=\"}", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "{\"shape\":[1,2],\"dtype\":\"int8\",\"b64\":\"AACAPwAAAEA=\"}", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "{\"shape\":[1,2],\"dtype\":\"float32\",\"b64\":\"AACAPwAAAEA=\",\"data\":[1,2]}", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/inputs", "{\"shape\":[2,2],\"dtype\":\"float32\",\"b64\":\"AACAfwAAAEAAAIA/AAAAQA==\"}", NULL, 400, "/inputs"},
+    {"/gradients", B_MSE, "/targets", DEL, NULL, 400, "/targets"},
+    {"/gradients", B_MSE, "/targets", "[[1]]", NULL, 400, "/targets"},
+    {"/gradients", B_MSE, "/targets", "[[1,2],[3,4]]", NULL, 400, "/targets"},
+    {"/gradients", B_MSE, "/targets", "[0,1]", NULL, 400, "/targets"},
+    {"/gradients", B_CE, "/targets", "[0,3]", NULL, 400, "/targets/1"},
+    {"/gradients", B_CE, "/targets", "[-1,0]", NULL, 400, "/targets/0"},
+    {"/gradients", B_CE, "/targets", "[0,0.5]", NULL, 400, "/targets"},
+    {"/gradients", B_CE, "/targets", "[0]", NULL, 400, "/targets"},
+    /* params and init */
+    {"/gradients", B_MSE, "/params/1", DEL, NULL, 400, "/params"},
+    {"/gradients", B_MSE, "/params/0/weight", "[[0.1,0.2]]", NULL, 400, "/params/0/weight"},
+    {"/gradients", B_MSE, "/params/1/bias", "[0,0]", NULL, 400, "/params/1/bias"},
+    {"/gradients", B_MSE, "/params/0/bias", DEL, NULL, 400, "/params/0/bias"},
+    {"/gradients", B_MSE, "/params/0/gamma", "[1]", NULL, 400, "/params/0/gamma"},
+    {"/gradients", B_MSE, "/params/1/weight/0/2", "\"x\"", NULL, 400, "/params/1/weight"},
+    {"/gradients", B_MSE, "/params", "{}", NULL, 400, "/params"},
+    {"/gradients", B_CE, "/init", "{\"scheme\":\"orthogonal\"}", NULL, 400, "/init/scheme"},
+    {"/gradients", B_CE, "/init", "{\"seed\":-1}", NULL, 400, "/init/seed"},
+    {"/gradients", B_CE, "/init", "{\"seed\":0.5}", NULL, 400, "/init/seed"},
+    {"/gradients", B_CE, "/init", "{\"sead\":1}", NULL, 400, "/init/sead"},
+    /* training options */
+    {"/train", B_TRAIN, "/optimizer", DEL, NULL, 400, "/optimizer"},
+    {"/train", B_TRAIN, "/optimizer/name", "\"lbfgs\"", NULL, 400, "/optimizer/name"},
+    {"/train", B_TRAIN, "/optimizer/name", DEL, NULL, 400, "/optimizer/name"},
+    {"/train", B_TRAIN, "/optimizer/betas", "[0.9,0.99]", NULL, 400, "/optimizer/betas"},
+    {"/train", B_TRAIN, "/optimizer", "{\"name\":\"adam\",\"momentum\":0.9}", NULL, 400, "/optimizer/momentum"},
+    {"/train", B_TRAIN, "/optimizer", "{\"name\":\"rmsprop\",\"amsgrad\":true}", NULL, 400, "/optimizer/amsgrad"},
+    {"/train", B_TRAIN, "/optimizer", "{\"name\":\"adamw\",\"nesterov\":true}", NULL, 400, "/optimizer/nesterov"},
+    {"/train", B_TRAIN, "/optimizer/lr", "-0.1", NULL, 400, "/optimizer/lr"},
+    {"/train", B_TRAIN, "/optimizer", "{\"name\":\"adam\",\"betas\":[0.9]}", NULL, 400, "/optimizer/betas"},
+    {"/train", B_TRAIN, "/optimizer", "{\"name\":\"adam\",\"betas\":[0.9,1.5]}", NULL, 400, "/optimizer/betas"},
+    {"/train", B_TRAIN, "/optimizer", "{\"name\":\"sgd\",\"nesterov\":true}", NULL, 400, "/optimizer"},
+    {"/train", B_TRAIN, "/epochs", "0", NULL, 400, "/epochs"},
+    {"/train", B_TRAIN, "/epochs", "\"2\"", NULL, 400, "/epochs"},
+    {"/train", B_TRAIN, "/batch_size", "0", NULL, 400, "/batch_size"},
+    {"/train", B_TRAIN, "/shuffle", "\"yes\"", NULL, 400, "/shuffle"},
+    {"/train", B_TRAIN, "/seed", "-3", NULL, 400, "/seed"},
+    {"/train", B_TRAIN, "/optimizer_state", "{\"step\":-1,\"buffers\":{}}", NULL, 400, "/optimizer_state/step"},
+    {"/train", B_TRAIN, "/optimizer_state", "{\"step\":1,\"buffers\":{\"velocity\":[]}}", NULL, 400, "/optimizer_state/buffers/velocity"},
+    {"/train", B_TRAIN, "/optimizer_state", "{\"step\":1,\"buffers\":{\"momentum_buffer\":[{\"weight\":[[1]],\"bias\":[1]}]}}", NULL, 400, "/optimizer_state/buffers/momentum_buffer"},
+    {"/train", B_TRAIN, "/optimizer_state", "{\"step\":1}", NULL, 400, "/optimizer_state/buffers"},
+    {"/gradcheck", B_MSE, "/eps", "0", NULL, 400, "/eps"},
+    {"/gradcheck", B_MSE, "/eps", "-1e-6", NULL, 400, "/eps"},
+    {"/gradcheck", B_MSE, "/epochs", "3", NULL, 400, "/epochs"},
+    /* limits (422 naming the limit) */
+    {"/gradients", B_CE, "/network/layers/0/units", "100", NULL, 422, "/network/layers/0/units"},
+    {"/train", B_TRAIN, "/epochs", "60", NULL, 422, "/epochs"},
+};
+
+static int pointer_matches(const json_t *p, const char *want)
+{
+    json_t *errs = json_object_get(p, "errors");
+    size_t i, n = strlen(want);
+    json_t *e;
+    json_array_foreach(errs, i, e) {
+        const char *ptr = json_string_value(json_object_get(e, "pointer"));
+        if (!ptr) continue;
+        if (!strcmp(ptr, want)) return 1;
+        if (*want && !strncmp(ptr, want, n) && ptr[n] == '/') return 1;
+    }
+    return 0;
+}
+
+/* Sets (or with value NULL deletes) what pointer names in root. */
+static int set_at(json_t *root, const char *pointer, const char *value)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", pointer);
+    char *last = strrchr(buf, '/');
+    *last = 0;
+    const char *key = last + 1;
+    json_t *parent = root;
+    for (char *save = NULL, *tok = strtok_r(buf, "/", &save); tok; tok = strtok_r(NULL, "/", &save))
+        parent = json_is_array(parent) ? json_array_get(parent, strtoul(tok, NULL, 10))
+                                       : json_object_get(parent, tok);
+    json_t *v = value ? json_loads(value, JSON_DECODE_ANY, NULL) : NULL;
+    if (value && !v) return -1;
+    if (json_is_object(parent)) {
+        if (v) json_object_set_new(parent, key, v);
+        else json_object_del(parent, key);
+        return 0;
+    }
+    if (json_is_array(parent)) {
+        size_t i = strtoul(key, NULL, 10);
+        if (v) json_array_set_new(parent, i, v);
+        else json_array_remove(parent, i);
+        return 0;
+    }
+    json_decref(v);
+    return -1;
+}
+
+static void run_hostile(const hostile *h, size_t idx)
+{
+    char *body = NULL;
+    if (h->raw) {
+        body = strdup(h->raw);
+    } else {
+        const char *base = h->base == B_CE ? base_ce : h->base == B_TRAIN ? base_train : base_mse;
+        json_t *j = json_loads(base, 0, NULL);
+        CHECK(j && set_at(j, h->path, h->value) == 0, "case %zu: bad table entry", idx);
+        body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+    }
+    http_response r;
+    json_t *p = api_call(NULL, "POST", h->route, NULL, body, strlen(body), h->status, &r);
+    const char *ct = http_header_get(&r, "Content-Type");
+    CHECK(ct && !strncmp(ct, "application/problem+json", 24), "case %zu: content type %s", idx,
+          ct ? ct : "(none)");
+    CHECK(p && json_integer_value(json_object_get(p, "status")) == h->status,
+          "case %zu: problem status", idx);
+    if (h->pointer) {
+        int ok = p && pointer_matches(p, h->pointer);
+        char *errs = p ? json_dumps(json_object_get(p, "errors"), JSON_COMPACT) : NULL;
+        CHECK(ok, "case %zu (%s %s=%s): errors[] does not name %s: %s", idx, h->route,
+              h->path ? h->path : "raw", h->value ? h->value : "(deleted)", h->pointer,
+              errs ? errs : "(none)");
+        free(errs);
+    }
+    if (h->status == 422) {
+        const char *lim = json_string_value(json_object_get(p, "limit"));
+        const char *d = json_string_value(json_object_get(p, "detail"));
+        CHECK((lim && !strncmp(lim, "max_", 4)) || (d && strstr(d, "max")),
+              "case %zu: 422 does not name the limit (limit %s, detail %s)", idx,
+              lim ? lim : "-", d ? d : "-");
+    }
+    json_decref(p);
+    http_response_free(&r);
+    free(body);
+}
+
+static void test_hostile_table(void)
+{
+    size_t n = sizeof table / sizeof *table;
+    CHECK(n >= 40, "only %zu cases", n);
+    for (size_t i = 0; i < n; i++) run_hostile(&table[i], i);
+    json_decref(api_call(NULL, "GET", "/health/live", NULL, NULL, 0, 200, NULL));
+}
+
+/* Malformed JSON: the detail gives the line and column. */
+static void test_malformed_json_detail(void)
+{
+    const char *body = "{\n  \"network\": {\n    \"inputs\": 2,,\n  }\n}";
+    json_t *p = api_post_text("/forward", body, 400);
+    const char *d = json_string_value(json_object_get(p, "detail"));
+    CHECK(d && strstr(d, "line") && strstr(d, "3") && strstr(d, "column"),
+          "detail without line 3 and column: %s", d ? d : "(none)");
+    CHECK(p && !strcmp(api_problem_slug(p), "malformed-json"), "type %s",
+          p ? api_problem_slug(p) : "");
+    json_decref(p);
+    /* a body with a NUL byte */
+    const char nul[] = "{\"network\":\0}";
+    p = api_call(NULL, "POST", "/forward", NULL, nul, sizeof nul - 1, 400, NULL);
+    json_decref(p);
+}
+
+/* Deeply nested arrays, many keys, long strings: refused, server alive. */
+static void test_resource_abuse(void)
+{
+    size_t depth = 50000;
+    char *deep = malloc(depth * 2 + 64);
+    size_t k = (size_t)sprintf(deep, "{\"inputs\":");
+    for (size_t i = 0; i < depth; i++) deep[k++] = '[';
+    for (size_t i = 0; i < depth; i++) deep[k++] = ']';
+    deep[k++] = '}';
+    json_t *p = api_call(NULL, "POST", "/forward", NULL, deep, k, 400, NULL);
+    json_decref(p);
+    free(deep);
+    /* an unknown key of 100 KB: 400, and the pointer does not echo all of it */
+    size_t n = 100000;
+    char *big = malloc(n + 64);
+    k = (size_t)sprintf(big, "{\"");
+    memset(big + k, 'k', n);
+    k += n;
+    k += (size_t)sprintf(big + k, "\":1}");
+    http_response r;
+    p = api_call(NULL, "POST", "/forward", NULL, big, k, 400, &r);
+    CHECK(r.body_len < 20000, "problem of %zu bytes echoes the key", r.body_len);
+    json_decref(p);
+    http_response_free(&r);
+    free(big);
+    json_decref(api_call(NULL, "GET", "/health/live", NULL, NULL, 0, 200, NULL));
+}
+
+static void test_limits_name_the_limit(void)
+{
+    /* parameters: 60 x 60 + 60 = 3660 > 2000, every size under its own limit */
+    const char *params = "{\"network\":{\"inputs\":60,\"layers\":[{\"units\":60,\"activation\":"
+                         "\"relu\"}],\"loss\":\"mse\"},\"inputs\":{\"shape\":[1,60],\"dtype\":"
+                         "\"float32\",\"b64\":\"%s\"},\"targets\":{\"shape\":[1,60],\"data\":[%s]}}";
+    char *zeros = calloc(60 * 4, 1);
+    char *b64 = api_b64_encode(zeros, 60 * 4);
+    char data[400] = "0";
+    for (int i = 1; i < 60; i++) strcat(data, ",0");
+    char body[2000];
+    snprintf(body, sizeof body, params, b64, data);
+    json_t *p = api_post_text("/gradients", body, 422);
+    const char *lim = json_string_value(json_object_get(p, "limit"));
+    const char *d = json_string_value(json_object_get(p, "detail"));
+    CHECK((lim && !strcmp(lim, "max_params")) || (d && (strstr(d, "max_params") || strstr(d, "max-params"))),
+          "max_params not named: limit %s detail %s", lim ? lim : "-", d ? d : "-");
+    CHECK(p && !strcmp(api_problem_slug(p), "limit-exceeded"), "type %s", p ? api_problem_slug(p) : "");
+    json_decref(p);
+    free(zeros);
+    free(b64);
+    /* layers: 5 > 4 */
+    p = api_post_text("/forward",
+                      "{\"network\":{\"inputs\":1,\"layers\":[{\"units\":1,\"activation\":\"relu\"},"
+                      "{\"units\":1,\"activation\":\"relu\"},{\"units\":1,\"activation\":\"relu\"},"
+                      "{\"units\":1,\"activation\":\"relu\"},{\"units\":1,\"activation\":\"relu\"}]},"
+                      "\"inputs\":[[1]]}",
+                      422);
+    CHECK(p && pointer_matches(p, "/network/layers"), "max_layers: pointer");
+    json_decref(p);
+    /* batch elements: 100 rows x 60 wide = 6000 > 5000 */
+    char *xs = calloc(100 * 60 * 4, 1);
+    char *xb = api_b64_encode(xs, 100 * 60 * 4);
+    char *body2 = malloc(strlen(xb) + 300);
+    sprintf(body2, "{\"network\":{\"inputs\":60,\"layers\":[{\"units\":2,\"activation\":\"relu\"}]},"
+                   "\"inputs\":{\"shape\":[100,60],\"dtype\":\"float32\",\"b64\":\"%s\"}}", xb);
+    p = api_post_text("/forward", body2, 422);
+    lim = json_string_value(json_object_get(p, "limit"));
+    d = json_string_value(json_object_get(p, "detail"));
+    CHECK((lim && !strcmp(lim, "max_batch_elems")) || (d && strstr(d, "batch")),
+          "max_batch_elems not named: limit %s detail %s", lim ? lim : "-", d ? d : "-");
+    CHECK(p && pointer_matches(p, "/inputs"), "max_batch_elems: pointer");
+    json_decref(p);
+    free(xs);
+    free(xb);
+    free(body2);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 413 from Content-Length alone: the body is never sent. */
+static void test_413_before_body(void)
+{
+    const char *req = "POST /train HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n";
+    char *reply = NULL;
+    long long t0 = now_ms();
+    long n = http_raw(api_srv.port, req, strlen(req), &reply, 5000);
+    long long dt = now_ms() - t0;
+    CHECK(n > 0 && http_raw_status(reply) == 413, "raw: status %d (%ld bytes in %lld ms): %.200s",
+          http_raw_status(reply), n, dt, reply ? reply : "");
+    CHECK(reply && strstr(reply, "application/problem+json"), "raw 413 is not problem+json");
+    CHECK(reply && (strstr(reply, "Access-Control-Allow-Origin") || strstr(reply, "access-control-allow-origin")),
+          "raw 413 without CORS");
+    free(reply);
+
+    /* with Expect: 100-continue, curl must not have to upload the body */
+    http_client *c = http_client_new(api_srv.port, NULL);
+    http_response r;
+    const char *h[] = {"Expect: 100-continue", NULL};
+    int rc = http_request_upload(c, "POST", "/gradients", h, 50LL * 1000 * 1000, 50u * 1000 * 1000, &r);
+    CHECK(rc == 0 && r.status == 413, "expect: status %ld (%s)", r.status, r.curl_error);
+    CHECK(r.bytes_sent < 1000000, "expect: %zu body bytes were uploaded before the 413",
+          r.bytes_sent);
+    CHECK(r.schema_error[0] == 0, "contract: %s", r.schema_error);
+    http_response_free(&r);
+    http_client_free(c);
+    /* just over the limit (200000) */
+    c = http_client_new(api_srv.port, NULL);
+    rc = http_request_upload(c, "POST", "/forward", NULL, 200001, 200001, &r);
+    CHECK(rc == 0 && r.status == 413, "200001 bytes: status %ld", r.status);
+    http_response_free(&r);
+    http_client_free(c);
+    json_decref(api_call(NULL, "GET", "/health/live", NULL, NULL, 0, 200, NULL));
+}
+
+/* Chunked uploads: counted while read, 413 past the limit; fine under it. */
+static void test_chunked(void)
+{
+    http_client *c = http_client_new(api_srv.port, NULL);
+    http_response r;
+    int rc = http_request_upload(c, "POST", "/forward", NULL, -1, 300000, &r);
+    CHECK(rc == 0 && r.status == 413, "chunked 300000 bytes: status %ld (%s)", r.status,
+          r.curl_error);
+    CHECK(r.schema_error[0] == 0, "contract: %s", r.schema_error);
+    http_response_free(&r);
+    http_client_free(c);
+
+    /* a valid request, chunked by hand */
+    const char *json = "{\"network\":{\"inputs\":1,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],"
+                       "\"loss\":\"mse\"},\"params\":[{\"weight\":[[2]],\"bias\":[1]}],"
+                       "\"inputs\":[[3]],\"targets\":[[5]]}";
+    size_t len = strlen(json), half = len / 2;
+    char req[2048];
+    int k = snprintf(req, sizeof req,
+                     "POST /gradients HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n%zx\r\n%.*s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+                     half, (int)half, json, len - half, json + half);
+    char *reply = NULL;
+    long n = http_raw(api_srv.port, req, (size_t)k, &reply, 5000);
+    CHECK(n > 0 && http_raw_status(reply) == 200, "chunked valid: %.300s", reply ? reply : "");
+    /* loss (2*3+1-5)^2 = 4 */
+    CHECK(reply && strstr(reply, "\"loss\""), "chunked: no loss");
+    free(reply);
+}
+
+/* HTTP-level garbage: the server answers or closes, and keeps serving. */
+static void test_garbage_http(void)
+{
+    const char *reqs[] = {
+        "GARBAGE\r\n\r\n",
+        "POST /forward HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        "POST /forward HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        "POST /forward HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"a\"",
+        "GET /health/live HTTP/9.9\r\n\r\n",
+        "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    };
+    for (size_t i = 0; i < sizeof reqs / sizeof *reqs; i++) {
+        char *reply = NULL;
+        http_raw(api_srv.port, reqs[i], strlen(reqs[i]), &reply, 1500);
+        int st = http_raw_status(reply);
+        CHECK(st == 0 || (st >= 400 && st < 600), "garbage %zu answered %d", i, st);
+        free(reply);
+    }
+    json_decref(api_call(NULL, "GET", "/health/live", NULL, NULL, 0, 200, NULL));
+}
+
+int main(void)
+{
+    if (api_load_schema()) {
+        printf("FAIL load_openapi\n0 passed, 1 failed\n");
+        return 1;
+    }
+    if (api_start(limit_args, NULL) == 0) {
+        RUN(test_hostile_table);
+        RUN(test_malformed_json_detail);
+        RUN(test_resource_abuse);
+        RUN(test_limits_name_the_limit);
+        RUN(test_413_before_body);
+        RUN(test_chunked);
+        RUN(test_garbage_http);
+        api_stop();
+    }
+    api_check_all_responses_valid();
+    schema_free(api_schema);
+    return CHECK_DONE();
+}
