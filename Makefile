@@ -36,6 +36,8 @@ SERVER_SRC := $(wildcard server/*.c)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC   := $(wildcard tests/test_*.c)
 TEST_BIN   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# Tests driven by a script (a browser, the README's examples): same output rules.
+TEST_SCRIPTS := $(wildcard tests/test_*.sh)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC  := $(wildcard bench/*.c)
@@ -55,7 +57,7 @@ run: deps-build
 
 test: deps-test
 	@$(MAKE) --no-print-directory build-tests
-	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
+	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN) $(TEST_SCRIPTS)
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory build-bench
