@@ -195,6 +195,11 @@ check "configuration by environment (GRADSERVE_MAX_LAYERS=3: 4 layers refused, n
     "container $c_deep ($body_deep), native $n_deep" \
     bash -c "[ $c_deep = 422 ] && [ $n_deep = 200 ] && grep -qi layers <<<'$body_deep'"
 
+# The compute gate follows the container's CPU quota (cgroup v1 or v2).
+gate=$("$docker" run --rm --cpus=1 "$image" --help 2>&1 | grep -A2 -- '--max-concurrent' | tail -n 1)
+check "compute gate sized from the CPU quota (--cpus=1: default 1)" "$gate" \
+    bash -c "grep -q 'default 1]' <<<'$gate'"
+
 # The image's HEALTHCHECK (first run after its 10 s interval).
 hs=
 for _ in $(seq 40); do

@@ -52,8 +52,19 @@ static const opt_spec SPECS[] = {
     {"max-gradcheck-cost", "GRADSERVE_MAX_GRADCHECK_COST", OPT_REAL, OFF(max_gradcheck_cost),
      "1e10", 0,
      "largest /gradcheck, as rows x params^2 (about its multiply-adds; 0: no limit)"},
+    {"max-expression-length", "GRADSERVE_MAX_EXPRESSION_LENGTH", OPT_SIZE,
+     OFF(ad_limits.max_length), "4096", 0, "longest /autodiff expression, in bytes (0: no limit)"},
+    {"max-expression-depth", "GRADSERVE_MAX_EXPRESSION_DEPTH", OPT_SIZE, OFF(ad_limits.max_depth),
+     "64", 0,
+     "deepest nesting of an /autodiff expression (0 or over 256: the parser's cap of 256)"},
+    {"max-expression-nodes", "GRADSERVE_MAX_EXPRESSION_NODES", OPT_SIZE, OFF(ad_limits.max_nodes),
+     "2048", 0, "most nodes on an /autodiff tape, variables counted once (0: no limit)"},
+    {"max-expression-vars", "GRADSERVE_MAX_EXPRESSION_VARS", OPT_SIZE, OFF(ad_limits.max_vars),
+     "64", 0, "most distinct variables in an /autodiff expression (0: no limit)"},
     {"max-concurrent", "GRADSERVE_MAX_CONCURRENT", OPT_UINT, OFF(max_concurrent), NULL, 1,
-     "computations at once; more get 503 (default: CPUs available)"},
+     "computations at once; more wait --queue-ms, then get 503 (default: CPUs available)"},
+    {"queue-ms", "GRADSERVE_QUEUE_MS", OPT_UINT, OFF(queue_ms), "100", 0,
+     "milliseconds a computation may wait for a free slot before 503 (0: refuse at once)"},
     {"max-connections", "GRADSERVE_MAX_CONNECTIONS", OPT_UINT, OFF(max_connections), "256", 1,
      "open connections at once (more wait in the listen backlog)"},
     {"idle-timeout", "GRADSERVE_IDLE_TIMEOUT", OPT_UINT, OFF(idle_timeout), "30", 1,
@@ -74,21 +85,36 @@ static const opt_spec SPECS[] = {
 
 /* CPUs this process may use: online cores, lowered by a cgroup v2 quota
  * (cpu.max "quota period"), which containers set and sysconf ignores. */
+/* Whole CPUs of a cgroup quota, or 0 when there is none: v2 "cpu.max" holds
+ * "QUOTA PERIOD" or "max PERIOD"; v1 splits them over cpu.cfs_quota_us
+ * (-1: none) and cpu.cfs_period_us. */
+static unsigned long cgroup_quota_cpus(void)
+{
+    char quota[32] = "";
+    unsigned long period = 0;
+    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
+    if (f) {
+        if (fscanf(f, "%31s %lu", quota, &period) != 2) period = 0;
+        fclose(f);
+    } else if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "r"))) {
+        if (fscanf(f, "%31s", quota) != 1) quota[0] = 0;
+        fclose(f);
+        if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "r"))) {
+            if (fscanf(f, "%lu", &period) != 1) period = 0;
+            fclose(f);
+        }
+    }
+    if (!period || !isdigit((unsigned char)quota[0])) return 0; /* "max", "-1", unreadable */
+    return (strtoul(quota, NULL, 10) + period - 1) / period;
+}
+
+/* CPUs this process may use: online CPUs, capped by a cgroup quota. */
 static unsigned available_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned cpus = n > 0 ? (unsigned)n : 1;
-    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
-    if (f) {
-        char quota[32];
-        unsigned long period;
-        if (fscanf(f, "%31s %lu", quota, &period) == 2 && strcmp(quota, "max") != 0 && period) {
-            unsigned long q = strtoul(quota, NULL, 10);
-            unsigned long c = (q + period - 1) / period;
-            if (c >= 1 && c < cpus) cpus = (unsigned)c;
-        }
-        fclose(f);
-    }
+    unsigned long q = cgroup_quota_cpus();
+    if (q >= 1 && q < cpus) cpus = (unsigned)q;
     return cpus;
 }
 
