@@ -16,7 +16,7 @@ PORT     ?= 8080
 # Packages per purpose; `deps-*` targets install whichever are missing.
 PKGS_BUILD := gcc make pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev
 PKGS_TEST  := $(PKGS_BUILD) libcurl4-openssl-dev libyaml-dev curl
-PKGS_BENCH := $(PKGS_TEST) python3-numpy python3-torch wrk
+PKGS_BENCH := $(PKGS_TEST) python3-numpy python3-torch wrk python3-flask gunicorn
 
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
@@ -44,6 +44,8 @@ BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB        := $(BUILD)/libgradserve.a
 SERVER_BIN := $(if $(SERVER_SRC),$(BUILD)/gradserve)
+# The server minus main(): in-process tests (compute_run) link it.
+SERVER_LIB := $(BUILD)/libgradserve-server.a
 
 .PHONY: all run test bench fixtures lint-openapi clean deps-build deps-test deps-bench deps-node \
         build-all build-tests build-bench
@@ -79,6 +81,10 @@ $(LIB): $(CORE_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(SERVER_LIB): $(filter-out $(BUILD)/server/main.o,$(SERVER_OBJ))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 # The core's element-wise loops need -O3 to be vectorized by GCC 12 (ReLU at
 # -O2 is a scalar branch per element: 25% of a 784-512-512-10 step, bench/).
 $(BUILD)/core/%.o: CFLAGS += $(if $(SANITIZE),,-O3)
@@ -88,7 +94,7 @@ $(BUILD)/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h)
 
 $(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Iserver -I$(BUILD)/server $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) -Iserver -I$(BUILD)/server -include server/alloc.h $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/gradserve: $(SERVER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(LIB) $(BLAS_LIBS) $(LIBS)
@@ -97,14 +103,16 @@ $(BUILD)/tests/lib/%.o: tests/lib/%.c $(wildcard tests/lib/*.h) include/gradserv
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(TESTLIB_OBJ) $(LIB) $(wildcard tests/lib/*.h)
+$(BUILD)/tests/%: tests/%.c tests/check.h $(TESTLIB_OBJ) $(SERVER_LIB) $(LIB) $(wildcard tests/lib/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(BLAS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) \
-	    $(LIB) $(BLAS_LIBS) $(LIBS) -lcurl -lyaml
+	$(CC) $(CPPFLAGS) -Itests -Iserver $(BLAS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) \
+	    $(SERVER_LIB) $(LIB) $(BLAS_LIBS) $(LIBS) -lcurl -lyaml
 
-$(BUILD)/bench/%: bench/%.c $(LIB)
+# bench_codec times the server's decoders and writer in-process: it links the server too.
+$(BUILD)/bench/%: bench/%.c $(SERVER_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(BLAS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(BLAS_LIBS) $(LIBS) -lcurl
+	$(CC) $(CPPFLAGS) -Iserver $(BLAS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SERVER_LIB) $(LIB) \
+	    $(BLAS_LIBS) $(LIBS) -lcurl
 
 clean:
 	rm -rf build build-san
@@ -135,3 +143,8 @@ deps-node:
 
 # Container image and its tests (issue: Docker and scale-out).
 -include docker/docker.mk
+
+# Fuzzing (issue: reliability and security): make fuzz, make fuzz-smoke.
+-include tests/fuzz/fuzz.mk
+# Soak and valgrind runs: make soak, make test-valgrind.
+-include tests/reliability.mk

@@ -1,5 +1,7 @@
 #include "assets.h"
 
+#include <string.h>
+
 /* The assembler includes the file's bytes in .rodata, then a NUL, and the
  * size as a symbol of its own. .incbin resolves its path from the compiler's
  * working directory: the Makefile builds from the repository's top, where
@@ -32,3 +34,55 @@ const char *asset_openapi_yaml(size_t *len)
     return NULL;
 }
 #endif
+
+/* ---- the playground (server/static/) ---------------------------------------- */
+
+/* One file of server/static/ as symbols NAME, NAME_end (NAME_size bytes, then
+ * a NUL). The Makefile makes every file there a dependency of this object. */
+#define STATIC_FILE(sym, file)                                                   \
+    __asm__(".section .rodata\n"                                                 \
+            ".balign 16\n" #sym ":\n"                                            \
+            ".incbin \"server/static/" file "\"\n" #sym "_end:\n"                \
+            ".byte 0\n"                                                          \
+            ".balign 8\n" #sym "_size:\n"                                        \
+            ".quad " #sym "_end - " #sym "\n"                                    \
+            ".previous\n");                                                      \
+    extern const char sym[];                                                     \
+    extern const unsigned long long sym##_size;
+
+STATIC_FILE(gs_static_index, "index.html")
+STATIC_FILE(gs_static_style, "style.css")
+STATIC_FILE(gs_static_app, "app.js")
+STATIC_FILE(gs_static_api, "api.js")
+STATIC_FILE(gs_static_data, "data.js")
+STATIC_FILE(gs_static_plot, "plot.js")
+STATIC_FILE(gs_static_chain, "chain.js")
+
+#define HTML "text/html; charset=utf-8"
+#define JS "text/javascript; charset=utf-8"
+#define CSS "text/css; charset=utf-8"
+
+static const struct {
+    const char *name, *type;
+    const char *data;
+    const unsigned long long *size;
+} STATIC_FILES[] = {
+    {"index.html", HTML, gs_static_index, &gs_static_index_size},
+    {"style.css", CSS, gs_static_style, &gs_static_style_size},
+    {"app.js", JS, gs_static_app, &gs_static_app_size},
+    {"api.js", JS, gs_static_api, &gs_static_api_size},
+    {"data.js", JS, gs_static_data, &gs_static_data_size},
+    {"plot.js", JS, gs_static_plot, &gs_static_plot_size},
+    {"chain.js", JS, gs_static_chain, &gs_static_chain_size},
+};
+
+const char *asset_static(const char *name, const char **content_type, size_t *len)
+{
+    for (size_t i = 0; i < sizeof STATIC_FILES / sizeof STATIC_FILES[0]; i++)
+        if (strcmp(STATIC_FILES[i].name, name) == 0) {
+            *content_type = STATIC_FILES[i].type;
+            *len = (size_t)*STATIC_FILES[i].size;
+            return STATIC_FILES[i].data;
+        }
+    return NULL;
+}

@@ -2,8 +2,11 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fastjson.h"
 
 /* b64 tensors are little-endian on the wire and copied as they are. */
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -11,7 +14,9 @@
 #endif
 
 static const char *const DTYPES[] = {"float32", "float64"};
-static const char *const ENCODINGS[] = {"nested", "flat", "b64"};
+static const char *const ENCODINGS[] = {"nested", "flat", "b64", "binary"};
+
+_Thread_local const codec_ctx *codec_current;
 
 static int index_of(const char *const *names, int n, const char *name)
 {
@@ -22,7 +27,68 @@ static int index_of(const char *const *names, int n, const char *name)
 
 const char *dtype_name(gs_dtype t) { return DTYPES[t == GS_FLOAT64]; }
 int dtype_from_name(const char *name) { return index_of(DTYPES, 2, name); }
-int encoding_from_name(const char *name) { return index_of(ENCODINGS, 3, name); }
+int encoding_from_name(const char *name) { return index_of(ENCODINGS, 4, name); }
+
+/* ---- binary tensors --------------------------------------------------- */
+
+/* Depth-first in the order of the text (jansson keeps objects' key order). */
+static int find_binary(codec_ctx *c, const json_t *v, size_t *cap, size_t *off)
+{
+    if (json_is_object(v)) {
+        const json_t *size = json_object_get(v, "binary_data_size");
+        if (size) {
+            if (c->n_bin == *cap) {
+                size_t n = *cap ? *cap * 2 : 16;
+                const json_t **o = realloc(c->bin_obj, n * sizeof *o);
+                if (o) c->bin_obj = o;
+                size_t *f = o ? realloc(c->bin_off, n * sizeof *f) : NULL;
+                if (!f) return -1;
+                c->bin_off = f;
+                *cap = n;
+            }
+            c->bin_obj[c->n_bin] = v;
+            c->bin_off[c->n_bin++] = *off;
+            /* a size that is not a count is refused when the tensor is read */
+            if (json_is_integer(size) && json_integer_value(size) >= 0)
+                *off += (size_t)json_integer_value(size);
+            return 0;
+        }
+        const char *key;
+        const json_t *m;
+        json_object_foreach((json_t *)v, key, m) if (find_binary(c, m, cap, off)) return -1;
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (find_binary(c, json_array_get(v, i), cap, off)) return -1;
+    }
+    return 0;
+}
+
+int codec_ctx_bind(codec_ctx *c, const json_t *root, const unsigned char *bin, size_t bin_len,
+                   diag *d)
+{
+    size_t cap = 0, total = 0;
+    c->bin = bin;
+    c->bin_len = bin_len;
+    if (find_binary(c, root, &cap, &total) != 0) {
+        diag_set(d, 500, "internal", "out of memory reading the binary tensors");
+        return -1;
+    }
+    if (bin && total != bin_len) {
+        diag_invalid(d, "",
+                     "the binary_data_size of the header's tensors add up to %zu bytes, but "
+                     "%zu bytes follow the %s",
+                     total, bin_len, "JSON header (Inference-Header-Content-Length)");
+        return -1;
+    }
+    return 0;
+}
+
+void codec_ctx_free(codec_ctx *c)
+{
+    free(c->bin_obj);
+    free(c->bin_off);
+    memset(c, 0, sizeof *c);
+}
 
 /* ---- base64 ------------------------------------------------------------ */
 
@@ -169,6 +235,12 @@ static int view_b64(const json_t *v, const char *ptr, tensor_view *t, diag *d)
     }
     t->b64 = json_string_value(text);
     t->b64_len = json_string_length(text);
+    const packed_array *pa = codec_current ? fastjson_find(codec_current->packed, p) : NULL;
+    if (pa && pa->bytes && t->b64_len == 0) { /* decoded by fastjson */
+        t->b64_len = pa->text_len;
+        t->bytes = pa->bytes;
+        t->b64_bytes = pa->count;
+    }
     size_t bytes = SIZE_MAX;
     if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), &bytes) ||
         base64_encoded_len(bytes) != t->b64_len) {
@@ -181,34 +253,82 @@ static int view_b64(const json_t *v, const char *ptr, tensor_view *t, diag *d)
     return 1;
 }
 
+/* {"shape", "dtype", "binary_data_size"}: the next bytes of the binary part. */
+static int view_binary(const json_t *v, const char *ptr, tensor_view *t, diag *d)
+{
+    char p[PTR_MAX];
+    const json_t *dt = json_object_get(v, "dtype"), *size = json_object_get(v, "binary_data_size");
+    const codec_ctx *c = codec_current;
+    t->enc = ENC_BINARY;
+    int k = json_is_string(dt) ? dtype_from_name(json_string_value(dt)) : -1;
+    if (k < 0) {
+        ptr_key(p, ptr, "dtype");
+        diag_invalid(d, p,
+                     dt ? "must be \"float32\" or \"float64\"" : "is required with binary_data_size");
+        return 0;
+    }
+    t->b64_dtype = (gs_dtype)k;
+    ptr_key(p, ptr, "binary_data_size");
+    size_t bytes = SIZE_MAX;
+    if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), &bytes) || !json_is_integer(size) ||
+        json_integer_value(size) < 0 || (size_t)json_integer_value(size) != bytes) {
+        char s[64];
+        shape_text(s, sizeof s, t->dim, t->rank);
+        diag_invalid(d, p, "must be %zu: the bytes of shape %s of %s", bytes, s,
+                     dtype_name(t->b64_dtype));
+        return 0;
+    }
+    size_t i = 0;
+    while (c && i < c->n_bin && c->bin_obj[i] != v) i++;
+    if (!c || !c->bin || i == c->n_bin) {
+        diag_invalid(d, p,
+                     "binary tensors need an application/octet-stream body whose first "
+                     "Inference-Header-Content-Length bytes are the JSON");
+        return 0;
+    }
+    t->bytes = c->bin + c->bin_off[i];
+    return 1;
+}
+
 static int view_object(const json_t *v, const char *ptr, tensor_view *t, diag *d)
 {
     const json_t *data = json_object_get(v, "data"), *b64 = json_object_get(v, "b64");
+    const json_t *bin = json_object_get(v, "binary_data_size");
     const char *key;
     const json_t *value;
     int ok = 1;
     json_object_foreach((json_t *)v, key, value) {
         int known = strcmp(key, "shape") == 0 || (data && strcmp(key, "data") == 0) ||
-                    (b64 && (strcmp(key, "b64") == 0 || strcmp(key, "dtype") == 0));
+                    ((b64 || bin) && strcmp(key, "dtype") == 0) ||
+                    (b64 && strcmp(key, "b64") == 0) ||
+                    (bin && strcmp(key, "binary_data_size") == 0);
         if (!known) {
             char p[PTR_MAX];
             ptr_key(p, ptr, key);
-            diag_invalid(d, p, "unknown key in a %s tensor", b64 ? "b64" : "flat");
+            diag_invalid(d, p, "unknown key in a %s tensor", b64 ? "b64" : bin ? "binary" : "flat");
             ok = 0;
         }
     }
     if (!ok) return 0;
-    if (!data == !b64) {
-        diag_invalid(d, ptr, "a tensor object holds either \"data\" or \"b64\"");
+    if (!!data + !!b64 + !!bin != 1) {
+        diag_invalid(d, ptr,
+                     "a tensor object holds one of \"data\", \"b64\" or \"binary_data_size\"");
         return 0;
     }
     if (!view_shape(json_object_get(v, "shape"), ptr, t, d)) return 0;
     if (b64) return view_b64(v, ptr, t, d);
+    if (bin) return view_binary(v, ptr, t, d);
     t->enc = ENC_FLAT;
     t->data = data;
     char p[PTR_MAX];
     ptr_key(p, ptr, "data");
-    if (!json_is_array(data) || json_array_size(data) != t->count) {
+    const packed_array *pa =
+        codec_current && json_is_integer(data) ? fastjson_find(codec_current->packed, p) : NULL;
+    if (pa && pa->count == t->count) {
+        t->packed = pa->values;
+        return 1;
+    }
+    if (pa || !json_is_array(data) || json_array_size(data) != t->count) {
         char s[64];
         shape_text(s, sizeof s, t->dim, t->rank);
         diag_invalid(d, p, "must be an array of %zu numbers (shape %s)", t->count, s);
@@ -220,11 +340,23 @@ static int view_object(const json_t *v, const char *ptr, tensor_view *t, diag *d
 int tensor_view_of(const json_t *v, const char *ptr, tensor_view *t, diag *d)
 {
     memset(t, 0, sizeof *t);
+    const packed_array *pa =
+        codec_current && json_is_integer(v) ? fastjson_find(codec_current->packed, ptr) : NULL;
+    if (pa) { /* a nested array fastjson read */
+        t->enc = ENC_NESTED;
+        t->rank = pa->rank;
+        t->dim[0] = pa->dim[0];
+        t->dim[1] = pa->dim[1];
+        t->count = pa->count;
+        t->packed = pa->values;
+        return 1;
+    }
     if (json_is_array(v)) return view_nested(v, ptr, t, d);
     if (json_is_object(v)) return view_object(v, ptr, t, d);
     diag_invalid(d, ptr,
-                 "must be a tensor: nested arrays, {\"shape\", \"data\"} or "
-                 "{\"shape\", \"dtype\", \"b64\"}");
+                 "must be a tensor: nested arrays, {\"shape\", \"data\"}, "
+                 "{\"shape\", \"dtype\", \"b64\"} or {\"shape\", \"dtype\", "
+                 "\"binary_data_size\"}");
     return 0;
 }
 
@@ -247,6 +379,8 @@ static void element_ptr(char out[PTR_MAX], const tensor_view *t, const char *ptr
     char p[PTR_MAX];
     if (t->enc == ENC_B64) {
         ptr_key(out, ptr, "b64");
+    } else if (t->enc == ENC_BINARY) {
+        snprintf(out, PTR_MAX, "%s", ptr);
     } else if (t->enc == ENC_FLAT) {
         ptr_key(p, ptr, "data");
         ptr_index(out, p, i);
@@ -305,11 +439,74 @@ static int read_nested(const tensor_view *t, const char *ptr, gs_dtype dtype, vo
     return 1;
 }
 
+/* 1 when the n values at x (aligned, of dtype) are all finite: a loop the
+ * compiler vectorizes, for tensors that arrive as bytes (memory speed). */
+typedef uint32_t __attribute__((may_alias)) u32_alias;
+typedef uint64_t __attribute__((may_alias)) u64_alias;
+static int all_finite(const void *x, gs_dtype dtype, size_t n)
+{
+    if (dtype == GS_FLOAT64) {
+        const u64_alias *u = x;
+        const uint64_t e = UINT64_C(0x7ff0000000000000);
+        uint64_t bad = 0;
+        for (size_t i = 0; i < n; i++) bad |= (u[i] & e) == e;
+        return !bad;
+    }
+    const u32_alias *u = x;
+    const uint32_t e = 0x7f800000u;
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad |= (u[i] & e) == e;
+    return !bad;
+}
+
+/* Converts t->count elements of t->b64_dtype at raw (possibly unaligned, or
+ * dst itself) into dst, refusing non-finite values (which JSON numbers cannot
+ * carry but base64 and binary can); p names the tensor's bytes. */
+static int convert_raw(const tensor_view *t, const char *p, const void *raw, gs_dtype dtype,
+                       void *dst, diag *d)
+{
+    const unsigned char *b = raw;
+    if (raw == dst && all_finite(dst, dtype, t->count)) return 1;
+    for (size_t i = 0; i < t->count; i++) {
+        double v;
+        if (t->b64_dtype == GS_FLOAT64) {
+            memcpy(&v, b + 8 * i, 8);
+        } else {
+            float f;
+            memcpy(&f, b + 4 * i, 4);
+            v = f;
+        }
+        if (!isfinite(v) || (dtype == GS_FLOAT32 && fabs(v) > FLT_MAX)) {
+            if (t->rank == 2)
+                diag_invalid(d, p, "element [%zu, %zu] is not a finite %s", i / t->dim[1],
+                             i % t->dim[1], dtype_name(dtype));
+            else
+                diag_invalid(d, p, "element [%zu] is not a finite %s", i, dtype_name(dtype));
+            return 0;
+        }
+        if (raw == dst) continue;
+        if (dtype == GS_FLOAT64) ((double *)dst)[i] = v;
+        else ((float *)dst)[i] = (float)v;
+    }
+    return 1;
+}
+
 /* Decodes the bytes into dst, converting when the dtypes differ, and refuses
  * non-finite values (which JSON numbers cannot carry but base64 can). */
 static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
 {
     size_t in_size = gs_dtype_size(t->b64_dtype), bytes = t->count * in_size;
+    if (t->bytes) { /* fastjson decoded the text already */
+        char p[PTR_MAX];
+        ptr_key(p, ptr, "b64");
+        if (t->b64_bytes != bytes) {
+            diag_invalid(d, p, "is not valid base64 (standard alphabet, with padding)");
+            return 0;
+        }
+        if (t->b64_dtype != dtype) return convert_raw(t, p, t->bytes, dtype, dst, d);
+        memcpy(dst, t->bytes, bytes);
+        return convert_raw(t, p, dst, dtype, dst, d);
+    }
     void *raw = dst;
     if (t->b64_dtype != dtype && !(raw = malloc(bytes ? bytes : 1))) {
         diag_set(d, 500, "internal", "out of memory decoding a tensor");
@@ -317,31 +514,56 @@ static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void 
     }
     char p[PTR_MAX];
     ptr_key(p, ptr, "b64");
-    int ok = base64_decode(raw, t->b64, t->b64_len) == (long long)bytes;
+    /* The text's length matches the shape (view_b64), but its padding may
+     * not: "AAAAAAAA" decodes to 6 bytes where "AAAAAA==" gives 4. Decoding
+     * only text of exactly `bytes` bytes keeps it inside raw. */
+    size_t len = t->b64_len, pad = len && t->b64[len - 1] == '=';
+    pad += pad && len > 1 && t->b64[len - 2] == '=';
+    int ok = len / 4 * 3 - pad == bytes &&
+             base64_decode(raw, t->b64, t->b64_len) == (long long)bytes;
     if (!ok) diag_invalid(d, p, "is not valid base64 (standard alphabet, with padding)");
-    for (size_t i = 0; ok && i < t->count; i++) {
-        double v = t->b64_dtype == GS_FLOAT64 ? ((double *)raw)[i] : ((float *)raw)[i];
-        if (!isfinite(v) || (dtype == GS_FLOAT32 && fabs(v) > FLT_MAX)) {
-            if (t->rank == 2)
-                diag_invalid(d, p, "element [%zu, %zu] is not a finite %s", i / t->dim[1],
-                             i % t->dim[1], dtype_name(dtype));
-            else
-                diag_invalid(d, p, "element [%zu] is not a finite %s", i, dtype_name(dtype));
-            ok = 0;
-        } else if (raw != dst) {
-            if (dtype == GS_FLOAT64) ((double *)dst)[i] = v;
-            else ((float *)dst)[i] = (float)v;
-        }
-    }
+    ok = ok && convert_raw(t, p, raw, dtype, dst, d);
     if (raw != dst) free(raw);
     return ok;
 }
 
+/* Binary tensors: the bytes are copied as they are when the dtypes agree
+ * (at memory speed; they may be unaligned in the body), then checked. */
+static int read_binary(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+{
+    if (t->b64_dtype != dtype) return convert_raw(t, ptr, t->bytes, dtype, dst, d);
+    memcpy(dst, t->bytes, t->count * gs_dtype_size(dtype));
+    return convert_raw(t, ptr, dst, dtype, dst, d);
+}
+
+/* Numbers fastjson read: range checks and casts as store_number makes them. */
+static int read_packed(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+{
+    const double *v = t->packed;
+    if (dtype == GS_FLOAT64) {
+        memcpy(dst, v, t->count * sizeof *v);
+        return 1;
+    }
+    float *f = dst;
+    for (size_t i = 0; i < t->count; i++) {
+        if (fabs(v[i]) > FLT_MAX) {
+            char p[PTR_MAX];
+            element_ptr(p, t, ptr, i);
+            diag_invalid(d, p, "%g is outside the float32 range", v[i]);
+            return 0;
+        }
+        f[i] = (float)v[i];
+    }
+    return 1;
+}
+
 int tensor_read(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
 {
+    if (t->packed) return read_packed(t, ptr, dtype, dst, d);
     switch (t->enc) {
     case ENC_NESTED: return read_nested(t, ptr, dtype, dst, d);
     case ENC_B64: return read_b64(t, ptr, dtype, dst, d);
+    case ENC_BINARY: return read_binary(t, ptr, dtype, dst, d);
     case ENC_FLAT:
         for (size_t i = 0; i < t->count; i++)
             if (!store_number(json_array_get(t->data, i), dtype, dst, i, t, ptr, d)) return 0;
@@ -412,6 +634,13 @@ void tensor_write(jw *w, tensor_encoding enc, gs_dtype dtype, const void *data, 
     if (enc == ENC_FLAT) {
         jw_key(w, "data");
         write_numbers(w, dtype, data, 0, count);
+    } else if (enc == ENC_BINARY) {
+        size_t bytes = count * gs_dtype_size(dtype);
+        jw_key(w, "dtype");
+        jw_string(w, dtype_name(dtype));
+        jw_key(w, "binary_data_size");
+        jw_uint(w, bytes);
+        jw_binary(w, data, bytes);
     } else {
         size_t bytes = count * gs_dtype_size(dtype);
         jw_key(w, "dtype");

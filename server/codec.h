@@ -15,7 +15,32 @@
 
 #define TENSOR_MAX_RANK 2
 
-typedef enum { ENC_NESTED = 0, ENC_FLAT, ENC_B64 } tensor_encoding;
+typedef enum { ENC_NESTED = 0, ENC_FLAT, ENC_B64, ENC_BINARY } tensor_encoding;
+
+/* What the codec knows of the request being decoded on this thread, beyond
+ * its JSON tree: the arrays fastjson read straight into doubles, and the
+ * binary tensors after the JSON header (application/octet-stream with
+ * Inference-Header-Content-Length). A tensor {"shape", "dtype",
+ * "binary_data_size": N} takes the next N bytes of the binary part, in the
+ * order the tensors appear in the JSON text. Set by compute_run around a
+ * request's decoding; per thread because a request is decoded on one. */
+typedef struct {
+    const struct fastjson_s *packed; /* fastjson.h's, or NULL */
+    const unsigned char *bin;        /* the binary part; NULL: none was sent */
+    size_t bin_len;
+    const json_t **bin_obj;          /* binary tensor objects, in text order */
+    size_t *bin_off;                 /* and their offsets into bin */
+    size_t n_bin;
+} codec_ctx;
+
+extern _Thread_local const codec_ctx *codec_current;
+
+/* Finds the binary tensors of a parsed header and gives each its offset;
+ * 0, or -1 with d filled (sizes that do not add up to bin_len, or out of
+ * memory). Free with codec_ctx_free. */
+int codec_ctx_bind(codec_ctx *c, const json_t *root, const unsigned char *bin, size_t bin_len,
+                   diag *d);
+void codec_ctx_free(codec_ctx *c);
 
 /* A tensor found in a request, before its numbers are read. */
 typedef struct {
@@ -27,6 +52,10 @@ typedef struct {
     gs_dtype b64_dtype;  /* b64: the dtype of the bytes */
     const char *b64;     /* b64: the text, b64_len characters */
     size_t b64_len;
+    const double *packed;       /* nested or flat read by fastjson: the values */
+    const unsigned char *bytes; /* binary: t->count elements of b64_dtype; b64 that
+                                   fastjson decoded: b64_bytes of them */
+    size_t b64_bytes;
 } tensor_view;
 
 /* Reads the shape of v (at pointer ptr) into t; on failure adds an error to

@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "assets.h"
 #include "log.h"
@@ -15,8 +17,11 @@
 #include "routes.h"
 
 #define REQUEST_ID_MAX 128
-#define CORS_ALLOW_HEADERS "Content-Type, Authorization, X-Request-Id"
-#define CORS_EXPOSE_HEADERS "X-Request-Id, Retry-After, WWW-Authenticate"
+#define CORS_ALLOW_HEADERS "Content-Type, Authorization, X-Request-Id, " BINARY_HEADER
+#define CORS_EXPOSE_HEADERS "X-Request-Id, Retry-After, WWW-Authenticate, " BINARY_HEADER
+/* The JSON header's length in a body that carries binary tensors after it
+ * (Triton's binary tensor extension), in requests and responses. */
+#define BINARY_HEADER "Inference-Header-Content-Length"
 #define CORS_MAX_AGE "7200" /* Chromium's cap; Firefox allows a day */
 
 /* State of one request, from its headers to its completion. */
@@ -33,6 +38,8 @@ typedef struct {
     int compute; /* a POST to a compute route: its body is read */
     int status;  /* queued; 0 until then */
     size_t bytes;
+    size_t expect_len; /* Content-Length, when given and within the limit */
+    double t_queued;   /* when the response was queued (the send phase starts) */
 } http_request;
 
 typedef struct {
@@ -145,10 +152,14 @@ static enum MHD_Result respond(server *s, struct MHD_Connection *c, http_request
     }
     if (content_type) MHD_add_response_header(r, "Content-Type", content_type);
     MHD_add_response_header(r, "X-Request-Id", q->id);
+    /* Bodies quote the request's bytes (problems name paths, keys, header
+     * values): no browser may sniff one as HTML. */
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     add_cors(s, c, r);
     for (; extra && extra->name; extra++) MHD_add_response_header(r, extra->name, extra->value);
     /* While draining, keep-alive clients are sent elsewhere. */
     if (atomic_load(&s->draining)) MHD_add_response_header(r, "Connection", "close");
+    q->t_queued = now_seconds();
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     q->status = status;
@@ -248,7 +259,8 @@ static enum MHD_Result check_auth(server *s, struct MHD_Connection *c, http_requ
 static int media_type_ok(const char *ct)
 {
     static const char *const OK[] = {"application/json", "text/plain",
-                                     "application/x-www-form-urlencoded"};
+                                     "application/x-www-form-urlencoded",
+                                     "application/octet-stream"};
     if (!ct) return 1;
     while (*ct == ' ' || *ct == '\t') ct++;
     size_t n = strcspn(ct, ";");
@@ -265,6 +277,26 @@ static int gate_full(server *s)
     return v <= 0;
 }
 
+/* A compute slot, waiting up to --queue-ms for one: with many keep-alive
+ * connections and small requests the slots free up within microseconds, and
+ * refusing at once would turn a burst into 503s. 0, or -1 when none came. */
+static int gate_wait(server *s)
+{
+    if (sem_trywait(&s->gate) == 0) return 0;
+    if (!s->opts->queue_ms) return -1;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += s->opts->queue_ms / 1000;
+    t.tv_nsec += (long)(s->opts->queue_ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    int rc;
+    while ((rc = sem_clockwait(&s->gate, CLOCK_MONOTONIC, &t)) != 0 && errno == EINTR) continue;
+    return rc == 0 ? 0 : -1;
+}
+
 /* Everything a compute request can be refused for before its body is read. */
 static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_request *q,
                                      int *done)
@@ -278,13 +310,16 @@ static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_r
         metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
         return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
                              "Send the request as application/json (text/plain and "
-                             "application/x-www-form-urlencoded are read as JSON too), not %s.",
+                             "application/x-www-form-urlencoded are read as JSON too), or as "
+                             "application/octet-stream with binary tensors, not %s.",
                              ct);
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > s->opts->max_body_bytes)
         return respond_too_large(s, c, q, cl);
-    if (gate_full(s)) return respond_unavailable(s, c, q, REJECT_SATURATED);
+    if (cl) q->expect_len = (size_t)strtoull(cl, NULL, 10);
+    /* Without a queue, a full gate refuses before the body is read. */
+    if (!s->opts->queue_ms && gate_full(s)) return respond_unavailable(s, c, q, REJECT_SATURATED);
     *done = 0;
     return MHD_YES;
 }
@@ -319,7 +354,8 @@ static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, 
         return MHD_YES;
     }
     if (q->len + n > q->cap) {
-        size_t cap = q->cap ? q->cap : 16384;
+        /* Content-Length sizes the buffer at once: no copies while growing. */
+        size_t cap = q->cap ? q->cap : q->expect_len > 16384 ? q->expect_len : 16384;
         while (cap < q->len + n) cap = cap > max / 2 ? max : cap * 2;
         char *b = realloc(q->body, cap);
         if (!b) return MHD_NO; /* out of memory: drop the connection */
@@ -339,17 +375,41 @@ static enum MHD_Result run_compute(server *s, struct MHD_Connection *c, http_req
 {
     if (q->too_large) return respond_too_large(s, c, q, NULL);
     if (atomic_load(&s->draining)) return respond_unavailable(s, c, q, REJECT_DRAINING);
-    if (sem_trywait(&s->gate) != 0) return respond_unavailable(s, c, q, REJECT_SATURATED);
+    size_t json_len = 0;
+    const char *ihcl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, BINARY_HEADER);
+    if (ihcl) {
+        char *end;
+        unsigned long long v = strtoull(ihcl, &end, 10);
+        if (!isdigit((unsigned char)*ihcl) || *end || v == 0 || v > q->len)
+            return respond_error(s, c, q, 400, "invalid-request", NULL,
+                                 BINARY_HEADER " must be the length of the JSON header, "
+                                 "from 1 to the body's %zu bytes, not \"%.40s\".",
+                                 q->len, ihcl);
+        json_len = (size_t)v;
+    }
+    double t_body = now_seconds();
+    metrics_phase(&s->metrics, q->route, PHASE_RECEIVE, t_body - q->start);
+    if (gate_wait(s) != 0) return respond_unavailable(s, c, q, REJECT_SATURATED);
 
     double t0 = now_seconds(), limit = s->opts->max_request_seconds;
-    compute_env env = {s->opts, limit > 0 ? q->start + limit : 0, &s->abort_compute};
+    metrics_phase(&s->metrics, q->route, PHASE_QUEUE, t0 - t_body);
+    compute_env env = {s->opts, limit > 0 ? q->start + limit : 0, &s->abort_compute, json_len};
     compute_result res;
     compute_run(q->route, q->body ? q->body : "", q->len, &env, &res);
     sem_post(&s->gate);
     metrics_compute_done(&s->metrics, q->route, now_seconds() - t0);
+    metrics_phase(&s->metrics, q->route, PHASE_DECODE, res.decode_s);
+    metrics_phase(&s->metrics, q->route, PHASE_COMPUTE, res.compute_s);
+    metrics_phase(&s->metrics, q->route, PHASE_ENCODE, res.encode_s);
     free(q->body); /* the request is answered: give its memory back now */
     q->body = NULL;
 
+    if (res.status == 200 && res.json_len) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", res.json_len);
+        header h[] = {{BINARY_HEADER, n}, {NULL, NULL}};
+        return respond(s, c, q, 200, "application/octet-stream", res.body, res.len, 1, h);
+    }
     if (res.status == 200)
         return respond(s, c, q, 200, "application/json", res.body, res.len, 1, NULL);
     if (is_limit_problem(&res.d))
@@ -358,6 +418,29 @@ static enum MHD_Result run_compute(server *s, struct MHD_Connection *c, http_req
                                         : REJECT_LIMIT);
     const header *extra = res.status == 503 ? RETRY_AFTER : NULL;
     return respond_problem(s, c, q, &res.d, extra);
+}
+
+/* The playground: GET / and GET /static/<file>, built into the binary. Its
+ * policy allows this origin's files and requests only (no inline script). */
+#define PLAYGROUND_CSP                                                                    \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "     \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "        \
+    "frame-ancestors 'none'"
+
+static enum MHD_Result serve_static(server *s, struct MHD_Connection *c, http_request *q)
+{
+    /* X-Content-Type-Options: nosniff comes with every response (respond) */
+    static const header PAGE_HEADERS[] = {{"Content-Security-Policy", PLAYGROUND_CSP},
+                                          {"Cache-Control", "no-cache"},
+                                          {NULL, NULL}};
+    const char *name = q->route == R_PAGE ? "index.html" : q->path + strlen("/static/");
+    const char *type = NULL;
+    size_t len = 0;
+    const char *data = asset_static(name, &type, &len);
+    if (!data || (q->route == R_STATIC && !strcmp(name, "index.html")))
+        return respond_error(s, c, q, 404, "not-found", NULL, "No file %s; see /openapi.yaml.",
+                             q->path);
+    return respond(s, c, q, 200, type, data, len, 0, PAGE_HEADERS);
 }
 
 static enum MHD_Result serve_get(server *s, struct MHD_Connection *c, http_request *q)
@@ -388,6 +471,9 @@ static enum MHD_Result serve_get(server *s, struct MHD_Connection *c, http_reque
                                  "This build of gradserve has no openapi.yaml.");
         return respond(s, c, q, 200, "application/yaml", yaml, len, 0, NULL);
     }
+    case R_PAGE:
+    case R_STATIC:
+        return serve_static(s, c, q);
     default:
         return MHD_NO;
     }
@@ -502,6 +588,7 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
      * logged with status 0 and not counted as answered. */
     int status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? q->status : 0;
     if (status) metrics_request_done(&s->metrics, q->route, status, seconds);
+    if (status && q->compute) metrics_phase(&s->metrics, q->route, PHASE_SEND, now_seconds() - q->t_queued);
     log_request(q->id, q->method, q->path, status, status ? q->bytes : 0, seconds);
     atomic_fetch_sub(&s->metrics.inflight, 1);
     free(q->body);

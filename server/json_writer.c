@@ -1,6 +1,7 @@
 #include "json_writer.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,53 @@ void jw_init(jw *w) { memset(w, 0, sizeof *w); }
 void jw_free(jw *w)
 {
     free(w->buf);
+    free(w->bin);
     jw_init(w);
+}
+
+void jw_binary(jw *w, const void *data, size_t n)
+{
+    if (w->failed) return;
+    if (w->bin_cap - w->bin_len < n) {
+        size_t cap = w->bin_cap ? w->bin_cap : 4096;
+        while (cap - w->bin_len < n) {
+            if (cap > SIZE_MAX / 2) {
+                w->failed = 1;
+                return;
+            }
+            cap *= 2;
+        }
+        char *p = realloc(w->bin, cap);
+        if (!p) {
+            w->failed = 1;
+            return;
+        }
+        w->bin = p;
+        w->bin_cap = cap;
+    }
+    memcpy(w->bin + w->bin_len, data, n);
+    w->bin_len += n;
+}
+
+char *jw_take_with_binary(jw *w, size_t *len, size_t *json_len)
+{
+    if (w->failed || w->bin_len > SIZE_MAX - w->len) {
+        jw_free(w);
+        return NULL;
+    }
+    size_t n = w->len, total = n + w->bin_len;
+    /* the JSON buffer grows to hold both: one copy of the tensors */
+    char *out = total <= w->cap ? w->buf : realloc(w->buf, total ? total : 1);
+    if (!out) {
+        jw_free(w);
+        return NULL;
+    }
+    w->buf = NULL;
+    if (w->bin_len) memcpy(out + n, w->bin, w->bin_len);
+    *len = total;
+    *json_len = n;
+    jw_free(w);
+    return out;
 }
 
 char *jw_take(jw *w, size_t *len)
@@ -191,8 +238,9 @@ static int format_decimal(char *out, int negative, uint64_t m, int k)
         m /= 10;
         k++;
     }
-    for (uint64_t t = m; t; t /= 10) nd++;
-    for (int i = nd - 1; i >= 0; i--, m /= 10) digits[i] = (char)('0' + m % 10);
+    char tmp[24];
+    for (uint64_t t = m; t; t /= 10) tmp[nd++] = (char)('0' + t % 10);
+    for (int i = 0; i < nd; i++) digits[i] = tmp[nd - 1 - i];
     int e = k + nd - 1, n = 0; /* e: exponent of the first digit */
     if (negative) out[n++] = '-';
     if (e < -5 || e > 8) {
@@ -202,7 +250,16 @@ static int format_decimal(char *out, int negative, uint64_t m, int k)
             memcpy(out + n, digits + 1, (size_t)nd - 1);
             n += nd - 1;
         }
-        return n + sprintf(out + n, "e%d", e);
+        out[n++] = 'e';
+        if (e < 0) {
+            out[n++] = '-';
+            e = -e;
+        }
+        if (e >= 100) out[n++] = (char)('0' + e / 100);
+        if (e >= 10) out[n++] = (char)('0' + e / 10 % 10);
+        out[n++] = (char)('0' + e % 10);
+        out[n] = 0;
+        return n;
     }
     if (k >= 0) {
         memcpy(out + n, digits, (size_t)nd);
@@ -227,6 +284,30 @@ static int format_decimal(char *out, int negative, uint64_t m, int k)
     return n;
 }
 
+/* 10^e10 <= a < 10^(e10 + 1) for a finite a > 0, from the binary exponent:
+ * floor(e2 log10 2) is exact for |e2| < 1650 with 78913 / 2^18, and one
+ * comparison with the power above corrects it. The table's negative powers
+ * are rounded, so a float within 2^-53 of a power of ten may get the other
+ * exponent: its candidates then have one digit more or less, and the
+ * exact round-trip check below still decides. */
+static int decimal_exponent(double a)
+{
+    static const double p10[90] = { /* 10^-46 .. 10^43, as the compiler rounds them */
+        1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39, 1e-38, 1e-37, 1e-36, 1e-35,
+        1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25, 1e-24, 1e-23,
+        1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11,
+        1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4,
+        1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+        1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33,
+        1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43
+    };
+    int e2;
+    frexp(a, &e2); /* a = f 2^e2, f in [0.5, 1) */
+    int e10 = ((e2 - 1) * 78913) >> 18;
+    if (e10 + 47 < 90 && a >= p10[e10 + 47]) e10++;
+    return e10;
+}
+
 /* The shortest decimal text of v that reads back as v both through strtof
  * and through strtod then a cast to float (what most JSON parsers do).
  * Candidates m x 10^k with 6..9 digits are checked exactly in double: m and
@@ -240,20 +321,28 @@ static int format_decimal(char *out, int negative, uint64_t m, int k)
 static int shortest_float(char *out, size_t cap, float v)
 {
     if (v == 0) return snprintf(out, cap, signbit(v) ? "-0" : "0");
-    double d = v, a = fabs(d);
-    double mid_lo = (d + (double)nextafterf(v, -INFINITY)) / 2;
-    double mid_hi = (d + (double)nextafterf(v, INFINITY)) / 2;
-    int e10 = (int)floor(log10(a));
+    float av = fabsf(v);
+    uint32_t bits;
+    memcpy(&bits, &av, 4);
+    /* neighbours of |v| from its bits; below the smallest subnormal is 0 */
+    uint32_t ub = bits + 1, db = bits - 1;
+    float up, down;
+    memcpy(&up, &ub, 4);
+    memcpy(&down, &db, 4);
+    double a = av;
+    double mid_lo = (a + (double)down) / 2, mid_hi = (a + (double)up) / 2;
+    int e10 = decimal_exponent(a);
     for (int p = 6; p <= 9; p++) {
         int k = e10 - p + 1;
         if (k < -22 || k > 22) break;
-        double m = nearbyint(k >= 0 ? a / POW10[k] : a * POW10[-k]);
-        if (m < 1 || m >= 1e10) continue;
-        double c = k >= 0 ? m * POW10[k] : m / POW10[-k];
-        if (d < 0) c = -c;
-        if ((float)c == v && c != mid_lo && c != mid_hi)
-            return format_decimal(out, d < 0, (uint64_t)m, k);
+        double x = k >= 0 ? a / POW10[k] : a * POW10[-k];
+        if (!(x >= 0.5 && x < 1e10)) continue;
+        uint64_t m = (uint64_t)(x + 0.5);
+        double c = k >= 0 ? (double)m * POW10[k] : (double)m / POW10[-k];
+        if ((float)c == av && c != mid_lo && c != mid_hi)
+            return format_decimal(out, v < 0, m, k);
     }
+    double d = v;
     int n = 0;
     for (int p = 6; p <= 9; p++) {
         n = snprintf(out, cap, "%.*g", p, d);

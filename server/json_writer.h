@@ -18,12 +18,19 @@ typedef struct {
     int after_key;
     unsigned char has_items[JW_MAX_DEPTH + 1];
     char closer[JW_MAX_DEPTH + 1]; /* '}' or ']' per open container */
+    char *bin;        /* binary tensors, in the order the JSON names them */
+    size_t bin_len, bin_cap;
 } jw;
 
 void jw_init(jw *w);
 void jw_free(jw *w);
 /* Hands the NUL-terminated text to the caller (free()), or NULL on failure. */
 char *jw_take(jw *w, size_t *len);
+/* Appends n bytes to the binary part that follows the JSON. */
+void jw_binary(jw *w, const void *data, size_t n);
+/* The JSON followed by the binary part, in one buffer for the caller
+ * (free()); *json_len is the JSON's length. NULL on failure. */
+char *jw_take_with_binary(jw *w, size_t *len, size_t *json_len);
 
 void jw_raw(jw *w, const char *s, size_t n);
 void jw_object(jw *w); /* { */

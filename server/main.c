@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "gradserve.h"
 #include "http.h"
 #include "log.h"
@@ -144,6 +145,7 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     }
     log_set_format(o.log_format);
+    srv_alloc_install(); /* jansson's allocations through the request path's hook */
     json_object_seed(0); /* before any thread: jansson seeds its hash lazily otherwise */
     gs_blas_set_threads((int)o.blas_threads);
 
@@ -162,7 +164,9 @@ int main(int argc, char **argv)
 
     /* Signals are taken by sigwait below; every thread MHD starts inherits
      * the mask, so none of them is interrupted. */
-    sigset_t signals;
+    /* static: drain()'s watcher thread waits on it and may still be starting
+     * when main returns (valgrind: sigwait read main's dead frame) */
+    static sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);

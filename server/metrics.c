@@ -15,6 +15,16 @@ static const double BUCKETS[METRIC_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.0
                                                0.05,   0.1,   0.25,   0.5,   1,    2.5,
                                                5,      10,    30,     60};
 
+/* Phases run from microseconds (a 2-4-1 decode) to seconds (a big /train). */
+static const double PHASE_BOUNDS[PHASE_BUCKETS] = {
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+    0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   1,     10};
+
+static const char *const PHASES[PHASE_COUNT] = {
+    [PHASE_RECEIVE] = "receive", [PHASE_QUEUE] = "queue",   [PHASE_DECODE] = "decode",
+    [PHASE_COMPUTE] = "compute", [PHASE_ENCODE] = "encode", [PHASE_SEND] = "send",
+};
+
 static const char *const REASONS[REJECT_COUNT] = {
     [REJECT_SATURATED] = "saturated",
     [REJECT_DRAINING] = "draining",
@@ -55,6 +65,16 @@ void metrics_compute_done(metrics *m, route_id r, double seconds)
 }
 
 void metrics_reject(metrics *m, reject_reason why) { atomic_fetch_add(&m->rejected[why], 1); }
+
+void metrics_phase(metrics *m, route_id r, phase_id p, double seconds)
+{
+    if (!(seconds >= 0)) seconds = 0;
+    int b = 0;
+    while (b < PHASE_BUCKETS && seconds > PHASE_BOUNDS[b]) b++;
+    if (b < PHASE_BUCKETS) atomic_fetch_add(&m->phase[r][p].bucket[b], 1);
+    atomic_fetch_add(&m->phase[r][p].count, 1);
+    atomic_fetch_add(&m->phase[r][p].sum_ns, (uint_fast64_t)(seconds * 1e9));
+}
 
 /* ---- text exposition --------------------------------------------------------- */
 
@@ -132,9 +152,33 @@ char *metrics_render(metrics *m, size_t *len)
     put(&t, "# HELP gradserve_compute_duration_seconds Time holding the compute gate: "
             "decode, core, encode.\n"
             "# TYPE gradserve_compute_duration_seconds histogram\n");
-    for (int r = 0; r <= R_GRADCHECK; r++)
+    for (int r = 0; ROUTE_IS_COMPUTE(r); r++)
         put_histogram(&t, "gradserve_compute_duration_seconds", &m->compute_seconds[r],
                       ROUTES[r].path);
+    put(&t, "# HELP gradserve_phase_duration_seconds Time of each phase of a compute request: "
+            "receive, queue (for a compute slot), decode, compute, encode, send.\n"
+            "# TYPE gradserve_phase_duration_seconds histogram\n");
+    for (int r = 0; ROUTE_IS_COMPUTE(r); r++)
+        for (int p = 0; p < PHASE_COUNT; p++) {
+            uint_fast64_t cumulative = 0;
+            for (int b = 0; b < PHASE_BUCKETS; b++) {
+                cumulative += atomic_load(&m->phase[r][p].bucket[b]);
+                put(&t,
+                    "gradserve_phase_duration_seconds_bucket{route=\"%s\",phase=\"%s\","
+                    "le=\"%g\"} %llu\n",
+                    ROUTES[r].path, PHASES[p], PHASE_BOUNDS[b], (unsigned long long)cumulative);
+            }
+            unsigned long long count = atomic_load(&m->phase[r][p].count);
+            if (count < cumulative) count = cumulative;
+            put(&t,
+                "gradserve_phase_duration_seconds_bucket{route=\"%s\",phase=\"%s\","
+                "le=\"+Inf\"} %llu\n"
+                "gradserve_phase_duration_seconds_sum{route=\"%s\",phase=\"%s\"} %.9f\n"
+                "gradserve_phase_duration_seconds_count{route=\"%s\",phase=\"%s\"} %llu\n",
+                ROUTES[r].path, PHASES[p], count, ROUTES[r].path, PHASES[p],
+                (double)atomic_load(&m->phase[r][p].sum_ns) * 1e-9, ROUTES[r].path, PHASES[p],
+                count);
+        }
     put(&t, "# HELP gradserve_inflight_requests Requests received and not yet completed.\n"
             "# TYPE gradserve_inflight_requests gauge\n"
             "gradserve_inflight_requests %d\n",

@@ -20,6 +20,18 @@ typedef enum {
     REJECT_COUNT
 } reject_reason;
 
+/* Phases of a compute request, timed separately (gradserve_phase_seconds). */
+typedef enum {
+    PHASE_RECEIVE = 0, /* headers to the whole body read */
+    PHASE_QUEUE,       /* waiting for a compute slot */
+    PHASE_DECODE,      /* JSON and tensors into the core's buffers */
+    PHASE_COMPUTE,     /* the core: forward, backward, optimizer */
+    PHASE_ENCODE,      /* the response body written */
+    PHASE_SEND,        /* response queued to its last byte handed to the kernel */
+    PHASE_COUNT
+} phase_id;
+#define PHASE_BUCKETS 16
+
 /* Status codes with a series of their own; any other is counted as "other". */
 #define METRIC_CODES 12
 #define METRIC_BUCKETS 16
@@ -34,6 +46,10 @@ typedef struct {
     atomic_uint_fast64_t requests[R_COUNT][METRIC_CODES + 1];
     histogram request_seconds[R_COUNT];
     histogram compute_seconds[R_COUNT];
+    struct {
+        atomic_uint_fast64_t bucket[PHASE_BUCKETS];
+        atomic_uint_fast64_t count, sum_ns;
+    } phase[R_COUNT][PHASE_COUNT];
     atomic_int inflight;
     atomic_uint_fast64_t rejected[REJECT_COUNT];
 } metrics;
@@ -42,6 +58,7 @@ void metrics_init(metrics *m);
 void metrics_request_done(metrics *m, route_id r, int status, double seconds);
 void metrics_compute_done(metrics *m, route_id r, double seconds);
 void metrics_reject(metrics *m, reject_reason why);
+void metrics_phase(metrics *m, route_id r, phase_id p, double seconds);
 
 /* The exposition text (malloc'd), or NULL when out of memory. */
 char *metrics_render(metrics *m, size_t *len);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "gradserve.h"
+#include "gradserve_autodiff.h"
 
 enum { LOG_PLAIN = 0, LOG_JSON };
 
@@ -16,7 +17,9 @@ typedef struct {
     size_t max_steps;
     double max_request_seconds;
     double max_gradcheck_cost; /* rows x params^2, see --help */
+    gs_ad_limits ad_limits;   /* /autodiff: expression length, depth, nodes, variables */
     unsigned max_concurrent;  /* compute gate size */
+    unsigned queue_ms;        /* wait for a gate slot before 503 */
     unsigned max_connections;
     unsigned idle_timeout;    /* seconds */
     unsigned blas_threads;

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json_writer.h"
@@ -109,6 +110,7 @@ static const struct {
     {"limit-exceeded", "Limit exceeded"},
     {"diverged", "Training diverged"},
     {"non-finite", "Non-finite value"},
+    {"domain-error", "Outside the domain"},
     {"saturated", "Service saturated"},
     {"draining", "Service draining"},
 };
@@ -120,6 +122,49 @@ const char *problem_title(const char *slug)
     return "Internal error";
 }
 
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+             : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    for (size_t k = 1; k < n; k++)
+        if ((s[k] & 0xc0) != 0x80) return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+/* A string member whose text may hold bytes from the request (jansson's
+ * syntax errors quote the bytes near the error, paths and headers are the
+ * client's, and snprintf may cut a character in two): every byte that is not
+ * part of valid UTF-8 becomes '?', or the problem would not be JSON. */
+static void put_text(jw *w, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, n;
+    while (u[i] && (n = utf8_seq(u + i))) i += n;
+    if (!u[i]) {
+        jw_string(w, s);
+        return;
+    }
+    char *copy = strdup(s);
+    if (!copy) {
+        jw_string(w, "");
+        return;
+    }
+    unsigned char *c = (unsigned char *)copy;
+    for (i = 0; c[i];) {
+        n = utf8_seq(c + i);
+        if (n) i += n;
+        else c[i++] = '?';
+    }
+    jw_string(w, copy);
+    free(copy);
+}
+
 char *problem_render(const diag *d, const char *request_id, size_t *len)
 {
     char type[128];
@@ -129,9 +174,9 @@ char *problem_render(const diag *d, const char *request_id, size_t *len)
     jw_init(&w);
     jw_object(&w);
     jw_key(&w, "type");
-    jw_string(&w, type);
+    put_text(&w, type);
     jw_key(&w, "title");
-    jw_string(&w, problem_title(d->slug));
+    put_text(&w, problem_title(d->slug));
     jw_key(&w, "status");
     jw_uint(&w, (uint64_t)status);
     jw_key(&w, "detail");
@@ -139,13 +184,13 @@ char *problem_render(const diag *d, const char *request_id, size_t *len)
         char counted[64];
         size_t n = d->n + d->dropped;
         snprintf(counted, sizeof counted, "%zu error%s in the request", n, n == 1 ? "" : "s");
-        jw_string(&w, counted);
+        put_text(&w, counted);
     } else {
-        jw_string(&w, d->detail);
+        put_text(&w, d->detail);
     }
     if (d->limit) {
         jw_key(&w, "limit");
-        jw_string(&w, d->limit);
+        put_text(&w, d->limit);
         jw_key(&w, "limit_value");
         jw_double(&w, d->limit_value);
     }
@@ -153,15 +198,25 @@ char *problem_render(const diag *d, const char *request_id, size_t *len)
         jw_key(&w, "step");
         jw_uint(&w, d->step);
     }
+    if (d->has_position) {
+        jw_key(&w, "position");
+        jw_uint(&w, d->position);
+    }
+    if (d->has_node) {
+        jw_key(&w, "node");
+        jw_uint(&w, d->node);
+        jw_key(&w, "op");
+        put_text(&w, d->op ? d->op : "");
+    }
     if (d->n) {
         jw_key(&w, "errors");
         jw_array(&w);
         for (size_t i = 0; i < d->n; i++) {
             jw_object(&w);
             jw_key(&w, "pointer");
-            jw_string(&w, d->errors[i].pointer);
+            put_text(&w, d->errors[i].pointer);
             jw_key(&w, "detail");
-            jw_string(&w, d->errors[i].detail);
+            put_text(&w, d->errors[i].detail);
             jw_end(&w);
         }
         jw_end(&w);
@@ -172,7 +227,7 @@ char *problem_render(const diag *d, const char *request_id, size_t *len)
     }
     if (request_id) {
         jw_key(&w, "request_id");
-        jw_string(&w, request_id);
+        put_text(&w, request_id);
     }
     jw_end(&w);
     return jw_take(&w, len);

@@ -27,6 +27,11 @@ typedef struct {
     double limit_value;
     int has_step;      /* diverged, or stopped by the deadline */
     size_t step;
+    int has_position;  /* /autodiff: byte offset into the expression */
+    size_t position;
+    int has_node;      /* /autodiff domain-error: the tape node and its op */
+    size_t node;
+    const char *op;
     size_t n, dropped;
     diag_entry errors[DIAG_MAX];
 } diag;

@@ -1,5 +1,7 @@
 #include "request.h"
 
+#include "alloc.h"
+
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -377,7 +379,7 @@ static void decode_options(request *r, gs_init_scheme *scheme, uint64_t *seed, d
 {
     int dtype = GS_FLOAT32, enc = ENC_NESTED, sch = GS_INIT_TORCH_DEFAULT;
     get_name(r->root, "dtype", "", dtype_from_name, "float32, float64", &dtype, d);
-    get_name(r->root, "encoding", "", encoding_from_name, "nested, flat, b64", &enc, d);
+    get_name(r->root, "encoding", "", encoding_from_name, "nested, flat, b64, binary", &enc, d);
     r->def.dtype = (gs_dtype)dtype;
     r->encoding = (tensor_encoding)enc;
     const json_t *init = json_object_get(r->root, "init");
@@ -422,7 +424,7 @@ int request_decode(request *r, const json_t *root, const request_kind *kind,
     view_batch(r, kind, o, &in, &tg, &has_targets, d);
     if (d->status) return 0;
 
-    if (!(r->net = gs_net_create(&r->def, &o->limits, NULL, &e))) {
+    if (!(r->net = gs_net_create(&r->def, &o->limits, &SRV_GS_ALLOC, &e))) {
         diag_core(d, &e, "/network/", "max_params");
         return 0;
     }

@@ -5,7 +5,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "autodiff_route.h"
+#include "alloc.h"
 #include "codec.h"
+#include "fastjson.h"
 #include "json_writer.h"
 #include "request.h"
 
@@ -14,10 +17,13 @@ const route_info ROUTES[R_COUNT] = {
     [R_GRADIENTS] = {"/gradients", "POST"},
     [R_TRAIN] = {"/train", "POST"},
     [R_GRADCHECK] = {"/gradcheck", "POST"},
+    [R_AUTODIFF] = {"/autodiff", "POST"},
     [R_LIVE] = {"/health/live", "GET, HEAD"},
     [R_READY] = {"/health/ready", "GET, HEAD"},
     [R_METRICS] = {"/metrics", "GET, HEAD"},
     [R_OPENAPI] = {"/openapi.yaml", "GET, HEAD"},
+    [R_PAGE] = {"/", "GET, HEAD"},
+    [R_STATIC] = {"/static/{file}", "GET, HEAD"}, /* the path as openapi.yaml writes it */
     [R_OTHER] = {"other", ""},
 };
 
@@ -25,6 +31,7 @@ route_id route_find(const char *path)
 {
     for (int r = 0; r < R_OTHER; r++)
         if (strcmp(ROUTES[r].path, path) == 0) return (route_id)r;
+    if (strncmp(path, "/static/", 8) == 0) return R_STATIC; /* 404 unless an asset */
     return R_OTHER;
 }
 
@@ -57,6 +64,7 @@ typedef struct {
     tensor_encoding enc;
     gs_dtype dtype;
     diag *d;
+    double t_decoded, t_computed; /* phase ends, for the metrics (0: not reached) */
 } out;
 
 /* JSON numbers cannot carry NaN or infinity: a non-finite value is refused
@@ -64,7 +72,7 @@ typedef struct {
 static int finite_ok(out *o, const char *ptr, const void *data, size_t n)
 {
     size_t i = first_nonfinite(data, o->dtype, n);
-    if (o->enc == ENC_B64 || i == n) return 1;
+    if (o->enc == ENC_B64 || o->enc == ENC_BINARY || i == n) return 1;
     double v = o->dtype == GS_FLOAT64 ? ((const double *)data)[i] : ((const float *)data)[i];
     diag_nonfinite(o->d, ptr, "element %zu (row-major) is %g", i, v);
     return 0;
@@ -162,6 +170,7 @@ static void run_forward(request *r, const compute_env *env, out *o)
         gs_pass_free(pass);
         return;
     }
+    o->t_computed = now_seconds();
     const void *y = gs_pass_outputs(pass);
     if (finite_ok(o, "/outputs", y, rows * outputs) && loss_ok(o, "/loss", loss) &&
         (!r->initialised || slab_finite(o, "/params", r, gs_net_params(r->net)))) {
@@ -258,6 +267,7 @@ static void run_gradients(request *r, const compute_env *env, out *o)
         gs_pass_free(pass);
         return;
     }
+    o->t_computed = now_seconds();
     if (gradients_finite(o, r, pass, keep, loss)) write_gradients(o, r, pass, keep, loss);
     gs_pass_free(pass);
 }
@@ -378,7 +388,9 @@ static void run_train(request *r, const compute_env *env, out *o)
         train_clock clock = {env->deadline, env->abort};
         tdef.cancel = train_should_stop;
         tdef.cancel_ctx = &clock;
-        if (gs_train(r->net, opt, &tdef, &r->batch, &env->opts->limits, history, &done, &e))
+        int failed = gs_train(r->net, opt, &tdef, &r->batch, &env->opts->limits, history, &done, &e);
+        o->t_computed = now_seconds();
+        if (failed)
             diag_train(o->d, &e, env);
         else if (train_finite(o, r, opt, history, done))
             write_train(o, r, opt, history, done);
@@ -461,7 +473,7 @@ static void run_gradcheck(request *r, const compute_env *env, out *o)
     } else if (!pass || gs_forward(r->net, pass, &r->batch, &loss, &e) ||
                gs_gradcheck(r->net, &r->batch, eps, rep, &e)) {
         diag_pass(o->d, &e);
-    } else if (loss_ok(o, "/loss", loss)) {
+    } else if ((o->t_computed = now_seconds()), loss_ok(o, "/loss", loss)) {
         int finite = 1;
         for (size_t t = 0; t < 2 * r->def.n_layers && finite; t++)
             finite = isfinite(rep[t].max_abs_error) && isfinite(rep[t].max_rel_error);
@@ -487,11 +499,33 @@ static const compute_fn HANDLERS[] = {
     [R_GRADCHECK] = run_gradcheck,
 };
 
-static json_t *parse(const char *body, size_t len, diag *d)
+/* Tensors in JSON numbers are read by fastjson (see fastjson.h), the rest by
+ * jansson; a request fastjson's skeleton makes malformed is malformed itself,
+ * and parsed again as sent for the line and column of the error. */
+static json_t *parse(route_id route, const char *body, size_t len, fastjson *fj, diag *d)
 {
+    if (route <= R_GRADCHECK && fastjson_scan(fj, body, len) != 0) {
+        diag_set(d, 500, "internal", "out of memory reading the request's tensors");
+        return NULL;
+    }
     json_error_t err;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
-    if (!root)
+    unsigned long nulls = srv_alloc_nulls;
+    json_t *root = NULL;
+    if (fj->skeleton) {
+        root = json_loadb(fj->skeleton, fj->skeleton_len, JSON_REJECT_DUPLICATES, &err);
+        if (!root && srv_alloc_nulls == nulls && json_error_code(&err) != json_error_out_of_memory)
+            fastjson_free(fj);
+    }
+    if (!fj->skeleton) root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    /* jansson 2.14 reports some failed allocations as syntax errors, and
+     * ignores others: a string or number token whose buffer could not grow
+     * comes back truncated ("0.125" read as 0.1). Any failed allocation
+     * during the parse discards its result. */
+    if (srv_alloc_nulls != nulls || (!root && json_error_code(&err) == json_error_out_of_memory)) {
+        json_decref(root);
+        root = NULL;
+        diag_set(d, 500, "internal", "out of memory parsing the request");
+    } else if (!root)
         diag_set(d, 400, "malformed-json", "line %d, column %d: %s", err.line, err.column,
                  err.text);
     return root;
@@ -501,22 +535,52 @@ void compute_run(route_id route, const char *body, size_t len, const compute_env
                  compute_result *res)
 {
     memset(res, 0, sizeof *res);
-    json_t *root = parse(body, len, &res->d);
+    double t0 = now_seconds();
+    size_t json_len = env->json_len && env->json_len <= len ? env->json_len : len;
+    fastjson fj = {0};
+    codec_ctx cc = {0};
+    json_t *root = parse(route, body, json_len, &fj, &res->d);
+    cc.packed = fj.skeleton ? &fj : NULL;
+    if (root && env->json_len &&
+        codec_ctx_bind(&cc, root, (const unsigned char *)body + json_len, len - json_len,
+                       &res->d) != 0) {
+        json_decref(root);
+        root = NULL;
+    }
+    codec_current = &cc;
     request r;
     out o = {.d = &res->d};
     jw_init(&o.w);
-    if (root && request_decode(&r, root, &KINDS[route], env->opts, &res->d)) {
-        o.enc = r.encoding;
-        o.dtype = r.def.dtype;
-        HANDLERS[route](&r, env, &o);
+    if (root && route == R_AUTODIFF) { /* no network: a request of its own */
+        autodiff_compute(root, env->opts, &o.w, &res->d);
+    } else if (root) {
+        int ok = request_decode(&r, root, &KINDS[route], env->opts, &res->d);
+        o.t_decoded = now_seconds();
+        if (ok) {
+            o.enc = r.encoding;
+            o.dtype = r.def.dtype;
+            HANDLERS[route](&r, env, &o);
+        }
+        request_free(&r);
     }
-    if (root) request_free(&r);
+    codec_current = NULL;
     json_decref(root);
-    if (!res->d.status) {
+    codec_ctx_free(&cc);
+    fastjson_free(&fj);
+    if (!res->d.status && o.enc == ENC_BINARY) {
+        res->body = jw_take_with_binary(&o.w, &res->len, &res->json_len);
+        if (res->body) res->status = 200;
+        else diag_set(&res->d, 500, "internal", "out of memory writing the response");
+    } else if (!res->d.status) {
         res->body = jw_take(&o.w, &res->len);
         if (res->body) res->status = 200;
         else diag_set(&res->d, 500, "internal", "out of memory writing the response");
     }
     jw_free(&o.w);
     if (res->d.status) res->status = res->d.status;
+    double t_end = now_seconds(), t_dec = o.t_decoded ? o.t_decoded : t_end;
+    double t_comp = o.t_computed ? o.t_computed : t_end;
+    res->decode_s = t_dec - t0;
+    res->compute_s = t_comp - t_dec;
+    res->encode_s = t_end - t_comp;
 }

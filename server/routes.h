@@ -14,15 +14,18 @@ typedef enum {
     R_GRADIENTS,
     R_TRAIN,
     R_GRADCHECK,
+    R_AUTODIFF,
     R_LIVE,
     R_READY,
     R_METRICS,
     R_OPENAPI,
+    R_PAGE,   /* GET /: the playground */
+    R_STATIC, /* GET /static/<file>: the playground's scripts and style */
     R_OTHER, /* no route matched: one label for every unknown path */
     R_COUNT
 } route_id;
 
-#define ROUTE_IS_COMPUTE(r) ((r) <= R_GRADCHECK)
+#define ROUTE_IS_COMPUTE(r) ((r) <= R_AUTODIFF)
 
 typedef struct {
     const char *path;
@@ -38,6 +41,8 @@ typedef struct {
     const server_options *opts;
     double deadline;         /* monotonic seconds when /train must stop; 0: none */
     const atomic_int *abort; /* nonzero: shutdown's grace ran out, stop training */
+    size_t json_len;         /* > 0: the JSON is body[0, json_len) and binary tensors
+                                follow (Inference-Header-Content-Length); 0: all JSON */
 } compute_env;
 
 /* What a compute route answers: status and JSON body, or (status >= 400) the
@@ -46,7 +51,10 @@ typedef struct {
     int status;
     char *body;
     size_t len;
+    size_t json_len; /* > 0: body is that much JSON, then binary tensors
+                        (application/octet-stream); 0: body is JSON */
     diag d;
+    double decode_s, compute_s, encode_s; /* where the time went */
 } compute_result;
 
 /* Parses body as JSON and runs the compute route r on it. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "codec.h"
 #include "lib/apitest.h"
 
 static int enc_of(const api_case *c)
@@ -753,13 +754,270 @@ static const char *small_request =
     "\"loss\":\"mse\"},\"params\":[{\"weight\":[[1,2]],\"bias\":[3]}],\"inputs\":[[1,1]],"
     "\"targets\":[[1]]}";
 
+/* ---- tensors in every encoding, binary bodies ----------------------------------------- */
+
+/* A 5-7-3 net (tanh, mse, float32) with random exact float values: the
+ * tensors of a request, in the order a binary body carries them. */
+#define ENC_TENSORS 6
+static const size_t ENC_SHAPE[ENC_TENSORS][2] = {{7, 5}, {7, 0}, {3, 7}, {3, 0}, {6, 5}, {6, 3}};
+static float enc_vals[ENC_TENSORS][64];
+
+static size_t enc_count(int i) { return ENC_SHAPE[i][0] * (ENC_SHAPE[i][1] ? ENC_SHAPE[i][1] : 1); }
+
+/* Appends tensor i to buf in the encoding ("nested", "flat", "b64", "binary"). */
+static void enc_tensor(char *buf, size_t cap, int i, const char *enc)
+{
+    size_t n = enc_count(i), len = strlen(buf), rank = ENC_SHAPE[i][1] ? 2 : 1;
+    char shape[32];
+    if (rank == 2) snprintf(shape, sizeof shape, "[%zu,%zu]", ENC_SHAPE[i][0], ENC_SHAPE[i][1]);
+    else snprintf(shape, sizeof shape, "[%zu]", ENC_SHAPE[i][0]);
+    if (!strcmp(enc, "b64")) {
+        char text[400];
+        base64_encode(text, (const unsigned char *)enc_vals[i], n * 4);
+        text[base64_encoded_len(n * 4)] = 0;
+        snprintf(buf + len, cap - len, "{\"shape\":%s,\"dtype\":\"float32\",\"b64\":\"%s\"}", shape,
+                 text);
+        return;
+    }
+    if (!strcmp(enc, "binary")) {
+        snprintf(buf + len, cap - len,
+                 "{\"shape\":%s,\"dtype\":\"float32\",\"binary_data_size\":%zu}", shape, n * 4);
+        return;
+    }
+    int flat = !strcmp(enc, "flat");
+    if (flat) len += (size_t)snprintf(buf + len, cap - len, "{\"shape\":%s,\"data\":[", shape);
+    else len += (size_t)snprintf(buf + len, cap - len, "[");
+    for (size_t k = 0; k < n; k++) {
+        int row_start = !flat && rank == 2 && k % ENC_SHAPE[i][1] == 0;
+        int row_end = !flat && rank == 2 && (k + 1) % ENC_SHAPE[i][1] == 0;
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s%.9g%s", k ? "," : "",
+                                row_start ? "[" : "", (double)enc_vals[i][k], row_end ? "]" : "");
+    }
+    snprintf(buf + len, cap - len, flat ? "]}" : "]");
+}
+
+/* The request in one encoding, answered in another; *json_len > 0 for a
+ * binary body (its header's length). Returns the body length. */
+static size_t enc_request(char *buf, size_t cap, const char *in, const char *out, size_t *json_len)
+{
+    snprintf(buf, cap,
+             "{\"network\":{\"inputs\":5,\"layers\":[{\"units\":7,\"activation\":\"tanh\"},"
+             "{\"units\":3,\"activation\":\"linear\"}],\"loss\":\"mse\"},\"encoding\":\"%s\","
+             "\"params\":[{\"weight\":",
+             out);
+    const char *between[ENC_TENSORS] = {",\"bias\":", "},{\"weight\":", ",\"bias\":",
+                                        "}],\"inputs\":", ",\"targets\":", "}"};
+    for (int i = 0; i < ENC_TENSORS; i++) {
+        enc_tensor(buf, cap, i, in);
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s", between[i]);
+    }
+    size_t len = strlen(buf);
+    *json_len = 0;
+    if (strcmp(in, "binary")) return len;
+    *json_len = len;
+    for (int i = 0; i < ENC_TENSORS; i++) {
+        memcpy(buf + len, enc_vals[i], enc_count(i) * 4);
+        len += enc_count(i) * 4;
+    }
+    return len;
+}
+
+/* The gradients of a response as 4 float arrays (w0, b0, w1, b1) in grads. */
+static int enc_response_grads(const http_response *r, float grads[4][64], double *loss,
+                              char *why, size_t cap)
+{
+    const char *ihcl = http_header_get(r, "Inference-Header-Content-Length");
+    size_t jl = ihcl ? strtoull(ihcl, NULL, 10) : r->body_len;
+    const char *ct = http_header_get(r, "Content-Type");
+    if (ihcl && (!ct || strcmp(ct, "application/octet-stream"))) {
+        snprintf(why, cap, "binary response typed %s", ct ? ct : "(none)");
+        return -1;
+    }
+    json_t *j = json_loadb(r->body, jl, 0, NULL);
+    if (!j) {
+        snprintf(why, cap, "response header is not JSON");
+        return -1;
+    }
+    *loss = json_number_value(json_object_get(j, "loss"));
+    size_t off = jl;
+    int rc = 0;
+    for (int t = 0; t < 4 && !rc; t++) {
+        json_t *g = json_object_get(json_array_get(json_object_get(j, "gradients"), (size_t)t / 2),
+                                    t % 2 ? "bias" : "weight");
+        size_t n = enc_count(t);
+        json_t *size = json_object_get(g, "binary_data_size");
+        if (size) {
+            if ((size_t)json_integer_value(size) != n * 4 || off + n * 4 > r->body_len) {
+                snprintf(why, cap, "gradient %d: binary_data_size %lld", t,
+                         (long long)json_integer_value(size));
+                rc = -1;
+            } else {
+                memcpy(grads[t], r->body + off, n * 4);
+                off += n * 4;
+            }
+            continue;
+        }
+        api_tensor_t d;
+        if (api_tensor_decode(g, &d, why, cap) != 0 || d.n != n) {
+            rc = -1;
+            continue;
+        }
+        for (size_t k = 0; k < n; k++) grads[t][k] = (float)d.v[k];
+        api_tensor_free(&d);
+    }
+    if (!rc && off != r->body_len) {
+        snprintf(why, cap, "%zu bytes after the binary tensors", r->body_len - off);
+        rc = -1;
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* Every request encoding with every response encoding gives the same loss and
+ * the same gradients, bit for bit; binary bodies both ways. */
+static void test_encodings_agree(void)
+{
+    uint64_t x = 12345;
+    for (int i = 0; i < ENC_TENSORS; i++)
+        for (size_t k = 0; k < enc_count(i); k++) {
+            x = x * 6364136223846793005u + 1442695040888963407u;
+            enc_vals[i][k] = (float)((double)(x >> 11) / 9007199254740992.0 * 2 - 1) / 3;
+        }
+    const char *encs[] = {"nested", "flat", "b64", "binary"};
+    float ref[4][64], got[4][64];
+    double ref_loss = 0, loss = 0;
+    int have_ref = 0;
+    static char body[20000];
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) {
+            size_t jl, len = enc_request(body, sizeof body, encs[a], encs[b], &jl);
+            char ihcl[64];
+            snprintf(ihcl, sizeof ihcl, "Inference-Header-Content-Length: %zu", jl);
+            const char *bin_h[] = {"Content-Type: application/octet-stream", ihcl, NULL};
+            http_response r;
+            json_decref(api_call(NULL, "POST", "/gradients", jl ? bin_h : NULL, body, len, 200, &r));
+            char why[300] = "";
+            int ok = r.status == 200 && enc_response_grads(&r, got, &loss, why, sizeof why) == 0;
+            CHECK(ok, "request %s, response %s: %s", encs[a], encs[b], why);
+            if (ok && !have_ref) {
+                memcpy(ref, got, sizeof ref);
+                ref_loss = loss;
+                have_ref = 1;
+            } else if (ok) {
+                int same = loss == ref_loss;
+                for (int t = 0; t < 4; t++) same &= !memcmp(got[t], ref[t], enc_count(t) * 4);
+                CHECK(same, "request %s, response %s: gradients differ from nested/nested",
+                      encs[a], encs[b]);
+            }
+            http_response_free(&r);
+        }
+    /* the numbers are the core's */
+    CHECK(have_ref && isfinite(ref_loss) && ref_loss > 0, "loss %g", ref_loss);
+}
+
+/* Binary bodies that do not add up, and binary tensors without one. */
+static void test_binary_errors(void)
+{
+    static char body[20000];
+    size_t jl, len = enc_request(body, sizeof body, "binary", "nested", &jl);
+    char h1[64], h2[64];
+    snprintf(h1, sizeof h1, "Inference-Header-Content-Length: %zu", jl);
+    const char *ok_h[] = {"Content-Type: application/octet-stream", h1, NULL};
+    /* a byte missing: the sizes do not add up */
+    json_t *p = api_call(NULL, "POST", "/gradients", ok_h, body, len - 1, 400, NULL);
+    api_check_problem(p, 400, "", "binary body one byte short");
+    json_decref(p);
+    /* the header length beyond the body */
+    snprintf(h2, sizeof h2, "Inference-Header-Content-Length: %zu", len + 5);
+    const char *long_h[] = {"Content-Type: application/octet-stream", h2, NULL};
+    p = api_call(NULL, "POST", "/gradients", long_h, body, len, 400, NULL);
+    api_check_problem(p, 400, NULL, "header length past the body");
+    json_decref(p);
+    /* binary tensors in a plain JSON body */
+    p = api_call(NULL, "POST", "/gradients", NULL, body, jl, 400, NULL);
+    api_check_problem(p, 400, "/inputs/binary_data_size", "binary tensor in JSON");
+    json_decref(p);
+    /* a wrong binary_data_size names the tensor's field */
+    char *at = strstr(body, "\"binary_data_size\":140");
+    CHECK(at != NULL, "test request layout");
+    if (at) {
+        memcpy(at, "\"binary_data_size\":139", 22);
+        p = api_call(NULL, "POST", "/gradients", ok_h, body, len - 1, 400, NULL);
+        api_check_problem(p, 400, "/params/0/weight/binary_data_size", "wrong binary_data_size");
+        json_decref(p);
+    }
+    /* a browser may send the header: the preflight allows it, responses expose it */
+    const char *pre[] = {"Origin: https://page.example", "Access-Control-Request-Method: POST",
+                         "Access-Control-Request-Headers: content-type, inference-header-content-length",
+                         NULL};
+    http_response r;
+    json_decref(api_call(NULL, "OPTIONS", "/gradients", pre, NULL, 0, 204, &r));
+    const char *allow = http_header_get(&r, "Access-Control-Allow-Headers");
+    CHECK(allow && strstr(allow, "Inference-Header-Content-Length"), "preflight allows: %s",
+          allow ? allow : "(none)");
+    http_response_free(&r);
+    json_decref(api_call(NULL, "POST", "/gradients", NULL, small_request, strlen(small_request), 200, &r));
+    const char *expose = http_header_get(&r, "Access-Control-Expose-Headers");
+    CHECK(expose && strstr(expose, "Inference-Header-Content-Length"), "exposed: %s",
+          expose ? expose : "(none)");
+    http_response_free(&r);
+}
+
+/* Tensors fastjson reads and the ones it leaves to jansson give the same
+ * errors as before: pointers into the request, line and column. */
+static void test_json_tensor_errors(void)
+{
+    const char *net = "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1,\"activation\":\"linear\"}]},"
+                      "\"params\":[{\"weight\":[[1,2]],\"bias\":[3]}],";
+    struct {
+        const char *tail, *pointer;
+        long status;
+    } cases[] = {
+        {"\"inputs\":[[1,2],[3,\"x\"]],\"targets\":[[1],[2]]}", "/inputs/1/1", 400},
+        {"\"inputs\":[[1,2],[3]],\"targets\":[[1],[2]]}", "/inputs/1", 400},
+        {"\"inputs\":[[1,2],[3,1e39]],\"targets\":[[1],[2]]}", "/inputs/1/1", 400},
+        {"\"inputs\":[[1,2],[3,4]],\"targets\":[[1],[[2]]]}", "/targets/1/0", 400},
+        {"\"inputs\":{\"shape\":[2,2],\"data\":[1,2,3]},\"targets\":[[1],[2]]}", "/inputs/data", 400},
+        {"\"inputs\":{\"shape\":[1,2],\"dtype\":\"float32\",\"b64\":\"AACAPwAAAE\"},\"targets\":[[1]]}",
+         "/inputs/b64", 400},
+        {"\"inputs\":[[1,2],[3,4]],\"targets\":[[1],[2]],\"inputs\":[[1,2]]}", NULL, 400},
+        {"\"inputs\":[[1,2],[3,4]],\"targets\":[[1],[2]]", NULL, 400},
+        {"\"inputs\":[[1,2],[3,4e999]],\"targets\":[[1],[2]]}", NULL, 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[600];
+        snprintf(body, sizeof body, "%s%s", net, cases[i].tail);
+        json_t *p = api_post_text("/gradients", body, cases[i].status);
+        api_check_problem(p, cases[i].status, cases[i].pointer, cases[i].tail);
+        if (!cases[i].pointer)
+            CHECK(p && !strcmp(api_problem_slug(p), "malformed-json"), "%s: %s", cases[i].tail,
+                  p ? api_problem_slug(p) : "");
+        json_decref(p);
+    }
+    /* the line and column of a syntax error after a tensor fastjson read */
+    const char *multi = "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1}]},\n"
+                        "\"inputs\":[[1,2],\n[3,4]],\n\"targets\":[[1],[2]] x}";
+    json_t *p = api_post_text("/gradients", multi, 400);
+    const char *detail = json_string_value(json_object_get(p, "detail"));
+    json_error_t err;
+    json_t *none = json_loads(multi, 0, &err);
+    char want[64];
+    snprintf(want, sizeof want, "line %d, column %d", err.line, err.column);
+    CHECK(detail && strstr(detail, want), "detail %s, want %s", detail ? detail : "(none)", want);
+    json_decref(none);
+    json_decref(p);
+}
+
 static void test_content_types(void)
 {
     const char *ok_types[] = {"Content-Type: application/json",
                               "Content-Type: application/json; charset=utf-8",
                               "Content-Type: text/plain;charset=UTF-8",
                               "Content-Type: application/x-www-form-urlencoded",
-                              "Content-Type: APPLICATION/JSON"};
+                              "Content-Type: APPLICATION/JSON",
+                              /* binary tensors' type: without Inference-Header-Content-Length
+                               * the whole body is the JSON */
+                              "Content-Type: application/octet-stream"};
     for (size_t i = 0; i < sizeof ok_types / sizeof *ok_types; i++) {
         const char *h[] = {ok_types[i], NULL};
         json_t *j = api_call(NULL, "POST", "/gradients", h, small_request, strlen(small_request),
@@ -768,7 +1026,7 @@ static void test_content_types(void)
         json_decref(j);
     }
     const char *bad_types[] = {"Content-Type: application/xml", "Content-Type: multipart/form-data; boundary=x",
-                               "Content-Type: application/octet-stream", "Content-Type: image/png"};
+                               "Content-Type: image/png"};
     for (size_t i = 0; i < sizeof bad_types / sizeof *bad_types; i++) {
         const char *h[] = {bad_types[i], NULL};
         json_t *j = api_call(NULL, "POST", "/gradients", h, small_request, strlen(small_request),
@@ -1088,6 +1346,9 @@ int main(void)
         RUN(test_gradcheck);
         RUN(test_non_finite_outputs);
         RUN(test_content_types);
+        RUN(test_encodings_agree);
+        RUN(test_binary_errors);
+        RUN(test_json_tensor_errors);
         RUN(test_openapi_examples);
         RUN(test_request_id);
         RUN(test_keepalive_reuse);

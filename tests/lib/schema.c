@@ -678,6 +678,36 @@ static int check_headers(const schema *s, json_t *resp, schema_header_fn header,
     return 0;
 }
 
+/* 1 when path matches a templated path of the contract ("/static/{file}"):
+ * each "{name}" stands for one non-empty segment without '/'. */
+static int path_matches(const char *tmpl, const char *path)
+{
+    while (*tmpl && *path) {
+        if (*tmpl == '{') {
+            const char *close = strchr(tmpl, '}');
+            if (!close || *path == '/') return 0;
+            while (*path && *path != '/') path++;
+            tmpl = close + 1;
+        } else if (*tmpl++ != *path++) {
+            return 0;
+        }
+    }
+    return !*tmpl && !*path;
+}
+
+/* The path item for path: an exact key, else a templated one. */
+static json_t *find_path_item(json_t *paths, const char *path)
+{
+    json_t *item = json_object_get(paths, path);
+    const char *key;
+    json_t *v;
+    if (item) return item;
+    json_object_foreach(paths, key, v) {
+        if (strchr(key, '{') && path_matches(key, path)) return v;
+    }
+    return NULL;
+}
+
 int schema_check_response(const schema *s, const char *method, const char *path, long status,
                           const char *content_type, const char *body, size_t body_len,
                           schema_header_fn header, void *header_ctx, char *err, size_t errlen)
@@ -692,7 +722,7 @@ int schema_check_response(const schema *s, const char *method, const char *path,
     snprintf(range, sizeof range, "%ldXX", status / 100);
 
     json_t *paths = json_object_get(s->doc, "paths");
-    json_t *item = json_object_get(paths, p);
+    json_t *item = find_path_item(paths, p);
     json_t *resp = NULL;
     const char *what = "";
     if (!item) {

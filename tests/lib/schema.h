@@ -40,7 +40,8 @@ int schema_validate_ref(const schema *s, const char *ref, const json_t *instance
 /* Header lookup used by schema_check_response (case-insensitive name). */
 typedef const char *(*schema_header_fn)(void *ctx, const char *name);
 
-/* Checks one response: finds the operation for method + path (query string
+/* Checks one response: finds the operation for method + path (a templated
+ * path "/static/{file}" matches one segment per "{name}"; query string
  * ignored; an unknown path uses components/responses/NotFound and a method
  * the path lacks uses MethodNotAllowed), the response for the status (exact,
  * then "4XX"/"5XX", then "default"), checks the content type is one the

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# bench/http.sh: gradserve over HTTP, run by bench/run.sh (make bench) after the
+# in-process benchmarks; prints a markdown section on stdout, progress on stderr.
+#
+#   1. 2-4-1 /gradients (the README's XOR request), keep-alive: requests per
+#      second at 32 connections and latency at 1, errors, each phase's time from
+#      the server's own metrics, and the HTTP overhead against the same step
+#      in-process (bench_core); the same API in Flask + PyTorch under gunicorn
+#      (2 workers, bench/flask_app.py) at 32 connections.
+#   2. 784-512-512-10, batch 1000, /gradients with params, one connection: end-to-end
+#      latency with binary, base64 and nested-JSON tensors (both ways), its phases,
+#      against the in-process step; at 1 and 2 BLAS threads (the thread policy).
+#   3. bench_codec: decoding the nested request, jansson's way against the server's;
+#      float32 text output, the server's writer against json_dumps.
+#
+# Environment (set by run.sh): BUILD, BENCH_THREADS, BENCH_BUDGET; BENCH_PYTHON
+# (python with numpy, default /usr/bin/python3); BENCH_HTTP_SECONDS per load run
+# (default 5). Needs $BUILD/gradserve, $BUILD/bench/{http_load,bench_core,bench_codec}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build}
+PY=${BENCH_PYTHON:-/usr/bin/python3}
+SECS=${BENCH_HTTP_SECONDS:-5}
+THREADS=${BENCH_THREADS:-"1 $(nproc)"}
+GS=$BUILD/gradserve
+LOAD=$BUILD/bench/http_load
+CORE=$BUILD/bench/bench_core
+CODEC=$BUILD/bench/bench_codec
+for b in "$GS" "$LOAD" "$CORE" "$CODEC"; do
+    [ -x "$b" ] || { echo "bench/http.sh: missing $b (make build-bench)" >&2; exit 1; }
+done
+note() { printf '%s\n' "$*" >&2; }
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_server PORT FLAGS...: gradserve in the background, ready when /health/live is.
+start_server() {
+    local port=$1; shift
+    "$GS" --listen "127.0.0.1:$port" "$@" 2>"$TMP/server-$port.log" &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    for _ in $(seq 100); do
+        curl -sf "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    note "gradserve did not start: $(tail -3 "$TMP/server-$port.log")"
+    exit 1
+}
+stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+
+metrics() { curl -sf "http://127.0.0.1:$1/metrics"; }
+
+# phases BEFORE AFTER ROUTE: "phase mean_us" per line, from two scrapes.
+phases() {
+    awk -v route="$3" '
+    FNR == 1 { f++ }
+    $1 ~ /^gradserve_phase_duration_seconds_(sum|count)[{]/ && index($1, "route=\"" route "\"") {
+        match($1, /phase="[a-z]+"/); ph = substr($1, RSTART + 7, RLENGTH - 8)
+        kind = ($1 ~ /_sum[{]/) ? "sum" : "count"
+        v[f, kind, ph] = $2; seen[ph] = 1
+    }
+    END {
+        split("receive queue decode compute encode send", order, " ")
+        for (i = 1; i <= 6; i++) {
+            ph = order[i]; n = v[2, "count", ph] - v[1, "count", ph]
+            printf "%s %.1f\n", ph, (n > 0 ? (v[2, "sum", ph] - v[1, "sum", ph]) / n * 1e6 : 0)
+        }
+    }' "$1" "$2"
+}
+phase_of() { awk -v p="$2" '$1 == p { print $2 }' "$1"; }
+
+# load PORT BODY ARGS...: one http_load run; prints its "load" line.
+load() {
+    local port=$1 body=$2; shift 2
+    "$LOAD" --port "$port" --path /gradients --body "$body" "$@"
+}
+col() { cut -f"$1"; } # http_load: 2 requests 3 errors 5 req/s 6 p50 7 p99 8 mean
+
+core_step_us() { # core_step_us SHAPE:BATCH THREADS: median in-process step, µs
+    "$CORE" --only "$1" --threads "$2" --what step --budget 0.5 |
+        awk -F'\t' '$1 == "core" && $5 == "step" { print $6; exit }'
+}
+
+fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u / 1000; else printf "%.1f µs", u }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+verdict() { if ge "$1" "$2"; then echo MET; else echo "NOT MET"; fi; }
+
+note "http.sh: request bodies"
+"$PY" bench/http_bodies.py "$TMP/bodies"
+B=$TMP/bodies
+
+# ---- 1. small requests ------------------------------------------------------------------
+note "http.sh: 2-4-1 /gradients, 32 and 1 keep-alive connections, ${SECS}s each"
+PORT=$(free_port)
+start_server "$PORT"
+load "$PORT" "$B/small.json" --connections 32 --duration 1 --warmup 0.5 >/dev/null
+metrics "$PORT" >"$TMP/m0"
+SMALL32=$(load "$PORT" "$B/small.json" --connections 32 --duration "$SECS" --warmup 0.5)
+metrics "$PORT" >"$TMP/m1"
+SMALL1=$(load "$PORT" "$B/small.json" --connections 1 --duration "$(awk -v s="$SECS" 'BEGIN{print s/2}')" --warmup 0.2)
+metrics "$PORT" >"$TMP/m2"
+phases "$TMP/m0" "$TMP/m1" /gradients >"$TMP/ph32"
+phases "$TMP/m1" "$TMP/m2" /gradients >"$TMP/ph1"
+stop_server
+STEP_SMALL=$(core_step_us 2-4-1:4 1)
+
+# the same at 2 BLAS threads (thread policy for many small requests)
+PORT=$(free_port)
+start_server "$PORT" --blas-threads 2
+SMALL32_B2=$(load "$PORT" "$B/small.json" --connections 32 --duration "$SECS" --warmup 0.5)
+stop_server
+
+# Flask + PyTorch under gunicorn, 2 sync workers
+FLASK=""
+if command -v gunicorn >/dev/null && "$PY" -c 'import flask, torch' 2>/dev/null; then
+    note "http.sh: Flask + PyTorch under gunicorn (2 workers), 32 connections, ${SECS}s"
+    FPORT=$(free_port)
+    gunicorn -w 2 -b "127.0.0.1:$FPORT" --chdir bench flask_app:app >"$TMP/gunicorn.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 200); do
+        curl -sf -H 'Content-Type: application/json' -d @"$B/small.json" \
+            "http://127.0.0.1:$FPORT/gradients" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    FLASK=$(load "$FPORT" "$B/small.json" --connections 32 --duration "$SECS" --warmup 0.5 2>/dev/null || true)
+    kill "${PIDS[-1]}" 2>/dev/null || true
+else
+    note "http.sh: gunicorn or flask/torch missing: Flask comparison skipped (make deps-bench)"
+fi
+
+# ---- 2. one big request -------------------------------------------------------------------
+BIGLEN=$(cat "$B/big-binary.len")
+declare -A LAT PH STEP
+for t in $THREADS; do
+    note "http.sh: 784-512-512-10 batch 1000 /gradients, BLAS threads $t"
+    STEP[$t]=$(core_step_us 784-512-512-10:1000 "$t")
+    PORT=$(free_port)
+    start_server "$PORT" --blas-threads "$t"
+    for enc in binary b64 nested; do
+        case $enc in
+        binary) args=(--body "$B/big-binary.bin" --content-type application/octet-stream
+                      --header "Inference-Header-Content-Length: $BIGLEN" --requests 15) ;;
+        b64) args=(--body "$B/big-b64.json" --requests 15) ;;
+        nested) args=(--body "$B/big-nested.json" --requests 5) ;;
+        esac
+        "$LOAD" --port "$PORT" --path /gradients "${args[@]}" --connections 1 --warmup 0 --requests 2 >/dev/null
+        metrics "$PORT" >"$TMP/b0"
+        LAT[$t,$enc]=$("$LOAD" --port "$PORT" --path /gradients "${args[@]}" --connections 1 --warmup 0)
+        metrics "$PORT" >"$TMP/b1"
+        phases "$TMP/b0" "$TMP/b1" /gradients >"$TMP/bph-$t-$enc"
+    done
+    # two clients at once: throughput of big binary requests
+    LAT[$t,pair]=$("$LOAD" --port "$PORT" --path /gradients --body "$B/big-binary.bin" \
+        --content-type application/octet-stream --header "Inference-Header-Content-Length: $BIGLEN" \
+        --connections 2 --duration 3 --warmup 0.5)
+    stop_server
+done
+
+# ---- 3. codec ----------------------------------------------------------------------------
+note "http.sh: bench_codec (decode, float writer)"
+"$CODEC" --body "$B/big-nested.json" --budget 1 >"$TMP/codec"
+codec() { awk -F'\t' -v w="$1" -v v="$2" '$1 == "codec" && $2 == w && $3 == v { print $'"${3:-6}"'; exit }' "$TMP/codec"; }
+
+# ---- report ----------------------------------------------------------------------------
+rps32=$(echo "$SMALL32" | col 5); err32=$(echo "$SMALL32" | col 3)
+p50_32=$(echo "$SMALL32" | col 6); p99_32=$(echo "$SMALL32" | col 7)
+rps1=$(echo "$SMALL1" | col 5); p50_1=$(echo "$SMALL1" | col 6); p99_1=$(echo "$SMALL1" | col 7)
+err1=$(echo "$SMALL1" | col 3)
+inproc1=$(awk '$1=="decode"||$1=="compute"||$1=="encode" { s += $2 } END { print s }' "$TMP/ph1")
+overhead=$(awk -v a="$p50_1" -v b="$inproc1" 'BEGIN { print a - b }')
+frps=$(echo "$FLASK" | col 5); ferr=$(echo "$FLASK" | col 3)
+
+echo "## HTTP (bench/http.sh)"
+echo
+echo "gradserve on 127.0.0.1 with its defaults (thread per connection, compute gate of"
+echo "$(nproc) slots with --queue-ms 100, --blas-threads 1) unless said otherwise; load from"
+echo "bench/http_load.c (one thread, epoll, keep-alive) on the same $(nproc)-core machine, so"
+echo "client and server share the CPUs. Phases are means from the server's"
+echo "gradserve_phase_duration_seconds histograms over the same requests."
+echo
+echo "### 2-4-1 /gradients (the README's XOR request, 4 rows), keep-alive"
+echo
+echo "| connections | requests/s | errors | p50 | p99 |"
+echo "|---:|---:|---:|---:|---:|"
+echo "| 32 | $(printf '%.0f' "$rps32") | $err32 | $(fmt_us "$p50_32") | $(fmt_us "$p99_32") |"
+echo "| 1 | $(printf '%.0f' "$rps1") | $err1 | $(fmt_us "$p50_1") | $(fmt_us "$p99_1") |"
+echo "| 32, --blas-threads 2 | $(printf '%.0f' "$(echo "$SMALL32_B2" | col 5)") | $(echo "$SMALL32_B2" | col 3) | $(fmt_us "$(echo "$SMALL32_B2" | col 6)") | $(fmt_us "$(echo "$SMALL32_B2" | col 7)") |"
+if [ -n "$FLASK" ]; then
+    echo "| 32, Flask + PyTorch, gunicorn -w 2 | $(printf '%.0f' "$frps") | $ferr | $(fmt_us "$(echo "$FLASK" | col 6)") | $(fmt_us "$(echo "$FLASK" | col 7)") |"
+fi
+echo
+echo "Mean time per phase (µs), 32 connections / 1 connection:"
+echo
+echo "| receive | queue | decode | compute | encode | send |"
+echo "|---:|---:|---:|---:|---:|---:|"
+line=""
+for ph in receive queue decode compute encode send; do
+    line="$line $(phase_of "$TMP/ph32" $ph) / $(phase_of "$TMP/ph1" $ph) |"
+done
+echo "|$line"
+echo
+echo "In-process, the same step (gs_backward, bench_core): $(fmt_us "$STEP_SMALL"); the"
+echo "server's decode + compute + encode at 1 connection: $(fmt_us "$inproc1"). HTTP overhead"
+echo "per request at 1 connection (p50 latency minus decode, compute and encode, i.e."
+echo "loopback TCP, libmicrohttpd, threads and the client): $(fmt_us "$overhead")."
+echo
+
+echo "### 784-512-512-10, batch 1000, /gradients with params, one connection"
+echo
+echo "Request: params (669,706 floats) + inputs (784,000 floats) + 1000 class labels;"
+echo "response: loss and gradients (669,706 floats), in the request's encoding. Body sizes:"
+echo "binary $(stat -c %s "$B/big-binary.bin") B, b64 $(stat -c %s "$B/big-b64.json") B, nested"
+echo "$(stat -c %s "$B/big-nested.json") B (Python's json.dumps of the float32 values)."
+echo "*in-process step*: gs_backward alone (bench_core), median."
+echo
+echo "| BLAS threads | tensors | p50 end-to-end | in-process step | end-to-end / step | receive | decode | compute | encode | send |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for t in $THREADS; do
+    for enc in binary b64 nested; do
+        l=${LAT[$t,$enc]}; f=$TMP/bph-$t-$enc
+        p50=$(echo "$l" | col 6)
+        echo "| $t | $enc | $(fmt_us "$p50") | $(fmt_us "${STEP[$t]}") | $(ratio "$p50" "${STEP[$t]}")× |" \
+             "$(fmt_us "$(phase_of "$f" receive)") | $(fmt_us "$(phase_of "$f" decode)") |" \
+             "$(fmt_us "$(phase_of "$f" compute)") | $(fmt_us "$(phase_of "$f" encode)") |" \
+             "$(fmt_us "$(phase_of "$f" send)") |"
+    done
+done
+echo
+echo "Two clients at once (binary, 2 connections): $(for t in $THREADS; do printf '%s BLAS thread(s): %.1f requests/s, p50 %s; ' "$t" "$(echo "${LAT[$t,pair]}" | col 5)" "$(fmt_us "$(echo "${LAT[$t,pair]}" | col 6)")"; done)"
+echo
+
+dj=$(codec decode jansson); dg=$(codec decode gradserve)
+wj=$(codec write json_dumps); wj9=$(codec write json_dumps_p9); wg=$(codec write gradserve)
+echo "### Tensors as JSON text (bench_codec, in-process)"
+echo
+echo "| what | jansson | gradserve | gradserve / jansson |"
+echo "|---|---:|---:|---:|"
+echo "| decode the nested request (json_loadb + request_decode vs fastjson + request_decode), numbers/s | $(printf '%.0f' "$dj") | $(printf '%.0f' "$dg") | $(ratio "$dg" "$dj")× |"
+echo "| write float32 as JSON text, floats/s (json_dumps, default precision 17) | $(printf '%.0f' "$wj") | $(printf '%.0f' "$wg") | $(ratio "$wg" "$wj")× |"
+echo "| the same against JSON_REAL_PRECISION(9) | $(printf '%.0f' "$wj9") | $(printf '%.0f' "$wg") | $(ratio "$wg" "$wj9")× |"
+echo
+echo "Checks: both decoders gave identical tensors: $(awk -F'\t' '$3=="decode_identical"{print ($4==1)?"yes":"NO"}' "$TMP/codec");" \
+     "floats written that did not read back bit for bit (strtof): $(awk -F'\t' '$3=="write_roundtrip_mismatches"{print $4}' "$TMP/codec")" \
+     "of 1,000,000 (tests/test_float_format.c checks millions more, with jansson and strtod too)."
+echo
+
+echo "### Targets (HTTP)"
+echo
+t1=$(echo "$THREADS" | awk '{print $1}')
+echo "- **2-4-1 at 32 connections >= 15,000 requests/s with no errors**: $( (ge "$rps32" 15000 && [ "$err32" = 0 ]) && echo MET || echo "NOT MET") ($(printf '%.0f' "$rps32") requests/s, $err32 errors)."
+if [ -n "$FLASK" ]; then
+    echo "- **>= 20× Flask + PyTorch under gunicorn (2 workers)**: $(verdict "$(ratio "$rps32" "$frps")" 20) ($(ratio "$rps32" "$frps")×; Flask $(printf '%.0f' "$frps") requests/s, $ferr errors)."
+else
+    echo "- **>= 20× Flask + PyTorch under gunicorn**: NOT MEASURED (gunicorn/flask missing)."
+fi
+for t in $THREADS; do
+    for enc in binary b64; do
+        r=$(ratio "$(echo "${LAT[$t,$enc]}" | col 6)" "${STEP[$t]}")
+        echo "- **784-512-512-10 batch 1000, $enc, $t BLAS thread(s): end-to-end <= 1.25× the in-process step**: $(awk -v r="$r" 'BEGIN { print (r <= 1.25) ? "MET" : "NOT MET" }') (${r}×)."
+    done
+done
+echo "- **Nested JSON decode >= 2× jansson's default**: $(verdict "$(ratio "$dg" "$dj")" 2) ($(ratio "$dg" "$dj")×)."
+echo "- **float32 text >= 3× json_dumps, every float round-tripping**: $( (ge "$(ratio "$wg" "$wj")" 3 && [ "$(awk -F'\t' '$3=="write_roundtrip_mismatches"{print $4}' "$TMP/codec")" = 0 ]) && echo MET || echo "NOT MET") ($(ratio "$wg" "$wj")×)."

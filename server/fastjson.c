@@ -1,0 +1,524 @@
+#include "fastjson.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "problem.h"
+
+#define MAX_DEPTH 64 /* deeper requests are left to jansson whole */
+#define MAX_KEY 32   /* longer keys are never part of a tensor position */
+
+/* ---- numbers ------------------------------------------------------------ */
+
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* JSON's number grammar; the value is exact when the significand fits 2^53
+ * and the power of ten is exact (10^22 at most): one multiplication or
+ * division then rounds once, as strtod does (Clinger's fast path). Anything
+ * else goes to strtod itself. The token is always followed by a delimiter
+ * here (',' ']' or space), so strtod reads exactly the token. */
+/* 17-digit numbers (what JavaScript and Python print for a float32 held in
+ * a double) have significands above 2^53. x87's long double holds any
+ * 64-bit significand and 10^k up to k = 27 exactly, so w x 10^k there is one
+ * rounding to 64 bits; rounding that to double is then correct unless the
+ * 64-bit result sits within an ulp of a point halfway between two doubles,
+ * where the exact value may lie on the other side: strtod decides those. */
+static int long_double_path(uint64_t w, int exp10, double *out)
+{
+#if LDBL_MANT_DIG == 64 && defined(__x86_64__)
+    static const long double P[28] = {
+        1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+        1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
+        1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+    if (exp10 < -27 || exp10 > 27) return 0;
+    long double x = exp10 < 0 ? (long double)w / P[-exp10] : (long double)w * P[exp10];
+    uint64_t m;
+    memcpy(&m, &x, sizeof m); /* the explicit 64-bit significand */
+    unsigned low = (unsigned)(m & 0x7ff);
+    if (low >= 0x3ff && low <= 0x401) return 0;
+    double v = (double)x;
+    if (!(fabs(v) >= DBL_MIN) || isinf(v)) return 0; /* subnormal: other rounding bits */
+    *out = v;
+    return 1;
+#else
+    (void)w;
+    (void)exp10;
+    (void)out;
+    return 0;
+#endif
+}
+
+size_t fastjson_number(const char *s, const char *end, double *out)
+{
+    const char *p = s;
+    int neg = 0, is_int = 1;
+    uint64_t w = 0;
+    int sig = 0, exp10 = 0; /* significant digits taken; value = w x 10^exp10 */
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= end || !is_digit(*p)) return 0;
+    if (*p == '0') {
+        p++;
+    } else {
+        for (; p < end && is_digit(*p); p++) {
+            if (sig < 19) {
+                w = w * 10 + (uint64_t)(*p - '0');
+                sig++;
+            } else {
+                exp10++;
+                sig++;
+            }
+        }
+    }
+    if (p < end && *p == '.') {
+        is_int = 0;
+        p++;
+        if (p >= end || !is_digit(*p)) return 0;
+        for (; p < end && is_digit(*p); p++) {
+            if (w == 0 && *p == '0') {
+                exp10--; /* leading zeros of 0.000x count for nothing */
+            } else if (sig < 19) {
+                w = w * 10 + (uint64_t)(*p - '0');
+                sig++;
+                exp10--;
+            } else {
+                sig++;
+            }
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        is_int = 0;
+        p++;
+        int eneg = 0, e = 0;
+        if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
+        if (p >= end || !is_digit(*p)) return 0;
+        for (; p < end && is_digit(*p); p++)
+            if (e < 100000) e = e * 10 + (*p - '0');
+        exp10 += eneg ? -e : e;
+    }
+    if (p >= end) return 0; /* never at the very end: a ']' must follow */
+    size_t n = (size_t)(p - s);
+    if (is_int) {
+        /* jansson: json_integer (strtoll), then json_number_value's cast;
+         * "-0" is the integer 0. 19 digits and more may overflow it. */
+        if (sig > 18) return 0;
+        int64_t i = (int64_t)w;
+        *out = (double)(neg ? -i : i);
+        return n;
+    }
+    if (w == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return n;
+    }
+    double v;
+    if (sig <= 19 && w <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
+        v = exp10 < 0 ? (double)w / POW10[-exp10] : (double)w * POW10[exp10];
+        if (neg) v = -v;
+    } else if (sig <= 19 && long_double_path(w, exp10, &v)) {
+        if (neg) v = -v;
+    } else {
+        char *stop;
+        v = strtod(s, &stop);
+        if (stop != p) return 0;
+    }
+    if (isinf(v)) return 0; /* jansson: "real number overflow" */
+    *out = v;
+    return n;
+}
+
+/* ---- the scan ------------------------------------------------------------ */
+
+typedef struct {
+    int is_index;
+    size_t index;
+    char key[MAX_KEY + 1]; /* "" when too long or escaped: matches nothing */
+} segment;
+
+typedef struct {
+    const char *base, *s, *end;
+    segment path[MAX_DEPTH];
+    size_t depth;
+    fastjson *f;
+    size_t *spans; /* start, end of each packed array in the text */
+    size_t n_spans, cap_spans;
+    int oom;
+} scanner;
+
+static void skip_ws(scanner *c)
+{
+    while (c->s < c->end && (*c->s == ' ' || *c->s == '\n' || *c->s == '\r' || *c->s == '\t'))
+        c->s++;
+}
+
+static int key_is(const segment *g, const char *k) { return !g->is_index && !strcmp(g->key, k); }
+
+/* 1 when the path so far is where a tensor goes. */
+static int tensor_position(const segment *p, size_t depth)
+{
+    if (depth == 1) return key_is(&p[0], "inputs") || key_is(&p[0], "targets");
+    if (depth == 3)
+        return key_is(&p[0], "params") && p[1].is_index &&
+               (key_is(&p[2], "weight") || key_is(&p[2], "bias"));
+    if (depth == 5)
+        return key_is(&p[0], "optimizer_state") && key_is(&p[1], "buffers") && !p[2].is_index &&
+               p[2].key[0] && p[3].is_index && (key_is(&p[4], "weight") || key_is(&p[4], "bias"));
+    return 0;
+}
+
+/* Reads a string (after its opening quote has been seen); a key is kept in
+ * g when it is short and has no escapes. */
+static int scan_string(scanner *c, segment *g)
+{
+    const char *start = ++c->s;
+    int escaped = 0;
+    while (c->s < c->end && *c->s != '"') {
+        if (*c->s == '\\') {
+            escaped = 1;
+            c->s++;
+        }
+        c->s++;
+    }
+    if (c->s >= c->end) return -1;
+    size_t n = (size_t)(c->s - start);
+    c->s++;
+    if (g) {
+        g->is_index = 0;
+        if (escaped || n > MAX_KEY) n = 0;
+        memcpy(g->key, start, n);
+        g->key[n] = 0;
+    }
+    return 0;
+}
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size, scanner *c)
+{
+    if (need <= *cap) return p;
+    size_t n = *cap ? *cap : 64;
+    while (n < need) n *= 2;
+    void *q = realloc(p, n * size);
+    if (!q) {
+        c->oom = 1;
+        return NULL;
+    }
+    *cap = n;
+    return q;
+}
+
+/* The numbers of one array, from just after its '[': fills v (growing it)
+ * from index *n; 0 with the ']' consumed, -1 when it is not a plain array
+ * of numbers. */
+static int scan_numbers(scanner *c, double **v, size_t *n, size_t *cap)
+{
+    skip_ws(c);
+    if (c->s < c->end && *c->s == ']') return -1; /* empty: left to the codec */
+    for (;;) {
+        if (*n == *cap) {
+            double *g = grow(*v, cap, *n + 1, sizeof **v, c);
+            if (!g) return -1;
+            *v = g;
+        }
+        size_t k = fastjson_number(c->s, c->end, &(*v)[*n]);
+        if (!k) return -1;
+        c->s += k;
+        (*n)++;
+        skip_ws(c);
+        if (c->s >= c->end) return -1;
+        if (*c->s == ']') {
+            c->s++;
+            return 0;
+        }
+        if (*c->s != ',') return -1;
+        c->s++;
+        skip_ws(c);
+    }
+}
+
+/* At a '[' in a tensor position: reads a rectangular array of numbers of
+ * rank 1 (or 2 unless flat_data). 1 when packed, 0 when left as it is (c->s
+ * back at the '['), -1 out of memory. */
+static int try_pack(scanner *c, int flat_data)
+{
+    const char *start = c->s;
+    double *v = NULL;
+    size_t n = 0, cap = 0, rank = 1, rows = 0, cols = 0;
+    c->s++;
+    skip_ws(c);
+    int ok;
+    if (c->s < c->end && *c->s == '[') {
+        rank = 2;
+        ok = !flat_data;
+        while (ok) {
+            if (c->s >= c->end || *c->s != '[') {
+                ok = 0;
+                break;
+            }
+            c->s++;
+            size_t before = n;
+            ok = scan_numbers(c, &v, &n, &cap) == 0 && (rows == 0 || n - before == cols);
+            if (!ok) break;
+            cols = n - before;
+            rows++;
+            skip_ws(c);
+            if (c->s < c->end && *c->s == ']') {
+                c->s++;
+                break;
+            }
+            if (c->s >= c->end || *c->s != ',') ok = 0;
+            else {
+                c->s++;
+                skip_ws(c);
+            }
+        }
+    } else {
+        ok = scan_numbers(c, &v, &n, &cap) == 0;
+        rows = n;
+    }
+    if (!ok) {
+        free(v);
+        c->s = start;
+        return c->oom ? -1 : 0;
+    }
+    fastjson *f = c->f;
+    packed_array *arr = grow(f->arr, &f->cap, f->n + 1, sizeof *f->arr, c);
+    size_t *spans = arr ? grow(c->spans, &c->cap_spans, 2 * c->n_spans + 2, sizeof *spans, c)
+                        : NULL;
+    if (arr) f->arr = arr;
+    if (spans) c->spans = spans;
+    char ptr[PTR_MAX] = "";
+    for (size_t i = 0; i < c->depth; i++) {
+        if (c->path[i].is_index) ptr_index(ptr, ptr, c->path[i].index);
+        else ptr_key(ptr, ptr, c->path[i].key);
+    }
+    char *p = spans ? strdup(ptr) : NULL;
+    if (!p) {
+        free(v);
+        c->oom = 1;
+        return -1;
+    }
+    packed_array *a = &f->arr[f->n++];
+    memset(a, 0, sizeof *a);
+    a->ptr = p;
+    a->rank = rank;
+    a->dim[0] = rows;
+    a->dim[1] = rank == 2 ? cols : 0;
+    a->count = n;
+    a->values = v;
+    c->spans[2 * c->n_spans] = (size_t)(start - c->base);
+    c->spans[2 * c->n_spans + 1] = (size_t)(c->s - c->base);
+    c->n_spans++;
+    return 1;
+}
+
+/* A "b64" string at a tensor position (c->s at its quote): decoded into bytes
+ * when it is valid standard base64 with padding and has no escapes; 1 when
+ * packed, 0 when left to jansson and the codec, -1 out of memory. */
+static int try_pack_b64(scanner *c)
+{
+    static const signed char T[256] = { /* base64 digit values, -1 elsewhere */
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+        52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+        -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+        15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+        -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+        41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    };
+    const char *start = c->s + 1;
+    const char *q = memchr(start, '"', (size_t)(c->end - start));
+    if (!q || memchr(start, '\\', (size_t)(q - start))) return 0;
+    size_t len = (size_t)(q - start);
+    if (len % 4) return 0;
+    size_t pad = len && start[len - 1] == '=';
+    pad += pad && start[len - 2] == '=';
+    size_t nbytes = len / 4 * 3 - pad;
+    unsigned char *out = malloc(nbytes ? nbytes : 1);
+    if (!out) {
+        c->oom = 1;
+        return -1;
+    }
+    const unsigned char *in = (const unsigned char *)start;
+    size_t full = len / 4 - (pad ? 1 : 0), o = 0;
+    int bad = 0;
+    for (size_t i = 0; i < full; i++, in += 4) {
+        int a = T[in[0]], b = T[in[1]], cc = T[in[2]], d = T[in[3]];
+        bad |= a | b | cc | d; /* negative when any is not base64 */
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)cc << 6 | (uint32_t)d;
+        out[o++] = (unsigned char)(v >> 16);
+        out[o++] = (unsigned char)(v >> 8);
+        out[o++] = (unsigned char)v;
+    }
+    if (pad) { /* the last quartet: "xx==" or "xxx=" */
+        int a = T[in[0]], b = T[in[1]], cc = pad == 1 ? T[in[2]] : 0;
+        bad |= a | b | cc;
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)cc << 6;
+        out[o++] = (unsigned char)(v >> 16);
+        if (pad == 1) out[o++] = (unsigned char)(v >> 8);
+    }
+    if (bad < 0) {
+        free(out);
+        return 0;
+    }
+    fastjson *f = c->f;
+    packed_array *arr = grow(f->arr, &f->cap, f->n + 1, sizeof *f->arr, c);
+    if (arr) f->arr = arr;
+    size_t *spans = arr ? grow(c->spans, &c->cap_spans, 2 * c->n_spans + 2, sizeof *spans, c)
+                        : NULL;
+    if (spans) c->spans = spans;
+    char ptr[PTR_MAX] = "";
+    for (size_t i = 0; i < c->depth; i++) {
+        if (c->path[i].is_index) ptr_index(ptr, ptr, c->path[i].index);
+        else ptr_key(ptr, ptr, c->path[i].key);
+    }
+    char *p = spans ? strdup(ptr) : NULL;
+    if (!p) {
+        free(out);
+        c->oom = 1;
+        return -1;
+    }
+    packed_array *e = &f->arr[f->n++];
+    memset(e, 0, sizeof *e);
+    e->ptr = p;
+    e->bytes = out;
+    e->count = nbytes;
+    e->text_len = len;
+    /* the span keeps its quotes: the skeleton holds "" */
+    c->spans[2 * c->n_spans] = (size_t)(start - c->base);
+    c->spans[2 * c->n_spans + 1] = (size_t)(q - c->base);
+    c->n_spans++;
+    c->s = q + 1;
+    return 1;
+}
+
+/* Any value, tracking where it is; -1 when the text stops making sense (the
+ * caller then packs nothing: jansson will say what is wrong). */
+static int scan_value(scanner *c)
+{
+    skip_ws(c);
+    if (c->s >= c->end) return -1;
+    char ch = *c->s;
+    if (ch == '[' && c->depth && tensor_position(c->path, c->depth)) {
+        int r = try_pack(c, 0);
+        if (r != 0) return r > 0 ? 0 : -1;
+    }
+    if (ch == '[' && c->depth > 1 && key_is(&c->path[c->depth - 1], "data") &&
+        tensor_position(c->path, c->depth - 1)) {
+        int r = try_pack(c, 1);
+        if (r != 0) return r > 0 ? 0 : -1;
+    }
+    if (ch == '"' && c->depth > 1 && key_is(&c->path[c->depth - 1], "b64") &&
+        tensor_position(c->path, c->depth - 1)) {
+        int r = try_pack_b64(c);
+        if (r != 0) return r > 0 ? 0 : -1;
+    }
+    if (ch == '"') return scan_string(c, NULL);
+    if (ch == '{' || ch == '[') {
+        char close = ch == '{' ? '}' : ']';
+        if (c->depth == MAX_DEPTH) return -1;
+        segment *g = &c->path[c->depth++];
+        c->s++;
+        skip_ws(c);
+        if (c->s < c->end && *c->s == close) {
+            c->s++;
+            c->depth--;
+            return 0;
+        }
+        for (size_t i = 0;; i++) {
+            if (ch == '{') {
+                skip_ws(c);
+                if (c->s >= c->end || *c->s != '"' || scan_string(c, g) != 0) return -1;
+                skip_ws(c);
+                if (c->s >= c->end || *c->s != ':') return -1;
+                c->s++;
+            } else {
+                g->is_index = 1;
+                g->index = i;
+            }
+            if (scan_value(c) != 0) return -1;
+            skip_ws(c);
+            if (c->s >= c->end) return -1;
+            if (*c->s == close) {
+                c->s++;
+                c->depth--;
+                return 0;
+            }
+            if (*c->s != ',') return -1;
+            c->s++;
+        }
+    }
+    /* a number or a literal: jansson checks it */
+    while (c->s < c->end && !strchr(",]} \n\r\t", *c->s)) c->s++;
+    return 0;
+}
+
+void fastjson_free(fastjson *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->arr[i].ptr);
+        free(f->arr[i].values);
+        free(f->arr[i].bytes);
+    }
+    free(f->arr);
+    free(f->skeleton);
+    memset(f, 0, sizeof *f);
+}
+
+int fastjson_scan(fastjson *f, const char *body, size_t len)
+{
+    memset(f, 0, sizeof *f);
+    scanner c = {.base = body, .s = body, .end = body + len, .f = f};
+    skip_ws(&c);
+    int ok = c.s < c.end && *c.s == '{' && scan_value(&c) == 0;
+    if (!ok || !f->n) {
+        int oom = c.oom;
+        free(c.spans);
+        fastjson_free(f);
+        return oom ? -1 : 0;
+    }
+    /* The skeleton: the text with each packed array replaced by a 0. */
+    size_t packed = 0;
+    for (size_t i = 0; i < c.n_spans; i++)
+        packed += c.spans[2 * i + 1] - c.spans[2 * i] - (f->arr[i].bytes ? 0 : 1);
+    f->skeleton_len = len - packed;
+    if (!(f->skeleton = malloc(f->skeleton_len + 1))) {
+        free(c.spans);
+        fastjson_free(f);
+        return -1;
+    }
+    char *o = f->skeleton;
+    size_t from = 0;
+    for (size_t i = 0; i < c.n_spans; i++) {
+        memcpy(o, body + from, c.spans[2 * i] - from);
+        o += c.spans[2 * i] - from;
+        if (!f->arr[i].bytes) *o++ = '0'; /* an array: the number 0; a b64 string: "" */
+        from = c.spans[2 * i + 1];
+    }
+    memcpy(o, body + from, len - from);
+    f->skeleton[f->skeleton_len] = 0;
+    free(c.spans);
+    return 0;
+}
+
+const packed_array *fastjson_find(const fastjson *f, const char *ptr)
+{
+    for (size_t i = 0; f && i < f->n; i++)
+        if (!strcmp(f->arr[i].ptr, ptr)) return &f->arr[i];
+    return NULL;
+}

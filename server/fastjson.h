@@ -1,0 +1,59 @@
+/* The fast path for tensors written as JSON numbers.
+ *
+ * jansson makes a node (a malloc) for every number and converts each through
+ * a copy and strtod: about 0.45 s per million numbers. Before jansson sees a
+ * request, fastjson_scan walks the text once and reads every tensor written
+ * as a rectangular array of numbers (nested [[..],..] or [..], or the "data"
+ * of a {"shape", "data"} tensor) straight into doubles; jansson then parses a
+ * skeleton of the request in which each of those arrays is the number 0.
+ *
+ * The "b64" string of a {"shape", "dtype", "b64"} tensor is decoded the same
+ * way (jansson copies strings a character at a time) and left as "" in the
+ * skeleton, when it is plain standard base64 with padding.
+ *
+ * Only the tensor positions of the compute routes are read this way (/inputs,
+ * /targets, /params/N/weight|bias, /optimizer_state/buffers/NAME/N/weight|bias
+ * and their /data), and only arrays that jansson would read as the same
+ * numbers: anything else there (a string, a ragged or empty array, an integer
+ * too big for jansson, a number that overflows) is left in the skeleton for
+ * jansson and the codec to judge, so every error keeps its message and JSON
+ * Pointer. A skeleton that jansson refuses means the request itself is
+ * malformed: the caller parses the original text again for the exact line and
+ * column (the two parse or fail alike: only valid arrays are replaced). */
+#ifndef GS_SERVER_FASTJSON_H
+#define GS_SERVER_FASTJSON_H
+
+#include <stddef.h>
+
+typedef struct {
+    char *ptr;        /* JSON Pointer of the array: the tensor, or its "data" */
+    size_t rank;      /* 1 or 2 (a "data" array is always 1) */
+    size_t dim[2];
+    size_t count;
+    double *values;   /* row-major, exactly as strtod reads the text */
+    unsigned char *bytes; /* a "b64" string instead: its decoded bytes (count of them) */
+    size_t text_len;      /* and the string's length */
+} packed_array;
+
+typedef struct fastjson_s {
+    packed_array *arr;
+    size_t n, cap;
+    char *skeleton;   /* NULL when nothing was packed: parse the original */
+    size_t skeleton_len;
+} fastjson;
+
+/* Scans body[len]. 0 (f->skeleton NULL when nothing was packed, also when the
+ * text is not valid JSON), or -1 when out of memory. f is always freeable. */
+int fastjson_scan(fastjson *f, const char *body, size_t len);
+void fastjson_free(fastjson *f);
+
+/* The array packed at ptr, or NULL. */
+const packed_array *fastjson_find(const fastjson *f, const char *ptr);
+
+/* Reads a JSON number token at s (< end): the double strtod gives for it, as
+ * jansson reads it (an integer literal through json_int_t). Returns the
+ * characters read, or 0 when s does not start a number this fast path takes
+ * (not JSON's grammar, an integer beyond 18 digits, an overflow). */
+size_t fastjson_number(const char *s, const char *end, double *out);
+
+#endif

@@ -1,0 +1,197 @@
+/* What the request harnesses (fuzz_request.c, fuzz_compute.c) and their
+ * regression test (tests/test_fuzz_regressions.c) share: the meaning of an
+ * input, the server options they run under, and the invariants checked on
+ * every answer. The includer defines FUZZ_REQUIRE(cond) first: abort() in a
+ * harness, a failed CHECK in the test.
+ *
+ * An input is one byte and a request body. The byte's low three bits pick the
+ * compute route (modulo their number: 0 /forward, 1 /gradients, 2 /train,
+ * 3 /gradcheck, 4 /autodiff) and, for fuzz_compute, when its high bit is
+ * set, bits 3..6 pick an allocation to fail (1..16, through server/alloc.h's
+ * hook; jansson's own are exempt, see alloc.h). The seed corpus (tests/fuzz/corpus/request/) starts with the ASCII
+ * digits '0'..'4', whose high bit is clear. */
+#ifndef GS_FUZZ_COMMON_H
+#define GS_FUZZ_COMMON_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "codec.h"
+#include "options.h"
+#include "problem.h"
+#include "request.h"
+#include "routes.h"
+
+static server_options fuzz_opts;
+static atomic_int fuzz_no_abort;
+
+/* Defaults with small limits, so that every input runs in milliseconds. */
+static void fuzz_setup(void)
+{
+    static int done;
+    if (done) return;
+    done = 1;
+    srv_alloc_install();
+    srv_alloc_exempt_jansson(1); /* see alloc.h: jansson 2.14 is not safe out of memory */
+    json_object_seed(1);
+    if (options_parse(&fuzz_opts, 0, NULL, stdout, stderr) != 0) abort();
+    fuzz_opts.limits.max_layers = 8;
+    fuzz_opts.limits.max_units = 256;
+    fuzz_opts.limits.max_params = 5000;
+    fuzz_opts.limits.max_batch_elems = 20000;
+    fuzz_opts.max_steps = 64;
+    fuzz_opts.max_gradcheck_cost = 1e6;
+    fuzz_opts.max_request_seconds = 0;
+    fuzz_opts.ad_limits.max_length = 1024;
+    fuzz_opts.ad_limits.max_nodes = 512;
+}
+
+static route_id fuzz_route(uint8_t b)
+{
+    int n = 0;
+    while (ROUTE_IS_COMPUTE(n)) n++;
+    return (route_id)((b & 7) % n);
+}
+
+static long fuzz_fail_at(uint8_t b) { return b & 0x80 ? ((b >> 3) & 15) + 1 : 0; }
+
+/* A problem as the server renders it: JSON, the same status, pointers that
+ * are JSON Pointers. */
+static void fuzz_check_problem(const diag *d)
+{
+    size_t len = 0;
+    char *text = problem_render(d, "fuzz", &len);
+    FUZZ_REQUIRE(text && len == strlen(text));
+    json_t *p = text ? json_loadb(text, len, 0, NULL) : NULL;
+    FUZZ_REQUIRE(json_is_object(p));
+    FUZZ_REQUIRE(json_integer_value(json_object_get(p, "status")) == d->status);
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(p, "errors"), i, e) {
+        const char *ptr = json_string_value(json_object_get(e, "pointer"));
+        FUZZ_REQUIRE(ptr && (!*ptr || *ptr == '/'));
+    }
+    json_decref(p);
+    free(text);
+}
+
+/* The whole request in-process, as http.c runs it. */
+static void fuzz_compute_one(const uint8_t *data, size_t size)
+{
+    if (!size) return;
+    fuzz_setup();
+    route_id r = fuzz_route(data[0]);
+    compute_env env = {.opts = &fuzz_opts, .abort = &fuzz_no_abort};
+    compute_result res;
+    long fail_at = fuzz_fail_at(data[0]);
+    srv_alloc_fail_at(fail_at, 0);
+    compute_run(r, (const char *)data + 1, size - 1, &env, &res);
+    int injected = srv_alloc_failed();
+    srv_alloc_fail_at(0, 0);
+    if (res.status == 200) {
+        FUZZ_REQUIRE(res.body && res.len == strlen(res.body) && !res.d.status);
+        json_t *j = json_loadb(res.body, res.len, JSON_REJECT_DUPLICATES, NULL);
+        FUZZ_REQUIRE(json_is_object(j)); /* nothing non-finite slipped into the JSON */
+        json_decref(j);
+    } else {
+        /* 400 invalid, 422 over a limit / diverged / non-finite; 500 only
+         * when an allocation was made to fail */
+        FUZZ_REQUIRE(!res.body && res.status == res.d.status && res.d.slug);
+        FUZZ_REQUIRE(res.status == 400 || res.status == 422 || (injected && res.status == 500));
+        fuzz_check_problem(&res.d);
+    }
+    free(res.body);
+}
+
+/* Every top-level key any route accepts. */
+static const char *const FUZZ_EXTRA_KEYS[] = {"encoding",   "return",  "optimizer", "epochs",
+                                              "batch_size", "shuffle", "seed",      "optimizer_state",
+                                              "eps",        NULL};
+
+/* Decoding and validation alone: the request, the optimizer and its state,
+ * and every top-level value read as a tensor. */
+static void fuzz_decode_one(const uint8_t *data, size_t size)
+{
+    if (!size) return;
+    fuzz_setup();
+    json_error_t err;
+    json_t *root = json_loadb((const char *)data + 1, size - 1, JSON_REJECT_DUPLICATES, &err);
+    if (!root) return;
+    request_kind kind = {FUZZ_EXTRA_KEYS, data[0] & 1};
+    request r;
+    diag d = {0};
+    if (request_decode(&r, root, &kind, &fuzz_opts, &d)) {
+        FUZZ_REQUIRE(!d.status && r.net && r.batch.rows >= 1 && r.batch.inputs);
+        FUZZ_REQUIRE(gs_net_param_count(r.net) <= fuzz_opts.limits.max_params);
+        FUZZ_REQUIRE(r.batch.rows * gs_net_max_width(r.net) <= fuzz_opts.limits.max_batch_elems);
+        gs_optim_def od;
+        diag d2 = {0};
+        if (optimizer_decode(root, &od, &d2)) {
+            gs_error e;
+            gs_optim *opt = gs_optim_create(r.net, &od, &e);
+            FUZZ_REQUIRE(opt != NULL);
+            diag d3 = {0};
+            if (!optimizer_state_decode(root, opt, &r, &d3)) fuzz_check_problem(&d3);
+            gs_optim_free(opt);
+        } else {
+            FUZZ_REQUIRE(d2.status == 400);
+            fuzz_check_problem(&d2);
+        }
+    } else {
+        FUZZ_REQUIRE(d.status == 400 || d.status == 422);
+        fuzz_check_problem(&d);
+    }
+    request_free(&r);
+
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        tensor_view t;
+        diag dt = {0};
+        if (!tensor_view_of(v, "/t", &t, &dt)) {
+            FUZZ_REQUIRE(dt.status == 400);
+            continue;
+        }
+        FUZZ_REQUIRE(t.rank >= 1 && t.rank <= TENSOR_MAX_RANK);
+        if (t.count > 65536) continue;
+        double *buf = malloc((t.count ? t.count : 1) * sizeof *buf);
+        int64_t *labels = malloc((t.count ? t.count : 1) * sizeof *labels);
+        if (buf && labels) {
+            tensor_read(&t, "/t", GS_FLOAT32, buf, &dt);
+            tensor_read(&t, "/t", GS_FLOAT64, buf, &dt);
+            if (t.rank == 1) tensor_read_labels(&t, "/t", 7, labels, &dt);
+        }
+        free(buf);
+        free(labels);
+    }
+    json_decref(root);
+
+    /* base64 both ways on the raw bytes */
+    size_t n = (size - 1) / 4 * 4;
+    unsigned char *out = malloc(n / 4 * 3 + 1);
+    if (out) {
+        long long got = base64_decode(out, (const char *)data + 1, n);
+        FUZZ_REQUIRE(got >= -1 && got <= (long long)(n / 4 * 3));
+        if (got >= 0) {
+            char *again = malloc(base64_encoded_len((size_t)got) + 1);
+            if (again) {
+                base64_encode(again, out, (size_t)got);
+                FUZZ_REQUIRE(base64_encoded_len((size_t)got) == n);
+                unsigned char *back = malloc(n / 4 * 3 + 1);
+                if (back) {
+                    FUZZ_REQUIRE(base64_decode(back, again, n) == got &&
+                                 !memcmp(back, out, (size_t)got));
+                    free(back);
+                }
+                free(again);
+            }
+        }
+        free(out);
+    }
+}
+
+#endif

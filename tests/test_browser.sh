@@ -1,0 +1,68 @@
+#!/bin/sh
+# The playground in headless Chromium (Debian's package) driven by
+# playwright-core, against the real server binary on free loopback ports: one
+# server without auth, one with a token. Installs what it needs when missing
+# (chromium from Debian, the npm packages of tests/browser with `npm ci`).
+# Prints PASS/FAIL per check and "N passed, N failed"; exits 1 on failure.
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${BUILD:-build}
+BIN=${GRADSERVE_BIN:-$BUILD/gradserve}
+OUT=$BUILD/browser
+mkdir -p "$OUT"
+SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+
+fail_setup() { echo "FAIL browser_setup: $1"; echo "0 passed, 1 failed"; exit 1; }
+
+need=
+[ -x /usr/bin/chromium ] || need="$need chromium"
+command -v node >/dev/null 2>&1 || need="$need nodejs"
+command -v npm >/dev/null 2>&1 || need="$need npm"
+if [ -n "$need" ]; then
+    echo "installing Debian packages:$need"
+    { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends $need; } >"$OUT/apt.log" 2>&1 ||
+        fail_setup "apt-get install$need failed (see $OUT/apt.log)"
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ] ||
+   [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+    (cd tests/browser && npm ci --no-audit --no-fund) >"$OUT/npm.log" 2>&1 ||
+        fail_setup "npm ci failed (see $OUT/npm.log)"
+fi
+[ -x "$BIN" ] || fail_setup "no server binary at $BIN (make build-all)"
+
+PIDS=
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; }
+trap cleanup EXIT INT TERM
+
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+# start NAME [ENV=VALUE]: a server on a free port (retried if the port is
+# taken meanwhile); sets PORT.
+start() {
+    name=$1; shift
+    for attempt in 1 2 3 4 5; do
+        PORT=$(free_port)
+        env "$@" "$BIN" --listen "127.0.0.1:$PORT" >"$OUT/server-$name.log" 2>&1 &
+        pid=$!
+        for i in $(seq 1 100); do
+            if curl -fsS "http://127.0.0.1:$PORT/health/live" >/dev/null 2>&1; then
+                PIDS="$PIDS $pid"; return 0
+            fi
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    done
+    return 1
+}
+
+TOKEN=browser-test-token
+start open GRADSERVE_LOG_FORMAT=plain || fail_setup "the server did not start (see $OUT/server-open.log)"
+OPEN_PORT=$PORT
+start auth GRADSERVE_AUTH_TOKEN=$TOKEN || fail_setup "the server with a token did not start"
+AUTH_PORT=$PORT
+
+GS_URL="http://127.0.0.1:$OPEN_PORT" GS_AUTH_URL="http://127.0.0.1:$AUTH_PORT" GS_TOKEN=$TOKEN \
+OPENAPI=openapi.yaml OUT=$OUT node tests/browser/playground.test.js
+rc=$?
+exit $rc

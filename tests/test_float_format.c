@@ -1,0 +1,272 @@
+/* The server's number text, both ways, against the C library.
+ *
+ * Writing (json_writer.c): every float32 jw_float prints must read back as
+ * the same bits through strtof, through strtod then a cast (what most JSON
+ * parsers do) and through jansson; millions of random bit patterns (so every
+ * exponent, subnormals included), the extremes, and powers of two and ten.
+ * Doubles (jw_double) likewise through strtod. The text must be a JSON number
+ * (fastjson_number's grammar, which is JSON's).
+ *
+ * Reading (fastjson.c): fastjson_number must give exactly strtod's double
+ * for every JSON number it takes, and refuse what JSON does not allow. */
+#include <float.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "fastjson.h"
+#include "json_writer.h"
+
+#define RANDOM_FLOATS 4000000
+#define RANDOM_DOUBLES 300000
+#define RANDOM_TEXTS 3000000
+
+static uint64_t rng = 0x243F6A8885A308D3u;
+static uint64_t next_u64(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* One float through the writer; 1 when everything agreed. */
+static int float_ok(float v, char *why, size_t cap)
+{
+    jw w;
+    jw_init(&w);
+    jw_array(&w);
+    jw_float(&w, v);
+    jw_end(&w);
+    size_t len;
+    char *s = jw_take(&w, &len);
+    if (!s) {
+        snprintf(why, cap, "out of memory");
+        return 0;
+    }
+    /* s is "[text]" */
+    const char *text = s + 1, *end = s + len - 1;
+    char *stop;
+    float a = strtof(text, &stop);
+    float b = (float)strtod(text, NULL);
+    double c = 0;
+    size_t k = fastjson_number(text, end + 1, &c);
+    int ok = stop == end && memcmp(&a, &v, 4) == 0 && memcmp(&b, &v, 4) == 0 &&
+             k == (size_t)(end - text) && (float)c == v && !signbit(c) == !signbit(v);
+    if (!ok) snprintf(why, cap, "%a printed as %s (strtof %a, strtod %a)", (double)v, s, (double)a, (double)b);
+    free(s);
+    return ok;
+}
+
+static void test_float_roundtrip_random(void)
+{
+    char why[200];
+    long bad = 0;
+    for (long i = 0; i < RANDOM_FLOATS; i++) {
+        uint32_t u = (uint32_t)next_u64();
+        float v;
+        memcpy(&v, &u, 4);
+        if (!isfinite(v)) continue;
+        if (!float_ok(v, why, sizeof why) && bad++ < 5) CHECK(0, "%s", why);
+    }
+    CHECK(bad == 0, "%ld of %d random floats did not round-trip", bad, RANDOM_FLOATS);
+}
+
+static void test_float_roundtrip_edges(void)
+{
+    char why[200];
+    long bad = 0, n = 0;
+    float edges[] = {FLT_MIN, FLT_MAX, FLT_TRUE_MIN, -FLT_TRUE_MIN, 1, -1, 0.1f, 1e-5f, 1e-6f,
+                     1e8f, 1e9f, 123456789.f, 3.4028235e38f, 1.17549435e-38f, 0.3f, 2.5f};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++, n++)
+        if (!float_ok(edges[i], why, sizeof why) && bad++ < 5) CHECK(0, "%s", why);
+    /* every power of two, each neighbour, and around every power of ten */
+    for (int e = -149; e <= 127; e++) {
+        float p = ldexpf(1, e);
+        float around[] = {p, nextafterf(p, 0), nextafterf(p, INFINITY), -p};
+        for (int j = 0; j < 4; j++, n++)
+            if (isfinite(around[j]) && !float_ok(around[j], why, sizeof why) && bad++ < 5)
+                CHECK(0, "%s", why);
+    }
+    for (int e = -45; e <= 38; e++) {
+        float p = (float)pow(10, e);
+        float q = p;
+        for (int j = 0; j < 8; j++, n++) {
+            if (q != 0 && isfinite(q) && !float_ok(q, why, sizeof why) && bad++ < 5)
+                CHECK(0, "%s", why);
+            q = nextafterf(q, INFINITY);
+        }
+    }
+    /* the first subnormals, the subnormal/normal boundary */
+    for (uint32_t u = 1; u < 200000; u++, n++) {
+        float v;
+        memcpy(&v, &u, 4);
+        if (!float_ok(v, why, sizeof why) && bad++ < 5) CHECK(0, "%s", why);
+    }
+    for (uint32_t u = 0x00800000u - 100000; u < 0x00800000u + 100000; u++, n++) {
+        float v;
+        memcpy(&v, &u, 4);
+        if (!float_ok(v, why, sizeof why) && bad++ < 5) CHECK(0, "%s", why);
+    }
+    CHECK(bad == 0, "%ld of %ld edge floats did not round-trip", bad, n);
+}
+
+/* Short forms where they exist: the writer is meant to be readable. */
+static void test_float_shortest_forms(void)
+{
+    struct {
+        float v;
+        const char *text;
+    } cases[] = {{0.1f, "0.1"},   {1, "1"},        {-2.5f, "-2.5"}, {1e-6f, "1e-6"},
+                 {100, "100"},    {0.0f, "0"},     {-0.0f, "-0"},   {3e38f, "3e+38"},
+                 {1e9f, "1e9"},   {123456.f, "123456"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        jw w;
+        jw_init(&w);
+        jw_array(&w);
+        jw_float(&w, cases[i].v);
+        jw_end(&w);
+        size_t len;
+        char *s = jw_take(&w, &len);
+        char want[64];
+        snprintf(want, sizeof want, "[%s]", cases[i].text);
+        CHECK(s && !strcmp(s, want), "%a printed as %s, want %s", (double)cases[i].v, s, want);
+        free(s);
+    }
+}
+
+/* jansson (what a C client of the API would use) reads the same floats. */
+static void test_float_roundtrip_jansson(void)
+{
+    enum { N = 200000 };
+    float *v = malloc(N * sizeof *v);
+    jw w;
+    jw_init(&w);
+    jw_array(&w);
+    for (int i = 0; i < N; i++) {
+        uint32_t u = (uint32_t)next_u64();
+        memcpy(&v[i], &u, 4);
+        if (!isfinite(v[i])) v[i] = (float)i;
+        jw_float(&w, v[i]);
+    }
+    jw_end(&w);
+    size_t len;
+    char *s = jw_take(&w, &len);
+    json_error_t err;
+    json_t *arr = s ? json_loadb(s, len, 0, &err) : NULL;
+    CHECK(arr && json_array_size(arr) == N, "jansson: %s", arr ? "wrong size" : err.text);
+    long bad = 0;
+    for (int i = 0; arr && i < N; i++) {
+        float back = (float)json_number_value(json_array_get(arr, (size_t)i));
+        if (memcmp(&back, &v[i], 4) != 0) bad++;
+    }
+    CHECK(bad == 0, "%ld of %d floats read back differently by jansson", bad, N);
+    json_decref(arr);
+    free(s);
+    free(v);
+}
+
+static void test_double_roundtrip(void)
+{
+    long bad = 0;
+    for (long i = 0; i < RANDOM_DOUBLES; i++) {
+        uint64_t u = next_u64();
+        double v;
+        memcpy(&v, &u, 8);
+        if (!isfinite(v)) continue;
+        jw w;
+        jw_init(&w);
+        jw_double(&w, v);
+        size_t len;
+        char *s = jw_take(&w, &len);
+        double back = s ? strtod(s, NULL) : 0;
+        if (memcmp(&back, &v, 8) != 0 && bad++ < 5) CHECK(0, "%a printed as %s", v, s);
+        free(s);
+    }
+    CHECK(bad == 0, "%ld of %d doubles did not round-trip", bad, RANDOM_DOUBLES);
+}
+
+/* fastjson_number on texts of every kind, against strtod. */
+static void test_number_reader(void)
+{
+    char buf[80];
+    long bad = 0, taken = 0;
+    for (long i = 0; i < RANDOM_TEXTS; i++) {
+        uint64_t r = next_u64();
+        double d;
+        switch (i % 5) {
+        case 0: { /* a float32 as a double prints it: 17 digits */
+            float f;
+            uint32_t u = (uint32_t)r;
+            memcpy(&f, &u, 4);
+            if (!isfinite(f)) continue;
+            snprintf(buf, sizeof buf, "%.17g,", (double)f);
+            break;
+        }
+        case 1: /* any double */
+            memcpy(&d, &r, 8);
+            if (!isfinite(d)) continue;
+            snprintf(buf, sizeof buf, "%.17g]", d);
+            break;
+        case 2: /* 1 to 19 digits */
+            d = (double)(r >> 11) / 9007199254740992.0 * pow(10, (double)(r % 40) - 20);
+            snprintf(buf, sizeof buf, "%.*g ", (int)(next_u64() % 19) + 1, d);
+            break;
+        case 3: /* integers, up to 18 digits */
+            snprintf(buf, sizeof buf, "%lld,", (long long)(r >> (r % 64)) * ((r & 1) ? -1 : 1));
+            break;
+        default: /* plain decimals, as people type them */
+            snprintf(buf, sizeof buf, "%s%llu.%0*llu]", (r & 1) ? "-" : "",
+                     (unsigned long long)(r % 1000), (int)(r % 7) + 1,
+                     (unsigned long long)(next_u64() % 1000000));
+            break;
+        }
+        double v, ref;
+        size_t k = fastjson_number(buf, buf + strlen(buf), &v);
+        if (!k) continue;
+        taken++;
+        char *e;
+        ref = strtod(buf, &e);
+        if ((memcmp(&v, &ref, 8) != 0 || k != (size_t)(e - buf)) && bad++ < 5)
+            CHECK(0, "%s read as %a, strtod %a", buf, v, ref);
+    }
+    CHECK(bad == 0, "%ld of %ld numbers read differently from strtod", bad, taken);
+    CHECK(taken > RANDOM_TEXTS / 2, "only %ld of %d numbers taken", taken, RANDOM_TEXTS);
+}
+
+static void test_number_reader_refuses(void)
+{
+    const char *no[] = {"01,", "+1,", ".5,", "1.,", "1e,", "-,", "NaN,", "Infinity,",
+                        "0x10,", "1e999,", "-1e400,", "12345678901234567890,", "1", "--1,"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        double v;
+        size_t k = fastjson_number(no[i], no[i] + strlen(no[i]), &v);
+        /* "01" reads the 0 and leaves "1": the array scan then refuses it */
+        int refused = k == 0 || no[i][k] != ',';
+        CHECK(refused, "%s taken (%zu characters)", no[i], k);
+    }
+    const char *yes[] = {"-0,", "0,", "1e5,", "1E+5,", "2.5e-3,", "1e-400,", "-0.0,"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        double v;
+        size_t k = fastjson_number(yes[i], yes[i] + strlen(yes[i]), &v);
+        double ref = strtod(yes[i], NULL);
+        if (!strcmp(yes[i], "-0,")) ref = 0.0; /* an integer for jansson: +0 */
+        CHECK(k == strlen(yes[i]) - 1 && memcmp(&v, &ref, 8) == 0, "%s read as %a (%zu)", yes[i], v, k);
+    }
+}
+
+int main(void)
+{
+    RUN(test_float_shortest_forms);
+    RUN(test_float_roundtrip_edges);
+    RUN(test_float_roundtrip_random);
+    RUN(test_float_roundtrip_jansson);
+    RUN(test_double_roundtrip);
+    RUN(test_number_reader);
+    RUN(test_number_reader_refuses);
+    return CHECK_DONE();
+}
