@@ -62,6 +62,9 @@ typedef struct {
  * d and returns 0. A b64 tensor must name its dtype: its bytes cannot. */
 int tensor_view_of(const json_t *v, const char *ptr, tensor_view *t, diag *d);
 
+/* 1 when t has the given rank and dims (each dim 0 = any). */
+int tensor_shape_is(const tensor_view *t, size_t rank, const size_t *dims);
+
 /* Checks that t has the given rank and dims (each dim 0 = any); what names the
  * expected shape in the message, e.g. "[rows, 2]". */
 int tensor_expect(const tensor_view *t, const char *ptr, size_t rank, const size_t *dims,
@@ -70,6 +73,13 @@ int tensor_expect(const tensor_view *t, const char *ptr, size_t rank, const size
 /* Reads t's t->count numbers into dst (of dtype), rejecting anything that is
  * not a finite number representable in dtype. */
 int tensor_read(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d);
+
+/* The tensor's values where they lie, when they need no copy: binary or
+ * fastjson-decoded base64 bytes of dtype, aligned for it, all finite (the
+ * request's body or fastjson's buffer: valid while the request is decoded
+ * and computed). NULL otherwise: tensor_read then copies, or says what is
+ * wrong. */
+const void *tensor_borrow(const tensor_view *t, gs_dtype dtype);
 
 /* Reads a 1-D tensor of class labels, each an integer in [0, classes). */
 int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, int64_t *dst,

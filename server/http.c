@@ -31,8 +31,11 @@ typedef struct {
     char id[REQUEST_ID_MAX + 1];
     char method[16];
     char path[256];
-    char *body; /* capped at --max-body-bytes */
+    char *body; /* capped at --max-body-bytes; at buf + pad */
     size_t len, cap;
+    char *buf;  /* the allocation */
+    size_t pad; /* puts the binary part after a JSON header on an 8-byte boundary,
+                   so that its tensors can be used where they lie (codec.h) */
     int too_large;
     size_t discarded; /* bytes dropped since too_large */
     int compute; /* a POST to a compute route: its body is read */
@@ -105,15 +108,37 @@ static void request_id(struct MHD_Connection *c, char out[REQUEST_ID_MAX + 1])
         memcpy(out, given, n + 1);
         return;
     }
-    unsigned char r[16] = {0};
-    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-        /* no entropy: time and a per-thread address are unique enough */
-        double t = now_seconds();
-        uintptr_t a = (uintptr_t)out;
-        memcpy(r, &t, sizeof t);
-        memcpy(r + 8, &a, sizeof a < 8 ? sizeof a : 8);
+    /* Ids need to be unique, not secret: each thread draws 128 bits from
+     * splitmix64 (a counter through a bijective mixer) seeded once from
+     * getrandom, rather than a system call per request. */
+    static _Thread_local uint64_t state;
+    static _Thread_local int seeded;
+    if (!seeded) {
+        if (getrandom(&state, sizeof state, 0) != (ssize_t)sizeof state) {
+            /* no entropy: time and a per-thread address are unique enough */
+            double t = now_seconds();
+            memcpy(&state, &t, sizeof state);
+            state ^= (uint64_t)(uintptr_t)&state;
+        }
+        seeded = 1;
     }
-    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", r[i]);
+    static const char HEX[] = "0123456789abcdef";
+    for (int half = 0; half < 2; half++) {
+        uint64_t z = (state += UINT64_C(0x9e3779b97f4a7c15));
+        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+        z ^= z >> 31;
+        for (int i = 0; i < 16; i++) out[16 * half + i] = HEX[(z >> (60 - 4 * i)) & 15];
+    }
+    out[32] = 0;
+}
+
+/* s into out[cap], truncated as snprintf("%s") would. */
+static void copy_str(char *out, size_t cap, const char *s)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(out, s, n);
+    out[n] = 0;
 }
 
 /* ---- responses ------------------------------------------------------------------- */
@@ -139,6 +164,10 @@ static void add_cors(const server *s, struct MHD_Connection *c, struct MHD_Respo
     MHD_add_response_header(r, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
 }
 
+static enum MHD_Result send_response(server *s, struct MHD_Connection *c, http_request *q,
+                                     int status, const char *content_type,
+                                     struct MHD_Response *r, size_t len, const header *extra);
+
 /* Queues body (freed by MHD when owned) with the headers every response has. */
 static enum MHD_Result respond(server *s, struct MHD_Connection *c, http_request *q, int status,
                                const char *content_type, const char *body, size_t len,
@@ -150,6 +179,47 @@ static enum MHD_Result respond(server *s, struct MHD_Connection *c, http_request
         if (owned) free((void *)body);
         return MHD_NO;
     }
+    return send_response(s, c, q, status, content_type, r, len, extra);
+}
+
+/* A binary answer: its JSON header and its tensors, two buffers MHD sends as
+ * they are (no copy to join them), both freed with the response. */
+typedef struct {
+    char *json, *bin;
+} two_parts;
+
+static void free_parts(void *cls)
+{
+    two_parts *p = cls;
+    free(p->json);
+    free(p->bin);
+    free(p);
+}
+
+static enum MHD_Result respond_parts(server *s, struct MHD_Connection *c, http_request *q,
+                                     char *json, size_t json_len, char *bin, size_t bin_len,
+                                     const header *extra)
+{
+    two_parts *p = malloc(sizeof *p);
+    struct MHD_IoVec iov[2] = {{json, json_len}, {bin, bin_len}};
+    struct MHD_Response *r =
+        p ? MHD_create_response_from_iovec(iov, bin_len ? 2 : 1, free_parts, p) : NULL;
+    if (!r) {
+        free(p);
+        free(json);
+        free(bin);
+        return MHD_NO;
+    }
+    p->json = json;
+    p->bin = bin;
+    return send_response(s, c, q, 200, "application/octet-stream", r, json_len + bin_len, extra);
+}
+
+/* Queues r with the headers every response has. */
+static enum MHD_Result send_response(server *s, struct MHD_Connection *c, http_request *q,
+                                     int status, const char *content_type,
+                                     struct MHD_Response *r, size_t len, const header *extra)
+{
     if (content_type) MHD_add_response_header(r, "Content-Type", content_type);
     MHD_add_response_header(r, "X-Request-Id", q->id);
     /* Bodies quote the request's bytes (problems name paths, keys, header
@@ -318,6 +388,8 @@ static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_r
     if (cl && strtoull(cl, NULL, 10) > s->opts->max_body_bytes)
         return respond_too_large(s, c, q, cl);
     if (cl) q->expect_len = (size_t)strtoull(cl, NULL, 10);
+    const char *ihcl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, BINARY_HEADER);
+    if (ihcl) q->pad = (8 - strtoull(ihcl, NULL, 10) % 8) % 8; /* checked when the body is in */
     /* Without a queue, a full gate refuses before the body is read. */
     if (!s->opts->queue_ms && gate_full(s)) return respond_unavailable(s, c, q, REJECT_SATURATED);
     *done = 0;
@@ -348,18 +420,19 @@ static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, 
     if (n > max - q->len) {
         q->too_large = 1;
         q->discarded = n;
-        free(q->body);
-        q->body = NULL;
+        free(q->buf);
+        q->buf = q->body = NULL;
         q->len = q->cap = 0;
         return MHD_YES;
     }
     if (q->len + n > q->cap) {
         /* Content-Length sizes the buffer at once: no copies while growing. */
-        size_t cap = q->cap ? q->cap : q->expect_len > 16384 ? q->expect_len : 16384;
+        size_t cap = q->cap ? q->cap : q->expect_len ? q->expect_len : 16384;
         while (cap < q->len + n) cap = cap > max / 2 ? max : cap * 2;
-        char *b = realloc(q->body, cap);
+        char *b = realloc(q->buf, q->pad + cap);
         if (!b) return MHD_NO; /* out of memory: drop the connection */
-        q->body = b;
+        q->buf = b;
+        q->body = b + q->pad;
         q->cap = cap;
     }
     memcpy(q->body + q->len, data, n);
@@ -393,7 +466,7 @@ static enum MHD_Result run_compute(server *s, struct MHD_Connection *c, http_req
 
     double t0 = now_seconds(), limit = s->opts->max_request_seconds;
     metrics_phase(&s->metrics, q->route, PHASE_QUEUE, t0 - t_body);
-    compute_env env = {s->opts, limit > 0 ? q->start + limit : 0, &s->abort_compute, json_len};
+    compute_env env = {s->opts, limit > 0 ? q->start + limit : 0, &s->abort_compute, json_len, 1};
     compute_result res;
     compute_run(q->route, q->body ? q->body : "", q->len, &env, &res);
     sem_post(&s->gate);
@@ -401,13 +474,15 @@ static enum MHD_Result run_compute(server *s, struct MHD_Connection *c, http_req
     metrics_phase(&s->metrics, q->route, PHASE_DECODE, res.decode_s);
     metrics_phase(&s->metrics, q->route, PHASE_COMPUTE, res.compute_s);
     metrics_phase(&s->metrics, q->route, PHASE_ENCODE, res.encode_s);
-    free(q->body); /* the request is answered: give its memory back now */
-    q->body = NULL;
+    free(q->buf); /* the request is answered: give its memory back now */
+    q->buf = q->body = NULL;
 
     if (res.status == 200 && res.json_len) {
         char n[24];
         snprintf(n, sizeof n, "%zu", res.json_len);
         header h[] = {{BINARY_HEADER, n}, {NULL, NULL}};
+        if (env.split_binary)
+            return respond_parts(s, c, q, res.body, res.len, res.bin, res.bin_len, h);
         return respond(s, c, q, 200, "application/octet-stream", res.body, res.len, 1, h);
     }
     if (res.status == 200)
@@ -562,8 +637,8 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url
         atomic_fetch_add(&s->metrics.inflight, 1);
         q->start = now_seconds();
         q->route = route_find(url);
-        snprintf(q->method, sizeof q->method, "%s", method);
-        snprintf(q->path, sizeof q->path, "%s", url);
+        copy_str(q->method, sizeof q->method, method);
+        copy_str(q->path, sizeof q->path, url);
         request_id(c, q->id);
         return on_headers(s, c, q);
     }
@@ -591,7 +666,7 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (status && q->compute) metrics_phase(&s->metrics, q->route, PHASE_SEND, now_seconds() - q->t_queued);
     log_request(q->id, q->method, q->path, status, status ? q->bytes : 0, seconds);
     atomic_fetch_sub(&s->metrics.inflight, 1);
-    free(q->body);
+    free(q->buf);
     free(q);
     *con_cls = NULL;
 }

@@ -60,6 +60,25 @@ char *jw_take_with_binary(jw *w, size_t *len, size_t *json_len)
     return out;
 }
 
+char *jw_take_parts(jw *w, size_t *len, char **bin, size_t *bin_len)
+{
+    if (w->failed) {
+        jw_free(w);
+        return NULL;
+    }
+    char *out = w->buf ? w->buf : malloc(1);
+    if (!out) {
+        jw_free(w);
+        return NULL;
+    }
+    *len = w->len;
+    *bin = w->bin;
+    *bin_len = w->bin_len;
+    w->buf = w->bin = NULL;
+    jw_free(w);
+    return out;
+}
+
 char *jw_take(jw *w, size_t *len)
 {
     jw_raw(w, "", 1); /* the terminating NUL, not counted */
@@ -219,9 +238,11 @@ void jw_null(jw *w)
 void jw_uint(jw *w, uint64_t v)
 {
     char buf[24];
-    int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    size_t n = sizeof buf;
+    do buf[--n] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
     separate(w);
-    jw_raw(w, buf, (size_t)n);
+    jw_raw(w, buf + n, sizeof buf - n);
 }
 
 static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,

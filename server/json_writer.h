@@ -31,6 +31,10 @@ void jw_binary(jw *w, const void *data, size_t n);
 /* The JSON followed by the binary part, in one buffer for the caller
  * (free()); *json_len is the JSON's length. NULL on failure. */
 char *jw_take_with_binary(jw *w, size_t *len, size_t *json_len);
+/* The same without joining them: the JSON (not NUL-terminated) and the
+ * binary part (*bin, NULL when empty), both for the caller (free()). NULL
+ * on failure, with nothing to free. */
+char *jw_take_parts(jw *w, size_t *len, char **bin, size_t *bin_len);
 
 void jw_raw(jw *w, const char *s, size_t n);
 void jw_object(jw *w); /* { */

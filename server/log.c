@@ -14,15 +14,30 @@ static unsigned log_format = LOG_PLAIN;
 
 void log_set_format(unsigned format) { log_format = format; }
 
-/* RFC 3339 UTC time with milliseconds. */
+/* RFC 3339 UTC time with milliseconds. The date and time to the second are
+ * formatted once per second per thread (gmtime_r and strftime take locks and
+ * the time zone's state: too much for every request's line). */
 static void timestamp(char out[32])
 {
+    static _Thread_local time_t last = -1;
+    static _Thread_local char secs[24];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    if (ts.tv_sec != last) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        if (!strftime(secs, sizeof secs, "%Y-%m-%dT%H:%M:%S", &tm)) secs[0] = 0;
+        last = ts.tv_sec;
+    }
+    size_t n = strlen(secs);
+    long ms = ts.tv_nsec / 1000000;
+    memcpy(out, secs, n);
+    out[n++] = '.';
+    out[n++] = (char)('0' + ms / 100);
+    out[n++] = (char)('0' + ms / 10 % 10);
+    out[n++] = (char)('0' + ms % 10);
+    out[n++] = 'Z';
+    out[n] = 0;
 }
 
 static void emit(const char *line, size_t n)
@@ -35,38 +50,91 @@ static void emit(const char *line, size_t n)
     }
 }
 
-/* Quotes a logfmt value when it holds spaces, quotes or '='. */
-static void logfmt_value(char *out, size_t cap, const char *v)
+/* A request's line is built by appending, without printf (one per request). */
+typedef struct {
+    char *p, *end;
+} line_buf;
+
+static void put(line_buf *b, const char *s, size_t n)
 {
-    if (*v && !strpbrk(v, " \"=\\"))
-        snprintf(out, cap, "%s", v);
-    else
-        json_escape_into(out, cap, v);
+    if (n > (size_t)(b->end - b->p)) n = (size_t)(b->end - b->p);
+    memcpy(b->p, s, n);
+    b->p += n;
+}
+static void puts_(line_buf *b, const char *s) { put(b, s, strlen(s)); }
+
+static void put_uint(line_buf *b, unsigned long long v, int min_digits)
+{
+    char d[24];
+    int k = 0;
+    do d[k++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0 || k < min_digits);
+    while (k) put(b, &d[--k], 1);
+}
+
+/* seconds as milliseconds with 3 decimals (as "%.3f" prints them). */
+static void put_ms(line_buf *b, double seconds)
+{
+    double us = seconds * 1e6;
+    if (!(us >= 0 && us < 1e18)) us = 0;
+    unsigned long long u = (unsigned long long)(us + 0.5);
+    put_uint(b, u / 1000, 1);
+    put(b, ".", 1);
+    put_uint(b, u % 1000, 3);
+}
+
+static void put_json(line_buf *b, const char *v)
+{
+    char q[1100];
+    put(b, q, json_escape_into(q, sizeof q, v));
+}
+
+/* A logfmt value, quoted when it holds spaces, quotes, '=' or '\\'. */
+static void put_logfmt(line_buf *b, const char *v)
+{
+    if (*v && !strpbrk(v, " \"=\\")) puts_(b, v);
+    else put_json(b, v);
 }
 
 void log_request(const char *request_id, const char *method, const char *path, int status,
                  size_t bytes, double seconds)
 {
-    char ts[32], id[300], m[64], p[600], line[1200];
+    char ts[32], line[2400];
+    line_buf b = {line, line + sizeof line - 1};
     timestamp(ts);
-    int n;
     if (log_format == LOG_JSON) {
-        json_escape_into(id, sizeof id, request_id);
-        json_escape_into(m, sizeof m, method);
-        json_escape_into(p, sizeof p, path);
-        n = snprintf(line, sizeof line,
-                     "{\"time\":\"%s\",\"request_id\":%s,\"method\":%s,\"path\":%s,"
-                     "\"status\":%d,\"bytes\":%zu,\"duration_ms\":%.3f}\n",
-                     ts, id, m, p, status, bytes, seconds * 1e3);
+        puts_(&b, "{\"time\":\"");
+        puts_(&b, ts);
+        puts_(&b, "\",\"request_id\":");
+        put_json(&b, request_id);
+        puts_(&b, ",\"method\":");
+        put_json(&b, method);
+        puts_(&b, ",\"path\":");
+        put_json(&b, path);
+        puts_(&b, ",\"status\":");
+        put_uint(&b, (unsigned)status, 1);
+        puts_(&b, ",\"bytes\":");
+        put_uint(&b, bytes, 1);
+        puts_(&b, ",\"duration_ms\":");
+        put_ms(&b, seconds);
+        puts_(&b, "}");
     } else {
-        logfmt_value(id, sizeof id, request_id);
-        logfmt_value(m, sizeof m, method);
-        logfmt_value(p, sizeof p, path);
-        n = snprintf(line, sizeof line,
-                     "%s request_id=%s method=%s path=%s status=%d bytes=%zu duration_ms=%.3f\n",
-                     ts, id, m, p, status, bytes, seconds * 1e3);
+        puts_(&b, ts);
+        puts_(&b, " request_id=");
+        put_logfmt(&b, request_id);
+        puts_(&b, " method=");
+        put_logfmt(&b, method);
+        puts_(&b, " path=");
+        put_logfmt(&b, path);
+        puts_(&b, " status=");
+        put_uint(&b, (unsigned)status, 1);
+        puts_(&b, " bytes=");
+        put_uint(&b, bytes, 1);
+        puts_(&b, " duration_ms=");
+        put_ms(&b, seconds);
     }
-    if (n > 0) emit(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    *b.p++ = '\n';
+    emit(line, (size_t)(b.p - line));
 }
 
 void log_event(const char *level, const char *fmt, ...)

@@ -7,11 +7,20 @@
 
 #include "json_writer.h"
 
+/* base and its '/', truncated to PTR_MAX - 1 characters as snprintf would
+ * (no printf: pointers are made for every tensor of every request). */
+static size_t ptr_base(char tmp[PTR_MAX], const char *base)
+{
+    size_t n = strnlen(base, PTR_MAX - 1);
+    memcpy(tmp, base, n);
+    if (n < PTR_MAX - 1) tmp[n++] = '/';
+    return n;
+}
+
 void ptr_key(char out[PTR_MAX], const char *base, const char *key)
 {
     char tmp[PTR_MAX];
-    size_t n = (size_t)snprintf(tmp, sizeof tmp, "%s/", base);
-    if (n >= sizeof tmp) n = sizeof tmp - 1;
+    size_t n = ptr_base(tmp, base);
     for (; *key && n + 3 < sizeof tmp; key++) {
         if (*key == '~' || *key == '/') {
             tmp[n++] = '~';
@@ -26,9 +35,13 @@ void ptr_key(char out[PTR_MAX], const char *base, const char *key)
 
 void ptr_index(char out[PTR_MAX], const char *base, size_t i)
 {
-    char tmp[PTR_MAX];
-    snprintf(tmp, sizeof tmp, "%s/%zu", base, i);
-    memcpy(out, tmp, sizeof tmp);
+    char tmp[PTR_MAX], digits[24];
+    size_t n = ptr_base(tmp, base), k = 0;
+    do digits[k++] = (char)('0' + i % 10);
+    while ((i /= 10) != 0);
+    while (k && n < PTR_MAX - 1) tmp[n++] = digits[--k];
+    tmp[n] = 0;
+    memcpy(out, tmp, n + 1);
 }
 
 static void add_entry(diag *d, const char *pointer, const char *fmt, va_list ap)

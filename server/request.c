@@ -262,11 +262,14 @@ static int read_param_tensor(const json_t *layer, const char *base, const char *
         diag_invalid(d, p, "is required");
         return 0;
     }
-    if (rank == 2) snprintf(what, sizeof what, "[%zu, %zu]", dims[0], dims[1]);
-    else snprintf(what, sizeof what, "[%zu]", dims[0]);
     tensor_view t;
-    return tensor_view_of(v, p, &t, d) && tensor_expect(&t, p, rank, dims, what, d) &&
-           tensor_read(&t, p, r->def.dtype, dst, d);
+    if (!tensor_view_of(v, p, &t, d)) return 0;
+    if (!tensor_shape_is(&t, rank, dims)) { /* the message is made only when needed */
+        if (rank == 2) snprintf(what, sizeof what, "[%zu, %zu]", dims[0], dims[1]);
+        else snprintf(what, sizeof what, "[%zu]", dims[0]);
+        return tensor_expect(&t, p, rank, dims, what, d);
+    }
+    return tensor_read(&t, p, r->def.dtype, dst, d);
 }
 
 int params_decode(const json_t *v, const char *ptr, const request *r, void *slab, diag *d)
@@ -310,8 +313,10 @@ static void view_batch(request *r, const request_kind *kind, const server_option
         diag_invalid(d, "/inputs", "is required");
     } else if (tensor_view_of(inputs, "/inputs", in, d)) {
         size_t dims[2] = {0, r->def.inputs};
-        snprintf(what, sizeof what, "[rows, %zu]", r->def.inputs);
-        if (tensor_expect(in, "/inputs", 2, dims, what, d) && in->dim[0] == 0)
+        if (!tensor_shape_is(in, 2, dims)) {
+            snprintf(what, sizeof what, "[rows, %zu]", r->def.inputs);
+            tensor_expect(in, "/inputs", 2, dims, what, d);
+        } else if (in->dim[0] == 0)
             diag_invalid(d, "/inputs", "must hold at least one row");
     }
     if (!targets) {
@@ -319,13 +324,14 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     } else if (tensor_view_of(targets, "/targets", tg, d) && !d->status) {
         size_t outputs = r->layers[r->def.n_layers - 1].units;
         size_t dims[2] = {in->dim[0], outputs};
-        if (r->def.loss == GS_LOSS_CE && tg->rank == 1) {
-            snprintf(what, sizeof what, "[%zu] (class indices) or [%zu, %zu]", dims[0], dims[0],
-                     outputs);
-            tensor_expect(tg, "/targets", 1, dims, what, d);
-        } else {
-            snprintf(what, sizeof what, "[%zu, %zu]", dims[0], outputs);
-            tensor_expect(tg, "/targets", 2, dims, what, d);
+        int labels = r->def.loss == GS_LOSS_CE && tg->rank == 1;
+        if (!tensor_shape_is(tg, labels ? 1 : 2, dims)) {
+            if (labels)
+                snprintf(what, sizeof what, "[%zu] (class indices) or [%zu, %zu]", dims[0],
+                         dims[0], outputs);
+            else
+                snprintf(what, sizeof what, "[%zu, %zu]", dims[0], outputs);
+            tensor_expect(tg, "/targets", labels ? 1 : 2, dims, what, d);
         }
     }
     if (d->status) return;
@@ -352,10 +358,13 @@ static int read_batch(request *r, const tensor_view *in, const tensor_view *tg, 
                       diag *d)
 {
     size_t rows = in->dim[0], esize = gs_dtype_size(r->def.dtype);
-    if (!(r->inputs = alloc_elems(in->count, esize, d)) ||
-        !tensor_read(in, "/inputs", r->def.dtype, r->inputs, d))
-        return 0;
-    r->batch.inputs = r->inputs;
+    /* the bytes of binary and base64 inputs are used where they are */
+    if (!(r->batch.inputs = tensor_borrow(in, r->def.dtype))) {
+        if (!(r->inputs = alloc_elems(in->count, esize, d)) ||
+            !tensor_read(in, "/inputs", r->def.dtype, r->inputs, d))
+            return 0;
+        r->batch.inputs = r->inputs;
+    }
     r->batch.rows = rows;
     if (!has_targets) return 1;
     if (tg->rank == 1) {

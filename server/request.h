@@ -26,7 +26,8 @@ typedef struct {
     gs_net *net;
     int initialised;           /* params came from "init": the response returns them */
     gs_batch batch;            /* inputs [rows, inputs]; targets values or labels */
-    void *inputs, *targets;
+    void *inputs, *targets;    /* owned copies; inputs NULL when batch.inputs uses the
+                                  request's binary or base64 bytes where they lie */
     int64_t *labels;
 } request;
 

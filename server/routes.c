@@ -71,8 +71,9 @@ typedef struct {
  * (422, naming where in the response) unless tensors travel as base64. */
 static int finite_ok(out *o, const char *ptr, const void *data, size_t n)
 {
+    if (o->enc == ENC_B64 || o->enc == ENC_BINARY) return 1; /* bytes carry them */
     size_t i = first_nonfinite(data, o->dtype, n);
-    if (o->enc == ENC_B64 || o->enc == ENC_BINARY || i == n) return 1;
+    if (i == n) return 1;
     double v = o->dtype == GS_FLOAT64 ? ((const double *)data)[i] : ((const float *)data)[i];
     diag_nonfinite(o->d, ptr, "element %zu (row-major) is %g", i, v);
     return 0;
@@ -567,7 +568,12 @@ void compute_run(route_id route, const char *body, size_t len, const compute_env
     json_decref(root);
     codec_ctx_free(&cc);
     fastjson_free(&fj);
-    if (!res->d.status && o.enc == ENC_BINARY) {
+    if (!res->d.status && o.enc == ENC_BINARY && env->split_binary) {
+        res->body = jw_take_parts(&o.w, &res->len, &res->bin, &res->bin_len);
+        res->json_len = res->len;
+        if (res->body) res->status = 200;
+        else diag_set(&res->d, 500, "internal", "out of memory writing the response");
+    } else if (!res->d.status && o.enc == ENC_BINARY) {
         res->body = jw_take_with_binary(&o.w, &res->len, &res->json_len);
         if (res->body) res->status = 200;
         else diag_set(&res->d, 500, "internal", "out of memory writing the response");

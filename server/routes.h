@@ -43,6 +43,8 @@ typedef struct {
     const atomic_int *abort; /* nonzero: shutdown's grace ran out, stop training */
     size_t json_len;         /* > 0: the JSON is body[0, json_len) and binary tensors
                                 follow (Inference-Header-Content-Length); 0: all JSON */
+    int split_binary;        /* 1: a binary answer comes as its JSON in body and its
+                                tensors in bin, not joined (HTTP sends both as they are) */
 } compute_env;
 
 /* What a compute route answers: status and JSON body, or (status >= 400) the
@@ -53,6 +55,9 @@ typedef struct {
     size_t len;
     size_t json_len; /* > 0: body is that much JSON, then binary tensors
                         (application/octet-stream); 0: body is JSON */
+    char *bin;       /* with split_binary: the binary tensors (free()), body and
+                        len being the JSON alone (json_len = len) */
+    size_t bin_len;
     diag d;
     double decode_s, compute_s, encode_s; /* where the time went */
 } compute_result;
