@@ -5,6 +5,7 @@
  * errors naming the node, limits, bad values, allocation failures. */
 #include "check.h"
 #include "gradserve_autodiff.h"
+#include "lib/counting_alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -815,24 +816,6 @@ static void test_limits(void)
 
 /* ---- allocation failures, re-evaluation ----------------------------------------------- */
 
-typedef struct {
-    long fail_at, count, live;
-} counting;
-
-static void *counting_malloc(size_t n, void *ctx)
-{
-    counting *c = ctx;
-    if (c->count++ == c->fail_at) return NULL;
-    c->live++;
-    return malloc(n);
-}
-
-static void counting_free(void *p, void *ctx)
-{
-    counting *c = ctx;
-    c->live--;
-    free(p);
-}
 
 static void test_every_allocation_can_fail(void)
 {

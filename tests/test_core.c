@@ -3,6 +3,7 @@
  * extremes, determinism, reductions, limits, allocation failures, training. */
 #include "check.h"
 #include "gradserve.h"
+#include "lib/counting_alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -605,24 +606,6 @@ static void test_optimizer_rejects_bad_options(void)
 
 /* ---- allocation failures -------------------------------------------------------- */
 
-typedef struct {
-    long fail_at, count, live;
-} counting;
-
-static void *counting_malloc(size_t n, void *ctx)
-{
-    counting *c = ctx;
-    if (c->count++ == c->fail_at) return NULL;
-    c->live++;
-    return malloc(n);
-}
-
-static void counting_free(void *p, void *ctx)
-{
-    counting *c = ctx;
-    c->live--;
-    free(p);
-}
 
 /* Every allocation of a whole training run and a gradient check can fail; each
  * failure gives GS_ENOMEM and leaves nothing allocated. */

@@ -20,6 +20,7 @@
  * beyond rounding; a leaked allocation.
  */
 #include "gradserve_autodiff.h"
+#include "../lib/counting_alloc.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -37,24 +38,6 @@
 
 #define MAX_NODES 512
 
-typedef struct {
-    long fail_at, count, live;
-} counting;
-
-static void *counting_malloc(size_t n, void *ctx)
-{
-    counting *c = ctx;
-    if (c->count++ == c->fail_at) return NULL;
-    c->live++;
-    return malloc(n);
-}
-
-static void counting_free(void *p, void *ctx)
-{
-    counting *c = ctx;
-    c->live--;
-    free(p);
-}
 
 static void check_error(const gs_ad_error *e, size_t len)
 {
