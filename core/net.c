@@ -8,6 +8,12 @@
 gs_net *gs_net_create(const gs_net_def *def, const gs_limits *lim,
                       const gs_allocator *alloc, gs_error *err)
 {
+    return gs_net_create_ex(def, lim, alloc, 0, err);
+}
+
+gs_net *gs_net_create_ex(const gs_net_def *def, const gs_limits *lim,
+                         const gs_allocator *alloc, unsigned flags, gs_error *err)
+{
     if (gs_net_def_check(def, lim, err)) return NULL;
     gs_allocator A = gs_allocator_or_default(alloc);
     size_t L = def->n_layers;
@@ -38,8 +44,8 @@ gs_net *gs_net_create(const gs_net_def *def, const gs_limits *lim,
     net->n_params = off;
 
     size_t bytes = off * gs_dtype_size(def->dtype); /* < max_params * 8, checked */
-    net->params = gs_alloc_zero(&A, bytes);
-    net->grads = gs_alloc_zero(&A, bytes);
+    net->params = flags & GS_NET_UNINIT_PARAMS ? gs_alloc(&A, bytes) : gs_alloc_zero(&A, bytes);
+    net->grads = flags & GS_NET_UNINIT_GRADS ? gs_alloc(&A, bytes) : gs_alloc_zero(&A, bytes);
     if (!net->params || !net->grads) goto oom;
     return net;
 

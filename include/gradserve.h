@@ -136,6 +136,18 @@ typedef struct gs_net gs_net;
  * slabs, zeroed. alloc may be NULL (malloc/free). */
 gs_net *gs_net_create(const gs_net_def *def, const gs_limits *lim,
                       const gs_allocator *alloc, gs_error *err);
+
+/* gs_net_create_ex flags: slabs left as the allocator returns them, for a
+ * caller that overwrites them anyway (a few MB of memset on big networks).
+ * GS_NET_UNINIT_PARAMS: the caller sets every parameter (gs_net_set_params,
+ * gs_net_init_params, or all of gs_net_params) before any pass.
+ * GS_NET_UNINIT_GRADS: the grads are read only after a gs_backward, which
+ * writes every element of the slab. */
+enum { GS_NET_UNINIT_PARAMS = 1u << 0, GS_NET_UNINIT_GRADS = 1u << 1 };
+
+/* gs_net_create with flags (0: exactly gs_net_create). */
+gs_net *gs_net_create_ex(const gs_net_def *def, const gs_limits *lim,
+                         const gs_allocator *alloc, unsigned flags, gs_error *err);
 void gs_net_free(gs_net *net);
 
 const gs_net_def *gs_net_def_of(const gs_net *net); /* layers copied inside */

@@ -242,6 +242,7 @@ static int view_b64(const json_t *v, const char *ptr, tensor_view *t, diag *d)
         t->b64_len = pa->text_len;
         t->bytes = pa->bytes;
         t->b64_bytes = pa->count;
+        t->finite = pa->finite;
     }
     size_t bytes = SIZE_MAX;
     if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), &bytes) ||
@@ -474,6 +475,12 @@ static int all_finite(const void *x, gs_dtype dtype, size_t n)
     return !bad;
 }
 
+/* 1 when fastjson found t's decoded bytes all finite as dtype. */
+static int known_finite(const tensor_view *t, gs_dtype dtype)
+{
+    return t->enc == ENC_B64 && (t->finite & (dtype == GS_FLOAT64 ? FJ_FINITE_F64 : FJ_FINITE_F32));
+}
+
 /* Copies n values of dtype and checks them in blocks that stay in L1: one
  * pass over memory instead of a copy and then a scan. 1 when all are finite. */
 static int copy_finite(void *dst, const void *src, gs_dtype dtype, size_t n)
@@ -533,6 +540,10 @@ static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void 
             return 0;
         }
         if (t->b64_dtype != dtype) return convert_raw(t, p, t->bytes, dtype, dst, d);
+        if (known_finite(t, dtype)) { /* checked as fastjson decoded them */
+            memcpy(dst, t->bytes, bytes);
+            return 1;
+        }
         return copy_finite(dst, t->bytes, dtype, t->count) ||
                convert_raw(t, p, dst, dtype, dst, d); /* names the element */
     }
@@ -571,7 +582,8 @@ const void *tensor_borrow(const tensor_view *t, gs_dtype dtype)
     int bytes_ready = t->enc == ENC_BINARY ||
                       (t->enc == ENC_B64 && t->bytes && t->b64_bytes == t->count * es);
     if (!bytes_ready || !t->bytes || t->packed || t->b64_dtype != dtype ||
-        (uintptr_t)t->bytes % es || !all_finite(t->bytes, dtype, t->count))
+        (uintptr_t)t->bytes % es ||
+        (!known_finite(t, dtype) && !all_finite(t->bytes, dtype, t->count)))
         return NULL;
     return t->bytes;
 }

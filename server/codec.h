@@ -56,6 +56,7 @@ typedef struct {
     const unsigned char *bytes; /* binary: t->count elements of b64_dtype; b64 that
                                    fastjson decoded: b64_bytes of them */
     size_t b64_bytes;
+    unsigned finite;            /* b64 that fastjson decoded: its FJ_FINITE_* bits */
 } tensor_view;
 
 /* Reads the shape of v (at pointer ptr) into t; on failure adds an error to

@@ -321,6 +321,29 @@ static int try_pack(scanner *c, int flat_data)
     return 1;
 }
 
+#define B64_BLOCK 16384                /* characters decoded per step: 12 KiB out */
+#define B64_ONE_PASS ((size_t)16 << 20) /* see try_pack_b64 */
+
+/* Finiteness of bytes[n] (n a multiple of 8) read as float32 and as float64,
+ * eight bytes at a time without branches, as the codec's all_finite: in each
+ * lane the masked exponent plus one exponent unit reaches the sign bit only
+ * when the exponent is all ones (Inf or NaN). Nonzero *bad32 / *bad64 when
+ * some value is not finite. */
+static void finite_scan(const unsigned char *b, size_t n, uint64_t *bad32, uint64_t *bad64)
+{
+    uint64_t b32 = 0, b64 = 0;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t u;
+        memcpy(&u, b + i, 8);
+        b32 |= ((u & UINT64_C(0x7f8000007f800000)) + UINT64_C(0x0080000000800000)) &
+               UINT64_C(0x8000000080000000);
+        b64 |= ((u & UINT64_C(0x7ff0000000000000)) + UINT64_C(0x0010000000000000)) &
+               UINT64_C(0x8000000000000000);
+    }
+    *bad32 |= b32;
+    *bad64 |= b64;
+}
+
 /* A "b64" string at a tensor position (c->s at its quote): decoded into bytes
  * when it is valid standard base64 with padding and has no escapes; 1 when
  * packed, 0 when left to jansson and the codec, -1 out of memory. */
@@ -345,23 +368,48 @@ static int try_pack_b64(scanner *c)
         -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
     };
     const char *start = c->s + 1;
-    /* a backslash (an escape) is not a base64 digit: such a string fails
-     * below and goes to jansson, which unescapes it */
-    const char *q = memchr(start, '"', (size_t)(c->end - start));
-    if (!q) return 0;
-    size_t len = (size_t)(q - start);
-    if (len % 4) return 0;
-    size_t pad = len && start[len - 1] == '=';
-    pad += pad && start[len - 2] == '=';
-    size_t nbytes = len / 4 * 3 - pad;
-    unsigned char *out = malloc(nbytes ? nbytes : 1);
+    size_t avail = (size_t)(c->end - start);
+    /* Up to B64_ONE_PASS characters left in the body: decode as the closing
+     * quote is looked for, in blocks that stay in cache, into a buffer sized
+     * for the rest of the body and shrunk after (no page is touched twice:
+     * one pass over the text instead of a memchr and then the decoding).
+     * Beyond that, find the quote first, so that a small string in a huge
+     * body does not reserve memory for all of it. */
+    int one_pass = avail <= B64_ONE_PASS;
+    const char *q = one_pass ? NULL : memchr(start, '"', avail);
+    if (!one_pass && !q) return 0;
+    size_t cap = (one_pass ? avail : (size_t)(q - start)) / 4 * 3 + 8;
+    unsigned char *out = malloc(cap);
     if (!out) {
         c->oom = 1;
         return -1;
     }
+    /* the bulk decoder stops at the first 32-character block that is not all
+     * base64 digits: the one holding the padding or the closing quote (a
+     * backslash, an escape, is not a digit either) */
+    size_t done = 0, limit = one_pass ? avail : (size_t)(q - start);
+    uint64_t bad32 = 0, bad64 = 0;
+    for (;;) {
+        size_t n = limit - done < B64_BLOCK + 32 ? limit - done : B64_BLOCK + 32;
+        size_t k = base64_decode_bulk(out + done / 4 * 3, start + done, n);
+        finite_scan(out + done / 4 * 3, k / 4 * 3, &bad32, &bad64);
+        done += k;
+        if (k < B64_BLOCK) break;
+    }
+    if (!q && !(q = memchr(start + done, '"', avail - done))) {
+        free(out);
+        return 0;
+    }
+    size_t len = (size_t)(q - start);
+    if (len % 4) {
+        free(out);
+        return 0;
+    }
+    size_t pad = len && start[len - 1] == '=';
+    pad += pad && start[len - 2] == '=';
+    size_t nbytes = len / 4 * 3 - pad;
     const unsigned char *in = (const unsigned char *)start;
-    size_t full = len / 4 - (pad ? 1 : 0);
-    size_t done = base64_decode_bulk(out, start, full * 4), o = done / 4 * 3;
+    size_t full = len / 4 - (pad ? 1 : 0), o = done / 4 * 3, checked = o;
     int bad = 0;
     in += done;
     for (size_t i = done / 4; i < full; i++, in += 4) {
@@ -382,6 +430,26 @@ static int try_pack_b64(scanner *c)
     if (bad < 0) {
         free(out);
         return 0;
+    }
+    /* the tail the bulk decoder left; a last odd float32 on its own */
+    finite_scan(out + checked, (nbytes - checked) / 8 * 8, &bad32, &bad64);
+    size_t rest = (nbytes - checked) % 8;
+    if (rest == 4) {
+        uint32_t u;
+        memcpy(&u, out + nbytes - 4, 4);
+        bad32 |= (u & 0x7f800000u) == 0x7f800000u;
+        bad64 = 1; /* not a whole number of float64: not known finite */
+    } else if (rest) {
+        bad32 = bad64 = 1;
+    }
+    if (nbytes + 8 < cap) { /* give the rest of the reservation back */
+        unsigned char *shrunk = realloc(out, nbytes ? nbytes : 1);
+        if (!shrunk) { /* cannot fail in glibc, but every failure is reported */
+            free(out);
+            c->oom = 1;
+            return -1;
+        }
+        out = shrunk;
     }
     fastjson *f = c->f;
     packed_array *arr = grow(f->arr, &f->cap, f->n + 1, sizeof *f->arr, c);
@@ -406,6 +474,7 @@ static int try_pack_b64(scanner *c)
     e->bytes = out;
     e->count = nbytes;
     e->text_len = len;
+    e->finite = (bad32 ? 0 : FJ_FINITE_F32) | (bad64 ? 0 : FJ_FINITE_F64);
     /* the span keeps its quotes: the skeleton holds "" */
     c->spans[2 * c->n_spans] = (size_t)(start - c->base);
     c->spans[2 * c->n_spans + 1] = (size_t)(q - c->base);

@@ -33,7 +33,12 @@ typedef struct {
     double *values;   /* row-major, exactly as strtod reads the text */
     unsigned char *bytes; /* a "b64" string instead: its decoded bytes (count of them) */
     size_t text_len;      /* and the string's length */
+    unsigned finite;      /* b64: FJ_FINITE_F32 when the bytes, read as float32, are all
+                             finite; FJ_FINITE_F64 the same as float64 (checked while
+                             decoding, so the codec need not scan them again) */
 } packed_array;
+
+enum { FJ_FINITE_F32 = 1u, FJ_FINITE_F64 = 2u };
 
 typedef struct fastjson_s {
     packed_array *arr;

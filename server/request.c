@@ -433,7 +433,11 @@ int request_decode(request *r, const json_t *root, const request_kind *kind,
     view_batch(r, kind, o, &in, &tg, &has_targets, d);
     if (d->status) return 0;
 
-    if (!(r->net = gs_net_create(&r->def, &o->limits, &SRV_GS_ALLOC, &e))) {
+    /* params_decode or gs_net_init_params sets every parameter below (the
+     * request fails otherwise), and the routes read the grads only after
+     * gs_backward: neither slab needs zeroing. */
+    if (!(r->net = gs_net_create_ex(&r->def, &o->limits, &SRV_GS_ALLOC,
+                                    GS_NET_UNINIT_PARAMS | GS_NET_UNINIT_GRADS, &e))) {
         diag_core(d, &e, "/network/", "max_params");
         return 0;
     }

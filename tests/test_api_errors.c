@@ -111,6 +111,13 @@ static const hostile table[] = {
     {"/gradients", B_MSE, "/inputs", "{\"shape\":[1,2],\"dtype\":\"int8\",\"b64\":\"AACAPwAAAEA=\"}", NULL, 400, "/inputs"},
     {"/gradients", B_MSE, "/inputs", "{\"shape\":[1,2],\"dtype\":\"float32\",\"b64\":\"AACAPwAAAEA=\",\"data\":[1,2]}", NULL, 400, "/inputs"},
     {"/gradients", B_MSE, "/inputs", "{\"shape\":[2,2],\"dtype\":\"float32\",\"b64\":\"AACAfwAAAEAAAIA/AAAAQA==\"}", NULL, 400, "/inputs"},
+    /* long enough for the bulk decoder, which checks finiteness as it goes: Inf, NaN */
+    {"/gradients", 0, NULL, NULL, "{\"network\":{\"inputs\":6,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],\"loss\":\"mse\"},"
+     "\"inputs\":{\"shape\":[4,6],\"dtype\":\"float32\",\"b64\":\"AACAPwAAgD8AAIA/AACAPwAAgD8AAIB/AACAPwAAgD8AAIA/AACAPwAAgD8AAIA/AACAPwAAgD8AAIA/AACAPwAAgD8AAIA/AACAPwAAgD8AAIA/AACAPwAAgD8AAIA/\"},"
+     "\"targets\":[[1],[2],[3],[4]]}", 400, "/inputs"},
+    {"/gradients", 0, NULL, NULL, "{\"network\":{\"inputs\":6,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],\"loss\":\"mse\"},"
+     "\"inputs\":{\"shape\":[4,6],\"dtype\":\"float32\",\"b64\":\"AACAPwAAgD8AAIA/AACAPwAAgD8AAIA/AACAPwAAgD8AAIA/AACAPwAAgD8AAIA/AACAPwAAgD8AAIA/AACAPwAAgD8AAMB/AACAPwAAgD8AAIA/AACAPwAAgD8AAIA/\"},"
+     "\"targets\":[[1],[2],[3],[4]]}", 400, "/inputs"},
     {"/gradients", B_MSE, "/targets", DEL, NULL, 400, "/targets"},
     {"/gradients", B_MSE, "/targets", "[[1]]", NULL, 400, "/targets"},
     {"/gradients", B_MSE, "/targets", "[[1,2],[3,4]]", NULL, 400, "/targets"},

@@ -252,6 +252,50 @@ static void test_duplicated_batch_same_mean_gradients(void)
 }
 
 /* Logits of +-1000: cross-entropies stay finite and equal the stable forms. */
+/* gs_net_create_ex with both UNINIT flags: slabs of garbage (NaN bytes
+ * here) give the same grads as zeroed ones once the params are set, since
+ * gs_backward writes every gradient; flags 0 zero both slabs. */
+static void test_net_create_uninit(void)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        gs_dtype t = (gs_dtype)dt;
+        netspec s = spec(3, GS_LOSS_MSE, t, 2,
+                         (gs_layer_def[]){gs_layer(4, GS_ACT_TANH), gs_layer(2, GS_ACT_RELU)});
+        gs_error err;
+        gs_net *z = gs_net_create_ex(DEF(s), NULL, NULL, 0, &err);
+        gs_net *u = gs_net_create_ex(DEF(s), NULL, NULL, GS_NET_UNINIT_PARAMS | GS_NET_UNINIT_GRADS,
+                                     &err);
+        CHECK(z && u, "created: %s", err.message);
+        if (!z || !u) return;
+        size_t np = gs_net_param_count(z), es = gs_dtype_size(t);
+        int zeroed = 1;
+        for (size_t i = 0; i < np; i++)
+            zeroed &= at(gs_net_params(z), t, i) == 0 && at(gs_net_grads(z), t, i) == 0;
+        CHECK(zeroed, "flags 0: both slabs zeroed");
+        memset(gs_net_params(u), 0xff, np * es);
+        memset(gs_net_grads(u), 0xff, np * es);
+        gs_net_init_params(z, GS_INIT_XAVIER_UNIFORM, 3);
+        gs_net_init_params(u, GS_INIT_XAVIER_UNIFORM, 3);
+        gs_pass *pz = gs_pass_create(z, 2, NULL, &err), *pu = gs_pass_create(u, 2, NULL, &err);
+        double x64[6] = {0.5, -1, 2, 0.25, 0, -0.75}, y64[4] = {1, 0, 0, 1};
+        float x32[6], y32[4];
+        for (int i = 0; i < 6; i++) x32[i] = (float)x64[i];
+        for (int i = 0; i < 4; i++) y32[i] = (float)y64[i];
+        gs_batch b = {.inputs = dt ? (void *)x64 : (void *)x32, .rows = 2,
+                      .targets.values = dt ? (void *)y64 : (void *)y32};
+        double lz, lu;
+        CHECK(gs_backward(z, pz, &b, 0, &lz, &err) == GS_OK, "%s", err.message);
+        CHECK(gs_backward(u, pu, &b, 0, &lu, &err) == GS_OK, "%s", err.message);
+        CHECK(lz == lu, "same loss: %g vs %g", lz, lu);
+        CHECK(memcmp(gs_net_grads(z), gs_net_grads(u), np * es) == 0,
+              "every gradient written by gs_backward");
+        gs_pass_free(pz);
+        gs_pass_free(pu);
+        gs_net_free(z);
+        gs_net_free(u);
+    }
+}
+
 static void test_extreme_logits(void)
 {
     for (int dt = 0; dt < 2; dt++) {
@@ -653,6 +697,7 @@ int main(void)
     RUN(test_mean_and_sum_reductions);
     RUN(test_sum_shards_add_up);
     RUN(test_duplicated_batch_same_mean_gradients);
+    RUN(test_net_create_uninit);
     RUN(test_extreme_logits);
     RUN(test_activations_at_extremes);
     RUN(test_identical_calls_identical_bits);
