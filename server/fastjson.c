@@ -219,6 +219,37 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size, scanner *c)
 /* The numbers of one array, from just after its '[': fills v (growing it)
  * from index *n; 0 with the ']' consumed, -1 when it is not a plain array
  * of numbers. */
+/* A new packed tensor at the current path, for the text [start, end) that the
+ * skeleton leaves out; data (the decoded buffer) is freed on failure. NULL:
+ * out of memory (c->oom set). The caller fills in the rest. */
+static packed_array *record(scanner *c, const char *start, const char *end, void *data)
+{
+    fastjson *f = c->f;
+    packed_array *arr = grow(f->arr, &f->cap, f->n + 1, sizeof *f->arr, c);
+    if (arr) f->arr = arr;
+    size_t *spans = arr ? grow(c->spans, &c->cap_spans, 2 * c->n_spans + 2, sizeof *spans, c)
+                        : NULL;
+    if (spans) c->spans = spans;
+    char ptr[PTR_MAX] = "";
+    for (size_t i = 0; i < c->depth; i++) {
+        if (c->path[i].is_index) ptr_index(ptr, ptr, c->path[i].index);
+        else ptr_key(ptr, ptr, c->path[i].key);
+    }
+    char *p = spans ? strdup(ptr) : NULL;
+    if (!p) {
+        free(data);
+        c->oom = 1;
+        return NULL;
+    }
+    packed_array *a = &f->arr[f->n++];
+    memset(a, 0, sizeof *a);
+    a->ptr = p;
+    c->spans[2 * c->n_spans] = (size_t)(start - c->base);
+    c->spans[2 * c->n_spans + 1] = (size_t)(end - c->base);
+    c->n_spans++;
+    return a;
+}
+
 static int scan_numbers(scanner *c, double **v, size_t *n, size_t *cap)
 {
     skip_ws(c);
@@ -290,34 +321,13 @@ static int try_pack(scanner *c, int flat_data)
         c->s = start;
         return c->oom ? -1 : 0;
     }
-    fastjson *f = c->f;
-    packed_array *arr = grow(f->arr, &f->cap, f->n + 1, sizeof *f->arr, c);
-    size_t *spans = arr ? grow(c->spans, &c->cap_spans, 2 * c->n_spans + 2, sizeof *spans, c)
-                        : NULL;
-    if (arr) f->arr = arr;
-    if (spans) c->spans = spans;
-    char ptr[PTR_MAX] = "";
-    for (size_t i = 0; i < c->depth; i++) {
-        if (c->path[i].is_index) ptr_index(ptr, ptr, c->path[i].index);
-        else ptr_key(ptr, ptr, c->path[i].key);
-    }
-    char *p = spans ? strdup(ptr) : NULL;
-    if (!p) {
-        free(v);
-        c->oom = 1;
-        return -1;
-    }
-    packed_array *a = &f->arr[f->n++];
-    memset(a, 0, sizeof *a);
-    a->ptr = p;
+    packed_array *a = record(c, start, c->s, v);
+    if (!a) return -1;
     a->rank = rank;
     a->dim[0] = rows;
     a->dim[1] = rank == 2 ? cols : 0;
     a->count = n;
     a->values = v;
-    c->spans[2 * c->n_spans] = (size_t)(start - c->base);
-    c->spans[2 * c->n_spans + 1] = (size_t)(c->s - c->base);
-    c->n_spans++;
     return 1;
 }
 
@@ -451,34 +461,13 @@ static int try_pack_b64(scanner *c)
         }
         out = shrunk;
     }
-    fastjson *f = c->f;
-    packed_array *arr = grow(f->arr, &f->cap, f->n + 1, sizeof *f->arr, c);
-    if (arr) f->arr = arr;
-    size_t *spans = arr ? grow(c->spans, &c->cap_spans, 2 * c->n_spans + 2, sizeof *spans, c)
-                        : NULL;
-    if (spans) c->spans = spans;
-    char ptr[PTR_MAX] = "";
-    for (size_t i = 0; i < c->depth; i++) {
-        if (c->path[i].is_index) ptr_index(ptr, ptr, c->path[i].index);
-        else ptr_key(ptr, ptr, c->path[i].key);
-    }
-    char *p = spans ? strdup(ptr) : NULL;
-    if (!p) {
-        free(out);
-        c->oom = 1;
-        return -1;
-    }
-    packed_array *e = &f->arr[f->n++];
-    memset(e, 0, sizeof *e);
-    e->ptr = p;
+    /* the span keeps its quotes: the skeleton holds "" */
+    packed_array *e = record(c, start, q, out);
+    if (!e) return -1;
     e->bytes = out;
     e->count = nbytes;
     e->text_len = len;
     e->finite = (bad32 ? 0 : FJ_FINITE_F32) | (bad64 ? 0 : FJ_FINITE_F64);
-    /* the span keeps its quotes: the skeleton holds "" */
-    c->spans[2 * c->n_spans] = (size_t)(start - c->base);
-    c->spans[2 * c->n_spans + 1] = (size_t)(q - c->base);
-    c->n_spans++;
     c->s = q + 1;
     return 1;
 }
