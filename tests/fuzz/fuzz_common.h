@@ -1,8 +1,8 @@
 /* What the request harnesses (fuzz_request.c, fuzz_compute.c) and their
  * regression test (tests/test_fuzz_regressions.c) share: the meaning of an
  * input, the server options they run under, and the invariants checked on
- * every answer. The includer defines FUZZ_REQUIRE(cond) first: abort() in a
- * harness, a failed CHECK in the test.
+ * every answer. FUZZ_REQUIRE(cond) aborts (a harness) unless the includer
+ * defines it first (the test: a failed CHECK).
  *
  * An input is one byte and a request body. The byte's low three bits pick the
  * compute route (modulo their number: 0 /forward, 1 /gradients, 2 /train,
@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,16 @@
 #include "problem.h"
 #include "request.h"
 #include "routes.h"
+
+#ifndef FUZZ_REQUIRE
+#define FUZZ_REQUIRE(c)                                                                 \
+    do {                                                                                \
+        if (!(c)) {                                                                     \
+            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);  \
+            abort();                                                                    \
+        }                                                                               \
+    } while (0)
+#endif
 
 static server_options fuzz_opts;
 static atomic_int fuzz_no_abort;

@@ -2,17 +2,6 @@
  * optimizer and its state, tensors in every encoding, base64), no computation.
  * Input format, invariants: fuzz_common.h. Build and run: `make fuzz`
  * (FUZZ_SECONDS per harness; see tests/fuzz/fuzz.mk). */
-#include <stdio.h>
-#include <stdlib.h>
-
-#define FUZZ_REQUIRE(c)                                                                 \
-    do {                                                                                \
-        if (!(c)) {                                                                     \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);  \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
-
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
