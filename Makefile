@@ -42,6 +42,12 @@ TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+BENCHLIB_SRC := $(wildcard bench/lib/*.c)
+BENCHLIB_OBJ := $(BENCHLIB_SRC:%.c=$(BUILD)/%.o)
+# The benchmarked step as a shared library, for bench/torch_bench.py (ctypes):
+# it links the core once more, built as position-independent code.
+BENCH_STEP_SO := $(BUILD)/bench/libbench_step.so
+CORE_PIC_OBJ  := $(CORE_SRC:%.c=$(BUILD)/pic/%.o)
 LIB        := $(BUILD)/libgradserve.a
 SERVER_BIN := $(if $(SERVER_SRC),$(BUILD)/gradserve)
 # The server minus main(): in-process tests (compute_run) link it.
@@ -75,7 +81,7 @@ lint-openapi: deps-node
 
 build-all: $(LIB) $(SERVER_BIN)
 build-tests: build-all $(TEST_BIN)
-build-bench: build-all $(BENCH_BIN)
+build-bench: build-all $(BENCH_BIN) $(BENCH_STEP_SO)
 
 $(LIB): $(CORE_OBJ)
 	@rm -f $@
@@ -87,10 +93,13 @@ $(SERVER_LIB): $(filter-out $(BUILD)/server/main.o,$(SERVER_OBJ))
 
 # The core's element-wise loops need -O3 to be vectorized by GCC 12 (ReLU at
 # -O2 is a scalar branch per element: 25% of a 784-512-512-10 step, bench/).
-$(BUILD)/core/%.o: CFLAGS += $(if $(SANITIZE),,-O3)
+$(BUILD)/core/%.o $(BUILD)/pic/core/%.o: CFLAGS += $(if $(SANITIZE),,-O3)
 $(BUILD)/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(BLAS_CFLAGS) $(CFLAGS) -c -o $@ $<
+$(BUILD)/pic/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BLAS_CFLAGS) $(CFLAGS) -fPIC -fno-semantic-interposition -c -o $@ $<
 
 $(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*)
 	@mkdir -p $(dir $@)
@@ -109,10 +118,17 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(TESTLIB_OBJ) $(SERVER_LIB) $(LIB) $(
 	    $(SERVER_LIB) $(LIB) $(BLAS_LIBS) $(LIBS) -lcurl -lyaml
 
 # bench_codec times the server's decoders and writer in-process: it links the server too.
-$(BUILD)/bench/%: bench/%.c $(SERVER_LIB) $(LIB)
+$(BUILD)/bench/%: bench/%.c $(BENCHLIB_OBJ) $(SERVER_LIB) $(LIB) $(wildcard bench/lib/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Iserver $(BLAS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SERVER_LIB) $(LIB) \
-	    $(BLAS_LIBS) $(LIBS) -lcurl
+	$(CC) $(CPPFLAGS) -Iserver $(BLAS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BENCHLIB_OBJ) \
+	    $(SERVER_LIB) $(LIB) $(BLAS_LIBS) $(LIBS) -lcurl
+
+$(BUILD)/bench/lib/%.o: bench/lib/%.c $(wildcard bench/lib/*.h) include/gradserve.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(BENCH_STEP_SO): $(BENCHLIB_OBJ) $(CORE_PIC_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(BLAS_LIBS) -lm
 
 clean:
 	rm -rf build build-san

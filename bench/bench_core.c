@@ -29,12 +29,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "gradserve.h"
+#include "lib/step.h"
 
 #define MAX_SIZES 8
 #define MAX_THREAD_COUNTS 8
@@ -66,19 +66,9 @@ static void die(const char *what)
     exit(1);
 }
 
-/* Buffers as the core and numpy get them: big ones 2 MiB-aligned with
- * transparent huge pages requested, so the bare-GEMM limit is not handicapped. */
 static void *xmalloc(size_t n)
 {
-    const size_t huge = (size_t)2 << 20;
-    void *p = NULL;
-    if (n < huge) {
-        p = malloc(n ? n : 1);
-    } else if (posix_memalign(&p, huge, n) == 0) {
-        madvise(p, n & ~(huge - 1), MADV_HUGEPAGE);
-    } else {
-        p = NULL;
-    }
+    void *p = bench_alloc(n);
     if (!p) die("out of memory");
     return p;
 }
@@ -138,8 +128,9 @@ static void warm_up(series *w)
 /* Time the series in turns, sample k of each before sample k+1 of any, so
  * that a burst of load from elsewhere on the machine hits the step and its
  * bare products alike and their ratio stays meaningful; then the median of
- * each. Samples are scaled so that each series takes about budget_s, within
- * [MIN_SAMPLES, MAX_SAMPLES]. */
+ * each. Each sample starts with one untimed call, so that neither pays for
+ * refilling the caches after the other. Samples are scaled so that each
+ * series takes about budget_s, within [MIN_SAMPLES, MAX_SAMPLES]. */
 static void measure(series *w, size_t n, double budget_s, timing *out)
 {
     double per_sample = 0;
@@ -152,6 +143,7 @@ static void measure(series *w, size_t n, double budget_s, timing *out)
                      : want > MAX_SAMPLES ? MAX_SAMPLES : (size_t)want;
     for (size_t k = 0; k < samples; k++) {
         for (size_t i = 0; i < n; i++) {
+            w[i].fn(w[i].ctx);
             double t1 = now_s();
             for (size_t c = 0; c < w[i].inner; c++) w[i].fn(w[i].ctx);
             w[i].sample[k] = (now_s() - t1) / (double)w[i].inner;
@@ -167,78 +159,11 @@ static void measure(series *w, size_t n, double budget_s, timing *out)
     }
 }
 
-/* ---- the step: gs_backward ------------------------------------------------- */
-
-typedef struct {
-    gs_net *net;
-    gs_pass *pass;
-    gs_batch batch;
-    float *inputs;     /* [B, inputs] */
-    float *values;     /* MSE targets [B, outputs] */
-    int64_t *labels;   /* CE labels [B] */
-    gs_layer_def layers[MAX_SIZES];
-    double loss;
-} step_ctx;
+/* ---- the step: gs_backward (bench/lib/step.c) ------------------------------ */
 
 static void step_run(void *p)
 {
-    step_ctx *c = p;
-    gs_error err;
-    if (gs_backward(c->net, c->pass, &c->batch, 0, &c->loss, &err) != GS_OK) {
-        fprintf(stderr, "bench_core: gs_backward: %s: %s (%s)\n", gs_status_name(err.status),
-                err.message, err.field);
-        exit(1);
-    }
-}
-
-static void step_init(step_ctx *c, const shape *sh, gs_rng *rng)
-{
-    memset(c, 0, sizeof *c);
-    size_t n_layers = sh->n_sizes - 1, in = sh->sizes[0], out = sh->sizes[n_layers];
-    for (size_t l = 0; l < n_layers; l++)
-        c->layers[l] = gs_layer(sh->sizes[l + 1], l + 1 < n_layers ? GS_ACT_RELU : GS_ACT_LINEAR);
-
-    gs_net_def def;
-    gs_net_def_init(&def);
-    def.inputs = in;
-    def.n_layers = n_layers;
-    def.layers = c->layers;
-    def.loss = sh->loss;
-    def.reduction = GS_REDUCE_MEAN;
-    def.dtype = GS_FLOAT32;
-    def.gemm = GS_GEMM_AUTO;
-
-    gs_limits lim = {0};
-    gs_error err;
-    c->net = gs_net_create(&def, &lim, NULL, &err);
-    if (!c->net) die(err.message);
-    gs_net_init_params(c->net, GS_INIT_TORCH_DEFAULT, 42);
-    c->pass = gs_pass_create(c->net, sh->batch, &lim, &err);
-    if (!c->pass) die(err.message);
-
-    c->inputs = xmalloc(sh->batch * in * sizeof(float));
-    fill_uniform(c->inputs, sh->batch * in, -1.0f, 1.0f, rng);
-    c->batch.inputs = c->inputs;
-    c->batch.rows = sh->batch;
-    if (sh->loss == GS_LOSS_CE) {
-        c->labels = xmalloc(sh->batch * sizeof(int64_t));
-        for (size_t i = 0; i < sh->batch; i++)
-            c->labels[i] = (int64_t)(gs_rng_next(rng) % out);
-        c->batch.targets.labels = c->labels;
-    } else {
-        c->values = xmalloc(sh->batch * out * sizeof(float));
-        fill_uniform(c->values, sh->batch * out, -1.0f, 1.0f, rng);
-        c->batch.targets.values = c->values;
-    }
-}
-
-static void step_free(step_ctx *c)
-{
-    gs_pass_free(c->pass);
-    gs_net_free(c->net);
-    free(c->inputs);
-    free(c->values);
-    free(c->labels);
+    if (bench_step_run(p, 1) != 0) die("gs_backward failed or its loss is not finite");
 }
 
 /* ---- the limit: the same products, bare ------------------------------------ */
@@ -379,7 +304,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     for (size_t ti = 0; ti < n_threads; ti++) {
-        openblas_set_num_threads(threads[ti]);
+        bench_step_set_threads(threads[ti]);
         printf("#meta\topenblas_threads@%d\t%d\n", threads[ti], openblas_get_num_threads());
         for (size_t s = 0; s < N_SHAPES; s++) {
             const shape *sh = &SHAPES[s];
@@ -393,14 +318,16 @@ int main(int argc, char **argv)
             static series w[2]; /* static: MAX_SAMPLES doubles each */
             static timing t[2];
             const char *names[2];
-            step_ctx sc;
+            bench_step *sc = NULL;
             gemm_ctx gc;
             size_t n = 0;
             if (do_step) {
-                step_init(&sc, sh, &rng);
-                step_run(&sc);
-                if (!isfinite(sc.loss)) die("non-finite loss");
-                w[n] = (series){.fn = step_run, .ctx = &sc};
+                const char *why;
+                sc = bench_step_new(sh->sizes, sh->n_sizes, sh->batch,
+                                    sh->loss == GS_LOSS_CE ? "ce" : "mse", 1234 + s, &why);
+                if (!sc) die(why);
+                step_run(sc);
+                w[n] = (series){.fn = step_run, .ctx = sc};
                 names[n++] = "step";
             }
             if (do_gemm) {
@@ -410,7 +337,7 @@ int main(int argc, char **argv)
             }
             measure(w, n, budget, t);
             for (size_t i = 0; i < n; i++) report(sh, threads[ti], names[i], t[i]);
-            if (do_step) step_free(&sc);
+            bench_step_free(sc);
             if (do_gemm) gemm_free(&gc);
         }
     }

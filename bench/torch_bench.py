@@ -7,11 +7,21 @@ loss.backward() and the grads set to None before each step (torch 2's default
 zero_grad), in numpy a hand-written forward/backward with matmuls. Timing follows
 bench_core: warm-up, samples of back-to-back calls lasting >= 5 ms, the median.
 
+With --gradserve LIB (build/bench/libbench_step.so, bench/lib/step.h), gradserve's
+step on the same shape is timed in this process too, in alternating samples with the
+framework's: both call the one OpenBLAS loaded here (numpy's and torch's libblas.so.3
+is Debian's thin wrapper around the libopenblas.so.0 the core links), with one thread
+count, in one time window. The machine's speed drifts by several percent between
+processes on a shared VM, more than the margin between two GEMM-bound steps, so the
+framework ratios in bench/results.md come from these pairs.
+
 Output: bench_core's tab-separated format ('#' lines are metadata), with bench
-"torch" or "numpy" and what "step". A framework that cannot be imported prints one
-"#skip" line and exits 0.
+"torch" or "numpy" and what "step" (the framework) or "gradserve" (gradserve's step
+timed beside it). A framework that cannot be imported prints one "#skip" line and
+exits 0.
 
 usage: torch_bench.py --framework torch|numpy --threads N [--budget S] [--only SHAPE:BATCH]
+                      [--gradserve LIB]
 
 Thread count: run.sh starts one process per (framework, thread count) with
 OPENBLAS_NUM_THREADS and OMP_NUM_THREADS set to N, which both torch (whose matmuls
@@ -48,30 +58,43 @@ def gemm_flops(batch, sizes):
     return f
 
 
-def measure(fn, budget_s):
-    """Median and min seconds per call, as bench_core's measure()."""
+def measure(fns, budget_s):
+    """Median and min seconds per call of each fn, as bench_core's measure(): a
+    warm-up each, then samples in turns (sample k of every fn before sample k+1
+    of any), so that a change in the machine's speed hits them alike. Each sample
+    starts with one untimed call, so that no fn pays for refilling the caches and
+    TLB after another (numpy, the most memory-hungry, lost 7% without it). A fn
+    takes the number of back-to-back calls to make."""
     clock = time.perf_counter  # CLOCK_MONOTONIC on Linux
-    t0 = clock()
-    fn()
-    once = clock() - t0
-    warm = 1
-    while clock() - t0 < WARMUP_S or warm < 2:
-        t1 = clock()
-        fn()
-        once = min(once, clock() - t1)
-        warm += 1
-    inner = 1 if once >= SAMPLE_MIN_S else math.ceil(SAMPLE_MIN_S / max(once, 1e-9))
-    samples = int(min(MAX_SAMPLES, max(MIN_SAMPLES, math.ceil(budget_s / (once * inner)))))
-    s = []
+    inner, per_sample = [], 0.0
+    for fn in fns:
+        t0 = clock()
+        fn(1)
+        once = clock() - t0
+        warm = 1
+        while clock() - t0 < WARMUP_S or warm < 2:
+            t1 = clock()
+            fn(1)
+            once = min(once, clock() - t1)
+            warm += 1
+        k = 1 if once >= SAMPLE_MIN_S else math.ceil(SAMPLE_MIN_S / max(once, 1e-9))
+        inner.append(k)
+        per_sample = max(per_sample, once * k)
+    samples = int(min(MAX_SAMPLES, max(MIN_SAMPLES, math.ceil(budget_s / per_sample))))
+    s = [[] for _ in fns]
     for _ in range(samples):
-        t1 = clock()
-        for _ in range(inner):
-            fn()
-        s.append((clock() - t1) / inner)
-    s.sort()
-    n = len(s)
-    median = s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
-    return median, s[0], samples, inner
+        for i, fn in enumerate(fns):
+            fn(1)
+            t1 = clock()
+            fn(inner[i])
+            s[i].append((clock() - t1) / inner[i])
+    out = []
+    for i, si in enumerate(s):
+        si.sort()
+        n = len(si)
+        median = si[n // 2] if n % 2 else 0.5 * (si[n // 2 - 1] + si[n // 2])
+        out.append((median, si[0], samples, inner[i]))
+    return out
 
 
 def loaded_openblas():
@@ -169,6 +192,42 @@ def numpy_step_fn(np, batch, sizes, loss, rng):
     return step
 
 
+# ---- gradserve, through bench/lib/step.h --------------------------------------
+
+def load_gradserve(path, threads):
+    lib = ctypes.CDLL(path)
+    sz = ctypes.c_size_t
+    lib.bench_step_new.restype = ctypes.c_void_p
+    lib.bench_step_new.argtypes = [ctypes.POINTER(sz), sz, sz, ctypes.c_char_p, ctypes.c_uint64,
+                                   ctypes.POINTER(ctypes.c_char_p)]
+    lib.bench_step_run.restype = ctypes.c_int
+    lib.bench_step_run.argtypes = [ctypes.c_void_p, sz]
+    lib.bench_step_free.restype = None
+    lib.bench_step_free.argtypes = [ctypes.c_void_p]
+    lib.bench_step_set_threads.argtypes = [ctypes.c_int]
+    lib.bench_step_set_threads(threads)
+    return lib
+
+
+class GradserveStep:
+    """gradserve's step on one shape; calling it with n runs n steps in C."""
+
+    def __init__(self, lib, batch, sizes, loss, seed):
+        arr = (ctypes.c_size_t * len(sizes))(*sizes)
+        why = ctypes.c_char_p()
+        self.lib = lib
+        self.h = lib.bench_step_new(arr, len(sizes), batch, loss.encode(), seed, ctypes.byref(why))
+        if not self.h:
+            raise RuntimeError(f"bench_step_new: {why.value.decode()}")
+
+    def __call__(self, n):
+        if self.lib.bench_step_run(self.h, n) != 0:
+            raise RuntimeError("gradserve step failed or its loss is not finite")
+
+    def close(self):
+        self.lib.bench_step_free(self.h)
+
+
 # ---- main ----------------------------------------------------------------------
 
 def main():
@@ -177,6 +236,7 @@ def main():
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--budget", type=float, default=0.5)
     ap.add_argument("--only", default=None, help="SHAPE:BATCH, e.g. 784-128-10:64")
+    ap.add_argument("--gradserve", default=None, help="libbench_step.so: time gradserve beside")
     args = ap.parse_args()
     fw, t = args.framework, args.threads
 
@@ -198,6 +258,7 @@ def main():
         pass
     if torch is not None:
         torch.set_num_threads(t)
+    gs = load_gradserve(args.gradserve, t) if args.gradserve else None
 
     lib = loaded_openblas()
     if lib is not None:
@@ -225,11 +286,18 @@ def main():
         if not math.isfinite(value):
             print(f"{fw}: non-finite loss at {name}:{batch}", file=sys.stderr)
             return 1
-        med, mn, samples, inner = measure(step, args.budget)
-        gf = gemm_flops(batch, sizes) / med * 1e-9
-        print(f"{fw}\t{name}\t{batch}\t{t}\tstep\t{med * 1e6:.3f}\t{mn * 1e6:.3f}"
-              f"\t{samples}\t{inner}\t{gf:.2f}")
+        fns = [lambda n, step=step: [step() for _ in range(n)]]
+        whats = ["step"]
+        if gs is not None:
+            fns.append(GradserveStep(gs, batch, sizes, loss, 1234 + i))
+            whats.append("gradserve")
+        for what, (med, mn, samples, inner) in zip(whats, measure(fns, args.budget)):
+            gf = gemm_flops(batch, sizes) / med * 1e-9
+            print(f"{fw}\t{name}\t{batch}\t{t}\t{what}\t{med * 1e6:.3f}\t{mn * 1e6:.3f}"
+                  f"\t{samples}\t{inner}\t{gf:.2f}")
         sys.stdout.flush()
+        if gs is not None:
+            fns[1].close()
     return 0
 
 
