@@ -12,13 +12,20 @@
  * usage: http_load --port P --path /gradients --body FILE [--host 127.0.0.1]
  *          [--header "Name: value"]... [--content-type T] [--connections 32]
  *          [--duration 5] [--warmup 1] [--requests N] [--expect 200]
- *          [--save FILE]
+ *          [--save FILE] [--step SIZES:BATCH:LOSS [--step-threads N]]
  *   --requests  stop after N measured requests (instead of --duration)
  *   --save      write the body of the last response to FILE
+ *   --step      with one connection: after each measured response, time the
+ *               same computation in this process (bench/lib/step.h, e.g.
+ *               784-512-512-10:1000:ce, on --step-threads OpenBLAS threads,
+ *               default 1): one untimed step, then one timed. Requests and
+ *               steps then alternate in one time window, so that their ratio
+ *               holds on a machine whose speed drifts.
  *
  * Prints one tab-separated line on stdout:
  *   load <requests> <errors> <seconds> <req_per_s> <p50_us> <p99_us> <mean_us>
- *        <min_us> <max_us> <bytes_out> <bytes_in> <reconnects>
+ *        <min_us> <max_us> <bytes_out> <bytes_in> <reconnects> <step_p50_us>
+ * (step_p50_us is nan without --step)
  * and the first few error descriptions on stderr. Exit status 1 when the
  * server cannot be reached at all. */
 #include <arpa/inet.h>
@@ -36,7 +43,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/step.h"
+
 #define MAX_HEADERS 16
+#define MAX_STEP_SIZES 8
 #define MAX_CONNS 1024
 
 typedef struct {
@@ -64,6 +74,8 @@ static struct {
 static struct {
     double *lat; /* microseconds, measured requests only */
     size_t n, cap;
+    bench_step *step;  /* --step: the in-process step timed beside */
+    double *step_us;   /* one per measured request */
     long long errors, bytes_in, bytes_out, reconnects;
     int measuring;
     int errors_printed;
@@ -197,7 +209,17 @@ static void complete(int ep, conn *c)
         snprintf(what, sizeof what, "%.80s", c->in + c->head_len);
         error_note("status %2$ld: %1$s", what, c->status);
     } else if (st.measuring) {
-        if (st.n == st.cap) st.lat = xrealloc(st.lat, (st.cap = st.cap ? st.cap * 2 : 65536) * sizeof *st.lat);
+        if (st.n == st.cap) {
+            st.cap = st.cap ? st.cap * 2 : 65536;
+            st.lat = xrealloc(st.lat, st.cap * sizeof *st.lat);
+            if (st.step) st.step_us = xrealloc(st.step_us, st.cap * sizeof *st.step_us);
+        }
+        if (st.step) {
+            if (bench_step_run(st.step, 1) != 0) die("the --step computation failed");
+            double t1 = now_s();
+            if (bench_step_run(st.step, 1) != 0) die("the --step computation failed");
+            st.step_us[st.n] = (now_s() - t1) * 1e6;
+        }
         st.lat[st.n++] = us;
     }
     if (st.measuring) {
@@ -270,16 +292,42 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double quantile(double q)
+static double quantile(const double *sorted, double q)
 {
     if (!st.n) return NAN;
     size_t i = (size_t)ceil(q * (double)st.n);
-    return st.lat[i ? i - 1 : 0];
+    return sorted[i ? i - 1 : 0];
+}
+
+/* --step SIZES:BATCH:LOSS, e.g. 784-512-512-10:1000:ce */
+static bench_step *parse_step(const char *spec, int threads)
+{
+    size_t sizes[MAX_STEP_SIZES], n = 0;
+    const char *p = spec;
+    char *end;
+    for (;;) {
+        unsigned long v = strtoul(p, &end, 10);
+        if (end == p || n == MAX_STEP_SIZES) die("--step: SIZES:BATCH:LOSS, e.g. 784-128-10:64:ce");
+        sizes[n++] = v;
+        p = end + 1;
+        if (*end != '-') break;
+    }
+    unsigned long batch = *end == ':' ? strtoul(p, &end, 10) : 0;
+    if (*end != ':' || !batch) die("--step: SIZES:BATCH:LOSS, e.g. 784-128-10:64:ce");
+    const char *why = "";
+    bench_step_set_threads(threads);
+    bench_step *s = bench_step_new(sizes, n, batch, end + 1, 1234, &why);
+    if (!s) {
+        fprintf(stderr, "http_load: --step %s: %s\n", spec, why);
+        exit(2);
+    }
+    return s;
 }
 
 int main(int argc, char **argv)
 {
-    const char *body = NULL;
+    const char *body = NULL, *step = NULL;
+    int step_threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) die("every option takes a value");
@@ -296,6 +344,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--requests")) cfg.max_requests = atoll(v);
         else if (!strcmp(a, "--expect")) cfg.expect = atoi(v);
         else if (!strcmp(a, "--save")) cfg.save = v;
+        else if (!strcmp(a, "--step")) step = v;
+        else if (!strcmp(a, "--step-threads")) step_threads = atoi(v);
         else {
             fprintf(stderr, "http_load: unknown option %s (see the comment in bench/http_load.c)\n", a);
             return 2;
@@ -305,6 +355,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: http_load --port P --path PATH --body FILE [options]\n");
         return 2;
     }
+    if (step && (cfg.connections != 1 || step_threads < 1)) die("--step needs --connections 1");
+    if (step) st.step = parse_step(step, step_threads);
     build_request(body);
     int ep = epoll_create1(0);
     if (ep < 0) die("epoll_create1");
@@ -332,18 +384,22 @@ int main(int argc, char **argv)
     }
     double secs = t_end - measure_from;
     qsort(st.lat, st.n, sizeof *st.lat, cmp_double);
+    if (st.step) qsort(st.step_us, st.n, sizeof *st.step_us, cmp_double);
     double sum = 0;
     for (size_t i = 0; i < st.n; i++) sum += st.lat[i];
-    printf("load\t%zu\t%lld\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%lld\t%lld\t%lld\n", st.n,
-           st.errors, secs, (double)st.n / secs, quantile(0.5), quantile(0.99),
-           st.n ? sum / (double)st.n : NAN, st.n ? st.lat[0] : NAN,
-           st.n ? st.lat[st.n - 1] : NAN, st.bytes_out, st.bytes_in, st.reconnects);
+    printf("load\t%zu\t%lld\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%lld\t%lld\t%lld\t%.1f\n",
+           st.n, st.errors, secs, (double)st.n / secs, quantile(st.lat, 0.5),
+           quantile(st.lat, 0.99), st.n ? sum / (double)st.n : NAN, st.n ? st.lat[0] : NAN,
+           st.n ? st.lat[st.n - 1] : NAN, st.bytes_out, st.bytes_in, st.reconnects,
+           st.step ? quantile(st.step_us, 0.5) : NAN);
     for (int i = 0; i < cfg.connections; i++) {
         close(conns[i].fd);
         free(conns[i].in);
     }
     free(conns);
     free(st.lat);
+    free(st.step_us);
+    bench_step_free(st.step);
     free(cfg.req);
     return 0;
 }

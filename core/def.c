@@ -63,10 +63,12 @@ static void default_free(void *p, void *ctx)
     free(p);
 }
 
+const gs_allocator gs_default_allocator = {default_malloc, default_free, NULL};
+
 gs_allocator gs_allocator_or_default(const gs_allocator *a)
 {
     if (a && a->malloc_fn && a->free_fn) return *a;
-    return (gs_allocator){default_malloc, default_free, NULL};
+    return gs_default_allocator;
 }
 
 void *gs_alloc(const gs_allocator *a, size_t size)

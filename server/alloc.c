@@ -55,16 +55,18 @@ static void *json_malloc_hook(size_t n)
 
 void srv_alloc_install(void) { json_set_alloc_funcs(json_malloc_hook, free); }
 
+/* The core's own allocator behind the hook: its big blocks on huge pages. */
 static void *gs_malloc_hook(size_t n, void *ctx)
 {
     (void)ctx;
-    return srv_malloc_(n);
+    if (srv_alloc_fail()) return srv_alloc_null_();
+    return srv_checked_(gs_default_allocator.malloc_fn(n, gs_default_allocator.ctx));
 }
 
 static void gs_free_hook(void *p, void *ctx)
 {
     (void)ctx;
-    free(p);
+    gs_default_allocator.free_fn(p, gs_default_allocator.ctx);
 }
 
 const gs_allocator SRV_GS_ALLOC = {gs_malloc_hook, gs_free_hook, NULL};
