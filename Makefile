@@ -6,6 +6,7 @@
 #   make test       build with -Werror and run every test
 #   make test SANITIZE=1   the same suite under AddressSanitizer + UBSan
 #   make bench      benchmarks (results printed and written to bench/results.md)
+#   make bench-smoke   the benchmark tools on tiny budgets (CI)
 #   make fixtures   regenerate the PyTorch reference fixtures (needs python3-torch)
 
 SANITIZE ?=
@@ -53,7 +54,7 @@ SERVER_BIN := $(if $(SERVER_SRC),$(BUILD)/gradserve)
 # The server minus main(): in-process tests (compute_run) link it.
 SERVER_LIB := $(BUILD)/libgradserve-server.a
 
-.PHONY: all run test bench fixtures lint-openapi clean deps-build deps-test deps-bench deps-node \
+.PHONY: all run test bench bench-smoke fixtures lint-openapi clean deps-build deps-test deps-bench deps-node \
         build-all build-tests build-bench
 
 all: deps-build
@@ -70,6 +71,12 @@ test: deps-test
 bench: deps-bench
 	@$(MAKE) --no-print-directory build-bench
 	@BUILD=$(BUILD) bench/run.sh
+
+# The benchmark tools on tiny budgets, timings not judged (CI): bench/smoke.sh.
+bench-smoke: deps-test
+	$(call install_missing,python3-numpy)
+	@$(MAKE) --no-print-directory build-bench
+	@BUILD=$(BUILD) bench/smoke.sh
 
 fixtures:
 	/usr/bin/python3 tests/fixtures/make_fixtures.py tests/fixtures

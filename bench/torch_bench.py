@@ -97,23 +97,27 @@ def measure(fns, budget_s):
     return out
 
 
-def loaded_openblas():
-    """The OpenBLAS this process has loaded (ctypes handle), or None."""
+def openblas_files():
+    """The OpenBLAS shared objects mapped in this process (one, when the framework
+    and gradserve's library share it)."""
     try:
         with open("/proc/self/maps") as f:
             paths = {ln.split()[-1] for ln in f if len(ln.split()) >= 6}
     except OSError:
-        return None
-    for p in sorted(paths):
-        base = os.path.basename(p)
-        if "openblas" in base and ".so" in base:
-            try:
-                lib = ctypes.CDLL(p)
-                lib.openblas_get_corename.restype = ctypes.c_char_p
-                lib.openblas_get_config.restype = ctypes.c_char_p
-                return lib
-            except (OSError, AttributeError):
-                continue
+        return []
+    return sorted(p for p in paths if "openblas" in os.path.basename(p) and ".so" in p)
+
+
+def loaded_openblas():
+    """The OpenBLAS this process has loaded (ctypes handle), or None."""
+    for p in openblas_files():
+        try:
+            lib = ctypes.CDLL(p)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            lib.openblas_get_config.restype = ctypes.c_char_p
+            return lib
+        except (OSError, AttributeError):
+            continue
     return None
 
 
@@ -202,6 +206,8 @@ def load_gradserve(path, threads):
                                    ctypes.POINTER(ctypes.c_char_p)]
     lib.bench_step_run.restype = ctypes.c_int
     lib.bench_step_run.argtypes = [ctypes.c_void_p, sz]
+    lib.bench_step_loss.restype = ctypes.c_double
+    lib.bench_step_loss.argtypes = [ctypes.c_void_p]
     lib.bench_step_free.restype = None
     lib.bench_step_free.argtypes = [ctypes.c_void_p]
     lib.bench_step_set_threads.argtypes = [ctypes.c_int]
@@ -265,6 +271,7 @@ def main():
         print(f"#meta\t{fw}\tcorename\t{lib.openblas_get_corename().decode()}")
         print(f"#meta\t{fw}\topenblas_config\t{lib.openblas_get_config().decode()}")
         print(f"#meta\t{fw}\topenblas_threads@{t}\t{lib.openblas_get_num_threads()}")
+        print(f"#meta\t{fw}\topenblas_files\t{' '.join(openblas_files())}")
     else:
         print(f"#meta\t{fw}\tcorename\t(no OpenBLAS loaded)")
     print(f"#meta\t{fw}\tversion\t{(torch or np).__version__}")

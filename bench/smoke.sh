@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# `make bench-smoke` (run by .ci/run): the benchmark tools work, on tiny budgets.
+# Timings are not judged here (the machine is shared); what is checked is that each
+# tool runs and measures what bench/run.sh and bench/http.sh rely on:
+#   - bench_core times the step and its bare GEMMs;
+#   - torch_bench.py times NumPy's step and, beside it in the same process,
+#     gradserve's (build/bench/libbench_step.so through ctypes), whose loss there
+#     equals the one bench_core's step computes;
+#   - http_load gets 200s from the real server and times the in-process step
+#     between them (--step), and counts a refused body's 400s as expected;
+#   - bench/run.sh writes a report with every table and target line.
+# One PASS/FAIL line per check, then "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+PY=${BENCH_PYTHON:-/usr/bin/python3}
+tmp=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+passed=0; failed=0
+check() { # name, then a command that succeeds when the check passes
+    local name=$1; shift
+    if "$@" >"$tmp/out" 2>&1; then echo "PASS $name"; passed=$((passed + 1))
+    else echo "FAIL $name"; sed 's/^/    /' "$tmp/out" | head -20; failed=$((failed + 1)); fi
+}
+positive() { awk -v v="$1" 'BEGIN { exit !(v + 0 > 0) }'; }
+
+# rows of bench_core's format: bench shape batch threads what median ...
+rows_ok() { # file bench what...: each (bench, what) row present with a positive median
+    local f=$1 b=$2; shift 2
+    for w in "$@"; do
+        m=$(awk -F'\t' -v b="$b" -v w="$w" '$1 == b && $5 == w { print $6; exit }' "$f")
+        positive "$m" || { echo "no positive $b/$w median in:"; cat "$f"; return 1; }
+    done
+}
+
+"$BUILD/bench/bench_core" --only 784-128-10:64 --threads 1 --budget 0.02 >"$tmp/core.tsv" 2>&1
+check "bench_core times the step and its bare GEMMs" rows_ok "$tmp/core.tsv" core step gemm
+
+OPENBLAS_NUM_THREADS=1 "$PY" bench/torch_bench.py --framework numpy --threads 1 \
+    --only 784-128-10:64 --budget 0.02 --gradserve "$BUILD/bench/libbench_step.so" \
+    >"$tmp/np.tsv" 2>&1
+check "torch_bench.py times numpy's step and gradserve's beside it" \
+    rows_ok "$tmp/np.tsv" numpy step gradserve
+one_openblas() { # exactly one OpenBLAS file mapped in the numpy process with the library
+    files=$(awk -F'\t' '$2 == "numpy" && $3 == "openblas_files" { print $4 }' "$tmp/np.tsv")
+    echo "mapped: $files"
+    [ -n "$files" ] && [ "$(echo "$files" | wc -w)" = 1 ]
+}
+check "numpy and the gradserve library share one OpenBLAS" one_openblas
+
+# The same step through ctypes and through C gives the same loss (same seed).
+same_loss() {
+    "$PY" - "$BUILD/bench/libbench_step.so" <<'EOF'
+import sys
+sys.path.insert(0, "bench")
+import torch_bench as tb
+lib = tb.load_gradserve(sys.argv[1], 1)
+a = tb.GradserveStep(lib, 64, [784, 128, 10], "ce", 7)
+b = tb.GradserveStep(lib, 64, [784, 128, 10], "ce", 7)
+a(1); b(3)
+la, lb = lib.bench_step_loss(a.h), lib.bench_step_loss(b.h)
+print(la, lb)
+sys.exit(0 if la == lb and 0 < la < 10 else 1)
+EOF
+}
+check "the library's step is deterministic and its loss plausible (ln 10 ~ 2.3)" same_loss
+
+# A server on a free port, for http_load.
+for _ in 1 2 3 4 5 6 7 8; do
+    port=$((20000 + RANDOM % 30000))
+    "$BUILD/gradserve" --listen "127.0.0.1:$port" 2>"$tmp/server.log" &
+    pid=$!
+    for _ in $(seq 50); do
+        curl -sf "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && break 2
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
+done
+"$PY" bench/http_bodies.py "$tmp/bodies" >/dev/null 2>&1
+load_ok() { # expect, then http_load's options: all answered as expected, step timed
+    local expect=$1; shift
+    line=$("$BUILD/bench/http_load" --port "$port" --path /gradients --connections 1 --warmup 0 \
+        --requests 4 --expect "$expect" --step 784-128-10:64:ce "$@") || return 1
+    echo "$line"
+    set -- $line
+    [ "$1" = load ] && [ "$2" = 4 ] && [ "$3" = 0 ] && positive "$6" && positive "${14}"
+}
+check "http_load: 200s from the server, the step timed between them" \
+    load_ok 200 --body "$tmp/bodies/small.json"
+{ printf 'x'; tail -c +2 "$tmp/bodies/small.json"; } >"$tmp/refused.json"
+check "http_load: a malformed body's 400 counted as expected" load_ok 400 --body "$tmp/refused.json"
+
+# The whole report, core and numpy only, at the smallest budget.
+report_ok() {
+    BUILD=$BUILD BENCH_SECTIONS="core python" BENCH_ROUNDS=1 BENCH_BUDGET=0.001 BENCH_THREADS=1 \
+        BENCH_OUT="$tmp/results.md" bench/run.sh >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err"; return 1; }
+    for want in "### Against the GEMM limit" "### Against PyTorch and NumPy" \
+                "bare-GEMM limit on the large shapes**" "Faster than NumPy at every shape" \
+                "2-4-1 step >= 20× faster than NumPy**"; do
+        grep -qF "$want" "$tmp/results.md" || { echo "missing: $want"; cat "$tmp/results.md"; return 1; }
+    done
+    # every shape has a numpy ratio (a number, not n/a)
+    n=$(grep -cE '^\| [0-9-]+ \| [0-9]+ \| [0-9]+ \| .* \| [0-9.]+× \|$' "$tmp/results.md")
+    [ "$n" -ge 5 ] || { echo "$n rows with ratios"; cat "$tmp/results.md"; return 1; }
+}
+check "bench/run.sh writes every table and target" report_ok
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
