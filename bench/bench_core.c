@@ -80,12 +80,6 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void fill_uniform(float *x, size_t n, float lo, float hi, gs_rng *rng)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = lo + (hi - lo) * (float)gs_rng_uniform(rng);
-}
-
 /* ---- timing --------------------------------------------------------------- */
 
 typedef void (*work_fn)(void *ctx);
@@ -208,15 +202,15 @@ static void gemm_init(gemm_ctx *c, const shape *sh, gs_rng *rng)
     for (size_t i = 0; i < sh->n_sizes; i++) {
         c->a[i] = xmalloc(sh->batch * sh->sizes[i] * sizeof(float));
         c->d[i] = xmalloc(sh->batch * sh->sizes[i] * sizeof(float));
-        fill_uniform(c->a[i], sh->batch * sh->sizes[i], -1.0f, 1.0f, rng);
-        fill_uniform(c->d[i], sh->batch * sh->sizes[i], -0.01f, 0.01f, rng);
+        bench_fill_uniform(c->a[i], sh->batch * sh->sizes[i], -1.0f, 1.0f, rng);
+        bench_fill_uniform(c->d[i], sh->batch * sh->sizes[i], -0.01f, 0.01f, rng);
     }
     for (size_t l = 0; l < c->n_layers; l++) {
         size_t n = sh->sizes[l] * sh->sizes[l + 1];
         float bound = 1.0f / sqrtf((float)sh->sizes[l]);
         c->w[l] = xmalloc(n * sizeof(float));
         c->dw[l] = xmalloc(n * sizeof(float));
-        fill_uniform(c->w[l], n, -bound, bound, rng);
+        bench_fill_uniform(c->w[l], n, -bound, bound, rng);
         memset(c->dw[l], 0, n * sizeof(float));
     }
 }

@@ -67,17 +67,9 @@ EOF
 check "the library's step is deterministic and its loss plausible (ln 10 ~ 2.3)" same_loss
 
 # A server on a free port, for http_load.
-for _ in 1 2 3 4 5 6 7 8; do
-    port=$((20000 + RANDOM % 30000))
-    "$BUILD/gradserve" --listen "127.0.0.1:$port" 2>"$tmp/server.log" &
-    pid=$!
-    for _ in $(seq 50); do
-        curl -sf "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && break 2
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-done
+. tests/lib/start_server.sh
+start_server "$BUILD/gradserve" "$tmp/server.log" ||
+    { echo "FAIL start the server"; cat "$tmp/server.log"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
 "$PY" bench/http_bodies.py "$tmp/bodies" >/dev/null 2>&1
 load_ok() { # expect, then http_load's options: all answered as expected, step timed
     local expect=$1; shift

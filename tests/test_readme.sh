@@ -9,19 +9,9 @@ bin=${GRADSERVE_BIN:-${BUILD:-build}/gradserve}
 tmp=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
-# A free loopback port: try a few random ones until the server answers.
+. tests/lib/start_server.sh
 pid=
-for _ in 1 2 3 4 5 6 7 8; do
-    port=$((20000 + RANDOM % 30000))
-    "$bin" --listen "127.0.0.1:$port" 2>"$tmp/server.log" &
-    pid=$!
-    for _ in $(seq 50); do
-        command curl -sf "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && break 2
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-done
+start_server "$bin" "$tmp/server.log"
 if [ -z "$pid" ]; then
     echo "FAIL start $bin"; cat "$tmp/server.log"; echo "0 passed, 1 failed"; exit 1
 fi

@@ -30,7 +30,7 @@ void *bench_alloc(size_t n)
     return p;
 }
 
-static void fill_uniform(float *x, size_t n, float lo, float hi, gs_rng *rng)
+void bench_fill_uniform(float *x, size_t n, float lo, float hi, gs_rng *rng)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = lo + (hi - lo) * (float)gs_rng_uniform(rng);
@@ -88,7 +88,7 @@ bench_step *bench_step_new(const size_t *sizes, size_t n_sizes, size_t batch,
     size_t in = sizes[0], out = sizes[n_layers];
     s->inputs = bench_alloc(batch * in * sizeof(float));
     if (!s->inputs) goto oom;
-    fill_uniform(s->inputs, batch * in, -1.0f, 1.0f, &rng);
+    bench_fill_uniform(s->inputs, batch * in, -1.0f, 1.0f, &rng);
     s->batch.inputs = s->inputs;
     s->batch.rows = batch;
     if (kind == GS_LOSS_CE) {
@@ -100,7 +100,7 @@ bench_step *bench_step_new(const size_t *sizes, size_t n_sizes, size_t batch,
     } else {
         s->values = bench_alloc(batch * out * sizeof(float));
         if (!s->values) goto oom;
-        fill_uniform(s->values, batch * out, -1.0f, 1.0f, &rng);
+        bench_fill_uniform(s->values, batch * out, -1.0f, 1.0f, &rng);
         s->batch.targets.values = s->values;
     }
     return s;

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gradserve.h"
+
 typedef struct bench_step bench_step;
 
 /* sizes: the inputs, then the units of each layer (n_sizes >= 2); loss "mse"
@@ -30,5 +32,7 @@ void bench_step_set_threads(int n);
 /* Buffers as the core and numpy get them: big ones 2 MiB-aligned with
  * transparent huge pages requested. NULL when out of memory; free() it. */
 void *bench_alloc(size_t n);
+/* x[0, n) uniform in [lo, hi), drawn from r (gradserve.h's generator). */
+void bench_fill_uniform(float *x, size_t n, float lo, float hi, gs_rng *r);
 
 #endif
