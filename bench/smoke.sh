@@ -8,6 +8,7 @@
 #     equals the one bench_core's step computes;
 #   - http_load gets 200s from the real server and times the in-process step
 #     between them (--step), and counts a refused body's 400s as expected;
+#   - bench/http_ab.sh runs two servers in turns and reports each one's ratios;
 #   - bench/run.sh writes a report with every table and target line.
 # One PASS/FAIL line per check, then "N passed, N failed".
 set -u
@@ -83,6 +84,21 @@ check "http_load: 200s from the server, the step timed between them" \
     load_ok 200 --body "$tmp/bodies/small.json"
 { printf 'x'; tail -c +2 "$tmp/bodies/small.json"; } >"$tmp/refused.json"
 check "http_load: a malformed body's 400 counted as expected" load_ok 400 --body "$tmp/refused.json"
+
+# Two servers in turns on the big request (here the same binary twice): a row per
+# server and encoding with a ratio, and a median for each.
+ab_ok() {
+    bench/http_ab.sh --rounds 1 --requests 2 "$BUILD/gradserve" >"$tmp/ab" 2>&1 || { cat "$tmp/ab"; return 1; }
+    cat "$tmp/ab"
+    for side in A B; do
+        for enc in binary b64; do
+            r=$(awk -F'\t' -v s=$side -v e=$enc '$1 == s && $3 == e { print $6 }' "$tmp/ab")
+            positive "$r" || { echo "no ratio for $side $enc"; return 1; }
+            grep -q "^  $side:$enc: [0-9.]* (1 rounds)$" "$tmp/ab" || { echo "no median for $side $enc"; return 1; }
+        done
+    done
+}
+check "bench/http_ab.sh compares two servers in turns" ab_ok
 
 # The whole report, core and numpy only, at the smallest budget.
 report_ok() {
