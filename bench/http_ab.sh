@@ -46,9 +46,11 @@ request_args() { # the http_load flags of one encoding's request
     case $1 in
     binary) echo "--body $BODIES/big-binary.bin --content-type application/octet-stream" ;;
     b64) echo "--body $BODIES/big-b64.json" ;;
-    *) echo "bench/http_ab.sh: unknown encoding $1 (binary or b64)" >&2; exit 2 ;;
     esac
 }
+for enc in $ENCODINGS; do
+    case $enc in binary | b64) ;; *) echo "bench/http_ab.sh: unknown encoding $enc (binary or b64)" >&2; exit 2 ;; esac
+done
 HEADER="Inference-Header-Content-Length: $(cat "$BODIES/big-binary.len")"
 
 printf 'server\tround\tencoding\tp50_us\tstep_us\tratio\treceive\tdecode\tcompute\tencode\tsend\texcess_us\n'
