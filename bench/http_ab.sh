@@ -42,14 +42,16 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"'
 "$PY" bench/http_bodies.py "$TMP/bodies" >/dev/null
 BODIES=$TMP/bodies
 
-request_args() { # the http_load flags of one encoding's request
+request_args() { # the http_load flags of one encoding's request; fails for others
     case $1 in
     binary) echo "--body $BODIES/big-binary.bin --content-type application/octet-stream" ;;
     b64) echo "--body $BODIES/big-b64.json" ;;
+    *) return 1 ;;
     esac
 }
 for enc in $ENCODINGS; do
-    case $enc in binary | b64) ;; *) echo "bench/http_ab.sh: unknown encoding $enc (binary or b64)" >&2; exit 2 ;; esac
+    request_args "$enc" >/dev/null ||
+        { echo "bench/http_ab.sh: unknown encoding $enc (binary or b64)" >&2; exit 2; }
 done
 HEADER="Inference-Header-Content-Length: $(cat "$BODIES/big-binary.len")"
 
