@@ -43,22 +43,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
+free_port() { # for gunicorn
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_server PORT FLAGS...: gradserve in the background, ready when /health/live is.
-start_server() {
-    local port=$1; shift
-    "$GS" --listen "127.0.0.1:$port" "$@" 2>"$TMP/server-$port.log" &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-    for _ in $(seq 100); do
-        curl -sf "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    note "gradserve did not start: $(tail -3 "$TMP/server-$port.log")"
-    exit 1
+. tests/lib/start_server.sh # start_server BIN LOG FLAGS...: sets $port, $pid
+# serve FLAGS...: gradserve in the background on a free port, ready; sets PORT.
+serve() {
+    start_server "$GS" "$TMP/server.log" "$@" ||
+        { note "gradserve did not start: $(tail -3 "$TMP/server.log")"; exit 1; }
+    PORT=$port SERVER_PID=$pid
+    PIDS+=("$pid")
 }
 stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
 
@@ -89,8 +84,7 @@ B=$TMP/bodies
 
 # ---- 1. small requests ------------------------------------------------------------------
 note "http.sh: 2-4-1 /gradients, 32 and 1 keep-alive connections, ${SECS}s each"
-PORT=$(free_port)
-start_server "$PORT"
+serve
 load "$PORT" "$B/small.json" --connections 32 --duration 1 --warmup 0.5 >/dev/null
 metrics "$PORT" >"$TMP/m0"
 SMALL32=$(load "$PORT" "$B/small.json" --connections 32 --duration "$SECS" --warmup 0.5)
@@ -103,8 +97,7 @@ stop_server
 STEP_SMALL=$(core_step_us 2-4-1:4 1)
 
 # the same at 2 BLAS threads (thread policy for many small requests)
-PORT=$(free_port)
-start_server "$PORT" --blas-threads 2
+serve --blas-threads 2
 SMALL32_B2=$(load "$PORT" "$B/small.json" --connections 32 --duration "$SECS" --warmup 0.5)
 stop_server
 
@@ -143,8 +136,7 @@ for t in $THREADS; do
     # OpenBLAS threads still spin (and the other way round): time it alone first.
     step=(--step "$BIGSTEP" --step-threads 1)
     if [ "$t" -gt 1 ]; then step=(); ALONE=$(core_step_us 784-512-512-10:1000 "$t"); fi
-    PORT=$(free_port)
-    start_server "$PORT" --blas-threads "$t"
+    serve --blas-threads "$t"
     for enc in binary b64 nested refused-binary refused-b64; do
         expect=200
         case $enc in

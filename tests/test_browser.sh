@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # The playground in headless Chromium (Debian's package) driven by
 # playwright-core, against the real server binary on free loopback ports: one
 # server without auth, one with a token. Installs what it needs when missing
@@ -34,26 +34,16 @@ PIDS=
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; }
 trap cleanup EXIT INT TERM
 
-free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-
-# start NAME [ENV=VALUE]: a server on a free port (retried if the port is
-# taken meanwhile); sets PORT.
+. tests/lib/start_server.sh # start_server BIN LOG FLAGS...: sets $port, $pid
+# start NAME [ENV=VALUE]...: a server on a free port, with those variables in
+# its environment; sets PORT.
 start() {
-    name=$1; shift
-    for attempt in 1 2 3 4 5; do
-        PORT=$(free_port)
-        env "$@" "$BIN" --listen "127.0.0.1:$PORT" >"$OUT/server-$name.log" 2>&1 &
-        pid=$!
-        for i in $(seq 1 100); do
-            if curl -fsS "http://127.0.0.1:$PORT/health/live" >/dev/null 2>&1; then
-                PIDS="$PIDS $pid"; return 0
-            fi
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-    done
-    return 1
+    local name=$1
+    shift
+    local -x "$@"
+    start_server "$BIN" "$OUT/server-$name.log" || return 1
+    PORT=$port
+    PIDS="$PIDS $pid"
 }
 
 TOKEN=browser-test-token
