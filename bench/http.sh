@@ -48,14 +48,15 @@ free_port() { # for gunicorn
 }
 
 . tests/lib/start_server.sh # start_server BIN LOG FLAGS...: sets $port, $pid
-# serve FLAGS...: gradserve in the background on a free port, ready; sets PORT.
+# serve FLAGS...: gradserve in the background on a free port, ready; sets PORT
+# (and $pid, which stop_server stops).
 serve() {
     start_server "$GS" "$TMP/server.log" "$@" ||
         { note "gradserve did not start: $(tail -3 "$TMP/server.log")"; exit 1; }
-    PORT=$port SERVER_PID=$pid
+    PORT=$port
     PIDS+=("$pid")
 }
-stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+stop_server() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 
 metrics() { curl -sf "http://127.0.0.1:$1/metrics"; }
 
