@@ -5,6 +5,7 @@
 #   make run        build, then run the server on 127.0.0.1:8080
 #   make test       build with -Werror and run every test
 #   make test SANITIZE=1   the same suite under AddressSanitizer + UBSan
+#   make test-fresh the two commands on a bare Debian 12 container (Docker)
 #   make bench      benchmarks (results printed and written to bench/results.md)
 #   make bench-smoke   the benchmark tools on tiny budgets (CI)
 #   make fixtures   regenerate the PyTorch reference fixtures (needs python3-torch)
@@ -54,7 +55,7 @@ SERVER_BIN := $(if $(SERVER_SRC),$(BUILD)/gradserve)
 # The server minus main(): in-process tests (compute_run) link it.
 SERVER_LIB := $(BUILD)/libgradserve-server.a
 
-.PHONY: all run test bench bench-smoke fixtures lint-openapi clean deps-build deps-test deps-bench deps-node \
+.PHONY: all run test test-fresh bench bench-smoke fixtures lint-openapi clean deps-build deps-test deps-bench deps-node \
         build-all build-tests build-bench
 
 all: deps-build
@@ -67,6 +68,10 @@ run: deps-build
 test: deps-test
 	@$(MAKE) --no-print-directory build-tests
 	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN) $(TEST_SCRIPTS)
+
+# A clean clone's `make test` and `make run` in a bare Debian 12 container.
+test-fresh: deps-docker
+	@bash tests/fresh_debian.sh
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory build-bench

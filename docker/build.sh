@@ -26,19 +26,8 @@ state=$(realpath -m "${DOCKER_STATE:-build/docker}")
 mkdir -p "$state"
 
 # ------------------------------------------------------------------ engine
-if ! "$docker" info >/dev/null 2>&1; then
-    command -v dockerd >/dev/null || { echo "build: dockerd not installed (apt-get install docker.io)" >&2; exit 1; }
-    echo "build: starting dockerd (log: $state/dockerd.log)"
-    # Detached from this shell's stdout/stderr so that callers piping our
-    # output (CI's tee) are not held open by the daemon.
-    setsid dockerd >"$state/dockerd.log" 2>&1 </dev/null &
-    echo $! >"$state/dockerd.pid"
-    for _ in $(seq 60); do
-        "$docker" info >/dev/null 2>&1 && break
-        sleep 1
-    done
-    "$docker" info >/dev/null 2>&1 || { tail -n 20 "$state/dockerd.log" >&2; echo "build: dockerd did not come up" >&2; exit 1; }
-fi
+. docker/engine.sh
+engine_up "$state"
 
 # -------------------------------------------------------------- base image
 DOCKER=$docker bash docker/base-image.sh "$base"
@@ -46,12 +35,7 @@ DOCKER=$docker bash docker/base-image.sh "$base"
 # --------------------------------------------- can the bridge reach Debian?
 net=${DOCKER_BUILD_NETWORK:-}
 if [ -z "$net" ]; then
-    if timeout 90 "$docker" run --rm --network bridge "$base" \
-           apt-get -o Acquire::Retries=0 -qq update >"$state/bridge-probe.log" 2>&1; then
-        net=bridge
-    else
-        net=host
-    fi
+    net=$(container_network "$base" "$state")
     echo "build: apt in containers on the default bridge: $( [ "$net" = bridge ] && echo works || echo 'fails, building with --network host')"
 fi
 
