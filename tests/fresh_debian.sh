@@ -40,7 +40,7 @@ if ! "$docker" image inspect "$image" >/dev/null 2>&1; then
     "$docker" run --name gradserve-fresh-setup --network "$net" "$base" sh -c \
         'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git make ca-certificates' \
         >"$work/image.log" 2>&1 || fail_setup "could not make $image (see $work/image.log)"
-    "$docker" commit -q gradserve-fresh-setup "$image" >/dev/null || fail_setup "docker commit"
+    "$docker" commit gradserve-fresh-setup "$image" >/dev/null || fail_setup "docker commit"
     "$docker" rm gradserve-fresh-setup >/dev/null
 fi
 
