@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Runs every curl example of README.md's "HTTP API" section against the real
-# server, so the README stays true. An example expects 2xx, or the status its
-# "# -> NNN" comment names, with a body (but for 204). One PASS/FAIL line
-# per example, then "N passed, N failed".
+# Runs every example of README.md and docs/*.md, so the documentation stays
+# true:
+# - each ```sh block whose first line is a `curl ... localhost:8080` command,
+#   against the real server; a curl command expects 2xx, or the status its
+#   "# -> NNN" comment names, with a body (but for 204);
+# - each ```c block holding a main(): compiled against the core library
+#   ($BUILD/libgradserve.a) and run; it must exit 0;
+# - each ```js block: run by Node (an ES module) against the same server; it
+#   must exit 0. Node is Debian's nodejs, installed when missing.
+# Other blocks (set-up commands, Docker, configuration files) are not run.
+# One PASS/FAIL line per example, then "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
-bin=${GRADSERVE_BIN:-${BUILD:-build}/gradserve}
+build=${BUILD:-build}
+bin=${GRADSERVE_BIN:-$build/gradserve}
 tmp=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
@@ -16,9 +24,13 @@ if [ -z "$pid" ]; then
     echo "FAIL start $bin"; cat "$tmp/server.log"; echo "0 passed, 1 failed"; exit 1
 fi
 
-# The sh blocks of the section, and for each curl command its expected status.
-awk '/^## HTTP API/{on=1; next} /^## /{on=0} on' README.md |
-    awk '/^```sh$/{inb=1; n++; next} /^```/{inb=0; next} inb{print > ("'"$tmp"'/block" n ".sh")}'
+# Every fenced block of every page, one file each: $tmp/<page>.<n>.<lang>
+for page in README.md docs/*.md; do
+    awk -v out="$tmp/$(basename "$page" .md)" '
+        /^```[a-z]*$/ && !inb { inb = 1; n++; lang = substr($0, 4); next }
+        /^```/ && inb { inb = 0; next }
+        inb && lang != "" { print > (out "." n "." lang) }' "$page"
+done
 
 # The examples call curl: this one sends them to our port and records the status.
 curl() {
@@ -29,8 +41,12 @@ curl() {
 }
 
 passed=0; failed=0
-for block in "$tmp"/block*.sh; do
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1"; failed=$((failed + 1)); }
+
+for block in "$tmp"/*.sh; do
     [ -e "$block" ] || continue
+    head -n 1 "$block" | grep -q '^curl .*localhost:8080' || continue
     : >"$tmp/codes"
     count=0
     # expected codes, one per command starting with "curl" in the block
@@ -51,14 +67,54 @@ for block in "$tmp"/block*.sh; do
         body="$tmp/body.$i"
         [ -s "$body" ] || [ "$got" = 204 ] || ok=0
         if [ "$ok" = 1 ]; then
-            echo "PASS $name"; passed=$((passed + 1))
+            pass "$name"
         else
-            echo "FAIL $name: status $got, want $want"; head -c 400 "$body"; echo
-            failed=$((failed + 1))
+            fail "$name: status $got, want $want"; head -c 400 "$body"; echo
         fi
         i=$((i + 1))
     done <<<"$expect"
 done
+
+# C examples: a whole program each, built against the library as a user would.
+blas_libs=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+for block in "$tmp"/*.c; do
+    [ -e "$block" ] || continue
+    grep -q 'int main(' "$block" || continue
+    name="$(basename "$block" .c): C example"
+    # shellcheck disable=SC2086
+    if ! cc -std=c11 -Wall -Wextra -Werror -Iinclude -o "$block.bin" "$block" \
+            "$build/libgradserve.a" $blas_libs -lm 2>"$block.log"; then
+        fail "$name: does not compile"; head -n 20 "$block.log"
+    else
+        "$block.bin" >"$block.out" 2>&1
+        rc=$?
+        if [ "$rc" = 0 ]; then
+            pass "$name: $(head -n 1 "$block.out")"
+        else
+            fail "$name: exits $rc"; head -n 20 "$block.out"
+        fi
+    fi
+done
+
+# JavaScript examples: ES modules, as a page or Node 18+ runs them.
+for block in "$tmp"/*.js; do
+    [ -e "$block" ] || continue
+    name="$(basename "$block" .js): JavaScript example"
+    if ! command -v node >/dev/null; then
+        SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+        { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends nodejs; } >"$tmp/apt.log" 2>&1
+    fi
+    sed "s/localhost:8080/127.0.0.1:$port/g" "$block" >"$block.mjs"
+    node "$block.mjs" >"$block.out" 2>&1
+    rc=$?
+    if [ "$rc" = 0 ]; then
+        pass "$name: $(head -n 1 "$block.out")"
+    else
+        fail "$name: exits $rc"; head -n 20 "$block.out"
+    fi
+done
+
 [ $((passed + failed)) -gt 0 ] || { echo "FAIL no examples found"; failed=1; }
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
