@@ -1,6 +1,7 @@
 /* Tests of the contract checker itself (tests/lib/schema.c): the YAML
  * reader, and bodies, content types and headers that must pass or fail
  * against openapi.yaml. No server is needed. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +258,47 @@ static void test_check_response(void)
     CHECK(resp_ok("GET", "/openapi.yaml", 200, "application/yaml", "openapi: 3.1.0\n", ""), "yaml");
 }
 
+/* ECMA-262 meaning of "pattern" through the ERE translation: each row is what
+ * JavaScript's new RegExp(pattern, "u").test(text) answers (node 20). */
+static void test_patterns(void)
+{
+    static const struct {
+        const char *pattern, *text;
+        bool match;
+    } rows[] = {
+        {"^a.c$", "a\nc", false},         /* "." is no line terminator */
+        {"^a.c$", "a\xCF\x80" "c", true},  /* a code point, not a byte: "aπc" */
+        {"^a.c$", "a\xE2\x80\xA8" "c", false}, /* U+2028 is a line terminator */
+        {"^.{2}$", "\xF0\x9F\x98\x80x", true}, /* "😀x": two characters */
+        {"^[^a]$", "\xF0\x9F\x98\x80", true},
+        {"^(?:ab)+$", "abab", true},
+        {"^(?:ab)+$", "aba", false},
+        {"^a+?$", "aaa", true},           /* lazy matches what greedy does */
+        {"^[\\d.]+$", "1.5", true},
+        {"^[\\d.]+$", "1,5", false},
+        {"^\\w{2}$", "\xC3\xA9" "1", false}, /* \w is ASCII: "é1" */
+        {"^\\w{2}$", "_1", true},
+        {"a\\/b", "a/b", true},
+        {"^\\$\\d$", "$5", true},
+        {"b", "abc", true},               /* not anchored */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        json_t *root = json_pack("{ss}", "pattern", rows[i].pattern);
+        char err[400] = "";
+        schema *s = schema_from_json(root, err, sizeof err);
+        CHECK(s != NULL, "%s refused: %s", rows[i].pattern, err);
+        if (s) {
+            json_t *text = json_string(rows[i].text);
+            int rc = schema_validate_ref(s, "#", text, err, sizeof err);
+            CHECK((rc == 0) == rows[i].match, "/%s/u.test(%s) should be %d", rows[i].pattern,
+                  rows[i].text, rows[i].match);
+            json_decref(text);
+        }
+        schema_free(s);
+        json_decref(root);
+    }
+}
+
 /* A schema (as JSON text) the load-time checks must refuse, the reason naming `want`. */
 static void refused(const char *schema_json, const char *want)
 {
@@ -327,6 +369,7 @@ int main(void)
     RUN(test_responses);
     RUN(test_requests);
     RUN(test_check_response);
+    RUN(test_patterns);
     RUN(test_unsupported_keyword);
     schema_free(S);
     return CHECK_DONE();

@@ -147,13 +147,19 @@ json_t *schema_yaml_to_json(const char *text, size_t len, char *err, size_t errl
 
 /* A "pattern" or "patternProperties" key compiled once, found by its text. */
 typedef struct {
-    char *source; /* the ECMA-262 text as the schema writes it */
-    regex_t re;   /* its POSIX ERE translation, compiled in the UTF-8 locale */
+    char *source;  /* the ECMA-262 text as the schema writes it */
+    regex_t chars; /* its POSIX ERE translation, compiled in the UTF-8 locale */
+    /* The same compiled in the C locale when source is ASCII: on ASCII text
+     * it matches exactly what chars does, several times faster (long base64
+     * strings in responses). */
+    regex_t bytes;
+    bool ascii;
 } compiled_pattern;
 
 struct schema {
     json_t *doc;
-    locale_t utf8; /* C.UTF-8: a pattern's "." and [^...] match characters, not bytes */
+    locale_t utf8;  /* C.UTF-8: a pattern's "." and [^...] match characters, not bytes */
+    locale_t bytes; /* C */
     compiled_pattern *patterns;
     size_t n_patterns, cap_patterns;
     /* Every schema node the load-time checks passed (sorted by address once
@@ -167,12 +173,14 @@ void schema_free(schema *s)
 {
     if (!s) return;
     for (size_t i = 0; i < s->n_patterns; i++) {
-        regfree(&s->patterns[i].re);
+        regfree(&s->patterns[i].chars);
+        if (s->patterns[i].ascii) regfree(&s->patterns[i].bytes);
         free(s->patterns[i].source);
     }
     free(s->patterns);
     free(s->checked);
     if (s->utf8) freelocale(s->utf8);
+    if (s->bytes) freelocale(s->bytes);
     json_decref(s->doc);
     free(s);
 }
@@ -230,6 +238,7 @@ static int hex_digit(char ch)
 json_t *schema_resolve(const schema *s, const char *ref)
 {
     if (!ref || ref[0] != '#') return NULL;
+    if (!strchr(ref, '%')) return pointer_get(s->doc, ref + 1); /* nothing to decode */
     char ptr[1024];
     size_t n = 0;
     for (const char *r = ref + 1; *r; r++) {
@@ -368,7 +377,24 @@ static const compiled_pattern *pattern_find(const schema *s, const char *source)
     return NULL;
 }
 
-/* Compiles source into s once; false with err when it is refused or fails. */
+static bool is_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80) return false;
+    return true;
+}
+
+/* regcomp in locale loc; 0 or regcomp's error code. */
+static int compile_in(regex_t *re, const char *ere, locale_t loc)
+{
+    locale_t before = uselocale(loc);
+    int rc = regcomp(re, ere, REG_EXTENDED | REG_NOSUB);
+    uselocale(before);
+    return rc;
+}
+
+/* Compiles source into s once; false with err when it is refused or fails
+ * (nothing is added then). */
 static bool pattern_compile(schema *s, const char *source, char *err, size_t errlen)
 {
     if (pattern_find(s, source)) return true;
@@ -385,20 +411,26 @@ static bool pattern_compile(schema *s, const char *source, char *err, size_t err
     char *ere = ecma_to_ere(source, err, errlen);
     if (!ere) return false;
     compiled_pattern *cp = &s->patterns[s->n_patterns];
-    locale_t before = uselocale(s->utf8);
-    int rc = regcomp(&cp->re, ere, REG_EXTENDED | REG_NOSUB);
-    uselocale(before);
+    cp->ascii = is_ascii(source);
+    int rc = compile_in(&cp->chars, ere, s->utf8);
     if (rc != 0) {
         char why[128];
-        regerror(rc, &cp->re, why, sizeof why);
+        regerror(rc, &cp->chars, why, sizeof why);
         snprintf(err, errlen, "pattern '%s' does not compile (as ERE '%s': %s)", source, ere, why);
+        free(ere);
+        return false;
+    }
+    if (cp->ascii && compile_in(&cp->bytes, ere, s->bytes) != 0) {
+        regfree(&cp->chars);
+        snprintf(err, errlen, "pattern '%s' does not compile in the C locale", source);
         free(ere);
         return false;
     }
     free(ere);
     cp->source = strdup(source);
     if (!cp->source) {
-        regfree(&cp->re);
+        regfree(&cp->chars);
+        if (cp->ascii) regfree(&cp->bytes);
         snprintf(err, errlen, "out of memory");
         return false;
     }
@@ -412,8 +444,9 @@ static int pattern_matches(const schema *s, const char *source, const char *text
 {
     const compiled_pattern *cp = pattern_find(s, source);
     if (!cp) return -1;
-    locale_t before = uselocale(s->utf8);
-    int rc = regexec(&cp->re, text, 0, NULL, 0);
+    bool bytes = cp->ascii && is_ascii(text);
+    locale_t before = uselocale(bytes ? s->bytes : s->utf8);
+    int rc = regexec(bytes ? &cp->bytes : &cp->chars, text, 0, NULL, 0);
     uselocale(before);
     return rc == 0;
 }
@@ -725,8 +758,9 @@ static schema *schema_new(json_t *doc, char *err, size_t errlen)
     }
     s->doc = json_incref(doc);
     s->utf8 = newlocale(LC_CTYPE_MASK | LC_COLLATE_MASK, "C.UTF-8", (locale_t)0);
-    if (!s->utf8) {
-        snprintf(err, errlen, "the C.UTF-8 locale is missing: %s", strerror(errno));
+    s->bytes = newlocale(LC_CTYPE_MASK | LC_COLLATE_MASK, "C", (locale_t)0);
+    if (!s->utf8 || !s->bytes) {
+        snprintf(err, errlen, "newlocale C.UTF-8 / C: %s", strerror(errno));
         schema_free(s);
         return NULL;
     }
