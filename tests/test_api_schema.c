@@ -349,9 +349,13 @@ static void test_unsupported_keyword(void)
     json_decref(doc);
 
     /* validation starts only at a schema loading checked */
-    json_t *inst = json_object();
+    json_t *inst = json_string("x");
     CHECK(schema_validate_ref(S, "#/paths/~1forward/post", inst, err, sizeof err) != 0,
           "an operation object validated as a schema");
+    json_t *adhoc = json_pack("{sssi}", "type", "string", "fooBar", 1);
+    CHECK(schema_validate(S, adhoc, inst, err, sizeof err) != 0 && strstr(err, "not a schema"),
+          "a schema from outside the document validated: %s", err);
+    json_decref(adhoc);
     json_decref(inst);
 }
 

@@ -1151,10 +1151,10 @@ out:
     return rc;
 }
 
-/* Validates from a node the load-time checks passed (anything else is refused,
- * so an unchecked keyword can never pass silently). */
-static int validate_checked(const schema *s, const json_t *node, const json_t *instance,
-                            char *err, size_t errlen)
+/* A node the load-time checks did not pass is refused, so an unchecked
+ * keyword can never pass silently. */
+int schema_validate(const schema *s, const json_t *node, const json_t *instance, char *err,
+                    size_t errlen)
 {
     char scratch[600];
     vctx c = {s, err ? err : scratch, err ? errlen : sizeof scratch, 0};
@@ -1174,7 +1174,7 @@ int schema_validate_ref(const schema *s, const char *ref, const json_t *instance
         snprintf(err, errlen, "no schema at %s", ref);
         return -1;
     }
-    return validate_checked(s, node, instance, err, errlen);
+    return schema_validate(s, node, instance, err, errlen);
 }
 
 /* ---- responses ---------------------------------------------------------------- */
@@ -1286,7 +1286,7 @@ static int check_headers(const schema *s, json_t *resp, schema_header_fn header,
             inst = json_string(value);
         }
         char sub[400];
-        int rc = validate_checked(s, hs, inst, sub, sizeof sub);
+        int rc = schema_validate(s, hs, inst, sub, sizeof sub);
         json_decref(inst);
         if (rc) {
             snprintf(err, errlen, "header %s: %s", name, sub);
@@ -1401,7 +1401,7 @@ int schema_check_response(const schema *s, const char *method, const char *path,
                  status, jerr.text, jerr.line, jerr.column);
         return -1;
     }
-    int rc = sch ? validate_checked(s, sch, inst, sub, sizeof sub) : 0;
+    int rc = sch ? schema_validate(s, sch, inst, sub, sizeof sub) : 0;
     if (rc) snprintf(err, errlen, "%s %s %ld: %s", method, p, status, sub);
     /* RFC 9457 as the contract states it: the body's status is the HTTP status. */
     if (!rc && !strcmp(mt, "application/problem+json") &&

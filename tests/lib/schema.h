@@ -52,9 +52,14 @@ json_t *schema_yaml_to_json(const char *text, size_t len, char *err, size_t errl
  * fragment percent-decoded, then read as a JSON Pointer); borrowed. */
 json_t *schema_resolve(const schema *s, const char *ref);
 
-/* 0 when instance is valid against the schema at ref ("#" for the root of a
- * schema_from_json document); -1 with the first reason in err, also when ref
- * is not a schema that loading checked. */
+/* 0 when instance is valid against the schema node (one of the document's,
+ * e.g. from schema_resolve); -1 with the first reason in err, also when node
+ * is not a schema that loading checked (an ad hoc schema needs
+ * schema_from_json). */
+int schema_validate(const schema *s, const json_t *node, const json_t *instance, char *err,
+                    size_t errlen);
+/* The same for the schema at ref ("#" is the root of a schema_from_json
+ * document). */
 int schema_validate_ref(const schema *s, const char *ref, const json_t *instance, char *err,
                         size_t errlen);
 
