@@ -142,7 +142,6 @@ json_t *schema_yaml_to_json(const char *text, size_t len, char *err, size_t errl
     return out;
 }
 
-
 /* ---- the loaded contract ------------------------------------------------------ */
 
 /* A "pattern" or "patternProperties" key compiled once, found by its text. */
@@ -303,7 +302,8 @@ static char *ecma_to_ere(const char *src, char *err, size_t errlen)
             } else if ((lit = control_escape(e))) {
                 *o++ = lit;
             } else {
-                snprintf(err, errlen, "pattern '%s': escape \\%c is not supported", src, e ? e : ' ');
+                snprintf(err, errlen, "pattern '%s': escape \\%c is not supported", src,
+                         e ? e : ' ');
                 goto refused;
             }
             s += 2;
@@ -311,7 +311,8 @@ static char *ecma_to_ere(const char *src, char *err, size_t errlen)
             *o++ = *s++;
             if (*s == '^') *o++ = *s++;
             if (*s == ']') {
-                snprintf(err, errlen, "pattern '%s': an empty class [] or [^] is not supported", src);
+                snprintf(err, errlen, "pattern '%s': an empty class [] or [^] is not supported",
+                         src);
                 goto refused;
             }
             while (*s && *s != ']') {
@@ -327,8 +328,9 @@ static char *ecma_to_ere(const char *src, char *err, size_t errlen)
                         *o++ = e; /* literal inside a POSIX bracket as it is */
                     } else {
                         /* \] \\ \- \^ \[ have no position-free POSIX spelling */
-                        snprintf(err, errlen, "pattern '%s': escape \\%c inside [...] is not supported",
-                                 src, e ? e : ' ');
+                        snprintf(err, errlen,
+                                 "pattern '%s': escape \\%c inside [...] is not supported", src,
+                                 e ? e : ' ');
                         goto refused;
                     }
                     s += 2;
@@ -587,6 +589,7 @@ static int cmp_ptr(const void *a, const void *b)
 
 static bool was_checked(const schema *s, const json_t *node)
 {
+    if (!s->n_checked) return false; /* a boolean root schema: no nodes, no array */
     if (s->sorted)
         return bsearch(&node, s->checked, s->n_checked, sizeof *s->checked, cmp_ptr) != NULL;
     for (size_t i = 0; i < s->n_checked; i++)
@@ -649,7 +652,8 @@ static bool check_value(lctx *c, const struct keyword *k, const json_t *v, const
     case KW_NAMES:
         if (!json_is_array(v)) return refuse(c, where, "%s must be an array of strings", k->name);
         json_array_foreach(v, i, m) {
-            if (!json_is_string(m)) return refuse(c, where, "%s must be an array of strings", k->name);
+            if (!json_is_string(m))
+                return refuse(c, where, "%s must be an array of strings", k->name);
         }
         return true;
     case KW_VALUES:
@@ -770,7 +774,7 @@ static schema *schema_new(json_t *doc, char *err, size_t errlen)
 /* Ends loading: validation looks nodes up by address from here on. */
 static void schema_seal(schema *s)
 {
-    qsort(s->checked, s->n_checked, sizeof *s->checked, cmp_ptr);
+    if (s->n_checked) qsort(s->checked, s->n_checked, sizeof *s->checked, cmp_ptr);
     s->sorted = true;
 }
 
@@ -1395,7 +1399,8 @@ int schema_check_response(const schema *s, const char *method, const char *path,
     json_t *sch = json_object_get(media, "schema");
     if (!is_json_media(mt)) return 0; /* text bodies: a string by definition */
     json_error_t jerr;
-    json_t *inst = json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    json_t *inst =
+        json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!inst) {
         snprintf(err, errlen, "%s %s %ld: body is not JSON: %s (line %d col %d)", method, p,
                  status, jerr.text, jerr.line, jerr.column);
