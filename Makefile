@@ -67,7 +67,7 @@ run: deps-build
 
 test: deps-test
 	@$(MAKE) --no-print-directory build-tests
-	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN) $(TEST_SCRIPTS)
+	@BUILD=$(BUILD) EXAMPLE_LDFLAGS="$(LDFLAGS)" tests/run.sh $(TEST_BIN) $(TEST_SCRIPTS)
 
 # A clean clone's `make test` and `make run` in a bare Debian 12 container.
 test-fresh: deps-docker

@@ -8,7 +8,8 @@
 #   unless it elides ("...") or shows a request id, the real answer must equal
 #   it as JSON (same keys, same numbers);
 # - each ```c block holding a main(): compiled against the core library
-#   ($BUILD/libgradserve.a) and run; it must exit 0;
+#   ($BUILD/libgradserve.a, linked with $EXAMPLE_LDFLAGS: the sanitizers'
+#   runtime when the library was built with them) and run; it must exit 0;
 # - each ```js block: run by Node (an ES module) against the same server; it
 #   must exit 0. Node is Debian's nodejs, installed when missing.
 # Other blocks (set-up commands, Docker, configuration files) are not run.
@@ -120,7 +121,7 @@ for block in "$tmp"/*.c; do
     name="$(basename "$block" .c): C example"
     # shellcheck disable=SC2086
     if ! cc -std=c11 -Wall -Wextra -Werror -Iinclude -o "$block.bin" "$block" \
-            "$build/libgradserve.a" $blas_libs -lm 2>"$block.log"; then
+            "$build/libgradserve.a" $blas_libs -lm ${EXAMPLE_LDFLAGS:-} 2>"$block.log"; then
         fail "$name: does not compile"; head -n 20 "$block.log"
     else
         "$block.bin" >"$block.out" 2>&1
