@@ -233,6 +233,10 @@ gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error
         return gs_fail(err, GS_EINVAL, "reduction", "must be mean or sum");
     if (def->loss == GS_LOSS_HUBER && !(isfinite(def->huber_delta) && def->huber_delta > 0))
         return gs_fail(err, GS_EINVAL, "huber_delta", "must be a finite number > 0");
+    if (!(isfinite(def->l1) && def->l1 >= 0))
+        return gs_fail(err, GS_EINVAL, "penalty/l1", "must be a finite number >= 0");
+    if (!(isfinite(def->l2) && def->l2 >= 0))
+        return gs_fail(err, GS_EINVAL, "penalty/l2", "must be a finite number >= 0");
 
     /* The cross-entropies are computed from logits: the last layer must be the
      * matching squashing function (fused) or linear (its outputs are logits). */

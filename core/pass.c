@@ -106,6 +106,11 @@ const void *gs_pass_delta(const gs_pass *pass, size_t layer)
     return layer < pass->net->def.n_layers ? pass->delta[layer] : NULL;
 }
 
+const void *gs_pass_activation(const gs_pass *pass, size_t layer)
+{
+    return layer < pass->net->def.n_layers ? pass->a[layer] : NULL;
+}
+
 /* Checks shared by forward and backward, with the labels' range. */
 static gs_status check_batch(const gs_net *net, const gs_pass *pass, const gs_batch *b,
                              int need_targets, gs_error *err)
@@ -137,13 +142,41 @@ static gs_status check_batch(const gs_net *net, const gs_pass *pass, const gs_ba
     return GS_OK;
 }
 
+/* The weight penalty (gs_net_def.l1, l2): returns l1 sum|W| + l2 sum W^2 over
+ * every layer's weight, summed in double; with grads, adds its gradient
+ * l1 sign(W) + 2 l2 W to the grads slab (sign(0) = 0, as torch.sign). */
+static double penalty(gs_net *net, int grads)
+{
+    const gs_net_def *def = &net->def;
+    double l1 = def->l1, l2 = def->l2, total = 0;
+    if (l1 == 0 && l2 == 0) return 0;
+    int f64 = def->dtype == GS_FLOAT64;
+    for (size_t l = 0; l < def->n_layers; l++) {
+        size_t off = gs_net_weight_offset(net, l);
+        size_t n = def->layers[l].units * (l ? def->layers[l - 1].units : def->inputs);
+        for (size_t i = 0; i < n; i++) {
+            double w = f64 ? ((const double *)net->params)[off + i]
+                           : ((const float *)net->params)[off + i];
+            double sign = (w > 0) - (w < 0);
+            total += l1 * fabs(w) + l2 * w * w;
+            if (!grads) continue;
+            double g = l1 * sign + 2 * l2 * w;
+            if (f64) ((double *)net->grads)[off + i] += g;
+            else ((float *)net->grads)[off + i] += (float)g;
+        }
+    }
+    return total;
+}
+
 gs_status gs_forward(gs_net *net, gs_pass *pass, const gs_batch *batch, double *loss,
                      gs_error *err)
 {
     gs_status st = check_batch(net, pass, batch, 0, err);
     if (st) return st;
-    if (net->def.dtype == GS_FLOAT64) return gs_pass_forward_f64(net, pass, batch, loss, 0, err);
-    return gs_pass_forward_f32(net, pass, batch, loss, 0, err);
+    if (net->def.dtype == GS_FLOAT64) st = gs_pass_forward_f64(net, pass, batch, loss, 0, err);
+    else st = gs_pass_forward_f32(net, pass, batch, loss, 0, err);
+    if (!st && loss && (batch->targets.values || batch->targets.labels)) *loss += penalty(net, 0);
+    return st;
 }
 
 gs_status gs_backward(gs_net *net, gs_pass *pass, const gs_batch *batch, unsigned keep,
@@ -160,6 +193,7 @@ gs_status gs_backward(gs_net *net, gs_pass *pass, const gs_batch *batch, unsigne
         gs_pass_forward_f32(net, pass, batch, &l, 1, err);
         gs_pass_backward_f32(net, pass, batch, input_grad);
     }
+    l += penalty(net, 1);
     if (loss) *loss = l;
     return GS_OK;
 }

@@ -107,6 +107,10 @@ typedef struct {
     gs_loss loss;
     gs_reduction reduction;
     double huber_delta; /* default 1.0 */
+    /* A penalty on every layer's weight (not the biases), part of the loss and
+     * its gradient: loss + l1 sum|W| + l2 sum W^2, as PyTorch computes it when
+     * added to the loss (the gradient of |w| at 0 is 0). Default 0, 0. */
+    double l1, l2;
     gs_dtype dtype;
     gs_gemm_path gemm; /* AUTO: BLAS except for tiny products */
 } gs_net_def;
@@ -242,6 +246,9 @@ gs_status gs_backward(gs_net *net, gs_pass *pass, const gs_batch *batch, unsigne
 const void *gs_pass_outputs(const gs_pass *pass);           /* [rows, outputs] */
 const void *gs_pass_input_grad(const gs_pass *pass);        /* [rows, inputs] */
 const void *gs_pass_delta(const gs_pass *pass, size_t layer); /* [rows, units] */
+/* Layer l's output after its activation, a_l [rows, units], from the last
+ * forward pass (the last layer's is gs_pass_outputs); NULL past the layers. */
+const void *gs_pass_activation(const gs_pass *pass, size_t layer);
 
 /* ---- optimizers --------------------------------------------------------- */
 

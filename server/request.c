@@ -10,7 +10,8 @@
 static const char *const COMMON_KEYS[] = {"network", "dtype",   "params", "init",
                                           "inputs",  "targets", NULL};
 static const char *const NETWORK_KEYS[] = {"inputs", "layers", "loss", "reduction",
-                                           "huber_delta", NULL};
+                                           "huber_delta", "penalty", NULL};
+static const char *const PENALTY_KEYS[] = {"l1", "l2", NULL};
 static const char *const LAYER_KEYS[] = {"units", "activation", "slope", "alpha", NULL};
 static const char *const INIT_KEYS[] = {"scheme", "seed", NULL};
 static const char *const PARAM_KEYS[] = {"weight", "bias", NULL};
@@ -223,6 +224,14 @@ static void decode_network(request *r, const json_t *net, const server_options *
         diag_invalid(d, "/network/huber_delta", "must be a number > 0");
     r->def.loss = (gs_loss)loss;
     r->def.reduction = (gs_reduction)reduction;
+    const json_t *pen = json_object_get(net, "penalty");
+    if (pen && need_object(pen, "/network/penalty", d)) {
+        check_keys(pen, "/network/penalty", d, PENALTY_KEYS, NULL);
+        if (get_number(pen, "l1", "/network/penalty", &r->def.l1, d) == 1 && !(r->def.l1 >= 0))
+            diag_invalid(d, "/network/penalty/l1", "must be a number >= 0");
+        if (get_number(pen, "l2", "/network/penalty", &r->def.l2, d) == 1 && !(r->def.l2 >= 0))
+            diag_invalid(d, "/network/penalty/l2", "must be a number >= 0");
+    }
 
     const json_t *layers = json_object_get(net, "layers");
     size_t n = json_array_size(layers);

@@ -43,7 +43,7 @@ double now_seconds(void)
 }
 
 /* Top-level keys each compute route accepts beyond the common ones. */
-static const char *const FORWARD_KEYS[] = {"encoding", NULL};
+static const char *const FORWARD_KEYS[] = {"encoding", "return", NULL};
 static const char *const GRADIENTS_KEYS[] = {"encoding", "return", NULL};
 static const char *const TRAIN_KEYS[] = {"encoding", "optimizer", "epochs",          "batch_size",
                                          "shuffle",  "seed",      "optimizer_state", NULL};
@@ -158,10 +158,62 @@ static int has_targets(const request *r)
     return r->batch.targets.values || r->batch.targets.labels;
 }
 
+/* ---- "return": what an answer carries beyond the default -------------------------- */
+
+/* Besides the core's GS_KEEP_* bits: each layer's activations in the answer
+ * (the pass always holds them). */
+enum { KEEP_ACTIVATIONS = 1u << 8 };
+
+/* "return": {name: bool} for the names in keys (a /forward takes only
+ * "activations", a /gradients all of them); the GS_KEEP_* and KEEP_* bits. */
+static unsigned decode_return(const json_t *root, const char *const *keys, diag *d)
+{
+    static const struct { const char *name; unsigned bit; } BITS[] = {
+        {"outputs", GS_KEEP_OUTPUTS}, {"input_grad", GS_KEEP_INPUT_GRAD},
+        {"deltas", GS_KEEP_DELTAS}, {"activations", KEEP_ACTIVATIONS}};
+    const json_t *ret = json_object_get(root, "return");
+    unsigned keep = 0;
+    if (!ret || !need_object(ret, "/return", d) || !check_keys(ret, "/return", d, keys, NULL))
+        return 0;
+    for (size_t i = 0; i < sizeof BITS / sizeof *BITS; i++) {
+        int on = 0;
+        get_bool(ret, BITS[i].name, "/return", &on, d);
+        if (on) keep |= BITS[i].bit;
+    }
+    return keep;
+}
+
+/* Every layer's activations [rows, units] finite (text encodings cannot carry
+ * NaN or Inf: 422 naming the layer). */
+static int activations_finite(out *o, const request *r, const gs_pass *pass)
+{
+    for (size_t l = 0; l < r->def.n_layers; l++) {
+        char p[PTR_MAX];
+        ptr_index(p, "/activations", l);
+        if (!finite_ok(o, p, gs_pass_activation(pass, l), r->batch.rows * r->layers[l].units))
+            return 0;
+    }
+    return 1;
+}
+
+static void write_activations(out *o, const request *r, const gs_pass *pass)
+{
+    jw_key(&o->w, "activations");
+    jw_array(&o->w);
+    for (size_t l = 0; l < r->def.n_layers; l++) {
+        size_t dims[2] = {r->batch.rows, r->layers[l].units};
+        tensor_write(&o->w, o->enc, o->dtype, gs_pass_activation(pass, l), 2, dims);
+    }
+    jw_end(&o->w);
+}
+
 /* ---- POST /forward ------------------------------------------------------------ */
 
 static void run_forward(request *r, const compute_env *env, out *o)
 {
+    static const char *const RETURN_KEYS[] = {"activations", NULL};
+    unsigned keep = decode_return(r->root, RETURN_KEYS, o->d);
+    if (o->d->status) return;
     gs_error e;
     double loss = 0;
     size_t rows = r->batch.rows, outputs = gs_net_outputs(r->net);
@@ -174,7 +226,8 @@ static void run_forward(request *r, const compute_env *env, out *o)
     o->t_computed = now_seconds();
     const void *y = gs_pass_outputs(pass);
     if (finite_ok(o, "/outputs", y, rows * outputs) && loss_ok(o, "/loss", loss) &&
-        (!r->initialised || slab_finite(o, "/params", r, gs_net_params(r->net)))) {
+        (!r->initialised || slab_finite(o, "/params", r, gs_net_params(r->net))) &&
+        (!(keep & KEEP_ACTIVATIONS) || activations_finite(o, r, pass))) {
         jw_object(&o->w);
         write_tensor_member(o, "outputs", y, rows, outputs);
         if (has_targets(r)) {
@@ -185,26 +238,13 @@ static void run_forward(request *r, const compute_env *env, out *o)
             jw_key(&o->w, "params");
             write_slab(o, r, gs_net_params(r->net));
         }
+        if (keep & KEEP_ACTIVATIONS) write_activations(o, r, pass);
         jw_end(&o->w);
     }
     gs_pass_free(pass);
 }
 
 /* ---- POST /gradients ------------------------------------------------------------ */
-
-static unsigned decode_return(const json_t *root, diag *d)
-{
-    static const char *const KEYS[] = {"outputs", "input_grad", "deltas", NULL};
-    const json_t *ret = json_object_get(root, "return");
-    int outputs = 0, input_grad = 0, deltas = 0;
-    if (!ret || !need_object(ret, "/return", d) || !check_keys(ret, "/return", d, KEYS, NULL))
-        return 0;
-    get_bool(ret, "outputs", "/return", &outputs, d);
-    get_bool(ret, "input_grad", "/return", &input_grad, d);
-    get_bool(ret, "deltas", "/return", &deltas, d);
-    return (outputs ? GS_KEEP_OUTPUTS : 0) | (input_grad ? GS_KEEP_INPUT_GRAD : 0) |
-           (deltas ? GS_KEEP_DELTAS : 0);
-}
 
 static int gradients_finite(out *o, const request *r, const gs_pass *pass, unsigned keep,
                             double loss)
@@ -224,7 +264,7 @@ static int gradients_finite(out *o, const request *r, const gs_pass *pass, unsig
         ptr_index(p, "/deltas", l);
         if (!finite_ok(o, p, gs_pass_delta(pass, l), rows * r->layers[l].units)) return 0;
     }
-    return 1;
+    return !(keep & KEEP_ACTIVATIONS) || activations_finite(o, r, pass);
 }
 
 static void write_gradients(out *o, const request *r, const gs_pass *pass, unsigned keep,
@@ -253,17 +293,20 @@ static void write_gradients(out *o, const request *r, const gs_pass *pass, unsig
         }
         jw_end(&o->w);
     }
+    if (keep & KEEP_ACTIVATIONS) write_activations(o, r, pass);
     jw_end(&o->w);
 }
 
 static void run_gradients(request *r, const compute_env *env, out *o)
 {
-    unsigned keep = decode_return(r->root, o->d);
+    static const char *const RETURN_KEYS[] = {"outputs", "input_grad", "deltas", "activations",
+                                              NULL};
+    unsigned keep = decode_return(r->root, RETURN_KEYS, o->d);
     if (o->d->status) return;
     gs_error e;
     double loss = 0;
     gs_pass *pass = gs_pass_create(r->net, r->batch.rows, &env->opts->limits, &e);
-    if (!pass || gs_backward(r->net, pass, &r->batch, keep, &loss, &e)) {
+    if (!pass || gs_backward(r->net, pass, &r->batch, keep & ~KEEP_ACTIVATIONS, &loss, &e)) {
         diag_pass(o->d, &e);
         gs_pass_free(pass);
         return;

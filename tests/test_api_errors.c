@@ -82,6 +82,10 @@ static const hostile table[] = {
     {"/gradients", B_MSE, "/network/loss", "\"hinge\"", NULL, 400, "/network/loss"},
     {"/gradients", B_MSE, "/network/reduction", "\"avg\"", NULL, 400, "/network/reduction"},
     {"/gradients", B_MSE, "/network/huber_delta", "-1", NULL, 400, "/network/huber_delta"},
+    {"/gradients", B_MSE, "/network/penalty", "0.1", NULL, 400, "/network/penalty"},
+    {"/gradients", B_MSE, "/network/penalty", "{\"l1\":-0.1}", NULL, 400, "/network/penalty/l1"},
+    {"/gradients", B_MSE, "/network/penalty", "{\"l2\":\"big\"}", NULL, 400, "/network/penalty/l2"},
+    {"/gradients", B_MSE, "/network/penalty", "{\"l3\":1}", NULL, 400, "/network/penalty/l3"},
     /* top level */
     {"/gradients", B_MSE, "/input", "[[1,2]]", NULL, 400, "/input"},
     {"/gradients", B_MSE, "/dtype", "\"float16\"", NULL, 400, "/dtype"},
@@ -91,6 +95,8 @@ static const hostile table[] = {
     {"/gradients", B_MSE, "/return", "{\"gradients\":true}", NULL, 400, "/return/gradients"},
     {"/forward", B_MSE, "/optimizer", "{\"name\":\"sgd\"}", NULL, 400, "/optimizer"},
     {"/forward", B_MSE, "/return", "{\"outputs\":true}", NULL, 400, "/return"},
+    {"/forward", B_MSE, "/return", "{\"activations\":1}", NULL, 400, "/return/activations"},
+    {"/forward", B_MSE, "/return", "{\"deltas\":true}", NULL, 400, "/return/deltas"},
     {"/gradients", B_MSE, "/epochs", "1", NULL, 400, "/epochs"},
     /* tensors */
     {"/gradients", B_MSE, "/inputs", DEL, NULL, 400, "/inputs"},

@@ -483,6 +483,72 @@ static void test_gradients_extras(void)
     api_case_free(&c);
 }
 
+/* "return": {"activations": true} on /forward and /gradients: every layer's
+ * output after its activation, equal bit for bit to the core's pass, in every
+ * encoding; with network.penalty, the loss and gradients equal the core's. */
+static void test_activations_and_penalty(void)
+{
+    for (int enc = 0; enc < 2; enc++) {
+        for (int dt = 0; dt < 2; dt++) {
+            api_case c;
+            char what[80];
+            snprintf(what, sizeof what, "activations %s %s", enc ? "b64" : "nested",
+                     dt ? "float64" : "float32");
+            api_case_init(&c, 3, GS_LOSS_CE, (gs_dtype)dt);
+            api_case_layer(&c, 7, GS_ACT_RELU);
+            api_case_layer(&c, 5, GS_ACT_TANH);
+            api_case_layer(&c, 4, GS_ACT_LINEAR);
+            api_case_random(&c, 6, 700 + enc * 2 + dt, 1, 1);
+            c.out_enc = enc ? "b64" : NULL;
+            c.in_enc = enc ? API_B64 : API_NESTED;
+            c.def.l1 = 0.01;
+            c.def.l2 = 0.02;
+            api_ref ref;
+            int rc = api_ref_backward(&c, GS_KEEP_DELTAS, &ref);
+            CHECK(rc == 0, "%s: core: %s", what, ref.err.message);
+            const char *routes[] = {"/forward", "/gradients"};
+            for (int r = 0; r < 2 && rc == 0; r++) {
+                json_t *req = api_case_json(&c);
+                json_object_set_new(req, "return", json_pack("{sb}", "activations", 1));
+                json_t *resp = api_post(routes[r], req, 200);
+                json_decref(req);
+                json_t *acts = json_object_get(resp, "activations");
+                CHECK(json_array_size(acts) == c.def.n_layers, "%s %s: %zu activations", what,
+                      routes[r], json_array_size(acts));
+                for (size_t l = 0; l < c.def.n_layers && l < json_array_size(acts); l++) {
+                    size_t s[2] = {c.rows, c.layers[l].units};
+                    API_CHECK_TENSOR(json_array_get(acts, l), gs_pass_activation(ref.pass, l),
+                                     c.def.dtype, s, 2, enc_of(&c), what);
+                }
+                loss_equal(json_object_get(resp, "loss"), ref.loss, what);
+                if (r == 1)
+                    API_CHECK_PARAMS(json_object_get(resp, "gradients"), ref.net,
+                                     gs_net_grads(ref.net), enc_of(&c), what);
+                json_decref(resp);
+            }
+            api_ref_free(&ref);
+            api_case_free(&c);
+        }
+    }
+    /* the penalty is in the loss: the same request without it answers less */
+    api_case c;
+    api_case_init(&c, 2, GS_LOSS_MSE, GS_FLOAT64);
+    api_case_layer(&c, 1, GS_ACT_LINEAR);
+    api_case_random(&c, 3, 9, 1, 0);
+    json_t *plain = api_post_new("/forward", api_case_json(&c), 200);
+    c.def.l1 = 0.5;
+    json_t *pen = api_post_new("/forward", api_case_json(&c), 200);
+    double w[2], l1 = 0;
+    memcpy(w, c.params, sizeof w);
+    for (int i = 0; i < 2; i++) l1 += 0.5 * fabs(w[i]);
+    double got = json_number_value(json_object_get(pen, "loss")),
+           want = json_number_value(json_object_get(plain, "loss")) + l1;
+    CHECK(fabs(got - want) <= 1e-12 * fabs(want), "penalised loss %.17g, want %.17g", got, want);
+    json_decref(plain);
+    json_decref(pen);
+    api_case_free(&c);
+}
+
 /* ---- train ---------------------------------------------------------------------------- */
 
 static void test_train_optimizers(void)
@@ -1339,6 +1405,7 @@ int main(void)
         RUN(test_labels_equal_one_hot);
         RUN(test_encodings);
         RUN(test_gradients_extras);
+        RUN(test_activations_and_penalty);
         RUN(test_train_optimizers);
         RUN(test_train_minibatch_shuffle);
         RUN(test_train_resume);

@@ -3,7 +3,10 @@
 # true:
 # - each ```sh block whose first line is a `curl ... localhost:8080` command,
 #   against the real server; a curl command expects 2xx, or the status its
-#   "# -> NNN" comment names, with a body (but for 204);
+#   "# -> NNN" comment names, with a body (but for 204); when the block holds
+#   one command and a ```json block follows it, that is the answer shown, and
+#   unless it elides ("...") or shows a request id, the real answer must equal
+#   it as JSON (same keys, same numbers);
 # - each ```c block holding a main(): compiled against the core library
 #   ($BUILD/libgradserve.a) and run; it must exit 0;
 # - each ```js block: run by Node (an ES module) against the same server; it
@@ -32,6 +35,33 @@ for page in README.md docs/*.md; do
         inb && lang != "" { print > (out "." n "." lang) }' "$page"
 done
 
+# Node runs the JavaScript examples and compares JSON answers.
+if ! command -v node >/dev/null; then
+    SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+    { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends nodejs; } >"$tmp/apt.log" 2>&1
+fi
+# same_json SHOWN GOT: the two files hold equal JSON documents (exit 0), or
+# prints the first difference.
+same_json() {
+    node -e '
+        const fs = require("fs");
+        const [a, b] = process.argv.slice(1).map((f) => JSON.parse(fs.readFileSync(f, "utf8")));
+        const diff = (x, y, p) => {
+            if (typeof x !== typeof y || Array.isArray(x) !== Array.isArray(y) || (x === null) !== (y === null))
+                return `${p || "/"}: ${JSON.stringify(x)} shown, ${JSON.stringify(y)} answered`;
+            if (x && typeof x === "object") {
+                const kx = Object.keys(x), ky = Object.keys(y);
+                if (kx.join() !== ky.join()) return `${p || "/"}: keys ${kx} shown, ${ky} answered`;
+                for (const k of kx) { const d = diff(x[k], y[k], `${p}/${k}`); if (d) return d; }
+                return "";
+            }
+            return x === y ? "" : `${p}: ${x} shown, ${y} answered`;
+        };
+        const d = diff(a, b, "");
+        if (d) { console.log("  " + d); process.exit(1); }' "$1" "$2"
+}
+
 # The examples call curl: this one sends them to our port and records the status.
 curl() {
     local args=() a
@@ -59,17 +89,24 @@ for block in "$tmp"/*.sh; do
         got=$(sed -n "$((i + 1))p" "$tmp/codes")
         first=$(grep '^curl ' "$block" | sed -n "$((i + 1))p" | cut -c1-70)
         name="$(basename "$block" .sh): ${first}"
-        ok=1
+        ok=1 why="status $got, want $want"
         case $want in
             2xx) [[ $got == 2?? ]] || ok=0 ;;
             *) [ "$got" = "$want" ] || ok=0 ;;
         esac
         body="$tmp/body.$i"
         [ -s "$body" ] || [ "$got" = 204 ] || ok=0
+        n=${block%.sh}; n=${n##*.}
+        shown="${block%.*.sh}.$((n + 1)).json"
+        if [ "$ok" = 1 ] && [ "$count" = 1 ] && [ -e "$shown" ] &&
+           ! grep -q -e '\.\.\.' -e request_id "$shown"; then
+            name="$name (answer as shown)"
+            why=$(same_json "$shown" "$body") || ok=0
+        fi
         if [ "$ok" = 1 ]; then
             pass "$name"
         else
-            fail "$name: status $got, want $want"; head -c 400 "$body"; echo
+            fail "$name: $why"; head -c 400 "$body"; echo
         fi
         i=$((i + 1))
     done <<<"$expect"
@@ -100,11 +137,6 @@ done
 for block in "$tmp"/*.js; do
     [ -e "$block" ] || continue
     name="$(basename "$block" .js): JavaScript example"
-    if ! command -v node >/dev/null; then
-        SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-        { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends nodejs; } >"$tmp/apt.log" 2>&1
-    fi
     sed "s/localhost:8080/127.0.0.1:$port/g" "$block" >"$block.mjs"
     node "$block.mjs" >"$block.out" 2>&1
     rc=$?

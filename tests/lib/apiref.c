@@ -272,6 +272,9 @@ json_t *api_case_json(const api_case *c)
     if (c->send_reduction)
         json_object_set_new(net, "reduction", json_string(reduction_name(c->def.reduction)));
     if (c->send_huber_delta) json_object_set_new(net, "huber_delta", json_real(c->def.huber_delta));
+    if (c->def.l1 || c->def.l2)
+        json_object_set_new(net, "penalty",
+                            json_pack("{sfsf}", "l1", c->def.l1, "l2", c->def.l2));
     json_object_set_new(req, "network", net);
     if (c->send_dtype || c->def.dtype != GS_FLOAT32)
         json_object_set_new(req, "dtype",

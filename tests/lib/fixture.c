@@ -123,6 +123,9 @@ int fx_net_def(const json_t *fx, gs_net_def *def, gs_layer_def *layers, char *wh
     def->reduction = (gs_reduction)red;
     const json_t *hd = json_object_get(d, "huber_delta");
     if (hd) def->huber_delta = json_number_value(hd);
+    const json_t *pen = json_object_get(d, "penalty");
+    def->l1 = json_number_value(json_object_get(pen, "l1")); /* 0 when absent */
+    def->l2 = json_number_value(json_object_get(pen, "l2"));
     return 0;
 }
 

@@ -2,7 +2,7 @@
  * core buffers against them.
  *
  * A fixture network is {"dtype", "def": {inputs, layers: [{units, activation,
- * slope?, alpha?}], loss, reduction, huber_delta?}, "params": [{weight, bias}],
+ * slope?, alpha?}], loss, reduction, huber_delta?, penalty?: {l1?, l2?}}, "params": [{weight, bias}],
  * "rows", "inputs", "targets" | "labels", ...}; every tensor is a flat,
  * row-major array of numbers (see tests/fixtures/make_fixtures.py). */
 #ifndef GS_TEST_FIXTURE_H
