@@ -46,13 +46,13 @@ function explain(e) {
 function layerRow(units, activation) {
   const u = el('input', null, 'units');
   u.type = 'number'; u.min = '1'; u.max = '16'; u.value = String(units);
-  u.setAttribute('aria-label', 'units');
+  u.setAttribute('aria-label', 'units'); u.title = 'units';
   const a = el('select', null, 'activation');
   a.setAttribute('aria-label', 'activation');
   ACTIVATIONS.forEach((n) => a.append(new Option(n, n, false, n === activation)));
   const del = el('button', '×', 'small');
   del.type = 'button'; del.title = 'remove this layer';
-  const row = el('div', null, 'layer-row', el('span', null, 'layer-name'), u, ' units, ', a, del);
+  const row = el('div', null, 'layer-row', el('span', null, 'layer-name'), u, a, del);
   del.addEventListener('click', () => { row.remove(); modelChanged(); });
   u.addEventListener('change', modelChanged);
   a.addEventListener('change', modelChanged);
@@ -84,14 +84,16 @@ function applyTask(sets) {
   $('loss').disabled = forced;
   FEATURE_NAMES.forEach((f) => {
     const box = $(`feature-${f}`);
-    box.disabled = FEATURES[f].dims > sets.dims;
-    if (box.disabled) box.checked = false;
+    const off = FEATURES[f].dims > sets.dims;
+    if (off && !box.disabled) { box.dataset.was = String(box.checked); box.checked = false; }
+    if (!off && box.disabled && box.dataset.was) { box.checked = box.dataset.was === 'true'; delete box.dataset.was; }
+    box.disabled = off;
   });
   if (!FEATURE_NAMES.some((f) => $(`feature-${f}`).checked)) $('feature-x').checked = true;
 }
 
 function describeNetwork(s) {
-  document.querySelectorAll('#layers .layer-row .layer-name').forEach((n, i) => { n.textContent = `hidden ${i + 1}:`; });
+  document.querySelectorAll('#layers .layer-row .layer-name').forEach((n, i) => { n.textContent = `layer ${i + 1}`; });
   const out = network(s, S.sets).layers.at(-1);
   const what = S.sets.task === 'regress' ? 'the predicted value' : out.activation === 'softmax' ? 'one per class' : 'probability of class 1';
   $('output-layer').textContent = `output: ${out.units} ${out.units === 1 ? 'unit' : 'units'}, ${out.activation} (${what})`;
@@ -274,7 +276,7 @@ function forwardSpec(s, net) {
     if (A && !out) col.note = `|a| ≤ ${short(scale)}`;
     for (let j = 0; j < layer.units; j++) {
       let paint = blank, label = '';
-      if (out) label = S.sets.task === 'regress' ? 'ŷ' : layer.activation === 'softmax' ? `p(class ${j})` : 'p(class 1)';
+      if (out) label = S.sets.task === 'regress' ? 'ŷ' : layer.activation === 'softmax' ? `class ${j}` : 'p(1)';
       if (A && out && S.sets.task === 'regress') {
         const vmax = maxAbs([...S.sets.train.y, ...S.sets.test.y]);
         paint = (ctx, x, y, size) => paintGrid(ctx, x, y, size, grid, column(A, j), (v) => diverging(FORWARD, v / vmax), grid.y0, grid.y1);
@@ -302,12 +304,12 @@ function probRamp(j, p) {
 // printed under it, so shrinking signals show.
 function backwardSpec(s, net) {
   const grid = S.grid, last = S.last, pts = S.sets.train.x;
-  const tile = (values, scale) => (ctx, x, y, size) => paintPoints(ctx, x, y, size, grid, pts, values, scale, BACKWARD, S.pick);
+  const tile = (values, scale, behind) => (ctx, x, y, size) => paintPoints(ctx, x, y, size, grid, pts, values, scale, BACKWARD, S.pick, behind);
   const g = last && last.g;
   const inScale = g ? maxAbs(g.input_grad) : 1;
   const inputs = {
     title: 'inputs', sub: 'dL/dx', note: g ? `max ${short(inScale)}` : '',
-    nodes: s.features.map((f, i) => ({ label: FEATURES[f].label, paint: g ? tile(column(g.input_grad, i), inScale) : blank })),
+    nodes: s.features.map((f, i) => ({ label: FEATURES[f].label, paint: g ? tile(column(g.input_grad, i), inScale, column(last.gridX, i)) : blank })),
   };
   const L = net.layers.length;
   const layers = net.layers.map((layer, l) => {
@@ -316,7 +318,7 @@ function backwardSpec(s, net) {
       title: l === L - 1 ? 'output' : `layer ${l + 1}`, sub: 'dL/dz', note: g ? `max ${short(scale)}` : '',
       nodes: Array.from({ length: layer.units }, (_, j) => ({
         label: l === L - 1 && layer.units > 1 ? `class ${j}` : '',
-        paint: g ? tile(column(g.deltas[l], j), scale) : blank,
+        paint: g ? tile(column(g.deltas[l], j), scale, column(last.gridActivations[l], j)) : blank,
       })),
     };
   });
@@ -325,12 +327,12 @@ function backwardSpec(s, net) {
 
 const NOTES = {
   forward: 'Each tile is a neuron\'s output over the plane (POST /forward with every layer\'s activations on the grid): orange below zero, blue above, white at zero. Edges are the weights: width by |w|, colour by sign.',
-  backward: 'Each tile shows the error signal dL/dz the neuron receives at every training point (POST /gradients, deltas): pink where raising the neuron\'s z would raise the loss, green where it would lower it. Edges are dL/dW, the sum of those signals times the values each edge carries. The ringed point is the one followed below.',
+  backward: 'Each tile shows the error signal dL/dz the neuron receives at every training point (POST /gradients, deltas): pink where raising the neuron\'s z would raise the loss, green where it would lower it; colour strength grows with √|dL/dz| up to the largest in the layer, printed under it. Edges are dL/dW, the sum of those signals times the values each edge carries. Behind them, in greys, what the neuron computes (darker below zero). The ringed point is the one followed below.',
 };
 
 function drawPicture(s, net) {
   const spec = S.view === 'forward' ? forwardSpec(s, net) : backwardSpec(s, net);
-  spec.focus = S.focus;
+  spec.focus = S.view === 'backward' ? S.focus : [];
   drawNetwork($('network'), spec);
   $('network-note').textContent = NOTES[S.view];
   const legend = $('legend');
@@ -383,6 +385,13 @@ function pick(i) {
   S.pick = Math.max(0, Math.min(S.sets.train.x.length - 1, Math.floor(i) || 0));
   $('sweep-point').value = String(S.pick);
   if (S.last) drawAll(readSettings());
+}
+
+// The training point whose output error signal is largest.
+function pickWorst() {
+  if (!S.last) return;
+  const out = S.last.g.deltas.at(-1).map((row) => row.reduce((s, v) => s + Math.abs(v), 0));
+  pick(out.reduce((k, v, i) => (v > out[k] ? i : k), 0));
 }
 
 // A click on the output picks the nearest training point.
@@ -508,6 +517,7 @@ function init() {
   on('view-backward', 'click', () => setView('backward'));
   on('sweep-point', 'change', () => pick(Number($('sweep-point').value)));
   on('boundary', 'click', pickAt);
+  on('sweep-worst', 'click', pickWorst);
   window.addEventListener('hashchange', () => { writeSettings(fromHash(location.hash), layerRow); loadData(); });
   let resize = 0;
   window.addEventListener('resize', () => { clearTimeout(resize); resize = setTimeout(() => S.sets && drawPicture(readSettings(), network(readSettings(), S.sets)), 100); });

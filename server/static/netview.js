@@ -4,9 +4,10 @@
 // backward view: error signals on the training points and dL/dW).
 import { diverging, css, maxAbs } from './plot.js';
 
-const LEFT = 64; // room for the input features' names
+const LEFT = 48; // room for the input features' names
 const TOP = 46; // column titles
 const BOTTOM = 30; // column notes
+const RIGHT = 56; // room for the outputs' names
 
 // spec: {columns: [{title, sub, note, nodes: [{label, paint(ctx, x, y, size)}]}],
 //        links: [weights [out][in] between column c and c + 1, or null],
@@ -18,8 +19,8 @@ export function drawNetwork(canvas, spec) {
   const W = Math.max(320, canvas.clientWidth || canvas.parentElement.clientWidth || 640);
   const cols = spec.columns;
   const most = Math.max(...cols.map((c) => c.nodes.length));
-  const colW = (W - LEFT) / cols.length;
-  const size = Math.round(Math.max(30, Math.min(72, colW * 0.46, 560 / most)));
+  const colW = (W - LEFT - RIGHT) / cols.length;
+  const size = Math.round(Math.max(30, Math.min(84, colW * 0.6, 600 / (1.3 * most - 0.3))));
   const gap = Math.round(size * 0.3);
   const H = TOP + most * (size + gap) - gap + BOTTOM;
   canvas.width = Math.round(W * dpr);

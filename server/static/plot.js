@@ -69,12 +69,23 @@ export function paintGrid(ctx, x, y, size, grid, values, colorOf, lo = -1, hi = 
   ctx.drawImage(off, x, y, size, size);
 }
 
-// Points of the plane (training points) coloured by a value each, over a
-// pale background; 1-D: a stem per point from the zero line. pick: the
-// index of a point to ring.
-export function paintPoints(ctx, x, y, size, grid, points, values, scale, palette, pick = -1) {
-  ctx.fillStyle = '#f8fafc';
-  ctx.fillRect(x, y, size, size);
+// Error signals span orders of magnitude (a well-fit point sends back almost
+// nothing): colours and stems follow sign(v) sqrt(|v|), v in [-1, 1].
+const signedSqrt = (v) => Math.sign(v) * Math.sqrt(Math.min(1, Math.abs(v)));
+
+// Points of the plane (training points) coloured by a value each (scaled by
+// 1 / scale, then signedSqrt); 1-D: a stem per point from the zero line.
+// behind: the neuron's forward output over the grid (2-D only) in light
+// greys (darker below zero), so the signals sit on the shape the neuron
+// draws; null for a plain background. pick: the index of a point to ring.
+export function paintPoints(ctx, x, y, size, grid, points, values, scale, palette, pick = -1, behind = null) {
+  if (behind && grid.dims === 2) {
+    const s = maxAbs(behind);
+    paintGrid(ctx, x, y, size, grid, behind, (v) => { const g = Math.round(236 + 16 * (v / s)); return [g, g, g + 3]; });
+  } else {
+    ctx.fillStyle = '#f8fafc';
+    ctx.fillRect(x, y, size, size);
+  }
   clip(ctx, x, y, size);
   const px = (p) => x + ((p[0] - grid.x0) / (grid.x1 - grid.x0)) * size;
   if (grid.dims === 1) {
@@ -82,22 +93,24 @@ export function paintPoints(ctx, x, y, size, grid, points, values, scale, palett
     ctx.strokeStyle = '#cbd5e1'; ctx.lineWidth = 1;
     ctx.beginPath(); ctx.moveTo(x, mid); ctx.lineTo(x + size, mid); ctx.stroke();
     points.forEach((p, i) => {
-      const v = values[i] / scale;
+      const v = signedSqrt(values[i] / scale);
       ctx.strokeStyle = css(diverging(palette, v));
       ctx.lineWidth = i === pick ? 3 : 1.5;
       ctx.beginPath(); ctx.moveTo(px(p), mid); ctx.lineTo(px(p), mid - v * (size / 2 - 2)); ctx.stroke();
     });
   } else {
     const py = (p) => y + ((grid.y1 - p[1]) / (grid.y1 - grid.y0)) * size;
-    const r = Math.max(1.6, size / 40);
-    points.forEach((p, i) => {
-      const v = values[i] / scale;
-      ctx.fillStyle = css(diverging(palette, v), 0.25 + 0.75 * Math.min(1, Math.abs(v)));
-      ctx.beginPath(); ctx.arc(px(p), py(p), r, 0, 2 * Math.PI); ctx.fill();
+    const r = Math.max(2, size / 24);
+    // strongest signals drawn last, on top
+    const order = values.map((_, i) => i).sort((a, b) => Math.abs(values[a]) - Math.abs(values[b]));
+    order.forEach((i) => {
+      const v = signedSqrt(values[i] / scale);
+      ctx.fillStyle = css(diverging(palette, v), 0.35 + 0.65 * Math.abs(v));
+      ctx.beginPath(); ctx.arc(px(points[i]), py(points[i]), r, 0, 2 * Math.PI); ctx.fill();
     });
-    if (pick >= 0 && points[pick]) {
-      ctx.strokeStyle = '#0f172a'; ctx.lineWidth = 1.5;
-      ctx.beginPath(); ctx.arc(px(points[pick]), py(points[pick]), r + 3, 0, 2 * Math.PI); ctx.stroke();
+    if (pick >= 0 && points[pick] && size >= 40) {
+      ctx.strokeStyle = '#0f172a'; ctx.lineWidth = 1;
+      ctx.beginPath(); ctx.arc(px(points[pick]), py(points[pick]), r + 1.5, 0, 2 * Math.PI); ctx.stroke();
     }
   }
   ctx.restore();

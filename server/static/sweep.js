@@ -10,12 +10,14 @@ import { DERIVATIVES, outputSeed } from './model.js';
 
 let state = null; // {steps: [node], step, onFocus}
 
+const paren = (v) => (v < 0 ? `(${short(v)})` : short(v));
+
 // W [out, in], d [out] -> W^T d [in], with each sum's first terms as text
 function backSum(W, d) {
   return W[0].map((_, j) => {
     let s = 0;
     const terms = [];
-    W.forEach((row, k) => { s += row[j] * d[k]; if (terms.length < 2) terms.push(`${short(row[j])}·${short(d[k])}`); });
+    W.forEach((row, k) => { s += row[j] * d[k]; if (terms.length < 2) terms.push(`${paren(row[j])}·${paren(d[k])}`); });
     const more = W.length > 2 ? ` + … (${W.length} terms)` : '';
     return { value: s, text: `${terms.join(' + ')}${more}` };
   });
