@@ -117,6 +117,9 @@ function loadData() {
   const kind = S.sets.task === 'regress' ? `a ${S.sets.dims}-D regression` : `${S.sets.classes} classes`;
   $('data-info').textContent = `${S.sets.train.x.length} training points (filled), ${S.sets.test.x.length} test points (hollow), ${kind}`;
   const regress = S.sets.task === 'regress';
+  $('output-source').textContent = S.sets.dims === 1
+    ? `The prediction along x from POST /forward on ${GRID_1D} points; the targets above x.`
+    : `The prediction over the plane from POST /forward on a ${GRID_2D} × ${GRID_2D} grid.`;
   $('train-acc-label').textContent = regress ? 'train R²' : 'train accuracy';
   $('test-acc-label').textContent = regress ? 'test R²' : 'test accuracy';
   resetModel();
@@ -308,14 +311,14 @@ function backwardSpec(s, net) {
   const g = last && last.g;
   const inScale = g ? maxAbs(g.input_grad) : 1;
   const inputs = {
-    title: 'inputs', sub: 'dL/dx', note: g ? `max ${short(inScale)}` : '',
+    title: 'inputs', sub: 'dL/dx', note: g ? `max ${inScale.toExponential(1)}` : '',
     nodes: s.features.map((f, i) => ({ label: FEATURES[f].label, paint: g ? tile(column(g.input_grad, i), inScale, column(last.gridX, i)) : blank })),
   };
   const L = net.layers.length;
   const layers = net.layers.map((layer, l) => {
     const scale = g ? maxAbs(g.deltas[l]) : 1;
     return {
-      title: l === L - 1 ? 'output' : `layer ${l + 1}`, sub: 'dL/dz', note: g ? `max ${short(scale)}` : '',
+      title: l === L - 1 ? 'output' : `layer ${l + 1}`, sub: 'dL/dz', note: g ? `max ${scale.toExponential(1)}` : '',
       nodes: Array.from({ length: layer.units }, (_, j) => ({
         label: l === L - 1 && layer.units > 1 ? `class ${j}` : '',
         paint: g ? tile(column(g.deltas[l], j), scale, column(last.gridActivations[l], j)) : blank,

@@ -109,8 +109,8 @@ export function paintPoints(ctx, x, y, size, grid, points, values, scale, palett
       ctx.beginPath(); ctx.arc(px(points[i]), py(points[i]), r, 0, 2 * Math.PI); ctx.fill();
     });
     if (pick >= 0 && points[pick] && size >= 40) {
-      ctx.strokeStyle = '#0f172a'; ctx.lineWidth = 1;
-      ctx.beginPath(); ctx.arc(px(points[pick]), py(points[pick]), r + 1.5, 0, 2 * Math.PI); ctx.stroke();
+      ctx.strokeStyle = 'rgba(15, 23, 42, 0.6)'; ctx.lineWidth = 1;
+      ctx.beginPath(); ctx.arc(px(points[pick]), py(points[pick]), r + 1, 0, 2 * Math.PI); ctx.stroke();
     }
   }
   ctx.restore();

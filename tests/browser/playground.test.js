@@ -344,10 +344,20 @@ async function main() {
     await page.check('#feature-siny');
     await page.click('#add-layer');
     for (let i = 0; i < 3; i++) {
-      await page.locator('#layers .units').nth(i).fill('16');
+      await page.locator('#layers .units').nth(i).fill('10');
       await page.locator('#layers .units').nth(i).dispatchEvent('change');
     }
     assert(await page.locator('#loss').isDisabled() && (await page.inputValue('#loss')) === 'cross_entropy', 'three classes do not force cross-entropy');
+    // early in training, error signals reach every neuron: the backward view then
+    await page.click('#step');
+    await page.waitForFunction(() => Number(document.getElementById('epoch').textContent) > 0, null, { timeout: 15000 });
+    await page.fill('#sweep-point', '3');
+    await page.dispatchEvent('#sweep-point', 'change');
+    await page.click('#view-backward');
+    await page.click('#sweep-next');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(OUT, 'backward.png') });
+    await page.click('#view-forward');
     const t0 = Date.now();
     const { acc, epochs } = await trainTo(page, 95, 240000);
     console.log(`  spiral, 3 classes: test accuracy ${acc}% after ${epochs} epochs, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -357,15 +367,9 @@ async function main() {
     assert(tr.network.inputs === 4 && tr.inputs[0].length === 4, 'not 4 features');
     assert(tr.targets.every((t) => Number.isInteger(t) && t >= 0 && t < 3) && new Set(tr.targets).size === 3, 'targets are not class indices 0..2');
     spiral = { url: page.url(), form: await formState(page), info: await text(page, '#data-info'), first: tr };
-    // the views a teacher projects: the page's first screen, forward and backward
-    await page.fill('#sweep-point', '3');
-    await page.dispatchEvent('#sweep-point', 'change');
+    // the trained network forward, as a teacher would project it
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(OUT, 'forward.png') });
-    await page.click('#view-backward');
-    await page.click('#sweep-next');
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await page.screenshot({ path: join(OUT, 'backward.png') });
     await page.locator('#sweep-panel').screenshot({ path: join(OUT, 'sweep.png') });
     console.log(`  screenshots: ${['forward', 'backward', 'sweep'].map((f) => join(OUT, `${f}.png`)).join(', ')}`);
   });
