@@ -9,7 +9,7 @@ import { $, el, on, short } from './dom.js';
 import { DATASETS, FEATURES, FEATURE_NAMES, makeDataset, parseCsv, gridOver, featurize } from './data.js';
 import { ACTIVATIONS, readSettings, writeSettings, toHash, fromHash } from './settings.js';
 import { network, lossFor, targets, probs, accuracy, r2 } from './model.js';
-import { drawOutput, drawCurves, drawMagnitudes, paintGrid, paintPoints, probColor, diverging, classColor, maxAbs, FORWARD, BACKWARD } from './plot.js';
+import { drawOutput, drawCurves, drawMagnitudes, paintGrid, paintPoints, probColor, classRamp, diverging, maxAbs, FORWARD, BACKWARD } from './plot.js';
 import { drawNetwork } from './netview.js';
 import { initSweep, renderSweep, clearSweep } from './sweep.js';
 import { initChain } from './chain.js';
@@ -53,9 +53,9 @@ function layerRow(units, activation) {
   const del = el('button', '×', 'small');
   del.type = 'button'; del.title = 'remove this layer';
   const row = el('div', null, 'layer-row', el('span', null, 'layer-name'), u, a, del);
-  del.addEventListener('click', () => { row.remove(); modelChanged(); });
-  u.addEventListener('change', modelChanged);
-  a.addEventListener('change', modelChanged);
+  del.addEventListener('click', () => { row.remove(); resetModel(); });
+  u.addEventListener('change', resetModel);
+  a.addEventListener('change', resetModel);
   return row;
 }
 
@@ -63,7 +63,7 @@ function featureBoxes() {
   FEATURE_NAMES.forEach((f) => {
     const box = el('input');
     box.type = 'checkbox'; box.id = `feature-${f}`; box.checked = f === 'x' || f === 'y';
-    box.addEventListener('change', modelChanged);
+    box.addEventListener('change', resetModel);
     $('features').append(el('label', null, 'feature', box, FEATURES[f].label));
   });
 }
@@ -79,9 +79,12 @@ function saveHash(s) {
 function applyTask(sets) {
   const d = DATASETS[$('dataset').value];
   $('classes').disabled = !(d && d.manyClasses);
-  const forced = sets.task === 'regress' || sets.classes > 2;
-  if (forced) $('loss').value = lossFor(readSettings(), sets);
-  $('loss').disabled = forced;
+  // a forced loss shows in the select; the reader's own choice comes back after
+  const loss = $('loss'), forced = sets.task === 'regress' || sets.classes > 2;
+  if (forced && !loss.disabled) loss.dataset.was = loss.value;
+  if (!forced && loss.disabled && loss.dataset.was) { loss.value = loss.dataset.was; delete loss.dataset.was; }
+  if (forced) loss.value = lossFor(readSettings(), sets);
+  loss.disabled = forced;
   FEATURE_NAMES.forEach((f) => {
     const box = $(`feature-${f}`);
     const off = FEATURES[f].dims > sets.dims;
@@ -125,14 +128,12 @@ function loadData() {
   resetModel();
 }
 
-function modelChanged() { resetModel(); }
-
 // ---- training ------------------------------------------------------------------------
 
 function resetModel() {
   S.params = null; S.optState = null; S.optName = null; S.last = null;
   S.epoch = 0; S.history = { train: [], test: [] };
-  S.trainScore = undefined; S.testScore = undefined;
+  S.trainLoss = undefined; S.trainScore = undefined; S.testScore = undefined;
   S.pick = Math.min(S.pick, Math.max(0, S.sets.train.x.length - 1));
   const s = readSettings();
   saveHash(s);
@@ -284,7 +285,7 @@ function forwardSpec(s, net) {
         const vmax = maxAbs([...S.sets.train.y, ...S.sets.test.y]);
         paint = (ctx, x, y, size) => paintGrid(ctx, x, y, size, grid, column(A, j), (v) => diverging(FORWARD, v / vmax), grid.y0, grid.y1);
       } else if (A && out) {
-        const color = layer.activation === 'softmax' ? (v) => probRamp(j, v) : (v) => probColor([1 - v, v]);
+        const color = layer.activation === 'softmax' ? (v) => classRamp(j, v) : (v) => probColor([1 - v, v]);
         paint = (ctx, x, y, size) => paintGrid(ctx, x, y, size, grid, column(A, j), color, 0, 1);
       } else if (A) {
         paint = tile(column(A, j), scale);
@@ -294,12 +295,6 @@ function forwardSpec(s, net) {
     return col;
   });
   return { columns: [inputs, ...layers], links: net.layers.map((_, l) => (last ? last.params[l].weight : null)), palette: FORWARD };
-}
-
-// white -> class j's colour as its probability p goes 0 -> 1
-function probRamp(j, p) {
-  const c = classColor(j).match(/\d+/g).map(Number);
-  return c.slice(0, 3).map((v) => Math.round(255 + (v - 255) * p));
 }
 
 // The backward view: each neuron's error signal dL/dz on every training
@@ -333,7 +328,8 @@ const NOTES = {
   backward: 'Each tile shows the error signal dL/dz the neuron receives at every training point (POST /gradients, deltas): pink where raising the neuron\'s z would raise the loss, green where it would lower it; colour strength grows with √|dL/dz| up to the largest in the layer, printed under it. Edges are dL/dW, the sum of those signals times the values each edge carries. Behind them, in greys, what the neuron computes (darker below zero). The ringed point is the one followed below.',
 };
 
-function drawPicture(s, net) {
+function drawPicture(s) {
+  const net = network(s, S.sets);
   const spec = S.view === 'forward' ? forwardSpec(s, net) : backwardSpec(s, net);
   spec.focus = S.view === 'backward' ? S.focus : [];
   drawNetwork($('network'), spec);
@@ -353,12 +349,11 @@ function drawLoss() {
 }
 
 function drawAll(s) {
-  const net = network(s, S.sets);
   const last = S.last;
   let view = null;
   if (last) view = S.sets.task === 'regress' ? { values: last.gridOutputs } : { probs: probs(last.net, last.gridOutputs) };
   S.mapping = drawOutput($('boundary'), S.grid, view, S.sets, last ? S.pick : -1);
-  drawPicture(s, net);
+  drawPicture(s);
   drawLoss();
   drawMagnitudes($('magnitudes'), last ? last.net.layers.map((_, i) => ({
     name: `layer ${i + 1}`, grad: rms(last.g.gradients[i].weight), delta: rms(last.g.deltas[i]),
@@ -489,7 +484,7 @@ function setView(v) {
   S.view = v;
   $('view-forward').setAttribute('aria-pressed', String(v === 'forward'));
   $('view-backward').setAttribute('aria-pressed', String(v === 'backward'));
-  drawPicture(readSettings(), network(readSettings(), S.sets));
+  drawPicture(readSettings());
 }
 
 // ---- wiring ------------------------------------------------------------------------------
@@ -500,10 +495,10 @@ function init() {
   featureBoxes();
   [[8, 'tanh'], [8, 'tanh']].forEach(([u, a]) => $('layers').append(layerRow(u, a)));
   if (location.hash.length > 1) writeSettings(fromHash(location.hash), layerRow);
-  on('add-layer', 'click', () => { $('layers').append(layerRow(4, 'tanh')); modelChanged(); });
+  on('add-layer', 'click', () => { $('layers').append(layerRow(4, 'tanh')); resetModel(); });
   ['dataset', 'classes', 'points', 'noise', 'test-fraction', 'data-seed'].forEach((id) => on(id, 'change', loadData));
   on('use-csv', 'click', loadData);
-  ['loss', 'init', 'init-seed'].forEach((id) => on(id, 'change', modelChanged));
+  ['loss', 'init', 'init-seed'].forEach((id) => on(id, 'change', resetModel));
   ['optimizer', 'lr', 'batch-size', 'epochs', 'l1', 'l2'].forEach((id) => on(id, 'change', () => saveHash(readSettings())));
   on('token', 'input', () => setToken($('token').value));
   setToken($('token').value);
@@ -523,9 +518,9 @@ function init() {
   on('sweep-worst', 'click', pickWorst);
   window.addEventListener('hashchange', () => { writeSettings(fromHash(location.hash), layerRow); loadData(); });
   let resize = 0;
-  window.addEventListener('resize', () => { clearTimeout(resize); resize = setTimeout(() => S.sets && drawPicture(readSettings(), network(readSettings(), S.sets)), 100); });
+  window.addEventListener('resize', () => { clearTimeout(resize); resize = setTimeout(() => S.sets && drawPicture(readSettings()), 100); });
   onRequest(() => setTimeout(refreshCurl, 0));
-  initSweep((cols) => { S.focus = cols; if (S.sets) drawPicture(readSettings(), network(readSettings(), S.sets)); });
+  initSweep((cols) => { S.focus = cols; if (S.sets) drawPicture(readSettings()); });
   initChain({ showError: (t) => { $('ad-error').textContent = t; $('ad-error').hidden = false; },
     clearError: () => { $('ad-error').hidden = true; } });
   loadData();

@@ -116,6 +116,9 @@ export function paintPoints(ctx, x, y, size, grid, points, values, scale, palett
   ctx.restore();
 }
 
+// white -> class k's colour as its probability p goes 0 -> 1
+export function classRamp(k, p) { return mix(WHITE, CLASS_COLORS[k % CLASS_COLORS.length], p); }
+
 // The colour of class probabilities p (paler where the network is unsure).
 export function probColor(p) {
   let k = 0;

@@ -91,7 +91,6 @@ async function launch() {
 
 const text = (page, sel) => page.locator(sel).innerText();
 const canvasData = (page, id) => page.evaluate((i) => document.getElementById(i).toDataURL(), id);
-const pct = (s) => parseFloat(String(s).replace('%', ''));
 
 async function open(page, url) {
   await page.goto(url);
@@ -409,7 +408,11 @@ async function main() {
       assert(tr.targets.every((t) => t.length === 1 && Number.isFinite(t[0])), 'targets are not [rows, 1] values');
       assert(name !== 'sine' || await page.locator('#feature-y').isDisabled(), 'y is offered for a 1-D regression');
     }
+    // back to two classes: the reader's loss returns, the old numbers go
     await page.selectOption('#dataset', 'xor');
+    assert(!(await page.isDisabled('#loss')) && (await page.inputValue('#loss')) === 'binary_cross_entropy',
+      `loss after regression: ${await page.inputValue('#loss')}`);
+    assert((await text(page, '#train-loss')) === '—' && (await text(page, '#test-acc')) === '—', 'stale numbers after a new dataset');
   });
 
   await check('autodiff_panel_walks_the_sweep_of_exp_sin_x2', async () => {
