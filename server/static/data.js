@@ -138,8 +138,13 @@ function split(pts, labels, testFraction, rand, meta) {
   return { train: pick(idx.slice(nTest)), test: pick(idx.slice(0, nTest)), classes, ...meta };
 }
 
+// Throws an Error naming the setting when one cannot make a dataset.
 export function makeDataset(name, { n = 200, noise = 0.05, testFraction = 0.3, seed = 1, classes = 3 } = {}) {
   const d = DATASETS[name];
+  if (!d) throw new Error(`dataset: no dataset named "${name}"`);
+  if (!Number.isInteger(n) || n < 4 || n > 5000) throw new Error('points: a whole number from 4 to 5000');
+  if (!(noise >= 0)) throw new Error('noise: a number >= 0');
+  if (!(testFraction >= 0 && testFraction < 1)) throw new Error('test fraction: a number from 0 to below 1');
   const rand = rng(seed);
   const { pts, labels } = d.make(n, noise, rand, d.manyClasses ? classes : 2);
   return split(pts, labels, testFraction, rand, { task: d.task, dims: d.dims });

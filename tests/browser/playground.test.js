@@ -290,6 +290,19 @@ async function main() {
     await page.waitForFunction(() => document.getElementById('error').hidden, null, { timeout: 10000 });
   });
 
+  await check('a_bad_data_setting_is_named_and_sends_nothing', async () => {
+    const n = traffic.posts.length;
+    await page.fill('#points', '2');
+    await page.dispatchEvent('#points', 'change');
+    await page.waitForSelector('#error:not([hidden])', { timeout: 5000 });
+    const t = await text(page, '#error');
+    assert(/^points: /.test(t), `error box: ${t}`);
+    await page.fill('#points', '200');
+    await page.dispatchEvent('#points', 'change');
+    assert(await page.locator('#error').isHidden(), 'the error stays after a good value');
+    assert(traffic.posts.length === n, 'requests were sent');
+  });
+
   await check('l1_and_l2_reach_the_requests_and_the_loss', async () => {
     await page.fill('#l1', '0.001');
     await page.dispatchEvent('#l1', 'change');
