@@ -42,7 +42,7 @@ function assert(cond, msg) { if (!cond) throw new Error(msg); }
 
 // ---- what the page sends and receives --------------------------------------------
 
-const traffic = { requests: 0, responses: 0, violations: [], posts: [], expected: [] };
+const traffic = { requests: 0, responses: 0, violations: [], posts: [], expected: [], inflight: 0, maxInflight: 0 };
 let invalidBody = false; // a check sending a body the contract refuses on purpose
 let consoleErrors = [];
 let expectErrors = false; // a check provoking 4xx answers (Chromium logs those)
@@ -60,12 +60,17 @@ function watch(page) {
     if (!u.protocol.startsWith('http')) return;
     traffic.requests++;
     if (req.method() === 'POST') {
+      traffic.inflight++;
+      traffic.maxInflight = Math.max(traffic.maxInflight, traffic.inflight);
       const body = req.postData() || '';
       traffic.posts.push({ path: u.pathname, body });
       const err = contract.checkRequest(req.method(), u.pathname, req.headers()['content-type'], body);
       if (err) (invalidBody ? traffic.expected : traffic.violations).push(err);
     }
   });
+  const done = (req) => { if (req.method() === 'POST') traffic.inflight--; };
+  page.on('requestfinished', done);
+  page.on('requestfailed', done);
   page.on('response', async (res) => {
     const u = new URL(res.url());
     if (!u.protocol.startsWith('http')) return;
@@ -181,6 +186,7 @@ async function main() {
     const grid = traffic.posts.filter((p) => p.path === '/forward').map((p) => JSON.parse(p.body))
       .find((b) => b.return && b.return.activations);
     assert(grid && grid.inputs.length === 1600, 'no /forward of every layer over the 40 x 40 grid');
+    assert(traffic.maxInflight >= 3, `at most ${traffic.maxInflight} requests at once: the views' three are not sent in parallel`);
     const loss = parseFloat(await text(page, '#train-loss'));
     assert(loss > 0 && loss < 0.3, `train loss ${loss}`);
     // the backward view draws something else, then the forward view comes back the same
