@@ -288,7 +288,11 @@ function forwardSpec(s, net) {
         const color = layer.activation === 'softmax' ? (v) => classRamp(j, v) : (v) => probColor([1 - v, v]);
         paint = (ctx, x, y, size) => paintGrid(ctx, x, y, size, grid, column(A, j), color, 0, 1);
       } else if (A) {
-        paint = tile(column(A, j), scale);
+        // each neuron to its own largest |a| (a ReLU layer's strongest neuron
+        // would wash out the rest), but at least a twentieth of the layer's,
+        // so a dead or idle neuron stays pale
+        const a = column(A, j);
+        paint = tile(a, Math.max(maxAbs(a), scale / 20));
       }
       col.nodes.push({ label, paint });
     }
@@ -324,8 +328,8 @@ function backwardSpec(s, net) {
 }
 
 const NOTES = {
-  forward: 'Each tile is a neuron\'s output over the plane (POST /forward with every layer\'s activations on the grid): orange below zero, blue above, white at zero. Edges are the weights: width by |w|, colour by sign.',
-  backward: 'Each tile shows the error signal dL/dz the neuron receives at every training point (POST /gradients, deltas): pink where raising the neuron\'s z would raise the loss, green where it would lower it; colour strength grows with √|dL/dz| up to the largest in the layer, printed under it. Edges are dL/dW, the sum of those signals times the values each edge carries. Behind them, in greys, what the neuron computes (darker below zero). The ringed point is the one followed below.',
+  forward: `Each tile is a neuron's output over the plane (POST /forward with every layer's activations on the grid): orange below zero, blue above, white at zero, full colour at the neuron's largest |a| (its layer's is printed under it). Edges are the weights: width by |w|, colour by sign.`,
+  backward: `Each tile shows the error signal dL/dz the neuron receives at every training point (POST /gradients, deltas): pink where raising the neuron's z would raise the loss, green where it would lower it; colour strength grows with √|dL/dz| up to the largest in the layer, printed under it. Edges are dL/dW, the sum of those signals times the values each edge carries. Behind them, in greys, what the neuron computes (darker below zero). The ringed point is the one followed below.`,
 };
 
 function drawPicture(s) {
