@@ -1,6 +1,7 @@
 /* Tests of the contract checker itself (tests/lib/schema.c): the YAML
  * reader, and bodies, content types and headers that must pass or fail
  * against openapi.yaml. No server is needed. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,14 +258,104 @@ static void test_check_response(void)
     CHECK(resp_ok("GET", "/openapi.yaml", 200, "application/yaml", "openapi: 3.1.0\n", ""), "yaml");
 }
 
+/* ECMA-262 meaning of "pattern" through the ERE translation: each row is what
+ * JavaScript's new RegExp(pattern, "u").test(text) answers (node 20). */
+static void test_patterns(void)
+{
+    static const struct {
+        const char *pattern, *text;
+        bool match;
+    } rows[] = {
+        {"^a.c$", "a\nc", false},         /* "." is no line terminator */
+        {"^a.c$", "a\xCF\x80" "c", true},  /* a code point, not a byte: "aπc" */
+        {"^a.c$", "a\xE2\x80\xA8" "c", false}, /* U+2028 is a line terminator */
+        {"^.{2}$", "\xF0\x9F\x98\x80x", true}, /* "😀x": two characters */
+        {"^[^a]$", "\xF0\x9F\x98\x80", true},
+        {"^(?:ab)+$", "abab", true},
+        {"^(?:ab)+$", "aba", false},
+        {"^a+?$", "aaa", true},           /* lazy matches what greedy does */
+        {"^[\\d.]+$", "1.5", true},
+        {"^[\\d.]+$", "1,5", false},
+        {"^\\w{2}$", "\xC3\xA9" "1", false}, /* \w is ASCII: "é1" */
+        {"^\\w{2}$", "_1", true},
+        {"a\\/b", "a/b", true},
+        {"^\\$\\d$", "$5", true},
+        {"b", "abc", true},               /* not anchored */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        json_t *root = json_pack("{ss}", "pattern", rows[i].pattern);
+        char err[400] = "";
+        schema *s = schema_from_json(root, err, sizeof err);
+        CHECK(s != NULL, "%s refused: %s", rows[i].pattern, err);
+        if (s) {
+            json_t *text = json_string(rows[i].text);
+            int rc = schema_validate_ref(s, "#", text, err, sizeof err);
+            CHECK((rc == 0) == rows[i].match, "/%s/u.test(%s) should be %d", rows[i].pattern,
+                  rows[i].text, rows[i].match);
+            json_decref(text);
+        }
+        schema_free(s);
+        json_decref(root);
+    }
+}
+
+/* A schema (as JSON text) the load-time checks must refuse, the reason naming `want`. */
+static void refused(const char *schema_json, const char *want)
+{
+    json_error_t je;
+    json_t *j = json_loads(schema_json, 0, &je);
+    CHECK(j != NULL, "bad JSON in test: %s", je.text);
+    if (!j) return;
+    char err[400] = "";
+    schema *s = schema_from_json(j, err, sizeof err);
+    CHECK(s == NULL, "%s accepted", schema_json);
+    CHECK(strstr(err, want) != NULL, "%s: reason '%s' does not name %s", schema_json, err, want);
+    schema_free(s);
+    json_decref(j);
+}
+
 static void test_unsupported_keyword(void)
 {
-    json_t *sch = json_pack("{sssi}", "type", "string", "fooBar", 1);
+    refused("{\"type\": \"string\", \"fooBar\": 1}", "'fooBar'");
+    /* in a branch no instance reaches, and behind a $ref */
+    refused("{\"anyOf\": [true, {\"not\": {}}]}", "'not'");
+    refused("{\"$ref\": \"#/$defs/a\", \"$defs\": {\"a\": {\"multipleOf\": 2}}}", "'multipleOf'");
+    refused("{\"properties\": {\"a/b\": {\"if\": true}}}", "/properties/a~1b");
+    /* keyword values of the wrong kind */
+    refused("{\"minLength\": -1}", "minLength");
+    refused("{\"type\": \"float\"}", "type");
+    refused("{\"anyOf\": []}", "anyOf");
+    /* what draft 2020-12 allows but this validator does not implement */
+    refused("{\"$ref\": \"http://example.com/s.json\"}", "$ref");
+    refused("{\"$ref\": \"#/$defs/missing\"}", "does not resolve");
+    refused("{\"$schema\": \"http://json-schema.org/draft-07/schema#\"}", "$schema");
+    refused("{\"pattern\": \"^\\\\p{L}+$\"}", "\\p");
+    refused("{\"pattern\": \"(?=a)\"}", "(?=");
+    refused("{\"pattern\": \"[[:alpha:]]\"}", "[:");
+
+    /* a whole OpenAPI document: a component no path uses is still checked */
+    json_t *doc = json_pack("{ss s{s{s{ss si}}}}", "openapi", "3.1.0", "components", "schemas",
+                            "Unused", "type", "string", "minContains", 1);
+    char err[400] = "";
+    schema *s = schema_from_openapi(doc, err, sizeof err);
+    CHECK(s == NULL && strstr(err, "'minContains'") && strstr(err, "/components/schemas/Unused"),
+          "unused component not refused: %s", err);
+    schema_free(s);
+    json_object_set_new(doc, "openapi", json_string("3.0.3"));
+    json_object_del(json_object_get(json_object_get(doc, "components"), "schemas"), "Unused");
+    s = schema_from_openapi(doc, err, sizeof err);
+    CHECK(s == NULL && strstr(err, "3.0.3"), "OpenAPI 3.0 (another schema dialect) accepted: %s", err);
+    schema_free(s);
+    json_decref(doc);
+
+    /* validation starts only at a schema loading checked */
     json_t *inst = json_string("x");
-    char err[300];
-    int rc = schema_validate(S, sch, inst, err, sizeof err);
-    CHECK(rc != 0 && strstr(err, "fooBar"), "unknown keyword not reported: %s", err);
-    json_decref(sch);
+    CHECK(schema_validate_ref(S, "#/paths/~1forward/post", inst, err, sizeof err) != 0,
+          "an operation object validated as a schema");
+    json_t *adhoc = json_pack("{sssi}", "type", "string", "fooBar", 1);
+    CHECK(schema_validate(S, adhoc, inst, err, sizeof err) != 0 && strstr(err, "not a schema"),
+          "a schema from outside the document validated: %s", err);
+    json_decref(adhoc);
     json_decref(inst);
 }
 
@@ -282,6 +373,7 @@ int main(void)
     RUN(test_responses);
     RUN(test_requests);
     RUN(test_check_response);
+    RUN(test_patterns);
     RUN(test_unsupported_keyword);
     schema_free(S);
     return CHECK_DONE();

@@ -1,9 +1,12 @@
-/* openapi.yaml -> jansson, and a validator for the JSON Schema subset the
- * contract uses (see schema.h). */
+/* openapi.yaml -> jansson, load-time checks that refuse any schema keyword
+ * the validator does not implement, and the validator (draft 2020-12, the
+ * dialect of OpenAPI 3.1): see schema.h. Proven against the official JSON
+ * Schema Test Suite by tests/test_schema_suite.c. */
 #include "lib/schema.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -12,10 +15,6 @@
 #include <string.h>
 #include <strings.h>
 #include <yaml.h>
-
-struct schema {
-    json_t *doc;
-};
 
 /* ---- YAML -> JSON ----------------------------------------------------------- */
 
@@ -143,43 +142,44 @@ json_t *schema_yaml_to_json(const char *text, size_t len, char *err, size_t errl
     return out;
 }
 
-schema *schema_load(const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 > cap) {
-            cap = cap ? cap * 2 : 65536;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                snprintf(err, errlen, "out of memory");
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) break;
-    }
-    fclose(f);
-    json_t *doc = schema_yaml_to_json(buf, len, err, errlen);
-    free(buf);
-    if (!doc) return NULL;
-    schema *s = calloc(1, sizeof *s);
-    s->doc = doc;
-    return s;
-}
+/* ---- the loaded contract ------------------------------------------------------ */
+
+/* A "pattern" or "patternProperties" key compiled once, found by its text. */
+typedef struct {
+    char *source;  /* the ECMA-262 text as the schema writes it */
+    regex_t chars; /* its POSIX ERE translation, compiled in the UTF-8 locale */
+    /* The same compiled in the C locale when source is ASCII: on ASCII text
+     * it matches exactly what chars does, several times faster (long base64
+     * strings in responses). */
+    regex_t bytes;
+    bool ascii;
+} compiled_pattern;
+
+struct schema {
+    json_t *doc;
+    locale_t utf8;  /* C.UTF-8: a pattern's "." and [^...] match characters, not bytes */
+    locale_t bytes; /* C */
+    compiled_pattern *patterns;
+    size_t n_patterns, cap_patterns;
+    /* Every schema node the load-time checks passed (sorted by address once
+     * loading ends): validation only ever starts from one of these. */
+    const json_t **checked;
+    size_t n_checked, cap_checked;
+    bool sorted;
+};
 
 void schema_free(schema *s)
 {
     if (!s) return;
+    for (size_t i = 0; i < s->n_patterns; i++) {
+        regfree(&s->patterns[i].chars);
+        if (s->patterns[i].ascii) regfree(&s->patterns[i].bytes);
+        free(s->patterns[i].source);
+    }
+    free(s->patterns);
+    free(s->checked);
+    if (s->utf8) freelocale(s->utf8);
+    if (s->bytes) freelocale(s->bytes);
     json_decref(s->doc);
     free(s);
 }
@@ -223,10 +223,632 @@ static json_t *pointer_get(json_t *root, const char *ptr)
     return cur;
 }
 
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* "#/$defs/percent%25field" -> the node at JSON Pointer "/$defs/percent%field":
+ * a $ref is a URI, so its fragment is percent-decoded before it is read as a
+ * pointer. Only same-document fragments resolve; NULL otherwise. */
 json_t *schema_resolve(const schema *s, const char *ref)
 {
     if (!ref || ref[0] != '#') return NULL;
-    return pointer_get(s->doc, ref + 1);
+    if (!strchr(ref, '%')) return pointer_get(s->doc, ref + 1); /* nothing to decode */
+    char ptr[1024];
+    size_t n = 0;
+    for (const char *r = ref + 1; *r; r++) {
+        if (n + 1 >= sizeof ptr) return NULL;
+        int hi, lo;
+        if (*r == '%' && (hi = hex_digit(r[1])) >= 0 && (lo = hex_digit(r[2])) >= 0) {
+            ptr[n++] = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            ptr[n++] = *r;
+        }
+    }
+    ptr[n] = 0;
+    return pointer_get(s->doc, ptr);
+}
+
+/* ---- patterns: ECMA-262 as POSIX ERE ------------------------------------------- */
+
+/* \t \n \r \f \v as the byte they stand for; 0 for any other letter. */
+static char control_escape(char e)
+{
+    switch (e) {
+    case 't': return '\t';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 'f': return '\f';
+    case 'v': return '\v';
+    default: return 0;
+    }
+}
+
+/* JSON Schema patterns are ECMA-262 regular expressions, not anchored; glibc
+ * has POSIX EREs. This rewrites the part of ECMA-262 whose meaning is certain
+ * in ERE: literals, ^ $ | ( ) (?:...), quantifiers (lazy ones match the same
+ * strings as greedy ones), [...] classes, "." (any character but a line
+ * terminator), \d \D \w \W (ASCII in ECMA-262 too), \t \n \r \f \v and
+ * escaped punctuation. Anything else (\s, \b, \p{...}, back-references,
+ * look-around, [:alpha:] inside a class, ...) is refused with the construct
+ * named in err, so a pattern is never read with another meaning. Returns a
+ * malloc'd ERE, or NULL with err. */
+static char *ecma_to_ere(const char *src, char *err, size_t errlen)
+{
+    /* The longest expansion is "." -> 11 bytes and \W (2 bytes) -> 13. */
+    char *out = malloc(16 * strlen(src) + 1), *o = out;
+    const char *s = src;
+    char lit;
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    while (*s) {
+        if (s[0] == '\\') {
+            char e = s[1];
+            if (e && strchr(".^$|()[]{}*+?\\", e)) {
+                *o++ = '\\';
+                *o++ = e;
+            } else if (e == '/' || e == '-') {
+                *o++ = e;
+            } else if (e == 'd' || e == 'D' || e == 'w' || e == 'W') {
+                const char *set = e == 'd' || e == 'D' ? "0-9" : "A-Za-z0-9_";
+                o += sprintf(o, "[%s%s]", e == 'D' || e == 'W' ? "^" : "", set);
+            } else if ((lit = control_escape(e))) {
+                *o++ = lit;
+            } else {
+                snprintf(err, errlen, "pattern '%s': escape \\%c is not supported", src,
+                         e ? e : ' ');
+                goto refused;
+            }
+            s += 2;
+        } else if (s[0] == '[') {
+            *o++ = *s++;
+            if (*s == '^') *o++ = *s++;
+            if (*s == ']') {
+                snprintf(err, errlen, "pattern '%s': an empty class [] or [^] is not supported",
+                         src);
+                goto refused;
+            }
+            while (*s && *s != ']') {
+                if (s[0] == '\\') {
+                    char e = s[1];
+                    if (e == 'd') {
+                        o = stpcpy(o, "0-9");
+                    } else if (e == 'w') {
+                        o = stpcpy(o, "A-Za-z0-9_");
+                    } else if ((lit = control_escape(e))) {
+                        *o++ = lit;
+                    } else if (e && strchr(".$|(){}*+?/", e)) {
+                        *o++ = e; /* literal inside a POSIX bracket as it is */
+                    } else {
+                        /* \] \\ \- \^ \[ have no position-free POSIX spelling */
+                        snprintf(err, errlen,
+                                 "pattern '%s': escape \\%c inside [...] is not supported", src,
+                                 e ? e : ' ');
+                        goto refused;
+                    }
+                    s += 2;
+                } else if (s[0] == '[' && (s[1] == ':' || s[1] == '.' || s[1] == '=')) {
+                    snprintf(err, errlen, "pattern '%s': [%c inside [...] means a POSIX class, "
+                             "not ECMA-262 characters", src, s[1]);
+                    goto refused;
+                } else {
+                    *o++ = *s++;
+                }
+            }
+            if (!*s) {
+                snprintf(err, errlen, "pattern '%s': unterminated [", src);
+                goto refused;
+            }
+            *o++ = *s++;
+        } else if (s[0] == '(' && s[1] == '?') {
+            if (s[2] != ':') {
+                snprintf(err, errlen, "pattern '%s': (?%c (look-around or named group) is not "
+                         "supported", src, s[2] ? s[2] : ' ');
+                goto refused;
+            }
+            *o++ = '(';
+            s += 3;
+        } else if (strchr("*+?}", s[0]) && s[1] == '?') {
+            *o++ = s[0]; /* lazy: a match exists exactly when the greedy one does */
+            s += 2;
+        } else if (s[0] == '.') {
+            o = stpcpy(o, "[^\n\r\xE2\x80\xA8\xE2\x80\xA9]"); /* not \n \r U+2028 U+2029 */
+            s++;
+        } else {
+            *o++ = *s++;
+        }
+    }
+    *o = 0;
+    return out;
+refused:
+    free(out);
+    return NULL;
+}
+
+static const compiled_pattern *pattern_find(const schema *s, const char *source)
+{
+    for (size_t i = 0; i < s->n_patterns; i++)
+        if (!strcmp(s->patterns[i].source, source)) return &s->patterns[i];
+    return NULL;
+}
+
+static bool is_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80) return false;
+    return true;
+}
+
+/* regcomp in locale loc; 0 or regcomp's error code. */
+static int compile_in(regex_t *re, const char *ere, locale_t loc)
+{
+    locale_t before = uselocale(loc);
+    int rc = regcomp(re, ere, REG_EXTENDED | REG_NOSUB);
+    uselocale(before);
+    return rc;
+}
+
+/* Compiles source into s once; false with err when it is refused or fails
+ * (nothing is added then). */
+static bool pattern_compile(schema *s, const char *source, char *err, size_t errlen)
+{
+    if (pattern_find(s, source)) return true;
+    if (s->n_patterns == s->cap_patterns) {
+        size_t cap = s->cap_patterns ? 2 * s->cap_patterns : 16;
+        compiled_pattern *np = realloc(s->patterns, cap * sizeof *np);
+        if (!np) {
+            snprintf(err, errlen, "out of memory");
+            return false;
+        }
+        s->patterns = np;
+        s->cap_patterns = cap;
+    }
+    char *ere = ecma_to_ere(source, err, errlen);
+    if (!ere) return false;
+    compiled_pattern *cp = &s->patterns[s->n_patterns];
+    cp->ascii = is_ascii(source);
+    int rc = compile_in(&cp->chars, ere, s->utf8);
+    if (rc != 0) {
+        char why[128];
+        regerror(rc, &cp->chars, why, sizeof why);
+        snprintf(err, errlen, "pattern '%s' does not compile (as ERE '%s': %s)", source, ere, why);
+        free(ere);
+        return false;
+    }
+    if (cp->ascii && compile_in(&cp->bytes, ere, s->bytes) != 0) {
+        regfree(&cp->chars);
+        snprintf(err, errlen, "pattern '%s' does not compile in the C locale", source);
+        free(ere);
+        return false;
+    }
+    free(ere);
+    cp->source = strdup(source);
+    if (!cp->source) {
+        regfree(&cp->chars);
+        if (cp->ascii) regfree(&cp->bytes);
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    s->n_patterns++;
+    return true;
+}
+
+/* 1 when text matches the (load-time compiled) pattern anywhere, 0 when not,
+ * -1 when the pattern was never compiled. */
+static int pattern_matches(const schema *s, const char *source, const char *text)
+{
+    const compiled_pattern *cp = pattern_find(s, source);
+    if (!cp) return -1;
+    bool bytes = cp->ascii && is_ascii(text);
+    locale_t before = uselocale(bytes ? s->bytes : s->utf8);
+    int rc = regexec(bytes ? &cp->bytes : &cp->chars, text, 0, NULL, 0);
+    uselocale(before);
+    return rc == 0;
+}
+
+/* ---- keywords --------------------------------------------------------------- */
+
+/* What a keyword's value must be; the load-time checks refuse anything else. */
+typedef enum {
+    KW_ANNOTATION,  /* anything: no effect on validity */
+    KW_SCHEMA,      /* a schema */
+    KW_SCHEMA_MAP,  /* an object whose members are schemas */
+    KW_PATTERN_MAP, /* the same, keyed by patterns */
+    KW_SCHEMA_LIST, /* a non-empty array of schemas */
+    KW_COUNT,       /* a non-negative integer (2.0 counts as 2) */
+    KW_NUMBER,
+    KW_NAMES,       /* an array of strings */
+    KW_VALUES,      /* an array of any values */
+    KW_ANY,
+    KW_TYPE,        /* a type name or a non-empty array of them */
+    KW_PATTERN,     /* an ECMA-262 pattern in the supported part (ecma_to_ere) */
+    KW_REF,         /* "#" or "#/json/pointer" into the same document */
+    KW_DIALECT,     /* the draft 2020-12 or OpenAPI 3.1 dialect URI */
+} kw_value;
+
+/* Every keyword the validator knows. Draft 2020-12 semantics; annotations are
+ * those of 2020-12 (format and content* are annotations there) and OpenAPI
+ * 3.1's base dialect. A keyword not here makes the schema refused. */
+static const struct keyword {
+    const char *name;
+    kw_value value;
+} keywords[] = {
+    {"$schema", KW_DIALECT},
+    {"$ref", KW_REF},
+    {"$defs", KW_SCHEMA_MAP},
+    {"type", KW_TYPE},
+    {"enum", KW_VALUES},
+    {"const", KW_ANY},
+    {"minimum", KW_NUMBER},
+    {"maximum", KW_NUMBER},
+    {"exclusiveMinimum", KW_NUMBER},
+    {"exclusiveMaximum", KW_NUMBER},
+    {"minLength", KW_COUNT},
+    {"maxLength", KW_COUNT},
+    {"pattern", KW_PATTERN},
+    {"prefixItems", KW_SCHEMA_LIST},
+    {"items", KW_SCHEMA},
+    {"minItems", KW_COUNT},
+    {"maxItems", KW_COUNT},
+    {"properties", KW_SCHEMA_MAP},
+    {"patternProperties", KW_PATTERN_MAP},
+    {"additionalProperties", KW_SCHEMA},
+    {"propertyNames", KW_SCHEMA},
+    {"required", KW_NAMES},
+    {"allOf", KW_SCHEMA_LIST},
+    {"anyOf", KW_SCHEMA_LIST},
+    {"oneOf", KW_SCHEMA_LIST},
+    {"$comment", KW_ANNOTATION},
+    {"title", KW_ANNOTATION},
+    {"description", KW_ANNOTATION},
+    {"default", KW_ANNOTATION},
+    {"examples", KW_ANNOTATION},
+    {"deprecated", KW_ANNOTATION},
+    {"readOnly", KW_ANNOTATION},
+    {"writeOnly", KW_ANNOTATION},
+    {"format", KW_ANNOTATION},
+    {"contentEncoding", KW_ANNOTATION},
+    {"contentMediaType", KW_ANNOTATION},
+    {"contentSchema", KW_ANNOTATION},
+    {"example", KW_ANNOTATION},       /* OpenAPI 3.1 base dialect, deprecated there */
+    {"discriminator", KW_ANNOTATION}, /* OpenAPI: a hint; oneOf/anyOf still decide */
+    {"xml", KW_ANNOTATION},
+    {"externalDocs", KW_ANNOTATION},
+};
+
+const char *schema_keyword(size_t i, bool *annotation)
+{
+    if (i >= sizeof keywords / sizeof keywords[0]) return NULL;
+    if (annotation) *annotation = keywords[i].value == KW_ANNOTATION;
+    return keywords[i].name;
+}
+
+static const struct keyword *keyword_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
+        if (!strcmp(keywords[i].name, name)) return &keywords[i];
+    return NULL;
+}
+
+static bool dialect_supported(const json_t *uri)
+{
+    const char *u = json_string_value(uri);
+    return u && (!strcmp(u, "https://json-schema.org/draft/2020-12/schema") ||
+                 !strcmp(u, "https://json-schema.org/draft/2020-12/schema#") ||
+                 !strcmp(u, "https://spec.openapis.org/oas/3.1/dialect/base"));
+}
+
+/* ---- load-time checks -------------------------------------------------------- */
+
+typedef struct {
+    schema *s;
+    char *err;
+    size_t errlen;
+} lctx;
+
+/* Writes "at '<where>': <reason>" into err; returns false. */
+static bool refuse(lctx *c, const char *where, const char *fmt, ...)
+{
+    int n = snprintf(c->err, c->errlen, "at '%s': ", *where ? where : "#");
+    if (n >= 0 && (size_t)n < c->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+/* where + "/" + key, the key escaped as RFC 6901 says (~ -> ~0, / -> ~1). */
+static void pointer_append(char *buf, size_t n, const char *where, const char *key)
+{
+    size_t i = (size_t)snprintf(buf, n, "%s/", where);
+    for (; *key && i + 3 < n; key++) {
+        if (*key == '~' || *key == '/') {
+            buf[i++] = '~';
+            buf[i++] = *key == '~' ? '0' : '1';
+        } else {
+            buf[i++] = *key;
+        }
+    }
+    if (i < n) buf[i] = 0;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool was_checked(const schema *s, const json_t *node)
+{
+    if (!s->n_checked) return false; /* a boolean root schema: no nodes, no array */
+    if (s->sorted)
+        return bsearch(&node, s->checked, s->n_checked, sizeof *s->checked, cmp_ptr) != NULL;
+    for (size_t i = 0; i < s->n_checked; i++)
+        if (s->checked[i] == node) return true;
+    return false;
+}
+
+static bool is_count(const json_t *v)
+{
+    double d = json_number_value(v);
+    return json_is_number(v) && isfinite(d) && d >= 0 && d == floor(d);
+}
+
+static bool is_type_name(const json_t *t)
+{
+    static const char *const names[] = {"null", "boolean", "object", "array",
+                                        "number", "string", "integer"};
+    for (size_t i = 0; json_is_string(t) && i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(json_string_value(t), names[i])) return true;
+    return false;
+}
+
+static bool check_schema(lctx *c, const json_t *sch, const char *where);
+
+static bool check_value(lctx *c, const struct keyword *k, const json_t *v, const char *where)
+{
+    char sub[512];
+    const char *key;
+    json_t *m;
+    size_t i;
+    switch (k->value) {
+    case KW_ANNOTATION:
+    case KW_ANY: return true;
+    case KW_SCHEMA: return check_schema(c, v, where);
+    case KW_SCHEMA_MAP:
+    case KW_PATTERN_MAP:
+        if (!json_is_object(v)) return refuse(c, where, "%s must be an object", k->name);
+        json_object_foreach((json_t *)v, key, m) {
+            if (k->value == KW_PATTERN_MAP && !pattern_compile(c->s, key, c->err, c->errlen)) {
+                char why[400];
+                snprintf(why, sizeof why, "%s", c->err);
+                return refuse(c, where, "%s: %s", k->name, why);
+            }
+            pointer_append(sub, sizeof sub, where, key);
+            if (!check_schema(c, m, sub)) return false;
+        }
+        return true;
+    case KW_SCHEMA_LIST:
+        if (!json_is_array(v) || json_array_size(v) == 0)
+            return refuse(c, where, "%s must be a non-empty array of schemas", k->name);
+        json_array_foreach(v, i, m) {
+            snprintf(sub, sizeof sub, "%s/%zu", where, i);
+            if (!check_schema(c, m, sub)) return false;
+        }
+        return true;
+    case KW_COUNT:
+        return is_count(v) || refuse(c, where, "%s must be a non-negative integer", k->name);
+    case KW_NUMBER:
+        return json_is_number(v) || refuse(c, where, "%s must be a number", k->name);
+    case KW_NAMES:
+        if (!json_is_array(v)) return refuse(c, where, "%s must be an array of strings", k->name);
+        json_array_foreach(v, i, m) {
+            if (!json_is_string(m))
+                return refuse(c, where, "%s must be an array of strings", k->name);
+        }
+        return true;
+    case KW_VALUES:
+        return json_is_array(v) || refuse(c, where, "%s must be an array", k->name);
+    case KW_TYPE:
+        if (is_type_name(v)) return true;
+        if (json_is_array(v) && json_array_size(v) > 0) {
+            json_array_foreach(v, i, m) {
+                if (!is_type_name(m)) break;
+            }
+            if (i == json_array_size(v)) return true;
+        }
+        return refuse(c, where, "type must be a type name or an array of them");
+    case KW_PATTERN:
+        if (!json_is_string(v)) return refuse(c, where, "pattern must be a string");
+        if (!pattern_compile(c->s, json_string_value(v), c->err, c->errlen)) {
+            char why[400];
+            snprintf(why, sizeof why, "%s", c->err);
+            return refuse(c, where, "%s", why);
+        }
+        return true;
+    case KW_REF: {
+        const char *ref = json_string_value(v);
+        if (!ref || ref[0] != '#' || (ref[1] && ref[1] != '/'))
+            return refuse(c, where, "$ref '%s': only JSON Pointers into the same document "
+                          "(\"#/...\") are supported", ref ? ref : "(not a string)");
+        const json_t *target = schema_resolve(c->s, ref);
+        if (!target) return refuse(c, where, "$ref '%s' does not resolve", ref);
+        return check_schema(c, target, ref + 1);
+    }
+    case KW_DIALECT:
+        return dialect_supported(v) ||
+               refuse(c, where, "$schema '%s': only draft 2020-12 (OpenAPI 3.1's dialect) "
+                      "is implemented", json_is_string(v) ? json_string_value(v) : "?");
+    }
+    return refuse(c, where, "keyword table broken");
+}
+
+/* Refuses a schema (and every schema under it or reached by its $refs) that
+ * uses a keyword not in keywords[] or a keyword value of the wrong kind;
+ * compiles its patterns and records its nodes as checked. */
+static bool check_schema(lctx *c, const json_t *sch, const char *where)
+{
+    if (json_is_boolean(sch)) return true;
+    if (!json_is_object(sch)) return refuse(c, where, "a schema must be an object or a boolean");
+    if (was_checked(c->s, sch)) return true; /* also ends $ref cycles */
+    if (c->s->n_checked == c->s->cap_checked) {
+        size_t cap = c->s->cap_checked ? 2 * c->s->cap_checked : 256;
+        const json_t **nc = realloc(c->s->checked, cap * sizeof *nc);
+        if (!nc) return refuse(c, where, "out of memory");
+        c->s->checked = nc;
+        c->s->cap_checked = cap;
+    }
+    c->s->checked[c->s->n_checked++] = sch;
+    const char *kw;
+    json_t *v;
+    char sub[512];
+    json_object_foreach((json_t *)sch, kw, v) {
+        const struct keyword *k = keyword_find(kw);
+        if (!k) return refuse(c, where, "unsupported schema keyword '%s'", kw);
+        pointer_append(sub, sizeof sub, where, kw);
+        if (!check_value(c, k, v, sub)) return false;
+    }
+    return true;
+}
+
+/* Walks an OpenAPI document: every "schema" member (media types, headers,
+ * parameters) and every components/schemas entry is checked as a schema. */
+static bool check_openapi_node(lctx *c, const json_t *node, const char *where)
+{
+    char sub[512];
+    const char *key;
+    json_t *v;
+    size_t i;
+    if (json_is_array(node)) {
+        json_array_foreach(node, i, v) {
+            snprintf(sub, sizeof sub, "%s/%zu", where, i);
+            if (!check_openapi_node(c, v, sub)) return false;
+        }
+        return true;
+    }
+    if (!json_is_object(node)) return true;
+    json_object_foreach((json_t *)node, key, v) {
+        pointer_append(sub, sizeof sub, where, key);
+        if (!strcmp(key, "example") || !strcmp(key, "examples")) continue; /* data, not schemas */
+        bool ok;
+        if (!strcmp(key, "schema")) {
+            ok = check_schema(c, v, sub);
+        } else if (!strcmp(where, "/components") && !strcmp(key, "schemas")) {
+            ok = check_value(c, &(struct keyword){"schemas", KW_SCHEMA_MAP}, v, sub);
+        } else {
+            ok = check_openapi_node(c, v, sub);
+        }
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* A schema over doc (a new reference is taken), its UTF-8 locale ready. */
+static schema *schema_new(json_t *doc, char *err, size_t errlen)
+{
+    schema *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->doc = json_incref(doc);
+    s->utf8 = newlocale(LC_CTYPE_MASK | LC_COLLATE_MASK, "C.UTF-8", (locale_t)0);
+    s->bytes = newlocale(LC_CTYPE_MASK | LC_COLLATE_MASK, "C", (locale_t)0);
+    if (!s->utf8 || !s->bytes) {
+        snprintf(err, errlen, "newlocale C.UTF-8 / C: %s", strerror(errno));
+        schema_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Ends loading: validation looks nodes up by address from here on. */
+static void schema_seal(schema *s)
+{
+    if (s->n_checked) qsort(s->checked, s->n_checked, sizeof *s->checked, cmp_ptr);
+    s->sorted = true;
+}
+
+schema *schema_from_json(json_t *root, char *err, size_t errlen)
+{
+    schema *s = schema_new(root, err, errlen);
+    if (!s) return NULL;
+    lctx c = {s, err, errlen};
+    if (!check_schema(&c, root, "")) {
+        schema_free(s);
+        return NULL;
+    }
+    schema_seal(s);
+    return s;
+}
+
+schema *schema_from_openapi(json_t *doc, char *err, size_t errlen)
+{
+    const char *version = json_string_value(json_object_get(doc, "openapi"));
+    if (!version || strncmp(version, "3.1.", 4)) {
+        /* 3.0's schemas are another dialect (nullable, boolean exclusiveMinimum, ...) */
+        snprintf(err, errlen, "openapi '%s': only OpenAPI 3.1 (JSON Schema 2020-12) is implemented",
+                 version ? version : "(missing)");
+        return NULL;
+    }
+    json_t *dialect = json_object_get(doc, "jsonSchemaDialect");
+    if (dialect && !dialect_supported(dialect)) {
+        snprintf(err, errlen, "jsonSchemaDialect '%s': only draft 2020-12 is implemented",
+                 json_is_string(dialect) ? json_string_value(dialect) : "?");
+        return NULL;
+    }
+    schema *s = schema_new(doc, err, errlen);
+    if (!s) return NULL;
+    lctx c = {s, err, errlen};
+    if (!check_openapi_node(&c, doc, "")) {
+        schema_free(s);
+        return NULL;
+    }
+    schema_seal(s);
+    return s;
+}
+
+schema *schema_load(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                snprintf(err, errlen, "out of memory");
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) break;
+    }
+    fclose(f);
+    json_t *doc = schema_yaml_to_json(buf, len, err, errlen);
+    free(buf);
+    if (!doc) return NULL;
+    schema *s = schema_from_openapi(doc, err, errlen);
+    json_decref(doc);
+    return s;
 }
 
 /* ---- validation ------------------------------------------------------------- */
@@ -240,14 +862,12 @@ typedef struct {
 
 static int fail(vctx *c, const char *where, const char *fmt, ...)
 {
-    if (c->err && c->errlen) {
-        int n = snprintf(c->err, c->errlen, "at '%s': ", *where ? where : "/");
-        if (n >= 0 && (size_t)n < c->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
+    int n = snprintf(c->err, c->errlen, "at '%s': ", *where ? where : "/");
+    if (n >= 0 && (size_t)n < c->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
     }
     return -1;
 }
@@ -266,83 +886,81 @@ static const char *type_name(const json_t *v)
     }
 }
 
-static int is_type(const json_t *v, const char *t)
+/* 2020-12: an integer is any number with a zero fractional part (1.0 too). */
+static bool is_type(const json_t *v, const char *t)
 {
     if (!strcmp(t, "object")) return json_is_object(v);
     if (!strcmp(t, "array")) return json_is_array(v);
     if (!strcmp(t, "string")) return json_is_string(v);
     if (!strcmp(t, "number")) return json_is_number(v);
     if (!strcmp(t, "integer")) {
-        if (json_is_integer(v)) return 1;
-        if (!json_is_real(v)) return 0;
+        if (json_is_integer(v)) return true;
+        if (!json_is_real(v)) return false;
         double d = json_real_value(v);
         return isfinite(d) && d == floor(d);
     }
     if (!strcmp(t, "boolean")) return json_is_boolean(v);
     if (!strcmp(t, "null")) return json_is_null(v);
-    return 0;
+    return false;
 }
 
-/* JSON equality where 1 and 1.0 are the same number. */
-static int json_same(const json_t *a, const json_t *b)
+/* JSON equality as JSON Schema means it (enum, const): numbers by value, so
+ * 1 and 1.0 are equal at any depth; arrays in order; objects by members. */
+static bool json_same(const json_t *a, const json_t *b)
 {
-    if (json_is_number(a) && json_is_number(b)) return json_number_value(a) == json_number_value(b);
-    return json_equal((json_t *)a, (json_t *)b);
+    if (json_is_number(a) && json_is_number(b)) {
+        if (json_is_integer(a) && json_is_integer(b))
+            return json_integer_value(a) == json_integer_value(b);
+        return json_number_value(a) == json_number_value(b);
+    }
+    if (json_typeof(a) != json_typeof(b)) return false;
+    if (json_is_array(a)) {
+        size_t n = json_array_size(a);
+        if (n != json_array_size(b)) return false;
+        for (size_t i = 0; i < n; i++)
+            if (!json_same(json_array_get(a, i), json_array_get(b, i))) return false;
+        return true;
+    }
+    if (json_is_object(a)) {
+        const char *key;
+        json_t *v;
+        if (json_object_size(a) != json_object_size(b)) return false;
+        json_object_foreach((json_t *)a, key, v) {
+            json_t *w = json_object_get(b, key);
+            if (!w || !json_same(v, w)) return false;
+        }
+        return true;
+    }
+    return json_equal((json_t *)a, (json_t *)b); /* strings (with NULs), true, false, null */
 }
 
-static size_t utf8_len(const char *s)
+/* Characters (code points) of a UTF-8 string of len bytes. */
+static size_t utf8_len(const char *s, size_t len)
 {
     size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80) n++;
     return n;
 }
 
-static const char *const annotation_keywords[] = {
-    "description", "default", "examples", "example", "format", "contentEncoding",
-    "contentMediaType", "title", "deprecated", "readOnly", "writeOnly", "$comment",
-    "discriminator", "xml", "externalDocs", "summary", NULL};
-
 static int validate(vctx *c, const json_t *sch, const json_t *inst, const char *where);
 
-static void child_where(char *buf, size_t n, const char *where, const char *key)
-{
-    snprintf(buf, n, "%s/%s", where, key);
-}
-
+/* Every keyword of a checked schema node (see check_schema) applied to inst,
+ * the first failure reported; 2020-12 applies $ref beside its siblings. */
 static int validate(vctx *c, const json_t *sch, const json_t *inst, const char *where)
 {
     if (json_is_true(sch)) return 0;
     if (json_is_false(sch)) return fail(c, where, "schema false admits nothing");
-    if (!json_is_object(sch)) return fail(c, where, "schema is not an object");
     if (++c->depth > 400) {
         c->depth--;
         return fail(c, where, "schema recursion too deep");
     }
     int rc = 0;
-    const char *kw;
     json_t *val;
     char sub[512];
 
-    /* Every keyword must be understood. */
-    json_object_foreach((json_t *)sch, kw, val) {
-        static const char *const known[] = {
-            "$ref", "type", "properties", "required", "additionalProperties", "propertyNames",
-            "items", "prefixItems", "minItems", "maxItems", "minLength", "maxLength", "enum",
-            "const", "oneOf", "anyOf", "allOf", "minimum", "maximum", "exclusiveMinimum",
-            "exclusiveMaximum", "pattern", NULL};
-        int ok = 0;
-        for (const char *const *k = known; *k && !ok; k++) ok = !strcmp(*k, kw);
-        for (const char *const *k = annotation_keywords; *k && !ok; k++) ok = !strcmp(*k, kw);
-        if (!ok) {
-            rc = fail(c, where, "unsupported schema keyword '%s'", kw);
-            goto out;
-        }
-    }
-
     if ((val = json_object_get(sch, "$ref"))) {
-        const json_t *target = json_is_string(val) ? schema_resolve(c->s, json_string_value(val))
-                                                    : NULL;
+        const json_t *target = schema_resolve(c->s, json_string_value(val));
         if (!target) {
             rc = fail(c, where, "unresolvable $ref %s", json_string_value(val));
             goto out;
@@ -350,7 +968,7 @@ static int validate(vctx *c, const json_t *sch, const json_t *inst, const char *
         if ((rc = validate(c, target, inst, where))) goto out;
     }
     if ((val = json_object_get(sch, "type"))) {
-        int ok = 0;
+        bool ok = false;
         if (json_is_string(val)) {
             ok = is_type(inst, json_string_value(val));
         } else {
@@ -368,30 +986,28 @@ static int validate(vctx *c, const json_t *sch, const json_t *inst, const char *
     if ((val = json_object_get(sch, "enum"))) {
         size_t i;
         json_t *e;
-        int ok = 0;
+        bool ok = false;
         json_array_foreach(val, i, e) ok = ok || json_same(e, inst);
         if (!ok) {
             char *got = json_dumps(inst, JSON_ENCODE_ANY | JSON_COMPACT);
-            rc = fail(c, where, "%.60s is not in the enum", got ? got : "?");
+            rc = fail(c, where, "%.80s is not in enum", got ? got : "?");
             free(got);
             goto out;
         }
     }
     if ((val = json_object_get(sch, "const")) && !json_same(val, inst)) {
-        char *got = json_dumps(inst, JSON_ENCODE_ANY | JSON_COMPACT);
         char *want = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
-        rc = fail(c, where, "%.60s is not the const %s", got ? got : "?", want ? want : "?");
-        free(got);
+        rc = fail(c, where, "want const %.80s", want ? want : "?");
         free(want);
         goto out;
     }
     if (json_is_number(inst)) {
         double x = json_number_value(inst);
-        if ((val = json_object_get(sch, "minimum")) && !(x >= json_number_value(val))) {
+        if ((val = json_object_get(sch, "minimum")) && x < json_number_value(val)) {
             rc = fail(c, where, "%g < minimum %g", x, json_number_value(val));
             goto out;
         }
-        if ((val = json_object_get(sch, "maximum")) && !(x <= json_number_value(val))) {
+        if ((val = json_object_get(sch, "maximum")) && x > json_number_value(val)) {
             rc = fail(c, where, "%g > maximum %g", x, json_number_value(val));
             goto out;
         }
@@ -406,41 +1022,31 @@ static int validate(vctx *c, const json_t *sch, const json_t *inst, const char *
     }
     if (json_is_string(inst)) {
         const char *str = json_string_value(inst);
-        size_t n = utf8_len(str);
-        if ((val = json_object_get(sch, "minLength")) && n < (size_t)json_integer_value(val)) {
-            rc = fail(c, where, "string shorter than %lld", (long long)json_integer_value(val));
+        double n = (double)utf8_len(str, json_string_length(inst));
+        if ((val = json_object_get(sch, "minLength")) && n < json_number_value(val)) {
+            rc = fail(c, where, "string shorter than %g", json_number_value(val));
             goto out;
         }
-        if ((val = json_object_get(sch, "maxLength")) && n > (size_t)json_integer_value(val)) {
-            rc = fail(c, where, "string longer than %lld", (long long)json_integer_value(val));
+        if ((val = json_object_get(sch, "maxLength")) && n > json_number_value(val)) {
+            rc = fail(c, where, "string longer than %g", json_number_value(val));
             goto out;
         }
-        if ((val = json_object_get(sch, "pattern"))) {
-            regex_t re;
-            if (regcomp(&re, json_string_value(val), REG_EXTENDED | REG_NOSUB) != 0) {
-                rc = fail(c, where, "pattern %s does not compile", json_string_value(val));
-                goto out;
-            }
-            int m = regexec(&re, str, 0, NULL, 0);
-            regfree(&re);
-            if (m != 0) {
-                rc = fail(c, where, "'%.60s' does not match %s", str, json_string_value(val));
-                goto out;
-            }
+        if ((val = json_object_get(sch, "pattern")) &&
+            pattern_matches(c->s, json_string_value(val), str) != 1) {
+            rc = fail(c, where, "'%.60s' does not match %s", str, json_string_value(val));
+            goto out;
         }
     }
     if (json_is_array(inst)) {
         size_t n = json_array_size(inst), i;
         json_t *pre = json_object_get(sch, "prefixItems");
-        size_t npre = json_is_array(pre) ? json_array_size(pre) : 0;
-        if ((val = json_object_get(sch, "minItems")) && n < (size_t)json_integer_value(val)) {
-            rc = fail(c, where, "%zu items, fewer than minItems %lld", n,
-                      (long long)json_integer_value(val));
+        size_t npre = json_array_size(pre); /* 0 when absent */
+        if ((val = json_object_get(sch, "minItems")) && (double)n < json_number_value(val)) {
+            rc = fail(c, where, "%zu items, fewer than minItems %g", n, json_number_value(val));
             goto out;
         }
-        if ((val = json_object_get(sch, "maxItems")) && n > (size_t)json_integer_value(val)) {
-            rc = fail(c, where, "%zu items, more than maxItems %lld", n,
-                      (long long)json_integer_value(val));
+        if ((val = json_object_get(sch, "maxItems")) && (double)n > json_number_value(val)) {
+            rc = fail(c, where, "%zu items, more than maxItems %g", n, json_number_value(val));
             goto out;
         }
         json_t *items = json_object_get(sch, "items");
@@ -449,12 +1055,13 @@ static int validate(vctx *c, const json_t *sch, const json_t *inst, const char *
             if (!s) continue;
             char idx[32];
             snprintf(idx, sizeof idx, "%zu", i);
-            child_where(sub, sizeof sub, where, idx);
+            pointer_append(sub, sizeof sub, where, idx);
             if ((rc = validate(c, s, json_array_get(inst, i), sub))) goto out;
         }
     }
     if (json_is_object(inst)) {
         json_t *props = json_object_get(sch, "properties");
+        json_t *pattern_props = json_object_get(sch, "patternProperties");
         json_t *addl = json_object_get(sch, "additionalProperties");
         json_t *names = json_object_get(sch, "propertyNames");
         json_t *req = json_object_get(sch, "required");
@@ -471,7 +1078,7 @@ static int validate(vctx *c, const json_t *sch, const json_t *inst, const char *
         const char *key;
         json_t *v;
         json_object_foreach((json_t *)inst, key, v) {
-            child_where(sub, sizeof sub, where, key);
+            pointer_append(sub, sizeof sub, where, key);
             if (names) {
                 json_t *kj = json_string(key);
                 rc = validate(c, names, kj, sub);
@@ -479,9 +1086,18 @@ static int validate(vctx *c, const json_t *sch, const json_t *inst, const char *
                 if (rc) goto out;
             }
             json_t *ps = props ? json_object_get(props, key) : NULL;
-            if (ps) {
-                if ((rc = validate(c, ps, v, sub))) goto out;
-            } else if (addl) {
+            if (ps && (rc = validate(c, ps, v, sub))) goto out;
+            bool by_pattern = false;
+            if (pattern_props) {
+                const char *p;
+                json_t *pps;
+                json_object_foreach(pattern_props, p, pps) {
+                    if (pattern_matches(c->s, p, key) != 1) continue;
+                    by_pattern = true;
+                    if ((rc = validate(c, pps, v, sub))) goto out;
+                }
+            }
+            if (!ps && !by_pattern && addl) {
                 if (json_is_false(addl)) {
                     rc = fail(c, where, "unexpected property '%s'", key);
                     goto out;
@@ -500,14 +1116,14 @@ static int validate(vctx *c, const json_t *sch, const json_t *inst, const char *
     if ((val = json_object_get(sch, "anyOf"))) {
         size_t i;
         json_t *s;
-        int ok = 0;
+        bool ok = false;
         char first[512] = "";
         json_array_foreach(val, i, s) {
             if (validate(c, s, inst, where) == 0) {
-                ok = 1;
+                ok = true;
                 break;
             }
-            if (!*first) snprintf(first, sizeof first, "%s", c->err ? c->err : "");
+            if (!*first) snprintf(first, sizeof first, "%s", c->err);
         }
         if (!ok) {
             rc = fail(c, where, "matches no anyOf branch (first: %s)", first);
@@ -522,7 +1138,7 @@ static int validate(vctx *c, const json_t *sch, const json_t *inst, const char *
         json_array_foreach(val, i, s) {
             if (validate(c, s, inst, where) == 0) {
                 matches++;
-            } else if (c->err) {
+            } else {
                 size_t l = strlen(reasons);
                 snprintf(reasons + l, sizeof reasons - l, "%s[%zu] %.200s", l ? "; " : "", i,
                          c->err);
@@ -539,13 +1155,19 @@ out:
     return rc;
 }
 
-int schema_validate(const schema *s, const json_t *schema_node, const json_t *instance, char *err,
+/* A node the load-time checks did not pass is refused, so an unchecked
+ * keyword can never pass silently. */
+int schema_validate(const schema *s, const json_t *node, const json_t *instance, char *err,
                     size_t errlen)
 {
-    char dummy[8];
-    vctx c = {s, err ? err : dummy, err ? errlen : sizeof dummy, 0};
-    if (err && errlen) err[0] = 0;
-    return validate(&c, schema_node, instance, "");
+    char scratch[600];
+    vctx c = {s, err ? err : scratch, err ? errlen : sizeof scratch, 0};
+    c.err[0] = 0;
+    if (!json_is_boolean(node) && !was_checked(s, node)) {
+        snprintf(c.err, c.errlen, "not a schema of the loaded document (only those are checked)");
+        return -1;
+    }
+    return validate(&c, node, instance, "");
 }
 
 int schema_validate_ref(const schema *s, const char *ref, const json_t *instance, char *err,
@@ -777,7 +1399,8 @@ int schema_check_response(const schema *s, const char *method, const char *path,
     json_t *sch = json_object_get(media, "schema");
     if (!is_json_media(mt)) return 0; /* text bodies: a string by definition */
     json_error_t jerr;
-    json_t *inst = json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *inst =
+        json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!inst) {
         snprintf(err, errlen, "%s %s %ld: body is not JSON: %s (line %d col %d)", method, p,
                  status, jerr.text, jerr.line, jerr.column);
