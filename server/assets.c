@@ -57,6 +57,11 @@ STATIC_FILE(gs_static_api, "api.js")
 STATIC_FILE(gs_static_data, "data.js")
 STATIC_FILE(gs_static_plot, "plot.js")
 STATIC_FILE(gs_static_chain, "chain.js")
+STATIC_FILE(gs_static_dom, "dom.js")
+STATIC_FILE(gs_static_settings, "settings.js")
+STATIC_FILE(gs_static_model, "model.js")
+STATIC_FILE(gs_static_netview, "netview.js")
+STATIC_FILE(gs_static_sweep, "sweep.js")
 
 #define HTML "text/html; charset=utf-8"
 #define JS "text/javascript; charset=utf-8"
@@ -74,6 +79,11 @@ static const struct {
     {"data.js", JS, gs_static_data, &gs_static_data_size},
     {"plot.js", JS, gs_static_plot, &gs_static_plot_size},
     {"chain.js", JS, gs_static_chain, &gs_static_chain_size},
+    {"dom.js", JS, gs_static_dom, &gs_static_dom_size},
+    {"settings.js", JS, gs_static_settings, &gs_static_settings_size},
+    {"model.js", JS, gs_static_model, &gs_static_model_size},
+    {"netview.js", JS, gs_static_netview, &gs_static_netview_size},
+    {"sweep.js", JS, gs_static_sweep, &gs_static_sweep_size},
 };
 
 const char *asset_static(const char *name, const char **content_type, size_t *len)

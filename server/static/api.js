@@ -69,3 +69,20 @@ export function curlCommand(route) {
   parts.push(`--data-raw ${q(r.body)}`);
   return parts.join(' \\\n  ');
 }
+
+// One round of training: POST /train, calling onEpoch(epoch, meanLoss) for
+// each epoch of the round in order (epoch counted from 1 within the round;
+// meanLoss: the mean of its mini-batch losses). The answer arrives whole
+// today, so the epochs are reported once it is in; a streamed /train (a line
+// per epoch) can call onEpoch as its lines arrive, and the callers stay as
+// they are. Resolves with the answer (params, optimizer_state, ...).
+export async function train(body, onEpoch) {
+  const r = await call('/train', body);
+  const epochs = body.epochs || 1;
+  const perEpoch = r.steps / epochs;
+  for (let e = 0; e < epochs; e++) {
+    const part = r.loss_history.slice(e * perEpoch, (e + 1) * perEpoch);
+    onEpoch(e + 1, part.reduce((s, v) => s + v, 0) / Math.max(1, part.length));
+  }
+  return r;
+}

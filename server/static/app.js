@@ -1,28 +1,36 @@
-// The playground: builds a network from the form, trains it through a
-// sequence of POST /train calls (params and optimizer state carried from one
-// to the next), and after each one asks the server for what the panels show.
-import { call, setToken, onRequest, sentRoutes, curlCommand, ApiError } from './api.js';
-import { DATASETS, makeDataset, parseCsv, gridOver } from './data.js';
-import { drawBoundary, drawCurves, drawMagnitudes } from './plot.js';
+// The playground: reads one settings object from the form per action, trains
+// through a sequence of POST /train calls (params and optimizer state carried
+// from one to the next), then asks the server, in parallel, for what the
+// panels show: every layer's activations over the plane (/forward), the
+// error signals and gradients on the training points (/gradients) and the
+// test loss (/forward).
+import { call, train as trainRequest, setToken, onRequest, sentRoutes, curlCommand, ApiError } from './api.js';
+import { $, el, on, short } from './dom.js';
+import { DATASETS, FEATURES, FEATURE_NAMES, makeDataset, parseCsv, gridOver, featurize } from './data.js';
+import { ACTIVATIONS, readSettings, writeSettings, toHash, fromHash } from './settings.js';
+import { network, lossFor, targets, probs, accuracy, r2 } from './model.js';
+import { drawOutput, drawCurves, drawMagnitudes, paintGrid, paintPoints, probColor, classRamp, diverging, maxAbs, FORWARD, BACKWARD } from './plot.js';
+import { drawNetwork } from './netview.js';
+import { initSweep, renderSweep, clearSweep } from './sweep.js';
 import { initChain } from './chain.js';
 
-const $ = (id) => document.getElementById(id);
-const GRID = 40;
-const ACTIVATIONS = ['tanh', 'relu', 'leaky_relu', 'elu', 'gelu', 'sigmoid', 'softplus', 'linear'];
+const GRID_2D = 40; // side of the grid the plane is drawn from (40 x 40 points)
+const GRID_1D = 120;
 
 const S = {
-  sets: null, grid: null, classes: 2,
+  sets: null, grid: null,
   params: null, optState: null, optName: null,
   epoch: 0, history: { train: [], test: [] },
+  last: null, // what the last round computed, for the pictures and the sweep
+  view: 'forward', focus: [], pick: 0, mapping: null,
   running: false, busy: false,
 };
 
 // ---- errors ------------------------------------------------------------------
 
 function showError(text) {
-  const box = $('error');
-  box.textContent = text;
-  box.hidden = false;
+  $('error').textContent = text;
+  $('error').hidden = false;
 }
 function clearError() {
   $('error').hidden = true;
@@ -36,164 +44,168 @@ function explain(e) {
 // ---- the form --------------------------------------------------------------------
 
 function layerRow(units, activation) {
-  const row = document.createElement('div');
-  row.className = 'layer-row';
-  const u = document.createElement('input');
-  u.type = 'number'; u.min = '1'; u.value = String(units); u.className = 'units';
-  u.setAttribute('aria-label', 'units');
-  const a = document.createElement('select');
-  a.className = 'activation';
+  const u = el('input', null, 'units');
+  u.type = 'number'; u.min = '1'; u.max = '16'; u.value = String(units);
+  u.setAttribute('aria-label', 'units'); u.title = 'units';
+  const a = el('select', null, 'activation');
   a.setAttribute('aria-label', 'activation');
   ACTIVATIONS.forEach((n) => a.append(new Option(n, n, false, n === activation)));
-  const del = document.createElement('button');
-  del.type = 'button'; del.textContent = '×'; del.title = 'remove this layer'; del.className = 'small';
-  del.addEventListener('click', () => { row.remove(); numberLayers(); resetModel(); });
-  const label = document.createElement('span');
-  label.className = 'layer-name';
-  row.append(label, u, document.createTextNode(' units, '), a, del);
+  const del = el('button', '×', 'small');
+  del.type = 'button'; del.title = 'remove this layer';
+  const row = el('div', null, 'layer-row', el('span', null, 'layer-name'), u, a, del);
+  del.addEventListener('click', () => { row.remove(); resetModel(); });
   u.addEventListener('change', resetModel);
   a.addEventListener('change', resetModel);
   return row;
 }
 
-function numberLayers() {
-  document.querySelectorAll('#layers .layer-row .layer-name').forEach((s, i) => { s.textContent = `hidden ${i + 1}:`; });
-  const loss = $('loss').value;
-  $('output-layer').textContent = loss === 'cross_entropy'
-    ? `output: ${S.classes} units, softmax (one per class)`
-    : `output: 1 unit, sigmoid (probability of class 1)`;
-}
-
-function hiddenLayers() {
-  return [...document.querySelectorAll('#layers .layer-row')].map((r) => ({
-    units: Number(r.querySelector('.units').value),
-    activation: r.querySelector('.activation').value,
-  }));
-}
-
-function network() {
-  const loss = $('loss').value;
-  const out = loss === 'cross_entropy' ? { units: S.classes, activation: 'softmax' } : { units: 1, activation: 'sigmoid' };
-  return { inputs: 2, layers: [...hiddenLayers(), out], loss };
-}
-
-const num = (id) => Number($(id).value);
-
-function optimizer() {
-  return { name: $('optimizer').value, lr: num('lr') };
-}
-
-function targets(y) {
-  return $('loss').value === 'cross_entropy' ? y : y.map((v) => [v]);
-}
-
-// Output rows -> class probabilities.
-function probs(outputs) {
-  return $('loss').value === 'cross_entropy' ? outputs : outputs.map((o) => [1 - o[0], o[0]]);
-}
-
-function accuracy(p, y) {
-  let ok = 0;
-  p.forEach((row, i) => {
-    let k = 0;
-    row.forEach((v, j) => { if (v > row[k]) k = j; });
-    if (k === y[i]) ok++;
+function featureBoxes() {
+  FEATURE_NAMES.forEach((f) => {
+    const box = el('input');
+    box.type = 'checkbox'; box.id = `feature-${f}`; box.checked = f === 'x' || f === 'y';
+    box.addEventListener('change', resetModel);
+    $('features').append(el('label', null, 'feature', box, FEATURES[f].label));
   });
-  return y.length ? ok / y.length : 0;
 }
 
-// The params in the request: the trained ones, or an initialisation.
-function withParams(body) {
-  if (S.params) body.params = S.params;
-  else body.init = { scheme: $('init').value, seed: num('init-seed') };
-  return body;
+// The URL's hash follows the settings, so the address bar is a shareable link.
+function saveHash(s) {
+  history.replaceState(null, '', `#${toHash(s)}`);
+}
+
+// What the dataset allows: a class count for the many-class sets, the loss
+// (regression is mse; more than two classes is cross-entropy), features of
+// y only in the plane.
+function applyTask(sets) {
+  const d = DATASETS[$('dataset').value];
+  $('classes').disabled = !(d && d.manyClasses);
+  // a forced loss shows in the select; the reader's own choice comes back after
+  const loss = $('loss'), forced = sets.task === 'regress' || sets.classes > 2;
+  if (forced && !loss.disabled) loss.dataset.was = loss.value;
+  if (!forced && loss.disabled && loss.dataset.was) { loss.value = loss.dataset.was; delete loss.dataset.was; }
+  if (forced) loss.value = lossFor(readSettings(), sets);
+  loss.disabled = forced;
+  FEATURE_NAMES.forEach((f) => {
+    const box = $(`feature-${f}`);
+    const off = FEATURES[f].dims > sets.dims;
+    if (off && !box.disabled) { box.dataset.was = String(box.checked); box.checked = false; }
+    if (!off && box.disabled && box.dataset.was) { box.checked = box.dataset.was === 'true'; delete box.dataset.was; }
+    box.disabled = off;
+  });
+  if (!FEATURE_NAMES.some((f) => $(`feature-${f}`).checked)) $('feature-x').checked = true;
+}
+
+function describeNetwork(s) {
+  document.querySelectorAll('#layers .layer-row .layer-name').forEach((n, i) => { n.textContent = `layer ${i + 1}`; });
+  const out = network(s, S.sets).layers.at(-1);
+  const what = S.sets.task === 'regress' ? 'the predicted value' : out.activation === 'softmax' ? 'one per class' : 'probability of class 1';
+  $('output-layer').textContent = `output: ${out.units} ${out.units === 1 ? 'unit' : 'units'}, ${out.activation} (${what})`;
 }
 
 // ---- data --------------------------------------------------------------------------
 
 function loadData() {
-  const name = $('dataset').value;
-  $('csv-box').hidden = name !== 'csv';
-  const opts = { n: num('points'), noise: num('noise'), testFraction: num('test-fraction'), seed: num('data-seed') };
+  const s = readSettings();
+  $('csv-box').hidden = s.dataset !== 'csv';
+  const opts = { n: s.points, noise: s.noise, testFraction: s.testFraction, seed: s.dataSeed, classes: s.classes };
   try {
-    S.sets = name === 'csv' ? parseCsv($('csv').value, opts) : makeDataset(name, opts);
+    S.sets = s.dataset === 'csv' ? parseCsv(s.csv, opts) : makeDataset(s.dataset, opts);
   } catch (e) {
     showError(e.message);
     return;
   }
   clearError();
-  S.classes = S.sets.classes;
-  if (S.classes > 2 && $('loss').value !== 'cross_entropy') $('loss').value = 'cross_entropy';
-  S.grid = gridOver(S.sets, GRID);
-  $('data-info').textContent = `${S.sets.train.x.length} training points (filled), ${S.sets.test.x.length} test points (hollow), ${S.classes} classes`;
+  S.grid = gridOver(S.sets, S.sets.dims === 1 ? GRID_1D : GRID_2D);
+  applyTask(S.sets);
+  const kind = S.sets.task === 'regress' ? `a ${S.sets.dims}-D regression` : `${S.sets.classes} classes`;
+  $('data-info').textContent = `${S.sets.train.x.length} training points (filled), ${S.sets.test.x.length} test points (hollow), ${kind}`;
+  const regress = S.sets.task === 'regress';
+  $('output-source').textContent = S.sets.dims === 1
+    ? `The prediction along x from POST /forward on ${GRID_1D} points; the targets above x.`
+    : `The prediction over the plane from POST /forward on a ${GRID_2D} × ${GRID_2D} grid.`;
+  $('train-acc-label').textContent = regress ? 'train R²' : 'train accuracy';
+  $('test-acc-label').textContent = regress ? 'test R²' : 'test accuracy';
   resetModel();
 }
 
 // ---- training ------------------------------------------------------------------------
 
 function resetModel() {
-  S.params = null; S.optState = null; S.optName = null;
+  S.params = null; S.optState = null; S.optName = null; S.last = null;
   S.epoch = 0; S.history = { train: [], test: [] };
-  numberLayers();
-  if (S.sets) drawBoundary($('boundary'), S.grid, null, S.sets);
-  drawCurves($('curves'), [], 'epochs');
-  drawMagnitudes($('magnitudes'), []);
+  S.trainLoss = undefined; S.trainScore = undefined; S.testScore = undefined;
+  S.pick = Math.min(S.pick, Math.max(0, S.sets.train.x.length - 1));
+  const s = readSettings();
+  saveHash(s);
+  describeNetwork(s);
+  clearSweep();
+  $('sweep-empty').hidden = false;
   $('gradcheck-result').textContent = '';
+  drawAll(s);
   setStatus();
 }
 
 function setStatus(extra) {
-  const h = S.history;
   const last = (a) => (a.length ? a[a.length - 1][1] : null);
-  const f = (v) => (v === null ? '—' : v.toPrecision(4));
+  const f = (v) => (v === null || v === undefined ? '—' : v.toPrecision(4));
+  const score = (v) => (v === undefined ? '—' : S.sets.task === 'regress' ? v.toFixed(3) : `${(100 * v).toFixed(1)}%`);
   $('epoch').textContent = String(S.epoch);
-  $('train-loss').textContent = f(last(h.train));
-  $('test-loss').textContent = f(last(h.test));
-  $('train-acc').textContent = S.trainAcc === undefined ? '—' : `${(100 * S.trainAcc).toFixed(1)}%`;
-  $('test-acc').textContent = S.testAcc === undefined ? '—' : `${(100 * S.testAcc).toFixed(1)}%`;
+  $('train-loss').textContent = f(S.trainLoss);
+  $('test-loss').textContent = f(last(S.history.test));
+  $('train-acc').textContent = score(S.trainScore);
+  $('test-acc').textContent = score(S.testScore);
   $('run-state').textContent = extra || (S.running ? 'training…' : S.epoch ? 'paused' : 'ready');
 }
 
-const rms = (a) => {
-  const flat = a.flat(Infinity);
-  return Math.sqrt(flat.reduce((s, v) => s + v * v, 0) / Math.max(1, flat.length));
-};
+// The params in the request: the trained ones, or an initialisation.
+function withParams(body, s) {
+  if (S.params) body.params = S.params;
+  else body.init = { scheme: s.init, seed: s.initSeed };
+  return body;
+}
 
-// One round: POST /train, then what the panels show (the training set's loss,
-// gradients and deltas; the test loss; the boundary over the grid).
+// One round: POST /train, then (in parallel) the training set's error
+// signals and gradients, the test loss, and every layer over the grid.
 async function round() {
-  const net = network();
-  const opt = optimizer();
+  const s = readSettings();
+  saveHash(s);
+  const net = network(s, S.sets);
+  const opt = { name: s.optimizer, lr: s.lr, weight_decay: s.l2 };
   if (S.optName && S.optName !== opt.name) S.optState = null; // another optimizer: fresh state
-  const epochs = num('epochs');
+  const trainX = featurize(S.sets.train.x, s.features);
+  const trainY = targets(net, S.sets.train.y);
   const body = withParams({
-    network: net, inputs: S.sets.train.x, targets: targets(S.sets.train.y), optimizer: opt,
-    epochs, batch_size: num('batch-size'), shuffle: true, seed: S.epoch + 1,
-  });
+    network: net, inputs: trainX, targets: trainY, optimizer: opt,
+    epochs: s.epochs, batch_size: s.batchSize, shuffle: true, seed: S.epoch + 1,
+  }, s);
   if (S.optState) body.optimizer_state = S.optState;
-  const tr = await call('/train', body);
-  S.params = tr.params; S.optState = tr.optimizer_state; S.optName = opt.name;
-  S.epoch += epochs;
-
-  const g = await call('/gradients', {
-    network: net, params: S.params, inputs: S.sets.train.x, targets: targets(S.sets.train.y),
-    return: { outputs: true, deltas: true },
+  const start = S.epoch;
+  const tr = await trainRequest(body, (e, loss) => {
+    S.history.train.push([start + e, loss]);
+    drawLoss();
   });
-  const t = await call('/forward', { network: net, params: S.params, inputs: S.sets.test.x, targets: targets(S.sets.test.y) });
-  const b = await call('/forward', { network: net, params: S.params, inputs: S.grid.x });
+  S.params = tr.params; S.optState = tr.optimizer_state; S.optName = opt.name;
+  S.epoch += s.epochs;
 
-  S.history.train.push([S.epoch, g.loss]);
+  const gridX = featurize(S.grid.x, s.features);
+  const [g, t, f] = await Promise.all([
+    call('/gradients', { network: net, params: S.params, inputs: trainX, targets: trainY,
+      return: { outputs: true, deltas: true, activations: true, input_grad: true } }),
+    call('/forward', { network: net, params: S.params, inputs: featurize(S.sets.test.x, s.features), targets: targets(net, S.sets.test.y) }),
+    call('/forward', { network: net, params: S.params, inputs: gridX, return: { activations: true } }),
+  ]);
+  S.last = { net, features: s.features, params: S.params, trainX, gridX, g, gridActivations: f.activations, gridOutputs: f.outputs };
   S.history.test.push([S.epoch, t.loss]);
-  S.trainAcc = accuracy(probs(g.outputs), S.sets.train.y);
-  S.testAcc = accuracy(probs(t.outputs), S.sets.test.y);
-  drawBoundary($('boundary'), S.grid, probs(b.outputs), S.sets);
-  drawCurves($('curves'), [
-    { label: 'train', color: '#2563eb', points: S.history.train },
-    { label: 'test', color: '#f59e0b', points: S.history.test },
-  ], 'epochs');
-  drawMagnitudes($('magnitudes'), net.layers.map((l, i) => ({
-    name: `layer ${i + 1}`, grad: rms(g.gradients[i].weight), delta: rms(g.deltas[i]),
-  })));
+  S.trainLoss = g.loss;
+  if (S.sets.task === 'regress') {
+    S.trainScore = r2(g.outputs, S.sets.train.y);
+    S.testScore = r2(t.outputs, S.sets.test.y);
+  } else {
+    S.trainScore = accuracy(probs(net, g.outputs), S.sets.train.y);
+    S.testScore = accuracy(probs(net, t.outputs), S.sets.test.y);
+  }
+  $('sweep-empty').hidden = true;
+  drawAll(s);
   setStatus();
 }
 
@@ -236,34 +248,214 @@ async function train() {
   setStatus();
 }
 
+// ---- the pictures --------------------------------------------------------------------
+
+const blank = (ctx, x, y, size) => { ctx.fillStyle = '#f1f5f9'; ctx.fillRect(x, y, size, size); };
+const column = (a, j) => a.map((r) => r[j]);
+const rms = (a) => {
+  const flat = a.flat(Infinity);
+  return Math.sqrt(flat.reduce((s, v) => s + v * v, 0) / Math.max(1, flat.length));
+};
+
+// The forward view: each feature and each neuron's output over the plane,
+// the weights on the edges. Each hidden layer shares one colour scale.
+function forwardSpec(s, net) {
+  const grid = S.grid, last = S.last;
+  const gridX = last ? last.gridX : featurize(grid.x, s.features);
+  const tile = (values, scale) => (ctx, x, y, size) =>
+    paintGrid(ctx, x, y, size, grid, values, (v) => diverging(FORWARD, v / scale), -scale, scale);
+  const inputs = {
+    title: 'inputs', sub: `${s.features.length} features`,
+    nodes: s.features.map((f, i) => {
+      const v = column(gridX, i);
+      return { label: FEATURES[f].label, paint: tile(v, maxAbs(v)) };
+    }),
+  };
+  const L = net.layers.length;
+  const layers = net.layers.map((layer, l) => {
+    const out = l === L - 1;
+    const col = { title: out ? 'output' : `layer ${l + 1}`, sub: `${layer.units} ${layer.activation}`, nodes: [] };
+    const A = last && last.gridActivations[l];
+    const scale = A ? maxAbs(A) : 1;
+    if (A && !out) col.note = `|a| ≤ ${short(scale)}`;
+    for (let j = 0; j < layer.units; j++) {
+      let paint = blank, label = '';
+      if (out) label = S.sets.task === 'regress' ? 'ŷ' : layer.activation === 'softmax' ? `class ${j}` : 'p(1)';
+      if (A && out && S.sets.task === 'regress') {
+        const vmax = maxAbs([...S.sets.train.y, ...S.sets.test.y]);
+        paint = (ctx, x, y, size) => paintGrid(ctx, x, y, size, grid, column(A, j), (v) => diverging(FORWARD, v / vmax), grid.y0, grid.y1);
+      } else if (A && out) {
+        const color = layer.activation === 'softmax' ? (v) => classRamp(j, v) : (v) => probColor([1 - v, v]);
+        paint = (ctx, x, y, size) => paintGrid(ctx, x, y, size, grid, column(A, j), color, 0, 1);
+      } else if (A) {
+        // each neuron to its own largest |a| (a ReLU layer's strongest neuron
+        // would wash out the rest), but at least a twentieth of the layer's,
+        // so a dead or idle neuron stays pale
+        const a = column(A, j);
+        paint = tile(a, Math.max(maxAbs(a), scale / 20));
+      }
+      col.nodes.push({ label, paint });
+    }
+    return col;
+  });
+  return { columns: [inputs, ...layers], links: net.layers.map((_, l) => (last ? last.params[l].weight : null)), palette: FORWARD };
+}
+
+// The backward view: each neuron's error signal dL/dz on every training
+// point, the inputs' dL/dx, and dL/dW on the edges. One scale per layer,
+// printed under it, so shrinking signals show.
+function backwardSpec(s, net) {
+  const grid = S.grid, last = S.last, pts = S.sets.train.x;
+  const tile = (values, scale, behind) => (ctx, x, y, size) => paintPoints(ctx, x, y, size, grid, pts, values, scale, BACKWARD, S.pick, behind);
+  const g = last && last.g;
+  const inScale = g ? maxAbs(g.input_grad) : 1;
+  const inputs = {
+    title: 'inputs', sub: 'dL/dx', note: g ? `max ${inScale.toExponential(1)}` : '',
+    nodes: s.features.map((f, i) => ({ label: FEATURES[f].label, paint: g ? tile(column(g.input_grad, i), inScale, column(last.gridX, i)) : blank })),
+  };
+  const L = net.layers.length;
+  const layers = net.layers.map((layer, l) => {
+    const scale = g ? maxAbs(g.deltas[l]) : 1;
+    return {
+      title: l === L - 1 ? 'output' : `layer ${l + 1}`, sub: 'dL/dz', note: g ? `max ${scale.toExponential(1)}` : '',
+      nodes: Array.from({ length: layer.units }, (_, j) => ({
+        label: l === L - 1 && layer.units > 1 ? `class ${j}` : '',
+        paint: g ? tile(column(g.deltas[l], j), scale, column(last.gridActivations[l], j)) : blank,
+      })),
+    };
+  });
+  return { columns: [inputs, ...layers], links: net.layers.map((_, l) => (g ? g.gradients[l].weight : null)), palette: BACKWARD };
+}
+
+const NOTES = {
+  forward: `Each tile is a neuron's output over the plane (POST /forward with every layer's activations on the grid): orange below zero, blue above, white at zero, full colour at the neuron's largest |a| (its layer's is printed under it). Edges are the weights: width by |w|, colour by sign.`,
+  backward: `Each tile shows the error signal dL/dz the neuron receives at every training point (POST /gradients, deltas): pink where raising the neuron's z would raise the loss, green where it would lower it; colour strength grows with √|dL/dz| up to the largest in the layer, printed under it. Edges are dL/dW, the sum of those signals times the values each edge carries. Behind them, in greys, what the neuron computes (darker below zero). The ringed point is the one followed below.`,
+};
+
+function drawPicture(s) {
+  const net = network(s, S.sets);
+  const spec = S.view === 'forward' ? forwardSpec(s, net) : backwardSpec(s, net);
+  spec.focus = S.view === 'backward' ? S.focus : [];
+  drawNetwork($('network'), spec);
+  $('network-note').textContent = NOTES[S.view];
+  const legend = $('legend');
+  legend.textContent = '';
+  const [neg, pos] = S.view === 'forward' ? ['negative', 'positive'] : ['δ < 0: lower z, lower loss', 'δ > 0: raise z, raise loss'];
+  legend.append(el('span', null, `swatch ${S.view}-neg`), neg, el('span', null, 'swatch zero'), '0',
+    el('span', null, `swatch ${S.view}-pos`), pos);
+}
+
+function drawLoss() {
+  drawCurves($('curves'), [
+    { label: 'train (per epoch)', color: '#2563eb', points: S.history.train },
+    { label: 'test (per round)', color: '#f59e0b', points: S.history.test },
+  ], 'epochs');
+}
+
+function drawAll(s) {
+  const last = S.last;
+  let view = null;
+  if (last) view = S.sets.task === 'regress' ? { values: last.gridOutputs } : { probs: probs(last.net, last.gridOutputs) };
+  S.mapping = drawOutput($('boundary'), S.grid, view, S.sets, last ? S.pick : -1);
+  drawPicture(s);
+  drawLoss();
+  drawMagnitudes($('magnitudes'), last ? last.net.layers.map((_, i) => ({
+    name: `layer ${i + 1}`, grad: rms(last.g.gradients[i].weight), delta: rms(last.g.deltas[i]),
+  })) : []);
+  if (last) showSweep();
+}
+
+// ---- the step-through --------------------------------------------------------------
+
+function showSweep() {
+  const last = S.last, i = S.pick, g = last.g;
+  const p = S.sets.train.x[i], y = S.sets.train.y[i];
+  const where = p.length === 1 ? `x = ${p[0]}` : `(${p[0]}, ${p[1]})`;
+  const what = S.sets.task === 'regress' ? `target ${y}` : `class ${y}`;
+  const says = g.outputs[i].map(short).join(', ');
+  renderSweep({
+    net: last.net, params: last.params, features: last.features.map((f) => FEATURES[f].label),
+    row: i, x: last.trainX[i], target: y, outputs: g.outputs[i],
+    activations: g.activations.map((a) => a[i]), deltas: g.deltas.map((d) => d[i]),
+    inputGrad: g.input_grad ? g.input_grad[i] : null, rows: last.trainX.length,
+    head: `Training point #${i} at ${where}, ${what}; the network's output there: [${says}]; loss over the ${last.trainX.length} training points ${short(g.loss)}.`,
+  });
+}
+
+function pick(i) {
+  if (!S.sets) return;
+  S.pick = Math.max(0, Math.min(S.sets.train.x.length - 1, Math.floor(i) || 0));
+  $('sweep-point').value = String(S.pick);
+  if (S.last) drawAll(readSettings());
+}
+
+// The training point whose output error signal is largest.
+function pickWorst() {
+  if (!S.last) return;
+  const out = S.last.g.deltas.at(-1).map((row) => row.reduce((s, v) => s + Math.abs(v), 0));
+  pick(out.reduce((k, v, i) => (v > out[k] ? i : k), 0));
+}
+
+// A click on the output picks the nearest training point.
+function pickAt(ev) {
+  const c = $('boundary');
+  const cx = (ev.offsetX * c.width) / c.clientWidth, cy = (ev.offsetY * c.height) / c.clientHeight;
+  let best = 0, bestD = Infinity;
+  S.sets.train.x.forEach((p, i) => {
+    const [x, y] = S.mapping.at(p, S.sets.train.y[i]);
+    const d = (x - cx) ** 2 + (y - cy) ** 2;
+    if (d < bestD) { bestD = d; best = i; }
+  });
+  pick(best);
+}
+
+// ---- gradient check, export, share, curl ----------------------------------------------
+
 async function gradcheck() {
   await guarded(async () => {
+    const s = readSettings();
+    const net = network(s, S.sets);
     const rows = Math.min(32, S.sets.train.x.length);
     const r = await call('/gradcheck', withParams({
-      network: network(), inputs: S.sets.train.x.slice(0, rows), targets: targets(S.sets.train.y.slice(0, rows)),
-    }));
+      network: net, inputs: featurize(S.sets.train.x.slice(0, rows), s.features), targets: targets(net, S.sets.train.y.slice(0, rows)),
+    }, s));
     const box = $('gradcheck-result');
     box.textContent = '';
-    const head = document.createElement('p');
-    head.className = r.passed ? 'pass' : 'fail';
-    head.textContent = r.passed
+    const head = el('p', r.passed
       ? `✓ passed: back-propagation agrees with finite differences (atol ${r.tolerance.atol}, rtol ${r.tolerance.rtol}) on ${rows} rows`
-      : '✗ failed: back-propagation and finite differences disagree';
-    const t = document.createElement('table');
-    const hr = document.createElement('tr');
-    ['tensor', 'max abs error', 'max rel error', 'checked', ''].forEach((h) => { const th = document.createElement('th'); th.textContent = h; hr.append(th); });
-    t.append(hr);
-    r.tensors.forEach((x) => {
-      const tr = document.createElement('tr');
-      [`layer ${x.layer + 1} ${x.name}`, x.max_abs_error.toExponential(2), x.max_rel_error.toExponential(2), String(x.checked), x.passed ? '✓' : '✗']
-        .forEach((c) => { const td = document.createElement('td'); td.textContent = c; tr.append(td); });
-      t.append(tr);
-    });
+      : '✗ failed: back-propagation and finite differences disagree', r.passed ? 'pass' : 'fail');
+    const t = el('table');
+    t.append(el('tr', null, null, ...['tensor', 'max abs error', 'max rel error', 'checked', ''].map((h) => el('th', h))));
+    r.tensors.forEach((x) => t.append(el('tr', null, null, ...[`layer ${x.layer + 1} ${x.name}`, x.max_abs_error.toExponential(2),
+      x.max_rel_error.toExponential(2), String(x.checked), x.passed ? '✓' : '✗'].map((c) => el('td', c)))));
     box.append(head, t);
   });
 }
 
-// ---- copy as curl ----------------------------------------------------------------------
+// The trained network as a file: its definition and params, ready for
+// POST /forward with inputs made of the listed features.
+function exportWeights() {
+  if (!S.last) { showError('Nothing to export yet: train or step once first.'); return; }
+  const doc = { network: S.last.net, features: S.last.features, params: S.last.params, epochs: S.epoch };
+  const url = URL.createObjectURL(new Blob([JSON.stringify(doc, null, 1)], { type: 'application/json' }));
+  const a = el('a');
+  a.href = url;
+  a.download = 'gradserve-network.json';
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+async function share() {
+  saveHash(readSettings());
+  try {
+    await navigator.clipboard.writeText(location.href);
+    $('share-state').textContent = 'link copied';
+  } catch {
+    $('share-state').textContent = 'the address bar holds the link';
+  }
+}
 
 function refreshCurl() {
   const sel = $('curl-route');
@@ -280,9 +472,8 @@ function refreshCurl() {
 
 async function copyCurl() {
   refreshCurl();
-  const text = $('curl').textContent;
   try {
-    await navigator.clipboard.writeText(text);
+    await navigator.clipboard.writeText($('curl').textContent);
     $('copy-state').textContent = 'copied';
   } catch {
     const range = document.createRange();
@@ -293,26 +484,47 @@ async function copyCurl() {
   }
 }
 
+function setView(v) {
+  S.view = v;
+  $('view-forward').setAttribute('aria-pressed', String(v === 'forward'));
+  $('view-backward').setAttribute('aria-pressed', String(v === 'backward'));
+  drawPicture(readSettings());
+}
+
 // ---- wiring ------------------------------------------------------------------------------
 
 function init() {
-  DATASETS.forEach((d) => $('dataset').append(new Option(d, d, false, d === 'xor')));
+  Object.values(DATASETS).forEach((d) => $('dataset').append(new Option(d.label, d.name, false, d.name === 'xor')));
   $('dataset').append(new Option('your CSV', 'csv'));
+  featureBoxes();
   [[8, 'tanh'], [8, 'tanh']].forEach(([u, a]) => $('layers').append(layerRow(u, a)));
-  $('add-layer').addEventListener('click', () => { $('layers').append(layerRow(4, 'tanh')); numberLayers(); resetModel(); });
-  ['dataset', 'points', 'noise', 'test-fraction', 'data-seed'].forEach((id) => $(id).addEventListener('change', loadData));
-  $('use-csv').addEventListener('click', loadData);
-  ['loss', 'init', 'init-seed'].forEach((id) => $(id).addEventListener('change', resetModel));
-  $('token').addEventListener('input', () => setToken($('token').value));
+  if (location.hash.length > 1) writeSettings(fromHash(location.hash), layerRow);
+  on('add-layer', 'click', () => { $('layers').append(layerRow(4, 'tanh')); resetModel(); });
+  ['dataset', 'classes', 'points', 'noise', 'test-fraction', 'data-seed'].forEach((id) => on(id, 'change', loadData));
+  on('use-csv', 'click', loadData);
+  ['loss', 'init', 'init-seed'].forEach((id) => on(id, 'change', resetModel));
+  ['optimizer', 'lr', 'batch-size', 'epochs', 'l1', 'l2'].forEach((id) => on(id, 'change', () => saveHash(readSettings())));
+  on('token', 'input', () => setToken($('token').value));
   setToken($('token').value);
-  $('train').addEventListener('click', train);
-  $('pause').addEventListener('click', () => { S.running = false; buttons(); setStatus('pausing…'); });
-  $('step').addEventListener('click', () => guarded(round));
-  $('reset').addEventListener('click', () => { S.running = false; resetModel(); });
-  $('gradcheck').addEventListener('click', gradcheck);
-  $('copy-curl').addEventListener('click', copyCurl);
-  $('curl-route').addEventListener('change', refreshCurl);
+  on('train', 'click', train);
+  on('pause', 'click', () => { S.running = false; buttons(); setStatus('pausing…'); });
+  on('step', 'click', () => guarded(round));
+  on('reset', 'click', () => { S.running = false; resetModel(); });
+  on('gradcheck', 'click', gradcheck);
+  on('export', 'click', exportWeights);
+  on('share', 'click', share);
+  on('copy-curl', 'click', copyCurl);
+  on('curl-route', 'change', refreshCurl);
+  on('view-forward', 'click', () => setView('forward'));
+  on('view-backward', 'click', () => setView('backward'));
+  on('sweep-point', 'change', () => pick(Number($('sweep-point').value)));
+  on('boundary', 'click', pickAt);
+  on('sweep-worst', 'click', pickWorst);
+  window.addEventListener('hashchange', () => { writeSettings(fromHash(location.hash), layerRow); loadData(); });
+  let resize = 0;
+  window.addEventListener('resize', () => { clearTimeout(resize); resize = setTimeout(() => S.sets && drawPicture(readSettings()), 100); });
   onRequest(() => setTimeout(refreshCurl, 0));
+  initSweep((cols) => { S.focus = cols; if (S.sets) drawPicture(readSettings()); });
   initChain({ showError: (t) => { $('ad-error').textContent = t; $('ad-error').hidden = false; },
     clearError: () => { $('ad-error').hidden = true; } });
   loadData();

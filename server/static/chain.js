@@ -1,16 +1,9 @@
 // The chain-rule panel: POST /autodiff, then the tape (forward order) and the
 // reverse sweep one accumulation at a time, highlighting the nodes involved.
 import { call, ApiError } from './api.js';
+import { $, el } from './dom.js';
 
-const $ = (id) => document.getElementById(id);
 const fmt = (v) => (v === null || v === undefined ? '—' : Number.isInteger(v) ? String(v) : Number(v).toPrecision(6));
-
-function el(tag, text, cls) {
-  const e = document.createElement(tag);
-  if (text !== undefined) e.textContent = text;
-  if (cls) e.className = cls;
-  return e;
-}
 
 // "x = 1.5, y = 2" (commas, semicolons or new lines) -> {x: 1.5, y: 2}
 export function parseAt(text) {

@@ -1,14 +1,21 @@
 // The playground in headless Chromium against the real server: it loads
-// cleanly, trains XOR to 95% test accuracy by pressing Train, draws, checks
-// gradients, shows the server's errors and network errors, copies a curl
-// command that replays, works behind a token, and walks the chain rule of
-// exp(sin(x^2)). Every request the page sends and every response it gets is
-// checked against openapi.yaml. Prints PASS/FAIL per check and a count line.
+// cleanly; XOR, circle (set up by a link) and a 3-class spiral (set up in the
+// form) each train to 95% test accuracy; the network picture draws every
+// neuron forward (activations over the plane) and backward (error signals on
+// the training points); the step-through of one backward sweep shows the
+// server's deltas for the chosen row bit for bit; regression, features, L1
+// and L2 reach the requests; a shared link reopens the same setup; the
+// weights export; it checks gradients, shows the server's errors and network
+// errors, copies a curl command that replays, works behind a token, and walks
+// the chain rule of exp(sin(x^2)). Every request the page sends and every
+// response it gets is checked against openapi.yaml. Screenshots of the
+// forward and backward views land in OUT. Prints PASS/FAIL per check and a
+// count line.
 //
 // Environment: GS_URL (a server without auth), GS_AUTH_URL and GS_TOKEN (one
 // with a token), OPENAPI (path of openapi.yaml), OUT (screenshots folder).
 import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, statSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +42,7 @@ function assert(cond, msg) { if (!cond) throw new Error(msg); }
 
 // ---- what the page sends and receives --------------------------------------------
 
-const traffic = { requests: 0, responses: 0, violations: [], posts: [], expected: [] };
+const traffic = { requests: 0, responses: 0, violations: [], posts: [], expected: [], inflight: 0, maxInflight: 0 };
 let invalidBody = false; // a check sending a body the contract refuses on purpose
 let consoleErrors = [];
 let expectErrors = false; // a check provoking 4xx answers (Chromium logs those)
@@ -53,12 +60,17 @@ function watch(page) {
     if (!u.protocol.startsWith('http')) return;
     traffic.requests++;
     if (req.method() === 'POST') {
+      traffic.inflight++;
+      traffic.maxInflight = Math.max(traffic.maxInflight, traffic.inflight);
       const body = req.postData() || '';
       traffic.posts.push({ path: u.pathname, body });
       const err = contract.checkRequest(req.method(), u.pathname, req.headers()['content-type'], body);
       if (err) (invalidBody ? traffic.expected : traffic.violations).push(err);
     }
   });
+  const done = (req) => { if (req.method() === 'POST') traffic.inflight--; };
+  page.on('requestfinished', done);
+  page.on('requestfailed', done);
   page.on('response', async (res) => {
     const u = new URL(res.url());
     if (!u.protocol.startsWith('http')) return;
@@ -84,12 +96,41 @@ async function launch() {
 
 const text = (page, sel) => page.locator(sel).innerText();
 const canvasData = (page, id) => page.evaluate((i) => document.getElementById(i).toDataURL(), id);
-const pct = (s) => parseFloat(String(s).replace('%', ''));
 
 async function open(page, url) {
   await page.goto(url);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
 }
+
+// Presses Train until the test score (accuracy in percent, or R²) reaches
+// `target`, then Pause; returns the score and epoch count the page showed
+// when it got there (the round under way when Pause is pressed still ends).
+async function trainTo(page, target, timeout = 120000) {
+  await page.click('#train');
+  const seen = await page.waitForFunction((t) => {
+    const v = parseFloat(document.getElementById('test-acc').textContent);
+    return v >= t && [v, Number(document.getElementById('epoch').textContent)];
+  }, target, { timeout, polling: 'raf' });
+  const [acc, epochs] = await seen.jsonValue();
+  await page.click('#pause');
+  await page.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 20000 });
+  return { acc, epochs };
+}
+
+// Every setting of the form: {id: value or checked}.
+const formState = (page) => page.evaluate(() => Object.fromEntries(
+  [...document.querySelectorAll('#settings input, #settings select, #settings textarea')]
+    .map((e, i) => [e.id || `${e.className}-${i}`, e.type === 'checkbox' ? e.checked : e.value])));
+
+// The server's answer to a request, asked from here (not through the page).
+async function post(base, route, body) {
+  const r = await fetch(`${base}${route}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const answer = await r.text();
+  assert(r.ok, `${route} answered ${r.status}: ${answer.slice(0, 300)}`);
+  return JSON.parse(answer);
+}
+const lastPost = (route) => JSON.parse(traffic.posts.filter((p) => p.path === route).at(-1).body);
+const firstPostSince = (route, n) => JSON.parse(traffic.posts.slice(n).find((p) => p.path === route).body);
 
 // ---- the checks ------------------------------------------------------------------------
 
@@ -121,18 +162,13 @@ async function main() {
   });
 
   let before = {};
+  const CANVASES = ['boundary', 'curves', 'magnitudes', 'network'];
   await check('xor_trains_to_95_percent_test_accuracy', async () => {
     assert((await page.locator('#dataset').inputValue()) === 'xor', 'xor is not the default');
-    before = { boundary: await canvasData(page, 'boundary'), curves: await canvasData(page, 'curves'),
-      magnitudes: await canvasData(page, 'magnitudes') };
+    for (const c of CANVASES) before[c] = await canvasData(page, c);
     const t0 = Date.now();
-    await page.click('#train');
-    await page.waitForFunction(() => parseFloat(document.getElementById('test-acc').textContent) >= 95,
-      null, { timeout: 90000, polling: 250 });
-    await page.click('#pause');
-    await page.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 20000 });
-    const acc = pct(await text(page, '#test-acc'));
-    console.log(`  XOR: test accuracy ${acc}% after ${await text(page, '#epoch')} epochs, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const { acc, epochs } = await trainTo(page, 95, 90000);
+    console.log(`  XOR: test accuracy ${acc}% after ${epochs} epochs, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     assert(acc >= 95, `test accuracy ${acc}%`);
     const trains = traffic.posts.filter((p) => p.path === '/train').map((p) => JSON.parse(p.body));
     assert(trains.length >= 2, `${trains.length} /train calls`);
@@ -140,14 +176,58 @@ async function main() {
     assert(trains[1].params && trains[1].optimizer_state, 'later /train calls do not carry params and optimizer state');
   });
 
-  await check('heatmap_curves_and_backprop_view_change', async () => {
-    const after = { boundary: await canvasData(page, 'boundary'), curves: await canvasData(page, 'curves'),
-      magnitudes: await canvasData(page, 'magnitudes') };
-    for (const k of Object.keys(after)) assert(after[k] !== before[k], `${k} did not change`);
-    const grads = traffic.posts.filter((p) => p.path === '/gradients').map((p) => JSON.parse(p.body));
-    assert(grads.length && grads[0].return && grads[0].return.deltas === true, '/gradients without deltas');
+  await check('every_panel_renders_after_training_forward_and_backward', async () => {
+    const after = {};
+    for (const c of CANVASES) after[c] = await canvasData(page, c);
+    for (const k of CANVASES) assert(after[k] !== before[k], `${k} did not change`);
+    const g = lastPost('/gradients');
+    assert(g.return && g.return.deltas && g.return.activations && g.return.outputs && g.return.input_grad,
+      `/gradients asks for ${JSON.stringify(g.return)}`);
+    const grid = traffic.posts.filter((p) => p.path === '/forward').map((p) => JSON.parse(p.body))
+      .find((b) => b.return && b.return.activations);
+    assert(grid && grid.inputs.length === 1600, 'no /forward of every layer over the 40 x 40 grid');
+    assert(traffic.maxInflight >= 3, `at most ${traffic.maxInflight} requests at once: the views' three are not sent in parallel`);
     const loss = parseFloat(await text(page, '#train-loss'));
     assert(loss > 0 && loss < 0.3, `train loss ${loss}`);
+    // the backward view draws something else, then the forward view comes back the same
+    await page.click('#view-backward');
+    const backward = await canvasData(page, 'network');
+    assert(backward !== after.network, 'the backward view looks like the forward view');
+    assert(/dL\/dz/.test(await text(page, '#network-note')), 'no note for the backward view');
+    await page.click('#view-forward');
+    assert((await canvasData(page, 'network')) === after.network, 'the forward view changed by toggling');
+    assert(await page.locator('#sweep-body').isVisible(), 'the step-through is not shown after training');
+  });
+
+  await check('step_through_shows_the_servers_deltas_for_the_row_bit_for_bit', async () => {
+    const row = 7;
+    await page.fill('#sweep-point', String(row));
+    await page.dispatchEvent('#sweep-point', 'change');
+    await page.waitForFunction((r) => document.getElementById('sweep-head').textContent.startsWith(`Training point #${r} `), row);
+    assert((await page.locator('#sweep-steps li:visible').count()) >= 1, 'no first step');
+    await page.click('#sweep-all');
+    const body = lastPost('/gradients');
+    const L = body.network.layers.length;
+    assert((await page.locator('#sweep-steps li:visible').count()) === 2 * L + 1, 'not 2L + 1 steps (seed, L shares of dL/dW, L - 1 deltas, the inputs)');
+    const shown = await page.evaluate(() => [...document.querySelectorAll('#sweep-steps td.server')].map((td) => ({
+      delta: td.classList.contains('delta'), layer: Number(td.dataset.layer), unit: Number(td.dataset.unit),
+      text: td.textContent, visible: td.offsetParent !== null })));
+    const api = await post(URL_OPEN, '/gradients', body); // the same request, asked from here
+    const units = body.network.layers.reduce((s, l) => s + l.units, 0);
+    assert(shown.length === units + body.network.inputs, `${shown.length} server numbers for ${units} units and ${body.network.inputs} inputs`);
+    for (const c of shown) {
+      const want = c.delta ? api.deltas[c.layer][row][c.unit] : api.input_grad[row][c.unit];
+      assert(c.visible, `layer ${c.layer} unit ${c.unit} hidden`);
+      assert(Object.is(Number(c.text), want) && c.text === String(want),
+        `${c.delta ? `deltas[${c.layer}][${row}][${c.unit}]` : `input_grad[${row}][${c.unit}]`}: page ${c.text}, API ${want}`);
+    }
+    // the worst-fit point is the row with the largest output error signal
+    const out = api.deltas[L - 1].map((r) => r.reduce((s, v) => s + Math.abs(v), 0));
+    const worst = out.reduce((k, v, i) => (v > out[k] ? i : k), 0);
+    await page.click('#sweep-worst');
+    assert(Number(await page.inputValue('#sweep-point')) === worst, `the worst point is ${worst}, the page picked ${await page.inputValue('#sweep-point')}`);
+    const first = await page.locator('#sweep-steps td.server.delta').first().innerText();
+    assert(Object.is(Number(first), api.deltas[L - 1][worst][0]), 'the sweep did not follow the new point');
   });
 
   await check('gradient_check_passes', async () => {
@@ -156,6 +236,21 @@ async function main() {
     const t = await text(page, '#gradcheck-result');
     assert(/passed/.test(t) && (await page.locator('#gradcheck-result .pass').count()) === 1, `result: ${t}`);
     assert((await page.locator('#gradcheck-result tr').count()) === 7, 'not one row per tensor (3 layers x 2)');
+  });
+
+  await check('export_downloads_the_trained_network_as_json', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), page.click('#export')]);
+    const doc = JSON.parse(readFileSync(await download.path(), 'utf8'));
+    const g = lastPost('/gradients');
+    assert(JSON.stringify(doc.params) === JSON.stringify(g.params), 'the exported params are not the trained ones');
+    assert(JSON.stringify(doc.network) === JSON.stringify(g.network), 'the exported network differs');
+    assert(JSON.stringify(doc.features) === '["x","y"]', `features ${JSON.stringify(doc.features)}`);
+    // the file runs as it is: /forward on the test points gives the accuracy the page shows
+    const test = traffic.posts.filter((p) => p.path === '/forward').map((p) => JSON.parse(p.body)).filter((b) => b.targets).at(-1);
+    const out = await post(URL_OPEN, '/forward', { network: doc.network, params: doc.params, inputs: test.inputs });
+    const ok = out.outputs.filter((o, i) => (o[0] > 0.5 ? 1 : 0) === test.targets[i][0]).length;
+    const acc = (100 * ok / test.inputs.length).toFixed(1);
+    assert(`${acc}%` === await text(page, '#test-acc'), `exported weights give ${acc}%, the page shows ${await text(page, '#test-acc')}`);
   });
 
   await check('copy_as_curl_replays_the_exact_request', async () => {
@@ -199,6 +294,144 @@ async function main() {
     expectErrors = false;
     await page.click('#step');
     await page.waitForFunction(() => document.getElementById('error').hidden, null, { timeout: 10000 });
+  });
+
+  await check('a_bad_data_setting_is_named_and_sends_nothing', async () => {
+    const n = traffic.posts.length;
+    await page.fill('#points', '2');
+    await page.dispatchEvent('#points', 'change');
+    await page.waitForSelector('#error:not([hidden])', { timeout: 5000 });
+    const t = await text(page, '#error');
+    assert(/^points: /.test(t), `error box: ${t}`);
+    await page.fill('#points', '200');
+    await page.dispatchEvent('#points', 'change');
+    assert(await page.locator('#error').isHidden(), 'the error stays after a good value');
+    assert(traffic.posts.length === n, 'requests were sent');
+  });
+
+  await check('l1_and_l2_reach_the_requests_and_the_loss', async () => {
+    await page.fill('#l1', '0.001');
+    await page.dispatchEvent('#l1', 'change');
+    await page.fill('#l2', '0.0005');
+    await page.dispatchEvent('#l2', 'change');
+    const n = traffic.posts.length, epoch = Number(await text(page, '#epoch'));
+    await page.click('#step');
+    await page.waitForFunction((e) => Number(document.getElementById('epoch').textContent) > e && document.getElementById('run-state').textContent === 'paused', epoch, { timeout: 15000 });
+    const tr = firstPostSince('/train', n), g = firstPostSince('/gradients', n);
+    assert(tr.network.penalty && tr.network.penalty.l1 === 0.001, `network ${JSON.stringify(tr.network)}`);
+    assert(tr.optimizer.weight_decay === 0.0005, `optimizer ${JSON.stringify(tr.optimizer)}`);
+    assert(g.network.penalty && g.network.penalty.l1 === 0.001, '/gradients without the penalty');
+    // the loss the page shows is the penalised one: loss + l1 * sum |W|
+    const plain = await post(URL_OPEN, '/forward', { network: { ...g.network, penalty: undefined }, params: g.params, inputs: g.inputs, targets: g.targets });
+    const sumAbs = g.params.reduce((s, p) => s + p.weight.flat().reduce((a, w) => a + Math.abs(w), 0), 0);
+    const shown = parseFloat(await text(page, '#train-loss'));
+    const want = plain.loss + 0.001 * sumAbs;
+    assert(Math.abs(shown - want) <= 1e-3 * want, `train loss ${shown}, want ${want} (${plain.loss} + 0.001 x ${sumAbs})`);
+    await page.fill('#l1', '0');
+    await page.dispatchEvent('#l1', 'change');
+    await page.fill('#l2', '0');
+    await page.dispatchEvent('#l2', 'change');
+  });
+
+  await check('circle_from_a_link_with_squared_features_trains_to_95_percent', async () => {
+    await page.goto('about:blank');
+    await open(page, `${URL_OPEN}/#dataset=circle&features=x,y,x2,y2&layers=4:tanh`);
+    assert((await page.inputValue('#dataset')) === 'circle', 'the link did not choose circle');
+    assert(await page.isChecked('#feature-x2') && await page.isChecked('#feature-y2') && !(await page.isChecked('#feature-xy')), 'the link did not choose the features');
+    assert((await page.locator('#layers .layer-row').count()) === 1, 'the link did not set one hidden layer');
+    const n = traffic.posts.length;
+    const { acc, epochs } = await trainTo(page, 95);
+    console.log(`  circle: test accuracy ${acc}% after ${epochs} epochs`);
+    const tr = firstPostSince('/train', n);
+    assert(tr.network.inputs === 4 && tr.network.layers.length === 2 && tr.network.layers[0].units === 4, `network ${JSON.stringify(tr.network)}`);
+    assert(tr.inputs.every((r) => r.length === 4 && Math.abs(r[2] - r[0] * r[0]) < 1e-5 && Math.abs(r[3] - r[1] * r[1]) < 1e-5), 'the inputs are not x, y, x², y²');
+  });
+
+  let spiral = null;
+  await check('spiral_of_3_classes_set_in_the_form_trains_to_95_percent', async () => {
+    await page.goto('about:blank');
+    await open(page, `${URL_OPEN}/`);
+    const n = traffic.posts.length;
+    await page.selectOption('#dataset', 'spiral');
+    await page.selectOption('#classes', '3');
+    for (const [id, v] of [['points', '450'], ['noise', '0.03'], ['lr', '0.01'], ['epochs', '25']]) {
+      await page.fill(`#${id}`, v);
+      await page.dispatchEvent(`#${id}`, 'change');
+    }
+    await page.check('#feature-sinx');
+    await page.check('#feature-siny');
+    await page.click('#add-layer');
+    for (let i = 0; i < 3; i++) {
+      await page.locator('#layers .units').nth(i).fill('10');
+      await page.locator('#layers .units').nth(i).dispatchEvent('change');
+    }
+    assert(await page.locator('#loss').isDisabled() && (await page.inputValue('#loss')) === 'cross_entropy', 'three classes do not force cross-entropy');
+    // early in training, error signals reach every neuron: the backward view then
+    await page.click('#step');
+    await page.waitForFunction(() => Number(document.getElementById('epoch').textContent) > 0, null, { timeout: 15000 });
+    await page.fill('#sweep-point', '3');
+    await page.dispatchEvent('#sweep-point', 'change');
+    await page.click('#view-backward');
+    await page.click('#sweep-next');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(OUT, 'backward.png') });
+    await page.click('#view-forward');
+    const t0 = Date.now();
+    const { acc, epochs } = await trainTo(page, 95, 240000);
+    console.log(`  spiral, 3 classes: test accuracy ${acc}% after ${epochs} epochs, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const tr = firstPostSince('/train', n);
+    const out = tr.network.layers.at(-1);
+    assert(tr.network.loss === 'cross_entropy' && out.units === 3 && out.activation === 'softmax', `network ${JSON.stringify(tr.network)}`);
+    assert(tr.network.inputs === 4 && tr.inputs[0].length === 4, 'not 4 features');
+    assert(tr.targets.every((t) => Number.isInteger(t) && t >= 0 && t < 3) && new Set(tr.targets).size === 3, 'targets are not class indices 0..2');
+    spiral = { url: page.url(), form: await formState(page), info: await text(page, '#data-info'), first: tr };
+    // the trained network forward, as a teacher would project it
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(OUT, 'forward.png') });
+    await page.locator('#sweep-panel').screenshot({ path: join(OUT, 'sweep.png') });
+    console.log(`  screenshots: ${['forward', 'backward', 'sweep'].map((f) => join(OUT, `${f}.png`)).join(', ')}`);
+  });
+
+  await check('a_shared_link_reopens_the_same_setup', async () => {
+    assert(spiral, 'no spiral setup to share');
+    assert(/dataset=spiral/.test(spiral.url) && /classes=3/.test(spiral.url), `the address is ${spiral.url}`);
+    const p2 = await ctx.newPage();
+    watch(p2);
+    await open(p2, spiral.url);
+    const form = await formState(p2);
+    assert(JSON.stringify(form) === JSON.stringify(spiral.form), `the form differs:\n  ${JSON.stringify(form)}\n  ${JSON.stringify(spiral.form)}`);
+    assert((await p2.locator('#data-info').innerText()) === spiral.info, 'the data differ');
+    const n = traffic.posts.length;
+    await p2.click('#step');
+    await p2.waitForFunction(() => Number(document.getElementById('epoch').textContent) > 0, null, { timeout: 15000 });
+    const tr = firstPostSince('/train', n);
+    for (const k of ['network', 'inputs', 'targets', 'init', 'optimizer', 'epochs', 'batch_size', 'seed'])
+      assert(JSON.stringify(tr[k]) === JSON.stringify(spiral.first[k]), `the first /train's ${k} differs`);
+    await p2.close();
+  });
+
+  await check('regression_in_1d_and_2d_trains_with_mse', async () => {
+    for (const [name, features] of [['sine', ['x']], ['bumps', ['x', 'y']]]) {
+      await page.click('#reset');
+      await page.selectOption('#dataset', name);
+      for (const f of ['x', 'y', 'x2', 'y2', 'xy', 'sinx', 'siny'])
+        if (!(await page.isDisabled(`#feature-${f}`))) await page.setChecked(`#feature-${f}`, features.includes(f));
+      const n = traffic.posts.length;
+      const { acc, epochs } = await trainTo(page, 0.9);
+      console.log(`  ${name}: test R² ${acc} after ${epochs} epochs`);
+      assert(/R²/.test(await text(page, '#test-acc-label')), 'no R² for a regression');
+      const tr = firstPostSince('/train', n);
+      const out = tr.network.layers.at(-1);
+      assert(tr.network.loss === 'mse' && out.units === 1 && out.activation === 'linear', `network ${JSON.stringify(tr.network)}`);
+      assert(JSON.stringify(tr.inputs[0].length) === String(features.length), `inputs ${JSON.stringify(tr.inputs[0])}`);
+      assert(tr.targets.every((t) => t.length === 1 && Number.isFinite(t[0])), 'targets are not [rows, 1] values');
+      assert(name !== 'sine' || await page.locator('#feature-y').isDisabled(), 'y is offered for a 1-D regression');
+    }
+    // back to two classes: the reader's loss returns, the old numbers go
+    await page.selectOption('#dataset', 'xor');
+    assert(!(await page.isDisabled('#loss')) && (await page.inputValue('#loss')) === 'binary_cross_entropy',
+      `loss after regression: ${await page.inputValue('#loss')}`);
+    assert((await text(page, '#train-loss')) === '—' && (await text(page, '#test-acc')) === '—', 'stale numbers after a new dataset');
   });
 
   await check('autodiff_panel_walks_the_sweep_of_exp_sin_x2', async () => {
