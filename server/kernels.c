@@ -80,12 +80,22 @@ static int self_check(unsigned flags, char *why, size_t n)
     return 0;
 }
 
-/* argv of main, the same for every image; /proc/self/exe is this binary
- * even when argv[0] is a bare name found on the PATH. */
+/* argv of main, the same for every image. The binary is the path that
+ * /proc/self/exe links to (argv[0] may be a bare name found on the PATH):
+ * under valgrind that readlink gives the program, where an execv of
+ * /proc/self/exe itself would start valgrind's tool. /proc/self/exe is the
+ * second try (the file was replaced or deleted since). Returns on failure
+ * only, errno set. */
 static void restart(char **argv)
 {
     fflush(stdout);
     fflush(stderr);
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n > 0) {
+        path[n] = 0;
+        execv(path, argv);
+    }
     execv("/proc/self/exe", argv);
 }
 
