@@ -108,7 +108,7 @@ report_ok() {
                 "bare-GEMM limit on the large shapes**" "Faster than NumPy at every shape" \
                 "2-4-1 step >= 20× faster than NumPy**" "- OpenBLAS kernels: " \
                 "| OpenBLAS kernels |"; do
-        grep -qF "$want" "$tmp/results.md" || { echo "missing: $want"; cat "$tmp/results.md"; return 1; }
+        grep -qF -- "$want" "$tmp/results.md" || { echo "missing: $want"; cat "$tmp/results.md"; return 1; }
     done
     # every shape has a numpy ratio (a number, not n/a)
     # and names the OpenBLAS kernels of both processes in its last column
