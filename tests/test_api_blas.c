@@ -153,6 +153,7 @@ static void gradients_agree(const char *what)
         CHECK(bad == 0, "%s: %zu gradient values differ from the core's", what, bad);
     }
     api_ref_free(&ref);
+    api_case_free(&c);
     json_decref(resp);
 }
 
