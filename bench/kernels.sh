@@ -79,6 +79,7 @@ for _ in range(9):
 print("%.1f" % (2 * 1024**3 / min(t) / 1e9))'
 }
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A CORE REASON B64 NESTED GF
 : >"$TMP/rows"
 for round in $(seq "$ROUNDS"); do
@@ -122,7 +123,9 @@ echo "and *off* (--blas-upgrade off) run OpenBLAS's own choice, with and without
 echo "logic. Big request: 784-512-512-10, batch 1000, /gradients with params, 1 BLAS"
 echo "thread, one connection, end-to-end p50; NumPy sgemm: float32 1024×1024×1024, 1"
 echo "thread, best of 9, with OPENBLAS_CORETYPE set to the server's kernels. Medians of $ROUNDS rounds;"
-echo "every round runs the four servers in turn."
+echo "every round runs the four servers in turn. Load average before: $LOAD_START; after:"
+echo "$(cut -d' ' -f1-3 /proc/loadavg) (above $(nproc), other work shared the cores: read the"
+echo "paired ratios, not the times)."
 echo
 echo "| server | kernels (reason) | big request, b64 | big request, nested JSON | NumPy sgemm 1024³, same kernels |"
 echo "|---|---|---:|---:|---:|"
@@ -141,7 +144,7 @@ echo "- off (${CORE[off]}) / default (${CORE[default]}), big request b64: $(pair
      "only noise should separate these from 1)."
 if [ "${CORE[upgraded]}" != "${CORE[default]}" ]; then
     echo "- The upgrade picks ${CORE[upgraded]} where OpenBLAS itself picks ${CORE[default]}:" \
-         "the same instruction set (gs_blas_kernel_rank), different block sizes;" \
+         "both rank 3 (AVX2 + FMA), so OpenBLAS's own choice is kept where it picks $(printf '%s' "${CORE[default]}");" \
          "default / upgraded, b64: $(pair default upgraded 3)×."
 fi
 echo
