@@ -260,6 +260,28 @@ static void test_failed_self_check_falls_back(void)
     api_stop();
 }
 
+/* The stage marker is what stops a loop: an image launched with a fallback
+ * marker (as the image after a failed upgrade is) never upgrades, even when
+ * OpenBLAS fell back. */
+static void test_fallback_image_never_restarts(void)
+{
+    const char *env[] = {"OPENBLAS_CORETYPE=Prescott", "GRADSERVE_BLAS_SIMULATE_FALLBACK=1",
+                         "GRADSERVE_BLAS_STAGE=fallback:Prescott:Haswell", NULL};
+    if (api_start(NULL, env)) return;
+    check_begin("fallback_image_never_restarts");
+    blas_info b;
+    if (get_blas_info(&b) == 0) {
+        CHECK(strcmp(b.core, "Prescott") == 0, "core %s", b.core);
+        CHECK(strcmp(b.reason, "self_check_failed") == 0, "reason %s", b.reason);
+        char coretype[64] = "";
+        CHECK(proc_env(api_srv.pid, "OPENBLAS_CORETYPE", coretype, sizeof coretype) == 0 &&
+                  strcmp(coretype, "Prescott") == 0,
+              "the image was replaced: OPENBLAS_CORETYPE=%s", coretype);
+    }
+    check_end();
+    api_stop();
+}
+
 /* An operator's OPENBLAS_CORETYPE is kept, even when weaker. */
 static void test_operator_coretype_is_kept(void)
 {
@@ -362,6 +384,7 @@ int main(void)
     test_default_start_uses_the_processors_kernels();
     test_fallback_is_upgraded();
     test_failed_self_check_falls_back();
+    test_fallback_image_never_restarts();
     test_operator_coretype_is_kept();
     test_upgrade_can_be_turned_off();
     test_kernels_the_cpu_cannot_run();
