@@ -1,5 +1,6 @@
-/* The core's BLAS kernel choice: the decision on a table of real processors
- * and OpenBLAS answers, the CPUID reading against the kernel's own
+/* The core's BLAS kernel choice: the decision on a table of processors
+ * (CPUID and XCR0 written from the documented bits of real ones) and
+ * OpenBLAS answers, the CPUID reading against the kernel's own
  * (/proc/cpuinfo), the kernel ranks against the names OpenBLAS 0.3.21 uses,
  * and the GEMM self-check (passing on this machine's kernels, failing when a
  * result is corrupted). */
