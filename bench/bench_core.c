@@ -19,11 +19,17 @@
  *
  * usage: bench_core [--threads 1,2] [--budget SECONDS] [--only SHAPE:BATCH]
  *                   [--what step|gemm]
+ *        bench_core --kernels
  *   --threads  OpenBLAS thread counts to run (default: 1 and the number of cores)
  *   --budget   time per measurement after warm-up (default 0.5 s); the step
  *              and its bare products are timed in alternating samples
  *   --only     run one shape, e.g. --only 784-128-10:64
  *   --what     time only the step or only the bare products (to profile one)
+ *   --kernels  print the server's start-up decision for this process's
+ *              environment and exit (bench/run.sh gives every benchmark process
+ *              the kernels the server would compute with):
+ *              openblas_choice <TAB> best <TAB> verdict <TAB> coretype|-
+ *              (see gs_blas_choose; best "-" when nothing above SSE)
  */
 #include <cblas.h>
 #include <math.h>
@@ -250,7 +256,7 @@ static void report(const shape *sh, int threads, const char *what, timing t)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_core [--threads 1,2] [--budget SECONDS] [--only SHAPE:BATCH]"
-                    " [--what step|gemm]\n");
+                    " [--what step|gemm] | --kernels\n");
     exit(2);
 }
 
@@ -276,6 +282,13 @@ int main(int argc, char **argv)
             if (!(budget > 0)) usage();
         } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
             only = argv[++i];
+        } else if (!strcmp(argv[i], "--kernels")) {
+            gs_cpu cpu;
+            gs_cpu_read(&cpu);
+            gs_blas_choice c = gs_blas_choose(&cpu, gs_blas_core(), getenv("OPENBLAS_CORETYPE"), 1);
+            printf("%s\t%s\t%s\t%s\n", gs_blas_core(), c.best ? c.best : "-",
+                   gs_blas_verdict_name(c.verdict), c.coretype ? c.coretype : "-");
+            return 0;
         } else if (!strcmp(argv[i], "--what") && i + 1 < argc) {
             what = argv[++i];
             if (strcmp(what, "step") && strcmp(what, "gemm")) usage();

@@ -88,6 +88,10 @@ note "http.sh: 2-4-1 /gradients, 32 and 1 keep-alive connections, ${SECS}s each"
 serve
 load "$PORT" "$B/small.json" --connections 32 --duration 1 --warmup 0.5 >/dev/null
 metrics "$PORT" >"$TMP/m0"
+# The kernels next to every figure: the server's (gradserve_blas_info) and the
+# in-process step's (bench_core and http_load --step link the core directly).
+KSERVER=$(sed -n 's/^gradserve_blas_info{core="\([^"]*\)".*reason="\([^"]*\)".*/\1 (\2)/p' "$TMP/m0")
+KSTEP=$("$CORE" --kernels | cut -f1)
 SMALL32=$(load "$PORT" "$B/small.json" --connections 32 --duration "$SECS" --warmup 0.5)
 metrics "$PORT" >"$TMP/m1"
 SMALL1=$(load "$PORT" "$B/small.json" --connections 1 --duration "$(awk -v s="$SECS" 'BEGIN{print s/2}')" --warmup 0.2)
@@ -188,6 +192,9 @@ echo "bench/http_load.c (one thread, epoll, keep-alive) on the same $(nproc)-cor
 echo "client and server share the CPUs. Phases are means from the server's"
 echo "gradserve_phase_duration_seconds histograms over the same requests."
 echo
+echo "OpenBLAS kernels: the server's ${KSERVER:-n/a} (gradserve_blas_info: core, reason);"
+echo "the in-process step's (bench_core, http_load --step) $KSTEP."
+echo
 echo "### 2-4-1 /gradients (the README's XOR request, 4 rows), keep-alive"
 echo
 echo "| connections | requests/s | errors | p50 | p99 |"
@@ -229,8 +236,8 @@ echo "threads, which spin for a while after each call). *refused*: a body of the
 echo "size made malformed by its first byte, read whole and answered 400: what moving the"
 echo "request alone costs (no decode, compute, encode or big response)."
 echo
-echo "| BLAS threads | tensors | p50 end-to-end | in-process step | end-to-end / step | receive | decode | compute | encode | send |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| BLAS threads | tensors | p50 end-to-end | in-process step | end-to-end / step | receive | decode | compute | encode | send | kernels (server / step) |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 for t in $THREADS; do
     for enc in binary b64 nested refused-binary refused-b64; do
         l=${LAT[$t,$enc]}; f=$TMP/bph-$t-$enc
@@ -240,7 +247,7 @@ for t in $THREADS; do
         echo "| $t | $name | $(fmt_us "$p50") | $(fmt_us "${STEP[$t,$enc]}") | $(ratio "$p50" "${STEP[$t,$enc]}")× |" \
              "$(fmt_us "$(phase_of "$f" receive)") | $(fmt_us "$(phase_of "$f" decode)") |" \
              "$(fmt_us "$(phase_of "$f" compute)") | $(fmt_us "$(phase_of "$f" encode)") |" \
-             "$(fmt_us "$(phase_of "$f" send)") |"
+             "$(fmt_us "$(phase_of "$f" send)") | ${KSERVER%% *} / $KSTEP |"
     done
 done
 echo
@@ -276,7 +283,7 @@ for t in $THREADS; do
         e2e=$(echo "${LAT[$t,$enc]}" | col 6)
         r=$(awk -v a="$e2e" -v b="${STEP[$t,$enc]}" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }')
         floor=$(ratio "$(echo "${LAT[$t,refused-$enc]}" | col 6)" "${STEP[$t,refused-$enc]}")
-        echo "- **784-512-512-10 batch 1000, $enc, $t BLAS thread(s): end-to-end <= 1.25× the in-process step**: $(awk -v r="$r" 'BEGIN { print (r <= 1.25) ? "MET" : "NOT MET" }') (${r}×; the request body alone, refused once read, costs ${floor}× the step's time)."
+        echo "- **784-512-512-10 batch 1000, $enc, $t BLAS thread(s): end-to-end <= 1.25× the in-process step**: $(awk -v r="$r" 'BEGIN { print (r <= 1.25) ? "MET" : "NOT MET" }') (${r}×; the request body alone, refused once read, costs ${floor}× the step's time) [kernels ${KSERVER%% *} / $KSTEP]."
     done
 done
 echo "- **Nested JSON decode >= 2× jansson's default**: $(verdict "$(ratio "$dg" "$dj")" 2) ($(ratio "$dg" "$dj")×)."

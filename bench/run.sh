@@ -6,6 +6,8 @@
 #           timed in alternating samples with gradserve's step in the same
 #           process ($BUILD/bench/libbench_step.so)
 #   http    bench/http.sh, when it exists (see "Later sections" below)
+#   kernels bench/kernels.sh: the big request and NumPy's sgemm with OpenBLAS's
+#           Prescott fallback against the upgraded kernels, same run
 #
 # Environment:
 #   BUILD           build dir holding bench/bench_core (default build)
@@ -15,6 +17,11 @@
 #   BENCH_BLAS_ENV  inherit (default): every process gets this shell's
 #                   OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as they are; clean: every
 #                   process (C and Python alike) runs with both unset
+#   BENCH_BLAS_UPGRADE  on (default): when OpenBLAS fell back to weaker kernels
+#                   than the processor runs (and OPENBLAS_CORETYPE is not set),
+#                   every process gets OPENBLAS_CORETYPE naming the best ones, as
+#                   the server starts itself (docs/blas-kernels.md); off: OpenBLAS's
+#                   own choice
 #   BENCH_PYTHON    interpreter with torch/numpy (default /usr/bin/python3)
 #   BENCH_OUT       report path (default bench/results.md)
 # Raw measurements (bench_core.c's tab-separated format plus a last column, the
@@ -30,7 +37,7 @@ BUDGET=${BENCH_BUDGET:-0.5}
 BLAS_ENV=${BENCH_BLAS_ENV:-inherit}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 OUT=${BENCH_OUT:-bench/results.md}
-SECTIONS=${BENCH_SECTIONS:-core python http}
+SECTIONS=${BENCH_SECTIONS:-core python http kernels}
 ROUNDS=${BENCH_ROUNDS:-2}
 RAW=$BUILD/bench/results.tsv
 # Shapes held to the >= 90% of the GEMM limit target (shape:batch).
@@ -50,6 +57,29 @@ inherit) RUNENV=(env OMP_WAIT_POLICY=PASSIVE) ;;
 clean) RUNENV=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE) ;;
 *) note "BENCH_BLAS_ENV must be inherit or clean"; exit 2 ;;
 esac
+# The kernels the server computes with, for every benchmark process: the
+# server's own start-up decision (bench_core --kernels runs gs_blas_choose in
+# this environment). Named next to every figure of the report.
+UPGRADE=${BENCH_BLAS_UPGRADE:-on}
+case $UPGRADE in on|off) ;; *) note "BENCH_BLAS_UPGRADE must be on or off"; exit 2 ;; esac
+[ -x "$BUILD/bench/bench_core" ] || { note "missing $BUILD/bench/bench_core: run 'make build-bench'"; exit 1; }
+IFS=$'\t' read -r K_CHOICE K_BEST K_VERDICT K_CORETYPE < <("${RUNENV[@]}" "$BUILD/bench/bench_core" --kernels)
+K_USED=$K_CHOICE
+if [ "$K_VERDICT" = upgrade ] && [ "$UPGRADE" = on ]; then
+    RUNENV+=(OPENBLAS_CORETYPE="$K_CORETYPE")
+    K_USED=$K_CORETYPE
+fi
+kernels_desc() {
+    local why
+    case $K_VERDICT in
+    upgrade) if [ "$UPGRADE" = on ]; then why="OpenBLAS fell back to $K_CHOICE; every process ran with OPENBLAS_CORETYPE=$K_CORETYPE, as the server starts itself"
+             else why="OpenBLAS fell back to $K_CHOICE, kept (BENCH_BLAS_UPGRADE=off; the server would use $K_CORETYPE)"; fi ;;
+    operator) why="OPENBLAS_CORETYPE set in the environment, kept (as the server keeps it)" ;;
+    keep) why="OpenBLAS's own choice, as strong as the processor allows: no upgrade" ;;
+    *) why="OpenBLAS's own choice ($K_VERDICT)" ;;
+    esac
+    echo "$K_USED (processor runs up to ${K_BEST/-/nothing above SSE}; $why)"
+}
 blas_env_desc() {
     if [ "$BLAS_ENV" = clean ]; then
         echo "clean: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for every process"
@@ -157,6 +187,7 @@ report() {
     echo "- OpenBLAS kernel in use (openblas_get_corename in each process): gradserve" \
          "$(or_na "$(meta corename)"), torch $(or_na "$(meta corename torch)")," \
          "numpy $(or_na "$(meta corename numpy)")"
+    echo "- OpenBLAS kernels: $(kernels_desc)"
     echo "- OpenBLAS environment: $(blas_env_desc); OMP_WAIT_POLICY=PASSIVE"
     echo "- gradserve $(meta gradserve), $(git rev-parse --short HEAD 2>/dev/null || echo 'no commit'), built by" \
          "$(${CC:-cc} --version | head -n1) with the Makefile's flags"
@@ -189,7 +220,8 @@ report() {
     echo "layer) and nothing else, timed in alternating samples with the step;"
     echo "*fraction of GEMM limit* = bare GEMM / step."
     echo
-    awk -F'\t' -v threads="$THREADS" '
+    awk -F'\t' -v threads="$THREADS" -v kcore="$(or_na "$(meta corename)")" \
+        -v ktorch="$(or_na "$(meta corename torch)")" -v knumpy="$(or_na "$(meta corename numpy)")" '
     function ft(us) {
         if (us == "") return "n/a"
         if (us < 1000) return sprintf("%.2f µs", us)
@@ -207,15 +239,15 @@ report() {
     }
     END {
         nt = split(threads, T, " ")
-        print "| shape | batch | threads | gradserve step | GFLOP/s | bare GEMM | fraction of GEMM limit |"
-        print "|---|---:|---:|---:|---:|---:|---:|"
+        print "| shape | batch | threads | gradserve step | GFLOP/s | bare GEMM | fraction of GEMM limit | OpenBLAS kernels |"
+        print "|---|---:|---:|---:|---:|---:|---:|---|"
         for (i = 0; i < n; i++) for (j = 1; j <= nt; j++) {
             key = order[i] SUBSEP T[j]
             if (!(("core", "step", key) in v)) continue
             split(order[i], sb, ":")
             st = v["core", "step", key]; gm = v["core", "gemm", key]
-            printf "| %s | %s | %s | %s | %s | %s | %s |\n", sb[1], sb[2], T[j], ft(st), gf[key], ft(gm),
-                gm == "" ? "n/a" : sprintf("%.1f%%", 100 * gm / st)
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", sb[1], sb[2], T[j], ft(st), gf[key], ft(gm),
+                gm == "" ? "n/a" : sprintf("%.1f%%", 100 * gm / st), kcore
         }
         print ""
         print "### Against PyTorch and NumPy (one process each, gradserve beside)"
@@ -227,16 +259,16 @@ report() {
         print "several percent between processes, more than the margin between two GEMM-bound"
         print "steps; the ratios compare the two columns measured together."
         print ""
-        print "| shape | batch | threads | torch | gradserve | torch/gradserve | numpy | gradserve | numpy/gradserve |"
-        print "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        print "| shape | batch | threads | torch | gradserve | torch/gradserve | numpy | gradserve | numpy/gradserve | OpenBLAS kernels (torch process, numpy process) |"
+        print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         for (i = 0; i < n; i++) for (j = 1; j <= nt; j++) {
             key = order[i] SUBSEP T[j]
             if (!(("torch", "step", key) in v) && !(("numpy", "step", key) in v)) continue
             split(order[i], sb, ":")
             t = v["torch", "step", key]; tg = v["torch", "gradserve", key]
             p = v["numpy", "step", key]; pg = v["numpy", "gradserve", key]
-            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sb[1], sb[2], T[j],
-                ft(t), ft(tg), ratio(t, tg), ft(p), ft(pg), ratio(p, pg)
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s, %s |\n", sb[1], sb[2], T[j],
+                ft(t), ft(tg), ratio(t, tg), ft(p), ft(pg), ratio(p, pg), ktorch, knumpy
         }
     }' "$BEST"
     echo
@@ -249,7 +281,10 @@ report() {
     echo
     echo "## Targets"
     echo
-    awk -F'\t' -v threads="$THREADS" -v large="$LARGE" '
+    echo "Every figure here with the OpenBLAS kernels $(kernels_desc)."
+    echo
+    awk -F'\t' -v threads="$THREADS" -v large="$LARGE" -v kcore="$(or_na "$(meta corename)")" \
+        -v ktorch="$(or_na "$(meta corename torch)")" -v knumpy="$(or_na "$(meta corename numpy)")" '
     /^#/ { next }
     {
         k = $2 ":" $3; key = k SUBSEP $4
@@ -267,7 +302,7 @@ report() {
             f = v["core", "gemm", key] / v["core", "step", key]; tot++; ok += f >= 0.9
             det = det sprintf("%s%s @%st %.1f%%", det == "" ? "" : ", ", L[i], T[j], 100 * f)
         }
-        printf "- **>= 90%% of the bare-GEMM limit on the large shapes** (%s): %s (%d of %d). %s\n", large, verdict(ok, tot), ok, tot, det
+        printf "- **>= 90%% of the bare-GEMM limit on the large shapes** (%s): %s (%d of %d). %s [kernels %s]\n", large, verdict(ok, tot), ok, tot, det, kcore
         # 2., 3. faster than torch / numpy at every shape and thread count (paired)
         for (w = 0; w < 2; w++) {
             fw = w ? "numpy" : "torch"; name = w ? "NumPy" : "PyTorch"; ok = tot = 0; det = ""; lo = ""
@@ -281,7 +316,7 @@ report() {
             }
             printf "- **Faster than %s at every shape and thread count** (same process): %s (%d of %d)", name, verdict(ok, tot), ok, tot
             if (tot) printf "; the smallest margin %.2f× (%s)", lo, lok
-            printf "%s\n", det == "" ? "." : "; slower at: " det
+            printf "%s [kernels %s]\n", det == "" ? "." : "; slower at: " det, w ? knumpy : ktorch
         }
         # 4. 2-4-1 at least 20x faster than numpy
         ok = tot = 0; det = ""
@@ -292,7 +327,7 @@ report() {
             tot++; ok += r >= 20
             det = det sprintf("%s@%st %.1f×", det == "" ? "" : ", ", T[j], r)
         }
-        printf "- **2-4-1 step >= 20× faster than NumPy**: %s (%d of %d). %s\n", verdict(ok, tot), ok, tot, det
+        printf "- **2-4-1 step >= 20× faster than NumPy**: %s (%d of %d). %s [kernels %s]\n", verdict(ok, tot), ok, tot, det, knumpy
     }' "$BEST"
     for fw in torch numpy; do
         s=$(skipped "$fw")
@@ -316,6 +351,11 @@ if want core || want python; then report >"$tmp"; fi
 if want http && [ -x bench/http.sh ]; then
     note "bench/http.sh"
     { echo; BUILD=$BUILD BENCH_THREADS=$THREADS BENCH_BUDGET=$BUDGET "${RUNENV[@]}" bench/http.sh; } >>"$tmp"
+fi
+
+if want kernels && [ -x bench/kernels.sh ]; then
+    note "bench/kernels.sh"
+    { echo; BUILD=$BUILD "${RUNENV[@]}" bench/kernels.sh; } >>"$tmp"
 fi
 
 cat "$tmp" >"$OUT"

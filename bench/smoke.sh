@@ -106,14 +106,33 @@ report_ok() {
         BENCH_OUT="$tmp/results.md" bench/run.sh >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err"; return 1; }
     for want in "### Against the GEMM limit" "### Against PyTorch and NumPy" \
                 "bare-GEMM limit on the large shapes**" "Faster than NumPy at every shape" \
-                "2-4-1 step >= 20× faster than NumPy**"; do
-        grep -qF "$want" "$tmp/results.md" || { echo "missing: $want"; cat "$tmp/results.md"; return 1; }
+                "2-4-1 step >= 20× faster than NumPy**" "- OpenBLAS kernels: " \
+                "| OpenBLAS kernels |"; do
+        grep -qF -- "$want" "$tmp/results.md" || { echo "missing: $want"; cat "$tmp/results.md"; return 1; }
     done
     # every shape has a numpy ratio (a number, not n/a)
-    n=$(grep -cE '^\| [0-9-]+ \| [0-9]+ \| [0-9]+ \| .* \| [0-9.]+× \|$' "$tmp/results.md")
+    # and names the OpenBLAS kernels of both processes in its last column
+    n=$(grep -cE '^\| [0-9-]+ \| [0-9]+ \| [0-9]+ \| .* \| [0-9.]+× \| [A-Za-z0-9_]+, [A-Za-z0-9_]+ \|$' "$tmp/results.md")
     [ "$n" -ge 5 ] || { echo "$n rows with ratios"; cat "$tmp/results.md"; return 1; }
 }
 check "bench/run.sh writes every table and target" report_ok
+
+# bench/kernels.sh: four servers, each reporting its kernels; the simulated
+# fallback upgraded to the best family this processor runs.
+kernels_ok() {
+    BUILD=$BUILD BENCH_KERNELS_ROUNDS=1 BENCH_KERNELS_REQUESTS=1 bench/kernels.sh \
+        >"$tmp/kernels.md" 2>"$tmp/kernels.err" || { cat "$tmp/kernels.err"; return 1; }
+    best=$("$BUILD/bench/bench_core" --kernels | cut -f2)
+    grep -qE '^\| fallback \| Prescott \(operator\) \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ GFLOP/s \|$' \
+        "$tmp/kernels.md" || { echo "no fallback row"; cat "$tmp/kernels.md"; return 1; }
+    if [ "$best" != - ]; then
+        grep -qE "^\\| upgraded \\| $best \\(upgraded\\) \\| [0-9.]+ ms" "$tmp/kernels.md" ||
+            { echo "no upgraded row with $best"; cat "$tmp/kernels.md"; return 1; }
+    fi
+    grep -qE '^- fallback \(Prescott\) / upgraded \([A-Za-z]+\), big request b64: \*\*[0-9.]+×' \
+        "$tmp/kernels.md" || { echo "no ratio"; cat "$tmp/kernels.md"; return 1; }
+}
+check "bench/kernels.sh compares the fallback with the upgrade" kernels_ok
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -14,6 +14,7 @@
 static const char *const status_names[] = {
     [GS_OK] = "ok",           [GS_EINVAL] = "invalid",     [GS_ELIMIT] = "limit",
     [GS_ENOMEM] = "no_memory", [GS_EDIVERGED] = "diverged", [GS_ECANCELED] = "canceled",
+    [GS_EMISMATCH] = "mismatch",
 };
 
 const char *gs_status_name(gs_status s)

@@ -35,6 +35,7 @@ typedef enum {
     GS_ENOMEM,    /* an allocation failed */
     GS_EDIVERGED, /* the loss or a gradient became non-finite (step says when) */
     GS_ECANCELED, /* the caller's cancel callback asked to stop (step says when) */
+    GS_EMISMATCH, /* a library's result differs from the reference loops (message says where) */
 } gs_status;
 
 /* field: a path relative to the argument being checked, '/'-separated with
@@ -322,6 +323,100 @@ gs_status gs_train(gs_net *net, gs_optim *opt, const gs_train_def *def,
  * once at start-up, before any pass runs. 1 suits many concurrent requests. */
 void gs_blas_set_threads(int n);
 int gs_blas_threads(void);
+
+/* ---- BLAS kernels: what the processor runs, what OpenBLAS chose ------------ */
+
+/* OpenBLAS picks its kernels when it loads, from the CPU model it knows
+ * (openblas_get_corename()); a model newer than the library gets its oldest
+ * kernels (Prescott, SSE3). These functions tell what the processor and OS
+ * can run, and decide whether to start again with OPENBLAS_CORETYPE (which
+ * OpenBLAS reads only when it loads). They print nothing and exec nothing:
+ * the caller does (server/kernels.c). */
+
+/* Processor features as CPUID reports them (gs_cpu.features). */
+enum {
+    GS_CPU_AVX = 1u << 0,      /* leaf 1 ecx 28 */
+    GS_CPU_FMA = 1u << 1,      /* leaf 1 ecx 12 */
+    GS_CPU_OSXSAVE = 1u << 2,  /* leaf 1 ecx 27: XGETBV usable, xcr0 read */
+    GS_CPU_AVX2 = 1u << 3,     /* leaf 7 ebx 5 */
+    GS_CPU_AVX512F = 1u << 4,  /* leaf 7 ebx 16 */
+    GS_CPU_AVX512DQ = 1u << 5, /* leaf 7 ebx 17 */
+    GS_CPU_AVX512CD = 1u << 6, /* leaf 7 ebx 28 */
+    GS_CPU_AVX512BW = 1u << 7, /* leaf 7 ebx 30 */
+    GS_CPU_AVX512VL = 1u << 8, /* leaf 7 ebx 31 */
+};
+/* The five AVX-512 subsets OpenBLAS's SkylakeX kernels use. */
+#define GS_CPU_AVX512 \
+    (GS_CPU_AVX512F | GS_CPU_AVX512DQ | GS_CPU_AVX512CD | GS_CPU_AVX512BW | GS_CPU_AVX512VL)
+/* XCR0 bits: the OS saves this register state across context switches. */
+#define GS_XCR0_AVX 0x6u     /* SSE (xmm) and AVX (upper ymm) */
+#define GS_XCR0_AVX512 0xe0u /* opmask, upper zmm0-15, zmm16-31 */
+
+typedef struct {
+    char vendor[13];         /* "GenuineIntel", "AuthenticAMD", ...; "" off x86 */
+    unsigned family, model;  /* as /proc/cpuinfo shows them (extended fields added) */
+    unsigned features;       /* GS_CPU_* bits */
+    uint64_t xcr0;           /* XGETBV(0); 0 without OSXSAVE */
+} gs_cpu;
+
+/* Reads CPUID and XGETBV of the processor running the caller; all zero off x86. */
+void gs_cpu_read(gs_cpu *cpu);
+
+/* The strongest OpenBLAS kernel family the processor runs with its state
+ * saved by the OS: "SkylakeX" (AVX-512 F/DQ/CD/BW/VL + AVX2 + FMA), "Haswell"
+ * (AVX2 + FMA), "Sandybridge" (AVX), or NULL (nothing above SSE). */
+const char *gs_cpu_best_kernels(const gs_cpu *cpu);
+
+/* "GenuineIntel family 6 model 207: avx fma avx2 avx512" into buf (size >= 1);
+ * AVX-512 that the OS does not enable is written "avx512(os-off)". */
+void gs_cpu_describe(const gs_cpu *cpu, char *buf, size_t size);
+
+/* The instruction set an OpenBLAS kernel family needs, as a rank: 1 SSE
+ * (Prescott, Nehalem, Core2, Barcelona, ...), 2 AVX (Sandybridge, Bulldozer,
+ * Piledriver, Steamroller), 3 AVX2 + FMA (Haswell, Zen, Excavator), 4 AVX-512
+ * (SkylakeX, Cooperlake); 0 for a name OpenBLAS 0.3.21 does not use. Names
+ * compare case-insensitively, as OpenBLAS reads OPENBLAS_CORETYPE. */
+int gs_blas_kernel_rank(const char *family);
+
+typedef enum {
+    GS_BLAS_KEEP = 0,     /* OpenBLAS's choice is as strong as the processor allows */
+    GS_BLAS_UPGRADE,      /* it fell back to weaker kernels: start again with coretype */
+    GS_BLAS_OPERATOR,     /* OPENBLAS_CORETYPE is the operator's: kept as given */
+    GS_BLAS_DISABLED,     /* it fell back, but the caller turned the upgrade off */
+    GS_BLAS_UNKNOWN_CORE, /* OpenBLAS named kernels this table does not know: kept */
+} gs_blas_verdict;
+
+typedef struct {
+    gs_blas_verdict verdict;
+    const char *best;     /* gs_cpu_best_kernels(cpu), or NULL */
+    const char *coretype; /* GS_BLAS_UPGRADE: the OPENBLAS_CORETYPE to start with; else NULL */
+} gs_blas_choice;
+
+/* The decision, pure: cpu as gs_cpu_read fills it, openblas_core the name
+ * OpenBLAS chose by itself, operator_coretype the operator's
+ * OPENBLAS_CORETYPE (NULL when unset; any value set, even empty, is kept),
+ * upgrade 0 when the operator turned the upgrade off. */
+gs_blas_choice gs_blas_choose(const gs_cpu *cpu, const char *openblas_core,
+                              const char *operator_coretype, int upgrade);
+
+/* "keep", "upgrade", "operator", "disabled", "unknown_core". */
+const char *gs_blas_verdict_name(gs_blas_verdict v);
+
+/* The kernels this process's OpenBLAS uses: openblas_get_corename(). */
+const char *gs_blas_core(void);
+
+/* gs_blas_self_check flags. GS_BLAS_CHECK_CORRUPT: one BLAS result is altered
+ * before the comparison, so the check fails as it would on a wrong kernel
+ * (tests of the caller's fallback). */
+#define GS_BLAS_CHECK_CORRUPT 1u
+
+/* Runs sgemm and dgemm through OpenBLAS on odd shapes (all four transpose
+ * pairs, leading dimensions wider than the rows, beta 0 over NaN and beta 1)
+ * and compares them with the reference loops. The inputs are small integers,
+ * so every sum is exact in float and double whatever the summation order or
+ * FMA: results must be equal, not close. GS_OK, GS_EMISMATCH (message: the
+ * product and element), or GS_ENOMEM. Uses 512 KB for about 10 ms. */
+gs_status gs_blas_self_check(unsigned flags, gs_error *err);
 
 /* ---- gradient check ------------------------------------------------------- */
 

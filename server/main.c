@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "gradserve.h"
 #include "http.h"
+#include "kernels.h"
 #include "log.h"
 #include "options.h"
 #include "routes.h"
@@ -149,6 +150,14 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     }
     log_set_format(o.log_format);
+    gs_blas_set_threads((int)o.blas_threads);
+    /* First, while this image is alone: it may be replaced (execv) by one
+     * with the processor's best OpenBLAS kernels. */
+    kernels_info kernels;
+    if (kernels_settle(&kernels, (int)o.blas_upgrade, argv) != 0) {
+        options_free(&o);
+        return 1;
+    }
     /* Big requests allocate and free the same large buffers (body, tensors,
      * the pass, the response) every time. Above glibc's mmap threshold each is
      * a fresh mmap that the kernel zero-fills page by page (~1.5 ms for a
@@ -160,7 +169,6 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
     srv_alloc_install(); /* jansson's allocations through the request path's hook */
     json_object_seed(0); /* before any thread: jansson seeds its hash lazily otherwise */
-    gs_blas_set_threads((int)o.blas_threads);
 
     server s;
     struct addrinfo *ai = resolve_listen(o.listen);
@@ -174,6 +182,7 @@ int main(int argc, char **argv)
         options_free(&o);
         return 1;
     }
+    metrics_set_blas(&s.metrics, kernels.core, kernels.openblas, kernels.cpu, kernels.reason);
 
     /* Signals are taken by sigwait below; every thread MHD starts inherits
      * the mask, so none of them is interrupted. */

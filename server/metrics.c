@@ -76,6 +76,15 @@ void metrics_phase(metrics *m, route_id r, phase_id p, double seconds)
     atomic_fetch_add(&m->phase[r][p].sum_ns, (uint_fast64_t)(seconds * 1e9));
 }
 
+void metrics_set_blas(metrics *m, const char *core, const char *openblas, const char *cpu,
+                      const char *reason)
+{
+    snprintf(m->blas.core, sizeof m->blas.core, "%s", core);
+    snprintf(m->blas.openblas, sizeof m->blas.openblas, "%s", openblas);
+    snprintf(m->blas.cpu, sizeof m->blas.cpu, "%s", cpu);
+    snprintf(m->blas.reason, sizeof m->blas.reason, "%s", reason);
+}
+
 /* ---- text exposition --------------------------------------------------------- */
 
 typedef struct {
@@ -121,6 +130,33 @@ static void put_histogram(text *t, const char *name, histogram *h, const char *r
     put(t, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, route, count);
     put(t, "%s_sum{route=\"%s\"} %.9f\n", name, route, (double)atomic_load(&h->sum_ns) * 1e-9);
     put(t, "%s_count{route=\"%s\"} %llu\n", name, route, count);
+}
+
+/* A label value with \\, " and newline escaped, as the exposition format
+ * requires (the CPU description comes from CPUID's vendor string). */
+static void put_label(text *t, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"') put(t, "\\%c", *v);
+        else if (*v == '\n') put(t, "\\n");
+        else put(t, "%c", *v);
+    }
+}
+
+static void put_blas_info(text *t, metrics *m)
+{
+    put(t, "# HELP gradserve_blas_info The OpenBLAS kernels in use (core), those OpenBLAS chose "
+           "by itself (openblas), the processor, and why (reason).\n"
+           "# TYPE gradserve_blas_info gauge\n"
+           "gradserve_blas_info{core=\"");
+    put_label(t, m->blas.core);
+    put(t, "\",openblas=\"");
+    put_label(t, m->blas.openblas);
+    put(t, "\",cpu=\"");
+    put_label(t, m->blas.cpu);
+    put(t, "\",reason=\"");
+    put_label(t, m->blas.reason);
+    put(t, "\"} 1\n");
 }
 
 static void put_requests(text *t, metrics *m)
@@ -193,6 +229,7 @@ char *metrics_render(metrics *m, size_t *len)
             "# TYPE gradserve_build_info gauge\n"
             "gradserve_build_info{version=\"%s\"} 1\n",
         GS_VERSION);
+    put_blas_info(&t, m);
     if (t.failed) {
         free(t.buf);
         return NULL;

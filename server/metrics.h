@@ -52,6 +52,11 @@ typedef struct {
     } phase[R_COUNT][PHASE_COUNT];
     atomic_int inflight;
     atomic_uint_fast64_t rejected[REJECT_COUNT];
+    /* gradserve_blas_info's labels, set once at start-up (metrics_set_blas)
+     * before any request thread exists, read-only afterwards. */
+    struct {
+        char core[32], openblas[32], cpu[128], reason[24];
+    } blas;
 } metrics;
 
 void metrics_init(metrics *m);
@@ -59,6 +64,10 @@ void metrics_request_done(metrics *m, route_id r, int status, double seconds);
 void metrics_compute_done(metrics *m, route_id r, double seconds);
 void metrics_reject(metrics *m, reject_reason why);
 void metrics_phase(metrics *m, route_id r, phase_id p, double seconds);
+/* The kernels in use, OpenBLAS's own choice, the processor and why
+ * (server/kernels.h): the labels of gradserve_blas_info. */
+void metrics_set_blas(metrics *m, const char *core, const char *openblas, const char *cpu,
+                      const char *reason);
 
 /* The exposition text (malloc'd), or NULL when out of memory. */
 char *metrics_render(metrics *m, size_t *len);

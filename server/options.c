@@ -18,6 +18,7 @@ typedef enum {
     OPT_REAL,    /* double >= 0 */
     OPT_STRING,  /* char *, owned */
     OPT_LOG,     /* plain | json */
+    OPT_SWITCH,  /* unsigned 1 | 0, written on | off */
 } opt_type;
 
 typedef struct {
@@ -71,6 +72,10 @@ static const opt_spec SPECS[] = {
      "seconds an idle connection is kept open"},
     {"blas-threads", "GRADSERVE_BLAS_THREADS", OPT_UINT, OFF(blas_threads), "1", 1,
      "BLAS threads per matrix product (process-wide)"},
+    {"blas-upgrade", "GRADSERVE_BLAS_UPGRADE", OPT_SWITCH, OFF(blas_upgrade), "on", 0,
+     "on: when OpenBLAS fell back to weaker kernels than the processor runs, start again with"
+     " OPENBLAS_CORETYPE naming the best ones (an OPENBLAS_CORETYPE already set is kept); off:"
+     " keep OpenBLAS's choice. See docs/blas-kernels.md"},
     {"cors-origins", "GRADSERVE_CORS_ORIGINS", OPT_STRING, OFF(cors_origins), "*", 0,
      "origins allowed by CORS: * or a comma-separated list"},
     {"auth-token-file", "GRADSERVE_AUTH_TOKEN_FILE", OPT_STRING, OFF(auth_token_file), NULL, 0,
@@ -177,6 +182,11 @@ static int set_value(server_options *o, const opt_spec *sp, const char *text, co
     case OPT_LOG:
         if (strcmp(text, "plain") == 0) *(unsigned *)field = LOG_PLAIN;
         else if (strcmp(text, "json") == 0) *(unsigned *)field = LOG_JSON;
+        else break;
+        return 0;
+    case OPT_SWITCH:
+        if (strcmp(text, "on") == 0) *(unsigned *)field = 1;
+        else if (strcmp(text, "off") == 0) *(unsigned *)field = 0;
         else break;
         return 0;
     }

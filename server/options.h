@@ -23,6 +23,7 @@ typedef struct {
     unsigned max_connections;
     unsigned idle_timeout;    /* seconds */
     unsigned blas_threads;
+    unsigned blas_upgrade;    /* 1: start again with the best kernels (server/kernels.h) */
     char *cors_origins;       /* "*" or a comma list */
     char *auth_token;         /* NULL: no authentication */
     char *auth_token_file;

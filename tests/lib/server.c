@@ -94,13 +94,19 @@ static pid_t spawn(test_server *s, const char *const *args, const char *const *e
     for (const char *const *a = args; a && *a && n < 62; a++) argv[n++] = *a;
     argv[n] = NULL;
 
-    /* the environment: inherited minus GRADSERVE_*, plus env */
+    /* the environment: inherited minus GRADSERVE_* and minus the names env
+     * sets (a test's OPENBLAS_CORETYPE wins over the caller's), plus env */
     size_t ne = 0, cap = 16;
     for (char **e = environ; *e; e++) cap++;
     for (const char *const *e = env; e && *e; e++) cap++;
     const char **envp = calloc(cap, sizeof *envp);
-    for (char **e = environ; *e; e++)
-        if (strncmp(*e, "GRADSERVE_", 10)) envp[ne++] = *e;
+    for (char **e = environ; *e; e++) {
+        int replaced = 0;
+        size_t name_len = strcspn(*e, "=");
+        for (const char *const *t = env; t && *t && !replaced; t++)
+            replaced = strncmp(*t, *e, name_len + 1) == 0;
+        if (strncmp(*e, "GRADSERVE_", 10) && !replaced) envp[ne++] = *e;
+    }
     for (const char *const *e = env; e && *e; e++) envp[ne++] = *e;
     envp[ne] = NULL;
 

@@ -5,7 +5,7 @@
  * on a free loopback port (found by binding port 0; retried when another
  * process takes it first), with the test's extra flags and environment; the
  * inherited environment's GRADSERVE_* variables are dropped so tests are
- * hermetic. Its stdout and stderr go to a log file (server.log). */
+ * hermetic, and a variable the test sets replaces the inherited one. Its stdout and stderr go to a log file (server.log). */
 #ifndef GS_TEST_SERVER_H
 #define GS_TEST_SERVER_H
 
