@@ -26,8 +26,10 @@ static const char *const PHASES[PHASE_COUNT] = {
 };
 
 static const char *const REASONS[REJECT_COUNT] = {
-    [REJECT_SATURATED] = "saturated",
+    [REJECT_QUEUE_FULL] = "queue_full",
+    [REJECT_QUEUE_TIMEOUT] = "queue_timeout",
     [REJECT_DRAINING] = "draining",
+    [REJECT_MEMORY] = "over_memory_budget",
     [REJECT_BODY_TOO_LARGE] = "body_too_large",
     [REJECT_UNAUTHORIZED] = "unauthorized",
     [REJECT_MEDIA_TYPE] = "unsupported_media_type",
@@ -74,6 +76,16 @@ void metrics_phase(metrics *m, route_id r, phase_id p, double seconds)
     if (b < PHASE_BUCKETS) atomic_fetch_add(&m->phase[r][p].bucket[b], 1);
     atomic_fetch_add(&m->phase[r][p].count, 1);
     atomic_fetch_add(&m->phase[r][p].sum_ns, (uint_fast64_t)(seconds * 1e9));
+}
+
+void metrics_queue_wait(metrics *m, double seconds)
+{
+    if (!(seconds >= 0)) seconds = 0;
+    int b = 0;
+    while (b < PHASE_BUCKETS && seconds > PHASE_BOUNDS[b]) b++;
+    if (b < PHASE_BUCKETS) atomic_fetch_add(&m->queue_wait.bucket[b], 1);
+    atomic_fetch_add(&m->queue_wait.count, 1);
+    atomic_fetch_add(&m->queue_wait.sum_ns, (uint_fast64_t)(seconds * 1e9));
 }
 
 /* ---- text exposition --------------------------------------------------------- */
@@ -139,6 +151,45 @@ static void put_requests(text *t, metrics *m)
         }
 }
 
+/* The compute queue and the memory budget (docs/concurrency.md). */
+static void put_queue(text *t, metrics *m)
+{
+    put(t, "# HELP gradserve_queue_length Compute requests waiting for a worker.\n"
+           "# TYPE gradserve_queue_length gauge\n"
+           "gradserve_queue_length %llu\n",
+        (unsigned long long)atomic_load(&m->queued));
+    put(t, "# HELP gradserve_queue_wait_seconds Time from a request's arrival in the queue "
+           "to a worker starting it.\n"
+           "# TYPE gradserve_queue_wait_seconds histogram\n");
+    uint_fast64_t cumulative = 0;
+    for (int b = 0; b < PHASE_BUCKETS; b++) {
+        cumulative += atomic_load(&m->queue_wait.bucket[b]);
+        put(t, "gradserve_queue_wait_seconds_bucket{le=\"%g\"} %llu\n", PHASE_BOUNDS[b],
+            (unsigned long long)cumulative);
+    }
+    unsigned long long count = atomic_load(&m->queue_wait.count);
+    if (count < cumulative) count = cumulative;
+    put(t, "gradserve_queue_wait_seconds_bucket{le=\"+Inf\"} %llu\n"
+           "gradserve_queue_wait_seconds_sum %.9f\n"
+           "gradserve_queue_wait_seconds_count %llu\n",
+        count, (double)atomic_load(&m->queue_wait.sum_ns) * 1e-9, count);
+    put(t, "# HELP gradserve_memory_budget_bytes The memory budget for running requests "
+           "(--max-memory).\n"
+           "# TYPE gradserve_memory_budget_bytes gauge\n"
+           "gradserve_memory_budget_bytes %llu\n"
+           "# HELP gradserve_memory_in_use_bytes Estimated working sets of the requests "
+           "running now.\n"
+           "# TYPE gradserve_memory_in_use_bytes gauge\n"
+           "gradserve_memory_in_use_bytes %llu\n"
+           "# HELP gradserve_memory_waits_total Requests that reached the head of the queue "
+           "and waited for the memory budget.\n"
+           "# TYPE gradserve_memory_waits_total counter\n"
+           "gradserve_memory_waits_total %llu\n",
+        (unsigned long long)atomic_load(&m->memory_budget),
+        (unsigned long long)atomic_load(&m->memory_in_use),
+        (unsigned long long)atomic_load(&m->memory_waits));
+}
+
 char *metrics_render(metrics *m, size_t *len)
 {
     text t = {0};
@@ -189,6 +240,7 @@ char *metrics_render(metrics *m, size_t *len)
     for (int i = 0; i < REJECT_COUNT; i++)
         put(&t, "gradserve_rejected_total{reason=\"%s\"} %llu\n", REASONS[i],
             (unsigned long long)atomic_load(&m->rejected[i]));
+    put_queue(&t, m);
     put(&t, "# HELP gradserve_build_info The running version.\n"
             "# TYPE gradserve_build_info gauge\n"
             "gradserve_build_info{version=\"%s\"} 1\n",

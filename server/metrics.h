@@ -10,8 +10,10 @@
 #include "routes.h"
 
 typedef enum {
-    REJECT_SATURATED = 0,   /* 503: compute gate full */
+    REJECT_QUEUE_FULL = 0,  /* 503: --max-queue requests already wait */
+    REJECT_QUEUE_TIMEOUT,   /* 503: waited --queue-ms without starting */
     REJECT_DRAINING,        /* 503: shutting down */
+    REJECT_MEMORY,          /* 422: alone over --max-memory */
     REJECT_BODY_TOO_LARGE,  /* 413 */
     REJECT_UNAUTHORIZED,    /* 401 */
     REJECT_MEDIA_TYPE,      /* 415 */
@@ -52,6 +54,13 @@ typedef struct {
     } phase[R_COUNT][PHASE_COUNT];
     atomic_int inflight;
     atomic_uint_fast64_t rejected[REJECT_COUNT];
+    /* the compute queue (queue.c) */
+    atomic_uint_fast64_t queued;        /* requests waiting now */
+    histogram queue_wait;               /* arrival in the queue to a worker, PHASE bounds */
+    atomic_uint_fast64_t memory_budget; /* --max-memory, bytes */
+    atomic_uint_fast64_t memory_in_use; /* estimated working sets of the running requests */
+    atomic_uint_fast64_t memory_waits;  /* requests that reached the queue's head and
+                                           waited for the budget */
 } metrics;
 
 void metrics_init(metrics *m);
@@ -59,6 +68,7 @@ void metrics_request_done(metrics *m, route_id r, int status, double seconds);
 void metrics_compute_done(metrics *m, route_id r, double seconds);
 void metrics_reject(metrics *m, reject_reason why);
 void metrics_phase(metrics *m, route_id r, phase_id p, double seconds);
+void metrics_queue_wait(metrics *m, double seconds);
 
 /* The exposition text (malloc'd), or NULL when out of memory. */
 char *metrics_render(metrics *m, size_t *len);
