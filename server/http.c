@@ -95,6 +95,7 @@ int server_init(server *s, const server_options *o)
     atomic_init(&s->draining, 0);
     atomic_init(&s->abort_compute, 0);
     if (parse_origins(s, o->cors_origins) != 0) return -1;
+    if (!(s->loop = loop_new())) return -1;
     return wq_start(&s->queue, o->max_concurrent, o->max_queue, o->queue_ms / 1000.0,
                     o->max_memory, &s->metrics);
 }
@@ -102,6 +103,7 @@ int server_init(server *s, const server_options *o)
 void server_free(server *s)
 {
     wq_stop(&s->queue);
+    if (s->loop) loop_stop(s->loop); /* when it never ran (drain stops it otherwise) */
     for (size_t i = 0; i < s->n_origins; i++) free(s->origins[i]);
     free(s->origins);
 }
@@ -467,7 +469,7 @@ static void finish_job(job *j)
 {
     http_request *q = (http_request *)j;
     q->wait = WAIT_DONE;
-    MHD_resume_connection(q->conn);
+    loop_resume(q->srv->loop, q->conn);
 }
 
 /* The body has arrived: checks that need it, then the queue. The connection
@@ -512,7 +514,7 @@ static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http
     MHD_suspend_connection(c);
     if (wq_submit(&s->queue, &q->work) != 0) {
         q->wait = WAIT_REFUSED;
-        MHD_resume_connection(c);
+        loop_resume(s->loop, c);
     }
     return MHD_YES;
 }

@@ -7,6 +7,7 @@
 #include <microhttpd.h>
 #include <stdatomic.h>
 
+#include "loop.h"
 #include "metrics.h"
 #include "options.h"
 #include "queue.h"
@@ -15,6 +16,7 @@ typedef struct {
     const server_options *opts;
     metrics metrics;
     work_queue queue;          /* --max-concurrent workers, FIFO, memory budget */
+    event_loop *loop;          /* owns the sockets; resumes connections (loop.h) */
     atomic_int draining;       /* SIGTERM seen: not ready, no new computations */
     atomic_int abort_compute;  /* grace ran out: training stops */
     char **origins;            /* CORS allow-list; NULL with any_origin */

@@ -18,6 +18,7 @@
 #include "gradserve.h"
 #include "http.h"
 #include "log.h"
+#include "loop.h"
 #include "options.h"
 #include "routes.h"
 
@@ -85,23 +86,18 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static struct MHD_Daemon *start_daemon(server *s, const struct addrinfo *ai)
 {
     const server_options *o = s->opts;
-    /* An event loop (epoll) owns the sockets: an idle keep-alive connection
-     * is a descriptor and a pool, not a thread. Computations run on the
-     * queue's workers while their connections are suspended (http.c), so no
-     * callback blocks the loop. ITC lets a worker resume a connection and
-     * shutdown quiesce. Each connection's pool stays at the default 32 KiB:
-     * 256 KiB read a 7.8 MB body 0.5 ms faster but cut 2-4-1 at 32
+    /* An event loop (epoll, run by loop.c's thread) owns the sockets: an idle
+     * keep-alive connection is a descriptor and a pool, not a thread.
+     * Computations run on the queue's workers while their connections are
+     * suspended (http.c), so no callback blocks the loop; loop_resume wakes
+     * the loop when a worker is done. Each connection's pool stays at the default 32
+     * KiB: 256 KiB read a 7.8 MB body 0.5 ms faster but cut 2-4-1 at 32
      * connections from 57k to 45k requests/s (bench/http_load). */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    /* A pool of one is refused with a warning: the option only when > 1. */
-    struct MHD_OptionItem pool[] = {
-        {o->io_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, o->io_threads, NULL},
-        {MHD_OPTION_END, 0, NULL}};
     return MHD_start_daemon(
         flags, 0, NULL, NULL, http_handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_ARRAY, pool,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout, MHD_OPTION_NOTIFY_COMPLETED,
         http_completed, s, MHD_OPTION_END);
@@ -133,12 +129,12 @@ static void pause_ms(long ms)
  * must not be stopped while a connection is suspended, so the running ones
  * are waited for (training stops at once; other computations are bounded by
  * the size limits), then their answers get a second to leave. */
-static void drain(server *s, struct MHD_Daemon *d, sigset_t *signals)
+static void drain(server *s, event_loop *loop, sigset_t *signals)
 {
     pthread_t watcher;
     if (pthread_create(&watcher, NULL, second_signal, signals) == 0) pthread_detach(watcher);
     atomic_store(&s->draining, 1);
-    MHD_socket listen_fd = MHD_quiesce_daemon(d);
+    loop_quiesce(loop);
     double grace = s->opts->grace_seconds, start = now_seconds(), deadline = start + grace;
     double abort_at = grace > 2 ? deadline - 1 : start + grace / 2;
     int inflight;
@@ -158,8 +154,7 @@ static void drain(server *s, struct MHD_Daemon *d, sigset_t *signals)
         pause_ms(5);
     if ((inflight = atomic_load(&s->metrics.inflight)) > 0)
         log_event("error", "closing with %d requests still in flight", inflight);
-    MHD_stop_daemon(d);
-    if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
+    loop_stop(loop);
 }
 
 int main(int argc, char **argv)
@@ -212,26 +207,28 @@ int main(int argc, char **argv)
 
     struct MHD_Daemon *d = start_daemon(&s, ai);
     freeaddrinfo(ai);
-    if (!d) {
+    if (!d || loop_run(s.loop, d) != 0) {
         log_event("error", "cannot listen on %s", o.listen);
-        server_free(&s);
+        server_free(&s); /* stops d with the loop */
         options_free(&o);
         return 1;
     }
+    /* read before the loop's first MHD_run: the port does not change */
     const union MHD_DaemonInfo *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     log_event("info", "gradserve %s listening on %s (port %u), %u compute workers, auth %s",
               GS_VERSION, o.listen, port ? (unsigned)port->port : 0, o.max_concurrent,
               o.auth_token ? "on" : "off");
     log_event("info",
-              "open-file limit %lu: up to %u connections on %u event-loop thread(s); queue of "
-              "%zu for up to %u ms; memory budget %zu MiB (from %s)",
-              o.fd_limit, o.max_connections, o.io_threads, o.max_queue, o.queue_ms,
+              "open-file limit %lu: up to %u connections; queue of %zu for up to %u ms; "
+              "memory budget %zu MiB (from %s)",
+              o.fd_limit, o.max_connections, o.max_queue, o.queue_ms,
               o.max_memory >> 20, o.memory_from);
 
     int sig = 0;
     sigwait(&signals, &sig);
     log_event("info", "signal %d: draining for up to %u s", sig, o.grace_seconds);
-    drain(&s, d, &signals);
+    drain(&s, s.loop, &signals);
+    s.loop = NULL; /* stopped by drain */
     log_event("info", "stopped");
     server_free(&s);
     options_free(&o);

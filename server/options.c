@@ -77,8 +77,6 @@ static const opt_spec SPECS[] = {
     {"max-connections", "GRADSERVE_MAX_CONNECTIONS", OPT_UINT, OFF(max_connections), NULL, 1,
      "open connections at once, idle keep-alive ones included (more wait in the listen"
      " backlog; default: the open-file limit, raised to its hard limit at start, less 64)"},
-    {"io-threads", "GRADSERVE_IO_THREADS", OPT_UINT, OFF(io_threads), "1", 1,
-     "event-loop threads reading requests and writing answers (not computing)"},
     {"idle-timeout", "GRADSERVE_IDLE_TIMEOUT", OPT_UINT, OFF(idle_timeout), "30", 1,
      "seconds an idle connection is kept open"},
     {"blas-threads", "GRADSERVE_BLAS_THREADS", OPT_UINT, OFF(blas_threads), "1", 1,

@@ -23,7 +23,6 @@ typedef struct {
     size_t max_queue;         /* requests waiting at once; more get 503 */
     size_t max_memory;        /* budget for the running requests' working sets */
     unsigned max_connections; /* default: from fd_limit */
-    unsigned io_threads;      /* libmicrohttpd event-loop threads */
     unsigned long fd_limit;   /* the open-file soft limit, after raising it (not a flag) */
     const char *memory_from;  /* where max_memory's default came from (not a flag) */
     unsigned idle_timeout;    /* seconds */
