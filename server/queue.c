@@ -6,11 +6,15 @@
 #include <string.h>
 #include <time.h>
 
-/* A job at least this big marks the heap for trimming once the queue is
- * idle: glibc keeps a freed big block in the arena of the worker that used it
- * (M_TRIM_THRESHOLD is high so that back-to-back big requests reuse it, see
- * main.c); malloc_trim hands those pages back when no more are coming. */
+/* A job at least this big marks the heap for trimming once the queue has
+ * been idle for TRIM_IDLE seconds: glibc keeps freed big blocks in the arenas
+ * of the threads that used them (M_TRIM_THRESHOLD is high so that
+ * back-to-back big requests reuse them, see main.c); malloc_trim hands those
+ * pages back when no more seem to be coming. The delay lets the event loop
+ * free the answers first, and spares a burst the cost of faulting its pages
+ * in again between requests. */
 #define TRIM_MIN ((size_t)8 << 20)
+#define TRIM_IDLE 1.0
 
 static double mono_now(void)
 {
@@ -69,13 +73,6 @@ static void *worker_main(void *arg)
                 q->head->waited_for_memory = 1;
                 atomic_fetch_add(&q->m->memory_waits, 1);
             }
-            if (!q->head && !q->busy && q->trim_pending) {
-                q->trim_pending = 0;
-                pthread_mutex_unlock(&q->lock);
-                malloc_trim(0);
-                pthread_mutex_lock(&q->lock);
-                continue;
-            }
             pthread_cond_wait(&q->work, &q->lock);
             continue;
         }
@@ -102,7 +99,10 @@ static void *worker_main(void *arg)
         q->outstanding--;
         q->in_use -= memory;
         q->busy--;
+        q->last_done = mono_now();
         if (memory >= TRIM_MIN) q->trim_pending = 1;
+        if (q->trim_pending && !q->busy && !q->head)
+            pthread_cond_signal(&q->expiry); /* idle now: the keeper trims later */
         atomic_store(&q->m->memory_in_use, q->in_use);
         /* memory came back: the head may fit now, for another worker too */
         if (q->head) pthread_cond_broadcast(&q->work);
@@ -113,26 +113,42 @@ static void *worker_main(void *arg)
 
 /* While every worker is busy (a long /train), nobody else looks at the
  * queue: the keeper answers the waits that run out, in order (the head is
- * always the oldest, so the first to expire). */
+ * always the oldest, so the first to expire). It also gives memory back once
+ * the queue has been idle TRIM_IDLE seconds after a big job. */
 static void *keeper_main(void *arg)
 {
     work_queue *q = arg;
     pthread_mutex_lock(&q->lock);
     while (!q->stopping) {
-        if (!q->head || q->max_wait <= 0) {
+        double now = mono_now(), wake = 0; /* 0: nothing timed */
+        if (q->head && q->max_wait > 0) {
+            double deadline = q->head->enqueued + q->max_wait;
+            if (now > deadline) {
+                job *j = pop_head(q);
+                j->outcome = JOB_EXPIRED;
+                j->started = 0;
+                finish_unlocked(q, j);
+                continue;
+            }
+            wake = deadline;
+        }
+        if (q->trim_pending && !q->head && !q->busy) {
+            double trim_at = q->last_done + TRIM_IDLE;
+            if (now >= trim_at) {
+                q->trim_pending = 0;
+                pthread_mutex_unlock(&q->lock);
+                malloc_trim(0);
+                pthread_mutex_lock(&q->lock);
+                continue;
+            }
+            if (!wake || trim_at < wake) wake = trim_at;
+        }
+        if (!wake) {
             pthread_cond_wait(&q->expiry, &q->lock);
-            continue;
-        }
-        double deadline = q->head->enqueued + q->max_wait;
-        if (mono_now() <= deadline) {
-            struct timespec t = mono_at(deadline);
+        } else {
+            struct timespec t = mono_at(wake);
             pthread_cond_clockwait(&q->expiry, &q->lock, CLOCK_MONOTONIC, &t);
-            continue;
         }
-        job *j = pop_head(q);
-        j->outcome = JOB_EXPIRED;
-        j->started = 0;
-        finish_unlocked(q, j);
     }
     pthread_mutex_unlock(&q->lock);
     return NULL;
