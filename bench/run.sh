@@ -6,6 +6,9 @@
 #           timed in alternating samples with gradserve's step in the same
 #           process ($BUILD/bench/libbench_step.so)
 #   http    bench/http.sh, when it exists (see "Later sections" below)
+#   concurrency  bench/concurrency.sh: many connections, idle connections, big
+#           requests at once, memory over rounds (BENCH_BASELINE: an older
+#           gradserve binary to compare with, in turns)
 #
 # Environment:
 #   BUILD           build dir holding bench/bench_core (default build)
@@ -30,7 +33,7 @@ BUDGET=${BENCH_BUDGET:-0.5}
 BLAS_ENV=${BENCH_BLAS_ENV:-inherit}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 OUT=${BENCH_OUT:-bench/results.md}
-SECTIONS=${BENCH_SECTIONS:-core python http}
+SECTIONS=${BENCH_SECTIONS:-core python http concurrency}
 ROUNDS=${BENCH_ROUNDS:-2}
 RAW=$BUILD/bench/results.tsv
 # Shapes held to the >= 90% of the GEMM limit target (shape:batch).
@@ -316,6 +319,10 @@ if want core || want python; then report >"$tmp"; fi
 if want http && [ -x bench/http.sh ]; then
     note "bench/http.sh"
     { echo; BUILD=$BUILD BENCH_THREADS=$THREADS BENCH_BUDGET=$BUDGET "${RUNENV[@]}" bench/http.sh; } >>"$tmp"
+fi
+if want concurrency && [ -x bench/concurrency.sh ]; then
+    note "bench/concurrency.sh"
+    { echo; BUILD=$BUILD "${RUNENV[@]}" bench/concurrency.sh; } >>"$tmp"
 fi
 
 cat "$tmp" >"$OUT"

@@ -20,14 +20,29 @@ struct event_loop {
     MHD_socket listen_fd;    /* returned by MHD_quiesce_daemon; closed after stopping */
 };
 
+/* Longest sleep without an event: a safety net for states in which the
+ * daemon's epoll set cannot wake us (its listen socket left out after
+ * running out of descriptors). */
+#define MAX_SLEEP_MS 1000
+
+static unsigned connections(struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return i ? i->num_connections : 0;
+}
+
 static void *loop_main(void *arg)
 {
     event_loop *l = arg;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
     int epfd = info ? info->epoll_fd : -1;
     while (!atomic_load(&l->stop)) {
-        /* first: the daemon adds its listen socket to the epoll set in its run */
+        /* The daemon puts its listen socket back in the epoll set at the start
+         * of a run when it is under --max-connections: a run that closed
+         * connections is followed by another before sleeping. */
+        unsigned before = connections(l->d);
         MHD_run(l->d);
+        if (connections(l->d) < before) MHD_run(l->d);
         if (atomic_load(&l->quiesce) && !atomic_load(&l->quiesced)) {
             l->listen_fd = MHD_quiesce_daemon(l->d);
             atomic_store(&l->quiesced, 1);
@@ -35,8 +50,8 @@ static void *loop_main(void *arg)
         /* MHD_get_timeout leaves the value as it was when work is already
          * pending (0.9.75): start from 0, "do not wait". */
         MHD_UNSIGNED_LONG_LONG left = 0;
-        int timeout = -1;
-        if (MHD_get_timeout(l->d, &left) == MHD_YES) timeout = left > INT_MAX ? INT_MAX : (int)left;
+        int timeout = MAX_SLEEP_MS;
+        if (MHD_get_timeout(l->d, &left) == MHD_YES && left < MAX_SLEEP_MS) timeout = (int)left;
         struct pollfd fds[2] = {{epfd, POLLIN, 0}, {l->wake, POLLIN, 0}};
         if (poll(fds, 2, timeout) > 0 && fds[1].revents) {
             uint64_t n;
