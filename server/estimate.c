@@ -18,12 +18,36 @@ typedef struct {
     const char *p, *e;
 } cursor;
 
-/* Which bytes end a run that a container scan can skip at once. */
-static unsigned char special[256];
+/* Which bytes end a run that a container scan can skip at once: at the
+ * outer level commas too (they count elements), deeper only brackets, braces
+ * and quotes. */
+static unsigned char special[256], structural[256];
 static void init_special(void)
 {
-    special['"'] = special['['] = special[']'] = special['{'] = special['}'] = 1;
+    structural['"'] = structural['['] = structural[']'] = structural['{'] = structural['}'] = 1;
+    memcpy(special, structural, sizeof special);
     special[','] = 1;
+}
+
+/* The first of [ ] { } " at or after p, or e. Eight bytes at a time: the
+ * numbers of a nested tensor hold none of them, and a 29 MB body scanned a
+ * byte at a time held the event loop for 98 ms. */
+static const char *next_structural(const char *p, const char *e)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (e - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t folded = x | 0x2020202020202020ull; /* '[' -> '{', ']' -> '}' */
+        uint64_t open = folded ^ (0x7b * ones), close = folded ^ (0x7d * ones),
+                 quote = x ^ (0x22 * ones);
+        uint64_t zero = ((open - ones) & ~open) | ((close - ones) & ~close) |
+                        ((quote - ones) & ~quote);
+        if (zero & highs) break;
+        p += 8;
+    }
+    while (p < e && !structural[(unsigned char)*p]) p++;
+    return p;
 }
 
 static void skip_ws(cursor *c)
@@ -66,6 +90,10 @@ static int skip_value(cursor *c, size_t *elements)
     int counting = elements && *c->p == '[';
     size_t depth = 0, n = 0, empty = 1;
     for (; c->p < c->e;) {
+        if (depth > 1) {
+            c->p = next_structural(c->p, c->e);
+            if (c->p >= c->e) break;
+        }
         unsigned char ch = (unsigned char)*c->p;
         if (!special[ch]) {
             if (depth == 1 && ch > ' ') empty = 0;

@@ -200,14 +200,14 @@ char *metrics_render(metrics *m, size_t *len)
     for (int r = 0; r < R_COUNT; r++)
         put_histogram(&t, "gradserve_request_duration_seconds", &m->request_seconds[r],
                       ROUTES[r].path);
-    put(&t, "# HELP gradserve_compute_duration_seconds Time holding the compute gate: "
+    put(&t, "# HELP gradserve_compute_duration_seconds Time on a compute worker: "
             "decode, core, encode.\n"
             "# TYPE gradserve_compute_duration_seconds histogram\n");
     for (int r = 0; ROUTE_IS_COMPUTE(r); r++)
         put_histogram(&t, "gradserve_compute_duration_seconds", &m->compute_seconds[r],
                       ROUTES[r].path);
     put(&t, "# HELP gradserve_phase_duration_seconds Time of each phase of a compute request: "
-            "receive, queue (for a compute slot), decode, compute, encode, send.\n"
+            "receive, queue (for a compute worker), decode, compute, encode, send.\n"
             "# TYPE gradserve_phase_duration_seconds histogram\n");
     for (int r = 0; ROUTE_IS_COMPUTE(r); r++)
         for (int p = 0; p < PHASE_COUNT; p++) {

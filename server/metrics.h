@@ -25,7 +25,7 @@ typedef enum {
 /* Phases of a compute request, timed separately (gradserve_phase_seconds). */
 typedef enum {
     PHASE_RECEIVE = 0, /* headers to the whole body read */
-    PHASE_QUEUE,       /* waiting for a compute slot */
+    PHASE_QUEUE,       /* waiting in the queue for a compute worker */
     PHASE_DECODE,      /* JSON and tensors into the core's buffers */
     PHASE_COMPUTE,     /* the core: forward, backward, optimizer */
     PHASE_ENCODE,      /* the response body written */
