@@ -736,7 +736,13 @@ static void test_idle_connections_cheap(void)
     CHECK(reused == N_IDLE, "%d of %d idle connections still open", reused, N_IDLE);
     CHECK(threads1 == threads0, "threads went from %ld to %ld with idle connections", threads0,
           threads1);
+#ifdef __SANITIZE_ADDRESS__
+    /* AddressSanitizer's allocator pads and quarantines every block: the
+     * bound is the production build's (make test checks it) */
+    printf("  RSS bound not checked under AddressSanitizer\n");
+#else
     CHECK(kb_each <= 16, "%.1f kB of RSS per idle connection", kb_each);
+#endif
     int code = server_stop(&s);
     CHECK(code == 0, "exit code %d", code);
 }
