@@ -68,7 +68,7 @@ static const opt_spec SPECS[] = {
     {"queue-ms", "GRADSERVE_QUEUE_MS", OPT_UINT, OFF(queue_ms), "10000", 0,
      "milliseconds a computation may wait in the queue before 503 (0: no waiting, 503 when"
      " every worker is busy)"},
-    {"max-queue", "GRADSERVE_MAX_QUEUE", OPT_SIZE, OFF(max_queue), "4096", 0,
+    {"max-queue", "GRADSERVE_MAX_QUEUE", OPT_SIZE, OFF(max_queue), "4096", 1,
      "computations waiting at once; one more gets 503"},
     {"max-memory", "GRADSERVE_MAX_MEMORY", OPT_SIZE, OFF(max_memory), NULL, 1,
      "memory budget of the running computations (estimated from their shapes); a"
