@@ -186,8 +186,8 @@ frps=$(echo "$FLASK" | col 5); ferr=$(echo "$FLASK" | col 3)
 
 echo "## HTTP (bench/http.sh)"
 echo
-echo "gradserve on 127.0.0.1 with its defaults (thread per connection, compute gate of"
-echo "$(nproc) slots with --queue-ms 100, --blas-threads 1) unless said otherwise; load from"
+echo "gradserve on 127.0.0.1 with its defaults (one event loop, a FIFO queue for $(nproc)"
+echo "compute workers, --blas-threads 1; docs/concurrency.md) unless said otherwise; load from"
 echo "bench/http_load.c (one thread, epoll, keep-alive) on the same $(nproc)-core machine, so"
 echo "client and server share the CPUs. Phases are means from the server's"
 echo "gradserve_phase_duration_seconds histograms over the same requests."

@@ -8,6 +8,9 @@
 #   http    bench/http.sh, when it exists (see "Later sections" below)
 #   kernels bench/kernels.sh: the big request and NumPy's sgemm with OpenBLAS's
 #           Prescott fallback against the upgraded kernels, same run
+#   concurrency  bench/concurrency.sh: many connections, idle connections, big
+#           requests at once, memory over rounds (BENCH_BASELINE: an older
+#           gradserve binary to compare with, in turns)
 #
 # Environment:
 #   BUILD           build dir holding bench/bench_core (default build)
@@ -37,7 +40,7 @@ BUDGET=${BENCH_BUDGET:-0.5}
 BLAS_ENV=${BENCH_BLAS_ENV:-inherit}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 OUT=${BENCH_OUT:-bench/results.md}
-SECTIONS=${BENCH_SECTIONS:-core python http kernels}
+SECTIONS=${BENCH_SECTIONS:-core python http concurrency kernels}
 ROUNDS=${BENCH_ROUNDS:-2}
 RAW=$BUILD/bench/results.tsv
 # Shapes held to the >= 90% of the GEMM limit target (shape:batch).
@@ -351,6 +354,10 @@ if want core || want python; then report >"$tmp"; fi
 if want http && [ -x bench/http.sh ]; then
     note "bench/http.sh"
     { echo; BUILD=$BUILD BENCH_THREADS=$THREADS BENCH_BUDGET=$BUDGET "${RUNENV[@]}" bench/http.sh; } >>"$tmp"
+fi
+if want concurrency && [ -x bench/concurrency.sh ]; then
+    note "bench/concurrency.sh"
+    { echo; BUILD=$BUILD "${RUNENV[@]}" bench/concurrency.sh; } >>"$tmp"
 fi
 
 if want kernels && [ -x bench/kernels.sh ]; then

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "assets.h"
+#include "estimate.h"
 #include "log.h"
 #include "problem.h"
 #include "routes.h"
@@ -24,8 +25,23 @@
 #define BINARY_HEADER "Inference-Header-Content-Length"
 #define CORS_MAX_AGE "7200" /* Chromium's cap; Firefox allows a day */
 
+/* Where a compute request is once its body has arrived. */
+typedef enum {
+    WAIT_NONE = 0, /* not submitted (yet) */
+    WAIT_QUEUED,   /* suspended: queued or running on a worker */
+    WAIT_DONE,     /* resumed: the worker's outcome is in the job and res */
+    WAIT_REFUSED,  /* resumed without queueing: the queue was full */
+} wait_state;
+
 /* State of one request, from its headers to its completion. */
 typedef struct {
+    job work; /* first: queue.c hands back this address */
+    server *srv;
+    struct MHD_Connection *conn;
+    wait_state wait;
+    compute_result res;  /* the worker's answer (WAIT_DONE, JOB_RAN) */
+    size_t json_len;     /* the JSON header's length in a binary body; 0: all JSON */
+    double t_body;       /* the whole body had arrived */
     route_id route;
     double start;
     char id[REQUEST_ID_MAX + 1];
@@ -79,14 +95,17 @@ int server_init(server *s, const server_options *o)
     atomic_init(&s->draining, 0);
     atomic_init(&s->abort_compute, 0);
     if (parse_origins(s, o->cors_origins) != 0) return -1;
-    return sem_init(&s->gate, 0, o->max_concurrent);
+    if (!(s->loop = loop_new())) return -1;
+    return wq_start(&s->queue, o->max_concurrent, o->max_queue, o->queue_ms / 1000.0,
+                    o->max_memory, &s->metrics);
 }
 
 void server_free(server *s)
 {
+    wq_stop(&s->queue);
+    if (s->loop) loop_stop(s->loop); /* when it never ran (drain stops it otherwise) */
     for (size_t i = 0; i < s->n_origins; i++) free(s->origins[i]);
     free(s->origins);
-    sem_destroy(&s->gate);
 }
 
 /* ---- request id -------------------------------------------------------------- */
@@ -282,9 +301,20 @@ static enum MHD_Result respond_unavailable(server *s, struct MHD_Connection *c, 
     if (why == REJECT_DRAINING)
         return respond_error(s, c, q, 503, "draining", RETRY_AFTER,
                              "The server is shutting down; retry on another instance.");
+    if (why == REJECT_QUEUE_FULL && !s->opts->queue_ms)
+        return respond_error(s, c, q, 503, "saturated", RETRY_AFTER,
+                             "All %u compute workers are busy and this server does not queue "
+                             "(--queue-ms 0); retry shortly.",
+                             s->opts->max_concurrent);
+    if (why == REJECT_QUEUE_FULL)
+        return respond_error(s, c, q, 503, "saturated", RETRY_AFTER,
+                             "The queue of computations is full (%zu waiting for %u workers); "
+                             "retry shortly.",
+                             s->opts->max_queue, s->opts->max_concurrent);
     return respond_error(s, c, q, 503, "saturated", RETRY_AFTER,
-                         "All %u computation slots are busy; retry shortly.",
-                         s->opts->max_concurrent);
+                         "The computation waited %u ms in the queue without a free worker; "
+                         "retry shortly.",
+                         s->opts->queue_ms);
 }
 
 /* ---- checks made on the headers, before any body is read ------------------------- */
@@ -340,33 +370,6 @@ static int media_type_ok(const char *ct)
     return 0;
 }
 
-static int gate_full(server *s)
-{
-    int v = 0;
-    sem_getvalue(&s->gate, &v);
-    return v <= 0;
-}
-
-/* A compute slot, waiting up to --queue-ms for one: with many keep-alive
- * connections and small requests the slots free up within microseconds, and
- * refusing at once would turn a burst into 503s. 0, or -1 when none came. */
-static int gate_wait(server *s)
-{
-    if (sem_trywait(&s->gate) == 0) return 0;
-    if (!s->opts->queue_ms) return -1;
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += s->opts->queue_ms / 1000;
-    t.tv_nsec += (long)(s->opts->queue_ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    int rc;
-    while ((rc = sem_clockwait(&s->gate, CLOCK_MONOTONIC, &t)) != 0 && errno == EINTR) continue;
-    return rc == 0 ? 0 : -1;
-}
-
 /* Everything a compute request can be refused for before its body is read. */
 static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_request *q,
                                      int *done)
@@ -390,8 +393,6 @@ static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_r
     if (cl) q->expect_len = (size_t)strtoull(cl, NULL, 10);
     const char *ihcl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, BINARY_HEADER);
     if (ihcl) q->pad = (8 - strtoull(ihcl, NULL, 10) % 8) % 8; /* checked when the body is in */
-    /* Without a queue, a full gate refuses before the body is read. */
-    if (!s->opts->queue_ms && gate_full(s)) return respond_unavailable(s, c, q, REJECT_SATURATED);
     *done = 0;
     return MHD_YES;
 }
@@ -444,11 +445,40 @@ static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, 
 
 static int is_limit_problem(const diag *d) { return d->slug && !strcmp(d->slug, "limit-exceeded"); }
 
-static enum MHD_Result run_compute(server *s, struct MHD_Connection *c, http_request *q)
+/* On a worker: decode, compute, encode into q->res. The body is freed as
+ * soon as the answer is made: it is not needed to send it. */
+static void run_job(job *j)
+{
+    http_request *q = (http_request *)j;
+    server *s = q->srv;
+    double limit = s->opts->max_request_seconds;
+    compute_env env = {s->opts, limit > 0 ? q->start + limit : 0, &s->abort_compute,
+                       q->json_len, 1};
+    compute_run(q->route, q->body ? q->body : "", q->len, &env, &q->res);
+    metrics_compute_done(&s->metrics, q->route, now_seconds() - j->started);
+    metrics_phase(&s->metrics, q->route, PHASE_DECODE, q->res.decode_s);
+    metrics_phase(&s->metrics, q->route, PHASE_COMPUTE, q->res.compute_s);
+    metrics_phase(&s->metrics, q->route, PHASE_ENCODE, q->res.encode_s);
+    free(q->buf);
+    q->buf = q->body = NULL;
+}
+
+/* Any thread, once per job: back to the event loop, which calls http_handle
+ * again and answers (answer_compute). q may be freed as soon as this returns. */
+static void finish_job(job *j)
+{
+    http_request *q = (http_request *)j;
+    q->wait = WAIT_DONE;
+    loop_resume(q->srv->loop, q->conn);
+}
+
+/* The body has arrived: checks that need it, then the queue. The connection
+ * is suspended before the job is submitted, so that a worker can never
+ * resume it first; a full queue resumes it at once (WAIT_REFUSED). */
+static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http_request *q)
 {
     if (q->too_large) return respond_too_large(s, c, q, NULL);
     if (atomic_load(&s->draining)) return respond_unavailable(s, c, q, REJECT_DRAINING);
-    size_t json_len = 0;
     const char *ihcl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, BINARY_HEADER);
     if (ihcl) {
         char *end;
@@ -458,41 +488,64 @@ static enum MHD_Result run_compute(server *s, struct MHD_Connection *c, http_req
                                  BINARY_HEADER " must be the length of the JSON header, "
                                  "from 1 to the body's %zu bytes, not \"%.40s\".",
                                  q->len, ihcl);
-        json_len = (size_t)v;
+        q->json_len = (size_t)v;
     }
-    double t_body = now_seconds();
-    metrics_phase(&s->metrics, q->route, PHASE_RECEIVE, t_body - q->start);
-    if (gate_wait(s) != 0) return respond_unavailable(s, c, q, REJECT_SATURATED);
+    q->t_body = now_seconds();
+    metrics_phase(&s->metrics, q->route, PHASE_RECEIVE, q->t_body - q->start);
 
-    double t0 = now_seconds(), limit = s->opts->max_request_seconds;
-    metrics_phase(&s->metrics, q->route, PHASE_QUEUE, t0 - t_body);
-    compute_env env = {s->opts, limit > 0 ? q->start + limit : 0, &s->abort_compute, json_len, 1};
-    compute_result res;
-    compute_run(q->route, q->body ? q->body : "", q->len, &env, &res);
-    sem_post(&s->gate);
-    metrics_compute_done(&s->metrics, q->route, now_seconds() - t0);
-    metrics_phase(&s->metrics, q->route, PHASE_DECODE, res.decode_s);
-    metrics_phase(&s->metrics, q->route, PHASE_COMPUTE, res.compute_s);
-    metrics_phase(&s->metrics, q->route, PHASE_ENCODE, res.encode_s);
-    free(q->buf); /* the request is answered: give its memory back now */
-    q->buf = q->body = NULL;
+    const char *json = q->body ? q->body : "";
+    size_t memory = estimate_working_set(q->route, json, q->json_len ? q->json_len : q->len,
+                                         q->len, &s->opts->limits);
+    if (memory > s->opts->max_memory) {
+        metrics_reject(&s->metrics, REJECT_MEMORY);
+        diag d = {0};
+        diag_limit(&d, "max_memory", (double)s->opts->max_memory, "",
+                   "The request needs about %.0f MiB to compute, more than the server's "
+                   "memory budget of %.0f MiB (--max-memory) allows.",
+                   (double)memory / (1 << 20), (double)s->opts->max_memory / (1 << 20));
+        return respond_problem(s, c, q, &d, NULL);
+    }
+    q->srv = s;
+    q->conn = c;
+    q->work.memory = memory;
+    q->work.run = run_job;
+    q->work.finish = finish_job;
+    q->wait = WAIT_QUEUED;
+    MHD_suspend_connection(c);
+    if (wq_submit(&s->queue, &q->work) != 0) {
+        q->wait = WAIT_REFUSED;
+        loop_resume(s->loop, c);
+    }
+    return MHD_YES;
+}
 
-    if (res.status == 200 && res.json_len) {
+/* Back from the queue (the connection resumed): the answer. */
+static enum MHD_Result answer_compute(server *s, struct MHD_Connection *c, http_request *q)
+{
+    if (q->wait == WAIT_REFUSED) return respond_unavailable(s, c, q, REJECT_QUEUE_FULL);
+    if (q->work.outcome == JOB_EXPIRED) return respond_unavailable(s, c, q, REJECT_QUEUE_TIMEOUT);
+    if (q->work.outcome == JOB_DRAINED) return respond_unavailable(s, c, q, REJECT_DRAINING);
+    metrics_phase(&s->metrics, q->route, PHASE_QUEUE, q->work.started - q->t_body);
+    compute_result *res = &q->res;
+    if (res->status == 200 && res->json_len) {
         char n[24];
-        snprintf(n, sizeof n, "%zu", res.json_len);
+        snprintf(n, sizeof n, "%zu", res->json_len);
         header h[] = {{BINARY_HEADER, n}, {NULL, NULL}};
-        if (env.split_binary)
-            return respond_parts(s, c, q, res.body, res.len, res.bin, res.bin_len, h);
-        return respond(s, c, q, 200, "application/octet-stream", res.body, res.len, 1, h);
+        char *body = res->body, *bin = res->bin;
+        res->body = res->bin = NULL; /* owned by the response from here on */
+        return respond_parts(s, c, q, body, res->len, bin, res->bin_len, h);
     }
-    if (res.status == 200)
-        return respond(s, c, q, 200, "application/json", res.body, res.len, 1, NULL);
-    if (is_limit_problem(&res.d))
-        metrics_reject(&s->metrics, res.d.limit && !strcmp(res.d.limit, "max_request_seconds")
+    if (res->status == 200) {
+        char *body = res->body;
+        res->body = NULL;
+        return respond(s, c, q, 200, "application/json", body, res->len, 1, NULL);
+    }
+    if (is_limit_problem(&res->d))
+        metrics_reject(&s->metrics, res->d.limit && !strcmp(res->d.limit, "max_request_seconds")
                                         ? REJECT_DEADLINE
                                         : REJECT_LIMIT);
-    const header *extra = res.status == 503 ? RETRY_AFTER : NULL;
-    return respond_problem(s, c, q, &res.d, extra);
+    const header *extra = res->status == 503 ? RETRY_AFTER : NULL;
+    return respond_problem(s, c, q, &res->d, extra);
 }
 
 /* The playground: GET / and GET /static/<file>, built into the binary. Its
@@ -648,7 +701,15 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url
         return take_chunk(s, q, upload_data, n);
     }
     if (q->status) return MHD_YES; /* answered already (cannot happen: MHD stops calling) */
-    return q->compute ? run_compute(s, c, q) : answer_plain(s, c, q);
+    if (!q->compute) return answer_plain(s, c, q);
+    switch (q->wait) {
+    case WAIT_NONE:
+        return enqueue_compute(s, c, q);
+    case WAIT_QUEUED: /* resumed before the worker's answer: cannot happen */
+        return MHD_YES;
+    default:
+        return answer_compute(s, c, q);
+    }
 }
 
 void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -667,6 +728,8 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     log_request(q->id, q->method, q->path, status, status ? q->bytes : 0, seconds);
     atomic_fetch_sub(&s->metrics.inflight, 1);
     free(q->buf);
+    free(q->res.body); /* set when the answer was never queued */
+    free(q->res.bin);
     free(q);
     *con_cls = NULL;
 }

@@ -1,20 +1,22 @@
 /* The HTTP side: libmicrohttpd's access handler (body accumulation, content
- * type, CORS, auth, request ids, routing, the compute gate, logging) and the
- * server state it shares between connection threads. */
+ * type, CORS, auth, request ids, routing, handing computations to the queue,
+ * logging) and the server state it shares with the compute workers. */
 #ifndef GS_SERVER_HTTP_H
 #define GS_SERVER_HTTP_H
 
 #include <microhttpd.h>
-#include <semaphore.h>
 #include <stdatomic.h>
 
+#include "loop.h"
 #include "metrics.h"
 #include "options.h"
+#include "queue.h"
 
 typedef struct {
     const server_options *opts;
     metrics metrics;
-    sem_t gate;                /* --max-concurrent computations */
+    work_queue queue;          /* --max-concurrent workers, FIFO, memory budget */
+    event_loop *loop;          /* owns the sockets; resumes connections (loop.h) */
     atomic_int draining;       /* SIGTERM seen: not ready, no new computations */
     atomic_int abort_compute;  /* grace ran out: training stops */
     char **origins;            /* CORS allow-list; NULL with any_origin */

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "kernels.h"
 #include "log.h"
+#include "loop.h"
 #include "options.h"
 #include "routes.h"
 
@@ -83,21 +84,30 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_event("error", "libmicrohttpd: %s", msg);
 }
 
+/* Each connection's memory pool (headers, read and write buffers; the body
+ * is copied out of it): libmicrohttpd zeroes the whole pool between
+ * requests, so an idle keep-alive connection holds all of it. 32 KiB (the
+ * default) made 1,000 idle connections 32.5 MB of RSS; 12 KiB makes them
+ * about 12 MB, still leaves room for several KB of headers (more gets 431),
+ * and read the 29 MB nested-JSON and 7.8 MB base64 bodies no slower than
+ * 32 KiB in alternating runs (8 KiB was no slower either). 256 KiB read a
+ * 7.8 MB body 0.5 ms faster but cut small-request throughput by a fifth. */
+#define CONNECTION_POOL_BYTES ((size_t)12 << 10)
+
 static struct MHD_Daemon *start_daemon(server *s, const struct addrinfo *ai)
 {
     const server_options *o = s->opts;
-    /* Thread per connection: a computation blocks its thread, so no other
-     * connection must share it; poll() because that mode cannot use epoll,
-     * and select() stops at FD_SETSIZE. ITC lets shutdown quiesce. Each
-     * connection's pool stays at the default 32 KiB: 256 KiB read a 7.8 MB
-     * body 0.5 ms faster but cut 2-4-1 at 32 connections from 57k to 45k
-     * requests/s (bench/http_load). */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* An event loop (epoll, run by loop.c's thread) owns the sockets: an idle
+     * keep-alive connection is a descriptor and a pool, not a thread.
+     * Computations run on the queue's workers while their connections are
+     * suspended (http.c), so no callback blocks the loop; loop_resume wakes
+     * the loop when a worker is done. */
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     return MHD_start_daemon(
         flags, 0, NULL, NULL, http_handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_POOL_BYTES,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout, MHD_OPTION_NOTIFY_COMPLETED,
         http_completed, s, MHD_OPTION_END);
@@ -115,16 +125,26 @@ static void *second_signal(void *arg)
     return NULL;
 }
 
-/* Not ready, no new connections, in-flight requests get --grace-seconds.
- * Training still running a second before the end (half-way through a grace
- * under 2 s) is stopped, so its 503 answer is sent before the daemon closes
- * the connections. */
-static void drain(server *s, struct MHD_Daemon *d, sigset_t *signals)
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Not ready, no new connections; queued and running requests get
+ * --grace-seconds to finish. Training still running a second before the end
+ * (half-way through a grace under 2 s) is stopped, so that its answer is sent
+ * before the daemon closes. When the grace ends, requests still queued are
+ * answered 503 draining; none is dropped without an answer. libmicrohttpd
+ * must not be stopped while a connection is suspended, so the running ones
+ * are waited for (training stops at once; other computations are bounded by
+ * the size limits), then their answers get a second to leave. */
+static void drain(server *s, event_loop *loop, sigset_t *signals)
 {
     pthread_t watcher;
     if (pthread_create(&watcher, NULL, second_signal, signals) == 0) pthread_detach(watcher);
     atomic_store(&s->draining, 1);
-    MHD_socket listen_fd = MHD_quiesce_daemon(d);
+    loop_quiesce(loop);
     double grace = s->opts->grace_seconds, start = now_seconds(), deadline = start + grace;
     double abort_at = grace > 2 ? deadline - 1 : start + grace / 2;
     int inflight;
@@ -132,13 +152,19 @@ static void drain(server *s, struct MHD_Daemon *d, sigset_t *signals)
         if (now_seconds() >= abort_at && !atomic_exchange(&s->abort_compute, 1))
             log_event("info", "grace period ending with %d requests in flight: stopping training",
                       inflight);
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        pause_ms(20);
     }
     atomic_store(&s->abort_compute, 1);
-    if (inflight > 0) log_event("error", "closing with %d requests still in flight", inflight);
-    MHD_stop_daemon(d);
-    if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
+    unsigned queued = (unsigned)atomic_load(&s->metrics.queued);
+    if (queued) log_event("error", "grace period over: answering %u queued requests 503", queued);
+    wq_refuse_queued(&s->queue);
+    while (wq_outstanding(&s->queue) > 0) pause_ms(5);
+    for (double until = now_seconds() + 1; atomic_load(&s->metrics.inflight) > 0 &&
+                                           now_seconds() < until;)
+        pause_ms(5);
+    if ((inflight = atomic_load(&s->metrics.inflight)) > 0)
+        log_event("error", "closing with %d requests still in flight", inflight);
+    loop_stop(loop);
 }
 
 int main(int argc, char **argv)
@@ -163,8 +189,10 @@ int main(int argc, char **argv)
      * a fresh mmap that the kernel zero-fills page by page (~1.5 ms for a
      * 784-512-512-10 batch of 1000), and a freed heap top is trimmed back to
      * the kernel. Kept in the heap, they are reused as they are. Blocks over
-     * 32 MiB (glibc's cap) are still mapped; the cost is that a thread's arena
-     * keeps its peak (bounded by the body and compute limits). */
+     * 32 MiB (glibc's cap) are still mapped. The arenas that keep those peaks
+     * are few: one per thread that allocates (the event loop's and the
+     * queue's fixed workers, never one per connection), and the queue trims
+     * them when it falls idle after a big request (queue.c). */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
     srv_alloc_install(); /* jansson's allocations through the request path's hook */
@@ -197,21 +225,28 @@ int main(int argc, char **argv)
 
     struct MHD_Daemon *d = start_daemon(&s, ai);
     freeaddrinfo(ai);
-    if (!d) {
+    if (!d || loop_run(s.loop, d) != 0) {
         log_event("error", "cannot listen on %s", o.listen);
-        server_free(&s);
+        server_free(&s); /* stops d with the loop */
         options_free(&o);
         return 1;
     }
+    /* read before the loop's first MHD_run: the port does not change */
     const union MHD_DaemonInfo *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    log_event("info", "gradserve %s listening on %s (port %u), %u compute slots, auth %s",
+    log_event("info", "gradserve %s listening on %s (port %u), %u compute workers, auth %s",
               GS_VERSION, o.listen, port ? (unsigned)port->port : 0, o.max_concurrent,
               o.auth_token ? "on" : "off");
+    log_event("info",
+              "open-file limit %lu: up to %u connections; queue of %zu for up to %u ms; "
+              "memory budget %zu MiB (from %s)",
+              o.fd_limit, o.max_connections, o.max_queue, o.queue_ms,
+              o.max_memory >> 20, o.memory_from);
 
     int sig = 0;
     sigwait(&signals, &sig);
     log_event("info", "signal %d: draining for up to %u s", sig, o.grace_seconds);
-    drain(&s, d, &signals);
+    drain(&s, s.loop, &signals);
+    s.loop = NULL; /* stopped by drain */
     log_event("info", "stopped");
     server_free(&s);
     options_free(&o);

@@ -26,8 +26,10 @@ static const char *const PHASES[PHASE_COUNT] = {
 };
 
 static const char *const REASONS[REJECT_COUNT] = {
-    [REJECT_SATURATED] = "saturated",
+    [REJECT_QUEUE_FULL] = "queue_full",
+    [REJECT_QUEUE_TIMEOUT] = "queue_timeout",
     [REJECT_DRAINING] = "draining",
+    [REJECT_MEMORY] = "over_memory_budget",
     [REJECT_BODY_TOO_LARGE] = "body_too_large",
     [REJECT_UNAUTHORIZED] = "unauthorized",
     [REJECT_MEDIA_TYPE] = "unsupported_media_type",
@@ -83,6 +85,16 @@ void metrics_set_blas(metrics *m, const char *core, const char *openblas, const 
     snprintf(m->blas.openblas, sizeof m->blas.openblas, "%s", openblas);
     snprintf(m->blas.cpu, sizeof m->blas.cpu, "%s", cpu);
     snprintf(m->blas.reason, sizeof m->blas.reason, "%s", reason);
+}
+
+void metrics_queue_wait(metrics *m, double seconds)
+{
+    if (!(seconds >= 0)) seconds = 0;
+    int b = 0;
+    while (b < PHASE_BUCKETS && seconds > PHASE_BOUNDS[b]) b++;
+    if (b < PHASE_BUCKETS) atomic_fetch_add(&m->queue_wait.bucket[b], 1);
+    atomic_fetch_add(&m->queue_wait.count, 1);
+    atomic_fetch_add(&m->queue_wait.sum_ns, (uint_fast64_t)(seconds * 1e9));
 }
 
 /* ---- text exposition --------------------------------------------------------- */
@@ -175,6 +187,45 @@ static void put_requests(text *t, metrics *m)
         }
 }
 
+/* The compute queue and the memory budget (docs/concurrency.md). */
+static void put_queue(text *t, metrics *m)
+{
+    put(t, "# HELP gradserve_queue_length Compute requests waiting for a worker.\n"
+           "# TYPE gradserve_queue_length gauge\n"
+           "gradserve_queue_length %llu\n",
+        (unsigned long long)atomic_load(&m->queued));
+    put(t, "# HELP gradserve_queue_wait_seconds Time from a request's arrival in the queue "
+           "to a worker starting it.\n"
+           "# TYPE gradserve_queue_wait_seconds histogram\n");
+    uint_fast64_t cumulative = 0;
+    for (int b = 0; b < PHASE_BUCKETS; b++) {
+        cumulative += atomic_load(&m->queue_wait.bucket[b]);
+        put(t, "gradserve_queue_wait_seconds_bucket{le=\"%g\"} %llu\n", PHASE_BOUNDS[b],
+            (unsigned long long)cumulative);
+    }
+    unsigned long long count = atomic_load(&m->queue_wait.count);
+    if (count < cumulative) count = cumulative;
+    put(t, "gradserve_queue_wait_seconds_bucket{le=\"+Inf\"} %llu\n"
+           "gradserve_queue_wait_seconds_sum %.9f\n"
+           "gradserve_queue_wait_seconds_count %llu\n",
+        count, (double)atomic_load(&m->queue_wait.sum_ns) * 1e-9, count);
+    put(t, "# HELP gradserve_memory_budget_bytes The memory budget for running requests "
+           "(--max-memory).\n"
+           "# TYPE gradserve_memory_budget_bytes gauge\n"
+           "gradserve_memory_budget_bytes %llu\n"
+           "# HELP gradserve_memory_in_use_bytes Estimated working sets of the requests "
+           "running now.\n"
+           "# TYPE gradserve_memory_in_use_bytes gauge\n"
+           "gradserve_memory_in_use_bytes %llu\n"
+           "# HELP gradserve_memory_waits_total Requests that reached the head of the queue "
+           "and waited for the memory budget.\n"
+           "# TYPE gradserve_memory_waits_total counter\n"
+           "gradserve_memory_waits_total %llu\n",
+        (unsigned long long)atomic_load(&m->memory_budget),
+        (unsigned long long)atomic_load(&m->memory_in_use),
+        (unsigned long long)atomic_load(&m->memory_waits));
+}
+
 char *metrics_render(metrics *m, size_t *len)
 {
     text t = {0};
@@ -185,14 +236,14 @@ char *metrics_render(metrics *m, size_t *len)
     for (int r = 0; r < R_COUNT; r++)
         put_histogram(&t, "gradserve_request_duration_seconds", &m->request_seconds[r],
                       ROUTES[r].path);
-    put(&t, "# HELP gradserve_compute_duration_seconds Time holding the compute gate: "
+    put(&t, "# HELP gradserve_compute_duration_seconds Time on a compute worker: "
             "decode, core, encode.\n"
             "# TYPE gradserve_compute_duration_seconds histogram\n");
     for (int r = 0; ROUTE_IS_COMPUTE(r); r++)
         put_histogram(&t, "gradserve_compute_duration_seconds", &m->compute_seconds[r],
                       ROUTES[r].path);
     put(&t, "# HELP gradserve_phase_duration_seconds Time of each phase of a compute request: "
-            "receive, queue (for a compute slot), decode, compute, encode, send.\n"
+            "receive, queue (for a compute worker), decode, compute, encode, send.\n"
             "# TYPE gradserve_phase_duration_seconds histogram\n");
     for (int r = 0; ROUTE_IS_COMPUTE(r); r++)
         for (int p = 0; p < PHASE_COUNT; p++) {
@@ -225,6 +276,7 @@ char *metrics_render(metrics *m, size_t *len)
     for (int i = 0; i < REJECT_COUNT; i++)
         put(&t, "gradserve_rejected_total{reason=\"%s\"} %llu\n", REASONS[i],
             (unsigned long long)atomic_load(&m->rejected[i]));
+    put_queue(&t, m);
     put(&t, "# HELP gradserve_build_info The running version.\n"
             "# TYPE gradserve_build_info gauge\n"
             "gradserve_build_info{version=\"%s\"} 1\n",

@@ -10,8 +10,10 @@
 #include "routes.h"
 
 typedef enum {
-    REJECT_SATURATED = 0,   /* 503: compute gate full */
+    REJECT_QUEUE_FULL = 0,  /* 503: --max-queue requests already wait */
+    REJECT_QUEUE_TIMEOUT,   /* 503: waited --queue-ms without starting */
     REJECT_DRAINING,        /* 503: shutting down */
+    REJECT_MEMORY,          /* 422: alone over --max-memory */
     REJECT_BODY_TOO_LARGE,  /* 413 */
     REJECT_UNAUTHORIZED,    /* 401 */
     REJECT_MEDIA_TYPE,      /* 415 */
@@ -23,7 +25,7 @@ typedef enum {
 /* Phases of a compute request, timed separately (gradserve_phase_seconds). */
 typedef enum {
     PHASE_RECEIVE = 0, /* headers to the whole body read */
-    PHASE_QUEUE,       /* waiting for a compute slot */
+    PHASE_QUEUE,       /* waiting in the queue for a compute worker */
     PHASE_DECODE,      /* JSON and tensors into the core's buffers */
     PHASE_COMPUTE,     /* the core: forward, backward, optimizer */
     PHASE_ENCODE,      /* the response body written */
@@ -57,6 +59,13 @@ typedef struct {
     struct {
         char core[32], openblas[32], cpu[128], reason[24];
     } blas;
+    /* the compute queue (queue.c) */
+    atomic_uint_fast64_t queued;        /* requests waiting now */
+    histogram queue_wait;               /* arrival in the queue to a worker, PHASE bounds */
+    atomic_uint_fast64_t memory_budget; /* --max-memory, bytes */
+    atomic_uint_fast64_t memory_in_use; /* estimated working sets of the running requests */
+    atomic_uint_fast64_t memory_waits;  /* requests that reached the queue's head and
+                                           waited for the budget */
 } metrics;
 
 void metrics_init(metrics *m);
@@ -68,6 +77,7 @@ void metrics_phase(metrics *m, route_id r, phase_id p, double seconds);
  * (server/kernels.h): the labels of gradserve_blas_info. */
 void metrics_set_blas(metrics *m, const char *core, const char *openblas, const char *cpu,
                       const char *reason);
+void metrics_queue_wait(metrics *m, double seconds);
 
 /* The exposition text (malloc'd), or NULL when out of memory. */
 char *metrics_render(metrics *m, size_t *len);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 typedef enum {
@@ -63,11 +64,20 @@ static const opt_spec SPECS[] = {
     {"max-expression-vars", "GRADSERVE_MAX_EXPRESSION_VARS", OPT_SIZE, OFF(ad_limits.max_vars),
      "64", 0, "most distinct variables in an /autodiff expression (0: no limit)"},
     {"max-concurrent", "GRADSERVE_MAX_CONCURRENT", OPT_UINT, OFF(max_concurrent), NULL, 1,
-     "computations at once; more wait --queue-ms, then get 503 (default: CPUs available)"},
-    {"queue-ms", "GRADSERVE_QUEUE_MS", OPT_UINT, OFF(queue_ms), "100", 0,
-     "milliseconds a computation may wait for a free slot before 503 (0: refuse at once)"},
-    {"max-connections", "GRADSERVE_MAX_CONNECTIONS", OPT_UINT, OFF(max_connections), "256", 1,
-     "open connections at once (more wait in the listen backlog)"},
+     "compute workers: computations at once; more wait in the queue, in order"
+     " (default: CPUs available)"},
+    {"queue-ms", "GRADSERVE_QUEUE_MS", OPT_UINT, OFF(queue_ms), "10000", 0,
+     "milliseconds a computation may wait in the queue before 503 (0: no waiting, 503 when"
+     " every worker is busy)"},
+    {"max-queue", "GRADSERVE_MAX_QUEUE", OPT_SIZE, OFF(max_queue), "4096", 1,
+     "computations waiting at once; one more gets 503"},
+    {"max-memory", "GRADSERVE_MAX_MEMORY", OPT_SIZE, OFF(max_memory), NULL, 1,
+     "memory budget of the running computations (estimated from their shapes); a"
+     " computation waits until it fits, one over it alone gets 422 (default: 3/4 of the"
+     " cgroup memory limit, else 1/2 of physical memory)"},
+    {"max-connections", "GRADSERVE_MAX_CONNECTIONS", OPT_UINT, OFF(max_connections), NULL, 1,
+     "open connections at once, idle keep-alive ones included (more wait in the listen"
+     " backlog; default: the open-file limit, raised to its hard limit at start, less 64)"},
     {"idle-timeout", "GRADSERVE_IDLE_TIMEOUT", OPT_UINT, OFF(idle_timeout), "30", 1,
      "seconds an idle connection is kept open"},
     {"blas-threads", "GRADSERVE_BLAS_THREADS", OPT_UINT, OFF(blas_threads), "1", 1,
@@ -121,6 +131,65 @@ static unsigned available_cpus(void)
     unsigned long q = cgroup_quota_cpus();
     if (q >= 1 && q < cpus) cpus = (unsigned)q;
     return cpus;
+}
+
+/* The cgroup memory limit (v2 memory.max, v1 memory.limit_in_bytes), or 0
+ * when there is none ("max", or v1's near-2^63 "unlimited"). */
+static unsigned long long cgroup_memory_limit(void)
+{
+    static const char *const FILES[] = {"/sys/fs/cgroup/memory.max",
+                                         "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
+        FILE *f = fopen(FILES[i], "r");
+        if (!f) continue;
+        char text[32] = "";
+        int ok = fscanf(f, "%31s", text) == 1;
+        fclose(f);
+        if (!ok || !isdigit((unsigned char)text[0])) return 0;
+        unsigned long long v = strtoull(text, NULL, 10);
+        return v >= (1ULL << 60) ? 0 : v;
+    }
+    return 0;
+}
+
+/* The memory budget's default: 3/4 of the cgroup limit (the rest for the
+ * process itself, connections and bodies being received), else half of
+ * physical memory. */
+static size_t default_memory_budget(const char **from)
+{
+    unsigned long long limit = cgroup_memory_limit();
+    if (limit) {
+        *from = "cgroup memory limit";
+        return (size_t)(limit / 4 * 3);
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    *from = "physical memory";
+    if (pages <= 0 || page <= 0) return (size_t)1 << 30;
+    return (size_t)pages / 2 * (size_t)page;
+}
+
+/* Raises the open-file soft limit as far as the hard limit allows (each
+ * connection is a descriptor) and returns it. */
+static unsigned long raise_fd_limit(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0) return 1024;
+    if (r.rlim_cur < r.rlim_max) {
+        struct rlimit want = {r.rlim_max, r.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) r.rlim_cur = r.rlim_max;
+    }
+    return r.rlim_cur == RLIM_INFINITY ? (unsigned long)UINT_MAX : (unsigned long)r.rlim_cur;
+}
+
+/* Descriptors kept free of connections: the listener, epoll, the ITC pipe,
+ * stdio, and files opened meanwhile (cgroup, token). */
+#define FD_RESERVE 64
+
+static unsigned default_connections(unsigned long fd_limit)
+{
+    if (fd_limit <= 2 * FD_RESERVE) return (unsigned)(fd_limit / 2 > 0 ? fd_limit / 2 : 1);
+    unsigned long n = fd_limit - FD_RESERVE;
+    return n > UINT_MAX ? UINT_MAX : (unsigned)n;
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -194,7 +263,14 @@ static int set_value(server_options *o, const opt_spec *sp, const char *text, co
     return -1;
 }
 
-static void print_help(FILE *out, unsigned cpus)
+/* The defaults found on this machine (before environment and flags). */
+typedef struct {
+    unsigned cpus, connections;
+    size_t memory;
+    const char *memory_from;
+} computed_defaults;
+
+static void print_help(FILE *out, const computed_defaults *c)
 {
     fprintf(out,
             "Usage: gradserve [OPTION]...\n"
@@ -204,7 +280,11 @@ static void print_help(FILE *out, unsigned cpus)
         const opt_spec *sp = &SPECS[i];
         char def[64];
         if (sp->def) snprintf(def, sizeof def, "%s", sp->def);
-        else if (sp->offset == OFF(max_concurrent)) snprintf(def, sizeof def, "%u", cpus);
+        else if (sp->offset == OFF(max_concurrent)) snprintf(def, sizeof def, "%u", c->cpus);
+        else if (sp->offset == OFF(max_memory))
+            snprintf(def, sizeof def, "%zu, from %s", c->memory, c->memory_from);
+        else if (sp->offset == OFF(max_connections))
+            snprintf(def, sizeof def, "%u", c->connections);
         else snprintf(def, sizeof def, "unset");
         fprintf(out, "  --%s VALUE\n      %s\n      [env %s; default %s]\n", sp->flag, sp->help,
                 sp->env, def);
@@ -268,8 +348,12 @@ static int resolve_auth(server_options *o, FILE *err)
 int options_parse(server_options *o, int argc, char **argv, FILE *out, FILE *err)
 {
     memset(o, 0, sizeof *o);
-    unsigned cpus = available_cpus();
-    o->max_concurrent = cpus;
+    computed_defaults c;
+    c.cpus = o->max_concurrent = available_cpus();
+    c.memory = o->max_memory = default_memory_budget(&c.memory_from);
+    o->memory_from = c.memory_from;
+    o->fd_limit = raise_fd_limit();
+    c.connections = o->max_connections = default_connections(o->fd_limit);
     for (size_t i = 0; i < N_SPECS; i++)
         if (SPECS[i].def && set_value(o, &SPECS[i], SPECS[i].def, "default", err)) return -1;
     for (size_t i = 0; i < N_SPECS; i++) {
@@ -279,7 +363,7 @@ int options_parse(server_options *o, int argc, char **argv, FILE *out, FILE *err
     for (int a = 1; a < argc; a++) {
         const char *arg = argv[a];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            print_help(out, cpus);
+            print_help(out, &c);
             return 1;
         }
         if (strcmp(arg, "--version") == 0) {
@@ -304,6 +388,7 @@ int options_parse(server_options *o, int argc, char **argv, FILE *out, FILE *err
         }
         if (set_value(o, sp, value, "command line", err)) return -1;
     }
+    if (o->max_memory != c.memory) o->memory_from = "--max-memory";
     return resolve_auth(o, err);
 }
 

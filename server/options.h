@@ -18,9 +18,13 @@ typedef struct {
     double max_request_seconds;
     double max_gradcheck_cost; /* rows x params^2, see --help */
     gs_ad_limits ad_limits;   /* /autodiff: expression length, depth, nodes, variables */
-    unsigned max_concurrent;  /* compute gate size */
-    unsigned queue_ms;        /* wait for a gate slot before 503 */
-    unsigned max_connections;
+    unsigned max_concurrent;  /* compute workers */
+    unsigned queue_ms;        /* longest wait in the queue before 503; 0: no waiting */
+    size_t max_queue;         /* requests waiting at once; more get 503 */
+    size_t max_memory;        /* budget for the running requests' working sets */
+    unsigned max_connections; /* default: from fd_limit */
+    unsigned long fd_limit;   /* the open-file soft limit, after raising it (not a flag) */
+    const char *memory_from;  /* where max_memory's default came from (not a flag) */
     unsigned idle_timeout;    /* seconds */
     unsigned blas_threads;
     unsigned blas_upgrade;    /* 1: start again with the best kernels (server/kernels.h) */

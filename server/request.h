@@ -32,7 +32,7 @@ typedef struct {
 } request;
 
 /* Decodes the common fields into r (zeroed first). Returns 1, or 0 with d
- * filled (400 invalid, 422 over a limit, 503 out of memory). */
+ * filled (400 invalid, 422 over a limit, 500 out of memory). */
 int request_decode(request *r, const json_t *root, const request_kind *kind,
                    const server_options *o, diag *d);
 void request_free(request *r);
@@ -53,7 +53,7 @@ int need_object(const json_t *v, const char *ptr, diag *d);
 /* The core's field (relative to a definition) as a pointer under prefix. */
 void core_field_ptr(char out[PTR_MAX], const char *prefix, const char *field);
 /* Turns a core error into a problem: EINVAL 400 at prefix + field, ELIMIT
- * 422 naming a limit, ENOMEM 503. */
+ * 422 naming a limit, ENOMEM 500. */
 void diag_core(diag *d, const gs_error *e, const char *prefix, const char *limit);
 
 /* /train: the optimizer definition (with its per-kind keys) and the resume

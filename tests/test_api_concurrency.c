@@ -1,16 +1,22 @@
-/* API tests under concurrency and at shutdown: 8 clients x 200 requests
- * with every answer equal to the core's; 503 when the compute gate is full;
- * SIGTERM with a long /train in flight (it completes, the process exits 0). */
+/* API tests under concurrency and at shutdown, against the real binary:
+ * 8 clients x 200 requests with every answer equal to the core's; the
+ * compute queue (503 at once without waiting, 503 when full or when a wait
+ * runs out, requests served in arrival order); admission by the memory
+ * budget (422 alone over it, waiting for it otherwise); SIGTERM with a long
+ * /train in flight (it completes, the process exits 0) and with a full queue
+ * (every request answered); many idle keep-alive connections held cheaply. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "estimate.h"
 #include "lib/apitest.h"
 
 #define N_CLIENTS 8
@@ -241,11 +247,12 @@ static void check_train_result(train_job *j, const char *what)
     json_decref(b);
 }
 
-/* With --max-concurrent 1 and a /train running, another computation is
- * refused at once with 503 + Retry-After; health stays answered. */
+/* With --max-concurrent 1 --queue-ms 0 (no waiting) and a /train running,
+ * another computation is refused at once with 503 + Retry-After; health
+ * stays answered. */
 static void test_saturated_503(void)
 {
-    const char *args[] = {"--max-concurrent", "1", NULL};
+    const char *args[] = {"--max-concurrent", "1", "--queue-ms", "0", NULL};
     test_server s;
     if (server_start(&s, args, NULL)) {
         CHECK(0, "server did not start");
@@ -260,8 +267,8 @@ static void test_saturated_503(void)
     http_response r;
     const char *body = cases[0].body;
     http_request(c, "POST", "/gradients", NULL, body, strlen(body), &r);
-    CHECK(r.status == 503, "status %ld while the gate is full (train took %zu epochs)", r.status,
-          epochs);
+    CHECK(r.status == 503, "status %ld while the worker is busy (train took %zu epochs)",
+          r.status, epochs);
     CHECK(r.schema_error[0] == 0, "contract: %s", r.schema_error);
     const char *ra = http_header_get(&r, "Retry-After");
     CHECK(ra && atoi(ra) >= 1, "Retry-After %s", ra ? ra : "(none)");
@@ -274,7 +281,7 @@ static void test_saturated_503(void)
     CHECK(r.status == 200, "live while saturated: %ld", r.status);
     http_response_free(&r);
     http_request(c, "GET", "/metrics", NULL, NULL, 0, &r);
-    CHECK(r.body && strstr(r.body, "gradserve_rejected_total{reason=\"saturated\"} 1"),
+    CHECK(r.body && strstr(r.body, "gradserve_rejected_total{reason=\"queue_full\"} 1"),
           "metrics do not count the rejection");
     CHECK(r.body && strstr(r.body, "gradserve_inflight_requests 2"),
           "inflight is not 2 (train + scrape)");
@@ -286,6 +293,255 @@ static void test_saturated_503(void)
     free(j.body);
     int code = server_stop(&s);
     CHECK(code == 0, "exit code %d", code);
+}
+
+/* ---- the queue ------------------------------------------------------------------ */
+
+typedef struct {
+    int port;
+    const char *path;
+    const char *body;
+    char id[32];   /* X-Request-Id */
+    http_response r;
+    int rc;
+} post_job;
+
+static void *run_post(void *arg)
+{
+    post_job *j = arg;
+    char h[64];
+    snprintf(h, sizeof h, "X-Request-Id: %s", j->id);
+    const char *headers[] = {h, NULL};
+    http_client *c = http_client_new(j->port, NULL);
+    http_client_set_timeout(c, 60);
+    j->rc = http_request(c, "POST", j->path, headers, j->body, strlen(j->body), &j->r);
+    http_client_free(c);
+    return NULL;
+}
+
+static char *metrics_text(int port)
+{
+    http_response r;
+    char *text = NULL;
+    if (http_get(port, "/metrics", &r) == 0 && r.status == 200 && r.body) text = strdup(r.body);
+    http_response_free(&r);
+    return text;
+}
+
+/* The value of one metric line "name value" (name with its labels), or -1. */
+static double metric_value(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, name, n) && p[n] == ' ') return strtod(p + n + 1, NULL);
+    return -1;
+}
+
+/* One worker busy with a /train, a queue of one: a request that waits past
+ * --queue-ms gets 503 after about that long; one that finds the queue full
+ * gets 503 at once. Both are counted by reason. */
+static void test_queue_full_and_wait_expired(void)
+{
+    const char *args[] = {"--max-concurrent", "1", "--max-queue", "1", "--queue-ms", "400", NULL};
+    test_server s;
+    if (server_start(&s, args, NULL)) {
+        CHECK(0, "server did not start");
+        return;
+    }
+    size_t epochs = calibrate(s.port, 2.5);
+    train_job t = {s.port, long_train_body(epochs), {0}, 0, 0};
+    pthread_t tt, wt;
+    pthread_create(&tt, NULL, run_train, &t);
+    sleep_s(0.4);
+    post_job waiting = {s.port, "/gradients", cases[0].body, "waits", {0}, 0};
+    double t0 = now_s();
+    pthread_create(&wt, NULL, run_post, &waiting);
+    sleep_s(0.15);
+    http_response r;
+    http_client *c = http_client_new(s.port, NULL);
+    http_request(c, "POST", "/gradients", NULL, cases[1].body, strlen(cases[1].body), &r);
+    CHECK(r.status == 503 && r.seconds < 0.3, "queue full: status %ld after %.2f s", r.status,
+          r.seconds);
+    CHECK(r.schema_error[0] == 0, "contract: %s", r.schema_error);
+    CHECK(http_header_get(&r, "Retry-After"), "no Retry-After on a full queue");
+    http_response_free(&r);
+    http_client_free(c);
+    pthread_join(wt, NULL);
+    double waited = now_s() - t0;
+    CHECK(waiting.rc == 0 && waiting.r.status == 503, "expired wait: status %ld",
+          waiting.r.status);
+    CHECK(waited >= 0.35 && waited < 2.0, "the expired wait was answered after %.2f s (--queue-ms 400)",
+          waited);
+    json_t *p = json_loadb(waiting.r.body ? waiting.r.body : "", waiting.r.body_len, 0, NULL);
+    CHECK(p && !strcmp(api_problem_slug(p), "saturated"), "type %s", p ? api_problem_slug(p) : "");
+    json_decref(p);
+    http_response_free(&waiting.r);
+    pthread_join(tt, NULL);
+    check_train_result(&t, "beside the queue");
+    char *m = metrics_text(s.port);
+    CHECK(m && metric_value(m, "gradserve_rejected_total{reason=\"queue_full\"}") == 1 &&
+              metric_value(m, "gradserve_rejected_total{reason=\"queue_timeout\"}") == 1,
+          "rejections by reason not counted");
+    CHECK(m && metric_value(m, "gradserve_queue_length") == 0, "queue not empty afterwards");
+    free(m);
+    http_response_free(&t.r);
+    free(t.body);
+    int code = server_stop(&s);
+    CHECK(code == 0, "exit code %d", code);
+}
+
+/* Eight requests arriving 50 ms apart while the only worker is busy are
+ * served in the order they arrived (the server's log lists answers in the
+ * order they completed). */
+#define N_FIFO 8
+static void test_fifo_order(void)
+{
+    const char *args[] = {"--max-concurrent", "1", NULL};
+    test_server s;
+    if (server_start(&s, args, NULL)) {
+        CHECK(0, "server did not start");
+        return;
+    }
+    size_t epochs = calibrate(s.port, 1.5);
+    train_job t = {s.port, long_train_body(epochs), {0}, 0, 0};
+    pthread_t tt, th[N_FIFO];
+    pthread_create(&tt, NULL, run_train, &t);
+    sleep_s(0.3);
+    post_job jobs[N_FIFO];
+    for (int i = 0; i < N_FIFO; i++) {
+        jobs[i] = (post_job){s.port, "/gradients", cases[i % N_CASES].body, "", {0}, 0};
+        snprintf(jobs[i].id, sizeof jobs[i].id, "fifo-%d", i);
+        pthread_create(&th[i], NULL, run_post, &jobs[i]);
+        sleep_s(0.05);
+    }
+    int ok = 0;
+    for (int i = 0; i < N_FIFO; i++) {
+        pthread_join(th[i], NULL);
+        ok += jobs[i].rc == 0 && jobs[i].r.status == 200;
+        http_response_free(&jobs[i].r);
+    }
+    pthread_join(tt, NULL);
+    check_train_result(&t, "ahead of the queue");
+    CHECK(ok == N_FIFO, "%d of %d queued requests answered 200", ok, N_FIFO);
+    char order[N_FIFO * 4 + 1] = "";
+    int n = 0, in_order = 1;
+    FILE *f = fopen(s.log, "r");
+    char line[1024];
+    while (f && fgets(line, sizeof line, f)) {
+        const char *id = strstr(line, "request_id=fifo-");
+        if (!id || n >= N_FIFO) continue;
+        int k = atoi(id + strlen("request_id=fifo-"));
+        in_order &= k == n;
+        n++;
+        snprintf(order + strlen(order), sizeof order - strlen(order), "%d ", k);
+    }
+    if (f) fclose(f);
+    printf("  completion order: %s(a /train ahead of them, one worker)\n", order);
+    CHECK(n == N_FIFO && in_order, "answered in the order %s", order);
+    http_response_free(&t.r);
+    free(t.body);
+    int code = server_stop(&s);
+    CHECK(code == 0, "exit code %d", code);
+}
+
+/* ---- the memory budget ------------------------------------------------------------- */
+
+/* A /gradients whose working set is tens of MB: 512 -> 1024 -> 1, 2048 rows. */
+static char *big_gradients_body(void)
+{
+    api_case c;
+    api_case_init(&c, 512, GS_LOSS_MSE, GS_FLOAT32);
+    api_case_layer(&c, 1024, GS_ACT_TANH);
+    api_case_layer(&c, 1, GS_ACT_LINEAR);
+    api_case_random(&c, 2048, 7, 0, 0);
+    c.in_enc = API_B64;
+    c.targets_enc = API_B64;
+    c.out_enc = "b64";
+    json_t *j = api_case_json(&c);
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    api_case_free(&c);
+    return body;
+}
+
+/* With a budget of 1.5 working sets (as the server estimates them): a request
+ * estimated over the budget alone is refused with 422 naming max_memory; two
+ * that fit one at a time, sent together to two workers, both succeed but the
+ * second waits for the first (counted), and the memory in use never passes
+ * the budget. */
+static void test_memory_budget(void)
+{
+    char *body = big_gradients_body();
+    size_t need = estimate_working_set(R_GRADIENTS, body, strlen(body), strlen(body), NULL);
+    char budget[32];
+    snprintf(budget, sizeof budget, "%zu", need + need / 2);
+    const char *args[] = {"--max-concurrent", "2", "--max-memory", budget, NULL};
+    test_server s;
+    if (server_start(&s, args, NULL)) {
+        CHECK(0, "server did not start");
+        free(body);
+        return;
+    }
+    printf("  working set estimated at %.1f MiB; budget %.1f MiB\n", need / 1048576.0,
+           (need + need / 2) / 1048576.0);
+    post_job jobs[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        jobs[i] = (post_job){s.port, "/gradients", body, "", {0}, 0};
+        snprintf(jobs[i].id, sizeof jobs[i].id, "budget-%d", i);
+        pthread_create(&th[i], NULL, run_post, &jobs[i]);
+    }
+    double peak = 0, limit = (double)(need + need / 2);
+    for (int k = 0; k < 40; k++) {
+        char *m = metrics_text(s.port);
+        double used = m ? metric_value(m, "gradserve_memory_in_use_bytes") : -1;
+        if (used > peak) peak = used;
+        free(m);
+        sleep_s(0.01);
+    }
+    int ok = 0;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        ok += jobs[i].rc == 0 && jobs[i].r.status == 200;
+        http_response_free(&jobs[i].r);
+    }
+    CHECK(ok == 3, "%d of 3 requests within the budget answered 200", ok);
+    CHECK(peak <= limit, "memory in use %.0f passed the budget %.0f", peak, limit);
+    char *m = metrics_text(s.port);
+    double waits = m ? metric_value(m, "gradserve_memory_waits_total") : -1;
+    CHECK(waits >= 1, "memory waits counted: %.0f", waits);
+    CHECK(m && metric_value(m, "gradserve_memory_in_use_bytes") == 0, "memory in use after: %.0f",
+          m ? metric_value(m, "gradserve_memory_in_use_bytes") : -1);
+    free(m);
+    server_stop(&s);
+
+    /* the same request against a budget of half its working set */
+    snprintf(budget, sizeof budget, "%zu", need / 2);
+    if (server_start(&s, args, NULL)) {
+        CHECK(0, "server did not start");
+        free(body);
+        return;
+    }
+    http_response r;
+    http_client *c = http_client_new(s.port, NULL);
+    http_request(c, "POST", "/gradients", NULL, body, strlen(body), &r);
+    CHECK(r.status == 422, "alone over the budget: status %ld", r.status);
+    CHECK(r.schema_error[0] == 0, "contract: %s", r.schema_error);
+    json_t *p = json_loadb(r.body ? r.body : "", r.body_len, 0, NULL);
+    CHECK(p && !strcmp(api_problem_slug(p), "limit-exceeded") &&
+              !strcmp(json_string_value(json_object_get(p, "limit")) ?: "", "max_memory") &&
+              json_number_value(json_object_get(p, "limit_value")) == (double)(need / 2),
+          "the problem does not name max_memory: %s", r.body ? r.body : "");
+    json_decref(p);
+    http_response_free(&r);
+    http_client_free(c);
+    m = metrics_text(s.port);
+    CHECK(m && metric_value(m, "gradserve_rejected_total{reason=\"over_memory_budget\"}") == 1,
+          "rejection not counted");
+    free(m);
+    int code = server_stop(&s);
+    CHECK(code == 0, "exit code %d", code);
+    free(body);
 }
 
 /* SIGTERM during a long /train: it completes with 200, readiness turns to
@@ -343,6 +599,154 @@ static void test_sigterm_in_flight(void)
     free(j.body);
 }
 
+/* SIGTERM with the one worker training and a full queue of four more
+ * trainings, a fifth refused: every request gets an answer (200, or 503
+ * once the grace period has ended and training is stopped), none is
+ * dropped, and the process exits 0. */
+static void test_drain_full_queue(void)
+{
+    const char *args[] = {"--max-concurrent", "1", "--max-queue", "4", "--grace-seconds", "3",
+                          NULL};
+    test_server s;
+    if (server_start(&s, args, NULL)) {
+        CHECK(0, "server did not start");
+        return;
+    }
+    char *body = long_train_body(calibrate(s.port, 2.0));
+    enum { N = 6 };
+    post_job jobs[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (post_job){s.port, "/train", body, "", {0}, 0};
+        snprintf(jobs[i].id, sizeof jobs[i].id, "drain-%d", i);
+        pthread_create(&th[i], NULL, run_post, &jobs[i]);
+        sleep_s(0.05);
+    }
+    sleep_s(0.2);
+    char *m = metrics_text(s.port);
+    double queued = m ? metric_value(m, "gradserve_queue_length") : -1;
+    free(m);
+    CHECK(queued == 4, "queue length %.0f before SIGTERM, want 4", queued);
+    server_signal(&s, SIGTERM);
+    int answered = 0, ok = 0, refused = 0;
+    char statuses[N * 5 + 1] = "";
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        answered += jobs[i].rc == 0 && jobs[i].r.status != 0;
+        ok += jobs[i].r.status == 200;
+        refused += jobs[i].r.status == 503;
+        snprintf(statuses + strlen(statuses), sizeof statuses - strlen(statuses), "%ld ",
+                 jobs[i].r.status);
+        http_response_free(&jobs[i].r);
+    }
+    printf("  statuses in arrival order: %s\n", statuses);
+    CHECK(answered == N && ok + refused == N, "answers: %s", statuses);
+    CHECK(ok >= 1 && refused >= 2, "want the running one 200 and the full queue's excess 503: %s",
+          statuses);
+    int code = -1;
+    int rc = server_wait(&s, 20000, &code);
+    CHECK(rc == 0 && code == 0, "exit after drain: rc %d code %d", rc, code);
+    if (rc != 0 || code != 0) {
+        server_dump_log(&s, 20);
+        server_stop(&s);
+    } else {
+        unlink(s.log);
+    }
+    free(body);
+}
+
+static long vmrss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) kb = atol(line + 6);
+    if (f) fclose(f);
+    return kb;
+}
+
+static long threads_of(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "Threads:", 8)) n = atol(line + 8);
+    if (f) fclose(f);
+    return n;
+}
+
+/* Many idle keep-alive connections, each after one request (more than the
+ * old limit of 256): all accepted and still open, no thread each, a few KB
+ * each, and a request beside them served at once. */
+#define N_IDLE 600
+static void test_idle_connections_cheap(void)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < N_IDLE + 64 && rl.rlim_max >= N_IDLE + 64) {
+        rl.rlim_cur = N_IDLE + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    test_server s;
+    if (server_start(&s, NULL, NULL)) {
+        CHECK(0, "server did not start");
+        return;
+    }
+    long threads0 = threads_of(s.pid);
+    static http_client *idle[N_IDLE];
+    int opened = 0;
+    http_response r;
+    /* one request first: what is made on first use (arenas, BLAS buffers) is made */
+    http_client *warm = http_client_new(s.port, NULL);
+    http_request(warm, "POST", "/gradients", NULL, cases[0].body, strlen(cases[0].body), &r);
+    http_response_free(&r);
+    long rss0 = vmrss_kb(s.pid);
+    for (int i = 0; i < N_IDLE; i++) {
+        idle[i] = http_client_new(s.port, NULL);
+        if (http_request(idle[i], "GET", "/health/live", NULL, NULL, 0, &r) == 0 &&
+            r.status == 200)
+            opened++;
+        http_response_free(&r);
+    }
+    sleep_s(1.0);
+    long rss1 = vmrss_kb(s.pid), threads1 = threads_of(s.pid);
+    http_request(warm, "POST", "/gradients", NULL, cases[0].body, strlen(cases[0].body), &r);
+    CHECK(r.status == 200 && r.seconds < 1.0, "a request beside %d idle connections: %ld in %.2f s",
+          opened, r.status, r.seconds);
+    http_response_free(&r);
+    /* still open: a second request on each reuses its connection */
+    int reused = 0;
+    for (int i = 0; i < N_IDLE; i++) {
+        if (http_request(idle[i], "GET", "/health/live", NULL, NULL, 0, &r) == 0 &&
+            r.status == 200 && r.num_connects == 0)
+            reused++;
+        http_response_free(&r);
+        http_client_free(idle[i]);
+    }
+    http_client_free(warm);
+    double kb_each = (double)(rss1 - rss0) / N_IDLE;
+    printf("  %d idle connections: RSS %ld -> %ld kB (%.1f kB each), threads %ld -> %ld; "
+           "%d still open 1 s later\n",
+           opened, rss0, rss1, kb_each, threads0, threads1, reused);
+    CHECK(opened == N_IDLE, "%d of %d connections accepted", opened, N_IDLE);
+    CHECK(reused == N_IDLE, "%d of %d idle connections still open", reused, N_IDLE);
+    CHECK(threads1 == threads0, "threads went from %ld to %ld with idle connections", threads0,
+          threads1);
+#ifdef __SANITIZE_ADDRESS__
+    /* AddressSanitizer's allocator pads and quarantines every block: the
+     * bound is the production build's (make test checks it) */
+    printf("  RSS bound not checked under AddressSanitizer\n");
+#else
+    CHECK(kb_each <= 16, "%.1f kB of RSS per idle connection", kb_each);
+#endif
+    int code = server_stop(&s);
+    CHECK(code == 0, "exit code %d", code);
+}
+
 int main(void)
 {
     if (api_load_schema()) {
@@ -356,7 +760,12 @@ int main(void)
         api_stop();
     }
     RUN(test_saturated_503);
+    RUN(test_queue_full_and_wait_expired);
+    RUN(test_fifo_order);
+    RUN(test_memory_budget);
     RUN(test_sigterm_in_flight);
+    RUN(test_drain_full_queue);
+    RUN(test_idle_connections_cheap);
     api_check_all_responses_valid();
     free_cases();
     schema_free(api_schema);

@@ -1,0 +1,332 @@
+#include "estimate.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A request whose shapes cannot be read (or break a limit) is estimated as
+ * this many times its length plus a little: the parse and the problem answer
+ * are of the text's order. */
+#define TEXT_FACTOR 3.0
+#define BASE_BYTES 65536.0
+/* Bytes a text answer spends per number ("-0.123456789," and its indent). */
+#define TEXT_BYTES_PER_NUMBER 24.0
+
+typedef struct {
+    const char *p, *e;
+} cursor;
+
+/* Which bytes end a run that a container scan can skip at once: at the
+ * outer level commas too (they count elements), deeper only brackets, braces
+ * and quotes. */
+static unsigned char special[256], structural[256];
+static void init_special(void)
+{
+    structural['"'] = structural['['] = structural[']'] = structural['{'] = structural['}'] = 1;
+    memcpy(special, structural, sizeof special);
+    special[','] = 1;
+}
+
+/* The first of [ ] { } " at or after p, or e. Eight bytes at a time: the
+ * numbers of a nested tensor hold none of them, and a 29 MB body scanned a
+ * byte at a time held the event loop for 98 ms. */
+static const char *next_structural(const char *p, const char *e)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (e - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t folded = x | 0x2020202020202020ull; /* '[' -> '{', ']' -> '}' */
+        uint64_t open = folded ^ (0x7b * ones), close = folded ^ (0x7d * ones),
+                 quote = x ^ (0x22 * ones);
+        uint64_t zero = ((open - ones) & ~open) | ((close - ones) & ~close) |
+                        ((quote - ones) & ~quote);
+        if (zero & highs) break;
+        p += 8;
+    }
+    while (p < e && !structural[(unsigned char)*p]) p++;
+    return p;
+}
+
+static void skip_ws(cursor *c)
+{
+    while (c->p < c->e && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
+        c->p++;
+}
+
+/* At '"': past the closing quote. 0 when the text ends first. */
+static int skip_string(cursor *c)
+{
+    for (c->p++; c->p < c->e; c->p++) {
+        const char *q = memchr(c->p, '"', (size_t)(c->e - c->p));
+        if (!q) break;
+        size_t backslashes = 0;
+        while (q - backslashes > c->p && q[-1 - (ptrdiff_t)backslashes] == '\\') backslashes++;
+        c->p = q;
+        if (backslashes % 2 == 0) {
+            c->p++;
+            return 1;
+        }
+    }
+    c->p = c->e;
+    return 0;
+}
+
+/* Skips one value; *elements (when given) counts the members of the array
+ * it starts, at its own level only. 0 on malformed text. */
+static int skip_value(cursor *c, size_t *elements)
+{
+    skip_ws(c);
+    if (c->p >= c->e) return 0;
+    if (*c->p == '"') return skip_string(c);
+    if (*c->p != '[' && *c->p != '{') {
+        while (c->p < c->e && !special[(unsigned char)*c->p] && *c->p != ' ' &&
+               *c->p != '\n' && *c->p != '\r' && *c->p != '\t')
+            c->p++;
+        return 1;
+    }
+    int counting = elements && *c->p == '[';
+    size_t depth = 0, n = 0, empty = 1;
+    for (; c->p < c->e;) {
+        if (depth > 1) {
+            c->p = next_structural(c->p, c->e);
+            if (c->p >= c->e) break;
+        }
+        unsigned char ch = (unsigned char)*c->p;
+        if (!special[ch]) {
+            if (depth == 1 && ch > ' ') empty = 0;
+            c->p++;
+            continue;
+        }
+        if (ch == '"') {
+            if (depth == 1) empty = 0;
+            if (!skip_string(c)) return 0;
+            continue;
+        }
+        c->p++;
+        if (ch == '[' || ch == '{') {
+            if (depth == 1) empty = 0;
+            depth++;
+        } else if (ch == ']' || ch == '}') {
+            if (--depth == 0) break;
+        } else if (ch == ',' && depth == 1) {
+            n++;
+        }
+    }
+    if (depth != 0) return 0;
+    if (counting) *elements = empty ? 0 : n + 1;
+    return 1;
+}
+
+/* A member's key (unescaped keys only: the ones read here have none). At
+ * '"'; leaves c after the ':'. */
+static int read_key(cursor *c, const char **key, size_t *len)
+{
+    skip_ws(c);
+    if (c->p >= c->e || *c->p != '"') return 0;
+    const char *start = c->p + 1;
+    if (!skip_string(c)) return 0;
+    *key = start;
+    *len = (size_t)(c->p - 1 - start);
+    skip_ws(c);
+    if (c->p >= c->e || *c->p != ':') return 0;
+    c->p++;
+    skip_ws(c);
+    return 1;
+}
+
+static int key_is(const char *key, size_t len, const char *want)
+{
+    return strlen(want) == len && memcmp(key, want, len) == 0;
+}
+
+/* A number as a double (0 when it is none: a wrong type is the decode's to name). */
+static double read_number(cursor *c)
+{
+    char buf[64];
+    const char *start = c->p;
+    if (!skip_value(c, NULL)) return 0;
+    size_t n = (size_t)(c->p - start);
+    if (n == 0 || n >= sizeof buf || !(start[0] == '-' || (start[0] >= '0' && start[0] <= '9')))
+        return 0;
+    memcpy(buf, start, n);
+    buf[n] = 0;
+    double v = strtod(buf, NULL);
+    return isfinite(v) && v > 0 ? v : 0;
+}
+
+/* Iterates an object's members: 1 with the next key, 0 at its end or on
+ * malformed text (*ok cleared). c is at '{' on the first call. */
+static int next_member(cursor *c, int *first, int *ok, const char **key, size_t *len)
+{
+    skip_ws(c);
+    if (*first) {
+        if (c->p >= c->e || *c->p != '{') return *ok = 0;
+        c->p++;
+        *first = 0;
+        skip_ws(c);
+        if (c->p < c->e && *c->p == '}') {
+            c->p++;
+            return 0;
+        }
+    } else {
+        if (c->p < c->e && *c->p == '}') {
+            c->p++;
+            return 0;
+        }
+        if (c->p >= c->e || *c->p != ',') return *ok = 0;
+        c->p++;
+    }
+    if (!read_key(c, key, len)) return *ok = 0;
+    return 1;
+}
+
+typedef struct {
+    double inputs;      /* network.inputs */
+    double units[256];  /* network.layers[l].units, the first 256 */
+    size_t n_layers;
+    double rows;        /* of the top-level inputs */
+    int float64;
+} shapes;
+
+static int read_layers(cursor *c, shapes *s)
+{
+    skip_ws(c);
+    if (c->p >= c->e || *c->p != '[') return skip_value(c, NULL);
+    c->p++;
+    for (;;) {
+        skip_ws(c);
+        if (c->p < c->e && *c->p == ']') {
+            c->p++;
+            return 1;
+        }
+        if (c->p < c->e && *c->p == '{') {
+            int first = 1, ok = 1;
+            const char *key;
+            size_t len;
+            double units = 0;
+            while (next_member(c, &first, &ok, &key, &len))
+                if (key_is(key, len, "units")) units = read_number(c);
+                else if (!skip_value(c, NULL)) return 0;
+            if (!ok) return 0;
+            if (s->n_layers < sizeof s->units / sizeof s->units[0]) s->units[s->n_layers] = units;
+            s->n_layers++;
+        } else if (!skip_value(c, NULL)) {
+            return 0;
+        }
+        skip_ws(c);
+        if (c->p < c->e && *c->p == ',') c->p++;
+    }
+}
+
+static int read_network(cursor *c, shapes *s)
+{
+    skip_ws(c);
+    if (c->p >= c->e || *c->p != '{') return skip_value(c, NULL);
+    int first = 1, ok = 1;
+    const char *key;
+    size_t len;
+    while (next_member(c, &first, &ok, &key, &len)) {
+        int read = key_is(key, len, "inputs")   ? (s->inputs = read_number(c), 1)
+                   : key_is(key, len, "layers") ? read_layers(c, s)
+                                                : skip_value(c, NULL);
+        if (!read) return 0;
+    }
+    return ok;
+}
+
+/* The top-level "inputs": a nested array (its length) or a tensor object
+ * ({"shape": [rows, ...], ...}). */
+static int read_rows(cursor *c, shapes *s)
+{
+    skip_ws(c);
+    if (c->p < c->e && *c->p == '[') {
+        size_t n = 0;
+        if (!skip_value(c, &n)) return 0;
+        s->rows = (double)n;
+        return 1;
+    }
+    if (c->p >= c->e || *c->p != '{') return skip_value(c, NULL);
+    int first = 1, ok = 1;
+    const char *key;
+    size_t len;
+    while (next_member(c, &first, &ok, &key, &len)) {
+        if (key_is(key, len, "shape")) {
+            skip_ws(c);
+            if (c->p < c->e && *c->p == '[') {
+                c->p++;
+                skip_ws(c);
+                s->rows = read_number(c);
+                while (c->p < c->e && *c->p != ']') c->p++; /* numbers only: no strings */
+                if (c->p < c->e) c->p++;
+                continue;
+            }
+        }
+        if (!skip_value(c, NULL)) return 0;
+    }
+    return ok;
+}
+
+static int read_shapes(const char *json, size_t len, shapes *s)
+{
+    cursor c = {json, json + len};
+    int first = 1, ok = 1;
+    const char *key;
+    size_t klen;
+    while (next_member(&c, &first, &ok, &key, &klen)) {
+        int read;
+        if (key_is(key, klen, "network")) read = read_network(&c, s);
+        else if (key_is(key, klen, "inputs")) read = read_rows(&c, s);
+        else if (key_is(key, klen, "dtype")) {
+            const char *value = c.p;
+            read = skip_value(&c, NULL);
+            s->float64 = c.p - value == 9 && memcmp(value, "\"float64\"", 9) == 0;
+        } else read = skip_value(&c, NULL);
+        if (!read) return 0;
+    }
+    return ok && s->inputs > 0 && s->n_layers > 0 && s->n_layers <= 256;
+}
+
+static size_t to_size(double bytes)
+{
+    return bytes >= (double)SIZE_MAX ? SIZE_MAX : (size_t)bytes;
+}
+
+size_t estimate_working_set(route_id r, const char *json, size_t json_len, size_t body_len,
+                            const gs_limits *lim)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_special);
+    double by_length = (double)body_len * TEXT_FACTOR + BASE_BYTES;
+    shapes s = {0};
+    if (r == R_AUTODIFF || !read_shapes(json, json_len, &s)) return to_size(by_length);
+
+    /* P parameters, W the widest layer, A activations per row */
+    double prev = s.inputs, params = 0, width = s.inputs, per_row = 0;
+    for (size_t l = 0; l < s.n_layers; l++) {
+        double units = s.units[l];
+        if (units <= 0) return to_size(by_length); /* the decode names the field */
+        params += units * (prev + 1);
+        per_row += units;
+        if (units > width) width = units;
+        prev = units;
+    }
+    double rows = s.rows > 0 ? s.rows : 1, outputs = prev;
+    int over = lim && ((lim->max_layers && s.n_layers > lim->max_layers) ||
+                       (lim->max_units && width > (double)lim->max_units) ||
+                       (lim->max_params && params > (double)lim->max_params) ||
+                       (lim->max_batch_elems && rows * width > (double)lim->max_batch_elems));
+    if (over) return to_size(by_length);
+
+    double elem = s.float64 || r == R_GRADCHECK ? 8 : 4;
+    double batch = rows * (s.inputs + outputs);           /* inputs and targets */
+    double bytes = (double)body_len + BASE_BYTES
+                   + 8 * (batch + params)                 /* numbers read as text: doubles */
+                   + elem * batch                         /* the core's copies of the batch */
+                   + elem * params * (r == R_TRAIN ? 5 : 2) /* params, grads (+ optimizer) */
+                   + elem * rows * (3 * per_row + s.inputs) /* z, a, deltas; dinputs */
+                   + TEXT_BYTES_PER_NUMBER * (params + rows * (outputs + s.inputs));
+    return to_size(bytes);
+}

@@ -1,0 +1,248 @@
+#include "queue.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A job at least this big marks the heap for trimming once the queue has
+ * been idle for TRIM_IDLE seconds: glibc keeps freed big blocks in the arenas
+ * of the threads that used them (M_TRIM_THRESHOLD is high so that
+ * back-to-back big requests reuse them, see main.c); malloc_trim hands those
+ * pages back when no more seem to be coming. The delay lets the event loop
+ * free the answers first, and spares a burst the cost of faulting its pages
+ * in again between requests. */
+#define TRIM_MIN ((size_t)8 << 20)
+#define TRIM_IDLE 1.0
+
+static double mono_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static struct timespec mono_at(double seconds)
+{
+    struct timespec t;
+    t.tv_sec = (time_t)seconds;
+    t.tv_nsec = (long)((seconds - (double)t.tv_sec) * 1e9);
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+static job *pop_head(work_queue *q)
+{
+    job *j = q->head;
+    q->head = j->next;
+    if (!q->head) q->tail = NULL;
+    j->next = NULL;
+    q->length--;
+    atomic_store(&q->m->queued, q->length);
+    return j;
+}
+
+/* The head may start: a worker is free (the caller is one) and its working
+ * set fits beside the running jobs', or nothing runs. */
+static int head_fits(const work_queue *q)
+{
+    return q->in_use == 0 || q->head->memory <= q->budget - q->in_use;
+}
+
+/* Called with the lock held; returns with it held. Finishes j outside it. */
+static void finish_unlocked(work_queue *q, job *j)
+{
+    pthread_mutex_unlock(&q->lock);
+    j->finish(j);
+    pthread_mutex_lock(&q->lock);
+    q->outstanding--;
+}
+
+static void *worker_main(void *arg)
+{
+    work_queue *q = arg;
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        if (q->stopping) break;
+        if (!q->head || !head_fits(q)) {
+            if (q->head && !q->head->waited_for_memory) { /* counted once per job */
+                q->head->waited_for_memory = 1;
+                atomic_fetch_add(&q->m->memory_waits, 1);
+            }
+            pthread_cond_wait(&q->work, &q->lock);
+            continue;
+        }
+        job *j = pop_head(q);
+        double now = mono_now();
+        if (q->max_wait > 0 && now - j->enqueued > q->max_wait) {
+            j->outcome = JOB_EXPIRED;
+            j->started = 0;
+            finish_unlocked(q, j);
+            continue;
+        }
+        j->outcome = JOB_RAN;
+        j->started = now;
+        q->in_use += j->memory;
+        q->busy++;
+        atomic_store(&q->m->memory_in_use, q->in_use);
+        metrics_queue_wait(q->m, now - j->enqueued);
+        pthread_cond_signal(&q->expiry); /* the head changed */
+        pthread_mutex_unlock(&q->lock);
+        j->run(j);
+        size_t memory = j->memory;
+        j->finish(j); /* j may be freed from here on */
+        pthread_mutex_lock(&q->lock);
+        q->outstanding--;
+        q->in_use -= memory;
+        q->busy--;
+        q->last_done = mono_now();
+        if (memory >= TRIM_MIN) q->trim_pending = 1;
+        if (q->trim_pending && !q->busy && !q->head)
+            pthread_cond_signal(&q->expiry); /* idle now: the keeper trims later */
+        atomic_store(&q->m->memory_in_use, q->in_use);
+        /* memory came back: the head may fit now, for another worker too */
+        if (q->head) pthread_cond_broadcast(&q->work);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* While every worker is busy (a long /train), nobody else looks at the
+ * queue: the keeper answers the waits that run out, in order (the head is
+ * always the oldest, so the first to expire). It also gives memory back once
+ * the queue has been idle TRIM_IDLE seconds after a big job. */
+static void *keeper_main(void *arg)
+{
+    work_queue *q = arg;
+    pthread_mutex_lock(&q->lock);
+    while (!q->stopping) {
+        double now = mono_now(), wake = 0; /* 0: nothing timed */
+        if (q->head && q->max_wait > 0) {
+            double deadline = q->head->enqueued + q->max_wait;
+            if (now > deadline) {
+                job *j = pop_head(q);
+                j->outcome = JOB_EXPIRED;
+                j->started = 0;
+                finish_unlocked(q, j);
+                continue;
+            }
+            wake = deadline;
+        }
+        if (q->trim_pending && !q->head && !q->busy) {
+            double trim_at = q->last_done + TRIM_IDLE;
+            if (now >= trim_at) {
+                q->trim_pending = 0;
+                pthread_mutex_unlock(&q->lock);
+                malloc_trim(0);
+                pthread_mutex_lock(&q->lock);
+                continue;
+            }
+            if (!wake || trim_at < wake) wake = trim_at;
+        }
+        if (!wake) {
+            pthread_cond_wait(&q->expiry, &q->lock);
+        } else {
+            struct timespec t = mono_at(wake);
+            pthread_cond_clockwait(&q->expiry, &q->lock, CLOCK_MONOTONIC, &t);
+        }
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+int wq_start(work_queue *q, unsigned n_workers, size_t max_length, double max_wait,
+             size_t budget, metrics *m)
+{
+    memset(q, 0, sizeof *q);
+    q->max_length = max_length;
+    q->max_wait = max_wait;
+    q->budget = budget;
+    q->m = m;
+    atomic_store(&m->memory_budget, budget);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_mutex_init(&q->lock, NULL) || pthread_cond_init(&q->work, &ca) ||
+        pthread_cond_init(&q->expiry, &ca))
+        return -1;
+    pthread_condattr_destroy(&ca);
+    if (!(q->workers = calloc(n_workers, sizeof *q->workers))) return -1;
+    for (; q->n_workers < n_workers; q->n_workers++)
+        if (pthread_create(&q->workers[q->n_workers], NULL, worker_main, q) != 0) break;
+    if (q->n_workers < n_workers || pthread_create(&q->keeper, NULL, keeper_main, q) != 0) {
+        pthread_mutex_lock(&q->lock);
+        q->stopping = 1;
+        pthread_cond_broadcast(&q->work);
+        pthread_mutex_unlock(&q->lock);
+        for (unsigned i = 0; i < q->n_workers; i++) pthread_join(q->workers[i], NULL);
+        free(q->workers);
+        q->workers = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int wq_submit(work_queue *q, job *j)
+{
+    pthread_mutex_lock(&q->lock);
+    int idle_worker = q->busy + q->length < q->n_workers;
+    if (q->stopping || q->length >= q->max_length || (q->max_wait <= 0 && !idle_worker)) {
+        pthread_mutex_unlock(&q->lock);
+        return -1;
+    }
+    j->next = NULL;
+    j->enqueued = mono_now();
+    j->started = 0;
+    j->waited_for_memory = 0;
+    if (q->tail) q->tail->next = j;
+    else q->head = j;
+    q->tail = j;
+    q->length++;
+    q->outstanding++;
+    atomic_store(&q->m->queued, q->length);
+    pthread_cond_signal(&q->work);
+    if (q->head == j) pthread_cond_signal(&q->expiry);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+void wq_refuse_queued(work_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    while (q->head) {
+        job *j = pop_head(q);
+        j->outcome = JOB_DRAINED;
+        j->started = 0;
+        finish_unlocked(q, j);
+    }
+    pthread_mutex_unlock(&q->lock);
+}
+
+unsigned wq_outstanding(work_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    unsigned n = q->outstanding;
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
+void wq_stop(work_queue *q)
+{
+    if (!q->workers) return;
+    pthread_mutex_lock(&q->lock);
+    q->stopping = 1;
+    pthread_cond_broadcast(&q->work);
+    pthread_cond_broadcast(&q->expiry);
+    pthread_mutex_unlock(&q->lock);
+    for (unsigned i = 0; i < q->n_workers; i++) pthread_join(q->workers[i], NULL);
+    pthread_join(q->keeper, NULL);
+    free(q->workers);
+    q->workers = NULL;
+    pthread_cond_destroy(&q->work);
+    pthread_cond_destroy(&q->expiry);
+    pthread_mutex_destroy(&q->lock);
+}
