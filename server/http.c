@@ -2,6 +2,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,7 +33,27 @@ typedef enum {
     WAIT_QUEUED,   /* suspended: queued or running on a worker */
     WAIT_DONE,     /* resumed: the worker's outcome is in the job and res */
     WAIT_REFUSED,  /* resumed without queueing: the queue was full */
+    WAIT_STREAMING, /* answering with NDJSON lines while the worker runs */
 } wait_state;
+
+/* /train answered as NDJSON while it runs (Accept: application/x-ndjson):
+ * the worker appends lines (stream_line, then the final answer in
+ * finish_job) and libmicrohttpd's content reader hands them out
+ * (stream_read), suspending the connection while there is nothing to send.
+ * The request is then shared by the connection and the worker: whichever
+ * leaves last frees it. */
+typedef struct {
+    pthread_mutex_t mu;
+    char *buf;
+    size_t len, cap, sent; /* buf[sent, len): not handed out yet */
+    int opened;            /* the first line is in: the 200 answer may start */
+    int finished;          /* the last line is in */
+    int waiting;           /* the reader found nothing and suspended the connection */
+    int gone;              /* the connection has ended (http_completed) */
+    atomic_int closed;     /* the same, read by the worker without the lock */
+    double next_probe;     /* the worker's next look at the socket (stream_closed) */
+    int worker;            /* the worker still holds the request */
+} ndjson_stream;
 
 /* State of one request, from its headers to its completion. */
 typedef struct {
@@ -59,6 +81,7 @@ typedef struct {
     size_t bytes;
     size_t expect_len; /* Content-Length, when given and within the limit */
     double t_queued;   /* when the response was queued (the send phase starts) */
+    ndjson_stream *stream; /* a /train that asked for NDJSON, or NULL */
 } http_request;
 
 typedef struct {
@@ -441,9 +464,162 @@ static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, 
     return MHD_YES;
 }
 
+/* A compute problem in the rejection metrics: over a limit, out of time, or
+ * a streamed /train whose client left. */
+static void count_problem(server *s, const diag *d)
+{
+    if (d->slug && !strcmp(d->slug, "client-gone")) metrics_reject(&s->metrics, REJECT_CLIENT_GONE);
+    if (!d->slug || strcmp(d->slug, "limit-exceeded")) return;
+    metrics_reject(&s->metrics, d->limit && !strcmp(d->limit, "max_request_seconds")
+                                    ? REJECT_DEADLINE
+                                    : REJECT_LIMIT);
+}
+
+/* ---- streamed /train ------------------------------------------------------------------ */
+
+static void request_free(http_request *q)
+{
+    if (q->stream) {
+        pthread_mutex_destroy(&q->stream->mu);
+        free(q->stream->buf);
+        free(q->stream);
+    }
+    free(q->buf);
+    free(q->res.body); /* set when the answer was never queued */
+    free(q->res.bin);
+    free(q);
+}
+
+static int wants_ndjson(struct MHD_Connection *c)
+{
+    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    return accept && strcasestr(accept, "application/x-ndjson") != NULL;
+}
+
+/* Appends a line and its newline, and wakes the connection when the answer
+ * can start or its reader waits. Called with st->mu held; 0, or -1 when out
+ * of memory (the line is dropped). */
+static int stream_append(http_request *q, const char *line, size_t len)
+{
+    ndjson_stream *st = q->stream;
+    if (st->sent == st->len) st->sent = st->len = 0;
+    if (st->len + len + 1 > st->cap) {
+        size_t cap = 2 * (st->len + len + 1);
+        char *b = realloc(st->buf, cap);
+        if (!b) return -1;
+        st->buf = b;
+        st->cap = cap;
+    }
+    memcpy(st->buf + st->len, line, len);
+    st->buf[st->len + len] = '\n';
+    st->len += len + 1;
+    if (!st->opened || st->waiting) {
+        st->opened = 1;
+        st->waiting = 0;
+        loop_resume(q->srv->loop, q->conn);
+    }
+    return 0;
+}
+
+/* train_stream.line, on the worker: nonzero once the client has left. */
+static int stream_line(void *ctx, const char *json, size_t len)
+{
+    http_request *q = ctx;
+    pthread_mutex_lock(&q->stream->mu);
+    int gone = q->stream->gone;
+    if (!gone) stream_append(q, json, len);
+    pthread_mutex_unlock(&q->stream->mu);
+    return gone;
+}
+
+/* train_stream.closed, on the worker before every step. A suspended
+ * connection is not watched by libmicrohttpd, so every 50 ms the worker
+ * looks at the socket itself for the client's hang-up. */
+static int stream_closed(void *ctx)
+{
+    http_request *q = ctx;
+    ndjson_stream *st = q->stream;
+    if (atomic_load(&st->closed)) return 1;
+    double now = now_seconds();
+    if (now < st->next_probe) return 0;
+    st->next_probe = now + 0.05;
+    /* under the lock the connection cannot end (http_completed takes it) */
+    pthread_mutex_lock(&st->mu);
+    int hung_up = st->gone;
+    const union MHD_ConnectionInfo *ci =
+        hung_up ? NULL : MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) {
+        struct pollfd p = {ci->connect_fd, POLLRDHUP, 0};
+        hung_up = poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+    }
+    pthread_mutex_unlock(&st->mu);
+    return hung_up;
+}
+
+/* libmicrohttpd's content reader: what is there, the end, or (nothing yet)
+ * the connection suspended until stream_append wakes it. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    http_request *q = cls;
+    ndjson_stream *st = q->stream;
+    (void)pos;
+    pthread_mutex_lock(&st->mu);
+    size_t n = st->len - st->sent;
+    if (n > max) n = max;
+    if (n) {
+        memcpy(buf, st->buf + st->sent, n);
+        st->sent += n;
+        q->bytes += n;
+    } else if (!st->finished) {
+        st->waiting = 1;
+        MHD_suspend_connection(q->conn);
+    }
+    int end = !n && st->finished;
+    pthread_mutex_unlock(&st->mu);
+    return end ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+/* The first line is in: 200 and the lines as they come (chunked). */
+static enum MHD_Result start_stream(server *s, struct MHD_Connection *c, http_request *q)
+{
+    static const header STREAM_HEADERS[] = {{"Cache-Control", "no-cache"},
+                                            {"X-Accel-Buffering", "no"}, /* nginx: pass on */
+                                            {NULL, NULL}};
+    metrics_phase(&s->metrics, q->route, PHASE_QUEUE, q->work.started - q->t_body);
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, q, NULL);
+    if (!r) return MHD_NO;
+    q->wait = WAIT_STREAMING;
+    enum MHD_Result ret =
+        send_response(s, c, q, 200, "application/x-ndjson", r, 0, STREAM_HEADERS);
+    q->bytes = 0; /* counted as the reader hands bytes out */
+    return ret;
+}
+
+/* The worker's answer as the stream's last line: the usual result, or the
+ * problem that stopped it. Called with st->mu held. */
+static void stream_finish(server *s, http_request *q)
+{
+    compute_result *res = &q->res;
+    size_t len = res->len;
+    char *line = res->status == 200 ? res->body : problem_render(&res->d, q->id, &len);
+    if (res->status != 200) count_problem(s, &res->d);
+    if (!line || stream_append(q, line, len) != 0) {
+        static const char OOM[] = "{\"type\":\"https://gradserve.dev/problems/internal\","
+                                  "\"title\":\"Internal error\",\"status\":500,"
+                                  "\"detail\":\"out of memory writing the last line\"}";
+        stream_append(q, OOM, sizeof OOM - 1); /* fits: the buffer holds the earlier lines */
+    }
+    if (line != res->body) free(line);
+    q->stream->finished = 1;
+    if (q->stream->waiting) {
+        q->stream->waiting = 0;
+        loop_resume(s->loop, q->conn);
+    }
+}
+
 /* ---- the routes --------------------------------------------------------------------- */
 
-static int is_limit_problem(const diag *d) { return d->slug && !strcmp(d->slug, "limit-exceeded"); }
 
 /* On a worker: decode, compute, encode into q->res. The body is freed as
  * soon as the answer is made: it is not needed to send it. */
@@ -452,8 +628,9 @@ static void run_job(job *j)
     http_request *q = (http_request *)j;
     server *s = q->srv;
     double limit = s->opts->max_request_seconds;
+    train_stream stream = {stream_line, stream_closed, q};
     compute_env env = {s->opts, limit > 0 ? q->start + limit : 0, &s->abort_compute,
-                       q->json_len, 1};
+                       q->json_len, 1, q->stream ? &stream : NULL};
     compute_run(q->route, q->body ? q->body : "", q->len, &env, &q->res);
     metrics_compute_done(&s->metrics, q->route, now_seconds() - j->started);
     metrics_phase(&s->metrics, q->route, PHASE_DECODE, q->res.decode_s);
@@ -468,6 +645,17 @@ static void run_job(job *j)
 static void finish_job(job *j)
 {
     http_request *q = (http_request *)j;
+    ndjson_stream *st = q->stream;
+    if (st) {
+        pthread_mutex_lock(&st->mu);
+        st->worker = 0;
+        int streaming = st->opened, gone = st->gone;
+        if (streaming && !gone) stream_finish(q->srv, q);
+        pthread_mutex_unlock(&st->mu);
+        if (gone) count_problem(q->srv, &q->res.d);
+        if (gone) request_free(q); /* the connection has ended: the worker was last */
+        if (streaming) return;
+    }
     q->wait = WAIT_DONE;
     loop_resume(q->srv->loop, q->conn);
 }
@@ -505,6 +693,11 @@ static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http
                    (double)memory / (1 << 20), (double)s->opts->max_memory / (1 << 20));
         return respond_problem(s, c, q, &d, NULL);
     }
+    if (q->route == R_TRAIN && wants_ndjson(c)) {
+        if (!(q->stream = calloc(1, sizeof *q->stream))) return MHD_NO;
+        pthread_mutex_init(&q->stream->mu, NULL);
+        q->stream->worker = 1;
+    }
     q->srv = s;
     q->conn = c;
     q->work.memory = memory;
@@ -513,6 +706,7 @@ static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http
     q->wait = WAIT_QUEUED;
     MHD_suspend_connection(c);
     if (wq_submit(&s->queue, &q->work) != 0) {
+        if (q->stream) q->stream->worker = 0;
         q->wait = WAIT_REFUSED;
         loop_resume(s->loop, c);
     }
@@ -540,10 +734,7 @@ static enum MHD_Result answer_compute(server *s, struct MHD_Connection *c, http_
         res->body = NULL;
         return respond(s, c, q, 200, "application/json", body, res->len, 1, NULL);
     }
-    if (is_limit_problem(&res->d))
-        metrics_reject(&s->metrics, res->d.limit && !strcmp(res->d.limit, "max_request_seconds")
-                                        ? REJECT_DEADLINE
-                                        : REJECT_LIMIT);
+    count_problem(s, &res->d);
     const header *extra = res->status == 503 ? RETRY_AFTER : NULL;
     return respond_problem(s, c, q, &res->d, extra);
 }
@@ -705,8 +896,8 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url
     switch (q->wait) {
     case WAIT_NONE:
         return enqueue_compute(s, c, q);
-    case WAIT_QUEUED: /* resumed before the worker's answer: cannot happen */
-        return MHD_YES;
+    case WAIT_QUEUED: /* resumed by a streamed /train's first line */
+        return q->stream ? start_stream(s, c, q) : MHD_YES;
     default:
         return answer_compute(s, c, q);
     }
@@ -727,9 +918,14 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (status && q->compute) metrics_phase(&s->metrics, q->route, PHASE_SEND, now_seconds() - q->t_queued);
     log_request(q->id, q->method, q->path, status, status ? q->bytes : 0, seconds);
     atomic_fetch_sub(&s->metrics.inflight, 1);
-    free(q->buf);
-    free(q->res.body); /* set when the answer was never queued */
-    free(q->res.bin);
-    free(q);
     *con_cls = NULL;
+    if (q->stream) { /* a worker still streaming to this connection stops and frees q */
+        pthread_mutex_lock(&q->stream->mu);
+        q->stream->gone = 1;
+        atomic_store(&q->stream->closed, 1);
+        int worker = q->stream->worker;
+        pthread_mutex_unlock(&q->stream->mu);
+        if (worker) return;
+    }
+    request_free(q);
 }

@@ -35,6 +35,7 @@ static const char *const REASONS[REJECT_COUNT] = {
     [REJECT_MEDIA_TYPE] = "unsupported_media_type",
     [REJECT_LIMIT] = "limit_exceeded",
     [REJECT_DEADLINE] = "deadline_exceeded",
+    [REJECT_CLIENT_GONE] = "client_gone",
 };
 
 void metrics_init(metrics *m)

@@ -19,6 +19,7 @@ typedef enum {
     REJECT_MEDIA_TYPE,      /* 415 */
     REJECT_LIMIT,           /* 422: over a size or step limit */
     REJECT_DEADLINE,        /* 422: training ran out of --max-request-seconds */
+    REJECT_CLIENT_GONE,     /* a streamed /train's client left: the training stopped */
     REJECT_COUNT
 } reject_reason;
 

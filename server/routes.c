@@ -318,15 +318,49 @@ static void run_gradients(request *r, const compute_env *env, out *o)
 
 /* ---- POST /train ------------------------------------------------------------------ */
 
+/* What gs_train asks before every step: the deadline and the shutdown, and
+ * when the answer streams, the epoch that has just ended goes out first. */
 typedef struct {
     double deadline;
     const atomic_int *abort;
+    const train_stream *stream; /* NULL: no epoch lines */
+    const double *history;      /* the losses of the steps done so far */
+    size_t step, per_epoch;     /* the step about to run; steps in an epoch */
+    int gone;                   /* the stream's reader left */
 } train_clock;
+
+/* {"epoch": e, "loss": the mean of its steps' losses, "steps": steps done}:
+ * one NDJSON line for the epoch that ends with step done - 1. */
+static void report_epoch(train_clock *c, size_t done)
+{
+    double sum = 0;
+    for (size_t k = done - c->per_epoch; k < done; k++) sum += c->history[k];
+    jw w;
+    jw_init(&w);
+    jw_object(&w);
+    jw_key(&w, "epoch");
+    jw_uint(&w, done / c->per_epoch);
+    jw_key(&w, "loss");
+    jw_double(&w, sum / (double)c->per_epoch); /* null only if the sum overflowed */
+    jw_key(&w, "steps");
+    jw_uint(&w, done);
+    jw_end(&w);
+    size_t len = 0;
+    char *line = jw_take(&w, &len);
+    /* out of memory: this line is skipped, the final answer still comes */
+    if (line && c->stream->line(c->stream->ctx, line, len)) c->gone = 1;
+    free(line);
+}
 
 static int train_should_stop(void *ctx)
 {
-    const train_clock *c = ctx;
-    return (c->abort && atomic_load(c->abort)) || (c->deadline && now_seconds() > c->deadline);
+    train_clock *c = ctx;
+    if (c->stream && !c->gone) c->gone = c->stream->closed(c->stream->ctx);
+    if (c->stream && !c->gone && c->step && c->step % c->per_epoch == 0)
+        report_epoch(c, c->step);
+    c->step++;
+    return c->gone || (c->abort && atomic_load(c->abort)) ||
+           (c->deadline && now_seconds() > c->deadline);
 }
 
 /* epochs, batch_size, shuffle, seed; steps counted and checked against the
@@ -351,9 +385,12 @@ static int decode_train(const request *r, const server_options *opts, gs_train_d
     return 1;
 }
 
-static void diag_train(diag *d, const gs_error *e, const compute_env *env)
+static void diag_train(diag *d, const gs_error *e, const compute_env *env, int gone)
 {
-    if (e->status == GS_EDIVERGED) {
+    if (gone) { /* never sent: the connection is closed */
+        diag_set(d, 503, "client-gone", "the client left; training stopped before step %zu",
+                 e->step);
+    } else if (e->status == GS_EDIVERGED) {
         diag_set(d, 422, "diverged", "%s", e->message);
     } else if (e->status == GS_ECANCELED && atomic_load(env->abort)) {
         diag_set(d, 503, "draining",
@@ -421,6 +458,12 @@ static void run_train(request *r, const compute_env *env, out *o)
     size_t steps = 0, done = 0;
     int ok_opt = optimizer_decode(r->root, &odef, o->d);
     if (!decode_train(r, env->opts, &tdef, &steps, o->d) || !ok_opt) return;
+    if (env->stream && o->enc == ENC_BINARY) {
+        diag_invalid(o->d, "/encoding",
+                     "binary answers cannot be streamed as NDJSON lines; ask for nested, flat "
+                     "or b64, or for application/json");
+        return;
+    }
 
     gs_error e;
     gs_optim *opt = gs_optim_create(r->net, &odef, &e);
@@ -429,13 +472,15 @@ static void run_train(request *r, const compute_env *env, out *o)
         if (!opt) diag_core(o->d, &e, "/optimizer/", NULL);
         else diag_set(o->d, 500, "internal", "out of memory for the loss history");
     } else if (optimizer_state_decode(r->root, opt, r, o->d)) {
-        train_clock clock = {env->deadline, env->abort};
+        train_clock clock = {env->deadline, env->abort, env->stream, history, 0,
+                             steps / tdef.epochs, 0};
         tdef.cancel = train_should_stop;
         tdef.cancel_ctx = &clock;
         int failed = gs_train(r->net, opt, &tdef, &r->batch, &env->opts->limits, history, &done, &e);
+        if (!failed && clock.stream && done) report_epoch(&clock, done); /* the last epoch */
         o->t_computed = now_seconds();
         if (failed)
-            diag_train(o->d, &e, env);
+            diag_train(o->d, &e, env, clock.gone);
         else if (train_finite(o, r, opt, history, done))
             write_train(o, r, opt, history, done);
     }

@@ -37,6 +37,16 @@ extern const route_info ROUTES[R_COUNT];
 /* The route of a path, or R_OTHER. */
 route_id route_find(const char *path);
 
+/* /train's progress as NDJSON (Accept: application/x-ndjson), on the
+ * worker: line() gets one JSON object per finished epoch and answers nonzero
+ * when nobody listens any more; closed(), asked before every step, answers
+ * nonzero once the client has left. Either way training stops. */
+typedef struct {
+    int (*line)(void *ctx, const char *json, size_t len);
+    int (*closed)(void *ctx);
+    void *ctx;
+} train_stream;
+
 typedef struct {
     const server_options *opts;
     double deadline;         /* monotonic seconds when /train must stop; 0: none */
@@ -45,6 +55,7 @@ typedef struct {
                                 follow (Inference-Header-Content-Length); 0: all JSON */
     int split_binary;        /* 1: a binary answer comes as its JSON in body and its
                                 tensors in bin, not joined (HTTP sends both as they are) */
+    const train_stream *stream; /* /train streams its epochs; NULL: one answer */
 } compute_env;
 
 /* What a compute route answers: status and JSON body, or (status >= 400) the
