@@ -180,8 +180,9 @@ async function round() {
   }, s);
   if (S.optState) body.optimizer_state = S.optState;
   const start = S.epoch;
-  const tr = await trainRequest(body, (e, loss) => {
+  const tr = await trainRequest(body, (e, loss) => { // as each epoch's line arrives
     S.history.train.push([start + e, loss]);
+    $('epoch').textContent = String(start + e);
     drawLoss();
   });
   S.params = tr.params; S.optState = tr.optimizer_state; S.optName = opt.name;

@@ -69,12 +69,29 @@ export function loadContract(path) {
     if (!resp.content) return body ? `${method} ${path} ${status}: documented without a body` : null;
     const mt = Object.keys(resp.content).find((k) => k.split(';')[0].trim() === ct);
     if (!mt) return `${method} ${path} ${status}: content type '${ct}' not documented`;
+    if (ct === 'application/x-ndjson') return checkLines(`${method} ${path} ${status}`, body);
     if (!/json$/.test(ct)) return null;
     let json;
     try { json = JSON.parse(body); } catch (e) { return `${method} ${path} ${status}: body is not JSON`; }
     const v = validator([...parts, 'content', mt, 'schema']);
     if (!v(json)) return `${method} ${path} ${status} response: ${ajv.errorsText(v.errors)}`;
     if (ct === 'application/problem+json' && json.status !== status) return `${method} ${path}: problem status ${json.status} != ${status}`;
+    return null;
+  }
+
+  // A streamed /train: a TrainProgress per line, then a TrainResponse or a
+  // problem, each line ended by a newline.
+  function checkLines(what, body) {
+    const lines = body.split('\n');
+    if (lines.pop() !== '') return `${what}: the stream does not end with a newline`;
+    if (!lines.length) return `${what}: no lines`;
+    const schema = (name) => validator(['components', 'schemas', name]);
+    for (const [i, text] of lines.entries()) {
+      let json;
+      try { json = JSON.parse(text); } catch (e) { return `${what}: line ${i + 1} is not JSON`; }
+      const names = i < lines.length - 1 ? ['TrainProgress'] : ['TrainResponse', 'Problem'];
+      if (!names.some((n) => schema(n)(json))) return `${what}: line ${i + 1} is not a ${names.join(' or ')}`;
+    }
     return null;
   }
 

@@ -63,7 +63,7 @@ function watch(page) {
       traffic.inflight++;
       traffic.maxInflight = Math.max(traffic.maxInflight, traffic.inflight);
       const body = req.postData() || '';
-      traffic.posts.push({ path: u.pathname, body });
+      traffic.posts.push({ path: u.pathname, body, accept: req.headers()['accept'] });
       const err = contract.checkRequest(req.method(), u.pathname, req.headers()['content-type'], body);
       if (err) (invalidBody ? traffic.expected : traffic.violations).push(err);
     }
@@ -264,6 +264,40 @@ async function main() {
     assert(code === '200', `curl answered ${code}: ${out.slice(0, 300)}`);
     const sentBody = cmd.match(/--data-raw '([\s\S]*)'$/);
     assert(sentBody && sentBody[1].replace(/'\\''/g, "'") === last.body, 'the command does not carry the body the page sent');
+  });
+
+  await check('a_streamed_training_shows_its_epochs_before_the_answer', async () => {
+    // One long round: /train answers a line per epoch (NDJSON) and the page
+    // counts them as they come. The page records when its epoch counter
+    // changes; the resource timing of the /train fetch says when its last
+    // byte came: counts shown before that are progress before the answer.
+    await page.fill('#epochs', '10000');
+    await page.dispatchEvent('#epochs', 'change');
+    const start = Number(await text(page, '#epoch'));
+    await page.evaluate(() => {
+      const el = document.getElementById('epoch');
+      window.epochChanges = [];
+      new MutationObserver(() => window.epochChanges.push([performance.now(), Number(el.textContent)]))
+        .observe(el, { childList: true, characterData: true, subtree: true });
+      performance.clearResourceTimings();
+    });
+    const n = traffic.posts.length;
+    await page.click('#step');
+    await page.waitForFunction((end) => Number(document.getElementById('epoch').textContent) === end &&
+      !document.getElementById('step').disabled, start + 10000, { timeout: 60000 });
+    const { before, responseEnd } = await page.evaluate((s0) => {
+      const t = performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname === '/train').pop();
+      const end = t ? t.responseEnd : 0;
+      return { responseEnd: end,
+        before: window.epochChanges.filter(([ts, e]) => ts < end && e > s0 && e < s0 + 10000).length };
+    }, start);
+    const req = traffic.posts.slice(n).find((r) => r.path === '/train');
+    assert(req && /application\/x-ndjson/.test(req.accept || ''), `the page did not ask for NDJSON: ${req && req.accept}`);
+    assert(responseEnd > 0, 'no resource timing for /train');
+    assert(before >= 1, `epoch counts shown before the answer's last byte: ${before}`);
+    console.log(`  ${before} epoch counts shown before the last byte of a 10000-epoch /train`);
+    await page.fill('#epochs', '10');
+    await page.dispatchEvent('#epochs', 'change');
   });
 
   await check('invalid_setting_shows_the_servers_error', async () => {
