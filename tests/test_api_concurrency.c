@@ -609,7 +609,7 @@ static void test_sigterm_in_flight(void)
  * dropped, and the process exits 0. */
 static void test_drain_full_queue(void)
 {
-    const char *args[] = {"--max-concurrent", "1", "--max-queue", "4", "--grace-seconds", "3",
+    const char *args[] = {"--max-concurrent", "1", "--max-queue", "4", "--grace-seconds", "5",
                           NULL};
     test_server s;
     if (server_start(&s, args, NULL)) {
