@@ -348,7 +348,7 @@ static void test_queue_full_and_wait_expired(void)
         CHECK(0, "server did not start");
         return;
     }
-    size_t epochs = calibrate(s.port, 2.5);
+    size_t epochs = calibrate(s.port, 4.0);
     train_job t = {s.port, long_train_body(epochs), {0}, 0, 0};
     pthread_t tt, wt;
     pthread_create(&tt, NULL, run_train, &t);
@@ -446,8 +446,10 @@ static void test_fifo_order(void)
 
 /* ---- the memory budget ------------------------------------------------------------- */
 
-/* A /gradients whose working set is tens of MB: 512 -> 1024 -> 1, 2048 rows. */
-static char *big_gradients_body(void)
+/* A /train whose working set is tens of MB (512 -> 1024 -> 1, 2048 rows) and
+ * that takes long enough (two epochs of the whole batch) for three sent at
+ * once to overlap on a loaded machine. */
+static char *big_train_body(void)
 {
     api_case c;
     api_case_init(&c, 512, GS_LOSS_MSE, GS_FLOAT32);
@@ -458,6 +460,8 @@ static char *big_gradients_body(void)
     c.targets_enc = API_B64;
     c.out_enc = "b64";
     json_t *j = api_case_json(&c);
+    json_object_set_new(j, "optimizer", json_pack("{sssf}", "name", "sgd", "lr", 1e-3));
+    json_object_set_new(j, "epochs", json_integer(2));
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     api_case_free(&c);
@@ -471,8 +475,8 @@ static char *big_gradients_body(void)
  * the budget. */
 static void test_memory_budget(void)
 {
-    char *body = big_gradients_body();
-    size_t need = estimate_working_set(R_GRADIENTS, body, strlen(body), strlen(body), NULL);
+    char *body = big_train_body();
+    size_t need = estimate_working_set(R_TRAIN, body, strlen(body), strlen(body), NULL);
     char budget[32];
     snprintf(budget, sizeof budget, "%zu", need + need / 2);
     const char *args[] = {"--max-concurrent", "2", "--max-memory", budget, NULL};
@@ -487,12 +491,12 @@ static void test_memory_budget(void)
     post_job jobs[3];
     pthread_t th[3];
     for (int i = 0; i < 3; i++) {
-        jobs[i] = (post_job){s.port, "/gradients", body, "", {0}, 0};
+        jobs[i] = (post_job){s.port, "/train", body, "", {0}, 0};
         snprintf(jobs[i].id, sizeof jobs[i].id, "budget-%d", i);
         pthread_create(&th[i], NULL, run_post, &jobs[i]);
     }
     double peak = 0, limit = (double)(need + need / 2);
-    for (int k = 0; k < 40; k++) {
+    for (int k = 0; k < 100; k++) {
         char *m = metrics_text(s.port);
         double used = m ? metric_value(m, "gradserve_memory_in_use_bytes") : -1;
         if (used > peak) peak = used;
@@ -524,7 +528,7 @@ static void test_memory_budget(void)
     }
     http_response r;
     http_client *c = http_client_new(s.port, NULL);
-    http_request(c, "POST", "/gradients", NULL, body, strlen(body), &r);
+    http_request(c, "POST", "/train", NULL, body, strlen(body), &r);
     CHECK(r.status == 422, "alone over the budget: status %ld", r.status);
     CHECK(r.schema_error[0] == 0, "contract: %s", r.schema_error);
     json_t *p = json_loadb(r.body ? r.body : "", r.body_len, 0, NULL);
@@ -605,7 +609,7 @@ static void test_sigterm_in_flight(void)
  * dropped, and the process exits 0. */
 static void test_drain_full_queue(void)
 {
-    const char *args[] = {"--max-concurrent", "1", "--max-queue", "4", "--grace-seconds", "3",
+    const char *args[] = {"--max-concurrent", "1", "--max-queue", "4", "--grace-seconds", "5",
                           NULL};
     test_server s;
     if (server_start(&s, args, NULL)) {
