@@ -156,17 +156,13 @@ void gs_net_def_init(gs_net_def *def)
     def->gemm = GS_GEMM_AUTO;
 }
 
-#define NO_LAYER SIZE_MAX
-
-/* Fail naming layers/<l>/<name>, or <name> for NO_LAYER. The path is built
+/* Fail naming layers/<l>/<name>, or <name> for SIZE_MAX. The path is built
  * only on failure: validation runs on every request. */
-static gs_status fail_at(gs_error *err, gs_status status, size_t l, const char *name,
-                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static gs_status fail_at(gs_error *err, gs_status status, size_t l, const char *name,
-                         const char *fmt, ...)
+gs_status gs_fail_at(gs_error *err, gs_status status, size_t l, const char *name,
+                     const char *fmt, ...)
 {
     char field[96], message[160];
-    if (l == NO_LAYER)
+    if (l == SIZE_MAX)
         snprintf(field, sizeof field, "%s", name);
     else
         snprintf(field, sizeof field, "layers/%zu/%s", l, name);
@@ -178,21 +174,21 @@ static gs_status fail_at(gs_error *err, gs_status status, size_t l, const char *
 }
 
 /* A width the BLAS interface (32-bit ints) can take, and the caller allows. */
-static gs_status check_width(size_t n, const gs_limits *lim, size_t l, const char *name,
-                             gs_error *err)
+gs_status gs_check_width(size_t n, const gs_limits *lim, size_t l, const char *name,
+                         gs_error *err)
 {
-    if (n == 0) return fail_at(err, GS_EINVAL, l, name, "must be a positive integer");
-    if (n > INT_MAX) return fail_at(err, GS_ELIMIT, l, name, "must be at most %d", INT_MAX);
+    if (n == 0) return gs_fail_at(err, GS_EINVAL, l, name, "must be a positive integer");
+    if (n > INT_MAX) return gs_fail_at(err, GS_ELIMIT, l, name, "must be at most %d", INT_MAX);
     if (lim && lim->max_units && n > lim->max_units)
-        return fail_at(err, GS_ELIMIT, l, name, "%zu exceeds the limit of %zu units", n,
-                       lim->max_units);
+        return gs_fail_at(err, GS_ELIMIT, l, name, "%zu exceeds the limit of %zu units", n,
+                          lim->max_units);
     return GS_OK;
 }
 
 gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err)
 {
     gs_error_clear(err);
-    gs_status st = check_width(def->inputs, lim, NO_LAYER, "inputs", err);
+    gs_status st = gs_check_width(def->inputs, lim, SIZE_MAX, "inputs", err);
     if (st) return st;
     if (def->n_layers == 0 || !def->layers)
         return gs_fail(err, GS_EINVAL, "layers", "must hold at least one layer");
@@ -204,27 +200,23 @@ gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error
     if ((unsigned)def->gemm > GS_GEMM_REFERENCE)
         return gs_fail(err, GS_EINVAL, "gemm", "unknown GEMM path");
 
-    size_t fan_in = def->inputs, params = 0;
+    /* The row shape flows through the layers; each layer's check sees its
+     * input's shape and names its own fields. */
+    gs_shape shape = {1, {def->inputs, 0, 0}};
+    gs_layer_geom g;
+    size_t params = 0;
     for (size_t l = 0; l < def->n_layers; l++) {
         const gs_layer_def *L = &def->layers[l];
-        if ((st = check_width(L->units, lim, l, "units", err))) return st;
-        if ((unsigned)L->activation >= GS_ACT_COUNT)
-            return fail_at(err, GS_EINVAL, l, "activation", "unknown activation");
+        if ((st = gs_layer_geom_of(L, l, &shape, lim, &g, err))) return st;
         if (L->activation == GS_ACT_SOFTMAX && l + 1 != def->n_layers)
-            return fail_at(err, GS_EINVAL, l, "activation",
-                           "softmax is allowed on the last layer only");
-        if (L->activation == GS_ACT_LEAKY_RELU && !isfinite(L->slope))
-            return fail_at(err, GS_EINVAL, l, "slope", "must be a finite number");
-        if (L->activation == GS_ACT_ELU && !(isfinite(L->alpha) && L->alpha >= 0))
-            return fail_at(err, GS_EINVAL, l, "alpha", "must be a finite number >= 0");
-        /* params += units * (fan_in + 1), checked */
-        size_t n;
-        if (!gs_mul_ok(L->units, fan_in + 1, &n) || !gs_add_ok(params, n, &params) ||
+            return gs_fail_at(err, GS_EINVAL, l, "activation",
+                              "softmax is allowed on the last layer only");
+        if (!gs_add_ok(params, g.n_params, &params) ||
             (lim && lim->max_params && params > lim->max_params))
-            return fail_at(err, GS_ELIMIT, l, "units",
-                           "the network would exceed the limit of %zu parameters",
-                           lim && lim->max_params ? lim->max_params : (size_t)SIZE_MAX);
-        fan_in = L->units;
+            return gs_fail_at(err, GS_ELIMIT, l, "units",
+                              "the network would exceed the limit of %zu parameters",
+                              lim && lim->max_params ? lim->max_params : (size_t)SIZE_MAX);
+        shape = g.out;
     }
 
     if ((unsigned)def->loss >= GS_LOSS_COUNT)
@@ -239,13 +231,13 @@ gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error
     size_t last = def->n_layers - 1;
     gs_activation act = def->layers[last].activation;
     if (def->loss == GS_LOSS_BCE && act != GS_ACT_SIGMOID && act != GS_ACT_LINEAR)
-        return fail_at(err, GS_EINVAL, last, "activation",
-                       "binary_cross_entropy needs a sigmoid or linear (logits) last layer");
+        return gs_fail_at(err, GS_EINVAL, last, "activation",
+                          "binary_cross_entropy needs a sigmoid or linear (logits) last layer");
     if (def->loss == GS_LOSS_CE && act != GS_ACT_SOFTMAX && act != GS_ACT_LINEAR)
-        return fail_at(err, GS_EINVAL, last, "activation",
-                       "cross_entropy needs a softmax or linear (logits) last layer");
-    if (def->loss == GS_LOSS_CE && def->layers[last].units < 2)
-        return fail_at(err, GS_EINVAL, last, "units", "cross_entropy needs at least 2 classes");
+        return gs_fail_at(err, GS_EINVAL, last, "activation",
+                          "cross_entropy needs a softmax or linear (logits) last layer");
+    if (def->loss == GS_LOSS_CE && gs_shape_size(&shape) < 2)
+        return gs_fail_at(err, GS_EINVAL, last, "units", "cross_entropy needs at least 2 classes");
     return GS_OK;
 }
 

@@ -56,9 +56,8 @@ gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps,
     /* Forward passes leave the grads slab alone: it keeps back-propagation's
      * answer while each parameter is nudged either way. */
     double *p = n64->params, *g = n64->grads;
-    for (size_t t = 0; t < 2 * def.n_layers; t++) {
-        size_t begin = n64->offsets[t];
-        size_t end = t + 1 < 2 * def.n_layers ? n64->offsets[t + 1] : n64->n_params;
+    for (size_t t = 0; t < n64->n_tensors; t++) {
+        size_t begin = n64->offsets[t], end = begin + gs_net_tensor_size(n64, t);
         gs_check_report r = {.passed = 1};
         for (size_t i = begin; i < end; i++) {
             double theta = p[i], h = eps * fmax(1.0, fabs(theta)), up, down;

@@ -9,19 +9,15 @@
 
 #define REAL float
 #define SFX(name) name##_f32
-#define GEMM gs_gemm_f32
 #include "pass_impl.h"
 #undef REAL
 #undef SFX
-#undef GEMM
 
 #define REAL double
 #define SFX(name) name##_f64
-#define GEMM gs_gemm_f64
 #include "pass_impl.h"
 #undef REAL
 #undef SFX
-#undef GEMM
 
 /* Activations computed in place (a aliases z): linear, and relu, whose
  * derivative z > 0 reads the same from a > 0. */
@@ -39,16 +35,17 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
     size_t L = def->n_layers, es = gs_dtype_size(def->dtype);
     gs_allocator A = net->alloc;
 
-    /* Element count: per layer z, delta and (unless in place) a; then dL/dx.
-     * Each term is at most rows x max_width, checked above; so is the sum of
-     * at most 3L + 1 of them, checked here. */
+    /* Element count: per layer z, delta and (unless in place) a; then dL/dx;
+     * then the work buffer. Each term is at most rows x max_width, checked
+     * above; so is the sum of at most 3L + 1 of them, checked here. */
     size_t total = 0, bytes, n;
     for (size_t l = 0; l < L; l++) {
         size_t k = in_place(def->layers[l].activation) ? 2 : 3;
-        if (!gs_mul_ok(max_rows * def->layers[l].units, k, &n) || !gs_add_ok(total, n, &total))
+        if (!gs_mul_ok(max_rows * net->geom[l].out_n, k, &n) || !gs_add_ok(total, n, &total))
             goto too_big;
     }
-    if (!gs_add_ok(total, max_rows * def->inputs, &total) || !gs_mul_ok(total, es, &bytes))
+    if (!gs_add_ok(total, max_rows * def->inputs, &total) ||
+        !gs_add_ok(total, net->max_work, &total) || !gs_mul_ok(total, es, &bytes))
         goto too_big;
 
     gs_pass *p = gs_alloc_zero(&A, sizeof *p);
@@ -66,7 +63,7 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
     p->delta = p->z + 2 * L;
     char *at = p->slab;
     for (size_t l = 0; l < L; l++) {
-        size_t sz = max_rows * def->layers[l].units * es;
+        size_t sz = max_rows * net->geom[l].out_n * es;
         p->z[l] = at, at += sz;
         p->delta[l] = at, at += sz;
         if (in_place(def->layers[l].activation))
@@ -75,6 +72,8 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
             p->a[l] = at, at += sz;
     }
     p->input_grad = at;
+    at += max_rows * def->inputs * es;
+    p->work = at;
     return p;
 
 too_big:

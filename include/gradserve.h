@@ -1,16 +1,19 @@
-/* gradserve core: dense networks, forward and backward passes, optimizers.
+/* gradserve core: networks of typed layers, forward and backward passes,
+ * optimizers.
  *
  * A library with no HTTP, no JSON, no globals and no printing. Every function
  * that can fail returns a gs_status and fills a gs_error the caller owns; none
  * exits or aborts on anything a caller passes in. Objects are not shared
  * between threads; distinct objects may be used from distinct threads freely.
  *
- * Conventions (those of PyTorch's nn.Linear and torch.nn losses):
- *   - a batch is [rows, features], row-major;
- *   - layer l computes z = x W^T + b, a = act(z); W is [out, in], b is [out];
- *   - parameters live in one slab, in the order w0, b0, w1, b1, ... (the order
- *     of torch's model.parameters()); gradients and optimizer state use the
- *     same layout;
+ * Conventions (those of PyTorch's nn.Linear, nn.Conv2d and torch.nn losses):
+ *   - a batch is [rows, features], or [rows, C, H, W] (NCHW) for images,
+ *     row-major;
+ *   - a dense layer computes z = x W^T + b, a = act(z); W is [out, in], b is
+ *     [out]; a conv2d layer's W is [out_channels, in_channels, kh, kw];
+ *   - parameters live in one slab, each layer's tensors in turn (dense and
+ *     conv2d: weight, bias; flatten: none), the order of torch's
+ *     model.parameters(); gradients and optimizer state use the same layout;
  *   - every buffer is of the network's dtype (float or double), except losses
  *     and reports, which are double, and class labels, which are int64_t.
  */
@@ -93,15 +96,29 @@ typedef enum { GS_REDUCE_MEAN = 0, GS_REDUCE_SUM } gs_reduction;
 
 typedef enum { GS_GEMM_AUTO = 0, GS_GEMM_BLAS, GS_GEMM_REFERENCE } gs_gemm_path;
 
+/* Layer types; a zeroed gs_layer_def is dense. */
+typedef enum {
+    GS_LAYER_DENSE = 0, /* units, activation */
+    GS_LAYER_COUNT
+} gs_layer_type;
+
 typedef struct {
     size_t units;
     gs_activation activation;
     double slope; /* leaky_relu negative slope; default 0.01 */
     double alpha; /* elu alpha; default 1.0 */
+    gs_layer_type type;
 } gs_layer_def;
 
+/* The shape of one row of a tensor (the batch's rows dimension left out):
+ * rank 1 [features] or rank 3 [C, H, W]. */
 typedef struct {
-    size_t inputs;
+    size_t rank;
+    size_t dim[3];
+} gs_shape;
+
+typedef struct {
+    size_t inputs; /* features per row */
     size_t n_layers;
     const gs_layer_def *layers; /* n_layers entries, owned by the caller */
     gs_loss loss;
@@ -114,12 +131,13 @@ typedef struct {
 /* Limits a caller (the server) imposes; 0 means "no limit". */
 typedef struct {
     size_t max_layers;
-    size_t max_units;      /* per layer, and for inputs */
-    size_t max_params;     /* total weights + biases */
-    size_t max_batch_elems; /* rows x widest layer, per pass */
+    size_t max_units;      /* per layer (units, out_channels), features of any row */
+    size_t max_params;     /* total parameters of every layer */
+    size_t max_batch_elems; /* rows x widest row of any layer, per pass; also a
+                               convolution's per-image work buffer */
 } gs_limits;
 
-/* Fill a layer with defaults (slope 0.01, alpha 1). */
+/* A dense layer with defaults (slope 0.01, alpha 1). */
 gs_layer_def gs_layer(size_t units, gs_activation act);
 /* Defaults: mean, huber_delta 1, float32, AUTO. */
 void gs_net_def_init(gs_net_def *def);
@@ -129,9 +147,12 @@ const char *gs_activation_name(gs_activation a);
 int gs_activation_from_name(const char *name);
 const char *gs_loss_name(gs_loss l);
 int gs_loss_from_name(const char *name);
+const char *gs_layer_type_name(gs_layer_type t);
+int gs_layer_type_from_name(const char *name);
 
-/* Checks a definition (every layer, every field) and its sizes against the
- * limits, with overflow-checked arithmetic; allocates nothing. */
+/* Checks a definition (every layer, every field, every shape as it flows
+ * through the layers) and its sizes against the limits, with
+ * overflow-checked arithmetic; allocates nothing. */
 gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err);
 
 /* ---- network ------------------------------------------------------------ */
@@ -158,14 +179,28 @@ void gs_net_free(gs_net *net);
 
 const gs_net_def *gs_net_def_of(const gs_net *net); /* layers copied inside */
 size_t gs_net_param_count(const gs_net *net);
-size_t gs_net_outputs(const gs_net *net);   /* units of the last layer */
-size_t gs_net_max_width(const gs_net *net); /* widest of inputs and layers */
+size_t gs_net_outputs(const gs_net *net);   /* features of the last layer's rows */
+size_t gs_net_max_width(const gs_net *net); /* widest row of inputs and layers */
 size_t gs_dtype_size(gs_dtype t);
+/* Row shapes: the inputs', and layer l's output (its z, a and delta). */
+gs_shape gs_net_input_shape(const gs_net *net);
+gs_shape gs_net_layer_shape(const gs_net *net, size_t layer);
 
 /* The slabs: param_count elements of the net's dtype. */
 void *gs_net_params(gs_net *net);
 void *gs_net_grads(gs_net *net);
-/* Element offsets of layer l's weight [out,in] and bias [out] in the slabs. */
+
+/* Parameter tensors, numbered 0..tensor_count-1 in slab order: layer l owns
+ * gs_net_layer_tensors(net, l, &first) of them from index first. */
+size_t gs_net_tensor_count(const gs_net *net);
+size_t gs_net_layer_tensors(const gs_net *net, size_t layer, size_t *first);
+const char *gs_net_tensor_name(const gs_net *net, size_t t); /* "weight", "bias" */
+size_t gs_net_tensor_layer(const gs_net *net, size_t t);
+size_t gs_net_tensor_offset(const gs_net *net, size_t t); /* elements into a slab */
+size_t gs_net_tensor_size(const gs_net *net, size_t t);   /* elements */
+/* Full shape: rank 1 to 4 (a conv2d weight is [out, in, kh, kw]). */
+size_t gs_net_tensor_dims(const gs_net *net, size_t t, size_t dims[4]);
+/* Element offsets of a dense or conv2d layer's weight and bias in the slabs. */
 size_t gs_net_weight_offset(const gs_net *net, size_t layer);
 size_t gs_net_bias_offset(const gs_net *net, size_t layer);
 
@@ -211,7 +246,7 @@ typedef struct {
 } gs_targets;
 
 typedef struct {
-    const void *inputs; /* [rows, inputs], net dtype */
+    const void *inputs; /* [rows, inputs] or [rows, C, H, W], net dtype */
     gs_targets targets; /* both NULL: forward only, no loss */
     size_t rows;
 } gs_batch;
@@ -220,7 +255,7 @@ typedef struct {
 enum {
     GS_KEEP_OUTPUTS = 1u << 0,    /* gs_pass_outputs */
     GS_KEEP_INPUT_GRAD = 1u << 1, /* gs_pass_input_grad: dL/dx [rows, inputs] */
-    GS_KEEP_DELTAS = 1u << 2,     /* gs_pass_delta: dL/dz per layer [rows, units] */
+    GS_KEEP_DELTAS = 1u << 2,     /* gs_pass_delta: dL/dz per layer [rows, layer shape] */
 };
 
 /* A pass holds the activations of one batch; reusable for batches of at most
@@ -241,7 +276,7 @@ gs_status gs_backward(gs_net *net, gs_pass *pass, const gs_batch *batch, unsigne
 
 const void *gs_pass_outputs(const gs_pass *pass);           /* [rows, outputs] */
 const void *gs_pass_input_grad(const gs_pass *pass);        /* [rows, inputs] */
-const void *gs_pass_delta(const gs_pass *pass, size_t layer); /* [rows, units] */
+const void *gs_pass_delta(const gs_pass *pass, size_t layer); /* [rows, layer shape] */
 
 /* ---- optimizers --------------------------------------------------------- */
 
@@ -334,9 +369,9 @@ typedef struct {
 } gs_check_report;
 
 /* Central differences in float64 (on a float64 copy of the net) against
- * back-propagation, for every parameter tensor: report[2l] is layer l's
- * weight, report[2l+1] its bias (2 * n_layers entries). step h is
- * eps * max(1, |theta|); eps 0 means 1e-6. */
+ * back-propagation, for every parameter tensor: report[t] for tensor t
+ * (gs_net_tensor_count entries; a dense-only net: 2l weight, 2l+1 bias).
+ * step h is eps * max(1, |theta|); eps 0 means 1e-6. */
 gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps,
                        gs_check_report *report, gs_error *err);
 

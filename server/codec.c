@@ -161,10 +161,17 @@ static int mul_ok(size_t a, size_t b, size_t *out)
     return 1;
 }
 
+void tensor_shape_text(char *out, size_t cap, size_t rank, const size_t *dim)
+{
+    size_t n = (size_t)snprintf(out, cap, "[");
+    for (size_t i = 0; i < rank && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, i ? ", %zu" : "%zu", dim[i]);
+    if (n < cap) snprintf(out + n, cap - n, "]");
+}
+
 static void shape_text(char *out, size_t cap, const size_t *dim, size_t rank)
 {
-    if (rank == 1) snprintf(out, cap, "[%zu]", dim[0]);
-    else snprintf(out, cap, "[%zu, %zu]", dim[0], dim[1]);
+    tensor_shape_text(out, cap, rank, dim);
 }
 
 static int view_nested(const json_t *v, const char *ptr, tensor_view *t, diag *d)

@@ -63,6 +63,9 @@ typedef struct {
  * d and returns 0. A b64 tensor must name its dtype: its bytes cannot. */
 int tensor_view_of(const json_t *v, const char *ptr, tensor_view *t, diag *d);
 
+/* "[2, 3, 5]" */
+void tensor_shape_text(char *out, size_t cap, size_t rank, const size_t *dim);
+
 /* 1 when t has the given rank and dims (each dim 0 = any). */
 int tensor_shape_is(const tensor_view *t, size_t rank, const size_t *dims);
 

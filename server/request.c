@@ -13,7 +13,6 @@ static const char *const NETWORK_KEYS[] = {"inputs", "layers", "loss", "reductio
                                            "huber_delta", NULL};
 static const char *const LAYER_KEYS[] = {"units", "activation", "slope", "alpha", NULL};
 static const char *const INIT_KEYS[] = {"scheme", "seed", NULL};
-static const char *const PARAM_KEYS[] = {"weight", "bias", NULL};
 
 /* ---- members ------------------------------------------------------------ */
 
@@ -252,48 +251,68 @@ static void decode_network(request *r, const json_t *net, const server_options *
 
 /* ---- params ------------------------------------------------------------------ */
 
-static int read_param_tensor(const json_t *layer, const char *base, const char *key, size_t rank,
-                             const size_t *dims, const request *r, void *dst, diag *d)
+/* Tensor t of r->net from layer's member of that name, shape checked. */
+static int read_param_tensor(const json_t *layer, const char *base, size_t t, const request *r,
+                             void *slab, diag *d)
 {
-    char p[PTR_MAX], what[64];
+    char p[PTR_MAX], what[96];
+    const char *key = gs_net_tensor_name(r->net, t);
     ptr_key(p, base, key);
     const json_t *v = json_object_get(layer, key);
     if (!v) {
         diag_invalid(d, p, "is required");
         return 0;
     }
-    tensor_view t;
-    if (!tensor_view_of(v, p, &t, d)) return 0;
-    if (!tensor_shape_is(&t, rank, dims)) { /* the message is made only when needed */
-        if (rank == 2) snprintf(what, sizeof what, "[%zu, %zu]", dims[0], dims[1]);
-        else snprintf(what, sizeof what, "[%zu]", dims[0]);
-        return tensor_expect(&t, p, rank, dims, what, d);
+    tensor_view tv;
+    size_t dims[4], rank = gs_net_tensor_dims(r->net, t, dims);
+    if (!tensor_view_of(v, p, &tv, d)) return 0;
+    if (!tensor_shape_is(&tv, rank, dims)) { /* the message is made only when needed */
+        tensor_shape_text(what, sizeof what, rank, dims);
+        return tensor_expect(&tv, p, rank, dims, what, d);
     }
-    return tensor_read(&t, p, r->def.dtype, dst, d);
+    char *dst = (char *)slab + gs_net_tensor_offset(r->net, t) * gs_dtype_size(r->def.dtype);
+    return tensor_read(&tv, p, r->def.dtype, dst, d);
+}
+
+/* Refuses keys of a layer's params object that are not its tensors' names. */
+static int check_param_keys(const json_t *layer, const char *base, const request *r, size_t first,
+                            size_t n, diag *d)
+{
+    const char *key;
+    const json_t *value;
+    int ok = 1;
+    json_object_foreach((json_t *)layer, key, value) {
+        size_t t = first;
+        while (t < first + n && strcmp(gs_net_tensor_name(r->net, t), key) != 0) t++;
+        if (t == first + n) {
+            char p[PTR_MAX];
+            ptr_key(p, base, key);
+            diag_invalid(d, p, n ? "unknown key" : "unknown key (this layer has no parameters)");
+            ok = 0;
+        }
+    }
+    return ok;
 }
 
 int params_decode(const json_t *v, const char *ptr, const request *r, void *slab, diag *d)
 {
-    size_t n = r->def.n_layers, esize = gs_dtype_size(r->def.dtype);
+    size_t n = r->def.n_layers;
     if (!json_is_array(v) || json_array_size(v) != n) {
         diag_invalid(d, ptr,
-                     "must be an array of %zu {\"weight\", \"bias\"} objects, one per layer", n);
+                     "must be an array of %zu objects, one per layer ({\"weight\", \"bias\"}, "
+                     "or {} for a layer without parameters)",
+                     n);
         return 0;
     }
-    size_t fan_in = r->def.inputs;
     int ok = 1;
     for (size_t l = 0; l < n && ok; l++) {
         char p[PTR_MAX];
         ptr_index(p, ptr, l);
         const json_t *layer = json_array_get(v, l);
-        size_t w_dims[2] = {r->layers[l].units, fan_in};
-        char *base = slab;
-        ok = need_object(layer, p, d) && check_keys(layer, p, d, PARAM_KEYS, NULL) &&
-             read_param_tensor(layer, p, "weight", 2, w_dims, r,
-                               base + gs_net_weight_offset(r->net, l) * esize, d) &&
-             read_param_tensor(layer, p, "bias", 1, w_dims, r,
-                               base + gs_net_bias_offset(r->net, l) * esize, d);
-        fan_in = r->layers[l].units;
+        size_t first, count = gs_net_layer_tensors(r->net, l, &first);
+        ok = need_object(layer, p, d) && check_param_keys(layer, p, r, first, count, d);
+        for (size_t t = first; ok && t < first + count; t++)
+            ok = read_param_tensor(layer, p, t, r, slab, d);
     }
     return ok;
 }

@@ -86,48 +86,36 @@ static int loss_ok(out *o, const char *ptr, double loss)
     return 0;
 }
 
-/* Dims of layer l's weight [units, fan_in]; bias is [units]. */
-static void weight_dims(const request *r, size_t l, size_t dims[2])
-{
-    dims[0] = r->layers[l].units;
-    dims[1] = l ? r->layers[l - 1].units : r->def.inputs;
-}
-
-/* A slab in the parameter layout: every layer's weight and bias. */
+/* A slab in the parameter layout: every layer's tensors (dense: weight, bias). */
 static int slab_finite(out *o, const char *key, const request *r, const void *slab)
 {
     size_t es = gs_dtype_size(r->def.dtype);
-    for (size_t l = 0; l < r->def.n_layers; l++) {
-        size_t dims[2];
+    for (size_t t = 0; t < gs_net_tensor_count(r->net); t++) {
         char p[PTR_MAX], q[PTR_MAX];
-        weight_dims(r, l, dims);
-        ptr_index(p, key, l);
-        ptr_key(q, p, "weight");
-        if (!finite_ok(o, q, (const char *)slab + gs_net_weight_offset(r->net, l) * es,
-                       dims[0] * dims[1]))
-            return 0;
-        ptr_key(q, p, "bias");
-        if (!finite_ok(o, q, (const char *)slab + gs_net_bias_offset(r->net, l) * es, dims[0]))
+        ptr_index(p, key, gs_net_tensor_layer(r->net, t));
+        ptr_key(q, p, gs_net_tensor_name(r->net, t));
+        if (!finite_ok(o, q, (const char *)slab + gs_net_tensor_offset(r->net, t) * es,
+                       gs_net_tensor_size(r->net, t)))
             return 0;
     }
     return 1;
 }
 
-/* [{"weight": T[out,in], "bias": T[out]}, ...] */
+/* [{"weight": T[out,in], "bias": T[out]}, ...]: one object per layer, {} for
+ * a layer without parameters. */
 static void write_slab(out *o, const request *r, const void *slab)
 {
     size_t es = gs_dtype_size(r->def.dtype);
     jw_array(&o->w);
     for (size_t l = 0; l < r->def.n_layers; l++) {
-        size_t dims[2];
-        weight_dims(r, l, dims);
+        size_t first, n = gs_net_layer_tensors(r->net, l, &first);
         jw_object(&o->w);
-        jw_key(&o->w, "weight");
-        tensor_write(&o->w, o->enc, o->dtype,
-                     (const char *)slab + gs_net_weight_offset(r->net, l) * es, 2, dims);
-        jw_key(&o->w, "bias");
-        tensor_write(&o->w, o->enc, o->dtype,
-                     (const char *)slab + gs_net_bias_offset(r->net, l) * es, 1, dims);
+        for (size_t t = first; t < first + n; t++) {
+            size_t dims[4], rank = gs_net_tensor_dims(r->net, t, dims);
+            jw_key(&o->w, gs_net_tensor_name(r->net, t));
+            tensor_write(&o->w, o->enc, o->dtype,
+                         (const char *)slab + gs_net_tensor_offset(r->net, t) * es, rank, dims);
+        }
         jw_end(&o->w);
     }
     jw_end(&o->w);
@@ -407,7 +395,8 @@ static void run_train(request *r, const compute_env *env, out *o)
 static void write_gradcheck(out *o, const request *r, const gs_check_report *rep, double loss)
 {
     int passed = 1;
-    for (size_t t = 0; t < 2 * r->def.n_layers; t++) passed &= rep[t].passed;
+    size_t n = gs_net_tensor_count(r->net);
+    for (size_t t = 0; t < n; t++) passed &= rep[t].passed;
     jw_object(&o->w);
     jw_key(&o->w, "loss");
     jw_double(&o->w, loss);
@@ -422,12 +411,12 @@ static void write_gradcheck(out *o, const request *r, const gs_check_report *rep
     jw_end(&o->w);
     jw_key(&o->w, "tensors");
     jw_array(&o->w);
-    for (size_t t = 0; t < 2 * r->def.n_layers; t++) {
+    for (size_t t = 0; t < n; t++) {
         jw_object(&o->w);
         jw_key(&o->w, "layer");
-        jw_uint(&o->w, t / 2);
+        jw_uint(&o->w, gs_net_tensor_layer(r->net, t));
         jw_key(&o->w, "name");
-        jw_string(&o->w, t % 2 ? "bias" : "weight");
+        jw_string(&o->w, gs_net_tensor_name(r->net, t));
         jw_key(&o->w, "max_abs_error");
         jw_double(&o->w, rep[t].max_abs_error);
         jw_key(&o->w, "max_rel_error");
@@ -467,7 +456,8 @@ static void run_gradcheck(request *r, const compute_env *env, out *o)
     double eps = 1e-6, loss = 0;
     if (!gradcheck_options(r, env->opts, &eps, o->d)) return;
     gs_error e;
-    gs_check_report *rep = calloc(2 * r->def.n_layers, sizeof *rep);
+    size_t n = gs_net_tensor_count(r->net);
+    gs_check_report *rep = calloc(n ? n : 1, sizeof *rep);
     gs_pass *pass = gs_pass_create(r->net, r->batch.rows, &env->opts->limits, &e);
     if (!rep) {
         diag_set(o->d, 500, "internal", "out of memory for the report");
@@ -476,7 +466,7 @@ static void run_gradcheck(request *r, const compute_env *env, out *o)
         diag_pass(o->d, &e);
     } else if ((o->t_computed = now_seconds()), loss_ok(o, "/loss", loss)) {
         int finite = 1;
-        for (size_t t = 0; t < 2 * r->def.n_layers && finite; t++)
+        for (size_t t = 0; t < n && finite; t++)
             finite = isfinite(rep[t].max_abs_error) && isfinite(rep[t].max_rel_error);
         if (!finite)
             diag_nonfinite(o->d, "/tensors",
