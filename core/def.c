@@ -185,11 +185,32 @@ gs_status gs_check_width(size_t n, const gs_limits *lim, size_t l, const char *n
     return GS_OK;
 }
 
+gs_shape gs_def_input_shape(const gs_net_def *def)
+{
+    if (def->input_shape[0] || def->input_shape[1] || def->input_shape[2])
+        return (gs_shape){3, {def->input_shape[0], def->input_shape[1], def->input_shape[2]}};
+    return (gs_shape){1, {def->inputs, 0, 0}};
+}
+
+gs_layer_def gs_layer_flatten(void)
+{
+    gs_layer_def L = gs_layer(0, GS_ACT_LINEAR);
+    L.type = GS_LAYER_FLATTEN;
+    return L;
+}
+
 gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err)
 {
     gs_error_clear(err);
-    gs_status st = gs_check_width(def->inputs, lim, SIZE_MAX, "inputs", err);
-    if (st) return st;
+    gs_shape shape = gs_def_input_shape(def);
+    gs_status st;
+    static const char *const dim_fields[3] = {"inputs/0", "inputs/1", "inputs/2"};
+    for (size_t i = 0; shape.rank == 3 && i < 3; i++)
+        if ((st = gs_check_width(shape.dim[i], lim, SIZE_MAX, dim_fields[i], err))) return st;
+    if (shape.rank == 3 && def->inputs != gs_shape_size(&shape))
+        return gs_fail(err, GS_EINVAL, "inputs", "%zu is not C*H*W = %zu x %zu x %zu",
+                       def->inputs, shape.dim[0], shape.dim[1], shape.dim[2]);
+    if ((st = gs_check_width(def->inputs, lim, SIZE_MAX, "inputs", err))) return st;
     if (def->n_layers == 0 || !def->layers)
         return gs_fail(err, GS_EINVAL, "layers", "must hold at least one layer");
     if (lim && lim->max_layers && def->n_layers > lim->max_layers)
@@ -202,7 +223,6 @@ gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error
 
     /* The row shape flows through the layers; each layer's check sees its
      * input's shape and names its own fields. */
-    gs_shape shape = {1, {def->inputs, 0, 0}};
     gs_layer_geom g;
     size_t params = 0;
     for (size_t l = 0; l < def->n_layers; l++) {
@@ -226,9 +246,16 @@ gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error
     if (def->loss == GS_LOSS_HUBER && !(isfinite(def->huber_delta) && def->huber_delta > 0))
         return gs_fail(err, GS_EINVAL, "huber_delta", "must be a finite number > 0");
 
+    /* The loss compares [rows, features] with the targets. */
+    size_t last = def->n_layers - 1;
+    if (shape.rank != 1)
+        return gs_fail_at(err, GS_EINVAL, last, "type",
+                          "the last layer's rows are [%zu, %zu, %zu]: end the network with a "
+                          "flatten or dense layer, whose rows are [features]",
+                          shape.dim[0], shape.dim[1], shape.dim[2]);
+
     /* The cross-entropies are computed from logits: the last layer must be the
      * matching squashing function (fused) or linear (its outputs are logits). */
-    size_t last = def->n_layers - 1;
     gs_activation act = def->layers[last].activation;
     if (def->loss == GS_LOSS_BCE && act != GS_ACT_SIGMOID && act != GS_ACT_LINEAR)
         return gs_fail_at(err, GS_EINVAL, last, "activation",

@@ -93,6 +93,8 @@ gs_status gs_fail_at(gs_error *err, gs_status status, size_t l, const char *fiel
 /* A width BLAS (32-bit ints) takes and the limits allow; 0 is refused. */
 gs_status gs_check_width(size_t n, const gs_limits *lim, size_t l, const char *field,
                          gs_error *err);
+/* The row shape of def's inputs: [C, H, W] or [inputs]. */
+gs_shape gs_def_input_shape(const gs_net_def *def);
 /* Features of a row shape, 0 on overflow. */
 size_t gs_shape_size(const gs_shape *s);
 

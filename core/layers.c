@@ -41,6 +41,12 @@ size_t gs_shape_size(const gs_shape *s)
 static gs_status dense_check(const gs_layer_def *L, size_t l, const gs_limits *lim,
                              gs_layer_geom *g, gs_error *err)
 {
+    /* torch.nn.Linear on [rows, C, H, W] would act on W alone: refused, not guessed */
+    if (g->in.rank != 1)
+        return gs_fail_at(err, GS_EINVAL, l, "type",
+                          "a dense layer takes [features] rows, not [%zu, %zu, %zu]: put a "
+                          "flatten layer before it",
+                          g->in.dim[0], g->in.dim[1], g->in.dim[2]);
     gs_status st = gs_check_width(L->units, lim, l, "units", err);
     if (st) return st;
     g->out = (gs_shape){1, {L->units, 0, 0}};
@@ -55,11 +61,22 @@ static gs_status dense_check(const gs_layer_def *L, size_t l, const gs_limits *l
     return GS_OK;
 }
 
+/* flatten: [C, H, W] (or [features]) -> [C*H*W]; no parameters. */
+static gs_status flatten_check(const gs_layer_def *L, size_t l, const gs_limits *lim,
+                               gs_layer_geom *g, gs_error *err)
+{
+    (void)L, (void)l, (void)lim, (void)err;
+    g->out = (gs_shape){1, {g->in_n, 0, 0}};
+    return GS_OK;
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 const gs_layer_kind gs_layer_kinds[GS_LAYER_COUNT] = {
     [GS_LAYER_DENSE] = {"dense", 1, {"weight", "bias"}, dense_check, dense_forward_f32,
                         dense_backward_f32, dense_forward_f64, dense_backward_f64},
+    [GS_LAYER_FLATTEN] = {"flatten", 0, {NULL}, flatten_check, flatten_forward_f32,
+                          flatten_backward_f32, flatten_forward_f64, flatten_backward_f64},
 };
 
 const char *gs_layer_type_name(gs_layer_type t)

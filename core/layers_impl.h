@@ -51,3 +51,24 @@ static void SFX(dense_backward)(const gs_layer_def *L, const gs_layer_geom *g, R
     size_t C = g->in_n, OC = L->units;
     SFX(linear_backward)(din, dparam, dparam + OC * C, dz, in, param, rows, C, OC, path);
 }
+
+/* ---- flatten ----------------------------------------------------------------------------- */
+
+/* in [B, C, H, W] -> z [B, C*H*W]: the same bytes (row-major NCHW is
+ * torch.flatten(x, 1)'s order); a copy keeps every layer's buffers its own. */
+static void SFX(flatten_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *z,
+                                 const REAL *in, const REAL *param, REAL *work, size_t rows,
+                                 gs_gemm_path path)
+{
+    (void)L, (void)param, (void)work, (void)path;
+    memcpy(z, in, rows * g->in_n * sizeof *z);
+}
+
+/* dz [B, C*H*W] -> din [B, C, H, W], the same bytes. */
+static void SFX(flatten_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
+                                  REAL *dparam, const REAL *dz, const REAL *in,
+                                  const REAL *param, REAL *work, size_t rows, gs_gemm_path path)
+{
+    (void)L, (void)dparam, (void)in, (void)param, (void)work, (void)path;
+    if (din) memcpy(din, dz, rows * g->in_n * sizeof *din);
+}

@@ -34,7 +34,7 @@ gs_net *gs_net_create_ex(const gs_net_def *def, const gs_limits *lim,
     /* Each layer's tensors in turn (dense: w [u, in], b [u]); sizes were
      * checked against overflow by gs_net_def_check, which succeeded on the
      * same definition, so gs_layer_geom_of cannot fail here. */
-    gs_shape shape = {1, {def->inputs, 0, 0}};
+    gs_shape shape = gs_def_input_shape(def);
     size_t off = 0, t = 0;
     net->max_width = def->inputs;
     for (size_t l = 0; l < L; l++) {

@@ -11,8 +11,8 @@
  *     row-major;
  *   - a dense layer computes z = x W^T + b, a = act(z); W is [out, in], b is
  *     [out]; a conv2d layer's W is [out_channels, in_channels, kh, kw];
- *   - parameters live in one slab, each layer's tensors in turn (dense and
- *     conv2d: weight, bias; flatten: none), the order of torch's
+ *   - parameters live in one slab, each layer's tensors in turn (dense:
+ *     weight, bias; flatten: none), the order of torch's
  *     model.parameters(); gradients and optimizer state use the same layout;
  *   - every buffer is of the network's dtype (float or double), except losses
  *     and reports, which are double, and class labels, which are int64_t.
@@ -99,6 +99,7 @@ typedef enum { GS_GEMM_AUTO = 0, GS_GEMM_BLAS, GS_GEMM_REFERENCE } gs_gemm_path;
 /* Layer types; a zeroed gs_layer_def is dense. */
 typedef enum {
     GS_LAYER_DENSE = 0, /* units, activation */
+    GS_LAYER_FLATTEN,   /* [rows, C, H, W] -> [rows, C*H*W] in row-major order */
     GS_LAYER_COUNT
 } gs_layer_type;
 
@@ -118,7 +119,9 @@ typedef struct {
 } gs_shape;
 
 typedef struct {
-    size_t inputs; /* features per row */
+    size_t inputs; /* features per row; C*H*W when input_shape is given */
+    /* [C, H, W] when the rows are images; all zero: the rows are [inputs] */
+    size_t input_shape[3];
     size_t n_layers;
     const gs_layer_def *layers; /* n_layers entries, owned by the caller */
     gs_loss loss;
@@ -139,6 +142,8 @@ typedef struct {
 
 /* A dense layer with defaults (slope 0.01, alpha 1). */
 gs_layer_def gs_layer(size_t units, gs_activation act);
+/* A flatten layer. */
+gs_layer_def gs_layer_flatten(void);
 /* Defaults: mean, huber_delta 1, float32, AUTO. */
 void gs_net_def_init(gs_net_def *def);
 

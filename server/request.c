@@ -11,7 +11,13 @@ static const char *const COMMON_KEYS[] = {"network", "dtype",   "params", "init"
                                           "inputs",  "targets", NULL};
 static const char *const NETWORK_KEYS[] = {"inputs", "layers", "loss", "reduction",
                                            "huber_delta", NULL};
-static const char *const LAYER_KEYS[] = {"units", "activation", "slope", "alpha", NULL};
+/* The keys of a layer object, per type (the core's layer table has the rest). */
+static const char *const DENSE_KEYS[] = {"type", "units", "activation", "slope", "alpha", NULL};
+static const char *const FLATTEN_KEYS[] = {"type", NULL};
+static const char *const *const LAYER_KEYS[GS_LAYER_COUNT] = {
+    [GS_LAYER_DENSE] = DENSE_KEYS,
+    [GS_LAYER_FLATTEN] = FLATTEN_KEYS,
+};
 static const char *const INIT_KEYS[] = {"scheme", "seed", NULL};
 
 /* ---- members ------------------------------------------------------------ */
@@ -165,6 +171,8 @@ static void diag_net_limit(diag *d, const gs_error *e, const gs_net_def *def,
         value = (double)L->max_layers;
     } else if (strcmp(e->field, "inputs") == 0) {
         n = def->inputs;
+    } else if (sscanf(e->field, "inputs/%zu", &n) == 1 && n < 3) {
+        n = def->input_shape[n];
     } else if (sscanf(e->field, "layers/%zu/units", &n) == 1 && n < def->n_layers) {
         n = def->layers[n].units;
     }
@@ -178,26 +186,66 @@ static void diag_net_limit(diag *d, const gs_error *e, const gs_net_def *def,
 
 /* ---- network ---------------------------------------------------------------- */
 
+static void require(const json_t *v, const char *ptr, const char *key, diag *d)
+{
+    if (json_object_get(v, key)) return;
+    char p[PTR_MAX];
+    ptr_key(p, ptr, key);
+    diag_invalid(d, p, "is required");
+}
+
+static int layer_type_from_name(const char *name) { return gs_layer_type_from_name(name); }
+
+/* A layer object: "type" (default dense) picks the keys it may hold. */
 static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag *d)
 {
     if (!need_object(v, ptr, d)) return;
-    check_keys(v, ptr, d, LAYER_KEYS, NULL);
+    int type = GS_LAYER_DENSE;
+    if (get_name(v, "type", ptr, layer_type_from_name, "dense, flatten", &type, d) < 0) return;
+    L->type = (gs_layer_type)type;
+    check_keys(v, ptr, d, LAYER_KEYS[type], NULL);
+    if (L->type != GS_LAYER_DENSE) return;
     int act = GS_ACT_LINEAR;
-    if (get_count(v, "units", ptr, 1, &L->units, d) == 0) {
-        char p[PTR_MAX];
-        ptr_key(p, ptr, "units");
-        diag_invalid(d, p, "is required");
-    }
+    if (get_count(v, "units", ptr, 1, &L->units, d) == 0) require(v, ptr, "units", d);
     if (get_name(v, "activation", ptr, gs_activation_from_name,
                  "linear, relu, leaky_relu, elu, gelu, sigmoid, tanh, softplus, softmax", &act,
-                 d) == 0) {
-        char p[PTR_MAX];
-        ptr_key(p, ptr, "activation");
-        diag_invalid(d, p, "is required");
-    }
+                 d) == 0)
+        require(v, ptr, "activation", d);
     L->activation = (gs_activation)act;
     get_number(v, "slope", ptr, &L->slope, d);
     get_number(v, "alpha", ptr, &L->alpha, d);
+}
+
+/* "inputs": a count of features, or [C, H, W] for images (NCHW rows). */
+static void decode_inputs(const json_t *net, gs_net_def *def, diag *d)
+{
+    const json_t *v = json_object_get(net, "inputs");
+    if (!v) {
+        diag_invalid(d, "/network/inputs", "is required");
+    } else if (json_is_array(v)) {
+        if (json_array_size(v) != 3) {
+            diag_invalid(d, "/network/inputs", "must be a positive integer or [C, H, W]");
+            return;
+        }
+        for (size_t i = 0; i < 3; i++) {
+            const json_t *e = json_array_get(v, i);
+            json_int_t n = json_is_integer(e) ? json_integer_value(e) : 0;
+            if (n < 1) {
+                char p[PTR_MAX];
+                ptr_index(p, "/network/inputs", i);
+                diag_invalid(d, p, "must be a positive integer");
+                return;
+            }
+            def->input_shape[i] = (size_t)n;
+        }
+        /* C*H*W, saturating: the core refuses it against the limits */
+        size_t n = def->input_shape[0];
+        for (size_t i = 1; i < 3; i++)
+            n = n > SIZE_MAX / def->input_shape[i] ? SIZE_MAX : n * def->input_shape[i];
+        def->inputs = n;
+    } else {
+        get_count(net, "inputs", "/network", 1, &def->inputs, d);
+    }
 }
 
 /* Fills r->def and r->layers from "network"; the layer count is checked
@@ -211,8 +259,7 @@ static void decode_network(request *r, const json_t *net, const server_options *
     }
     if (!need_object(net, "/network", d)) return;
     check_keys(net, "/network", d, NETWORK_KEYS, NULL);
-    if (get_count(net, "inputs", "/network", 1, &r->def.inputs, d) == 0)
-        diag_invalid(d, "/network/inputs", "is required");
+    decode_inputs(net, &r->def, d);
     int loss = GS_LOSS_MSE, reduction = GS_REDUCE_MEAN;
     get_name(net, "loss", "/network", gs_loss_from_name,
              "mse, l1, huber, binary_cross_entropy, cross_entropy", &loss, d);
@@ -331,17 +378,22 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     if (!inputs) {
         diag_invalid(d, "/inputs", "is required");
     } else if (tensor_view_of(inputs, "/inputs", in, d)) {
-        size_t dims[2] = {0, r->def.inputs};
-        if (!tensor_shape_is(in, 2, dims)) {
-            snprintf(what, sizeof what, "[rows, %zu]", r->def.inputs);
-            tensor_expect(in, "/inputs", 2, dims, what, d);
+        /* [rows, inputs] or [rows, C, H, W] */
+        gs_shape s = gs_net_input_shape(r->net);
+        size_t dims[4] = {0, s.dim[0], s.dim[1], s.dim[2]};
+        if (!tensor_shape_is(in, s.rank + 1, dims)) {
+            if (s.rank == 3)
+                snprintf(what, sizeof what, "[rows, %zu, %zu, %zu]", dims[1], dims[2], dims[3]);
+            else
+                snprintf(what, sizeof what, "[rows, %zu]", dims[1]);
+            tensor_expect(in, "/inputs", s.rank + 1, dims, what, d);
         } else if (in->dim[0] == 0)
             diag_invalid(d, "/inputs", "must hold at least one row");
     }
     if (!targets) {
         if (kind->needs_targets) diag_invalid(d, "/targets", "is required");
     } else if (tensor_view_of(targets, "/targets", tg, d) && !d->status) {
-        size_t outputs = r->layers[r->def.n_layers - 1].units;
+        size_t outputs = gs_net_outputs(r->net);
         size_t dims[2] = {in->dim[0], outputs};
         int labels = r->def.loss == GS_LOSS_CE && tg->rank == 1;
         if (!tensor_shape_is(tg, labels ? 1 : 2, dims)) {
@@ -355,9 +407,7 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     }
     if (d->status) return;
 
-    size_t width = r->def.inputs, rows = in->dim[0], max = o->limits.max_batch_elems;
-    for (size_t l = 0; l < r->def.n_layers; l++)
-        if (r->layers[l].units > width) width = r->layers[l].units;
+    size_t width = gs_net_max_width(r->net), rows = in->dim[0], max = o->limits.max_batch_elems;
     if (max && (rows > max / width))
         diag_limit(d, "max_batch_elems", (double)max, "/inputs",
                    "%zu rows x %zu units (the widest layer) exceed the limit of %zu batch "
@@ -387,7 +437,7 @@ static int read_batch(request *r, const tensor_view *in, const tensor_view *tg, 
     r->batch.rows = rows;
     if (!has_targets) return 1;
     if (tg->rank == 1) {
-        size_t classes = r->layers[r->def.n_layers - 1].units;
+        size_t classes = gs_net_outputs(r->net);
         if (!(r->labels = alloc_elems(rows, sizeof *r->labels, d)) ||
             !tensor_read_labels(tg, "/targets", classes, r->labels, d))
             return 0;
@@ -447,19 +497,21 @@ int request_decode(request *r, const json_t *root, const request_kind *kind,
         else diag_core(d, &e, "/network/", NULL);
         return 0;
     }
-    tensor_view in = {0}, tg = {0};
-    int has_targets;
-    view_batch(r, kind, o, &in, &tg, &has_targets, d);
-    if (d->status) return 0;
-
     /* params_decode or gs_net_init_params sets every parameter below (the
      * request fails otherwise), and the routes read the grads only after
-     * gs_backward: neither slab needs zeroing. */
+     * gs_backward: neither slab needs zeroing. The parameters were counted
+     * against the limit by the check above; the batch, whose limit needs the
+     * net's widest row, is viewed before anything of its size is allocated. */
     if (!(r->net = gs_net_create_ex(&r->def, &o->limits, &SRV_GS_ALLOC,
                                     GS_NET_UNINIT_PARAMS | GS_NET_UNINIT_GRADS, &e))) {
         diag_core(d, &e, "/network/", "max_params");
         return 0;
     }
+    tensor_view in = {0}, tg = {0};
+    int has_targets;
+    view_batch(r, kind, o, &in, &tg, &has_targets, d);
+    if (d->status) return 0;
+
     const json_t *params = json_object_get(root, "params");
     if (params) {
         if (!params_decode(params, "/params", r, gs_net_params(r->net), d)) return 0;

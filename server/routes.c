@@ -129,6 +129,21 @@ static void write_tensor_member(out *o, const char *key, const void *data, size_
     tensor_write(&o->w, o->enc, o->dtype, data, 2, dims);
 }
 
+/* Elements of one row of shape s (the core checked the product). */
+static size_t row_size(gs_shape s)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < s.rank; i++) n *= s.dim[i];
+    return n;
+}
+
+/* A batch tensor [rows, row shape] (rows of features, or of images). */
+static void write_rows(out *o, const void *data, size_t rows, gs_shape s)
+{
+    size_t dims[4] = {rows, s.dim[0], s.dim[1], s.dim[2]};
+    tensor_write(&o->w, o->enc, o->dtype, data, s.rank + 1, dims);
+}
+
 /* A core error during a pass: batch fields point into the request's root. */
 static void diag_pass(diag *d, const gs_error *e)
 {
@@ -210,7 +225,8 @@ static int gradients_finite(out *o, const request *r, const gs_pass *pass, unsig
     for (size_t l = 0; (keep & GS_KEEP_DELTAS) && l < r->def.n_layers; l++) {
         char p[PTR_MAX];
         ptr_index(p, "/deltas", l);
-        if (!finite_ok(o, p, gs_pass_delta(pass, l), rows * r->layers[l].units)) return 0;
+        gs_shape s = gs_net_layer_shape(r->net, l);
+        if (!finite_ok(o, p, gs_pass_delta(pass, l), rows * row_size(s))) return 0;
     }
     return 1;
 }
@@ -230,15 +246,15 @@ static void write_gradients(out *o, const request *r, const gs_pass *pass, unsig
     }
     if (keep & GS_KEEP_OUTPUTS)
         write_tensor_member(o, "outputs", gs_pass_outputs(pass), rows, gs_net_outputs(r->net));
-    if (keep & GS_KEEP_INPUT_GRAD)
-        write_tensor_member(o, "input_grad", gs_pass_input_grad(pass), rows, r->def.inputs);
+    if (keep & GS_KEEP_INPUT_GRAD) {
+        jw_key(&o->w, "input_grad");
+        write_rows(o, gs_pass_input_grad(pass), rows, gs_net_input_shape(r->net));
+    }
     if (keep & GS_KEEP_DELTAS) {
         jw_key(&o->w, "deltas");
         jw_array(&o->w);
-        for (size_t l = 0; l < r->def.n_layers; l++) {
-            size_t dims[2] = {rows, r->layers[l].units};
-            tensor_write(&o->w, o->enc, o->dtype, gs_pass_delta(pass, l), 2, dims);
-        }
+        for (size_t l = 0; l < r->def.n_layers; l++)
+            write_rows(o, gs_pass_delta(pass, l), rows, gs_net_layer_shape(r->net, l));
         jw_end(&o->w);
     }
     jw_end(&o->w);

@@ -32,7 +32,15 @@ static const char *base_train =
     "\"inputs\":[[1,2],[3,4]],\"targets\":[[1],[2]],\"optimizer\":{\"name\":\"sgd\"},"
     "\"epochs\":2}";
 
-enum { B_MSE, B_CE, B_TRAIN };
+/* Image rows [C, H, W] = [1, 2, 3] through flatten into dense layers. */
+static const char *base_img =
+    "{\"network\":{\"inputs\":[1,2,3],\"layers\":[{\"type\":\"flatten\"},"
+    "{\"units\":2,\"activation\":\"tanh\"},{\"units\":1,\"activation\":\"linear\"}],"
+    "\"loss\":\"mse\"},\"params\":[{},{\"weight\":[[1,2,3,4,5,6],[0,1,0,1,0,1]],"
+    "\"bias\":[0,0]},{\"weight\":[[1,-1]],\"bias\":[0]}],"
+    "\"inputs\":[[[[1,2,3],[4,5,6]]],[[[0,1,0],[1,0,1]]]],\"targets\":[[1],[0]]}";
+
+enum { B_MSE, B_CE, B_TRAIN, B_IMG };
 
 typedef struct {
     const char *route;
@@ -171,6 +179,26 @@ static const hostile table[] = {
     {"/gradients", B_MSE, "/inputs", "{\"shape\":[2,2],\"dtype\":\"float32\",\"b64\":\"AAAAAAAAAAAAAAAAAAAAAAAA\"}", NULL, 400, "/inputs/b64"},
     {"/gradients", B_MSE, "/inputs", "{\"shape\":[2,2],\"dtype\":\"float64\",\"b64\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=A\"}", NULL, 400, "/inputs/b64"},
     {"/gradients", B_MSE, "/network/\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\x41", "1", NULL, 400, NULL},
+    /* typed layers and image inputs */
+    {"/gradients", B_IMG, "/network/inputs", "[1,2]", NULL, 400, "/network/inputs"},
+    {"/gradients", B_IMG, "/network/inputs", "[1,0,3]", NULL, 400, "/network/inputs/1"},
+    {"/gradients", B_IMG, "/network/inputs", "[1,2,\"3\"]", NULL, 400, "/network/inputs/2"},
+    {"/gradients", B_IMG, "/network/inputs", "[1,2,3,4]", NULL, 400, "/network/inputs"},
+    {"/gradients", B_IMG, "/network/layers/0/type", "\"conv9\"", NULL, 400, "/network/layers/0/type"},
+    {"/gradients", B_IMG, "/network/layers/0/type", "5", NULL, 400, "/network/layers/0/type"},
+    {"/gradients", B_IMG, "/network/layers/0/units", "3", NULL, 400, "/network/layers/0/units"},
+    {"/gradients", B_IMG, "/network/layers/0/activation", "\"relu\"", NULL, 400, "/network/layers/0/activation"},
+    {"/gradients", B_IMG, "/network/layers/0", "{\"units\":2,\"activation\":\"tanh\"}", NULL, 400, "/network/layers/0/type"},
+    {"/gradients", B_IMG, "/params/0/weight", "[1]", NULL, 400, "/params/0/weight"},
+    {"/gradients", B_IMG, "/params/0", "[]", NULL, 400, "/params/0"},
+    {"/gradients", B_IMG, "/inputs", "[[1,2,3,4,5,6],[1,2,3,4,5,6]]", NULL, 400, "/inputs"},
+    {"/gradients", B_IMG, "/inputs", "[[[[1,2,3]]],[[[1,2,3]]]]", NULL, 400, "/inputs"},
+    {"/gradients", B_IMG, "/inputs", "[[[[1,2,3],[4,5,6]]],[[[1,2,3],[4,5]]]]", NULL, 400, "/inputs/1/0/1"},
+    {"/gradients", B_IMG, "/inputs", "[[[[1,2,3],[4,5,6]]],[[1,2,3]]]", NULL, 400, "/inputs/1/0"},
+    {"/gradients", B_IMG, "/inputs", "[[[[[1]]]]]", NULL, 400, "/inputs/0/0/0/0"},
+    {"/gradients", B_IMG, "/inputs", "{\"shape\":[2,1,2,3],\"data\":[1,2,3,4,5,6,1,2,3,4,5]}", NULL, 400, "/inputs/data"},
+    {"/gradients", B_IMG, "/network/inputs", "[4096,4096,4096]", NULL, 422, "/network/inputs"},
+    {"/gradients", B_IMG, "/network/inputs", "[65,1,1]", NULL, 422, "/network/inputs/0"},
     /* limits (422 naming the limit) */
     {"/gradients", B_CE, "/network/layers/0/units", "100", NULL, 422, "/network/layers/0/units"},
     {"/train", B_TRAIN, "/epochs", "60", NULL, 422, "/epochs"},
@@ -225,7 +253,10 @@ static void run_hostile(const hostile *h, size_t idx)
     if (h->raw) {
         body = strdup(h->raw);
     } else {
-        const char *base = h->base == B_CE ? base_ce : h->base == B_TRAIN ? base_train : base_mse;
+        const char *base = h->base == B_CE      ? base_ce
+                           : h->base == B_TRAIN ? base_train
+                           : h->base == B_IMG   ? base_img
+                                                : base_mse;
         json_t *j = json_loads(base, 0, NULL);
         CHECK(j && set_at(j, h->path, h->value) == 0, "case %zu: bad table entry", idx);
         body = json_dumps(j, JSON_COMPACT);

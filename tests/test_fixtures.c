@@ -1,4 +1,4 @@
-/* The core against PyTorch: tests/fixtures/{nets,optim}.json hold losses,
+/* The core against PyTorch: tests/fixtures/{nets,optim,layers}.json hold losses,
  * outputs, gradients, dL/dx, dL/dz, optimizer trajectories and mini-batch
  * training runs computed by torch (tests/fixtures/make_fixtures.py).
  *
@@ -76,7 +76,7 @@ static void cmp_scalar(const char *what, double got, const json_t *want_json, gs
     cmp_values(what, &got, GS_FLOAT64, &want, 1, net_dtype);
 }
 
-/* A slab in the parameter layout (dtype t) against [{weight, bias}, ...],
+/* A slab in the parameter layout (dtype t) against [{weight, bias}, {}, ...],
  * tensor by tensor. */
 static void cmp_slab(const char *what, const void *slab, gs_dtype t, const gs_net *net,
                      const json_t *list, gs_dtype net_dtype)
@@ -91,18 +91,15 @@ static void cmp_slab(const char *what, const void *slab, gs_dtype t, const gs_ne
               def->n_layers);
         return;
     }
-    size_t fan_in = def->inputs, bytes = fx_dtype_bytes(t);
+    size_t bytes = fx_dtype_bytes(t);
     char name[160];
-    for (size_t l = 0; l < def->n_layers; l++) {
-        size_t out = def->layers[l].units;
-        const json_t *p = json_array_get(list, l);
-        snprintf(name, sizeof name, "%s/%zu/weight", what, l);
-        cmp_tensor(name, (const char *)slab + gs_net_weight_offset(net, l) * bytes, t,
-                   json_object_get(p, "weight"), out * fan_in, net_dtype);
-        snprintf(name, sizeof name, "%s/%zu/bias", what, l);
-        cmp_tensor(name, (const char *)slab + gs_net_bias_offset(net, l) * bytes, t,
-                   json_object_get(p, "bias"), out, net_dtype);
-        fan_in = out;
+    for (size_t k = 0; k < gs_net_tensor_count(net); k++) {
+        size_t l = gs_net_tensor_layer(net, k);
+        const char *tn = gs_net_tensor_name(net, k);
+        snprintf(name, sizeof name, "%s/%zu/%s", what, l, tn);
+        cmp_tensor(name, (const char *)slab + gs_net_tensor_offset(net, k) * bytes, t,
+                   json_object_get(json_array_get(list, l), tn), gs_net_tensor_size(net, k),
+                   net_dtype);
     }
 }
 
@@ -187,13 +184,13 @@ static int setup_net(setup *s, const json_t *fx, gs_gemm_path path, const json_t
     if (!s->net) return -1;
 
     s->n_in = s->def.inputs;
-    s->n_out = s->def.layers[s->def.n_layers - 1].units;
-    CHECK(gs_net_param_count(s->net) == fx_param_count(&s->def), "param count %zu, want %zu",
-          gs_net_param_count(s->net), fx_param_count(&s->def));
-    CHECK(gs_net_outputs(s->net) == s->n_out, "gs_net_outputs %zu, want %zu",
-          gs_net_outputs(s->net), s->n_out);
-    if (gs_net_param_count(s->net) != fx_param_count(&s->def)) return -1;
-    if (load_params(s->net, params ? params : json_object_get(fx, "params"))) return -1;
+    s->n_out = gs_net_outputs(s->net);
+    const json_t *plist = params ? params : json_object_get(fx, "params");
+    size_t want_params = fx_params_len(plist);
+    CHECK(gs_net_param_count(s->net) == want_params, "param count %zu, the fixture's %zu",
+          gs_net_param_count(s->net), want_params);
+    if (gs_net_param_count(s->net) != want_params) return -1;
+    if (load_params(s->net, plist)) return -1;
 
     double r = json_number_value(json_object_get(fx, "rows"));
     s->rows = r >= 1 ? (size_t)r : 0;
@@ -285,8 +282,9 @@ static void net_case(const json_t *fx, gs_gemm_path path)
     for (size_t l = 0; l < s.def.n_layers && l < json_array_size(deltas); l++) {
         char what[64];
         snprintf(what, sizeof what, "deltas/%zu", l);
-        cmp_tensor(what, gs_pass_delta(s.pass, l), t, json_array_get(deltas, l),
-                   s.rows * s.layers[l].units, t);
+        gs_shape sh = gs_net_layer_shape(s.net, l);
+        size_t n = sh.dim[0] * (sh.rank == 3 ? sh.dim[1] * sh.dim[2] : 1);
+        cmp_tensor(what, gs_pass_delta(s.pass, l), t, json_array_get(deltas, l), s.rows * n, t);
     }
 
     /* Gradients are written, not accumulated: a second pass gives the same bytes. */
@@ -692,6 +690,20 @@ int main(int argc, char **argv)
             trajectory_case(json_array_get(traj, i));
         for (size_t i = 0; i < json_array_size(runs); i++) training_case(json_array_get(runs, i));
         json_decref(optim);
+    }
+
+    json_t *layers = load_or_fail("layers.json");
+    if (layers) {
+        const json_t *list = json_object_get(layers, "nets");
+        const json_t *runs = json_object_get(layers, "training");
+        if (json_array_size(list) == 0) empty_fail("layers.json: nets");
+        if (json_array_size(runs) == 0) empty_fail("layers.json: training");
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            net_case(json_array_get(list, i), GS_GEMM_BLAS);
+            net_case(json_array_get(list, i), GS_GEMM_REFERENCE);
+        }
+        for (size_t i = 0; i < json_array_size(runs); i++) training_case(json_array_get(runs, i));
+        json_decref(layers);
     }
 
     for (int k = 0; k < K_COUNT; k++)

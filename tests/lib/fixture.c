@@ -85,6 +85,31 @@ static int get_size(const json_t *obj, const char *key, size_t *out)
     return 0;
 }
 
+static const char *const TYPE_NAMES[] = {
+    [GS_LAYER_DENSE] = "dense",
+    [GS_LAYER_FLATTEN] = "flatten",
+};
+
+/* One layer of a fixture definition; "type" absent means dense. */
+static int layer_def(const json_t *l, size_t i, gs_layer_def *L, char *why, size_t why_size)
+{
+    const json_t *tn = json_object_get(l, "type");
+    int type = tn ? lookup(json_string_value(tn), TYPE_NAMES, GS_LAYER_COUNT) : GS_LAYER_DENSE;
+    if (type < 0) return say(why, why_size, "bad def/layers/%zu/type", i), -1;
+    *L = gs_layer(0, GS_ACT_LINEAR);
+    L->type = (gs_layer_type)type;
+    if (type == GS_LAYER_FLATTEN) return 0;
+    if (get_size(l, "units", &L->units))
+        return say(why, why_size, "bad def/layers/%zu/units", i), -1;
+    int act = fx_activation(json_string_value(json_object_get(l, "activation")));
+    if (act < 0) return say(why, why_size, "bad def/layers/%zu/activation", i), -1;
+    L->activation = (gs_activation)act;
+    const json_t *v;
+    if ((v = json_object_get(l, "slope"))) L->slope = json_number_value(v);
+    if ((v = json_object_get(l, "alpha"))) L->alpha = json_number_value(v);
+    return 0;
+}
+
 int fx_net_def(const json_t *fx, gs_net_def *def, gs_layer_def *layers, char *why,
                size_t why_size)
 {
@@ -95,24 +120,25 @@ int fx_net_def(const json_t *fx, gs_net_def *def, gs_layer_def *layers, char *wh
     int dt = fx_dtype(json_string_value(json_object_get(fx, "dtype")));
     if (dt < 0) return say(why, why_size, "bad \"dtype\""), -1;
     def->dtype = (gs_dtype)dt;
-    if (get_size(d, "inputs", &def->inputs)) return say(why, why_size, "bad def/inputs"), -1;
+    const json_t *in = json_object_get(d, "inputs");
+    if (json_is_array(in) && json_array_size(in) == 3) { /* [C, H, W] */
+        def->inputs = 1;
+        for (size_t i = 0; i < 3; i++) {
+            double v = json_number_value(json_array_get(in, i));
+            if (!(v >= 1 && v <= 1e6)) return say(why, why_size, "bad def/inputs/%zu", i), -1;
+            def->input_shape[i] = (size_t)v;
+            def->inputs *= def->input_shape[i];
+        }
+    } else if (get_size(d, "inputs", &def->inputs)) {
+        return say(why, why_size, "bad def/inputs"), -1;
+    }
 
     const json_t *ls = json_object_get(d, "layers");
     size_t n = json_array_size(ls);
     if (!json_is_array(ls) || n == 0 || n > FX_MAX_LAYERS)
         return say(why, why_size, "bad def/layers"), -1;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *l = json_array_get(ls, i);
-        size_t units;
-        if (get_size(l, "units", &units))
-            return say(why, why_size, "bad def/layers/%zu/units", i), -1;
-        int act = fx_activation(json_string_value(json_object_get(l, "activation")));
-        if (act < 0) return say(why, why_size, "bad def/layers/%zu/activation", i), -1;
-        layers[i] = gs_layer(units, (gs_activation)act);
-        const json_t *v;
-        if ((v = json_object_get(l, "slope"))) layers[i].slope = json_number_value(v);
-        if ((v = json_object_get(l, "alpha"))) layers[i].alpha = json_number_value(v);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (layer_def(json_array_get(ls, i), i, &layers[i], why, why_size)) return -1;
     def->n_layers = n;
     def->layers = layers;
 
@@ -126,12 +152,13 @@ int fx_net_def(const json_t *fx, gs_net_def *def, gs_layer_def *layers, char *wh
     return 0;
 }
 
-size_t fx_param_count(const gs_net_def *def)
+size_t fx_params_len(const json_t *list)
 {
-    size_t n = 0, fan_in = def->inputs;
-    for (size_t l = 0; l < def->n_layers; l++) {
-        n += def->layers[l].units * (fan_in + 1);
-        fan_in = def->layers[l].units;
+    size_t n = 0;
+    for (size_t l = 0; l < json_array_size(list); l++) {
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)json_array_get(list, l), key, v) n += json_array_size(v);
     }
     return n;
 }
@@ -158,20 +185,22 @@ int fx_param_slab(const json_t *list, const gs_net *net, double *slab, char *why
     const gs_net_def *def = gs_net_def_of(net);
     if (!json_is_array(list) || json_array_size(list) != def->n_layers)
         return say(why, why_size, "params: expected %zu layers", def->n_layers), -1;
-    size_t fan_in = def->inputs, total = gs_net_param_count(net);
+    size_t total = gs_net_param_count(net);
     for (size_t l = 0; l < def->n_layers; l++) {
-        size_t out = def->layers[l].units;
-        size_t wo = gs_net_weight_offset(net, l), bo = gs_net_bias_offset(net, l);
-        if (wo + out * fan_in > total || bo + out > total)
-            return say(why, why_size, "layer %zu: offsets %zu/%zu out of the slab (%zu)", l,
-                       wo, bo, total), -1;
+        size_t first, n = gs_net_layer_tensors(net, l, &first);
         const json_t *p = json_array_get(list, l);
-        if (fx_doubles(json_object_get(p, "weight"), slab + wo, out * fan_in))
-            return say(why, why_size, "params/%zu/weight: expected %zu numbers", l,
-                       out * fan_in), -1;
-        if (fx_doubles(json_object_get(p, "bias"), slab + bo, out))
-            return say(why, why_size, "params/%zu/bias: expected %zu numbers", l, out), -1;
-        fan_in = out;
+        if (json_object_size(p) != n)
+            return say(why, why_size, "params/%zu: %zu tensors, the layer has %zu", l,
+                       json_object_size(p), n), -1;
+        for (size_t t = first; t < first + n; t++) {
+            const char *name = gs_net_tensor_name(net, t);
+            size_t off = gs_net_tensor_offset(net, t), size = gs_net_tensor_size(net, t);
+            if (off + size > total)
+                return say(why, why_size, "tensor %zu out of the slab (%zu)", t, total), -1;
+            if (fx_doubles(json_object_get(p, name), slab + off, size))
+                return say(why, why_size, "params/%zu/%s: expected %zu numbers", l, name, size),
+                       -1;
+        }
     }
     return 0;
 }
