@@ -178,10 +178,14 @@ gs_status gs_check_width(size_t n, const gs_limits *lim, size_t l, const char *n
                          gs_error *err)
 {
     if (n == 0) return gs_fail_at(err, GS_EINVAL, l, name, "must be a positive integer");
-    if (n > INT_MAX) return gs_fail_at(err, GS_ELIMIT, l, name, "must be at most %d", INT_MAX);
+    if (n > INT_MAX)
+        return gs_limit(err, gs_fail_at(err, GS_ELIMIT, l, name, "must be at most %d", INT_MAX),
+                        "max_units");
     if (lim && lim->max_units && n > lim->max_units)
-        return gs_fail_at(err, GS_ELIMIT, l, name, "%zu exceeds the limit of %zu units", n,
-                          lim->max_units);
+        return gs_limit(err,
+                        gs_fail_at(err, GS_ELIMIT, l, name, "%zu exceeds the limit of %zu units",
+                                   n, lim->max_units),
+                        "max_units");
     return GS_OK;
 }
 
@@ -196,6 +200,17 @@ gs_layer_def gs_layer_flatten(void)
 {
     gs_layer_def L = gs_layer(0, GS_ACT_LINEAR);
     L.type = GS_LAYER_FLATTEN;
+    return L;
+}
+
+gs_layer_def gs_layer_conv2d(size_t out_channels, size_t kh, size_t kw, gs_activation act)
+{
+    gs_layer_def L = gs_layer(0, act);
+    L.type = GS_LAYER_CONV2D;
+    L.out_channels = out_channels;
+    L.kernel[0] = kh;
+    L.kernel[1] = kw;
+    L.stride[0] = L.stride[1] = 1;
     return L;
 }
 
@@ -214,8 +229,10 @@ gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error
     if (def->n_layers == 0 || !def->layers)
         return gs_fail(err, GS_EINVAL, "layers", "must hold at least one layer");
     if (lim && lim->max_layers && def->n_layers > lim->max_layers)
-        return gs_fail(err, GS_ELIMIT, "layers", "%zu layers exceed the limit of %zu",
-                       def->n_layers, lim->max_layers);
+        return gs_limit(err,
+                        gs_fail(err, GS_ELIMIT, "layers", "%zu layers exceed the limit of %zu",
+                                def->n_layers, lim->max_layers),
+                        "max_layers");
     if ((unsigned)def->dtype > GS_FLOAT64)
         return gs_fail(err, GS_EINVAL, "dtype", "must be float32 or float64");
     if ((unsigned)def->gemm > GS_GEMM_REFERENCE)
@@ -233,9 +250,12 @@ gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error
                               "softmax is allowed on the last layer only");
         if (!gs_add_ok(params, g.n_params, &params) ||
             (lim && lim->max_params && params > lim->max_params))
-            return gs_fail_at(err, GS_ELIMIT, l, "units",
-                              "the network would exceed the limit of %zu parameters",
-                              lim && lim->max_params ? lim->max_params : (size_t)SIZE_MAX);
+            return gs_limit(err,
+                            gs_fail_at(err, GS_ELIMIT, l, gs_layer_kinds[L->type].size_field,
+                                       "the network would exceed the limit of %zu parameters",
+                                       lim && lim->max_params ? lim->max_params
+                                                              : (size_t)SIZE_MAX),
+                            "max_params");
         shape = g.out;
     }
 

@@ -72,6 +72,7 @@ struct gs_pass {
 typedef struct {
     const char *name;
     int has_activation;                              /* else the activation is linear */
+    const char *size_field; /* blamed when the layer's rows or parameters are too big */
     const char *tensor_names[GS_LAYER_TENSORS_MAX]; /* in slab order */
     gs_status (*check)(const gs_layer_def *L, size_t l, const gs_limits *lim,
                        gs_layer_geom *g, gs_error *err);
@@ -114,6 +115,12 @@ struct gs_optim {
 gs_status gs_fail(gs_error *err, gs_status status, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void gs_error_clear(gs_error *err);
+/* Names the gs_limits member behind a GS_ELIMIT just failed; returns st. */
+static inline gs_status gs_limit(gs_error *err, gs_status st, const char *limit)
+{
+    if (err) err->limit = limit;
+    return st;
+}
 
 /* Allocation through the caller's hook; NULL hook means malloc/free. */
 gs_allocator gs_allocator_or_default(const gs_allocator *a);

@@ -70,13 +70,76 @@ static gs_status flatten_check(const gs_layer_def *L, size_t l, const gs_limits 
     return GS_OK;
 }
 
+/* conv2d: [C, H, W] -> [OC, OH, OW], OH = (H + 2 ph - kh) / sh + 1 (and so
+ * for W); weight [OC, C, kh, kw], bias [OC]; work: the columns of one image
+ * and their gradient, 2 x [C*kh*kw, OH*OW]. */
+static gs_status conv2d_check(const gs_layer_def *L, size_t l, const gs_limits *lim,
+                              gs_layer_geom *g, gs_error *err)
+{
+    if (g->in.rank != 3)
+        return gs_fail_at(err, GS_EINVAL, l, "type",
+                          "a conv2d layer takes [C, H, W] rows, not [%zu]: give network.inputs "
+                          "as [C, H, W]",
+                          g->in_n);
+    gs_status st = gs_check_width(L->out_channels, lim, l, "out_channels", err);
+    if (st) return st;
+    size_t C = g->in.dim[0], out[2];
+    for (int i = 0; i < 2; i++) {
+        size_t in = g->in.dim[1 + i], k = L->kernel[i], s = L->stride[i], p = L->padding[i];
+        if (k == 0 || k > INT_MAX)
+            return gs_fail_at(err, GS_EINVAL, l, "kernel_size", "must be a positive integer");
+        if (s == 0 || s > INT_MAX)
+            return gs_fail_at(err, GS_EINVAL, l, "stride", "must be a positive integer");
+        if (p > INT_MAX) return gs_fail_at(err, GS_EINVAL, l, "padding", "must be at most %d", INT_MAX);
+        if (in + 2 * p < k) { /* in <= INT_MAX, p <= INT_MAX: no overflow */
+            if (L->kernel[0] == L->kernel[1])
+                return gs_fail_at(err, GS_EINVAL, l, "kernel_size",
+                                  "%zu does not fit the %zux%zu input with padding %zu", k,
+                                  g->in.dim[1], g->in.dim[2], p);
+            return gs_fail_at(err, GS_EINVAL, l, "kernel_size",
+                              "%zux%zu does not fit the %zux%zu input with padding %zux%zu",
+                              L->kernel[0], L->kernel[1], g->in.dim[1], g->in.dim[2],
+                              L->padding[0], L->padding[1]);
+        }
+        out[i] = (in + 2 * p - k) / s + 1;
+    }
+    g->out = (gs_shape){3, {L->out_channels, out[0], out[1]}};
+    size_t K, P, work;
+    if (!gs_mul_ok(C, L->kernel[0], &K) || !gs_mul_ok(K, L->kernel[1], &K) || K > INT_MAX ||
+        !gs_mul_ok(out[0], out[1], &P) || P > INT_MAX || !gs_mul_ok(K, P, &work) ||
+        !gs_mul_ok(work, 2, &work))
+        return gs_fail_at(err, GS_ELIMIT, l, "kernel_size",
+                          "the layer's columns (C*kh*kw x OH*OW) do not fit in memory");
+    if (lim && lim->max_batch_elems && work > lim->max_batch_elems)
+        return gs_limit(err,
+                        gs_fail_at(err, GS_ELIMIT, l, "kernel_size",
+                                   "the layer's columns, 2 x %zu x %zu, exceed the limit of %zu "
+                                   "batch elements",
+                                   K, P, lim->max_batch_elems),
+                        "max_batch_elems");
+    g->work = work;
+    g->fan_in = K;
+    g->fan_out = L->out_channels * L->kernel[0] * L->kernel[1]; /* <= INT_MAX * K */
+    g->n_tensors = 2;
+    g->rank[0] = 4;
+    g->dims[0][0] = L->out_channels;
+    g->dims[0][1] = C;
+    g->dims[0][2] = L->kernel[0];
+    g->dims[0][3] = L->kernel[1];
+    g->rank[1] = 1;
+    g->dims[1][0] = L->out_channels;
+    return GS_OK;
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 const gs_layer_kind gs_layer_kinds[GS_LAYER_COUNT] = {
-    [GS_LAYER_DENSE] = {"dense", 1, {"weight", "bias"}, dense_check, dense_forward_f32,
+    [GS_LAYER_DENSE] = {"dense", 1, "units", {"weight", "bias"}, dense_check, dense_forward_f32,
                         dense_backward_f32, dense_forward_f64, dense_backward_f64},
-    [GS_LAYER_FLATTEN] = {"flatten", 0, {NULL}, flatten_check, flatten_forward_f32,
+    [GS_LAYER_FLATTEN] = {"flatten", 0, "type", {NULL}, flatten_check, flatten_forward_f32,
                           flatten_backward_f32, flatten_forward_f64, flatten_backward_f64},
+    [GS_LAYER_CONV2D] = {"conv2d", 1, "out_channels", {"weight", "bias"}, conv2d_check, conv2d_forward_f32,
+                         conv2d_backward_f32, conv2d_forward_f64, conv2d_backward_f64},
 };
 
 const char *gs_layer_type_name(gs_layer_type t)
@@ -114,7 +177,7 @@ gs_status gs_layer_geom_of(const gs_layer_def *L, size_t l, const gs_shape *in,
     if (st) return st;
     /* every output row must fit the limits */
     g->out_n = gs_shape_size(&g->out);
-    if ((st = gs_check_width(g->out_n, lim, l, k->has_activation ? "units" : "type", err)))
+    if ((st = gs_check_width(g->out_n, lim, l, k->size_field, err)))
         return st;
     /* parameters, saturating at SIZE_MAX: the caller compares the sum with
      * its limit and names the field */

@@ -72,3 +72,116 @@ static void SFX(flatten_backward)(const gs_layer_def *L, const gs_layer_geom *g,
     (void)L, (void)dparam, (void)in, (void)param, (void)work, (void)path;
     if (din) memcpy(din, dz, rows * g->in_n * sizeof *din);
 }
+
+/* ---- conv2d ------------------------------------------------------------------------------ */
+
+/* Columns of one image for a k[0] x k[1] kernel, stride s, padding p:
+ * in [C, H, W] -> col [C*kh*kw, OH*OW], row (c*kh + i)*kw + j holding, at
+ * column oh*OW + ow, in[c, oh*sh - ph + i, ow*sw - pw + j] (0 outside): the
+ * rows line up with weight [OC, C, kh, kw] read as [OC, C*kh*kw]. */
+static void SFX(im2col)(REAL *col, const REAL *in, size_t C, size_t H, size_t W,
+                        const size_t k[2], const size_t s[2], const size_t p[2], size_t OH,
+                        size_t OW)
+{
+    for (size_t c = 0; c < C; c++)
+        for (size_t i = 0; i < k[0]; i++)
+            for (size_t j = 0; j < k[1]; j++) {
+                REAL *row = col + ((c * k[0] + i) * k[1] + j) * OH * OW;
+                /* ow whose iw = ow*sw + j - pw falls in [0, W): [lo, hi) */
+                size_t lo = j >= p[1] ? 0 : (p[1] - j + s[1] - 1) / s[1];
+                size_t hi = W + p[1] > j ? (W + p[1] - j - 1) / s[1] + 1 : 0;
+                if (hi > OW) hi = OW;
+                if (lo > hi) lo = hi;
+                for (size_t oh = 0; oh < OH; oh++) {
+                    REAL *r = row + oh * OW;
+                    size_t ih = oh * s[0] + i; /* + the padding: ih - p[0] is the row */
+                    if (ih < p[0] || ih - p[0] >= H) {
+                        memset(r, 0, OW * sizeof *r);
+                        continue;
+                    }
+                    const REAL *src = in + (c * H + ih - p[0]) * W;
+                    for (size_t ow = 0; ow < lo; ow++) r[ow] = 0;
+                    if (s[1] == 1)
+                        memcpy(r + lo, src + lo + j - p[1], (hi - lo) * sizeof *r);
+                    else
+                        for (size_t ow = lo; ow < hi; ow++) r[ow] = src[ow * s[1] + j - p[1]];
+                    for (size_t ow = hi; ow < OW; ow++) r[ow] = 0;
+                }
+            }
+}
+
+/* The adjoint of im2col: col [C*kh*kw, OH*OW] -> din [C, H, W], each column
+ * entry added where im2col read it (din is zeroed first). */
+static void SFX(col2im)(REAL *din, const REAL *col, size_t C, size_t H, size_t W,
+                        const size_t k[2], const size_t s[2], const size_t p[2], size_t OH,
+                        size_t OW)
+{
+    memset(din, 0, C * H * W * sizeof *din);
+    for (size_t c = 0; c < C; c++)
+        for (size_t i = 0; i < k[0]; i++)
+            for (size_t j = 0; j < k[1]; j++) {
+                const REAL *row = col + ((c * k[0] + i) * k[1] + j) * OH * OW;
+                size_t lo = j >= p[1] ? 0 : (p[1] - j + s[1] - 1) / s[1];
+                size_t hi = W + p[1] > j ? (W + p[1] - j - 1) / s[1] + 1 : 0;
+                if (hi > OW) hi = OW;
+                if (lo > hi) lo = hi;
+                for (size_t oh = 0; oh < OH; oh++) {
+                    size_t ih = oh * s[0] + i;
+                    if (ih < p[0] || ih - p[0] >= H) continue;
+                    REAL *dst = din + (c * H + ih - p[0]) * W;
+                    const REAL *r = row + oh * OW;
+                    for (size_t ow = lo; ow < hi; ow++) dst[ow * s[1] + j - p[1]] += r[ow];
+                }
+            }
+}
+
+/* in [B, C, H, W], weight [OC, C, kh, kw], bias [OC] -> out [B, OC, OH, OW];
+ * per image: col [K, P] = im2col(in_b), out_b [OC, P] = weight [OC, K] col + bias,
+ * K = C*kh*kw, P = OH*OW. col is work [K*P]. */
+static void SFX(conv2d_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *out,
+                                const REAL *in, const REAL *param, REAL *work, size_t B,
+                                gs_gemm_path path)
+{
+    size_t C = g->in.dim[0], H = g->in.dim[1], W = g->in.dim[2];
+    size_t OC = g->out.dim[0], OH = g->out.dim[1], OW = g->out.dim[2];
+    size_t K = C * L->kernel[0] * L->kernel[1], P = OH * OW;
+    const REAL *weight = param, *bias = param + OC * K;
+    REAL *col = work;
+    for (size_t b = 0; b < B; b++) {
+        REAL *ob = out + b * OC * P;
+        SFX(im2col)(col, in + b * C * H * W, C, H, W, L->kernel, L->stride, L->padding, OH, OW);
+        for (size_t o = 0; o < OC; o++)
+            for (size_t q = 0; q < P; q++) ob[o * P + q] = bias[o];
+        /* out_b [OC, P] += weight [OC, K] x col [K, P] */
+        GEMM(0, 0, OC, P, K, 1, weight, K, col, P, 1, ob, P, path);
+    }
+}
+
+/* dout [B, OC, OH, OW] -> dweight [OC, C, kh, kw] = sum_b dout_b [OC, P] col_b^T,
+ * dbias [OC] = sums of dout over b and P, and (din not NULL)
+ * din_b = col2im(weight^T [K, OC] dout_b); all written. work holds col and
+ * dcol, [K*P] each. */
+static void SFX(conv2d_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
+                                 REAL *dparam, const REAL *dout, const REAL *in,
+                                 const REAL *param, REAL *work, size_t B, gs_gemm_path path)
+{
+    size_t C = g->in.dim[0], H = g->in.dim[1], W = g->in.dim[2];
+    size_t OC = g->out.dim[0], OH = g->out.dim[1], OW = g->out.dim[2];
+    size_t K = C * L->kernel[0] * L->kernel[1], P = OH * OW;
+    const REAL *weight = param;
+    REAL *dweight = dparam, *dbias = dparam + OC * K, *col = work, *dcol = work + K * P;
+    memset(dbias, 0, OC * sizeof *dbias);
+    for (size_t b = 0; b < B; b++) {
+        const REAL *db = dout + b * OC * P;
+        SFX(im2col)(col, in + b * C * H * W, C, H, W, L->kernel, L->stride, L->padding, OH, OW);
+        /* dweight [OC, K] (+)= dout_b [OC, P] x col^T [P, K]; the first image writes */
+        GEMM(0, 1, OC, K, P, 1, db, P, col, P, b ? 1 : 0, dweight, K, path);
+        for (size_t o = 0; o < OC; o++)
+            for (size_t q = 0; q < P; q++) dbias[o] += db[o * P + q];
+        if (!din) continue;
+        /* dcol [K, P] = weight^T [K, OC] x dout_b [OC, P] */
+        GEMM(1, 0, K, P, OC, 1, weight, K, db, P, 0, dcol, P, path);
+        SFX(col2im)(din + b * C * H * W, dcol, C, H, W, L->kernel, L->stride, L->padding, OH,
+                    OW);
+    }
+}

@@ -11,8 +11,8 @@
  *     row-major;
  *   - a dense layer computes z = x W^T + b, a = act(z); W is [out, in], b is
  *     [out]; a conv2d layer's W is [out_channels, in_channels, kh, kw];
- *   - parameters live in one slab, each layer's tensors in turn (dense:
- *     weight, bias; flatten: none), the order of torch's
+ *   - parameters live in one slab, each layer's tensors in turn (dense and
+ *     conv2d: weight, bias; flatten: none), the order of torch's
  *     model.parameters(); gradients and optimizer state use the same layout;
  *   - every buffer is of the network's dtype (float or double), except losses
  *     and reports, which are double, and class labels, which are int64_t.
@@ -48,6 +48,10 @@ typedef struct {
     char field[96];
     char message[160];
     size_t step; /* GS_EDIVERGED / GS_ECANCELED: zero-based step index */
+    /* GS_ELIMIT: the gs_limits member crossed ("max_units", "max_params",
+     * "max_layers", "max_batch_elems"; "max_units" also for the 32-bit BLAS
+     * bound on a width), or NULL when memory itself is the bound */
+    const char *limit;
 } gs_error;
 
 const char *gs_status_name(gs_status s);
@@ -100,6 +104,7 @@ typedef enum { GS_GEMM_AUTO = 0, GS_GEMM_BLAS, GS_GEMM_REFERENCE } gs_gemm_path;
 typedef enum {
     GS_LAYER_DENSE = 0, /* units, activation */
     GS_LAYER_FLATTEN,   /* [rows, C, H, W] -> [rows, C*H*W] in row-major order */
+    GS_LAYER_CONV2D,    /* out_channels, kernel, stride, padding, activation */
     GS_LAYER_COUNT
 } gs_layer_type;
 
@@ -109,6 +114,11 @@ typedef struct {
     double slope; /* leaky_relu negative slope; default 0.01 */
     double alpha; /* elu alpha; default 1.0 */
     gs_layer_type type;
+    /* conv2d (as torch.nn.Conv2d, no dilation or groups); each pair [h, w] */
+    size_t out_channels;
+    size_t kernel[2];
+    size_t stride[2];  /* gs_layer_conv2d: 1 */
+    size_t padding[2]; /* zeros on every side; gs_layer_conv2d: 0 */
 } gs_layer_def;
 
 /* The shape of one row of a tensor (the batch's rows dimension left out):
@@ -144,6 +154,8 @@ typedef struct {
 gs_layer_def gs_layer(size_t units, gs_activation act);
 /* A flatten layer. */
 gs_layer_def gs_layer_flatten(void);
+/* A conv2d layer: out_channels, a kh x kw kernel, stride 1, padding 0. */
+gs_layer_def gs_layer_conv2d(size_t out_channels, size_t kh, size_t kw, gs_activation act);
 /* Defaults: mean, huber_delta 1, float32, AUTO. */
 void gs_net_def_init(gs_net_def *def);
 

@@ -14,9 +14,13 @@ static const char *const NETWORK_KEYS[] = {"inputs", "layers", "loss", "reductio
 /* The keys of a layer object, per type (the core's layer table has the rest). */
 static const char *const DENSE_KEYS[] = {"type", "units", "activation", "slope", "alpha", NULL};
 static const char *const FLATTEN_KEYS[] = {"type", NULL};
+static const char *const CONV2D_KEYS[] = {"type",   "out_channels", "kernel_size", "stride",
+                                          "padding", "activation",  "slope",       "alpha",
+                                          NULL};
 static const char *const *const LAYER_KEYS[GS_LAYER_COUNT] = {
     [GS_LAYER_DENSE] = DENSE_KEYS,
     [GS_LAYER_FLATTEN] = FLATTEN_KEYS,
+    [GS_LAYER_CONV2D] = CONV2D_KEYS,
 };
 static const char *const INIT_KEYS[] = {"scheme", "seed", NULL};
 
@@ -158,27 +162,18 @@ void diag_core(diag *d, const gs_error *e, const char *prefix, const char *limit
     }
 }
 
-/* The limit a network definition's ELIMIT is about, from the field blamed. */
-static void diag_net_limit(diag *d, const gs_error *e, const gs_net_def *def,
-                           const server_options *o)
+/* A network definition's ELIMIT as a 422 naming the limit the core reports. */
+static void diag_net_limit(diag *d, const gs_error *e, const server_options *o)
 {
     const gs_limits *L = &o->limits;
-    const char *name = "max_params";
+    const char *name = e->limit ? e->limit : "max_params";
     double value = (double)L->max_params;
-    size_t n = 0;
-    if (strcmp(e->field, "layers") == 0) {
-        name = "max_layers";
+    if (strcmp(name, "max_layers") == 0) {
         value = (double)L->max_layers;
-    } else if (strcmp(e->field, "inputs") == 0) {
-        n = def->inputs;
-    } else if (sscanf(e->field, "inputs/%zu", &n) == 1 && n < 3) {
-        n = def->input_shape[n];
-    } else if (sscanf(e->field, "layers/%zu/units", &n) == 1 && n < def->n_layers) {
-        n = def->layers[n].units;
-    }
-    if (n && ((L->max_units && n > L->max_units) || n > INT_MAX)) {
-        name = "max_units";
+    } else if (strcmp(name, "max_units") == 0) {
         value = L->max_units && L->max_units < (size_t)INT_MAX ? (double)L->max_units : INT_MAX;
+    } else if (strcmp(name, "max_batch_elems") == 0) {
+        value = (double)L->max_batch_elems;
     }
     diag_core(d, e, "/network/", name);
     d->limit_value = value;
@@ -196,24 +191,75 @@ static void require(const json_t *v, const char *ptr, const char *key, diag *d)
 
 static int layer_type_from_name(const char *name) { return gs_layer_type_from_name(name); }
 
-/* A layer object: "type" (default dense) picks the keys it may hold. */
-static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag *d)
+/* A size pair as torch takes it: n (both sides) or [h, w], each an integer
+ * >= min. 1 when present and valid, 0 when absent, -1 when invalid. */
+static int get_pair(const json_t *obj, const char *key, const char *base, size_t min,
+                    size_t out[2], diag *d)
 {
-    if (!need_object(v, ptr, d)) return;
-    int type = GS_LAYER_DENSE;
-    if (get_name(v, "type", ptr, layer_type_from_name, "dense, flatten", &type, d) < 0) return;
-    L->type = (gs_layer_type)type;
-    check_keys(v, ptr, d, LAYER_KEYS[type], NULL);
-    if (L->type != GS_LAYER_DENSE) return;
+    const json_t *v = json_object_get(obj, key);
+    if (!v) return 0;
+    const json_t *e[2] = {v, v};
+    if (json_is_array(v)) {
+        e[0] = json_array_size(v) == 2 ? json_array_get(v, 0) : NULL;
+        e[1] = json_array_size(v) == 2 ? json_array_get(v, 1) : NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        json_int_t n = json_is_integer(e[i]) ? json_integer_value(e[i]) : -1;
+        if (n < 0 || (size_t)n < min || n > INT_MAX) {
+            char p[PTR_MAX];
+            ptr_key(p, base, key);
+            diag_invalid(d, p, "must be %s integer or [h, w] of them (at most %d)",
+                         min ? "a positive" : "a non-negative", INT_MAX);
+            return -1;
+        }
+        out[i] = (size_t)n;
+    }
+    return 1;
+}
+
+/* activation (with slope, alpha), as dense and conv2d take it. */
+static void decode_activation(const json_t *v, const char *ptr, gs_layer_def *L, int required,
+                              diag *d)
+{
     int act = GS_ACT_LINEAR;
-    if (get_count(v, "units", ptr, 1, &L->units, d) == 0) require(v, ptr, "units", d);
     if (get_name(v, "activation", ptr, gs_activation_from_name,
                  "linear, relu, leaky_relu, elu, gelu, sigmoid, tanh, softplus, softmax", &act,
-                 d) == 0)
+                 d) == 0 &&
+        required)
         require(v, ptr, "activation", d);
     L->activation = (gs_activation)act;
     get_number(v, "slope", ptr, &L->slope, d);
     get_number(v, "alpha", ptr, &L->alpha, d);
+}
+
+/* A layer object: "type" (default dense) picks the keys it may hold; the
+ * core checks the values against the shapes. */
+static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag *d)
+{
+    if (!need_object(v, ptr, d)) return;
+    int type = GS_LAYER_DENSE;
+    if (get_name(v, "type", ptr, layer_type_from_name, "dense, flatten, conv2d", &type, d) < 0)
+        return;
+    L->type = (gs_layer_type)type;
+    check_keys(v, ptr, d, LAYER_KEYS[type], NULL);
+    switch (L->type) {
+    case GS_LAYER_DENSE:
+        if (get_count(v, "units", ptr, 1, &L->units, d) == 0) require(v, ptr, "units", d);
+        decode_activation(v, ptr, L, 1, d);
+        break;
+    case GS_LAYER_CONV2D:
+        /* out_channels 0 is the core's to refuse, naming the field as it does */
+        if (get_count(v, "out_channels", ptr, 0, &L->out_channels, d) == 0)
+            require(v, ptr, "out_channels", d);
+        if (get_pair(v, "kernel_size", ptr, 1, L->kernel, d) == 0) require(v, ptr, "kernel_size", d);
+        L->stride[0] = L->stride[1] = 1;
+        get_pair(v, "stride", ptr, 1, L->stride, d);
+        get_pair(v, "padding", ptr, 0, L->padding, d);
+        decode_activation(v, ptr, L, 0, d);
+        break;
+    default:
+        break;
+    }
 }
 
 /* "inputs": a count of features, or [C, H, W] for images (NCHW rows). */
@@ -493,7 +539,7 @@ int request_decode(request *r, const json_t *root, const request_kind *kind,
 
     gs_error e;
     if (gs_net_def_check(&r->def, &o->limits, &e) != GS_OK) {
-        if (e.status == GS_ELIMIT) diag_net_limit(d, &e, &r->def, o);
+        if (e.status == GS_ELIMIT) diag_net_limit(d, &e, o);
         else diag_core(d, &e, "/network/", NULL);
         return 0;
     }

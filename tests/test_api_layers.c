@@ -226,6 +226,8 @@ static void train_case(const json_t *fx)
         if (!strcmp(json_string_value(json_object_get(o, "kind")), "adam"))
             json_object_set_new(opt, "betas", json_pack("[O,O]", json_object_get(o, "beta1"),
                                                         json_object_get(o, "beta2")));
+        if (!strcmp(json_string_value(json_object_get(o, "kind")), "sgd"))
+            json_object_set(opt, "momentum", json_object_get(o, "momentum"));
         json_object_set_new(req, "optimizer", opt);
         json_object_set(req, "epochs", json_object_get(tr, "epochs"));
         json_object_set(req, "batch_size", json_object_get(tr, "batch_size"));

@@ -88,7 +88,22 @@ static int get_size(const json_t *obj, const char *key, size_t *out)
 static const char *const TYPE_NAMES[] = {
     [GS_LAYER_DENSE] = "dense",
     [GS_LAYER_FLATTEN] = "flatten",
+    [GS_LAYER_CONV2D] = "conv2d",
 };
+
+/* n or [h, w] into out; absent: def. 0, or -1 when malformed. */
+static int get_pair(const json_t *obj, const char *key, size_t def, size_t out[2])
+{
+    const json_t *v = json_object_get(obj, key);
+    out[0] = out[1] = def;
+    if (!v) return 0;
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+        if (!json_is_integer(e) || json_integer_value(e) < 0) return -1;
+        out[i] = (size_t)json_integer_value(e);
+    }
+    return 0;
+}
 
 /* One layer of a fixture definition; "type" absent means dense. */
 static int layer_def(const json_t *l, size_t i, gs_layer_def *L, char *why, size_t why_size)
@@ -99,9 +114,16 @@ static int layer_def(const json_t *l, size_t i, gs_layer_def *L, char *why, size
     *L = gs_layer(0, GS_ACT_LINEAR);
     L->type = (gs_layer_type)type;
     if (type == GS_LAYER_FLATTEN) return 0;
-    if (get_size(l, "units", &L->units))
+    if (type == GS_LAYER_CONV2D) {
+        if (get_size(l, "out_channels", &L->out_channels) || !json_object_get(l, "kernel_size") ||
+            get_pair(l, "kernel_size", 0, L->kernel) || get_pair(l, "stride", 1, L->stride) ||
+            get_pair(l, "padding", 0, L->padding))
+            return say(why, why_size, "bad def/layers/%zu (conv2d)", i), -1;
+    } else if (get_size(l, "units", &L->units)) {
         return say(why, why_size, "bad def/layers/%zu/units", i), -1;
-    int act = fx_activation(json_string_value(json_object_get(l, "activation")));
+    }
+    const json_t *an = json_object_get(l, "activation");
+    int act = an ? fx_activation(json_string_value(an)) : GS_ACT_LINEAR;
     if (act < 0) return say(why, why_size, "bad def/layers/%zu/activation", i), -1;
     L->activation = (gs_activation)act;
     const json_t *v;
