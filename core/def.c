@@ -214,6 +214,14 @@ gs_layer_def gs_layer_conv2d(size_t out_channels, size_t kh, size_t kw, gs_activ
     return L;
 }
 
+gs_layer_def gs_layer_pool2d(gs_layer_type type, size_t k)
+{
+    gs_layer_def L = gs_layer(0, GS_ACT_LINEAR);
+    L.type = type;
+    L.kernel[0] = L.kernel[1] = L.stride[0] = L.stride[1] = k;
+    return L;
+}
+
 gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err)
 {
     gs_error_clear(err);

@@ -70,6 +70,38 @@ static gs_status flatten_check(const gs_layer_def *L, size_t l, const gs_limits 
     return GS_OK;
 }
 
+/* The output size of a window (conv2d's kernel, a pool's) sliding over the
+ * input's H and W: out[i] = (in + 2 p - k) / s + 1, the kernel fitting the
+ * padded input; a pool's padding is at most half its kernel (as torch
+ * requires: no window is all padding). */
+static gs_status window_out(const gs_layer_def *L, size_t l, const gs_layer_geom *g, int pool,
+                            size_t out[2], gs_error *err)
+{
+    for (int i = 0; i < 2; i++) {
+        size_t in = g->in.dim[1 + i], k = L->kernel[i], s = L->stride[i], p = L->padding[i];
+        if (k == 0 || k > INT_MAX)
+            return gs_fail_at(err, GS_EINVAL, l, "kernel_size", "must be a positive integer");
+        if (s == 0 || s > INT_MAX)
+            return gs_fail_at(err, GS_EINVAL, l, "stride", "must be a positive integer");
+        if (p > INT_MAX) return gs_fail_at(err, GS_EINVAL, l, "padding", "must be at most %d", INT_MAX);
+        if (pool && 2 * p > k)
+            return gs_fail_at(err, GS_EINVAL, l, "padding",
+                              "%zu is more than half the kernel size %zu", p, k);
+        if (in + 2 * p < k) { /* in <= INT_MAX, p <= INT_MAX: no overflow */
+            if (L->kernel[0] == L->kernel[1] && L->padding[0] == L->padding[1])
+                return gs_fail_at(err, GS_EINVAL, l, "kernel_size",
+                                  "%zu does not fit the %zux%zu input with padding %zu", k,
+                                  g->in.dim[1], g->in.dim[2], p);
+            return gs_fail_at(err, GS_EINVAL, l, "kernel_size",
+                              "%zux%zu does not fit the %zux%zu input with padding %zux%zu",
+                              L->kernel[0], L->kernel[1], g->in.dim[1], g->in.dim[2],
+                              L->padding[0], L->padding[1]);
+        }
+        out[i] = (in + 2 * p - k) / s + 1;
+    }
+    return GS_OK;
+}
+
 /* conv2d: [C, H, W] -> [OC, OH, OW], OH = (H + 2 ph - kh) / sh + 1 (and so
  * for W); weight [OC, C, kh, kw], bias [OC]; work: the columns of one image
  * and their gradient, 2 x [C*kh*kw, OH*OW]. */
@@ -84,25 +116,7 @@ static gs_status conv2d_check(const gs_layer_def *L, size_t l, const gs_limits *
     gs_status st = gs_check_width(L->out_channels, lim, l, "out_channels", err);
     if (st) return st;
     size_t C = g->in.dim[0], out[2];
-    for (int i = 0; i < 2; i++) {
-        size_t in = g->in.dim[1 + i], k = L->kernel[i], s = L->stride[i], p = L->padding[i];
-        if (k == 0 || k > INT_MAX)
-            return gs_fail_at(err, GS_EINVAL, l, "kernel_size", "must be a positive integer");
-        if (s == 0 || s > INT_MAX)
-            return gs_fail_at(err, GS_EINVAL, l, "stride", "must be a positive integer");
-        if (p > INT_MAX) return gs_fail_at(err, GS_EINVAL, l, "padding", "must be at most %d", INT_MAX);
-        if (in + 2 * p < k) { /* in <= INT_MAX, p <= INT_MAX: no overflow */
-            if (L->kernel[0] == L->kernel[1])
-                return gs_fail_at(err, GS_EINVAL, l, "kernel_size",
-                                  "%zu does not fit the %zux%zu input with padding %zu", k,
-                                  g->in.dim[1], g->in.dim[2], p);
-            return gs_fail_at(err, GS_EINVAL, l, "kernel_size",
-                              "%zux%zu does not fit the %zux%zu input with padding %zux%zu",
-                              L->kernel[0], L->kernel[1], g->in.dim[1], g->in.dim[2],
-                              L->padding[0], L->padding[1]);
-        }
-        out[i] = (in + 2 * p - k) / s + 1;
-    }
+    if ((st = window_out(L, l, g, 0, out, err))) return st;
     g->out = (gs_shape){3, {L->out_channels, out[0], out[1]}};
     size_t K, P, work;
     if (!gs_mul_ok(C, L->kernel[0], &K) || !gs_mul_ok(K, L->kernel[1], &K) || K > INT_MAX ||
@@ -131,6 +145,21 @@ static gs_status conv2d_check(const gs_layer_def *L, size_t l, const gs_limits *
     return GS_OK;
 }
 
+/* max_pool2d, avg_pool2d: [C, H, W] -> [C, OH, OW]; no parameters. */
+static gs_status pool2d_check(const gs_layer_def *L, size_t l, const gs_limits *lim,
+                              gs_layer_geom *g, gs_error *err)
+{
+    (void)lim;
+    if (g->in.rank != 3)
+        return gs_fail_at(err, GS_EINVAL, l, "type",
+                          "a pooling layer takes [C, H, W] rows, not [%zu]", g->in_n);
+    size_t out[2];
+    gs_status st = window_out(L, l, g, 1, out, err);
+    if (st) return st;
+    g->out = (gs_shape){3, {g->in.dim[0], out[0], out[1]}};
+    return GS_OK;
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 const gs_layer_kind gs_layer_kinds[GS_LAYER_COUNT] = {
@@ -140,6 +169,12 @@ const gs_layer_kind gs_layer_kinds[GS_LAYER_COUNT] = {
                           flatten_backward_f32, flatten_forward_f64, flatten_backward_f64},
     [GS_LAYER_CONV2D] = {"conv2d", 1, "out_channels", {"weight", "bias"}, conv2d_check, conv2d_forward_f32,
                          conv2d_backward_f32, conv2d_forward_f64, conv2d_backward_f64},
+    [GS_LAYER_MAX_POOL2D] = {"max_pool2d", 0, "type", {NULL}, pool2d_check, max_pool2d_forward_f32,
+                             max_pool2d_backward_f32, max_pool2d_forward_f64,
+                             max_pool2d_backward_f64},
+    [GS_LAYER_AVG_POOL2D] = {"avg_pool2d", 0, "type", {NULL}, pool2d_check, avg_pool2d_forward_f32,
+                             avg_pool2d_backward_f32, avg_pool2d_forward_f64,
+                             avg_pool2d_backward_f64},
 };
 
 const char *gs_layer_type_name(gs_layer_type t)

@@ -185,3 +185,124 @@ static void SFX(conv2d_backward)(const gs_layer_def *L, const gs_layer_geom *g, 
                     OW);
     }
 }
+
+/* ---- max_pool2d, avg_pool2d ---------------------------------------------------------------- */
+
+/* The window of output (oh, ow) clipped to the image: rows [*h0, *h1), columns
+ * [*w0, *w1) of in [H, W]; never empty (padding <= kernel / 2). */
+static inline void SFX(pool_window)(const gs_layer_def *L, size_t H, size_t W, size_t oh,
+                                    size_t ow, size_t *h0, size_t *h1, size_t *w0, size_t *w1)
+{
+    size_t hs = oh * L->stride[0], ws = ow * L->stride[1]; /* + the padding */
+    *h0 = hs > L->padding[0] ? hs - L->padding[0] : 0;
+    *w0 = ws > L->padding[1] ? ws - L->padding[1] : 0;
+    *h1 = hs + L->kernel[0] - L->padding[0];
+    *w1 = ws + L->kernel[1] - L->padding[1];
+    if (*h1 > H) *h1 = H;
+    if (*w1 > W) *w1 = W;
+}
+
+/* in [B, C, H, W] -> out [B, C, OH, OW], the max of each window (padding
+ * never wins). */
+static void SFX(max_pool2d_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *out,
+                                    const REAL *in, const REAL *param, REAL *work, size_t B,
+                                    gs_gemm_path path)
+{
+    (void)param, (void)work, (void)path;
+    size_t H = g->in.dim[1], W = g->in.dim[2], OH = g->out.dim[1], OW = g->out.dim[2];
+    for (size_t bc = 0; bc < B * g->in.dim[0]; bc++) {
+        const REAL *x = in + bc * H * W;
+        REAL *o = out + bc * OH * OW;
+        for (size_t oh = 0; oh < OH; oh++)
+            for (size_t ow = 0; ow < OW; ow++) {
+                size_t h0, h1, w0, w1;
+                SFX(pool_window)(L, H, W, oh, ow, &h0, &h1, &w0, &w1);
+                REAL m = x[h0 * W + w0];
+                for (size_t h = h0; h < h1; h++)
+                    for (size_t w = w0; w < w1; w++) {
+                        REAL v = x[h * W + w];
+                        if (v > m || isnan(v)) m = v; /* torch's rule: NaN wins */
+                    }
+                o[oh * OW + ow] = m;
+            }
+    }
+}
+
+/* dout [B, C, OH, OW] -> din [B, C, H, W]: each output's gradient goes to
+ * the first maximum of its window (found again from in, as the forward
+ * pass found it: torch's choice among ties), summed where windows overlap. */
+static void SFX(max_pool2d_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
+                                     REAL *dparam, const REAL *dout, const REAL *in,
+                                     const REAL *param, REAL *work, size_t B, gs_gemm_path path)
+{
+    (void)dparam, (void)param, (void)work, (void)path;
+    if (!din) return;
+    size_t H = g->in.dim[1], W = g->in.dim[2], OH = g->out.dim[1], OW = g->out.dim[2];
+    memset(din, 0, B * g->in_n * sizeof *din);
+    for (size_t bc = 0; bc < B * g->in.dim[0]; bc++) {
+        const REAL *x = in + bc * H * W, *d = dout + bc * OH * OW;
+        REAL *dx = din + bc * H * W;
+        for (size_t oh = 0; oh < OH; oh++)
+            for (size_t ow = 0; ow < OW; ow++) {
+                size_t h0, h1, w0, w1;
+                SFX(pool_window)(L, H, W, oh, ow, &h0, &h1, &w0, &w1);
+                size_t best = h0 * W + w0;
+                REAL m = x[best];
+                for (size_t h = h0; h < h1; h++)
+                    for (size_t w = w0; w < w1; w++) {
+                        REAL v = x[h * W + w];
+                        if (v > m || isnan(v)) m = v, best = h * W + w;
+                    }
+                dx[best] += d[oh * OW + ow];
+            }
+    }
+}
+
+/* in [B, C, H, W] -> out [B, C, OH, OW], each window's sum over kh*kw (the
+ * padding's zeros counted, as torch's count_include_pad). */
+static void SFX(avg_pool2d_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *out,
+                                    const REAL *in, const REAL *param, REAL *work, size_t B,
+                                    gs_gemm_path path)
+{
+    (void)param, (void)work, (void)path;
+    size_t H = g->in.dim[1], W = g->in.dim[2], OH = g->out.dim[1], OW = g->out.dim[2];
+    REAL area = (REAL)(L->kernel[0] * L->kernel[1]);
+    for (size_t bc = 0; bc < B * g->in.dim[0]; bc++) {
+        const REAL *x = in + bc * H * W;
+        REAL *o = out + bc * OH * OW;
+        for (size_t oh = 0; oh < OH; oh++)
+            for (size_t ow = 0; ow < OW; ow++) {
+                size_t h0, h1, w0, w1;
+                SFX(pool_window)(L, H, W, oh, ow, &h0, &h1, &w0, &w1);
+                REAL sum = 0;
+                for (size_t h = h0; h < h1; h++)
+                    for (size_t w = w0; w < w1; w++) sum += x[h * W + w];
+                o[oh * OW + ow] = sum / area;
+            }
+    }
+}
+
+/* dout [B, C, OH, OW] -> din [B, C, H, W]: dout / (kh*kw) to every element
+ * of the window, summed where windows overlap. */
+static void SFX(avg_pool2d_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
+                                     REAL *dparam, const REAL *dout, const REAL *in,
+                                     const REAL *param, REAL *work, size_t B, gs_gemm_path path)
+{
+    (void)dparam, (void)in, (void)param, (void)work, (void)path;
+    if (!din) return;
+    size_t H = g->in.dim[1], W = g->in.dim[2], OH = g->out.dim[1], OW = g->out.dim[2];
+    REAL area = (REAL)(L->kernel[0] * L->kernel[1]);
+    memset(din, 0, B * g->in_n * sizeof *din);
+    for (size_t bc = 0; bc < B * g->in.dim[0]; bc++) {
+        const REAL *d = dout + bc * OH * OW;
+        REAL *dx = din + bc * H * W;
+        for (size_t oh = 0; oh < OH; oh++)
+            for (size_t ow = 0; ow < OW; ow++) {
+                size_t h0, h1, w0, w1;
+                SFX(pool_window)(L, H, W, oh, ow, &h0, &h1, &w0, &w1);
+                REAL share = d[oh * OW + ow] / area;
+                for (size_t h = h0; h < h1; h++)
+                    for (size_t w = w0; w < w1; w++) dx[h * W + w] += share;
+            }
+    }
+}

@@ -12,7 +12,7 @@
  *   - a dense layer computes z = x W^T + b, a = act(z); W is [out, in], b is
  *     [out]; a conv2d layer's W is [out_channels, in_channels, kh, kw];
  *   - parameters live in one slab, each layer's tensors in turn (dense and
- *     conv2d: weight, bias; flatten: none), the order of torch's
+ *     conv2d: weight, bias; flatten and the pools: none), the order of torch's
  *     model.parameters(); gradients and optimizer state use the same layout;
  *   - every buffer is of the network's dtype (float or double), except losses
  *     and reports, which are double, and class labels, which are int64_t.
@@ -105,6 +105,8 @@ typedef enum {
     GS_LAYER_DENSE = 0, /* units, activation */
     GS_LAYER_FLATTEN,   /* [rows, C, H, W] -> [rows, C*H*W] in row-major order */
     GS_LAYER_CONV2D,    /* out_channels, kernel, stride, padding, activation */
+    GS_LAYER_MAX_POOL2D, /* kernel, stride, padding (at most half the kernel) */
+    GS_LAYER_AVG_POOL2D, /* the same; the average counts the padding's zeros */
     GS_LAYER_COUNT
 } gs_layer_type;
 
@@ -114,11 +116,12 @@ typedef struct {
     double slope; /* leaky_relu negative slope; default 0.01 */
     double alpha; /* elu alpha; default 1.0 */
     gs_layer_type type;
-    /* conv2d (as torch.nn.Conv2d, no dilation or groups); each pair [h, w] */
-    size_t out_channels;
+    /* conv2d (as torch.nn.Conv2d, no dilation or groups) and the pools (as
+     * torch.nn.MaxPool2d, AvgPool2d: no dilation, floor mode); each pair [h, w] */
+    size_t out_channels; /* conv2d */
     size_t kernel[2];
-    size_t stride[2];  /* gs_layer_conv2d: 1 */
-    size_t padding[2]; /* zeros on every side; gs_layer_conv2d: 0 */
+    size_t stride[2];  /* gs_layer_conv2d: 1; gs_layer_pool2d: the kernel */
+    size_t padding[2]; /* on every side (conv2d, avg: zeros; max: ignored); 0 */
 } gs_layer_def;
 
 /* The shape of one row of a tensor (the batch's rows dimension left out):
@@ -156,6 +159,8 @@ gs_layer_def gs_layer(size_t units, gs_activation act);
 gs_layer_def gs_layer_flatten(void);
 /* A conv2d layer: out_channels, a kh x kw kernel, stride 1, padding 0. */
 gs_layer_def gs_layer_conv2d(size_t out_channels, size_t kh, size_t kw, gs_activation act);
+/* A max_pool2d or avg_pool2d layer: a k x k window, stride k, padding 0. */
+gs_layer_def gs_layer_pool2d(gs_layer_type type, size_t k);
 /* Defaults: mean, huber_delta 1, float32, AUTO. */
 void gs_net_def_init(gs_net_def *def);
 

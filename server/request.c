@@ -17,10 +17,13 @@ static const char *const FLATTEN_KEYS[] = {"type", NULL};
 static const char *const CONV2D_KEYS[] = {"type",   "out_channels", "kernel_size", "stride",
                                           "padding", "activation",  "slope",       "alpha",
                                           NULL};
+static const char *const POOL2D_KEYS[] = {"type", "kernel_size", "stride", "padding", NULL};
 static const char *const *const LAYER_KEYS[GS_LAYER_COUNT] = {
     [GS_LAYER_DENSE] = DENSE_KEYS,
     [GS_LAYER_FLATTEN] = FLATTEN_KEYS,
     [GS_LAYER_CONV2D] = CONV2D_KEYS,
+    [GS_LAYER_MAX_POOL2D] = POOL2D_KEYS,
+    [GS_LAYER_AVG_POOL2D] = POOL2D_KEYS,
 };
 static const char *const INIT_KEYS[] = {"scheme", "seed", NULL};
 
@@ -238,7 +241,8 @@ static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag
 {
     if (!need_object(v, ptr, d)) return;
     int type = GS_LAYER_DENSE;
-    if (get_name(v, "type", ptr, layer_type_from_name, "dense, flatten, conv2d", &type, d) < 0)
+    if (get_name(v, "type", ptr, layer_type_from_name,
+                 "dense, flatten, conv2d, max_pool2d, avg_pool2d", &type, d) < 0)
         return;
     L->type = (gs_layer_type)type;
     check_keys(v, ptr, d, LAYER_KEYS[type], NULL);
@@ -256,6 +260,13 @@ static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag
         get_pair(v, "stride", ptr, 1, L->stride, d);
         get_pair(v, "padding", ptr, 0, L->padding, d);
         decode_activation(v, ptr, L, 0, d);
+        break;
+    case GS_LAYER_MAX_POOL2D:
+    case GS_LAYER_AVG_POOL2D:
+        if (get_pair(v, "kernel_size", ptr, 1, L->kernel, d) == 0) require(v, ptr, "kernel_size", d);
+        memcpy(L->stride, L->kernel, sizeof L->stride); /* torch: stride = kernel_size */
+        get_pair(v, "stride", ptr, 1, L->stride, d);
+        get_pair(v, "padding", ptr, 0, L->padding, d);
         break;
     default:
         break;

@@ -89,6 +89,8 @@ static const char *const TYPE_NAMES[] = {
     [GS_LAYER_DENSE] = "dense",
     [GS_LAYER_FLATTEN] = "flatten",
     [GS_LAYER_CONV2D] = "conv2d",
+    [GS_LAYER_MAX_POOL2D] = "max_pool2d",
+    [GS_LAYER_AVG_POOL2D] = "avg_pool2d",
 };
 
 /* n or [h, w] into out; absent: def. 0, or -1 when malformed. */
@@ -119,6 +121,12 @@ static int layer_def(const json_t *l, size_t i, gs_layer_def *L, char *why, size
             get_pair(l, "kernel_size", 0, L->kernel) || get_pair(l, "stride", 1, L->stride) ||
             get_pair(l, "padding", 0, L->padding))
             return say(why, why_size, "bad def/layers/%zu (conv2d)", i), -1;
+    } else if (type == GS_LAYER_MAX_POOL2D || type == GS_LAYER_AVG_POOL2D) {
+        if (!json_object_get(l, "kernel_size") || get_pair(l, "kernel_size", 0, L->kernel) ||
+            get_pair(l, "stride", 0, L->stride) || get_pair(l, "padding", 0, L->padding))
+            return say(why, why_size, "bad def/layers/%zu (pool)", i), -1;
+        if (!json_object_get(l, "stride")) memcpy(L->stride, L->kernel, sizeof L->stride);
+        return 0;
     } else if (get_size(l, "units", &L->units)) {
         return say(why, why_size, "bad def/layers/%zu/units", i), -1;
     }
