@@ -130,7 +130,10 @@ static void SFX(col2im)(REAL *din, const REAL *col, size_t C, size_t H, size_t W
                     if (ih < p[0] || ih - p[0] >= H) continue;
                     REAL *dst = din + (c * H + ih - p[0]) * W;
                     const REAL *r = row + oh * OW;
-                    for (size_t ow = lo; ow < hi; ow++) dst[ow * s[1] + j - p[1]] += r[ow];
+                    if (s[1] == 1) /* contiguous: vectorized; ow + j >= p[1] from lo */
+                        for (size_t ow = lo; ow < hi; ow++) dst[ow + j - p[1]] += r[ow];
+                    else
+                        for (size_t ow = lo; ow < hi; ow++) dst[ow * s[1] + j - p[1]] += r[ow];
                 }
             }
 }
@@ -202,6 +205,24 @@ static inline void SFX(pool_window)(const gs_layer_def *L, size_t H, size_t W, s
     if (*w1 > W) *w1 = W;
 }
 
+/* The first maximum of x's window [h0, h1) x [w0, w1) (row stride W): its
+ * index, without branches (they are unpredictable after a relu). A NaN wins,
+ * the last one when there are several: torch's `v > max || isnan(v)`. */
+static inline size_t SFX(window_argmax)(const REAL *x, size_t W, size_t h0, size_t h1, size_t w0,
+                                        size_t w1)
+{
+    size_t best = h0 * W + w0;
+    REAL m = x[best];
+    for (size_t h = h0; h < h1; h++)
+        for (size_t w = w0; w < w1; w++) {
+            REAL v = x[h * W + w];
+            int take = (v > m) | (v != v);
+            m = take ? v : m;
+            best = take ? h * W + w : best;
+        }
+    return best;
+}
+
 /* in [B, C, H, W] -> out [B, C, OH, OW], the max of each window (padding
  * never wins). */
 static void SFX(max_pool2d_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *out,
@@ -217,13 +238,7 @@ static void SFX(max_pool2d_forward)(const gs_layer_def *L, const gs_layer_geom *
             for (size_t ow = 0; ow < OW; ow++) {
                 size_t h0, h1, w0, w1;
                 SFX(pool_window)(L, H, W, oh, ow, &h0, &h1, &w0, &w1);
-                REAL m = x[h0 * W + w0];
-                for (size_t h = h0; h < h1; h++)
-                    for (size_t w = w0; w < w1; w++) {
-                        REAL v = x[h * W + w];
-                        if (v > m || isnan(v)) m = v; /* torch's rule: NaN wins */
-                    }
-                o[oh * OW + ow] = m;
+                o[oh * OW + ow] = x[SFX(window_argmax)(x, W, h0, h1, w0, w1)];
             }
     }
 }
@@ -246,14 +261,7 @@ static void SFX(max_pool2d_backward)(const gs_layer_def *L, const gs_layer_geom 
             for (size_t ow = 0; ow < OW; ow++) {
                 size_t h0, h1, w0, w1;
                 SFX(pool_window)(L, H, W, oh, ow, &h0, &h1, &w0, &w1);
-                size_t best = h0 * W + w0;
-                REAL m = x[best];
-                for (size_t h = h0; h < h1; h++)
-                    for (size_t w = w0; w < w1; w++) {
-                        REAL v = x[h * W + w];
-                        if (v > m || isnan(v)) m = v, best = h * W + w;
-                    }
-                dx[best] += d[oh * OW + ow];
+                dx[SFX(window_argmax)(x, W, h0, h1, w0, w1)] += d[oh * OW + ow];
             }
     }
 }
