@@ -101,8 +101,8 @@ static void SFX(im2col)(REAL *col, const REAL *in, size_t C, size_t H, size_t W,
                     }
                     const REAL *src = in + (c * H + ih - p[0]) * W;
                     for (size_t ow = 0; ow < lo; ow++) r[ow] = 0;
-                    if (s[1] == 1)
-                        memcpy(r + lo, src + lo + j - p[1], (hi - lo) * sizeof *r);
+                    if (s[1] == 1) /* rows are short (28 at LeNet's): a loop, not memcpy */
+                        for (size_t ow = lo; ow < hi; ow++) r[ow] = src[ow + j - p[1]];
                     else
                         for (size_t ow = lo; ow < hi; ow++) r[ow] = src[ow * s[1] + j - p[1]];
                     for (size_t ow = hi; ow < OW; ow++) r[ow] = 0;
@@ -223,6 +223,44 @@ static inline size_t SFX(window_argmax)(const REAL *x, size_t W, size_t h0, size
     return best;
 }
 
+/* The index (0..3, row-major) of the first maximum of a b / c d, as
+ * window_argmax finds it, without branches. */
+static inline int SFX(argmax4)(REAL a, REAL b, REAL c, REAL d)
+{
+    int i = 0;
+    REAL m = a;
+    int t = (b > m) | (b != b);
+    m = t ? b : m, i = t ? 1 : i;
+    t = (c > m) | (c != c);
+    m = t ? c : m, i = t ? 2 : i;
+    t = (d > m) | (d != d);
+    return t ? 3 : i;
+}
+
+/* argmax4 for the backward pass, where a NaN needs no care (the loss it
+ * reaches is NaN, and the request is refused): one comparison per element,
+ * which GCC keeps free of branches (argmax4's NaN test costs a branch on the
+ * parity flag, mispredicted on the ties a relu leaves). Without NaNs the two
+ * agree. */
+static inline int SFX(argmax4_finite)(REAL a, REAL b, REAL c, REAL d)
+{
+    int i = 0;
+    REAL m = a;
+    int t = b > m;
+    m = t ? b : m, i = t ? 1 : i;
+    t = c > m;
+    m = t ? c : m, i = t ? 2 : i;
+    return d > m ? 3 : i;
+}
+
+/* A 2x2 window, stride 2, no padding (LeNet's, and most networks'): the
+ * windows tile the image, so each output reads its own four inputs. */
+static int SFX(pool_is_2x2)(const gs_layer_def *L)
+{
+    return L->kernel[0] == 2 && L->kernel[1] == 2 && L->stride[0] == 2 && L->stride[1] == 2 &&
+           L->padding[0] == 0 && L->padding[1] == 0;
+}
+
 /* in [B, C, H, W] -> out [B, C, OH, OW], the max of each window (padding
  * never wins). */
 static void SFX(max_pool2d_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *out,
@@ -231,15 +269,25 @@ static void SFX(max_pool2d_forward)(const gs_layer_def *L, const gs_layer_geom *
 {
     (void)param, (void)work, (void)path;
     size_t H = g->in.dim[1], W = g->in.dim[2], OH = g->out.dim[1], OW = g->out.dim[2];
+    int fast = SFX(pool_is_2x2)(L);
     for (size_t bc = 0; bc < B * g->in.dim[0]; bc++) {
         const REAL *x = in + bc * H * W;
         REAL *o = out + bc * OH * OW;
-        for (size_t oh = 0; oh < OH; oh++)
+        for (size_t oh = 0; oh < OH; oh++) {
+            if (fast) {
+                const REAL *r0 = x + 2 * oh * W, *r1 = r0 + W;
+                for (size_t ow = 0; ow < OW; ow++) {
+                    REAL q[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+                    o[oh * OW + ow] = q[SFX(argmax4)(q[0], q[1], q[2], q[3])];
+                }
+                continue;
+            }
             for (size_t ow = 0; ow < OW; ow++) {
                 size_t h0, h1, w0, w1;
                 SFX(pool_window)(L, H, W, oh, ow, &h0, &h1, &w0, &w1);
                 o[oh * OW + ow] = x[SFX(window_argmax)(x, W, h0, h1, w0, w1)];
             }
+        }
     }
 }
 
@@ -253,16 +301,27 @@ static void SFX(max_pool2d_backward)(const gs_layer_def *L, const gs_layer_geom 
     (void)dparam, (void)param, (void)work, (void)path;
     if (!din) return;
     size_t H = g->in.dim[1], W = g->in.dim[2], OH = g->out.dim[1], OW = g->out.dim[2];
+    int fast = SFX(pool_is_2x2)(L);
     memset(din, 0, B * g->in_n * sizeof *din);
     for (size_t bc = 0; bc < B * g->in.dim[0]; bc++) {
         const REAL *x = in + bc * H * W, *d = dout + bc * OH * OW;
         REAL *dx = din + bc * H * W;
-        for (size_t oh = 0; oh < OH; oh++)
+        for (size_t oh = 0; oh < OH; oh++) {
+            if (fast) {
+                const REAL *r0 = x + 2 * oh * W, *r1 = r0 + W;
+                for (size_t ow = 0; ow < OW; ow++) {
+                    int i = SFX(argmax4_finite)(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow],
+                                                r1[2 * ow + 1]);
+                    dx[(2 * oh + (size_t)(i >> 1)) * W + 2 * ow + (size_t)(i & 1)] = d[oh * OW + ow];
+                }
+                continue;
+            }
             for (size_t ow = 0; ow < OW; ow++) {
                 size_t h0, h1, w0, w1;
                 SFX(pool_window)(L, H, W, oh, ow, &h0, &h1, &w0, &w1);
                 dx[SFX(window_argmax)(x, W, h0, h1, w0, w1)] += d[oh * OW + ow];
             }
+        }
     }
 }
 
