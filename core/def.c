@@ -222,6 +222,14 @@ gs_layer_def gs_layer_pool2d(gs_layer_type type, size_t k)
     return L;
 }
 
+gs_layer_def gs_layer_dropout(double p)
+{
+    gs_layer_def L = gs_layer(0, GS_ACT_LINEAR);
+    L.type = GS_LAYER_DROPOUT;
+    L.p = p;
+    return L;
+}
+
 gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err)
 {
     gs_error_clear(err);

@@ -28,7 +28,7 @@ static gs_status batch_f64(const gs_net *net, const gs_batch *b, gs_batch *out,
     return GS_OK;
 }
 
-gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps,
+gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps, uint64_t seed,
                        gs_check_report *report, gs_error *err)
 {
     gs_error_clear(err);
@@ -50,6 +50,7 @@ gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps,
         st = err ? err->status : GS_ENOMEM;
         goto done;
     }
+    gs_pass_set_training(pass, 1, seed);
     double loss;
     if ((st = gs_backward(n64, pass, &b, 0, &loss, err))) goto done;
 

@@ -20,6 +20,7 @@ typedef struct {
     size_t rank[GS_LAYER_TENSORS_MAX], dims[GS_LAYER_TENSORS_MAX][4];
     size_t n_params;          /* elements of every tensor */
     size_t work;              /* elements of the pass's work buffer (not per row) */
+    size_t saved;             /* elements per row of the layer's own pass buffer */
     size_t first_tensor;      /* set by gs_net_create: index of the layer's tensor 0 */
 } gs_layer_geom;
 
@@ -39,33 +40,47 @@ struct gs_net {
 };
 
 /* Activation buffers of one batch, one slab: per layer z, a (aliases z when
- * the activation runs in place) and delta, each [rows, layer l's out_n];
- * then dL/dx [rows, inputs]; then the layers' shared work buffer. */
+ * the activation runs in place) and delta, each [rows, layer l's out_n], and
+ * its saved buffer [rows, g->saved]; then dL/dx [rows, inputs]; then the
+ * layers' shared work buffer. */
 struct gs_pass {
     const gs_net *net;
     size_t max_rows, rows;
     void *slab;
     void **z, **a, **delta; /* [n_layers] each */
+    void **saved;           /* [n_layers]: [max_rows, g->saved] each, NULL when 0 */
     void *input_grad;
     void *work;             /* [net->max_work] */
+    int training;           /* gs_pass_set_training */
     gs_allocator alloc;
 };
 
 /* ---- the layer table -------------------------------------------------------------------- */
 
+/* What a layer's kernels get besides their tensors: the batch's rows, the
+ * GEMM path, the pass's shared work buffer (net->max_work elements, no
+ * lasting content), the layer's own buffer kept from forward to backward
+ * (rows x g->saved elements: a dropout's mask), and the mode. */
+typedef struct {
+    size_t rows;
+    gs_gemm_path path;
+    void *work;
+    void *saved;
+    int training; /* dropout applies its mask; otherwise it is the identity */
+} gs_layer_run;
+
 /* A layer's kernels, in each dtype. Arguments: outputs first, then saved
  * inputs, then parameters (the layer's tensors, contiguous in the slab from
- * its first), the work buffer, then sizes.
+ * its first), then the run.
  *   forward:  in [rows, g->in] -> z [rows, g->out] (before the activation)
  *   backward: dz [rows, g->out] -> dparam (written, not accumulated) and,
  *             when din is not NULL, din [rows, g->in] = dL/d(input) (written). */
 #define GS_LAYER_KERNELS(REAL, SFX)                                                         \
     void (*forward_##SFX)(const gs_layer_def *L, const gs_layer_geom *g, REAL *z,           \
-                          const REAL *in, const REAL *param, REAL *work, size_t rows,       \
-                          gs_gemm_path path);                                               \
+                          const REAL *in, const REAL *param, const gs_layer_run *run);      \
     void (*backward_##SFX)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,        \
                            REAL *dparam, const REAL *dz, const REAL *in, const REAL *param, \
-                           REAL *work, size_t rows, gs_gemm_path path)
+                           const gs_layer_run *run)
 
 /* One row per gs_layer_type. check fills g (g->in and g->in_n are set by the
  * caller) or fails naming "layers/<l>/<field>"; it allocates nothing. */

@@ -160,6 +160,18 @@ static gs_status pool2d_check(const gs_layer_def *L, size_t l, const gs_limits *
     return GS_OK;
 }
 
+/* dropout: any row shape, unchanged; its mask is kept per row. */
+static gs_status dropout_check(const gs_layer_def *L, size_t l, const gs_limits *lim,
+                               gs_layer_geom *g, gs_error *err)
+{
+    (void)lim;
+    if (!(L->p >= 0 && L->p < 1))
+        return gs_fail_at(err, GS_EINVAL, l, "p", "must be a number in [0, 1)");
+    g->out = g->in;
+    g->saved = g->in_n;
+    return GS_OK;
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 const gs_layer_kind gs_layer_kinds[GS_LAYER_COUNT] = {
@@ -175,6 +187,8 @@ const gs_layer_kind gs_layer_kinds[GS_LAYER_COUNT] = {
     [GS_LAYER_AVG_POOL2D] = {"avg_pool2d", 0, "type", {NULL}, pool2d_check, avg_pool2d_forward_f32,
                              avg_pool2d_backward_f32, avg_pool2d_forward_f64,
                              avg_pool2d_backward_f64},
+    [GS_LAYER_DROPOUT] = {"dropout", 0, "type", {NULL}, dropout_check, dropout_forward_f32,
+                          dropout_backward_f32, dropout_forward_f64, dropout_backward_f64},
 };
 
 const char *gs_layer_type_name(gs_layer_type t)

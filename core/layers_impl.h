@@ -35,21 +35,19 @@ static void SFX(linear_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const R
 
 /* The table's signatures: weight [units, in_n] then bias [units] in param. */
 static void SFX(dense_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *z,
-                               const REAL *in, const REAL *param, REAL *work, size_t rows,
-                               gs_gemm_path path)
+                               const REAL *in, const REAL *param, const gs_layer_run *run)
 {
-    (void)work;
     size_t C = g->in_n, OC = L->units;
-    SFX(linear_forward)(z, in, param, param + OC * C, rows, C, OC, path);
+    SFX(linear_forward)(z, in, param, param + OC * C, run->rows, C, OC, run->path);
 }
 
 static void SFX(dense_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
                                 REAL *dparam, const REAL *dz, const REAL *in, const REAL *param,
-                                REAL *work, size_t rows, gs_gemm_path path)
+                                const gs_layer_run *run)
 {
-    (void)work;
     size_t C = g->in_n, OC = L->units;
-    SFX(linear_backward)(din, dparam, dparam + OC * C, dz, in, param, rows, C, OC, path);
+    SFX(linear_backward)(din, dparam, dparam + OC * C, dz, in, param, run->rows, C, OC,
+                         run->path);
 }
 
 /* ---- flatten ----------------------------------------------------------------------------- */
@@ -57,20 +55,19 @@ static void SFX(dense_backward)(const gs_layer_def *L, const gs_layer_geom *g, R
 /* in [B, C, H, W] -> z [B, C*H*W]: the same bytes (row-major NCHW is
  * torch.flatten(x, 1)'s order); a copy keeps every layer's buffers its own. */
 static void SFX(flatten_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *z,
-                                 const REAL *in, const REAL *param, REAL *work, size_t rows,
-                                 gs_gemm_path path)
+                                 const REAL *in, const REAL *param, const gs_layer_run *run)
 {
-    (void)L, (void)param, (void)work, (void)path;
-    memcpy(z, in, rows * g->in_n * sizeof *z);
+    (void)L, (void)param;
+    memcpy(z, in, run->rows * g->in_n * sizeof *z);
 }
 
 /* dz [B, C*H*W] -> din [B, C, H, W], the same bytes. */
 static void SFX(flatten_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
                                   REAL *dparam, const REAL *dz, const REAL *in,
-                                  const REAL *param, REAL *work, size_t rows, gs_gemm_path path)
+                                  const REAL *param, const gs_layer_run *run)
 {
-    (void)L, (void)dparam, (void)in, (void)param, (void)work, (void)path;
-    if (din) memcpy(din, dz, rows * g->in_n * sizeof *din);
+    (void)L, (void)dparam, (void)in, (void)param;
+    if (din) memcpy(din, dz, run->rows * g->in_n * sizeof *din);
 }
 
 /* ---- conv2d ------------------------------------------------------------------------------ */
@@ -142,15 +139,15 @@ static void SFX(col2im)(REAL *din, const REAL *col, size_t C, size_t H, size_t W
  * per image: col [K, P] = im2col(in_b), out_b [OC, P] = weight [OC, K] col + bias,
  * K = C*kh*kw, P = OH*OW. col is work [K*P]. */
 static void SFX(conv2d_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *out,
-                                const REAL *in, const REAL *param, REAL *work, size_t B,
-                                gs_gemm_path path)
+                                const REAL *in, const REAL *param, const gs_layer_run *run)
 {
     size_t C = g->in.dim[0], H = g->in.dim[1], W = g->in.dim[2];
     size_t OC = g->out.dim[0], OH = g->out.dim[1], OW = g->out.dim[2];
     size_t K = C * L->kernel[0] * L->kernel[1], P = OH * OW;
     const REAL *weight = param, *bias = param + OC * K;
-    REAL *col = work;
-    for (size_t b = 0; b < B; b++) {
+    REAL *col = run->work;
+    gs_gemm_path path = run->path;
+    for (size_t b = 0; b < run->rows; b++) {
         REAL *ob = out + b * OC * P;
         SFX(im2col)(col, in + b * C * H * W, C, H, W, L->kernel, L->stride, L->padding, OH, OW);
         for (size_t o = 0; o < OC; o++)
@@ -166,15 +163,16 @@ static void SFX(conv2d_forward)(const gs_layer_def *L, const gs_layer_geom *g, R
  * dcol, [K*P] each. */
 static void SFX(conv2d_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
                                  REAL *dparam, const REAL *dout, const REAL *in,
-                                 const REAL *param, REAL *work, size_t B, gs_gemm_path path)
+                                 const REAL *param, const gs_layer_run *run)
 {
     size_t C = g->in.dim[0], H = g->in.dim[1], W = g->in.dim[2];
     size_t OC = g->out.dim[0], OH = g->out.dim[1], OW = g->out.dim[2];
     size_t K = C * L->kernel[0] * L->kernel[1], P = OH * OW;
     const REAL *weight = param;
-    REAL *dweight = dparam, *dbias = dparam + OC * K, *col = work, *dcol = work + K * P;
+    REAL *dweight = dparam, *dbias = dparam + OC * K, *col = run->work, *dcol = col + K * P;
+    gs_gemm_path path = run->path;
     memset(dbias, 0, OC * sizeof *dbias);
-    for (size_t b = 0; b < B; b++) {
+    for (size_t b = 0; b < run->rows; b++) {
         const REAL *db = dout + b * OC * P;
         SFX(im2col)(col, in + b * C * H * W, C, H, W, L->kernel, L->stride, L->padding, OH, OW);
         /* dweight [OC, K] (+)= dout_b [OC, P] x col^T [P, K]; the first image writes */
@@ -264,10 +262,10 @@ static int SFX(pool_is_2x2)(const gs_layer_def *L)
 /* in [B, C, H, W] -> out [B, C, OH, OW], the max of each window (padding
  * never wins). */
 static void SFX(max_pool2d_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *out,
-                                    const REAL *in, const REAL *param, REAL *work, size_t B,
-                                    gs_gemm_path path)
+                                    const REAL *in, const REAL *param, const gs_layer_run *run)
 {
-    (void)param, (void)work, (void)path;
+    (void)param;
+    size_t B = run->rows;
     size_t H = g->in.dim[1], W = g->in.dim[2], OH = g->out.dim[1], OW = g->out.dim[2];
     int fast = SFX(pool_is_2x2)(L);
     for (size_t bc = 0; bc < B * g->in.dim[0]; bc++) {
@@ -296,9 +294,10 @@ static void SFX(max_pool2d_forward)(const gs_layer_def *L, const gs_layer_geom *
  * pass found it: torch's choice among ties), summed where windows overlap. */
 static void SFX(max_pool2d_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
                                      REAL *dparam, const REAL *dout, const REAL *in,
-                                     const REAL *param, REAL *work, size_t B, gs_gemm_path path)
+                                     const REAL *param, const gs_layer_run *run)
 {
-    (void)dparam, (void)param, (void)work, (void)path;
+    (void)dparam, (void)param;
+    size_t B = run->rows;
     if (!din) return;
     size_t H = g->in.dim[1], W = g->in.dim[2], OH = g->out.dim[1], OW = g->out.dim[2];
     int fast = SFX(pool_is_2x2)(L);
@@ -328,10 +327,10 @@ static void SFX(max_pool2d_backward)(const gs_layer_def *L, const gs_layer_geom 
 /* in [B, C, H, W] -> out [B, C, OH, OW], each window's sum over kh*kw (the
  * padding's zeros counted, as torch's count_include_pad). */
 static void SFX(avg_pool2d_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *out,
-                                    const REAL *in, const REAL *param, REAL *work, size_t B,
-                                    gs_gemm_path path)
+                                    const REAL *in, const REAL *param, const gs_layer_run *run)
 {
-    (void)param, (void)work, (void)path;
+    (void)param;
+    size_t B = run->rows;
     size_t H = g->in.dim[1], W = g->in.dim[2], OH = g->out.dim[1], OW = g->out.dim[2];
     REAL area = (REAL)(L->kernel[0] * L->kernel[1]);
     for (size_t bc = 0; bc < B * g->in.dim[0]; bc++) {
@@ -353,9 +352,10 @@ static void SFX(avg_pool2d_forward)(const gs_layer_def *L, const gs_layer_geom *
  * of the window, summed where windows overlap. */
 static void SFX(avg_pool2d_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
                                      REAL *dparam, const REAL *dout, const REAL *in,
-                                     const REAL *param, REAL *work, size_t B, gs_gemm_path path)
+                                     const REAL *param, const gs_layer_run *run)
 {
-    (void)dparam, (void)in, (void)param, (void)work, (void)path;
+    (void)dparam, (void)in, (void)param;
+    size_t B = run->rows;
     if (!din) return;
     size_t H = g->in.dim[1], W = g->in.dim[2], OH = g->out.dim[1], OW = g->out.dim[2];
     REAL area = (REAL)(L->kernel[0] * L->kernel[1]);
@@ -372,4 +372,37 @@ static void SFX(avg_pool2d_backward)(const gs_layer_def *L, const gs_layer_geom 
                     for (size_t w = w0; w < w1; w++) dx[h * W + w] += share;
             }
     }
+}
+
+/* ---- dropout ---------------------------------------------------------------------------- */
+
+/* in [B, n] -> z [B, n] = in * mask / (1 - p) in training mode (mask, 0/1,
+ * in run->saved, drawn by gs_pass_set_training), in itself otherwise. */
+static void SFX(dropout_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *z,
+                                 const REAL *in, const REAL *param, const gs_layer_run *run)
+{
+    (void)param;
+    size_t n = run->rows * g->in_n;
+    if (!run->training) {
+        memcpy(z, in, n * sizeof *z);
+        return;
+    }
+    const REAL *mask = run->saved, scale = (REAL)(1.0 / (1.0 - L->p));
+    for (size_t i = 0; i < n; i++) z[i] = in[i] * mask[i] * scale;
+}
+
+/* dz [B, n] -> din [B, n] = dz * mask / (1 - p) (training), dz otherwise. */
+static void SFX(dropout_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
+                                  REAL *dparam, const REAL *dz, const REAL *in, const REAL *param,
+                                  const gs_layer_run *run)
+{
+    (void)dparam, (void)in, (void)param;
+    if (!din) return;
+    size_t n = run->rows * g->in_n;
+    if (!run->training) {
+        memcpy(din, dz, n * sizeof *din);
+        return;
+    }
+    const REAL *mask = run->saved, scale = (REAL)(1.0 / (1.0 - L->p));
+    for (size_t i = 0; i < n; i++) din[i] = dz[i] * mask[i] * scale;
 }

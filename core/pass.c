@@ -41,7 +41,8 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
     size_t total = 0, bytes, n;
     for (size_t l = 0; l < L; l++) {
         size_t k = in_place(def->layers[l].activation) ? 2 : 3;
-        if (!gs_mul_ok(max_rows * net->geom[l].out_n, k, &n) || !gs_add_ok(total, n, &total))
+        if (!gs_mul_ok(max_rows * net->geom[l].out_n, k, &n) || !gs_add_ok(total, n, &total) ||
+            !gs_add_ok(total, max_rows * net->geom[l].saved, &total)) /* saved <= out_n */
             goto too_big;
     }
     if (!gs_add_ok(total, max_rows * def->inputs, &total) ||
@@ -53,7 +54,7 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
     p->alloc = A;
     p->net = net;
     p->max_rows = max_rows;
-    p->z = gs_alloc(&A, 3 * L * sizeof(void *));
+    p->z = gs_alloc(&A, 4 * L * sizeof(void *));
     p->slab = gs_alloc(&A, bytes);
     if (!p->z || !p->slab) {
         gs_pass_free(p);
@@ -61,6 +62,7 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
     }
     p->a = p->z + L;
     p->delta = p->z + 2 * L;
+    p->saved = p->z + 3 * L;
     char *at = p->slab;
     for (size_t l = 0; l < L; l++) {
         size_t sz = max_rows * net->geom[l].out_n * es;
@@ -70,6 +72,8 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
             p->a[l] = p->z[l];
         else
             p->a[l] = at, at += sz;
+        p->saved[l] = net->geom[l].saved ? at : NULL;
+        at += max_rows * net->geom[l].saved * es;
     }
     p->input_grad = at;
     at += max_rows * def->inputs * es;
@@ -99,6 +103,40 @@ const void *gs_pass_outputs(const gs_pass *pass)
 }
 
 const void *gs_pass_input_grad(const gs_pass *pass) { return pass->input_grad; }
+
+/* Masks: for each dropout layer in turn, [max_rows, out_n] draws in
+ * row-major order, kept (1) when the uniform draw is >= p: each element kept
+ * with probability 1 - p. Drawn in double and stored in the dtype, so a seed
+ * gives the same bits in float32 and float64 (the gradient check's float64
+ * copy sees the masks of the float32 request). */
+void gs_pass_set_training(gs_pass *pass, int training, uint64_t seed)
+{
+    const gs_net *net = pass->net;
+    pass->training = training;
+    if (!training) return;
+    gs_rng rng;
+    gs_rng_seed(&rng, seed);
+    for (size_t l = 0; l < net->def.n_layers; l++) {
+        if (net->def.layers[l].type != GS_LAYER_DROPOUT) continue;
+        double p = net->def.layers[l].p;
+        size_t n = pass->max_rows * net->geom[l].saved;
+        if (net->def.dtype == GS_FLOAT64)
+            for (size_t i = 0; i < n; i++)
+                ((double *)pass->saved[l])[i] = gs_rng_uniform(&rng) >= p;
+        else
+            for (size_t i = 0; i < n; i++)
+                ((float *)pass->saved[l])[i] = gs_rng_uniform(&rng) >= p;
+    }
+}
+
+const void *gs_pass_mask(const gs_pass *pass, size_t layer)
+{
+    const gs_net *net = pass->net;
+    if (layer >= net->def.n_layers || net->def.layers[layer].type != GS_LAYER_DROPOUT ||
+        !pass->training)
+        return NULL;
+    return pass->saved[layer];
+}
 
 const void *gs_pass_delta(const gs_pass *pass, size_t layer)
 {

@@ -222,7 +222,8 @@ gs_status SFX(gs_pass_forward)(const gs_net *net, gs_pass *pass, const gs_batch 
         const gs_layer_def *L = &def->layers[l];
         const gs_layer_geom *g = &net->geom[l];
         const REAL *p = g->n_tensors ? params + net->offsets[g->first_tensor] : NULL;
-        gs_layer_kinds[L->type].SFX(forward)(L, g, pass->z[l], x, p, pass->work, rows, def->gemm);
+        gs_layer_run run = {rows, def->gemm, pass->work, pass->saved[l], pass->training};
+        gs_layer_kinds[L->type].SFX(forward)(L, g, pass->z[l], x, p, &run);
         SFX(activate)(L, pass->a[l], pass->z[l], rows, g->out_n);
         x = pass->a[l];
     }
@@ -250,8 +251,9 @@ void SFX(gs_pass_backward)(gs_net *net, gs_pass *pass, const gs_batch *b, int wa
         const REAL *prev = l ? pass->a[l - 1] : b->inputs;
         size_t off = g->n_tensors ? net->offsets[g->first_tensor] : 0;
         REAL *din = l ? pass->delta[l - 1] : want_input_grad ? pass->input_grad : NULL;
+        gs_layer_run run = {rows, def->gemm, pass->work, pass->saved[l], pass->training};
         gs_layer_kinds[L->type].SFX(backward)(L, g, din, grads + off, pass->delta[l], prev,
-                                              params + off, pass->work, rows, def->gemm);
+                                              params + off, &run);
         if (l > 0) /* delta_{l-1} = dL/da_{l-1} * f'(z_{l-1}) */
             SFX(activate_backward)(&def->layers[l - 1], din, pass->z[l - 1], pass->a[l - 1],
                                    rows, g->in_n);

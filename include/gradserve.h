@@ -12,7 +12,7 @@
  *   - a dense layer computes z = x W^T + b, a = act(z); W is [out, in], b is
  *     [out]; a conv2d layer's W is [out_channels, in_channels, kh, kw];
  *   - parameters live in one slab, each layer's tensors in turn (dense and
- *     conv2d: weight, bias; flatten and the pools: none), the order of torch's
+ *     conv2d: weight, bias; flatten, the pools, dropout: none), the order of torch's
  *     model.parameters(); gradients and optimizer state use the same layout;
  *   - every buffer is of the network's dtype (float or double), except losses
  *     and reports, which are double, and class labels, which are int64_t.
@@ -107,6 +107,7 @@ typedef enum {
     GS_LAYER_CONV2D,    /* out_channels, kernel, stride, padding, activation */
     GS_LAYER_MAX_POOL2D, /* kernel, stride, padding (at most half the kernel) */
     GS_LAYER_AVG_POOL2D, /* the same; the average counts the padding's zeros */
+    GS_LAYER_DROPOUT,   /* p; inverted (kept values x 1/(1-p)) in training mode */
     GS_LAYER_COUNT
 } gs_layer_type;
 
@@ -122,6 +123,7 @@ typedef struct {
     size_t kernel[2];
     size_t stride[2];  /* gs_layer_conv2d: 1; gs_layer_pool2d: the kernel */
     size_t padding[2]; /* on every side (conv2d, avg: zeros; max: ignored); 0 */
+    double p;          /* dropout: the probability of dropping, in [0, 1) */
 } gs_layer_def;
 
 /* The shape of one row of a tensor (the batch's rows dimension left out):
@@ -161,6 +163,8 @@ gs_layer_def gs_layer_flatten(void);
 gs_layer_def gs_layer_conv2d(size_t out_channels, size_t kh, size_t kw, gs_activation act);
 /* A max_pool2d or avg_pool2d layer: a k x k window, stride k, padding 0. */
 gs_layer_def gs_layer_pool2d(gs_layer_type type, size_t k);
+/* A dropout layer dropping with probability p. */
+gs_layer_def gs_layer_dropout(double p);
 /* Defaults: mean, huber_delta 1, float32, AUTO. */
 void gs_net_def_init(gs_net_def *def);
 
@@ -296,6 +300,15 @@ gs_status gs_forward(gs_net *net, gs_pass *pass, const gs_batch *batch, double *
 gs_status gs_backward(gs_net *net, gs_pass *pass, const gs_batch *batch, unsigned keep,
                       double *loss, gs_error *err);
 
+/* Training mode (a new pass is in evaluation mode): dropout layers multiply
+ * by masks drawn here from seed for up to max_rows rows (gs_pass_set_training
+ * again draws new ones; every pass until then uses these, so a gradient check
+ * sees one mask); in evaluation mode dropout is the identity. */
+void gs_pass_set_training(gs_pass *pass, int training, uint64_t seed);
+/* A dropout layer's mask [rows, layer shape], 1 kept and 0 dropped, in
+ * training mode; NULL otherwise. */
+const void *gs_pass_mask(const gs_pass *pass, size_t layer);
+
 const void *gs_pass_outputs(const gs_pass *pass);           /* [rows, outputs] */
 const void *gs_pass_input_grad(const gs_pass *pass);        /* [rows, inputs] */
 const void *gs_pass_delta(const gs_pass *pass, size_t layer); /* [rows, layer shape] */
@@ -357,6 +370,9 @@ typedef struct {
 
 /* steps = epochs x ceil(rows / batch_size). */
 size_t gs_train_steps(const gs_train_def *def, size_t rows);
+/* The seed of step k's dropout masks (gs_train runs every step in training
+ * mode): seed ^ (0x9e3779b97f4a7c15 x (k + 1)), modulo 2^64. */
+uint64_t gs_train_mask_seed(uint64_t seed, size_t step);
 
 /* Runs the steps; loss_history[k] (steps entries, may be NULL) is step k's
  * mini-batch loss before its update. *steps_done counts completed updates.
@@ -393,8 +409,10 @@ typedef struct {
 /* Central differences in float64 (on a float64 copy of the net) against
  * back-propagation, for every parameter tensor: report[t] for tensor t
  * (gs_net_tensor_count entries; a dense-only net: 2l weight, 2l+1 bias).
- * step h is eps * max(1, |theta|); eps 0 means 1e-6. */
-gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps,
+ * step h is eps * max(1, |theta|); eps 0 means 1e-6. In training mode, with
+ * the dropout masks drawn from seed (gs_pass_set_training) once: every
+ * evaluation sees the same masks. */
+gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps, uint64_t seed,
                        gs_check_report *report, gs_error *err);
 
 #ifdef __cplusplus

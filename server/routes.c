@@ -43,11 +43,11 @@ double now_seconds(void)
 }
 
 /* Top-level keys each compute route accepts beyond the common ones. */
-static const char *const FORWARD_KEYS[] = {"encoding", NULL};
-static const char *const GRADIENTS_KEYS[] = {"encoding", "return", NULL};
+static const char *const FORWARD_KEYS[] = {"encoding", "train", "seed", NULL};
+static const char *const GRADIENTS_KEYS[] = {"encoding", "return", "seed", NULL};
 static const char *const TRAIN_KEYS[] = {"encoding", "optimizer", "epochs",          "batch_size",
                                          "shuffle",  "seed",      "optimizer_state", NULL};
-static const char *const GRADCHECK_KEYS[] = {"eps", NULL}; /* no tensors in its answer */
+static const char *const GRADCHECK_KEYS[] = {"eps", "seed", NULL}; /* no tensors in its answer */
 
 static const request_kind KINDS[] = {
     [R_FORWARD] = {FORWARD_KEYS, 0},
@@ -161,14 +161,26 @@ static int has_targets(const request *r)
     return r->batch.targets.values || r->batch.targets.labels;
 }
 
+/* "seed": the dropout masks' (0 when absent); 0, or -1 with d filled. */
+static int decode_seed(const request *r, uint64_t *seed, diag *d)
+{
+    *seed = 0;
+    return get_seed(r->root, "seed", "", seed, d) < 0 ? -1 : 0;
+}
+
 /* ---- POST /forward ------------------------------------------------------------ */
 
+/* Evaluation mode (dropout off) unless "train": true, with masks from "seed". */
 static void run_forward(request *r, const compute_env *env, out *o)
 {
     gs_error e;
     double loss = 0;
+    int train = 0;
+    uint64_t seed;
+    if (get_bool(r->root, "train", "", &train, o->d) < 0 || decode_seed(r, &seed, o->d)) return;
     size_t rows = r->batch.rows, outputs = gs_net_outputs(r->net);
     gs_pass *pass = gs_pass_create(r->net, rows, &env->opts->limits, &e);
+    if (pass) gs_pass_set_training(pass, train, seed);
     if (!pass || gs_forward(r->net, pass, &r->batch, has_targets(r) ? &loss : NULL, &e)) {
         diag_pass(o->d, &e);
         gs_pass_free(pass);
@@ -195,18 +207,22 @@ static void run_forward(request *r, const compute_env *env, out *o)
 
 /* ---- POST /gradients ------------------------------------------------------------ */
 
+/* The dropout masks are always at hand (training mode): the server's own flag. */
+enum { KEEP_MASKS = 1u << 16 };
+
 static unsigned decode_return(const json_t *root, diag *d)
 {
-    static const char *const KEYS[] = {"outputs", "input_grad", "deltas", NULL};
+    static const char *const KEYS[] = {"outputs", "input_grad", "deltas", "masks", NULL};
     const json_t *ret = json_object_get(root, "return");
-    int outputs = 0, input_grad = 0, deltas = 0;
+    int outputs = 0, input_grad = 0, deltas = 0, masks = 0;
     if (!ret || !need_object(ret, "/return", d) || !check_keys(ret, "/return", d, KEYS, NULL))
         return 0;
     get_bool(ret, "outputs", "/return", &outputs, d);
     get_bool(ret, "input_grad", "/return", &input_grad, d);
     get_bool(ret, "deltas", "/return", &deltas, d);
+    get_bool(ret, "masks", "/return", &masks, d);
     return (outputs ? GS_KEEP_OUTPUTS : 0) | (input_grad ? GS_KEEP_INPUT_GRAD : 0) |
-           (deltas ? GS_KEEP_DELTAS : 0);
+           (deltas ? GS_KEEP_DELTAS : 0) | (masks ? KEEP_MASKS : 0);
 }
 
 static int gradients_finite(out *o, const request *r, const gs_pass *pass, unsigned keep,
@@ -257,16 +273,29 @@ static void write_gradients(out *o, const request *r, const gs_pass *pass, unsig
             write_rows(o, gs_pass_delta(pass, l), rows, gs_net_layer_shape(r->net, l));
         jw_end(&o->w);
     }
+    if (keep & KEEP_MASKS) { /* one per layer: a dropout's 0/1 mask, null for the others */
+        jw_key(&o->w, "masks");
+        jw_array(&o->w);
+        for (size_t l = 0; l < r->def.n_layers; l++) {
+            const void *m = gs_pass_mask(pass, l);
+            if (m) write_rows(o, m, rows, gs_net_layer_shape(r->net, l));
+            else jw_null(&o->w);
+        }
+        jw_end(&o->w);
+    }
     jw_end(&o->w);
 }
 
+/* Training mode: dropout masks drawn from "seed". */
 static void run_gradients(request *r, const compute_env *env, out *o)
 {
     unsigned keep = decode_return(r->root, o->d);
-    if (o->d->status) return;
+    uint64_t seed;
+    if (decode_seed(r, &seed, o->d) || o->d->status) return;
     gs_error e;
     double loss = 0;
     gs_pass *pass = gs_pass_create(r->net, r->batch.rows, &env->opts->limits, &e);
+    if (pass) gs_pass_set_training(pass, 1, seed);
     if (!pass || gs_backward(r->net, pass, &r->batch, keep, &loss, &e)) {
         diag_pass(o->d, &e);
         gs_pass_free(pass);
@@ -470,15 +499,17 @@ static int gradcheck_options(const request *r, const server_options *opts, doubl
 static void run_gradcheck(request *r, const compute_env *env, out *o)
 {
     double eps = 1e-6, loss = 0;
-    if (!gradcheck_options(r, env->opts, &eps, o->d)) return;
+    uint64_t seed;
+    if (decode_seed(r, &seed, o->d) || !gradcheck_options(r, env->opts, &eps, o->d)) return;
     gs_error e;
     size_t n = gs_net_tensor_count(r->net);
     gs_check_report *rep = calloc(n ? n : 1, sizeof *rep);
     gs_pass *pass = gs_pass_create(r->net, r->batch.rows, &env->opts->limits, &e);
+    if (pass) gs_pass_set_training(pass, 1, seed); /* the loss with the check's masks */
     if (!rep) {
         diag_set(o->d, 500, "internal", "out of memory for the report");
     } else if (!pass || gs_forward(r->net, pass, &r->batch, &loss, &e) ||
-               gs_gradcheck(r->net, &r->batch, eps, rep, &e)) {
+               gs_gradcheck(r->net, &r->batch, eps, seed, rep, &e)) {
         diag_pass(o->d, &e);
     } else if ((o->t_computed = now_seconds()), loss_ok(o, "/loss", loss)) {
         int finite = 1;

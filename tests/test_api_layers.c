@@ -90,6 +90,7 @@ static json_t *request_of(const json_t *fx, const fx_net *n, int nested_inputs)
     const json_t *x = json_object_get(fx, "inputs");
     json_object_set_new(req, "inputs", nested_inputs ? nested(x, rank, dims, &at)
                                                       : flat_tensor(x, rank, dims));
+    if (json_object_get(fx, "seed")) json_object_set(req, "seed", json_object_get(fx, "seed"));
     const json_t *labels = json_object_get(fx, "labels");
     if (labels) {
         json_object_set(req, "targets", (json_t *)labels);
@@ -138,8 +139,8 @@ static void gradients_case(const json_t *fx, int nested_inputs)
         double tol = n.def.dtype == GS_FLOAT64 ? TOL_F64 : TOL_F32;
         json_t *req = request_of(fx, &n, nested_inputs);
         json_object_set_new(req, "encoding", json_string("flat"));
-        json_object_set_new(req, "return", json_pack("{s:b,s:b,s:b}", "outputs", 1, "input_grad",
-                                                     1, "deltas", 1));
+        json_object_set_new(req, "return", json_pack("{s:b,s:b,s:b,s:b}", "outputs", 1,
+                                                     "input_grad", 1, "deltas", 1, "masks", 1));
         json_t *resp = api_post_new("/gradients", req, 200);
         const json_t *exp = json_object_get(fx, "expected");
         if (resp) {
@@ -169,6 +170,19 @@ static void gradients_case(const json_t *fx, int nested_inputs)
             rank = batch_dims(n.rows, gs_net_input_shape(n.net), dims);
             cmp("input_grad", json_object_get(resp, "input_grad"),
                 json_object_get(exp, "input_grad"), rank, dims, tol);
+            const json_t *masks = json_object_get(resp, "masks"), *fm = json_object_get(fx, "masks");
+            CHECK(json_array_size(masks) == n.def.n_layers, "%zu masks", json_array_size(masks));
+            for (size_t l = 0; l < n.def.n_layers; l++) {
+                const json_t *m = json_array_get(masks, l), *mw = json_array_get(fm, l);
+                char what[32];
+                snprintf(what, sizeof what, "masks/%zu", l);
+                if (n.def.layers[l].type != GS_LAYER_DROPOUT) {
+                    CHECK(json_is_null(m), "%s: not null", what);
+                    continue;
+                }
+                rank = batch_dims(n.rows, gs_net_layer_shape(n.net, l), dims);
+                cmp(what, m, mw, rank, dims, 0);
+            }
             for (size_t l = 0; l < n.def.n_layers; l++) {
                 char what[32];
                 snprintf(what, sizeof what, "deltas/%zu", l);
@@ -230,6 +244,7 @@ static void train_case(const json_t *fx)
             json_object_set(opt, "momentum", json_object_get(o, "momentum"));
         json_object_set_new(req, "optimizer", opt);
         json_object_set(req, "epochs", json_object_get(tr, "epochs"));
+        json_object_set(req, "seed", json_object_get(tr, "seed"));
         json_object_set(req, "batch_size", json_object_get(tr, "batch_size"));
         json_object_set_new(req, "encoding", json_string("flat"));
         json_t *resp = api_post_new("/train", req, 200);
@@ -260,6 +275,64 @@ static void train_case(const json_t *fx)
     check_end();
 }
 
+/* Dropout's modes and masks: the same request gives the same bytes, another
+ * seed other masks; /forward is in evaluation mode (the identity) unless
+ * "train": true, which gives /gradients' loss for the same seed. */
+static void test_dropout_modes(void)
+{
+    const char *net =
+        "{\"network\":{\"inputs\":6,\"layers\":[{\"units\":16,\"activation\":\"tanh\"},"
+        "{\"type\":\"dropout\",\"p\":0.5},{\"units\":2,\"activation\":\"linear\"}]},"
+        "\"init\":{\"seed\":4},\"inputs\":[[1,2,3,4,5,6],[0,1,0,1,0,1],[2,0,2,0,2,0]],"
+        "\"targets\":[[1,0],[0,1],[1,1]]";
+    char body[1200];
+    http_response r1, r2;
+    snprintf(body, sizeof body, "%s,\"seed\":5,\"return\":{\"masks\":true}}", net);
+    json_t *a = api_call(NULL, "POST", "/gradients", NULL, body, strlen(body), 200, &r1);
+    json_t *b = api_call(NULL, "POST", "/gradients", NULL, body, strlen(body), 200, &r2);
+    CHECK(r1.body_len == r2.body_len && !memcmp(r1.body, r2.body, r1.body_len),
+          "the same request gave other bytes");
+    snprintf(body, sizeof body, "%s,\"seed\":6,\"return\":{\"masks\":true}}", net);
+    json_t *c = api_post_text("/gradients", body, 200);
+    const json_t *ma = json_array_get(json_object_get(a, "masks"), 1);
+    const json_t *mc = json_array_get(json_object_get(c, "masks"), 1);
+    CHECK(json_array_size(ma) == 3 && json_array_size(json_array_get(ma, 0)) == 16,
+          "mask of shape [3, 16]");
+    CHECK(!json_equal((json_t *)ma, (json_t *)mc), "seeds 5 and 6 drew the same masks");
+    size_t kept = 0;
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < 16; j++) kept += json_number_value(json_array_get(json_array_get(ma, i), j)) == 1;
+    CHECK(kept > 8 && kept < 40, "%zu of 48 kept at p 0.5", kept);
+    snprintf(body, sizeof body, "%s,\"seed\":5,\"train\":true}", net);
+    json_t *ft = api_post_text("/forward", body, 200);
+    snprintf(body, sizeof body, "%s,\"seed\":5}", net);
+    json_t *fe = api_post_text("/forward", body, 200);
+    double lg = json_number_value(json_object_get(a, "loss"));
+    CHECK(json_number_value(json_object_get(ft, "loss")) == lg,
+          "forward in training mode: loss %.17g, /gradients' %.17g",
+          json_number_value(json_object_get(ft, "loss")), lg);
+    CHECK(json_number_value(json_object_get(fe, "loss")) != lg,
+          "forward in evaluation mode gave the training loss");
+    /* evaluation mode is the identity: the loss of p = 0 in training mode */
+    char net0[800];
+    snprintf(net0, sizeof net0, "%s", net);
+    char *pp = strstr(net0, "\"p\":0.5");
+    if (pp) memcpy(pp, "\"p\":0.0", 7);
+    snprintf(body, sizeof body, "%s,\"seed\":5,\"train\":true}", net0);
+    json_t *f0 = api_post_text("/forward", body, 200);
+    CHECK(pp && json_number_value(json_object_get(fe, "loss")) ==
+                    json_number_value(json_object_get(f0, "loss")),
+          "evaluation mode is not the identity");
+    json_decref(f0);
+    http_response_free(&r1);
+    http_response_free(&r2);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(ft);
+    json_decref(fe);
+}
+
 int main(void)
 {
     if (api_load_schema()) {
@@ -284,6 +357,7 @@ int main(void)
             gradcheck_case(json_array_get(nets, i));
         }
         for (size_t i = 0; i < json_array_size(runs); i++) train_case(json_array_get(runs, i));
+        RUN(test_dropout_modes);
         api_stop();
     }
     api_check_all_responses_valid();

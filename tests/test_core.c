@@ -173,7 +173,7 @@ static void test_gradcheck_random_networks(void)
         run r = run_backward(DEF(s), 5, 7 + k, 1.5);
         gs_check_report rep[8];
         gs_error err;
-        CHECK(gs_gradcheck(r.net, &r.batch, 0, rep, &err) == GS_OK, "%s", err.message);
+        CHECK(gs_gradcheck(r.net, &r.batch, 0, 0, rep, &err) == GS_OK, "%s", err.message);
         for (size_t t = 0; t < 2 * s.def.n_layers; t++) {
             CHECK(rep[t].checked > 0, "tensor %zu checked nothing", t);
             CHECK(rep[t].max_abs_error < 1e-7, "zoo %d tensor %zu abs err %g", k, t,
@@ -743,7 +743,7 @@ static void test_every_allocation_can_fail(void)
                 gs_train_def td = {.epochs = 2, .batch_size = 3, .shuffle = 1};
                 st = gs_train(net, opt, &td, &data, NULL, NULL, NULL, &err);
                 gs_check_report rep[4];
-                if (st == GS_OK) st = gs_gradcheck(net, &data, 0, rep, &err);
+                if (st == GS_OK) st = gs_gradcheck(net, &data, 0, 0, rep, &err);
                 gs_optim_free(opt);
             }
             gs_net_free(net);

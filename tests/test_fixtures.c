@@ -224,6 +224,9 @@ static int setup_net(setup *s, const json_t *fx, gs_gemm_path path, const json_t
     s->pass = gs_pass_create(s->net, s->rows, &no_limits, &err);
     CHECK(s->pass != NULL, "gs_pass_create: %s: %s (field \"%s\")", gs_status_name(err.status),
           err.message, err.field);
+    /* a fixture with dropout runs in training mode, masks drawn from its seed */
+    const json_t *seed = json_object_get(fx, "seed");
+    if (s->pass && seed) gs_pass_set_training(s->pass, 1, (uint64_t)json_integer_value(seed));
     return s->pass && s->inputs ? 0 : -1;
 }
 
@@ -270,6 +273,17 @@ static void net_case(const json_t *fx, gs_gemm_path path)
           err.field);
     if (st != GS_OK) goto done;
 
+    /* the masks the core drew are those the fixture's replica of its generator drew */
+    const json_t *masks = json_object_get(fx, "masks");
+    for (size_t l = 0; masks && l < s.def.n_layers; l++) {
+        const json_t *m = json_array_get(masks, l);
+        char what[64];
+        snprintf(what, sizeof what, "masks/%zu", l);
+        CHECK(json_is_null(m) == (gs_pass_mask(s.pass, l) == NULL), "%s: present in one only",
+              what);
+        if (!json_is_null(m) && gs_pass_mask(s.pass, l))
+            cmp_tensor(what, gs_pass_mask(s.pass, l), t, m, json_array_size(m), t);
+    }
     cmp_scalar("loss", loss, json_object_get(exp, "loss"), t);
     cmp_tensor("outputs", gs_pass_outputs(s.pass), t, json_object_get(exp, "outputs"),
                s.rows * s.n_out, t);
@@ -615,6 +629,7 @@ static void training_case(const json_t *fx)
     td.epochs = (size_t)json_number_value(json_object_get(tr, "epochs"));
     td.batch_size = (size_t)json_number_value(json_object_get(tr, "batch_size"));
     td.shuffle = json_is_true(json_object_get(tr, "shuffle"));
+    td.seed = (uint64_t)json_integer_value(json_object_get(tr, "seed")); /* masks' */
     size_t want_steps = (size_t)json_number_value(json_object_get(exp, "steps"));
     size_t steps = gs_train_steps(&td, s.rows);
     CHECK(steps == want_steps, "gs_train_steps %zu, want %zu", steps, want_steps);

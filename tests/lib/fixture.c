@@ -91,6 +91,7 @@ static const char *const TYPE_NAMES[] = {
     [GS_LAYER_CONV2D] = "conv2d",
     [GS_LAYER_MAX_POOL2D] = "max_pool2d",
     [GS_LAYER_AVG_POOL2D] = "avg_pool2d",
+    [GS_LAYER_DROPOUT] = "dropout",
 };
 
 /* n or [h, w] into out; absent: def. 0, or -1 when malformed. */
@@ -116,6 +117,12 @@ static int layer_def(const json_t *l, size_t i, gs_layer_def *L, char *why, size
     *L = gs_layer(0, GS_ACT_LINEAR);
     L->type = (gs_layer_type)type;
     if (type == GS_LAYER_FLATTEN) return 0;
+    if (type == GS_LAYER_DROPOUT) {
+        const json_t *p = json_object_get(l, "p");
+        if (!json_is_number(p)) return say(why, why_size, "bad def/layers/%zu/p", i), -1;
+        L->p = json_number_value(p);
+        return 0;
+    }
     if (type == GS_LAYER_CONV2D) {
         if (get_size(l, "out_channels", &L->out_channels) || !json_object_get(l, "kernel_size") ||
             get_pair(l, "kernel_size", 0, L->kernel) || get_pair(l, "stride", 1, L->stride) ||
