@@ -230,6 +230,14 @@ gs_layer_def gs_layer_dropout(double p)
     return L;
 }
 
+gs_layer_def gs_layer_norm(gs_activation act)
+{
+    gs_layer_def L = gs_layer(0, act);
+    L.type = GS_LAYER_LAYER_NORM;
+    L.eps = 1e-5;
+    return L;
+}
+
 gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err)
 {
     gs_error_clear(err);

@@ -88,6 +88,7 @@ typedef struct {
     const char *name;
     int has_activation;                              /* else the activation is linear */
     const char *size_field; /* blamed when the layer's rows or parameters are too big */
+    int unit_init;          /* weight 1, bias 0 whatever the scheme (torch's norms) */
     const char *tensor_names[GS_LAYER_TENSORS_MAX]; /* in slab order */
     gs_status (*check)(const gs_layer_def *L, size_t l, const gs_limits *lim,
                        gs_layer_geom *g, gs_error *err);

@@ -172,23 +172,48 @@ static gs_status dropout_check(const gs_layer_def *L, size_t l, const gs_limits 
     return GS_OK;
 }
 
+/* layer_norm: any row shape, unchanged; weight and bias of the row's shape;
+ * each row's mean and 1/std kept for the backward pass. */
+static gs_status layer_norm_check(const gs_layer_def *L, size_t l, const gs_limits *lim,
+                                  gs_layer_geom *g, gs_error *err)
+{
+    (void)lim;
+    if (!(isfinite(L->eps) && L->eps > 0))
+        return gs_fail_at(err, GS_EINVAL, l, "eps", "must be a finite number > 0");
+    if (g->in_n < 2) /* torch allows it; its output would be the bias, whatever the input */
+        return gs_fail_at(err, GS_EINVAL, l, "type",
+                          "a layer_norm over 1 element gives 0 for every input: it needs rows "
+                          "of at least 2 elements");
+    g->out = g->in;
+    g->saved = 2;
+    g->n_tensors = 2;
+    for (size_t t = 0; t < 2; t++) {
+        g->rank[t] = g->in.rank;
+        for (size_t i = 0; i < g->in.rank; i++) g->dims[t][i] = g->in.dim[i];
+    }
+    return GS_OK;
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 const gs_layer_kind gs_layer_kinds[GS_LAYER_COUNT] = {
-    [GS_LAYER_DENSE] = {"dense", 1, "units", {"weight", "bias"}, dense_check, dense_forward_f32,
+    [GS_LAYER_DENSE] = {"dense", 1, "units", 0, {"weight", "bias"}, dense_check, dense_forward_f32,
                         dense_backward_f32, dense_forward_f64, dense_backward_f64},
-    [GS_LAYER_FLATTEN] = {"flatten", 0, "type", {NULL}, flatten_check, flatten_forward_f32,
+    [GS_LAYER_FLATTEN] = {"flatten", 0, "type", 0, {NULL}, flatten_check, flatten_forward_f32,
                           flatten_backward_f32, flatten_forward_f64, flatten_backward_f64},
-    [GS_LAYER_CONV2D] = {"conv2d", 1, "out_channels", {"weight", "bias"}, conv2d_check, conv2d_forward_f32,
+    [GS_LAYER_CONV2D] = {"conv2d", 1, "out_channels", 0, {"weight", "bias"}, conv2d_check, conv2d_forward_f32,
                          conv2d_backward_f32, conv2d_forward_f64, conv2d_backward_f64},
-    [GS_LAYER_MAX_POOL2D] = {"max_pool2d", 0, "type", {NULL}, pool2d_check, max_pool2d_forward_f32,
+    [GS_LAYER_MAX_POOL2D] = {"max_pool2d", 0, "type", 0, {NULL}, pool2d_check, max_pool2d_forward_f32,
                              max_pool2d_backward_f32, max_pool2d_forward_f64,
                              max_pool2d_backward_f64},
-    [GS_LAYER_AVG_POOL2D] = {"avg_pool2d", 0, "type", {NULL}, pool2d_check, avg_pool2d_forward_f32,
+    [GS_LAYER_AVG_POOL2D] = {"avg_pool2d", 0, "type", 0, {NULL}, pool2d_check, avg_pool2d_forward_f32,
                              avg_pool2d_backward_f32, avg_pool2d_forward_f64,
                              avg_pool2d_backward_f64},
-    [GS_LAYER_DROPOUT] = {"dropout", 0, "type", {NULL}, dropout_check, dropout_forward_f32,
+    [GS_LAYER_DROPOUT] = {"dropout", 0, "type", 0, {NULL}, dropout_check, dropout_forward_f32,
                           dropout_backward_f32, dropout_forward_f64, dropout_backward_f64},
+    [GS_LAYER_LAYER_NORM] = {"layer_norm", 1, "type", 1, {"weight", "bias"}, layer_norm_check,
+                             layer_norm_forward_f32, layer_norm_backward_f32,
+                             layer_norm_forward_f64, layer_norm_backward_f64},
 };
 
 const char *gs_layer_type_name(gs_layer_type t)

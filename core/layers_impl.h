@@ -406,3 +406,61 @@ static void SFX(dropout_backward)(const gs_layer_def *L, const gs_layer_geom *g,
     const REAL *mask = run->saved, scale = (REAL)(1.0 / (1.0 - L->p));
     for (size_t i = 0; i < n; i++) din[i] = dz[i] * mask[i] * scale;
 }
+
+/* ---- layer_norm ----------------------------------------------------------------------------- */
+
+/* in [B, n] (n = the row's every element), weight [n], bias [n] ->
+ * z [B, n] = (in - mean) / sqrt(var + eps) * weight + bias, mean and the
+ * biased variance over each row (accumulated in double); saved [B, 2] keeps
+ * each row's mean and 1/sqrt(var + eps). */
+static void SFX(layer_norm_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *z,
+                                    const REAL *in, const REAL *param, const gs_layer_run *run)
+{
+    size_t n = g->in_n;
+    const REAL *w = param, *b = param + n;
+    REAL *saved = run->saved;
+    for (size_t r = 0; r < run->rows; r++) {
+        const REAL *x = in + r * n;
+        REAL *zr = z + r * n;
+        double sum = 0, sq = 0;
+        for (size_t i = 0; i < n; i++) sum += x[i];
+        double mean = sum / (double)n;
+        for (size_t i = 0; i < n; i++) sq += ((double)x[i] - mean) * ((double)x[i] - mean);
+        REAL m = (REAL)mean, rstd = (REAL)(1.0 / sqrt(sq / (double)n + L->eps));
+        for (size_t i = 0; i < n; i++) zr[i] = (x[i] - m) * rstd * w[i] + b[i];
+        saved[2 * r] = m;
+        saved[2 * r + 1] = rstd;
+    }
+}
+
+/* dz [B, n] -> dweight [n] = sum_r dz xhat, dbias [n] = sum_r dz (written),
+ * and din [B, n] = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) with
+ * dxhat = dz weight, xhat = (in - mean) rstd (llm.c's layernorm_backward). */
+static void SFX(layer_norm_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
+                                     REAL *dparam, const REAL *dz, const REAL *in,
+                                     const REAL *param, const gs_layer_run *run)
+{
+    (void)L;
+    size_t n = g->in_n;
+    const REAL *w = param, *saved = run->saved;
+    REAL *dw = dparam, *db = dparam + n;
+    memset(dparam, 0, 2 * n * sizeof *dparam);
+    for (size_t r = 0; r < run->rows; r++) {
+        const REAL *x = in + r * n, *d = dz + r * n, m = saved[2 * r], rstd = saved[2 * r + 1];
+        double mean_d = 0, mean_dx = 0;
+        for (size_t i = 0; i < n; i++) {
+            REAL xhat = (x[i] - m) * rstd, dxhat = d[i] * w[i];
+            mean_d += dxhat;
+            mean_dx += (double)dxhat * xhat;
+            dw[i] += d[i] * xhat;
+            db[i] += d[i];
+        }
+        if (!din) continue;
+        REAL md = (REAL)(mean_d / (double)n), mdx = (REAL)(mean_dx / (double)n);
+        REAL *dr = din + r * n;
+        for (size_t i = 0; i < n; i++) {
+            REAL xhat = (x[i] - m) * rstd;
+            dr[i] = rstd * (d[i] * w[i] - md - xhat * mdx);
+        }
+    }
+}

@@ -188,7 +188,8 @@ static void put(gs_net *net, size_t i, double v)
 /* Per layer with parameters: tensor 0 (the weight) from the scheme with
  * torch's fan_in and fan_out for the type, tensor 1 (the bias) from
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for torch_default, else zeros; drawn
- * in slab order. */
+ * in slab order. A norm's weight is 1 and its bias 0 whatever the scheme
+ * (torch's), drawing nothing. */
 void gs_net_init_params(gs_net *net, gs_init_scheme scheme, uint64_t seed)
 {
     gs_rng rng;
@@ -198,6 +199,11 @@ void gs_net_init_params(gs_net *net, gs_init_scheme scheme, uint64_t seed)
         if (g->n_tensors == 0) continue;
         size_t w = net->offsets[g->first_tensor], b = net->offsets[g->first_tensor + 1];
         size_t n_w = b - w, n_b = gs_net_tensor_size(net, g->first_tensor + 1);
+        if (gs_layer_kinds[net->layers[l].type].unit_init) { /* torch's norms: no draws */
+            for (size_t i = 0; i < n_w; i++) put(net, w + i, 1.0);
+            for (size_t i = 0; i < n_b; i++) put(net, b + i, 0.0);
+            continue;
+        }
         double in = (double)g->fan_in, out = (double)g->fan_out, bound_b = 0, scale = 0;
         int normal = 0;
         switch (scheme) {

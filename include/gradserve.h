@@ -11,8 +11,9 @@
  *     row-major;
  *   - a dense layer computes z = x W^T + b, a = act(z); W is [out, in], b is
  *     [out]; a conv2d layer's W is [out_channels, in_channels, kh, kw];
- *   - parameters live in one slab, each layer's tensors in turn (dense and
- *     conv2d: weight, bias; flatten, the pools, dropout: none), the order of torch's
+ *   - parameters live in one slab, each layer's tensors in turn (dense,
+ *     conv2d, layer_norm: weight, bias; flatten, the pools, dropout: none), the
+ *     order of torch's
  *     model.parameters(); gradients and optimizer state use the same layout;
  *   - every buffer is of the network's dtype (float or double), except losses
  *     and reports, which are double, and class labels, which are int64_t.
@@ -108,6 +109,7 @@ typedef enum {
     GS_LAYER_MAX_POOL2D, /* kernel, stride, padding (at most half the kernel) */
     GS_LAYER_AVG_POOL2D, /* the same; the average counts the padding's zeros */
     GS_LAYER_DROPOUT,   /* p; inverted (kept values x 1/(1-p)) in training mode */
+    GS_LAYER_LAYER_NORM, /* eps, activation; over each row's every element */
     GS_LAYER_COUNT
 } gs_layer_type;
 
@@ -124,6 +126,7 @@ typedef struct {
     size_t stride[2];  /* gs_layer_conv2d: 1; gs_layer_pool2d: the kernel */
     size_t padding[2]; /* on every side (conv2d, avg: zeros; max: ignored); 0 */
     double p;          /* dropout: the probability of dropping, in [0, 1) */
+    double eps;        /* layer_norm: added to the variance; gs_layer_norm: 1e-5 */
 } gs_layer_def;
 
 /* The shape of one row of a tensor (the batch's rows dimension left out):
@@ -165,6 +168,9 @@ gs_layer_def gs_layer_conv2d(size_t out_channels, size_t kh, size_t kw, gs_activ
 gs_layer_def gs_layer_pool2d(gs_layer_type type, size_t k);
 /* A dropout layer dropping with probability p. */
 gs_layer_def gs_layer_dropout(double p);
+/* A layer_norm layer (torch.nn.LayerNorm over every non-batch dimension),
+ * eps 1e-5; weight and bias have the row's shape, initialised to 1 and 0. */
+gs_layer_def gs_layer_norm(gs_activation act);
 /* Defaults: mean, huber_delta 1, float32, AUTO. */
 void gs_net_def_init(gs_net_def *def);
 

@@ -19,6 +19,7 @@ static const char *const CONV2D_KEYS[] = {"type",   "out_channels", "kernel_size
                                           NULL};
 static const char *const POOL2D_KEYS[] = {"type", "kernel_size", "stride", "padding", NULL};
 static const char *const DROPOUT_KEYS[] = {"type", "p", NULL};
+static const char *const LAYER_NORM_KEYS[] = {"type", "eps", "activation", "slope", "alpha", NULL};
 static const char *const *const LAYER_KEYS[GS_LAYER_COUNT] = {
     [GS_LAYER_DENSE] = DENSE_KEYS,
     [GS_LAYER_FLATTEN] = FLATTEN_KEYS,
@@ -26,6 +27,7 @@ static const char *const *const LAYER_KEYS[GS_LAYER_COUNT] = {
     [GS_LAYER_MAX_POOL2D] = POOL2D_KEYS,
     [GS_LAYER_AVG_POOL2D] = POOL2D_KEYS,
     [GS_LAYER_DROPOUT] = DROPOUT_KEYS,
+    [GS_LAYER_LAYER_NORM] = LAYER_NORM_KEYS,
 };
 static const char *const INIT_KEYS[] = {"scheme", "seed", NULL};
 
@@ -244,7 +246,8 @@ static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag
     if (!need_object(v, ptr, d)) return;
     int type = GS_LAYER_DENSE;
     if (get_name(v, "type", ptr, layer_type_from_name,
-                 "dense, flatten, conv2d, max_pool2d, avg_pool2d, dropout", &type, d) < 0)
+                 "dense, flatten, conv2d, max_pool2d, avg_pool2d, dropout, layer_norm", &type,
+                 d) < 0)
         return;
     L->type = (gs_layer_type)type;
     check_keys(v, ptr, d, LAYER_KEYS[type], NULL);
@@ -272,6 +275,11 @@ static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag
         break;
     case GS_LAYER_DROPOUT: /* the core checks 0 <= p < 1 */
         if (get_number(v, "p", ptr, &L->p, d) == 0) require(v, ptr, "p", d);
+        break;
+    case GS_LAYER_LAYER_NORM: /* the core checks eps > 0 */
+        L->eps = 1e-5;
+        get_number(v, "eps", ptr, &L->eps, d);
+        decode_activation(v, ptr, L, 0, d);
         break;
     default:
         break;

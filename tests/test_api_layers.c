@@ -237,10 +237,12 @@ static void train_case(const json_t *fx)
         const json_t *o = json_object_get(fx, "optim"), *tr = json_object_get(fx, "train");
         json_t *opt = json_pack("{s:O,s:O}", "name", json_object_get(o, "kind"), "lr",
                                 json_object_get(o, "lr"));
-        if (!strcmp(json_string_value(json_object_get(o, "kind")), "adam"))
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        json_object_set(opt, "weight_decay", json_object_get(o, "weight_decay"));
+        if (!strcmp(kind, "adam") || !strcmp(kind, "adamw"))
             json_object_set_new(opt, "betas", json_pack("[O,O]", json_object_get(o, "beta1"),
                                                         json_object_get(o, "beta2")));
-        if (!strcmp(json_string_value(json_object_get(o, "kind")), "sgd"))
+        if (!strcmp(kind, "sgd"))
             json_object_set(opt, "momentum", json_object_get(o, "momentum"));
         json_object_set_new(req, "optimizer", opt);
         json_object_set(req, "epochs", json_object_get(tr, "epochs"));

@@ -92,6 +92,7 @@ static const char *const TYPE_NAMES[] = {
     [GS_LAYER_MAX_POOL2D] = "max_pool2d",
     [GS_LAYER_AVG_POOL2D] = "avg_pool2d",
     [GS_LAYER_DROPOUT] = "dropout",
+    [GS_LAYER_LAYER_NORM] = "layer_norm",
 };
 
 /* n or [h, w] into out; absent: def. 0, or -1 when malformed. */
@@ -134,6 +135,9 @@ static int layer_def(const json_t *l, size_t i, gs_layer_def *L, char *why, size
             return say(why, why_size, "bad def/layers/%zu (pool)", i), -1;
         if (!json_object_get(l, "stride")) memcpy(L->stride, L->kernel, sizeof L->stride);
         return 0;
+    } else if (type == GS_LAYER_LAYER_NORM) {
+        const json_t *e = json_object_get(l, "eps");
+        L->eps = e ? json_number_value(e) : 1e-5;
     } else if (get_size(l, "units", &L->units)) {
         return say(why, why_size, "bad def/layers/%zu/units", i), -1;
     }
