@@ -238,6 +238,15 @@ gs_layer_def gs_layer_norm(gs_activation act)
     return L;
 }
 
+gs_layer_def gs_layer_batch_norm(gs_activation act)
+{
+    gs_layer_def L = gs_layer(0, act);
+    L.type = GS_LAYER_BATCH_NORM;
+    L.eps = 1e-5;
+    L.momentum = 0.1;
+    return L;
+}
+
 gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err)
 {
     gs_error_clear(err);
@@ -310,6 +319,20 @@ gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error
     if (def->loss == GS_LOSS_CE && gs_shape_size(&shape) < 2)
         return gs_fail_at(err, GS_EINVAL, last, "units", "cross_entropy needs at least 2 classes");
     return GS_OK;
+}
+
+size_t gs_net_def_max_width(const gs_net_def *def, size_t *outputs)
+{
+    gs_shape shape = gs_def_input_shape(def);
+    gs_layer_geom g = {0};
+    size_t width = def->inputs;
+    for (size_t l = 0; l < def->n_layers; l++) {
+        if (gs_layer_geom_of(&def->layers[l], l, &shape, NULL, &g, NULL)) return 0;
+        if (g.out_n > width) width = g.out_n;
+        shape = g.out;
+    }
+    if (outputs) *outputs = g.out_n;
+    return width;
 }
 
 gs_status gs_pass_check_rows(const gs_net *net, size_t rows, const gs_limits *lim,

@@ -45,6 +45,9 @@ gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps, uin
     gs_net *n64 = gs_net_create(&def, NULL, A, err);
     if (!n64) return err ? err->status : GS_ENOMEM;
     gs_net_get_params(net, n64->params, GS_FLOAT64);
+    for (size_t i = net->n_params; i < net->n_params + net->n_buffer_elems; i++) /* buffers */
+        ((double *)n64->params)[i] = net->def.dtype == GS_FLOAT64 ? ((const double *)net->params)[i]
+                                                                  : ((const float *)net->params)[i];
     if ((st = batch_f64(net, batch, &b, bufs, err))) goto done;
     if (!(pass = gs_pass_create(n64, b.rows, NULL, err))) {
         st = err ? err->status : GS_ENOMEM;

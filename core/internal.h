@@ -21,6 +21,9 @@ typedef struct {
     size_t n_params;          /* elements of every tensor */
     size_t work;              /* elements of the pass's work buffer (not per row) */
     size_t saved;             /* elements per row of the layer's own pass buffer */
+    size_t saved_fixed;       /* and elements of it not per row */
+    size_t n_buffers, buffer_size; /* buffers (rank 1, buffer_size each) */
+    size_t first_buffer;      /* set by gs_net_create */
     size_t first_tensor;      /* set by gs_net_create: index of the layer's tensor 0 */
 } gs_layer_geom;
 
@@ -31,10 +34,14 @@ struct gs_net {
     size_t n_tensors;
     size_t *offsets;       /* [n_tensors]: element offset of each parameter tensor */
     size_t *tensor_layer;  /* [n_tensors]: the layer owning it */
+    size_t n_buffers;      /* buffer tensors, after the parameters in the params slab */
+    size_t *buffer_offsets; /* [n_buffers] */
+    size_t *buffer_layer;   /* [n_buffers] */
+    size_t n_buffer_elems;
     size_t n_params;
     size_t max_width;      /* widest row of the inputs and of every layer's output */
     size_t max_work;       /* largest work buffer of any layer */
-    void *params;          /* [n_params] */
+    void *params;          /* [n_params + n_buffer_elems] */
     void *grads;           /* [n_params] */
     gs_allocator alloc;
 };
@@ -66,7 +73,8 @@ typedef struct {
     gs_gemm_path path;
     void *work;
     void *saved;
-    int training; /* dropout applies its mask; otherwise it is the identity */
+    void *buffers; /* the layer's buffers (batch_norm: running mean, var), or NULL */
+    int training;  /* dropout applies its mask; batch_norm uses the batch's statistics */
 } gs_layer_run;
 
 /* A layer's kernels, in each dtype. Arguments: outputs first, then saved
@@ -90,6 +98,7 @@ typedef struct {
     const char *size_field; /* blamed when the layer's rows or parameters are too big */
     int unit_init;          /* weight 1, bias 0 whatever the scheme (torch's norms) */
     const char *tensor_names[GS_LAYER_TENSORS_MAX]; /* in slab order */
+    const char *buffer_names[2];
     gs_status (*check)(const gs_layer_def *L, size_t l, const gs_limits *lim,
                        gs_layer_geom *g, gs_error *err);
     GS_LAYER_KERNELS(float, f32);
@@ -159,10 +168,10 @@ void gs_gemm_f64(int trans_a, int trans_b, size_t M, size_t N, size_t K, double 
                  double *C, size_t ldc, gs_gemm_path path);
 
 /* Pass kernels, one instance per dtype (core/pass_impl.h). */
-gs_status gs_pass_forward_f32(const gs_net *net, gs_pass *pass, const gs_batch *b,
-                              double *loss, int want_delta, gs_error *err);
-gs_status gs_pass_forward_f64(const gs_net *net, gs_pass *pass, const gs_batch *b,
-                              double *loss, int want_delta, gs_error *err);
+gs_status gs_pass_forward_f32(gs_net *net, gs_pass *pass, const gs_batch *b, double *loss,
+                              int want_delta, gs_error *err);
+gs_status gs_pass_forward_f64(gs_net *net, gs_pass *pass, const gs_batch *b, double *loss,
+                              int want_delta, gs_error *err);
 void gs_pass_backward_f32(gs_net *net, gs_pass *pass, const gs_batch *b, int want_input_grad);
 void gs_pass_backward_f64(gs_net *net, gs_pass *pass, const gs_batch *b, int want_input_grad);
 

@@ -194,26 +194,52 @@ static gs_status layer_norm_check(const gs_layer_def *L, size_t l, const gs_limi
     return GS_OK;
 }
 
+/* batch_norm: [F] (BatchNorm1d) or [C, H, W] (BatchNorm2d), unchanged;
+ * weight, bias and the buffers running_mean, running_var [F or C]; the
+ * batch's mean and 1/std per channel kept for the backward pass. */
+static gs_status batch_norm_check(const gs_layer_def *L, size_t l, const gs_limits *lim,
+                                  gs_layer_geom *g, gs_error *err)
+{
+    (void)lim;
+    if (!(isfinite(L->eps) && L->eps > 0))
+        return gs_fail_at(err, GS_EINVAL, l, "eps", "must be a finite number > 0");
+    if (!(L->momentum >= 0 && L->momentum <= 1))
+        return gs_fail_at(err, GS_EINVAL, l, "momentum", "must be a number in [0, 1]");
+    size_t C = g->in.dim[0];
+    g->out = g->in;
+    g->saved_fixed = 2 * C;
+    g->n_tensors = 2;
+    g->rank[0] = g->rank[1] = 1;
+    g->dims[0][0] = g->dims[1][0] = C;
+    g->n_buffers = 2;
+    g->buffer_size = C;
+    return GS_OK;
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 const gs_layer_kind gs_layer_kinds[GS_LAYER_COUNT] = {
-    [GS_LAYER_DENSE] = {"dense", 1, "units", 0, {"weight", "bias"}, dense_check, dense_forward_f32,
+    [GS_LAYER_DENSE] = {"dense", 1, "units", 0, {"weight", "bias"}, {NULL}, dense_check, dense_forward_f32,
                         dense_backward_f32, dense_forward_f64, dense_backward_f64},
-    [GS_LAYER_FLATTEN] = {"flatten", 0, "type", 0, {NULL}, flatten_check, flatten_forward_f32,
+    [GS_LAYER_FLATTEN] = {"flatten", 0, "type", 0, {NULL}, {NULL}, flatten_check, flatten_forward_f32,
                           flatten_backward_f32, flatten_forward_f64, flatten_backward_f64},
-    [GS_LAYER_CONV2D] = {"conv2d", 1, "out_channels", 0, {"weight", "bias"}, conv2d_check, conv2d_forward_f32,
+    [GS_LAYER_CONV2D] = {"conv2d", 1, "out_channels", 0, {"weight", "bias"}, {NULL}, conv2d_check, conv2d_forward_f32,
                          conv2d_backward_f32, conv2d_forward_f64, conv2d_backward_f64},
-    [GS_LAYER_MAX_POOL2D] = {"max_pool2d", 0, "type", 0, {NULL}, pool2d_check, max_pool2d_forward_f32,
+    [GS_LAYER_MAX_POOL2D] = {"max_pool2d", 0, "type", 0, {NULL}, {NULL}, pool2d_check, max_pool2d_forward_f32,
                              max_pool2d_backward_f32, max_pool2d_forward_f64,
                              max_pool2d_backward_f64},
-    [GS_LAYER_AVG_POOL2D] = {"avg_pool2d", 0, "type", 0, {NULL}, pool2d_check, avg_pool2d_forward_f32,
+    [GS_LAYER_AVG_POOL2D] = {"avg_pool2d", 0, "type", 0, {NULL}, {NULL}, pool2d_check, avg_pool2d_forward_f32,
                              avg_pool2d_backward_f32, avg_pool2d_forward_f64,
                              avg_pool2d_backward_f64},
-    [GS_LAYER_DROPOUT] = {"dropout", 0, "type", 0, {NULL}, dropout_check, dropout_forward_f32,
+    [GS_LAYER_DROPOUT] = {"dropout", 0, "type", 0, {NULL}, {NULL}, dropout_check, dropout_forward_f32,
                           dropout_backward_f32, dropout_forward_f64, dropout_backward_f64},
-    [GS_LAYER_LAYER_NORM] = {"layer_norm", 1, "type", 1, {"weight", "bias"}, layer_norm_check,
+    [GS_LAYER_LAYER_NORM] = {"layer_norm", 1, "type", 1, {"weight", "bias"}, {NULL}, layer_norm_check,
                              layer_norm_forward_f32, layer_norm_backward_f32,
                              layer_norm_forward_f64, layer_norm_backward_f64},
+    [GS_LAYER_BATCH_NORM] = {"batch_norm", 1, "type", 1, {"weight", "bias"},
+                             {"running_mean", "running_var"}, batch_norm_check,
+                             batch_norm_forward_f32, batch_norm_backward_f32,
+                             batch_norm_forward_f64, batch_norm_backward_f64},
 };
 
 const char *gs_layer_type_name(gs_layer_type t)

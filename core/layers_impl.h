@@ -464,3 +464,84 @@ static void SFX(layer_norm_backward)(const gs_layer_def *L, const gs_layer_geom 
         }
     }
 }
+
+/* ---- batch_norm ----------------------------------------------------------------------------- */
+
+/* in [B, C, S] (S = H*W, or 1 for [B, F] rows: C = F), weight, bias [C] ->
+ * z = (in - mean_c) / sqrt(var_c + eps) * weight_c + bias_c. Training mode:
+ * mean and biased variance over B*S values per channel (in double), kept in
+ * saved [2, C] (mean, 1/std) for the backward pass, and the running
+ * statistics updated as torch does: r = (1 - momentum) r + momentum s, with
+ * the unbiased variance (B*S >= 2, checked before the pass). Evaluation
+ * mode: the running statistics. */
+static void SFX(batch_norm_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *z,
+                                    const REAL *in, const REAL *param, const gs_layer_run *run)
+{
+    size_t C = g->in.dim[0], S = g->in_n / C, B = run->rows;
+    const REAL *w = param, *b = param + C;
+    REAL *mean = run->saved, *rstd = mean + C, *rmean = run->buffers, *rvar = rmean + C;
+    for (size_t c = 0; c < C; c++) {
+        if (run->training) {
+            double sum = 0, sq = 0, n = (double)(B * S);
+            for (size_t r = 0; r < B; r++)
+                for (size_t i = 0; i < S; i++) sum += in[(r * C + c) * S + i];
+            double m = sum / n;
+            for (size_t r = 0; r < B; r++)
+                for (size_t i = 0; i < S; i++) {
+                    double e = in[(r * C + c) * S + i] - m;
+                    sq += e * e;
+                }
+            mean[c] = (REAL)m;
+            rstd[c] = (REAL)(1.0 / sqrt(sq / n + L->eps));
+            double mo = L->momentum;
+            rmean[c] = (REAL)((1 - mo) * rmean[c] + mo * m);
+            rvar[c] = (REAL)((1 - mo) * rvar[c] + mo * sq / (n - 1));
+        } else {
+            mean[c] = rmean[c];
+            rstd[c] = (REAL)(1.0 / sqrt((double)rvar[c] + L->eps));
+        }
+        REAL sc = rstd[c] * w[c], sh = b[c] - mean[c] * sc;
+        for (size_t r = 0; r < B; r++) {
+            const REAL *x = in + (r * C + c) * S;
+            REAL *zr = z + (r * C + c) * S;
+            for (size_t i = 0; i < S; i++) zr[i] = x[i] * sc + sh;
+        }
+    }
+}
+
+/* dz [B, C, S] -> dweight [C] = sum dz xhat, dbias [C] = sum dz (written), and
+ * din = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), the means over
+ * the channel's B*S values, dxhat = dz weight (training mode: the batch's
+ * statistics depend on in); din = dz weight rstd in evaluation mode. */
+static void SFX(batch_norm_backward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *din,
+                                     REAL *dparam, const REAL *dz, const REAL *in,
+                                     const REAL *param, const gs_layer_run *run)
+{
+    (void)L;
+    size_t C = g->in.dim[0], S = g->in_n / C, B = run->rows;
+    const REAL *w = param, *mean = run->saved, *rstd = mean + C;
+    REAL *dw = dparam, *db = dparam + C;
+    double n = (double)(B * S);
+    for (size_t c = 0; c < C; c++) {
+        double sd = 0, sdx = 0;
+        for (size_t r = 0; r < B; r++)
+            for (size_t i = 0; i < S; i++) {
+                size_t k = (r * C + c) * S + i;
+                double xhat = ((double)in[k] - mean[c]) * rstd[c];
+                sd += dz[k];
+                sdx += dz[k] * xhat;
+            }
+        dw[c] = (REAL)sdx;
+        db[c] = (REAL)sd;
+        if (!din) continue;
+        /* mean(dxhat) = w sd / n, mean(dxhat xhat) = w sdx / n */
+        REAL k1 = (REAL)(run->training ? w[c] * sd / n : 0);
+        REAL k2 = (REAL)(run->training ? w[c] * sdx / n : 0);
+        for (size_t r = 0; r < B; r++)
+            for (size_t i = 0; i < S; i++) {
+                size_t k = (r * C + c) * S + i;
+                REAL xhat = (in[k] - mean[c]) * rstd[c];
+                din[k] = rstd[c] * (dz[k] * w[c] - k1 - xhat * k2);
+            }
+    }
+}

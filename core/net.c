@@ -26,7 +26,11 @@ gs_net *gs_net_create_ex(const gs_net_def *def, const gs_limits *lim,
     /* at most GS_LAYER_TENSORS_MAX tensors a layer; L is within the limits */
     net->offsets = gs_alloc(&A, GS_LAYER_TENSORS_MAX * L * sizeof *net->offsets);
     net->tensor_layer = gs_alloc(&A, GS_LAYER_TENSORS_MAX * L * sizeof *net->tensor_layer);
-    if (!net->layers || !net->geom || !net->offsets || !net->tensor_layer) goto oom;
+    net->buffer_offsets = gs_alloc(&A, 2 * L * sizeof *net->buffer_offsets);
+    net->buffer_layer = gs_alloc(&A, 2 * L * sizeof *net->buffer_layer);
+    if (!net->layers || !net->geom || !net->offsets || !net->tensor_layer ||
+        !net->buffer_offsets || !net->buffer_layer)
+        goto oom;
     memcpy(net->layers, def->layers, L * sizeof *net->layers);
     net->def = *def;
     net->def.layers = net->layers;
@@ -54,9 +58,22 @@ gs_net *gs_net_create_ex(const gs_net_def *def, const gs_limits *lim,
     }
     net->n_tensors = t;
     net->n_params = off;
+    /* the buffers after the parameters: [C] each, C <= the layer's width */
+    for (size_t l = 0, b = 0; l < L; l++) {
+        gs_layer_geom *g = &net->geom[l];
+        g->first_buffer = b;
+        for (size_t k = 0; k < g->n_buffers; k++, b++) {
+            net->buffer_offsets[b] = off;
+            net->buffer_layer[b] = l;
+            off += g->buffer_size;
+        }
+        net->n_buffers = b;
+    }
+    net->n_buffer_elems = off - net->n_params;
 
-    size_t bytes = off * gs_dtype_size(def->dtype); /* < max_params * 8, checked */
+    size_t es = gs_dtype_size(def->dtype), bytes = off * es; /* < max_params * 8, checked */
     net->params = flags & GS_NET_UNINIT_PARAMS ? gs_alloc(&A, bytes) : gs_alloc_zero(&A, bytes);
+    bytes = net->n_params * es;
     net->grads = flags & GS_NET_UNINIT_GRADS ? gs_alloc(&A, bytes) : gs_alloc_zero(&A, bytes);
     if (!net->params || !net->grads) goto oom;
     return net;
@@ -77,6 +94,8 @@ void gs_net_free(gs_net *net)
     gs_free(&A, net->geom);
     gs_free(&A, net->offsets);
     gs_free(&A, net->tensor_layer);
+    gs_free(&A, net->buffer_offsets);
+    gs_free(&A, net->buffer_layer);
     gs_free(&A, net);
 }
 
@@ -103,6 +122,26 @@ gs_shape gs_net_input_shape(const gs_net *net) { return net->geom[0].in; }
 gs_shape gs_net_layer_shape(const gs_net *net, size_t layer) { return net->geom[layer].out; }
 
 size_t gs_net_tensor_count(const gs_net *net) { return net->n_tensors; }
+size_t gs_net_buffer_count(const gs_net *net) { return net->n_buffers; }
+
+size_t gs_net_layer_buffers(const gs_net *net, size_t layer, size_t *first)
+{
+    if (first) *first = net->geom[layer].first_buffer;
+    return net->geom[layer].n_buffers;
+}
+
+const char *gs_net_buffer_name(const gs_net *net, size_t b)
+{
+    size_t l = net->buffer_layer[b];
+    return gs_layer_kinds[net->layers[l].type].buffer_names[b - net->geom[l].first_buffer];
+}
+
+size_t gs_net_buffer_layer(const gs_net *net, size_t b) { return net->buffer_layer[b]; }
+size_t gs_net_buffer_offset(const gs_net *net, size_t b) { return net->buffer_offsets[b]; }
+size_t gs_net_buffer_size(const gs_net *net, size_t b)
+{
+    return net->geom[net->buffer_layer[b]].buffer_size;
+}
 
 size_t gs_net_layer_tensors(const gs_net *net, size_t layer, size_t *first)
 {
@@ -221,6 +260,16 @@ void gs_net_init_params(gs_net *net, gs_init_scheme scheme, uint64_t seed)
                            : scale * (2.0 * gs_rng_uniform(&rng) - 1.0));
         for (size_t i = 0; i < n_b; i++)
             put(net, b + i, bound_b == 0 ? 0.0 : bound_b * (2.0 * gs_rng_uniform(&rng) - 1.0));
+    }
+    gs_net_reset_buffers(net);
+}
+
+/* running_mean 0, running_var 1 (torch's). */
+void gs_net_reset_buffers(gs_net *net)
+{
+    for (size_t b = 0; b < net->n_buffers; b++) {
+        double v = strcmp(gs_net_buffer_name(net, b), "running_var") == 0 ? 1.0 : 0.0;
+        for (size_t i = 0; i < gs_net_buffer_size(net, b); i++) put(net, net->buffer_offsets[b] + i, v);
     }
 }
 

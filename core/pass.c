@@ -42,7 +42,8 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
     for (size_t l = 0; l < L; l++) {
         size_t k = in_place(def->layers[l].activation) ? 2 : 3;
         if (!gs_mul_ok(max_rows * net->geom[l].out_n, k, &n) || !gs_add_ok(total, n, &total) ||
-            !gs_add_ok(total, max_rows * net->geom[l].saved, &total)) /* saved <= out_n */
+            !gs_add_ok(total, max_rows * net->geom[l].saved, &total) || /* saved <= out_n */
+            !gs_add_ok(total, net->geom[l].saved_fixed, &total))
             goto too_big;
     }
     if (!gs_add_ok(total, max_rows * def->inputs, &total) ||
@@ -72,8 +73,9 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
             p->a[l] = p->z[l];
         else
             p->a[l] = at, at += sz;
-        p->saved[l] = net->geom[l].saved ? at : NULL;
-        at += max_rows * net->geom[l].saved * es;
+        size_t saved = max_rows * net->geom[l].saved + net->geom[l].saved_fixed;
+        p->saved[l] = saved ? at : NULL;
+        at += saved * es;
     }
     p->input_grad = at;
     at += max_rows * def->inputs * es;
@@ -155,6 +157,15 @@ static gs_status check_batch(const gs_net *net, const gs_pass *pass, const gs_ba
     if (b->rows > pass->max_rows)
         return gs_fail(err, GS_EINVAL, "inputs", "%zu rows exceed the pass's %zu", b->rows,
                        pass->max_rows);
+    /* torch's rule: a batch's variance needs two values per channel */
+    for (size_t l = 0; pass->training && l < net->def.n_layers; l++) {
+        const gs_layer_geom *g = &net->geom[l];
+        if (net->def.layers[l].type == GS_LAYER_BATCH_NORM && b->rows * (g->in_n / g->in.dim[0]) < 2)
+            return gs_fail(err, GS_EINVAL, "inputs",
+                           "layer %zu (batch_norm) needs more than one value per channel in "
+                           "training mode, and %zu row of [%zu] gives one",
+                           l, b->rows, g->in_n);
+    }
     const gs_targets *t = &b->targets;
     if (need_targets && !t->values && !t->labels)
         return gs_fail(err, GS_EINVAL, "targets", "targets are required");

@@ -209,8 +209,8 @@ static double SFX(loss)(const gs_net *net, const gs_pass *pass, const gs_targets
 
 /* z_l = layer_l(a_{l-1}), a_l = f(z_l) through the layer table; then the
  * loss when there are targets, with dL/dz of the last layer when want_delta. */
-gs_status SFX(gs_pass_forward)(const gs_net *net, gs_pass *pass, const gs_batch *b,
-                               double *loss, int want_delta, gs_error *err)
+gs_status SFX(gs_pass_forward)(gs_net *net, gs_pass *pass, const gs_batch *b, double *loss,
+                               int want_delta, gs_error *err)
 {
     (void)err;
     const gs_net_def *def = &net->def;
@@ -222,7 +222,8 @@ gs_status SFX(gs_pass_forward)(const gs_net *net, gs_pass *pass, const gs_batch 
         const gs_layer_def *L = &def->layers[l];
         const gs_layer_geom *g = &net->geom[l];
         const REAL *p = g->n_tensors ? params + net->offsets[g->first_tensor] : NULL;
-        gs_layer_run run = {rows, def->gemm, pass->work, pass->saved[l], pass->training};
+        REAL *buf = g->n_buffers ? (REAL *)net->params + net->buffer_offsets[g->first_buffer] : NULL;
+        gs_layer_run run = {rows, def->gemm, pass->work, pass->saved[l], buf, pass->training};
         gs_layer_kinds[L->type].SFX(forward)(L, g, pass->z[l], x, p, &run);
         SFX(activate)(L, pass->a[l], pass->z[l], rows, g->out_n);
         x = pass->a[l];
@@ -251,7 +252,8 @@ void SFX(gs_pass_backward)(gs_net *net, gs_pass *pass, const gs_batch *b, int wa
         const REAL *prev = l ? pass->a[l - 1] : b->inputs;
         size_t off = g->n_tensors ? net->offsets[g->first_tensor] : 0;
         REAL *din = l ? pass->delta[l - 1] : want_input_grad ? pass->input_grad : NULL;
-        gs_layer_run run = {rows, def->gemm, pass->work, pass->saved[l], pass->training};
+        REAL *buf = g->n_buffers ? (REAL *)net->params + net->buffer_offsets[g->first_buffer] : NULL;
+        gs_layer_run run = {rows, def->gemm, pass->work, pass->saved[l], buf, pass->training};
         gs_layer_kinds[L->type].SFX(backward)(L, g, din, grads + off, pass->delta[l], prev,
                                               params + off, &run);
         if (l > 0) /* delta_{l-1} = dL/da_{l-1} * f'(z_{l-1}) */

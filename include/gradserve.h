@@ -12,8 +12,8 @@
  *   - a dense layer computes z = x W^T + b, a = act(z); W is [out, in], b is
  *     [out]; a conv2d layer's W is [out_channels, in_channels, kh, kw];
  *   - parameters live in one slab, each layer's tensors in turn (dense,
- *     conv2d, layer_norm: weight, bias; flatten, the pools, dropout: none), the
- *     order of torch's
+ *     conv2d, layer_norm, batch_norm: weight, bias; flatten, the pools,
+ *     dropout: none), the order of torch's
  *     model.parameters(); gradients and optimizer state use the same layout;
  *   - every buffer is of the network's dtype (float or double), except losses
  *     and reports, which are double, and class labels, which are int64_t.
@@ -110,6 +110,7 @@ typedef enum {
     GS_LAYER_AVG_POOL2D, /* the same; the average counts the padding's zeros */
     GS_LAYER_DROPOUT,   /* p; inverted (kept values x 1/(1-p)) in training mode */
     GS_LAYER_LAYER_NORM, /* eps, activation; over each row's every element */
+    GS_LAYER_BATCH_NORM, /* eps, momentum, activation; per feature or channel */
     GS_LAYER_COUNT
 } gs_layer_type;
 
@@ -126,7 +127,8 @@ typedef struct {
     size_t stride[2];  /* gs_layer_conv2d: 1; gs_layer_pool2d: the kernel */
     size_t padding[2]; /* on every side (conv2d, avg: zeros; max: ignored); 0 */
     double p;          /* dropout: the probability of dropping, in [0, 1) */
-    double eps;        /* layer_norm: added to the variance; gs_layer_norm: 1e-5 */
+    double eps;        /* layer_norm, batch_norm: added to the variance; 1e-5 */
+    double momentum;   /* batch_norm: of the running statistics' update; 0.1 */
 } gs_layer_def;
 
 /* The shape of one row of a tensor (the batch's rows dimension left out):
@@ -171,6 +173,10 @@ gs_layer_def gs_layer_dropout(double p);
 /* A layer_norm layer (torch.nn.LayerNorm over every non-batch dimension),
  * eps 1e-5; weight and bias have the row's shape, initialised to 1 and 0. */
 gs_layer_def gs_layer_norm(gs_activation act);
+/* A batch_norm layer (torch.nn.BatchNorm1d on [rows, F], BatchNorm2d on
+ * [rows, C, H, W]), eps 1e-5, momentum 0.1; weight and bias [F or C]
+ * initialised to 1 and 0; buffers running_mean and running_var [F or C]. */
+gs_layer_def gs_layer_batch_norm(gs_activation act);
 /* Defaults: mean, huber_delta 1, float32, AUTO. */
 void gs_net_def_init(gs_net_def *def);
 
@@ -186,6 +192,13 @@ int gs_layer_type_from_name(const char *name);
  * through the layers) and its sizes against the limits, with
  * overflow-checked arithmetic; allocates nothing. */
 gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err);
+
+/* For a definition gs_net_def_check accepted, before any net exists (to
+ * check a batch's size before anything is allocated): the widest row of the
+ * inputs and of every layer's output, and *outputs (may be NULL) the
+ * features of the last layer's rows; as gs_net_max_width and gs_net_outputs
+ * of the net it would create. */
+size_t gs_net_def_max_width(const gs_net_def *def, size_t *outputs);
 
 /* ---- network ------------------------------------------------------------ */
 
@@ -221,6 +234,22 @@ gs_shape gs_net_layer_shape(const gs_net *net, size_t layer);
 /* The slabs: param_count elements of the net's dtype. */
 void *gs_net_params(gs_net *net);
 void *gs_net_grads(gs_net *net);
+
+/* Buffers (batch_norm's running_mean and running_var): state of the net
+ * that is no parameter: no gradient, no optimizer state, never changed by an
+ * optimizer; a training-mode forward pass updates them. They live in the
+ * params slab after the param_count parameters; gs_net_set_params and
+ * gs_net_get_params leave them alone. Numbered 0..buffer_count-1; layer l
+ * owns gs_net_layer_buffers(net, l, &first) of them. */
+size_t gs_net_buffer_count(const gs_net *net);
+size_t gs_net_layer_buffers(const gs_net *net, size_t layer, size_t *first);
+const char *gs_net_buffer_name(const gs_net *net, size_t b); /* "running_mean", ... */
+size_t gs_net_buffer_layer(const gs_net *net, size_t b);
+size_t gs_net_buffer_offset(const gs_net *net, size_t b); /* into the params slab */
+size_t gs_net_buffer_size(const gs_net *net, size_t b);   /* elements, rank 1 */
+/* Sets every buffer to its initial value (running_mean 0, running_var 1);
+ * gs_net_init_params does it too. */
+void gs_net_reset_buffers(gs_net *net);
 
 /* Parameter tensors, numbered 0..tensor_count-1 in slab order: layer l owns
  * gs_net_layer_tensors(net, l, &first) of them from index first. */
@@ -309,7 +338,10 @@ gs_status gs_backward(gs_net *net, gs_pass *pass, const gs_batch *batch, unsigne
 /* Training mode (a new pass is in evaluation mode): dropout layers multiply
  * by masks drawn here from seed for up to max_rows rows (gs_pass_set_training
  * again draws new ones; every pass until then uses these, so a gradient check
- * sees one mask); in evaluation mode dropout is the identity. */
+ * sees one mask), and batch_norm layers normalize by the batch's statistics
+ * and update their running statistics on every forward pass (torch's
+ * momentum rule, unbiased variance). In evaluation mode dropout is the
+ * identity and batch_norm uses the running statistics. */
 void gs_pass_set_training(gs_pass *pass, int training, uint64_t seed);
 /* A dropout layer's mask [rows, layer shape], 1 kept and 0 dropped, in
  * training mode; NULL otherwise. */

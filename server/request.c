@@ -20,6 +20,8 @@ static const char *const CONV2D_KEYS[] = {"type",   "out_channels", "kernel_size
 static const char *const POOL2D_KEYS[] = {"type", "kernel_size", "stride", "padding", NULL};
 static const char *const DROPOUT_KEYS[] = {"type", "p", NULL};
 static const char *const LAYER_NORM_KEYS[] = {"type", "eps", "activation", "slope", "alpha", NULL};
+static const char *const BATCH_NORM_KEYS[] = {"type",  "eps",   "momentum", "activation",
+                                              "slope", "alpha", NULL};
 static const char *const *const LAYER_KEYS[GS_LAYER_COUNT] = {
     [GS_LAYER_DENSE] = DENSE_KEYS,
     [GS_LAYER_FLATTEN] = FLATTEN_KEYS,
@@ -28,6 +30,7 @@ static const char *const *const LAYER_KEYS[GS_LAYER_COUNT] = {
     [GS_LAYER_AVG_POOL2D] = POOL2D_KEYS,
     [GS_LAYER_DROPOUT] = DROPOUT_KEYS,
     [GS_LAYER_LAYER_NORM] = LAYER_NORM_KEYS,
+    [GS_LAYER_BATCH_NORM] = BATCH_NORM_KEYS,
 };
 static const char *const INIT_KEYS[] = {"scheme", "seed", NULL};
 
@@ -246,8 +249,8 @@ static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag
     if (!need_object(v, ptr, d)) return;
     int type = GS_LAYER_DENSE;
     if (get_name(v, "type", ptr, layer_type_from_name,
-                 "dense, flatten, conv2d, max_pool2d, avg_pool2d, dropout, layer_norm", &type,
-                 d) < 0)
+                 "dense, flatten, conv2d, max_pool2d, avg_pool2d, dropout, layer_norm, batch_norm",
+                 &type, d) < 0)
         return;
     L->type = (gs_layer_type)type;
     check_keys(v, ptr, d, LAYER_KEYS[type], NULL);
@@ -279,6 +282,13 @@ static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag
     case GS_LAYER_LAYER_NORM: /* the core checks eps > 0 */
         L->eps = 1e-5;
         get_number(v, "eps", ptr, &L->eps, d);
+        decode_activation(v, ptr, L, 0, d);
+        break;
+    case GS_LAYER_BATCH_NORM: /* the core checks eps > 0, momentum in [0, 1] */
+        L->eps = 1e-5;
+        L->momentum = 0.1;
+        get_number(v, "eps", ptr, &L->eps, d);
+        get_number(v, "momentum", ptr, &L->momentum, d);
         decode_activation(v, ptr, L, 0, d);
         break;
     default:
@@ -391,27 +401,69 @@ static int read_param_tensor(const json_t *layer, const char *base, size_t t, co
     return tensor_read(&tv, p, r->def.dtype, dst, d);
 }
 
+/* 1 when key names one of layer l's tensors (or, with buffers, its buffers). */
+static int is_param_key(const request *r, size_t l, const char *key, int buffers)
+{
+    size_t first, n = gs_net_layer_tensors(r->net, l, &first);
+    for (size_t t = first; t < first + n; t++)
+        if (strcmp(gs_net_tensor_name(r->net, t), key) == 0) return 1;
+    n = buffers ? gs_net_layer_buffers(r->net, l, &first) : 0;
+    for (size_t b = first; b < first + n; b++)
+        if (strcmp(gs_net_buffer_name(r->net, b), key) == 0) return 1;
+    return 0;
+}
+
 /* Refuses keys of a layer's params object that are not its tensors' names. */
-static int check_param_keys(const json_t *layer, const char *base, const request *r, size_t first,
-                            size_t n, diag *d)
+static int check_param_keys(const json_t *layer, const char *base, const request *r, size_t l,
+                            int buffers, diag *d)
 {
     const char *key;
     const json_t *value;
     int ok = 1;
     json_object_foreach((json_t *)layer, key, value) {
-        size_t t = first;
-        while (t < first + n && strcmp(gs_net_tensor_name(r->net, t), key) != 0) t++;
-        if (t == first + n) {
-            char p[PTR_MAX];
-            ptr_key(p, base, key);
-            diag_invalid(d, p, n ? "unknown key" : "unknown key (this layer has no parameters)");
-            ok = 0;
-        }
+        if (is_param_key(r, l, key, buffers)) continue;
+        char p[PTR_MAX];
+        ptr_key(p, base, key);
+        diag_invalid(d, p, gs_net_layer_tensors(r->net, l, NULL)
+                               ? "unknown key"
+                               : "unknown key (this layer has no parameters)");
+        ok = 0;
     }
     return ok;
 }
 
-int params_decode(const json_t *v, const char *ptr, const request *r, void *slab, diag *d)
+/* Buffer b of r->net from layer's member of that name, when present: [size]. */
+static int read_buffer(const json_t *layer, const char *base, size_t b, const request *r,
+                       void *slab, diag *d)
+{
+    const char *key = gs_net_buffer_name(r->net, b);
+    const json_t *v = json_object_get(layer, key);
+    if (!v) return 1; /* keeps its initial value */
+    char p[PTR_MAX], what[32];
+    ptr_key(p, base, key);
+    tensor_view tv;
+    size_t dims[1] = {gs_net_buffer_size(r->net, b)};
+    if (!tensor_view_of(v, p, &tv, d)) return 0;
+    if (!tensor_shape_is(&tv, 1, dims)) {
+        tensor_shape_text(what, sizeof what, 1, dims);
+        return tensor_expect(&tv, p, 1, dims, what, d);
+    }
+    char *dst = (char *)slab + gs_net_buffer_offset(r->net, b) * gs_dtype_size(r->def.dtype);
+    if (!tensor_read(&tv, p, r->def.dtype, dst, d)) return 0;
+    /* a variance: the square root of a negative one is NaN */
+    if (strcmp(key, "running_var") == 0)
+        for (size_t i = 0; i < dims[0]; i++) {
+            double x = r->def.dtype == GS_FLOAT64 ? ((double *)dst)[i] : ((float *)dst)[i];
+            if (x < 0) {
+                diag_invalid(d, p, "element %zu is %g: a variance is >= 0", i, x);
+                return 0;
+            }
+        }
+    return 1;
+}
+
+int params_decode(const json_t *v, const char *ptr, const request *r, void *slab, int buffers,
+                  diag *d)
 {
     size_t n = r->def.n_layers;
     if (!json_is_array(v) || json_array_size(v) != n) {
@@ -421,15 +473,19 @@ int params_decode(const json_t *v, const char *ptr, const request *r, void *slab
                      n);
         return 0;
     }
+    if (buffers) gs_net_reset_buffers(r->net); /* those a request leaves out */
     int ok = 1;
     for (size_t l = 0; l < n && ok; l++) {
         char p[PTR_MAX];
         ptr_index(p, ptr, l);
         const json_t *layer = json_array_get(v, l);
         size_t first, count = gs_net_layer_tensors(r->net, l, &first);
-        ok = need_object(layer, p, d) && check_param_keys(layer, p, r, first, count, d);
+        ok = need_object(layer, p, d) && check_param_keys(layer, p, r, l, buffers, d);
         for (size_t t = first; ok && t < first + count; t++)
             ok = read_param_tensor(layer, p, t, r, slab, d);
+        count = buffers ? gs_net_layer_buffers(r->net, l, &first) : 0;
+        for (size_t b = first; ok && b < first + count; b++)
+            ok = read_buffer(layer, p, b, r, slab, d);
     }
     return ok;
 }
@@ -449,21 +505,23 @@ static void view_batch(request *r, const request_kind *kind, const server_option
         diag_invalid(d, "/inputs", "is required");
     } else if (tensor_view_of(inputs, "/inputs", in, d)) {
         /* [rows, inputs] or [rows, C, H, W] */
-        gs_shape s = gs_net_input_shape(r->net);
-        size_t dims[4] = {0, s.dim[0], s.dim[1], s.dim[2]};
-        if (!tensor_shape_is(in, s.rank + 1, dims)) {
-            if (s.rank == 3)
+        const size_t *is = r->def.input_shape;
+        size_t rank = is[0] ? 3 : 1;
+        size_t dims[4] = {0, is[0] ? is[0] : r->def.inputs, is[1], is[2]};
+        if (!tensor_shape_is(in, rank + 1, dims)) {
+            if (rank == 3)
                 snprintf(what, sizeof what, "[rows, %zu, %zu, %zu]", dims[1], dims[2], dims[3]);
             else
                 snprintf(what, sizeof what, "[rows, %zu]", dims[1]);
-            tensor_expect(in, "/inputs", s.rank + 1, dims, what, d);
+            tensor_expect(in, "/inputs", rank + 1, dims, what, d);
         } else if (in->dim[0] == 0)
             diag_invalid(d, "/inputs", "must hold at least one row");
     }
     if (!targets) {
         if (kind->needs_targets) diag_invalid(d, "/targets", "is required");
     } else if (tensor_view_of(targets, "/targets", tg, d) && !d->status) {
-        size_t outputs = gs_net_outputs(r->net);
+        size_t outputs;
+        gs_net_def_max_width(&r->def, &outputs);
         size_t dims[2] = {in->dim[0], outputs};
         int labels = r->def.loss == GS_LOSS_CE && tg->rank == 1;
         if (!tensor_shape_is(tg, labels ? 1 : 2, dims)) {
@@ -477,7 +535,8 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     }
     if (d->status) return;
 
-    size_t width = gs_net_max_width(r->net), rows = in->dim[0], max = o->limits.max_batch_elems;
+    size_t width = gs_net_def_max_width(&r->def, NULL), rows = in->dim[0],
+           max = o->limits.max_batch_elems;
     if (max && (rows > max / width))
         diag_limit(d, "max_batch_elems", (double)max, "/inputs",
                    "%zu rows x %zu units (the widest layer) exceed the limit of %zu batch "
@@ -567,24 +626,22 @@ int request_decode(request *r, const json_t *root, const request_kind *kind,
         else diag_core(d, &e, "/network/", NULL);
         return 0;
     }
-    /* params_decode or gs_net_init_params sets every parameter below (the
-     * request fails otherwise), and the routes read the grads only after
-     * gs_backward: neither slab needs zeroing. The parameters were counted
-     * against the limit by the check above; the batch, whose limit needs the
-     * net's widest row, is viewed before anything of its size is allocated. */
-    if (!(r->net = gs_net_create_ex(&r->def, &o->limits, &SRV_GS_ALLOC,
-                                    GS_NET_UNINIT_PARAMS | GS_NET_UNINIT_GRADS, &e))) {
-        diag_core(d, &e, "/network/", "max_params");
-        return 0;
-    }
     tensor_view in = {0}, tg = {0};
     int has_targets;
     view_batch(r, kind, o, &in, &tg, &has_targets, d);
     if (d->status) return 0;
 
+    /* params_decode or gs_net_init_params sets every parameter below (the
+     * request fails otherwise), and the routes read the grads only after
+     * gs_backward: neither slab needs zeroing. */
+    if (!(r->net = gs_net_create_ex(&r->def, &o->limits, &SRV_GS_ALLOC,
+                                    GS_NET_UNINIT_PARAMS | GS_NET_UNINIT_GRADS, &e))) {
+        diag_core(d, &e, "/network/", "max_params");
+        return 0;
+    }
     const json_t *params = json_object_get(root, "params");
     if (params) {
-        if (!params_decode(params, "/params", r, gs_net_params(r->net), d)) return 0;
+        if (!params_decode(params, "/params", r, gs_net_params(r->net), 1, d)) return 0;
     } else {
         gs_net_init_params(r->net, scheme, seed);
         r->initialised = 1;
@@ -695,7 +752,7 @@ int optimizer_state_decode(const json_t *root, gs_optim *opt, const request *r, 
             char p[PTR_MAX];
             ptr_key(p, "/optimizer_state/buffers", key);
             if (i == n) diag_invalid(d, p, "is not a buffer of this optimizer");
-            else params_decode(value, p, r, gs_optim_state(opt, i), d);
+            else params_decode(value, p, r, gs_optim_state(opt, i), 0, d);
         }
         for (size_t i = 0; i < n; i++)
             if (!json_object_get(bufs, gs_optim_state_name(opt, i))) {

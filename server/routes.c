@@ -86,8 +86,9 @@ static int loss_ok(out *o, const char *ptr, double loss)
     return 0;
 }
 
-/* A slab in the parameter layout: every layer's tensors (dense: weight, bias). */
-static int slab_finite(out *o, const char *key, const request *r, const void *slab)
+/* A slab in the parameter layout: every layer's tensors (dense: weight, bias),
+ * and with buffers (the params slab only) batch_norm's running statistics. */
+static int slab_finite(out *o, const char *key, const request *r, const void *slab, int buffers)
 {
     size_t es = gs_dtype_size(r->def.dtype);
     for (size_t t = 0; t < gs_net_tensor_count(r->net); t++) {
@@ -98,12 +99,21 @@ static int slab_finite(out *o, const char *key, const request *r, const void *sl
                        gs_net_tensor_size(r->net, t)))
             return 0;
     }
+    for (size_t b = 0; buffers && b < gs_net_buffer_count(r->net); b++) {
+        char p[PTR_MAX], q[PTR_MAX];
+        ptr_index(p, key, gs_net_buffer_layer(r->net, b));
+        ptr_key(q, p, gs_net_buffer_name(r->net, b));
+        if (!finite_ok(o, q, (const char *)slab + gs_net_buffer_offset(r->net, b) * es,
+                       gs_net_buffer_size(r->net, b)))
+            return 0;
+    }
     return 1;
 }
 
 /* [{"weight": T[out,in], "bias": T[out]}, ...]: one object per layer, {} for
- * a layer without parameters. */
-static void write_slab(out *o, const request *r, const void *slab)
+ * a layer without parameters; with buffers, batch_norm's running_mean and
+ * running_var in its object. */
+static void write_slab(out *o, const request *r, const void *slab, int buffers)
 {
     size_t es = gs_dtype_size(r->def.dtype);
     jw_array(&o->w);
@@ -115,6 +125,13 @@ static void write_slab(out *o, const request *r, const void *slab)
             jw_key(&o->w, gs_net_tensor_name(r->net, t));
             tensor_write(&o->w, o->enc, o->dtype,
                          (const char *)slab + gs_net_tensor_offset(r->net, t) * es, rank, dims);
+        }
+        n = buffers ? gs_net_layer_buffers(r->net, l, &first) : 0;
+        for (size_t b = first; b < first + n; b++) {
+            size_t dims[1] = {gs_net_buffer_size(r->net, b)};
+            jw_key(&o->w, gs_net_buffer_name(r->net, b));
+            tensor_write(&o->w, o->enc, o->dtype,
+                         (const char *)slab + gs_net_buffer_offset(r->net, b) * es, 1, dims);
         }
         jw_end(&o->w);
     }
@@ -189,7 +206,7 @@ static void run_forward(request *r, const compute_env *env, out *o)
     o->t_computed = now_seconds();
     const void *y = gs_pass_outputs(pass);
     if (finite_ok(o, "/outputs", y, rows * outputs) && loss_ok(o, "/loss", loss) &&
-        (!r->initialised || slab_finite(o, "/params", r, gs_net_params(r->net)))) {
+        (!r->initialised || slab_finite(o, "/params", r, gs_net_params(r->net), 1))) {
         jw_object(&o->w);
         write_tensor_member(o, "outputs", y, rows, outputs);
         if (has_targets(r)) {
@@ -198,7 +215,7 @@ static void run_forward(request *r, const compute_env *env, out *o)
         }
         if (r->initialised) {
             jw_key(&o->w, "params");
-            write_slab(o, r, gs_net_params(r->net));
+            write_slab(o, r, gs_net_params(r->net), 1);
         }
         jw_end(&o->w);
     }
@@ -208,29 +225,31 @@ static void run_forward(request *r, const compute_env *env, out *o)
 /* ---- POST /gradients ------------------------------------------------------------ */
 
 /* The dropout masks are always at hand (training mode): the server's own flag. */
-enum { KEEP_MASKS = 1u << 16 };
+enum { KEEP_MASKS = 1u << 16, KEEP_PARAMS = 1u << 17 };
 
 static unsigned decode_return(const json_t *root, diag *d)
 {
-    static const char *const KEYS[] = {"outputs", "input_grad", "deltas", "masks", NULL};
+    static const char *const KEYS[] = {"outputs", "input_grad", "deltas", "masks", "params", NULL};
     const json_t *ret = json_object_get(root, "return");
-    int outputs = 0, input_grad = 0, deltas = 0, masks = 0;
+    int outputs = 0, input_grad = 0, deltas = 0, masks = 0, params = 0;
     if (!ret || !need_object(ret, "/return", d) || !check_keys(ret, "/return", d, KEYS, NULL))
         return 0;
     get_bool(ret, "outputs", "/return", &outputs, d);
     get_bool(ret, "input_grad", "/return", &input_grad, d);
     get_bool(ret, "deltas", "/return", &deltas, d);
     get_bool(ret, "masks", "/return", &masks, d);
+    get_bool(ret, "params", "/return", &params, d);
     return (outputs ? GS_KEEP_OUTPUTS : 0) | (input_grad ? GS_KEEP_INPUT_GRAD : 0) |
-           (deltas ? GS_KEEP_DELTAS : 0) | (masks ? KEEP_MASKS : 0);
+           (deltas ? GS_KEEP_DELTAS : 0) | (masks ? KEEP_MASKS : 0) | (params ? KEEP_PARAMS : 0);
 }
 
 static int gradients_finite(out *o, const request *r, const gs_pass *pass, unsigned keep,
                             double loss)
 {
     size_t rows = r->batch.rows;
-    if (!loss_ok(o, "/loss", loss) || !slab_finite(o, "/gradients", r, gs_net_grads(r->net)) ||
-        (r->initialised && !slab_finite(o, "/params", r, gs_net_params(r->net))))
+    if (!loss_ok(o, "/loss", loss) || !slab_finite(o, "/gradients", r, gs_net_grads(r->net), 0) ||
+        ((r->initialised || (keep & KEEP_PARAMS)) &&
+         !slab_finite(o, "/params", r, gs_net_params(r->net), 1)))
         return 0;
     if ((keep & GS_KEEP_OUTPUTS) &&
         !finite_ok(o, "/outputs", gs_pass_outputs(pass), rows * gs_net_outputs(r->net)))
@@ -255,10 +274,10 @@ static void write_gradients(out *o, const request *r, const gs_pass *pass, unsig
     jw_key(&o->w, "loss");
     jw_double(&o->w, loss);
     jw_key(&o->w, "gradients");
-    write_slab(o, r, gs_net_grads(r->net));
-    if (r->initialised) {
+    write_slab(o, r, gs_net_grads(r->net), 0);
+    if (r->initialised || (keep & KEEP_PARAMS)) { /* after the pass: running statistics updated */
         jw_key(&o->w, "params");
-        write_slab(o, r, gs_net_params(r->net));
+        write_slab(o, r, gs_net_params(r->net), 1);
     }
     if (keep & GS_KEEP_OUTPUTS)
         write_tensor_member(o, "outputs", gs_pass_outputs(pass), rows, gs_net_outputs(r->net));
@@ -365,7 +384,7 @@ static void write_train(out *o, const request *r, gs_optim *opt, const double *h
 {
     jw_object(&o->w);
     jw_key(&o->w, "params");
-    write_slab(o, r, gs_net_params(r->net));
+    write_slab(o, r, gs_net_params(r->net), 1);
     jw_key(&o->w, "optimizer_state");
     jw_object(&o->w);
     jw_key(&o->w, "step");
@@ -374,7 +393,7 @@ static void write_train(out *o, const request *r, gs_optim *opt, const double *h
     jw_object(&o->w);
     for (size_t i = 0; i < gs_optim_state_count(opt); i++) {
         jw_key(&o->w, gs_optim_state_name(opt, i));
-        write_slab(o, r, gs_optim_state(opt, i));
+        write_slab(o, r, gs_optim_state(opt, i), 0);
     }
     jw_end(&o->w);
     jw_end(&o->w);
@@ -390,11 +409,11 @@ static void write_train(out *o, const request *r, gs_optim *opt, const double *h
 static int train_finite(out *o, const request *r, gs_optim *opt, const double *history,
                         size_t steps)
 {
-    if (!slab_finite(o, "/params", r, gs_net_params(r->net))) return 0;
+    if (!slab_finite(o, "/params", r, gs_net_params(r->net), 1)) return 0;
     for (size_t i = 0; i < gs_optim_state_count(opt); i++) {
         char p[PTR_MAX];
         ptr_key(p, "/optimizer_state/buffers", gs_optim_state_name(opt, i));
-        if (!slab_finite(o, p, r, gs_optim_state(opt, i))) return 0;
+        if (!slab_finite(o, p, r, gs_optim_state(opt, i), 0)) return 0;
     }
     for (size_t k = 0; k < steps; k++) {
         char p[PTR_MAX];

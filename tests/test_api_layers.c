@@ -83,6 +83,11 @@ static json_t *request_of(const json_t *fx, const fx_net *n, int nested_inputs)
                                 flat_tensor(json_object_get(json_array_get(fp, l), name), rank,
                                             dims));
         }
+        /* batch_norm's running statistics ride in its params object */
+        const json_t *fb = json_array_get(json_object_get(fx, "buffers"), l);
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)fb, key, val) json_object_set(obj, key, val);
         json_array_append_new(params, obj);
     }
     json_object_set_new(req, "params", params);
@@ -128,6 +133,47 @@ static void cmp(const char *what, const json_t *got, const json_t *want, size_t 
     CHECK(e <= tol, "%s: relative error %.3g > %.0e", what, e, tol);
 }
 
+/* batch_norm's running statistics in a response's params against a
+ * fixture's expected [{running_mean, running_var}, {}, ...]. */
+static void cmp_buffers(const gs_net *net, const json_t *params, const json_t *want, double tol)
+{
+    for (size_t b = 0; b < gs_net_buffer_count(net); b++) {
+        size_t l = gs_net_buffer_layer(net, b), dims[1] = {gs_net_buffer_size(net, b)};
+        const char *name = gs_net_buffer_name(net, b);
+        char what[64];
+        snprintf(what, sizeof what, "params/%zu/%s", l, name);
+        cmp(what, json_object_get(json_array_get(params, l), name),
+            json_object_get(json_array_get(want, l), name), 1, dims, tol);
+    }
+}
+
+/* A fixture in evaluation mode (batch_norm on its running statistics):
+ * /forward, outputs and loss. */
+static void forward_case(const json_t *fx)
+{
+    static char name[200];
+    snprintf(name, sizeof name, "forward/%s", json_string_value(json_object_get(fx, "name")));
+    check_begin(name);
+    fx_net n;
+    if (fx_net_build(&n, fx) == 0) {
+        double tol = n.def.dtype == GS_FLOAT64 ? TOL_F64 : TOL_F32;
+        json_t *req = request_of(fx, &n, 1);
+        json_object_set_new(req, "encoding", json_string("flat"));
+        json_t *resp = api_post_new("/forward", req, 200);
+        const json_t *exp = json_object_get(fx, "expected");
+        double loss = json_number_value(json_object_get(resp, "loss"));
+        double want = json_number_value(json_object_get(exp, "loss"));
+        CHECK(fabs(loss - want) <= tol * fmax(fabs(want), 1e-30), "loss %.17g, torch %.17g",
+              loss, want);
+        size_t odims[2] = {n.rows, gs_net_outputs(n.net)};
+        cmp("outputs", json_object_get(resp, "outputs"), json_object_get(exp, "outputs"), 2,
+            odims, tol);
+        json_decref(resp);
+    }
+    gs_net_free(n.net);
+    check_end();
+}
+
 static void gradients_case(const json_t *fx, int nested_inputs)
 {
     static char name[200];
@@ -139,8 +185,9 @@ static void gradients_case(const json_t *fx, int nested_inputs)
         double tol = n.def.dtype == GS_FLOAT64 ? TOL_F64 : TOL_F32;
         json_t *req = request_of(fx, &n, nested_inputs);
         json_object_set_new(req, "encoding", json_string("flat"));
-        json_object_set_new(req, "return", json_pack("{s:b,s:b,s:b,s:b}", "outputs", 1,
-                                                     "input_grad", 1, "deltas", 1, "masks", 1));
+        json_object_set_new(req, "return",
+                            json_pack("{s:b,s:b,s:b,s:b,s:b}", "outputs", 1, "input_grad", 1,
+                                      "deltas", 1, "masks", 1, "params", 1));
         json_t *resp = api_post_new("/gradients", req, 200);
         const json_t *exp = json_object_get(fx, "expected");
         if (resp) {
@@ -170,6 +217,8 @@ static void gradients_case(const json_t *fx, int nested_inputs)
             rank = batch_dims(n.rows, gs_net_input_shape(n.net), dims);
             cmp("input_grad", json_object_get(resp, "input_grad"),
                 json_object_get(exp, "input_grad"), rank, dims, tol);
+            cmp_buffers(n.net, json_object_get(resp, "params"),
+                        json_object_get(exp, "buffers"), tol);
             const json_t *masks = json_object_get(resp, "masks"), *fm = json_object_get(fx, "masks");
             CHECK(json_array_size(masks) == n.def.n_layers, "%zu masks", json_array_size(masks));
             for (size_t l = 0; l < n.def.n_layers; l++) {
@@ -271,6 +320,9 @@ static void train_case(const json_t *fx)
                 json_object_get(json_array_get(json_object_get(exp, "params"), l), tn), rank,
                 dims, tol);
         }
+        if (resp)
+            cmp_buffers(n.net, json_object_get(resp, "params"), json_object_get(exp, "buffers"),
+                        tol);
         json_decref(resp);
     }
     gs_net_free(n.net);
@@ -355,8 +407,13 @@ int main(void)
         CHECK(json_array_size(nets) > 0 && json_array_size(runs) > 0, "layers.json is empty");
         check_end();
         for (size_t i = 0; i < json_array_size(nets); i++) {
-            gradients_case(json_array_get(nets, i), (int)(i % 2));
-            gradcheck_case(json_array_get(nets, i));
+            const json_t *fx = json_array_get(nets, i), *tr = json_object_get(fx, "training");
+            if (json_is_false(tr)) { /* the server's training mode is /gradients' */
+                forward_case(fx);
+                continue;
+            }
+            gradients_case(fx, (int)(i % 2));
+            gradcheck_case(fx);
         }
         for (size_t i = 0; i < json_array_size(runs); i++) train_case(json_array_get(runs, i));
         RUN(test_dropout_modes);

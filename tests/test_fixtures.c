@@ -103,6 +103,23 @@ static void cmp_slab(const char *what, const void *slab, gs_dtype t, const gs_ne
     }
 }
 
+/* The net's buffers (batch_norm's running statistics) against a fixture's
+ * [{running_mean, running_var}, {}, ...]; nothing to compare without buffers. */
+static void cmp_buffers(const char *what, gs_net *net, const json_t *list)
+{
+    gs_dtype t = gs_net_def_of(net)->dtype;
+    size_t es = fx_dtype_bytes(t);
+    CHECK(!gs_net_buffer_count(net) || list, "%s: missing in the fixture", what);
+    for (size_t b = 0; list && b < gs_net_buffer_count(net); b++) {
+        size_t l = gs_net_buffer_layer(net, b);
+        char name[160];
+        snprintf(name, sizeof name, "%s/%zu/%s", what, l, gs_net_buffer_name(net, b));
+        cmp_tensor(name, (const char *)gs_net_params(net) + gs_net_buffer_offset(net, b) * es, t,
+                   json_object_get(json_array_get(list, l), gs_net_buffer_name(net, b)),
+                   gs_net_buffer_size(net, b), t);
+    }
+}
+
 /* The net's parameters against a fixture list, read out as doubles. */
 static void cmp_params(const char *what, gs_net *net, const json_t *list)
 {
@@ -224,9 +241,16 @@ static int setup_net(setup *s, const json_t *fx, gs_gemm_path path, const json_t
     s->pass = gs_pass_create(s->net, s->rows, &no_limits, &err);
     CHECK(s->pass != NULL, "gs_pass_create: %s: %s (field \"%s\")", gs_status_name(err.status),
           err.message, err.field);
-    /* a fixture with dropout runs in training mode, masks drawn from its seed */
-    const json_t *seed = json_object_get(fx, "seed");
-    if (s->pass && seed) gs_pass_set_training(s->pass, 1, (uint64_t)json_integer_value(seed));
+    /* training mode (dropout masks drawn from the seed, batch_norm on the
+     * batch's statistics) when the fixture says so */
+    const json_t *seed = json_object_get(fx, "seed"), *training = json_object_get(fx, "training");
+    if (s->pass && json_is_true(training))
+        gs_pass_set_training(s->pass, 1, (uint64_t)json_integer_value(seed));
+    const json_t *buffers = json_object_get(fx, "buffers");
+    if (buffers && fx_set_buffers(buffers, s->net, why, sizeof why)) {
+        CHECK(0, "fixture: %s", why);
+        return -1;
+    }
     return s->pass && s->inputs ? 0 : -1;
 }
 
@@ -284,6 +308,7 @@ static void net_case(const json_t *fx, gs_gemm_path path)
         if (!json_is_null(m) && gs_pass_mask(s.pass, l))
             cmp_tensor(what, gs_pass_mask(s.pass, l), t, m, json_array_size(m), t);
     }
+    cmp_buffers("buffers after the pass", s.net, json_object_get(exp, "buffers"));
     cmp_scalar("loss", loss, json_object_get(exp, "loss"), t);
     cmp_tensor("outputs", gs_pass_outputs(s.pass), t, json_object_get(exp, "outputs"),
                s.rows * s.n_out, t);
@@ -649,6 +674,7 @@ static void training_case(const json_t *fx)
     cmp_tensor("loss_history", history, GS_FLOAT64, json_object_get(exp, "loss_history"), steps,
                s.def.dtype);
     cmp_params("params", s.net, json_object_get(exp, "params"));
+    cmp_buffers("buffers", s.net, json_object_get(exp, "buffers"));
 done:
     free(history);
     gs_optim_free(opt);

@@ -93,6 +93,7 @@ static const char *const TYPE_NAMES[] = {
     [GS_LAYER_AVG_POOL2D] = "avg_pool2d",
     [GS_LAYER_DROPOUT] = "dropout",
     [GS_LAYER_LAYER_NORM] = "layer_norm",
+    [GS_LAYER_BATCH_NORM] = "batch_norm",
 };
 
 /* n or [h, w] into out; absent: def. 0, or -1 when malformed. */
@@ -135,9 +136,10 @@ static int layer_def(const json_t *l, size_t i, gs_layer_def *L, char *why, size
             return say(why, why_size, "bad def/layers/%zu (pool)", i), -1;
         if (!json_object_get(l, "stride")) memcpy(L->stride, L->kernel, sizeof L->stride);
         return 0;
-    } else if (type == GS_LAYER_LAYER_NORM) {
-        const json_t *e = json_object_get(l, "eps");
+    } else if (type == GS_LAYER_LAYER_NORM || type == GS_LAYER_BATCH_NORM) {
+        const json_t *e = json_object_get(l, "eps"), *m = json_object_get(l, "momentum");
         L->eps = e ? json_number_value(e) : 1e-5;
+        L->momentum = m ? json_number_value(m) : 0.1;
     } else if (get_size(l, "units", &L->units)) {
         return say(why, why_size, "bad def/layers/%zu/units", i), -1;
     }
@@ -242,6 +244,26 @@ int fx_param_slab(const json_t *list, const gs_net *net, double *slab, char *why
                 return say(why, why_size, "params/%zu/%s: expected %zu numbers", l, name, size),
                        -1;
         }
+    }
+    return 0;
+}
+
+int fx_set_buffers(const json_t *list, gs_net *net, char *why, size_t why_size)
+{
+    size_t es = fx_dtype_bytes(gs_net_def_of(net)->dtype);
+    for (size_t b = 0; b < gs_net_buffer_count(net); b++) {
+        size_t l = gs_net_buffer_layer(net, b), n = gs_net_buffer_size(net, b);
+        const char *name = gs_net_buffer_name(net, b);
+        double *v = malloc(n * sizeof *v);
+        if (!v || fx_doubles(json_object_get(json_array_get(list, l), name), v, n)) {
+            free(v);
+            return say(why, why_size, "buffers/%zu/%s: expected %zu numbers", l, name, n), -1;
+        }
+        void *c = fx_convert(v, n, gs_net_def_of(net)->dtype);
+        if (c) memcpy((char *)gs_net_params(net) + gs_net_buffer_offset(net, b) * es, c, n * es);
+        free(v);
+        free(c);
+        if (!c) return say(why, why_size, "out of memory"), -1;
     }
     return 0;
 }

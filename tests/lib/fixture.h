@@ -43,6 +43,10 @@ int fx_doubles(const json_t *arr, double *out, size_t n);
 int fx_param_slab(const json_t *list, const gs_net *net, double *slab, char *why,
                   size_t why_size);
 
+/* A fixture's "buffers" list [{running_mean, running_var}, {}, ...] into the
+ * net's buffers (batch_norm's running statistics). 0, or -1 with why. */
+int fx_set_buffers(const json_t *list, gs_net *net, char *why, size_t why_size);
+
 /* n doubles converted to a new buffer of dtype t (free() it). */
 void *fx_convert(const double *src, size_t n, gs_dtype t);
 
