@@ -7,6 +7,8 @@
 #           process ($BUILD/bench/libbench_step.so)
 #   layers  bench/lenet.sh: a LeNet-5 training step against its bare GEMMs and
 #           against PyTorch (issue 18)
+#   fashion bench/fashion.sh: Fashion-MNIST trained with LeNet-5 through /train,
+#           against PyTorch from the same initial weights (a few minutes)
 #   http    bench/http.sh, when it exists (see "Later sections" below)
 #
 # Environment:
@@ -32,7 +34,7 @@ BUDGET=${BENCH_BUDGET:-0.5}
 BLAS_ENV=${BENCH_BLAS_ENV:-inherit}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 OUT=${BENCH_OUT:-bench/results.md}
-SECTIONS=${BENCH_SECTIONS:-core python layers http}
+SECTIONS=${BENCH_SECTIONS:-core python layers fashion http}
 ROUNDS=${BENCH_ROUNDS:-2}
 RAW=$BUILD/bench/results.tsv
 # Shapes held to the >= 90% of the GEMM limit target (shape:batch).
@@ -319,6 +321,10 @@ if want layers; then
     note "bench/lenet.sh"
     { echo; BUILD=$BUILD BENCH_THREADS=$THREADS BENCH_ROUNDS=$ROUNDS BENCH_PYTHON=$PY \
         "${RUNENV[@]}" bench/lenet.sh; } >>"$tmp"
+fi
+if want fashion; then
+    note "bench/fashion.sh"
+    { echo; BUILD=$BUILD BENCH_PYTHON=$PY "${RUNENV[@]}" bench/fashion.sh; } >>"$tmp"
 fi
 if want http && [ -x bench/http.sh ]; then
     note "bench/http.sh"
