@@ -218,28 +218,33 @@ static gs_status batch_norm_check(const gs_layer_def *L, size_t l, const gs_limi
 
 /* ---- the table ---------------------------------------------------------------------------- */
 
+/* The four kernels of a type, named <type>_{forward,backward}_{f32,f64}. */
+#define KERNELS(type)                                                                      \
+    .forward_f32 = type##_forward_f32, .backward_f32 = type##_backward_f32,                \
+    .forward_f64 = type##_forward_f64, .backward_f64 = type##_backward_f64
+
 const gs_layer_kind gs_layer_kinds[GS_LAYER_COUNT] = {
-    [GS_LAYER_DENSE] = {"dense", 1, "units", 0, {"weight", "bias"}, {NULL}, dense_check, dense_forward_f32,
-                        dense_backward_f32, dense_forward_f64, dense_backward_f64},
-    [GS_LAYER_FLATTEN] = {"flatten", 0, "type", 0, {NULL}, {NULL}, flatten_check, flatten_forward_f32,
-                          flatten_backward_f32, flatten_forward_f64, flatten_backward_f64},
-    [GS_LAYER_CONV2D] = {"conv2d", 1, "out_channels", 0, {"weight", "bias"}, {NULL}, conv2d_check, conv2d_forward_f32,
-                         conv2d_backward_f32, conv2d_forward_f64, conv2d_backward_f64},
-    [GS_LAYER_MAX_POOL2D] = {"max_pool2d", 0, "type", 0, {NULL}, {NULL}, pool2d_check, max_pool2d_forward_f32,
-                             max_pool2d_backward_f32, max_pool2d_forward_f64,
-                             max_pool2d_backward_f64},
-    [GS_LAYER_AVG_POOL2D] = {"avg_pool2d", 0, "type", 0, {NULL}, {NULL}, pool2d_check, avg_pool2d_forward_f32,
-                             avg_pool2d_backward_f32, avg_pool2d_forward_f64,
-                             avg_pool2d_backward_f64},
-    [GS_LAYER_DROPOUT] = {"dropout", 0, "type", 0, {NULL}, {NULL}, dropout_check, dropout_forward_f32,
-                          dropout_backward_f32, dropout_forward_f64, dropout_backward_f64},
-    [GS_LAYER_LAYER_NORM] = {"layer_norm", 1, "type", 1, {"weight", "bias"}, {NULL}, layer_norm_check,
-                             layer_norm_forward_f32, layer_norm_backward_f32,
-                             layer_norm_forward_f64, layer_norm_backward_f64},
-    [GS_LAYER_BATCH_NORM] = {"batch_norm", 1, "type", 1, {"weight", "bias"},
-                             {"running_mean", "running_var"}, batch_norm_check,
-                             batch_norm_forward_f32, batch_norm_backward_f32,
-                             batch_norm_forward_f64, batch_norm_backward_f64},
+    [GS_LAYER_DENSE] = {.name = "dense", .has_activation = 1, .size_field = "units",
+                        .tensor_names = {"weight", "bias"}, .check = dense_check,
+                        KERNELS(dense)},
+    [GS_LAYER_FLATTEN] = {.name = "flatten", .size_field = "type", .check = flatten_check,
+                          KERNELS(flatten)},
+    [GS_LAYER_CONV2D] = {.name = "conv2d", .has_activation = 1, .size_field = "out_channels",
+                         .tensor_names = {"weight", "bias"}, .check = conv2d_check,
+                         KERNELS(conv2d)},
+    [GS_LAYER_MAX_POOL2D] = {.name = "max_pool2d", .size_field = "type", .check = pool2d_check,
+                             KERNELS(max_pool2d)},
+    [GS_LAYER_AVG_POOL2D] = {.name = "avg_pool2d", .size_field = "type", .check = pool2d_check,
+                             KERNELS(avg_pool2d)},
+    [GS_LAYER_DROPOUT] = {.name = "dropout", .size_field = "type", .check = dropout_check,
+                          KERNELS(dropout)},
+    [GS_LAYER_LAYER_NORM] = {.name = "layer_norm", .has_activation = 1, .size_field = "type",
+                             .unit_init = 1, .tensor_names = {"weight", "bias"},
+                             .check = layer_norm_check, KERNELS(layer_norm)},
+    [GS_LAYER_BATCH_NORM] = {.name = "batch_norm", .has_activation = 1, .size_field = "type",
+                             .unit_init = 1, .tensor_names = {"weight", "bias"},
+                             .buffer_names = {"running_mean", "running_var"},
+                             .check = batch_norm_check, KERNELS(batch_norm)},
 };
 
 const char *gs_layer_type_name(gs_layer_type t)
