@@ -261,7 +261,8 @@ size_t gs_net_tensor_offset(const gs_net *net, size_t t); /* elements into a sla
 size_t gs_net_tensor_size(const gs_net *net, size_t t);   /* elements */
 /* Full shape: rank 1 to 4 (a conv2d weight is [out, in, kh, kw]). */
 size_t gs_net_tensor_dims(const gs_net *net, size_t t, size_t dims[4]);
-/* Element offsets of a dense or conv2d layer's weight and bias in the slabs. */
+/* Element offsets of the weight and bias of a layer that has them (dense,
+ * conv2d, the norms) in the slabs. */
 size_t gs_net_weight_offset(const gs_net *net, size_t layer);
 size_t gs_net_bias_offset(const gs_net *net, size_t layer);
 

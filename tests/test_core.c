@@ -801,6 +801,17 @@ static void test_layer_shapes(void)
               first == 4 && gs_net_tensor_layer(net, 4) == 5 &&
               !strcmp(gs_net_tensor_name(net, 5), "bias"),
           "tensors of the pool and of the first dense layer");
+    /* torch's default: U(-b, b), b = 1/sqrt(fan_in), fan_in = C kh kw for a conv */
+    gs_net_init_params(net, GS_INIT_TORCH_DEFAULT, 3);
+    const float *p = gs_net_params(net);
+    static const double fan_in[2] = {25, 150};
+    for (size_t k = 0; k < 2; k++) {
+        size_t t = 2 * k, off = gs_net_tensor_offset(net, t), n = gs_net_tensor_size(net, t);
+        double bound = 1 / sqrt(fan_in[k]), max = 0;
+        for (size_t i = 0; i < n; i++) max = fmax(max, fabs(p[off + i]));
+        CHECK(max <= bound && max > 0.9 * bound, "conv %zu weights: max |w| %g, bound %g", k, max,
+              bound);
+    }
     gs_net_free(net);
 
     /* the errors: each names the layer and the field */
