@@ -503,12 +503,25 @@ static int gradcheck_options(const request *r, const server_options *opts, doubl
         diag_invalid(d, "/eps", "must be a number > 0");
     if (d->status) return 0;
     /* Central differences cost two forward passes per parameter, each about
-     * rows x params multiply-adds. */
-    double p = (double)gs_net_param_count(r->net), cost = (double)r->batch.rows * p * p;
+     * rows x params multiply-adds for dense layers; a convolution's weights
+     * serve every output position, so its pass costs weights x OH x OW a row. */
+    double p = (double)gs_net_param_count(r->net), per_row = 0;
+    for (size_t l = 0; l < r->def.n_layers; l++) {
+        size_t first, dims[4];
+        gs_shape s = gs_net_layer_shape(r->net, l);
+        if (r->layers[l].type == GS_LAYER_CONV2D && gs_net_layer_tensors(r->net, l, &first)) {
+            gs_net_tensor_dims(r->net, first, dims);
+            per_row += (double)gs_net_tensor_size(r->net, first) * (double)(row_size(s) / dims[0]);
+        } else {
+            per_row += (double)row_size(s);
+        }
+    }
+    double cost = (double)r->batch.rows * p * (per_row > p ? per_row : p);
     if (opts->max_gradcheck_cost && cost > opts->max_gradcheck_cost) {
         diag_limit(d, "max_gradcheck_cost", opts->max_gradcheck_cost, "/inputs",
-                   "a gradient check of %zu rows x %.0f parameters costs %.3g (rows x params^2), "
-                   "over the limit of %.3g",
+                   "a gradient check of %zu rows x %.0f parameters costs %.3g (rows x params x "
+                   "the larger of params and the forward pass's multiply-adds a row), over the "
+                   "limit of %.3g",
                    r->batch.rows, p, cost, opts->max_gradcheck_cost);
         return 0;
     }

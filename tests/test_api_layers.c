@@ -387,6 +387,48 @@ static void test_dropout_modes(void)
     json_decref(fe);
 }
 
+/* /gradcheck's cost counts a convolution's weights at every output position:
+ * LeNet-5 on one image has 61,706 parameters (rows x params^2 = 3.8e9, under
+ * the default 1e10) but a forward pass of about 3.6e5 multiply-adds a row, so
+ * the check would cost 2.2e10: refused before any work, naming the limit. */
+static void test_gradcheck_cost_counts_convolutions(void)
+{
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"network\":{\"inputs\":[1,28,28],\"layers\":["
+             "{\"type\":\"conv2d\",\"out_channels\":6,\"kernel_size\":5,\"padding\":2,"
+             "\"activation\":\"relu\"},{\"type\":\"max_pool2d\",\"kernel_size\":2},"
+             "{\"type\":\"conv2d\",\"out_channels\":16,\"kernel_size\":5,\"activation\":\"relu\"},"
+             "{\"type\":\"max_pool2d\",\"kernel_size\":2},{\"type\":\"flatten\"},"
+             "{\"units\":120,\"activation\":\"relu\"},{\"units\":84,\"activation\":\"relu\"},"
+             "{\"units\":10,\"activation\":\"linear\"}],\"loss\":\"cross_entropy\"},"
+             "\"init\":{},\"inputs\":{\"shape\":[1,1,28,28],\"dtype\":\"float32\",\"b64\":\"%s\"},"
+             "\"targets\":[3]}",
+             "");
+    /* 784 zeros as base64: 3136 bytes */
+    char *zeros = calloc(784, 4), *b64 = api_b64_encode(zeros, 784 * 4);
+    size_t n = strlen(body) + strlen(b64) + 1;
+    char *full = malloc(n);
+    char *at = strstr(body, "\"b64\":\"\"");
+    if (full && at && b64) {
+        size_t head = (size_t)(at - body) + 7;
+        memcpy(full, body, head);
+        strcpy(full + head, b64);
+        strcat(full, body + head);
+        json_t *p = api_post_text("/gradcheck", full, 422);
+        const char *lim = json_string_value(json_object_get(p, "limit"));
+        CHECK(lim && !strcmp(lim, "max_gradcheck_cost"), "limit %s", lim ? lim : "-");
+        json_decref(p);
+        /* the same network's gradients are fine */
+        json_decref(api_post_text("/gradients", full, 200));
+    } else {
+        CHECK(0, "out of memory");
+    }
+    free(full);
+    free(zeros);
+    free(b64);
+}
+
 int main(void)
 {
     if (api_load_schema()) {
@@ -417,6 +459,7 @@ int main(void)
         }
         for (size_t i = 0; i < json_array_size(runs); i++) train_case(json_array_get(runs, i));
         RUN(test_dropout_modes);
+        RUN(test_gradcheck_cost_counts_convolutions);
         api_stop();
     }
     api_check_all_responses_valid();
