@@ -5,6 +5,10 @@
 #   python  bench/torch_bench.py: the same step in PyTorch and in NumPy, each
 #           timed in alternating samples with gradserve's step in the same
 #           process ($BUILD/bench/libbench_step.so)
+#   layers  bench/lenet.sh: a LeNet-5 training step against its bare GEMMs and
+#           against PyTorch (issue 18)
+#   fashion bench/fashion.sh: Fashion-MNIST trained with LeNet-5 through /train,
+#           against PyTorch from the same initial weights (a few minutes)
 #   http    bench/http.sh, when it exists (see "Later sections" below)
 #   kernels bench/kernels.sh: the big request and NumPy's sgemm with OpenBLAS's
 #           Prescott fallback against the upgraded kernels, same run
@@ -40,7 +44,7 @@ BUDGET=${BENCH_BUDGET:-0.5}
 BLAS_ENV=${BENCH_BLAS_ENV:-inherit}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 OUT=${BENCH_OUT:-bench/results.md}
-SECTIONS=${BENCH_SECTIONS:-core python http concurrency kernels}
+SECTIONS=${BENCH_SECTIONS:-core python layers fashion http concurrency kernels}
 ROUNDS=${BENCH_ROUNDS:-2}
 RAW=$BUILD/bench/results.tsv
 # Shapes held to the >= 90% of the GEMM limit target (shape:batch).
@@ -351,6 +355,15 @@ if want core || want python; then report >"$tmp"; fi
 # BENCH_THREADS and BENCH_BUDGET set, prints a markdown section ("## HTTP ...")
 # on stdout and its progress on stderr; it is appended to the report. Binaries built from bench/http_*.c land in
 # $BUILD/bench/ beside bench_core and are for http.sh to run, not this script.
+if want layers; then
+    note "bench/lenet.sh"
+    { echo; BUILD=$BUILD BENCH_THREADS=$THREADS BENCH_ROUNDS=$ROUNDS BENCH_PYTHON=$PY \
+        "${RUNENV[@]}" bench/lenet.sh; } >>"$tmp"
+fi
+if want fashion; then
+    note "bench/fashion.sh"
+    { echo; BUILD=$BUILD BENCH_PYTHON=$PY "${RUNENV[@]}" bench/fashion.sh; } >>"$tmp"
+fi
 if want http && [ -x bench/http.sh ]; then
     note "bench/http.sh"
     { echo; BUILD=$BUILD BENCH_THREADS=$THREADS BENCH_BUDGET=$BUDGET "${RUNENV[@]}" bench/http.sh; } >>"$tmp"

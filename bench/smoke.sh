@@ -2,7 +2,7 @@
 # `make bench-smoke` (run by .ci/run): the benchmark tools work, on tiny budgets.
 # Timings are not judged here (the machine is shared); what is checked is that each
 # tool runs and measures what bench/run.sh and bench/http.sh rely on:
-#   - bench_core times the step and its bare GEMMs;
+#   - bench_core times the step and its bare GEMMs; bench_lenet the same for LeNet-5;
 #   - torch_bench.py times NumPy's step and, beside it in the same process,
 #     gradserve's (build/bench/libbench_step.so through ctypes), whose loss there
 #     equals the one bench_core's step computes;
@@ -37,6 +37,14 @@ rows_ok() { # file bench what...: each (bench, what) row present with a positive
 
 "$BUILD/bench/bench_core" --only 784-128-10:64 --threads 1 --budget 0.02 >"$tmp/core.tsv" 2>&1
 check "bench_core times the step and its bare GEMMs" rows_ok "$tmp/core.tsv" core step gemm
+
+"$BUILD/bench/bench_lenet" --threads 1 --batch 8 --samples 3 >"$tmp/lenet.tsv" 2>&1
+lenet_ok() { # lenet batch threads what median...: rows in bench_core's order of fields
+    awk -F'\t' '$1 == "lenet" { print $1, $3, $2, $3, $4, $5 }' OFS='\t' "$tmp/lenet.tsv" \
+        >"$tmp/lenet2.tsv"
+    rows_ok "$tmp/lenet2.tsv" lenet step gemm
+}
+check "bench_lenet times LeNet-5's step and its bare GEMMs" lenet_ok
 
 OPENBLAS_NUM_THREADS=1 "$PY" bench/torch_bench.py --framework numpy --threads 1 \
     --only 784-128-10:64 --budget 0.02 --gradserve "$BUILD/bench/libbench_step.so" \

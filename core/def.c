@@ -157,17 +157,13 @@ void gs_net_def_init(gs_net_def *def)
     def->gemm = GS_GEMM_AUTO;
 }
 
-#define NO_LAYER SIZE_MAX
-
-/* Fail naming layers/<l>/<name>, or <name> for NO_LAYER. The path is built
+/* Fail naming layers/<l>/<name>, or <name> for SIZE_MAX. The path is built
  * only on failure: validation runs on every request. */
-static gs_status fail_at(gs_error *err, gs_status status, size_t l, const char *name,
-                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static gs_status fail_at(gs_error *err, gs_status status, size_t l, const char *name,
-                         const char *fmt, ...)
+gs_status gs_fail_at(gs_error *err, gs_status status, size_t l, const char *name,
+                     const char *fmt, ...)
 {
     char field[96], message[160];
-    if (l == NO_LAYER)
+    if (l == SIZE_MAX)
         snprintf(field, sizeof field, "%s", name);
     else
         snprintf(field, sizeof field, "layers/%zu/%s", l, name);
@@ -179,53 +175,122 @@ static gs_status fail_at(gs_error *err, gs_status status, size_t l, const char *
 }
 
 /* A width the BLAS interface (32-bit ints) can take, and the caller allows. */
-static gs_status check_width(size_t n, const gs_limits *lim, size_t l, const char *name,
-                             gs_error *err)
+gs_status gs_check_width(size_t n, const gs_limits *lim, size_t l, const char *name,
+                         gs_error *err)
 {
-    if (n == 0) return fail_at(err, GS_EINVAL, l, name, "must be a positive integer");
-    if (n > INT_MAX) return fail_at(err, GS_ELIMIT, l, name, "must be at most %d", INT_MAX);
+    if (n == 0) return gs_fail_at(err, GS_EINVAL, l, name, "must be a positive integer");
+    if (n > INT_MAX)
+        return gs_limit(err, gs_fail_at(err, GS_ELIMIT, l, name, "must be at most %d", INT_MAX),
+                        "max_units");
     if (lim && lim->max_units && n > lim->max_units)
-        return fail_at(err, GS_ELIMIT, l, name, "%zu exceeds the limit of %zu units", n,
-                       lim->max_units);
+        return gs_limit(err,
+                        gs_fail_at(err, GS_ELIMIT, l, name, "%zu exceeds the limit of %zu units",
+                                   n, lim->max_units),
+                        "max_units");
     return GS_OK;
+}
+
+gs_shape gs_def_input_shape(const gs_net_def *def)
+{
+    if (def->input_shape[0] || def->input_shape[1] || def->input_shape[2])
+        return (gs_shape){3, {def->input_shape[0], def->input_shape[1], def->input_shape[2]}};
+    return (gs_shape){1, {def->inputs, 0, 0}};
+}
+
+gs_layer_def gs_layer_flatten(void)
+{
+    gs_layer_def L = gs_layer(0, GS_ACT_LINEAR);
+    L.type = GS_LAYER_FLATTEN;
+    return L;
+}
+
+gs_layer_def gs_layer_conv2d(size_t out_channels, size_t kh, size_t kw, gs_activation act)
+{
+    gs_layer_def L = gs_layer(0, act);
+    L.type = GS_LAYER_CONV2D;
+    L.out_channels = out_channels;
+    L.kernel[0] = kh;
+    L.kernel[1] = kw;
+    L.stride[0] = L.stride[1] = 1;
+    return L;
+}
+
+gs_layer_def gs_layer_pool2d(gs_layer_type type, size_t k)
+{
+    gs_layer_def L = gs_layer(0, GS_ACT_LINEAR);
+    L.type = type;
+    L.kernel[0] = L.kernel[1] = L.stride[0] = L.stride[1] = k;
+    return L;
+}
+
+gs_layer_def gs_layer_dropout(double p)
+{
+    gs_layer_def L = gs_layer(0, GS_ACT_LINEAR);
+    L.type = GS_LAYER_DROPOUT;
+    L.p = p;
+    return L;
+}
+
+gs_layer_def gs_layer_norm(gs_activation act)
+{
+    gs_layer_def L = gs_layer(0, act);
+    L.type = GS_LAYER_LAYER_NORM;
+    L.eps = 1e-5;
+    return L;
+}
+
+gs_layer_def gs_layer_batch_norm(gs_activation act)
+{
+    gs_layer_def L = gs_layer(0, act);
+    L.type = GS_LAYER_BATCH_NORM;
+    L.eps = 1e-5;
+    L.momentum = 0.1;
+    return L;
 }
 
 gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err)
 {
     gs_error_clear(err);
-    gs_status st = check_width(def->inputs, lim, NO_LAYER, "inputs", err);
-    if (st) return st;
+    gs_shape shape = gs_def_input_shape(def);
+    gs_status st;
+    static const char *const dim_fields[3] = {"inputs/0", "inputs/1", "inputs/2"};
+    for (size_t i = 0; shape.rank == 3 && i < 3; i++)
+        if ((st = gs_check_width(shape.dim[i], lim, SIZE_MAX, dim_fields[i], err))) return st;
+    if (shape.rank == 3 && def->inputs != gs_shape_size(&shape))
+        return gs_fail(err, GS_EINVAL, "inputs", "%zu is not C*H*W = %zu x %zu x %zu",
+                       def->inputs, shape.dim[0], shape.dim[1], shape.dim[2]);
+    if ((st = gs_check_width(def->inputs, lim, SIZE_MAX, "inputs", err))) return st;
     if (def->n_layers == 0 || !def->layers)
         return gs_fail(err, GS_EINVAL, "layers", "must hold at least one layer");
     if (lim && lim->max_layers && def->n_layers > lim->max_layers)
-        return gs_fail(err, GS_ELIMIT, "layers", "%zu layers exceed the limit of %zu",
-                       def->n_layers, lim->max_layers);
+        return gs_limit(err,
+                        gs_fail(err, GS_ELIMIT, "layers", "%zu layers exceed the limit of %zu",
+                                def->n_layers, lim->max_layers),
+                        "max_layers");
     if ((unsigned)def->dtype > GS_FLOAT64)
         return gs_fail(err, GS_EINVAL, "dtype", "must be float32 or float64");
     if ((unsigned)def->gemm > GS_GEMM_REFERENCE)
         return gs_fail(err, GS_EINVAL, "gemm", "unknown GEMM path");
 
-    size_t fan_in = def->inputs, params = 0;
+    /* The row shape flows through the layers; each layer's check sees its
+     * input's shape and names its own fields. */
+    gs_layer_geom g;
+    size_t params = 0;
     for (size_t l = 0; l < def->n_layers; l++) {
         const gs_layer_def *L = &def->layers[l];
-        if ((st = check_width(L->units, lim, l, "units", err))) return st;
-        if ((unsigned)L->activation >= GS_ACT_COUNT)
-            return fail_at(err, GS_EINVAL, l, "activation", "unknown activation");
+        if ((st = gs_layer_geom_of(L, l, &shape, lim, &g, err))) return st;
         if (L->activation == GS_ACT_SOFTMAX && l + 1 != def->n_layers)
-            return fail_at(err, GS_EINVAL, l, "activation",
-                           "softmax is allowed on the last layer only");
-        if (L->activation == GS_ACT_LEAKY_RELU && !isfinite(L->slope))
-            return fail_at(err, GS_EINVAL, l, "slope", "must be a finite number");
-        if (L->activation == GS_ACT_ELU && !(isfinite(L->alpha) && L->alpha >= 0))
-            return fail_at(err, GS_EINVAL, l, "alpha", "must be a finite number >= 0");
-        /* params += units * (fan_in + 1), checked */
-        size_t n;
-        if (!gs_mul_ok(L->units, fan_in + 1, &n) || !gs_add_ok(params, n, &params) ||
+            return gs_fail_at(err, GS_EINVAL, l, "activation",
+                              "softmax is allowed on the last layer only");
+        if (!gs_add_ok(params, g.n_params, &params) ||
             (lim && lim->max_params && params > lim->max_params))
-            return fail_at(err, GS_ELIMIT, l, "units",
-                           "the network would exceed the limit of %zu parameters",
-                           lim && lim->max_params ? lim->max_params : (size_t)SIZE_MAX);
-        fan_in = L->units;
+            return gs_limit(err,
+                            gs_fail_at(err, GS_ELIMIT, l, gs_layer_kinds[L->type].size_field,
+                                       "the network would exceed the limit of %zu parameters",
+                                       lim && lim->max_params ? lim->max_params
+                                                              : (size_t)SIZE_MAX),
+                            "max_params");
+        shape = g.out;
     }
 
     if ((unsigned)def->loss >= GS_LOSS_COUNT)
@@ -239,19 +304,40 @@ gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error
     if (!(isfinite(def->l2) && def->l2 >= 0))
         return gs_fail(err, GS_EINVAL, "penalty/l2", "must be a finite number >= 0");
 
+    /* The loss compares [rows, features] with the targets. */
+    size_t last = def->n_layers - 1;
+    if (shape.rank != 1)
+        return gs_fail_at(err, GS_EINVAL, last, "type",
+                          "the last layer's rows are [%zu, %zu, %zu]: end the network with a "
+                          "flatten or dense layer, whose rows are [features]",
+                          shape.dim[0], shape.dim[1], shape.dim[2]);
+
     /* The cross-entropies are computed from logits: the last layer must be the
      * matching squashing function (fused) or linear (its outputs are logits). */
-    size_t last = def->n_layers - 1;
     gs_activation act = def->layers[last].activation;
     if (def->loss == GS_LOSS_BCE && act != GS_ACT_SIGMOID && act != GS_ACT_LINEAR)
-        return fail_at(err, GS_EINVAL, last, "activation",
-                       "binary_cross_entropy needs a sigmoid or linear (logits) last layer");
+        return gs_fail_at(err, GS_EINVAL, last, "activation",
+                          "binary_cross_entropy needs a sigmoid or linear (logits) last layer");
     if (def->loss == GS_LOSS_CE && act != GS_ACT_SOFTMAX && act != GS_ACT_LINEAR)
-        return fail_at(err, GS_EINVAL, last, "activation",
-                       "cross_entropy needs a softmax or linear (logits) last layer");
-    if (def->loss == GS_LOSS_CE && def->layers[last].units < 2)
-        return fail_at(err, GS_EINVAL, last, "units", "cross_entropy needs at least 2 classes");
+        return gs_fail_at(err, GS_EINVAL, last, "activation",
+                          "cross_entropy needs a softmax or linear (logits) last layer");
+    if (def->loss == GS_LOSS_CE && gs_shape_size(&shape) < 2)
+        return gs_fail_at(err, GS_EINVAL, last, "units", "cross_entropy needs at least 2 classes");
     return GS_OK;
+}
+
+size_t gs_net_def_max_width(const gs_net_def *def, size_t *outputs)
+{
+    gs_shape shape = gs_def_input_shape(def);
+    gs_layer_geom g = {0};
+    size_t width = def->inputs;
+    for (size_t l = 0; l < def->n_layers; l++) {
+        if (gs_layer_geom_of(&def->layers[l], l, &shape, NULL, &g, NULL)) return 0;
+        if (g.out_n > width) width = g.out_n;
+        shape = g.out;
+    }
+    if (outputs) *outputs = g.out_n;
+    return width;
 }
 
 gs_status gs_pass_check_rows(const gs_net *net, size_t rows, const gs_limits *lim,

@@ -28,7 +28,7 @@ static gs_status batch_f64(const gs_net *net, const gs_batch *b, gs_batch *out,
     return GS_OK;
 }
 
-gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps,
+gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps, uint64_t seed,
                        gs_check_report *report, gs_error *err)
 {
     gs_error_clear(err);
@@ -45,20 +45,23 @@ gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps,
     gs_net *n64 = gs_net_create(&def, NULL, A, err);
     if (!n64) return err ? err->status : GS_ENOMEM;
     gs_net_get_params(net, n64->params, GS_FLOAT64);
+    for (size_t i = net->n_params; i < net->n_params + net->n_buffer_elems; i++) /* buffers */
+        ((double *)n64->params)[i] = net->def.dtype == GS_FLOAT64 ? ((const double *)net->params)[i]
+                                                                  : ((const float *)net->params)[i];
     if ((st = batch_f64(net, batch, &b, bufs, err))) goto done;
     if (!(pass = gs_pass_create(n64, b.rows, NULL, err))) {
         st = err ? err->status : GS_ENOMEM;
         goto done;
     }
+    gs_pass_set_training(pass, 1, seed);
     double loss;
     if ((st = gs_backward(n64, pass, &b, 0, &loss, err))) goto done;
 
     /* Forward passes leave the grads slab alone: it keeps back-propagation's
      * answer while each parameter is nudged either way. */
     double *p = n64->params, *g = n64->grads;
-    for (size_t t = 0; t < 2 * def.n_layers; t++) {
-        size_t begin = n64->offsets[t];
-        size_t end = t + 1 < 2 * def.n_layers ? n64->offsets[t + 1] : n64->n_params;
+    for (size_t t = 0; t < n64->n_tensors; t++) {
+        size_t begin = n64->offsets[t], end = begin + gs_net_tensor_size(n64, t);
         gs_check_report r = {.passed = 1};
         for (size_t i = begin; i < end; i++) {
             double theta = p[i], h = eps * fmax(1.0, fabs(theta)), up, down;

@@ -22,29 +22,58 @@ gs_net *gs_net_create_ex(const gs_net_def *def, const gs_limits *lim,
     if (!net) goto oom;
     net->alloc = A;
     net->layers = gs_alloc(&A, L * sizeof *net->layers);
-    net->offsets = gs_alloc(&A, 2 * L * sizeof *net->offsets);
-    if (!net->layers || !net->offsets) goto oom;
+    net->geom = gs_alloc(&A, L * sizeof *net->geom);
+    /* at most GS_LAYER_TENSORS_MAX tensors a layer; L is within the limits */
+    net->offsets = gs_alloc(&A, GS_LAYER_TENSORS_MAX * L * sizeof *net->offsets);
+    net->tensor_layer = gs_alloc(&A, GS_LAYER_TENSORS_MAX * L * sizeof *net->tensor_layer);
+    net->buffer_offsets = gs_alloc(&A, 2 * L * sizeof *net->buffer_offsets);
+    net->buffer_layer = gs_alloc(&A, 2 * L * sizeof *net->buffer_layer);
+    if (!net->layers || !net->geom || !net->offsets || !net->tensor_layer ||
+        !net->buffer_offsets || !net->buffer_layer)
+        goto oom;
     memcpy(net->layers, def->layers, L * sizeof *net->layers);
     net->def = *def;
     net->def.layers = net->layers;
 
-    /* w0 [u0, inputs], b0 [u0], w1 [u1, u0], b1 [u1], ...: sizes were checked
-     * against overflow by gs_net_def_check. */
-    size_t off = 0, fan_in = def->inputs;
+    /* Each layer's tensors in turn (dense: w [u, in], b [u]); sizes were
+     * checked against overflow by gs_net_def_check, which succeeded on the
+     * same definition, so gs_layer_geom_of cannot fail here. */
+    gs_shape shape = gs_def_input_shape(def);
+    size_t off = 0, t = 0;
     net->max_width = def->inputs;
     for (size_t l = 0; l < L; l++) {
-        size_t out = def->layers[l].units;
-        net->offsets[2 * l] = off;
-        off += out * fan_in;
-        net->offsets[2 * l + 1] = off;
-        off += out;
-        fan_in = out;
-        if (out > net->max_width) net->max_width = out;
+        gs_layer_geom *g = &net->geom[l];
+        gs_layer_geom_of(&net->layers[l], l, &shape, NULL, g, NULL);
+        g->first_tensor = t;
+        for (size_t k = 0; k < g->n_tensors; k++, t++) {
+            size_t n = 1;
+            for (size_t i = 0; i < g->rank[k]; i++) n *= g->dims[k][i];
+            net->offsets[t] = off;
+            net->tensor_layer[t] = l;
+            off += n;
+        }
+        if (g->out_n > net->max_width) net->max_width = g->out_n;
+        if (g->work > net->max_work) net->max_work = g->work;
+        shape = g->out;
     }
+    net->n_tensors = t;
     net->n_params = off;
+    /* the buffers after the parameters: [C] each, C <= the layer's width */
+    for (size_t l = 0, b = 0; l < L; l++) {
+        gs_layer_geom *g = &net->geom[l];
+        g->first_buffer = b;
+        for (size_t k = 0; k < g->n_buffers; k++, b++) {
+            net->buffer_offsets[b] = off;
+            net->buffer_layer[b] = l;
+            off += g->buffer_size;
+        }
+        net->n_buffers = b;
+    }
+    net->n_buffer_elems = off - net->n_params;
 
-    size_t bytes = off * gs_dtype_size(def->dtype); /* < max_params * 8, checked */
+    size_t es = gs_dtype_size(def->dtype), bytes = off * es; /* < max_params * 8, checked */
     net->params = flags & GS_NET_UNINIT_PARAMS ? gs_alloc(&A, bytes) : gs_alloc_zero(&A, bytes);
+    bytes = net->n_params * es;
     net->grads = flags & GS_NET_UNINIT_GRADS ? gs_alloc(&A, bytes) : gs_alloc_zero(&A, bytes);
     if (!net->params || !net->grads) goto oom;
     return net;
@@ -62,7 +91,11 @@ void gs_net_free(gs_net *net)
     gs_free(&A, net->params);
     gs_free(&A, net->grads);
     gs_free(&A, net->layers);
+    gs_free(&A, net->geom);
     gs_free(&A, net->offsets);
+    gs_free(&A, net->tensor_layer);
+    gs_free(&A, net->buffer_offsets);
+    gs_free(&A, net->buffer_layer);
     gs_free(&A, net);
 }
 
@@ -71,12 +104,72 @@ size_t gs_net_param_count(const gs_net *net) { return net->n_params; }
 size_t gs_net_max_width(const gs_net *net) { return net->max_width; }
 void *gs_net_params(gs_net *net) { return net->params; }
 void *gs_net_grads(gs_net *net) { return net->grads; }
-size_t gs_net_weight_offset(const gs_net *net, size_t layer) { return net->offsets[2 * layer]; }
-size_t gs_net_bias_offset(const gs_net *net, size_t layer) { return net->offsets[2 * layer + 1]; }
+size_t gs_net_weight_offset(const gs_net *net, size_t layer)
+{
+    return net->offsets[net->geom[layer].first_tensor];
+}
+size_t gs_net_bias_offset(const gs_net *net, size_t layer)
+{
+    return net->offsets[net->geom[layer].first_tensor + 1];
+}
 
 size_t gs_net_outputs(const gs_net *net)
 {
-    return net->def.layers[net->def.n_layers - 1].units;
+    return net->geom[net->def.n_layers - 1].out_n;
+}
+
+gs_shape gs_net_input_shape(const gs_net *net) { return net->geom[0].in; }
+gs_shape gs_net_layer_shape(const gs_net *net, size_t layer) { return net->geom[layer].out; }
+
+size_t gs_net_tensor_count(const gs_net *net) { return net->n_tensors; }
+size_t gs_net_buffer_count(const gs_net *net) { return net->n_buffers; }
+
+size_t gs_net_layer_buffers(const gs_net *net, size_t layer, size_t *first)
+{
+    if (first) *first = net->geom[layer].first_buffer;
+    return net->geom[layer].n_buffers;
+}
+
+const char *gs_net_buffer_name(const gs_net *net, size_t b)
+{
+    size_t l = net->buffer_layer[b];
+    return gs_layer_kinds[net->layers[l].type].buffer_names[b - net->geom[l].first_buffer];
+}
+
+size_t gs_net_buffer_layer(const gs_net *net, size_t b) { return net->buffer_layer[b]; }
+size_t gs_net_buffer_offset(const gs_net *net, size_t b) { return net->buffer_offsets[b]; }
+size_t gs_net_buffer_size(const gs_net *net, size_t b)
+{
+    return net->geom[net->buffer_layer[b]].buffer_size;
+}
+
+size_t gs_net_layer_tensors(const gs_net *net, size_t layer, size_t *first)
+{
+    if (first) *first = net->geom[layer].first_tensor;
+    return net->geom[layer].n_tensors;
+}
+
+size_t gs_net_tensor_layer(const gs_net *net, size_t t) { return net->tensor_layer[t]; }
+size_t gs_net_tensor_offset(const gs_net *net, size_t t) { return net->offsets[t]; }
+
+size_t gs_net_tensor_size(const gs_net *net, size_t t)
+{
+    size_t end = t + 1 < net->n_tensors ? net->offsets[t + 1] : net->n_params;
+    return end - net->offsets[t];
+}
+
+const char *gs_net_tensor_name(const gs_net *net, size_t t)
+{
+    size_t l = net->tensor_layer[t];
+    return gs_layer_kinds[net->layers[l].type].tensor_names[t - net->geom[l].first_tensor];
+}
+
+size_t gs_net_tensor_dims(const gs_net *net, size_t t, size_t dims[4])
+{
+    const gs_layer_geom *g = &net->geom[net->tensor_layer[t]];
+    size_t k = t - g->first_tensor;
+    for (size_t i = 0; i < g->rank[k]; i++) dims[i] = g->dims[k][i];
+    return g->rank[k];
 }
 
 /* Copy n elements between dtypes (same dtype: memcpy). */
@@ -131,15 +224,26 @@ static void put(gs_net *net, size_t i, double v)
         ((float *)net->params)[i] = (float)v;
 }
 
+/* Per layer with parameters: tensor 0 (the weight) from the scheme with
+ * torch's fan_in and fan_out for the type, tensor 1 (the bias) from
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for torch_default, else zeros; drawn
+ * in slab order. A norm's weight is 1 and its bias 0 whatever the scheme
+ * (torch's), drawing nothing. */
 void gs_net_init_params(gs_net *net, gs_init_scheme scheme, uint64_t seed)
 {
     gs_rng rng;
     gs_rng_seed(&rng, seed);
-    size_t fan_in = net->def.inputs;
     for (size_t l = 0; l < net->def.n_layers; l++) {
-        size_t out = net->def.layers[l].units;
-        size_t w = net->offsets[2 * l], b = net->offsets[2 * l + 1];
-        double in = (double)fan_in, bound_b = 0, scale = 0;
+        const gs_layer_geom *g = &net->geom[l];
+        if (g->n_tensors == 0) continue;
+        size_t w = net->offsets[g->first_tensor], b = net->offsets[g->first_tensor + 1];
+        size_t n_w = b - w, n_b = gs_net_tensor_size(net, g->first_tensor + 1);
+        if (gs_layer_kinds[net->layers[l].type].unit_init) { /* torch's norms: no draws */
+            for (size_t i = 0; i < n_w; i++) put(net, w + i, 1.0);
+            for (size_t i = 0; i < n_b; i++) put(net, b + i, 0.0);
+            continue;
+        }
+        double in = (double)g->fan_in, out = (double)g->fan_out, bound_b = 0, scale = 0;
         int normal = 0;
         switch (scheme) {
         case GS_INIT_TORCH_DEFAULT: scale = bound_b = 1.0 / sqrt(in); break;
@@ -149,14 +253,23 @@ void gs_net_init_params(gs_net *net, gs_init_scheme scheme, uint64_t seed)
         case GS_INIT_KAIMING_NORMAL: scale = sqrt(2.0 / in); normal = 1; break;
         default: break; /* zeros */
         }
-        for (size_t i = 0; i < out * fan_in; i++)
+        for (size_t i = 0; i < n_w; i++)
             put(net, w + i,
                 scale == 0 ? 0.0
                 : normal   ? scale * gs_rng_normal(&rng)
                            : scale * (2.0 * gs_rng_uniform(&rng) - 1.0));
-        for (size_t i = 0; i < out; i++)
+        for (size_t i = 0; i < n_b; i++)
             put(net, b + i, bound_b == 0 ? 0.0 : bound_b * (2.0 * gs_rng_uniform(&rng) - 1.0));
-        fan_in = out;
+    }
+    gs_net_reset_buffers(net);
+}
+
+/* running_mean 0, running_var 1 (torch's). */
+void gs_net_reset_buffers(gs_net *net)
+{
+    for (size_t b = 0; b < net->n_buffers; b++) {
+        double v = strcmp(gs_net_buffer_name(net, b), "running_var") == 0 ? 1.0 : 0.0;
+        for (size_t i = 0; i < gs_net_buffer_size(net, b); i++) put(net, net->buffer_offsets[b] + i, v);
     }
 }
 

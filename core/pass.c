@@ -9,19 +9,15 @@
 
 #define REAL float
 #define SFX(name) name##_f32
-#define GEMM gs_gemm_f32
 #include "pass_impl.h"
 #undef REAL
 #undef SFX
-#undef GEMM
 
 #define REAL double
 #define SFX(name) name##_f64
-#define GEMM gs_gemm_f64
 #include "pass_impl.h"
 #undef REAL
 #undef SFX
-#undef GEMM
 
 /* Activations computed in place (a aliases z): linear, and relu, whose
  * derivative z > 0 reads the same from a > 0. */
@@ -39,16 +35,19 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
     size_t L = def->n_layers, es = gs_dtype_size(def->dtype);
     gs_allocator A = net->alloc;
 
-    /* Element count: per layer z, delta and (unless in place) a; then dL/dx.
-     * Each term is at most rows x max_width, checked above; so is the sum of
-     * at most 3L + 1 of them, checked here. */
+    /* Element count: per layer z, delta and (unless in place) a; then dL/dx;
+     * then the work buffer. Each term is at most rows x max_width, checked
+     * above; so is the sum of at most 3L + 1 of them, checked here. */
     size_t total = 0, bytes, n;
     for (size_t l = 0; l < L; l++) {
         size_t k = in_place(def->layers[l].activation) ? 2 : 3;
-        if (!gs_mul_ok(max_rows * def->layers[l].units, k, &n) || !gs_add_ok(total, n, &total))
+        if (!gs_mul_ok(max_rows * net->geom[l].out_n, k, &n) || !gs_add_ok(total, n, &total) ||
+            !gs_add_ok(total, max_rows * net->geom[l].saved, &total) || /* saved <= out_n */
+            !gs_add_ok(total, net->geom[l].saved_fixed, &total))
             goto too_big;
     }
-    if (!gs_add_ok(total, max_rows * def->inputs, &total) || !gs_mul_ok(total, es, &bytes))
+    if (!gs_add_ok(total, max_rows * def->inputs, &total) ||
+        !gs_add_ok(total, net->max_work, &total) || !gs_mul_ok(total, es, &bytes))
         goto too_big;
 
     gs_pass *p = gs_alloc_zero(&A, sizeof *p);
@@ -56,7 +55,7 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
     p->alloc = A;
     p->net = net;
     p->max_rows = max_rows;
-    p->z = gs_alloc(&A, 3 * L * sizeof(void *));
+    p->z = gs_alloc(&A, 4 * L * sizeof(void *));
     p->slab = gs_alloc(&A, bytes);
     if (!p->z || !p->slab) {
         gs_pass_free(p);
@@ -64,17 +63,23 @@ gs_pass *gs_pass_create(const gs_net *net, size_t max_rows, const gs_limits *lim
     }
     p->a = p->z + L;
     p->delta = p->z + 2 * L;
+    p->saved = p->z + 3 * L;
     char *at = p->slab;
     for (size_t l = 0; l < L; l++) {
-        size_t sz = max_rows * def->layers[l].units * es;
+        size_t sz = max_rows * net->geom[l].out_n * es;
         p->z[l] = at, at += sz;
         p->delta[l] = at, at += sz;
         if (in_place(def->layers[l].activation))
             p->a[l] = p->z[l];
         else
             p->a[l] = at, at += sz;
+        size_t saved = max_rows * net->geom[l].saved + net->geom[l].saved_fixed;
+        p->saved[l] = saved ? at : NULL;
+        at += saved * es;
     }
     p->input_grad = at;
+    at += max_rows * def->inputs * es;
+    p->work = at;
     return p;
 
 too_big:
@@ -101,6 +106,40 @@ const void *gs_pass_outputs(const gs_pass *pass)
 
 const void *gs_pass_input_grad(const gs_pass *pass) { return pass->input_grad; }
 
+/* Masks: for each dropout layer in turn, [max_rows, out_n] draws in
+ * row-major order, kept (1) when the uniform draw is >= p: each element kept
+ * with probability 1 - p. Drawn in double and stored in the dtype, so a seed
+ * gives the same bits in float32 and float64 (the gradient check's float64
+ * copy sees the masks of the float32 request). */
+void gs_pass_set_training(gs_pass *pass, int training, uint64_t seed)
+{
+    const gs_net *net = pass->net;
+    pass->training = training;
+    if (!training) return;
+    gs_rng rng;
+    gs_rng_seed(&rng, seed);
+    for (size_t l = 0; l < net->def.n_layers; l++) {
+        if (net->def.layers[l].type != GS_LAYER_DROPOUT) continue;
+        double p = net->def.layers[l].p;
+        size_t n = pass->max_rows * net->geom[l].saved;
+        if (net->def.dtype == GS_FLOAT64)
+            for (size_t i = 0; i < n; i++)
+                ((double *)pass->saved[l])[i] = gs_rng_uniform(&rng) >= p;
+        else
+            for (size_t i = 0; i < n; i++)
+                ((float *)pass->saved[l])[i] = gs_rng_uniform(&rng) >= p;
+    }
+}
+
+const void *gs_pass_mask(const gs_pass *pass, size_t layer)
+{
+    const gs_net *net = pass->net;
+    if (layer >= net->def.n_layers || net->def.layers[layer].type != GS_LAYER_DROPOUT ||
+        !pass->training)
+        return NULL;
+    return pass->saved[layer];
+}
+
 const void *gs_pass_delta(const gs_pass *pass, size_t layer)
 {
     return layer < pass->net->def.n_layers ? pass->delta[layer] : NULL;
@@ -123,6 +162,15 @@ static gs_status check_batch(const gs_net *net, const gs_pass *pass, const gs_ba
     if (b->rows > pass->max_rows)
         return gs_fail(err, GS_EINVAL, "inputs", "%zu rows exceed the pass's %zu", b->rows,
                        pass->max_rows);
+    /* torch's rule: a batch's variance needs two values per channel */
+    for (size_t l = 0; pass->training && l < net->def.n_layers; l++) {
+        const gs_layer_geom *g = &net->geom[l];
+        if (net->def.layers[l].type == GS_LAYER_BATCH_NORM && b->rows * (g->in_n / g->in.dim[0]) < 2)
+            return gs_fail(err, GS_EINVAL, "inputs",
+                           "layer %zu (batch_norm) needs more than one value per channel in "
+                           "training mode, and %zu row of [%zu] gives one",
+                           l, b->rows, g->in_n);
+    }
     const gs_targets *t = &b->targets;
     if (need_targets && !t->values && !t->labels)
         return gs_fail(err, GS_EINVAL, "targets", "targets are required");
@@ -143,17 +191,21 @@ static gs_status check_batch(const gs_net *net, const gs_pass *pass, const gs_ba
 }
 
 /* The weight penalty (gs_net_def.l1, l2): returns l1 sum|W| + l2 sum W^2 over
- * every layer's weight, summed in double; with grads, adds its gradient
- * l1 sign(W) + 2 l2 W to the grads slab (sign(0) = 0, as torch.sign). */
+ * the weights of the dense and conv2d layers (not biases, not the norms'
+ * scales), summed in double; with grads, adds its gradient l1 sign(W) + 2 l2 W
+ * to the grads slab (sign(0) = 0, as torch.sign). */
 static double penalty(gs_net *net, int grads)
 {
     const gs_net_def *def = &net->def;
     double l1 = def->l1, l2 = def->l2, total = 0;
     if (l1 == 0 && l2 == 0) return 0;
     int f64 = def->dtype == GS_FLOAT64;
-    for (size_t l = 0; l < def->n_layers; l++) {
-        size_t off = gs_net_weight_offset(net, l);
-        size_t n = def->layers[l].units * (l ? def->layers[l - 1].units : def->inputs);
+    for (size_t t = 0; t < gs_net_tensor_count(net); t++) {
+        gs_layer_type type = def->layers[gs_net_tensor_layer(net, t)].type;
+        if ((type != GS_LAYER_DENSE && type != GS_LAYER_CONV2D) ||
+            strcmp(gs_net_tensor_name(net, t), "weight") != 0)
+            continue;
+        size_t off = gs_net_tensor_offset(net, t), n = gs_net_tensor_size(net, t);
         for (size_t i = 0; i < n; i++) {
             double w = f64 ? ((const double *)net->params)[off + i]
                            : ((const float *)net->params)[off + i];

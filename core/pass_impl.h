@@ -1,11 +1,12 @@
-/* Forward and backward kernels, written once and instantiated per dtype by
- * core/pass.c with REAL (float or double), SFX(name) (name_f32 / name_f64)
- * and GEMM (gs_gemm_f32 / gs_gemm_f64). <tgmath.h> makes exp, log1p, erf,
- * ... resolve to the float or double function from REAL's type.
+/* Activations, losses and the passes through the layer table, written once
+ * and instantiated per dtype by core/pass.c with REAL (float or double) and
+ * SFX(name) (name_f32 / name_f64). <tgmath.h> makes exp, log1p, erf, ...
+ * resolve to the float or double function from REAL's type.
  *
- * Shapes: rows = batch rows, in/out = a layer's fan-in/units; every buffer is
- * row-major. Derivatives are taken from the pre-activation z except where the
- * output a gives them exactly (sigmoid, tanh, softmax). */
+ * Shapes: rows = batch rows; a layer's z, a and delta are [rows, width],
+ * width its out_n (features per row, whatever the row's shape); every buffer
+ * is row-major. Derivatives are taken from the pre-activation z except where
+ * the output a gives them exactly (sigmoid, tanh, softmax). */
 
 /* ---- activations ---------------------------------------------------------- */
 
@@ -30,10 +31,11 @@ static void SFX(softmax_rows)(REAL *p, const REAL *z, size_t rows, size_t n)
     }
 }
 
-/* a = f(z), both [rows, units]; a == z (in place) for linear and relu. */
-static void SFX(activate)(const gs_layer_def *L, REAL *a, const REAL *z, size_t rows)
+/* a = f(z), both [rows, width]; a == z (in place) for linear and relu. */
+static void SFX(activate)(const gs_layer_def *L, REAL *a, const REAL *z, size_t rows,
+                          size_t width)
 {
-    size_t n = rows * L->units;
+    size_t n = rows * width;
     REAL slope = (REAL)L->slope, alpha = (REAL)L->alpha;
     switch (L->activation) {
     case GS_ACT_LINEAR:
@@ -62,7 +64,7 @@ static void SFX(activate)(const gs_layer_def *L, REAL *a, const REAL *z, size_t 
         for (size_t i = 0; i < n; i++) a[i] = z[i] > 20 ? z[i] : log1p(exp(z[i]));
         break;
     case GS_ACT_SOFTMAX:
-        SFX(softmax_rows)(a, z, rows, L->units);
+        SFX(softmax_rows)(a, z, rows, width);
         break;
     default:
         break;
@@ -71,9 +73,9 @@ static void SFX(activate)(const gs_layer_def *L, REAL *a, const REAL *z, size_t 
 
 /* d: in dL/da, out dL/dz = dL/da * f'(z), both [rows, units]. */
 static void SFX(activate_backward)(const gs_layer_def *L, REAL *d, const REAL *z,
-                                   const REAL *a, size_t rows)
+                                   const REAL *a, size_t rows, size_t units)
 {
-    size_t n = rows * L->units, units = L->units;
+    size_t n = rows * units;
     REAL slope = (REAL)L->slope, alpha = (REAL)L->alpha;
     switch (L->activation) {
     case GS_ACT_LINEAR:
@@ -127,7 +129,7 @@ static double SFX(loss)(const gs_net *net, const gs_pass *pass, const gs_targets
                         size_t rows, REAL *d)
 {
     const gs_net_def *def = &net->def;
-    size_t last = def->n_layers - 1, out = def->layers[last].units, n = rows * out;
+    size_t last = def->n_layers - 1, out = net->geom[last].out_n, n = rows * out;
     const REAL *a = pass->a[last], *z = pass->z[last], *tv = t->values;
     int mean = def->reduction == GS_REDUCE_MEAN;
     /* mean: over every element, except cross_entropy: over rows (torch) */
@@ -199,33 +201,32 @@ static double SFX(loss)(const gs_net *net, const gs_pass *pass, const gs_targets
     }
 
     int fused = def->loss == GS_LOSS_BCE || def->loss == GS_LOSS_CE;
-    if (d && !fused) SFX(activate_backward)(&def->layers[last], d, z, a, rows);
+    if (d && !fused) SFX(activate_backward)(&def->layers[last], d, z, a, rows, out);
     return mean ? total / count : total;
 }
 
 /* ---- the passes ---------------------------------------------------------------- */
 
-/* z_l = a_{l-1} W_l^T + b_l, a_l = f(z_l); then the loss when there are
- * targets, with dL/dz of the last layer when want_delta. */
-gs_status SFX(gs_pass_forward)(const gs_net *net, gs_pass *pass, const gs_batch *b,
-                               double *loss, int want_delta, gs_error *err)
+/* z_l = layer_l(a_{l-1}), a_l = f(z_l) through the layer table; then the
+ * loss when there are targets, with dL/dz of the last layer when want_delta. */
+gs_status SFX(gs_pass_forward)(gs_net *net, gs_pass *pass, const gs_batch *b, double *loss,
+                               int want_delta, gs_error *err)
 {
     (void)err;
     const gs_net_def *def = &net->def;
     const REAL *params = net->params, *x = b->inputs;
-    size_t rows = b->rows, in = def->inputs;
+    size_t rows = b->rows;
     pass->rows = rows;
 
     for (size_t l = 0; l < def->n_layers; l++) {
         const gs_layer_def *L = &def->layers[l];
-        size_t out = L->units;
-        const REAL *W = params + net->offsets[2 * l], *bias = params + net->offsets[2 * l + 1];
-        REAL *z = pass->z[l];
-        for (size_t r = 0; r < rows; r++) memcpy(z + r * out, bias, out * sizeof *z);
-        GEMM(0, 1, rows, out, in, 1, x, in, W, in, 1, z, out, def->gemm); /* z += x W^T */
-        SFX(activate)(L, pass->a[l], z, rows);
+        const gs_layer_geom *g = &net->geom[l];
+        const REAL *p = g->n_tensors ? params + net->offsets[g->first_tensor] : NULL;
+        REAL *buf = g->n_buffers ? (REAL *)net->params + net->buffer_offsets[g->first_buffer] : NULL;
+        gs_layer_run run = {rows, def->gemm, pass->work, pass->saved[l], buf, pass->training};
+        gs_layer_kinds[L->type].SFX(forward)(L, g, pass->z[l], x, p, &run);
+        SFX(activate)(L, pass->a[l], pass->z[l], rows, g->out_n);
         x = pass->a[l];
-        in = out;
     }
     if (loss && (b->targets.values || b->targets.labels)) {
         size_t last = def->n_layers - 1;
@@ -235,9 +236,9 @@ gs_status SFX(gs_pass_forward)(const gs_net *net, gs_pass *pass, const gs_batch 
 }
 
 /* From dL/dz of the last layer (left by the forward pass) back to every
- * parameter: dW_l = delta_l^T a_{l-1}, db_l = column sums of delta_l,
- * delta_{l-1} = (delta_l W_l) * f'(z_{l-1}). Gradients are written, not
- * accumulated. */
+ * parameter: each layer's backward takes its delta to its gradients and to
+ * dL/da of the layer below, which becomes that layer's delta through its
+ * activation. Gradients are written, not accumulated. */
 void SFX(gs_pass_backward)(gs_net *net, gs_pass *pass, const gs_batch *b, int want_input_grad)
 {
     const gs_net_def *def = &net->def;
@@ -246,24 +247,17 @@ void SFX(gs_pass_backward)(gs_net *net, gs_pass *pass, const gs_batch *b, int wa
     size_t rows = pass->rows;
 
     for (size_t l = def->n_layers; l-- > 0;) {
-        size_t out = def->layers[l].units, in = l ? def->layers[l - 1].units : def->inputs;
-        const REAL *delta = pass->delta[l], *prev = l ? pass->a[l - 1] : b->inputs;
-        const REAL *W = params + net->offsets[2 * l];
-        REAL *dW = grads + net->offsets[2 * l], *db = grads + net->offsets[2 * l + 1];
-
-        GEMM(1, 0, out, in, rows, 1, delta, out, prev, in, 0, dW, in, def->gemm);
-        memset(db, 0, out * sizeof *db);
-        for (size_t r = 0; r < rows; r++)
-            for (size_t j = 0; j < out; j++) db[j] += delta[r * out + j];
-
-        if (l > 0) { /* delta_{l-1} = (delta_l W_l) * f'(z_{l-1}) */
-            REAL *dprev = pass->delta[l - 1];
-            GEMM(0, 0, rows, in, out, 1, delta, out, W, in, 0, dprev, in, def->gemm);
-            SFX(activate_backward)(&def->layers[l - 1], dprev, pass->z[l - 1], pass->a[l - 1],
-                                   rows);
-        } else if (want_input_grad) {
-            GEMM(0, 0, rows, in, out, 1, delta, out, W, in, 0, (REAL *)pass->input_grad, in,
-                 def->gemm);
-        }
+        const gs_layer_def *L = &def->layers[l];
+        const gs_layer_geom *g = &net->geom[l];
+        const REAL *prev = l ? pass->a[l - 1] : b->inputs;
+        size_t off = g->n_tensors ? net->offsets[g->first_tensor] : 0;
+        REAL *din = l ? pass->delta[l - 1] : want_input_grad ? pass->input_grad : NULL;
+        REAL *buf = g->n_buffers ? (REAL *)net->params + net->buffer_offsets[g->first_buffer] : NULL;
+        gs_layer_run run = {rows, def->gemm, pass->work, pass->saved[l], buf, pass->training};
+        gs_layer_kinds[L->type].SFX(backward)(L, g, din, grads + off, pass->delta[l], prev,
+                                              params + off, &run);
+        if (l > 0) /* delta_{l-1} = dL/da_{l-1} * f'(z_{l-1}) */
+            SFX(activate_backward)(&def->layers[l - 1], din, pass->z[l - 1], pass->a[l - 1],
+                                   rows, g->in_n);
     }
 }

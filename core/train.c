@@ -10,6 +10,11 @@ static size_t batch_rows(const gs_train_def *def, size_t rows)
     return def->batch_size && def->batch_size < rows ? def->batch_size : rows;
 }
 
+uint64_t gs_train_mask_seed(uint64_t seed, size_t step)
+{
+    return seed ^ (0x9e3779b97f4a7c15ull * ((uint64_t)step + 1));
+}
+
 size_t gs_train_steps(const gs_train_def *def, size_t rows)
 {
     if (rows == 0) return 0;
@@ -102,6 +107,8 @@ gs_status gs_train(gs_net *net, gs_optim *opt, const gs_train_def *def,
                 b.targets.values = sh.t;
                 b.targets.labels = sh.labels;
             }
+            /* step k's dropout masks: their own stream, apart from the shuffle's */
+            gs_pass_set_training(pass, 1, gs_train_mask_seed(def->seed, step));
             double loss = 0;
             if ((st = gs_backward(net, pass, &b, 0, &loss, err))) break;
             if (loss_history) loss_history[step] = loss;

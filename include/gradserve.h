@@ -1,16 +1,20 @@
-/* gradserve core: dense networks, forward and backward passes, optimizers.
+/* gradserve core: networks of typed layers, forward and backward passes,
+ * optimizers.
  *
  * A library with no HTTP, no JSON, no globals and no printing. Every function
  * that can fail returns a gs_status and fills a gs_error the caller owns; none
  * exits or aborts on anything a caller passes in. Objects are not shared
  * between threads; distinct objects may be used from distinct threads freely.
  *
- * Conventions (those of PyTorch's nn.Linear and torch.nn losses):
- *   - a batch is [rows, features], row-major;
- *   - layer l computes z = x W^T + b, a = act(z); W is [out, in], b is [out];
- *   - parameters live in one slab, in the order w0, b0, w1, b1, ... (the order
- *     of torch's model.parameters()); gradients and optimizer state use the
- *     same layout;
+ * Conventions (those of PyTorch's nn.Linear, nn.Conv2d and torch.nn losses):
+ *   - a batch is [rows, features], or [rows, C, H, W] (NCHW) for images,
+ *     row-major;
+ *   - a dense layer computes z = x W^T + b, a = act(z); W is [out, in], b is
+ *     [out]; a conv2d layer's W is [out_channels, in_channels, kh, kw];
+ *   - parameters live in one slab, each layer's tensors in turn (dense,
+ *     conv2d, layer_norm, batch_norm: weight, bias; flatten, the pools,
+ *     dropout: none), the order of torch's
+ *     model.parameters(); gradients and optimizer state use the same layout;
  *   - every buffer is of the network's dtype (float or double), except losses
  *     and reports, which are double, and class labels, which are int64_t.
  */
@@ -46,6 +50,10 @@ typedef struct {
     char field[96];
     char message[160];
     size_t step; /* GS_EDIVERGED / GS_ECANCELED: zero-based step index */
+    /* GS_ELIMIT: the gs_limits member crossed ("max_units", "max_params",
+     * "max_layers", "max_batch_elems"; "max_units" also for the 32-bit BLAS
+     * bound on a width), or NULL when memory itself is the bound */
+    const char *limit;
 } gs_error;
 
 const char *gs_status_name(gs_status s);
@@ -94,15 +102,47 @@ typedef enum { GS_REDUCE_MEAN = 0, GS_REDUCE_SUM } gs_reduction;
 
 typedef enum { GS_GEMM_AUTO = 0, GS_GEMM_BLAS, GS_GEMM_REFERENCE } gs_gemm_path;
 
+/* Layer types; a zeroed gs_layer_def is dense. */
+typedef enum {
+    GS_LAYER_DENSE = 0, /* units, activation */
+    GS_LAYER_FLATTEN,   /* [rows, C, H, W] -> [rows, C*H*W] in row-major order */
+    GS_LAYER_CONV2D,    /* out_channels, kernel, stride, padding, activation */
+    GS_LAYER_MAX_POOL2D, /* kernel, stride, padding (at most half the kernel) */
+    GS_LAYER_AVG_POOL2D, /* the same; the average counts the padding's zeros */
+    GS_LAYER_DROPOUT,   /* p; inverted (kept values x 1/(1-p)) in training mode */
+    GS_LAYER_LAYER_NORM, /* eps, activation; over each row's every element */
+    GS_LAYER_BATCH_NORM, /* eps, momentum, activation; per feature or channel */
+    GS_LAYER_COUNT
+} gs_layer_type;
+
 typedef struct {
     size_t units;
     gs_activation activation;
     double slope; /* leaky_relu negative slope; default 0.01 */
     double alpha; /* elu alpha; default 1.0 */
+    gs_layer_type type;
+    /* conv2d (as torch.nn.Conv2d, no dilation or groups) and the pools (as
+     * torch.nn.MaxPool2d, AvgPool2d: no dilation, floor mode); each pair [h, w] */
+    size_t out_channels; /* conv2d */
+    size_t kernel[2];
+    size_t stride[2];  /* gs_layer_conv2d: 1; gs_layer_pool2d: the kernel */
+    size_t padding[2]; /* on every side (conv2d, avg: zeros; max: ignored); 0 */
+    double p;          /* dropout: the probability of dropping, in [0, 1) */
+    double eps;        /* layer_norm, batch_norm: added to the variance; 1e-5 */
+    double momentum;   /* batch_norm: of the running statistics' update; 0.1 */
 } gs_layer_def;
 
+/* The shape of one row of a tensor (the batch's rows dimension left out):
+ * rank 1 [features] or rank 3 [C, H, W]. */
 typedef struct {
-    size_t inputs;
+    size_t rank;
+    size_t dim[3];
+} gs_shape;
+
+typedef struct {
+    size_t inputs; /* features per row; C*H*W when input_shape is given */
+    /* [C, H, W] when the rows are images; all zero: the rows are [inputs] */
+    size_t input_shape[3];
     size_t n_layers;
     const gs_layer_def *layers; /* n_layers entries, owned by the caller */
     gs_loss loss;
@@ -119,13 +159,29 @@ typedef struct {
 /* Limits a caller (the server) imposes; 0 means "no limit". */
 typedef struct {
     size_t max_layers;
-    size_t max_units;      /* per layer, and for inputs */
-    size_t max_params;     /* total weights + biases */
-    size_t max_batch_elems; /* rows x widest layer, per pass */
+    size_t max_units;      /* per layer (units, out_channels), features of any row */
+    size_t max_params;     /* total parameters of every layer */
+    size_t max_batch_elems; /* rows x widest row of any layer, per pass; also a
+                               convolution's per-image work buffer */
 } gs_limits;
 
-/* Fill a layer with defaults (slope 0.01, alpha 1). */
+/* A dense layer with defaults (slope 0.01, alpha 1). */
 gs_layer_def gs_layer(size_t units, gs_activation act);
+/* A flatten layer. */
+gs_layer_def gs_layer_flatten(void);
+/* A conv2d layer: out_channels, a kh x kw kernel, stride 1, padding 0. */
+gs_layer_def gs_layer_conv2d(size_t out_channels, size_t kh, size_t kw, gs_activation act);
+/* A max_pool2d or avg_pool2d layer: a k x k window, stride k, padding 0. */
+gs_layer_def gs_layer_pool2d(gs_layer_type type, size_t k);
+/* A dropout layer dropping with probability p. */
+gs_layer_def gs_layer_dropout(double p);
+/* A layer_norm layer (torch.nn.LayerNorm over every non-batch dimension),
+ * eps 1e-5; weight and bias have the row's shape, initialised to 1 and 0. */
+gs_layer_def gs_layer_norm(gs_activation act);
+/* A batch_norm layer (torch.nn.BatchNorm1d on [rows, F], BatchNorm2d on
+ * [rows, C, H, W]), eps 1e-5, momentum 0.1; weight and bias [F or C]
+ * initialised to 1 and 0; buffers running_mean and running_var [F or C]. */
+gs_layer_def gs_layer_batch_norm(gs_activation act);
 /* Defaults: mean, huber_delta 1, float32, AUTO. */
 void gs_net_def_init(gs_net_def *def);
 
@@ -134,10 +190,20 @@ const char *gs_activation_name(gs_activation a);
 int gs_activation_from_name(const char *name);
 const char *gs_loss_name(gs_loss l);
 int gs_loss_from_name(const char *name);
+const char *gs_layer_type_name(gs_layer_type t);
+int gs_layer_type_from_name(const char *name);
 
-/* Checks a definition (every layer, every field) and its sizes against the
- * limits, with overflow-checked arithmetic; allocates nothing. */
+/* Checks a definition (every layer, every field, every shape as it flows
+ * through the layers) and its sizes against the limits, with
+ * overflow-checked arithmetic; allocates nothing. */
 gs_status gs_net_def_check(const gs_net_def *def, const gs_limits *lim, gs_error *err);
+
+/* For a definition gs_net_def_check accepted, before any net exists (to
+ * check a batch's size before anything is allocated): the widest row of the
+ * inputs and of every layer's output, and *outputs (may be NULL) the
+ * features of the last layer's rows; as gs_net_max_width and gs_net_outputs
+ * of the net it would create. */
+size_t gs_net_def_max_width(const gs_net_def *def, size_t *outputs);
 
 /* ---- network ------------------------------------------------------------ */
 
@@ -163,14 +229,45 @@ void gs_net_free(gs_net *net);
 
 const gs_net_def *gs_net_def_of(const gs_net *net); /* layers copied inside */
 size_t gs_net_param_count(const gs_net *net);
-size_t gs_net_outputs(const gs_net *net);   /* units of the last layer */
-size_t gs_net_max_width(const gs_net *net); /* widest of inputs and layers */
+size_t gs_net_outputs(const gs_net *net);   /* features of the last layer's rows */
+size_t gs_net_max_width(const gs_net *net); /* widest row of inputs and layers */
 size_t gs_dtype_size(gs_dtype t);
+/* Row shapes: the inputs', and layer l's output (its z, a and delta). */
+gs_shape gs_net_input_shape(const gs_net *net);
+gs_shape gs_net_layer_shape(const gs_net *net, size_t layer);
 
 /* The slabs: param_count elements of the net's dtype. */
 void *gs_net_params(gs_net *net);
 void *gs_net_grads(gs_net *net);
-/* Element offsets of layer l's weight [out,in] and bias [out] in the slabs. */
+
+/* Buffers (batch_norm's running_mean and running_var): state of the net
+ * that is no parameter: no gradient, no optimizer state, never changed by an
+ * optimizer; a training-mode forward pass updates them. They live in the
+ * params slab after the param_count parameters; gs_net_set_params and
+ * gs_net_get_params leave them alone. Numbered 0..buffer_count-1; layer l
+ * owns gs_net_layer_buffers(net, l, &first) of them. */
+size_t gs_net_buffer_count(const gs_net *net);
+size_t gs_net_layer_buffers(const gs_net *net, size_t layer, size_t *first);
+const char *gs_net_buffer_name(const gs_net *net, size_t b); /* "running_mean", ... */
+size_t gs_net_buffer_layer(const gs_net *net, size_t b);
+size_t gs_net_buffer_offset(const gs_net *net, size_t b); /* into the params slab */
+size_t gs_net_buffer_size(const gs_net *net, size_t b);   /* elements, rank 1 */
+/* Sets every buffer to its initial value (running_mean 0, running_var 1);
+ * gs_net_init_params does it too. */
+void gs_net_reset_buffers(gs_net *net);
+
+/* Parameter tensors, numbered 0..tensor_count-1 in slab order: layer l owns
+ * gs_net_layer_tensors(net, l, &first) of them from index first. */
+size_t gs_net_tensor_count(const gs_net *net);
+size_t gs_net_layer_tensors(const gs_net *net, size_t layer, size_t *first);
+const char *gs_net_tensor_name(const gs_net *net, size_t t); /* "weight", "bias" */
+size_t gs_net_tensor_layer(const gs_net *net, size_t t);
+size_t gs_net_tensor_offset(const gs_net *net, size_t t); /* elements into a slab */
+size_t gs_net_tensor_size(const gs_net *net, size_t t);   /* elements */
+/* Full shape: rank 1 to 4 (a conv2d weight is [out, in, kh, kw]). */
+size_t gs_net_tensor_dims(const gs_net *net, size_t t, size_t dims[4]);
+/* Element offsets of the weight and bias of a layer that has them (dense,
+ * conv2d, the norms) in the slabs. */
 size_t gs_net_weight_offset(const gs_net *net, size_t layer);
 size_t gs_net_bias_offset(const gs_net *net, size_t layer);
 
@@ -216,7 +313,7 @@ typedef struct {
 } gs_targets;
 
 typedef struct {
-    const void *inputs; /* [rows, inputs], net dtype */
+    const void *inputs; /* [rows, inputs] or [rows, C, H, W], net dtype */
     gs_targets targets; /* both NULL: forward only, no loss */
     size_t rows;
 } gs_batch;
@@ -225,7 +322,7 @@ typedef struct {
 enum {
     GS_KEEP_OUTPUTS = 1u << 0,    /* gs_pass_outputs */
     GS_KEEP_INPUT_GRAD = 1u << 1, /* gs_pass_input_grad: dL/dx [rows, inputs] */
-    GS_KEEP_DELTAS = 1u << 2,     /* gs_pass_delta: dL/dz per layer [rows, units] */
+    GS_KEEP_DELTAS = 1u << 2,     /* gs_pass_delta: dL/dz per layer [rows, layer shape] */
 };
 
 /* A pass holds the activations of one batch; reusable for batches of at most
@@ -244,10 +341,22 @@ gs_status gs_forward(gs_net *net, gs_pass *pass, const gs_batch *batch, double *
 gs_status gs_backward(gs_net *net, gs_pass *pass, const gs_batch *batch, unsigned keep,
                       double *loss, gs_error *err);
 
+/* Training mode (a new pass is in evaluation mode): dropout layers multiply
+ * by masks drawn here from seed for up to max_rows rows (gs_pass_set_training
+ * again draws new ones; every pass until then uses these, so a gradient check
+ * sees one mask), and batch_norm layers normalize by the batch's statistics
+ * and update their running statistics on every forward pass (torch's
+ * momentum rule, unbiased variance). In evaluation mode dropout is the
+ * identity and batch_norm uses the running statistics. */
+void gs_pass_set_training(gs_pass *pass, int training, uint64_t seed);
+/* A dropout layer's mask [rows, layer shape], 1 kept and 0 dropped, in
+ * training mode; NULL otherwise. */
+const void *gs_pass_mask(const gs_pass *pass, size_t layer);
+
 const void *gs_pass_outputs(const gs_pass *pass);           /* [rows, outputs] */
 const void *gs_pass_input_grad(const gs_pass *pass);        /* [rows, inputs] */
-const void *gs_pass_delta(const gs_pass *pass, size_t layer); /* [rows, units] */
-/* Layer l's output after its activation, a_l [rows, units], from the last
+const void *gs_pass_delta(const gs_pass *pass, size_t layer); /* [rows, layer shape] */
+/* Layer l's output after its activation [rows, layer shape], from the last
  * forward pass (the last layer's is gs_pass_outputs); NULL past the layers. */
 const void *gs_pass_activation(const gs_pass *pass, size_t layer);
 
@@ -308,6 +417,9 @@ typedef struct {
 
 /* steps = epochs x ceil(rows / batch_size). */
 size_t gs_train_steps(const gs_train_def *def, size_t rows);
+/* The seed of step k's dropout masks (gs_train runs every step in training
+ * mode): seed ^ (0x9e3779b97f4a7c15 x (k + 1)), modulo 2^64. */
+uint64_t gs_train_mask_seed(uint64_t seed, size_t step);
 
 /* Runs the steps; loss_history[k] (steps entries, may be NULL) is step k's
  * mini-batch loss before its update. *steps_done counts completed updates.
@@ -436,10 +548,12 @@ typedef struct {
 } gs_check_report;
 
 /* Central differences in float64 (on a float64 copy of the net) against
- * back-propagation, for every parameter tensor: report[2l] is layer l's
- * weight, report[2l+1] its bias (2 * n_layers entries). step h is
- * eps * max(1, |theta|); eps 0 means 1e-6. */
-gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps,
+ * back-propagation, for every parameter tensor: report[t] for tensor t
+ * (gs_net_tensor_count entries; a dense-only net: 2l weight, 2l+1 bias).
+ * step h is eps * max(1, |theta|); eps 0 means 1e-6. In training mode, with
+ * the dropout masks drawn from seed (gs_pass_set_training) once: every
+ * evaluation sees the same masks. */
+gs_status gs_gradcheck(const gs_net *net, const gs_batch *batch, double eps, uint64_t seed,
                        gs_check_report *report, gs_error *err);
 
 #ifdef __cplusplus

@@ -161,32 +161,39 @@ static int mul_ok(size_t a, size_t b, size_t *out)
     return 1;
 }
 
-static void shape_text(char *out, size_t cap, const size_t *dim, size_t rank)
+void tensor_shape_text(char *out, size_t cap, size_t rank, const size_t *dim)
 {
-    if (rank == 1) snprintf(out, cap, "[%zu]", dim[0]);
-    else snprintf(out, cap, "[%zu, %zu]", dim[0], dim[1]);
+    size_t n = (size_t)snprintf(out, cap, "[");
+    for (size_t i = 0; i < rank && n < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, i ? ", %zu" : "%zu", dim[i]);
+    if (n < cap) snprintf(out + n, cap - n, "]");
 }
 
+static void shape_text(char *out, size_t cap, const size_t *dim, size_t rank)
+{
+    tensor_shape_text(out, cap, rank, dim);
+}
+
+/* The shape of nested arrays, read down the first elements; the other
+ * elements are checked against it as they are read (read_nested). */
 static int view_nested(const json_t *v, const char *ptr, tensor_view *t, diag *d)
 {
     t->enc = ENC_NESTED;
     t->data = v;
-    t->dim[0] = json_array_size(v);
-    const json_t *first = json_array_get(v, 0);
-    if (!json_is_array(first)) {
-        t->rank = 1;
-        t->count = t->dim[0];
-        return 1;
+    t->rank = 0;
+    t->count = 1;
+    char p[PTR_MAX], q[PTR_MAX];
+    snprintf(p, sizeof p, "%s", ptr);
+    for (const json_t *a = v; json_is_array(a); a = json_array_get(a, 0)) {
+        if (t->rank == TENSOR_MAX_RANK) {
+            diag_invalid(d, p, "tensors have at most %d dimensions", TENSOR_MAX_RANK);
+            return 0;
+        }
+        t->dim[t->rank++] = json_array_size(a);
+        if (!mul_ok(t->count, json_array_size(a), &t->count)) return 0; /* not in memory */
+        ptr_index(q, p, 0);
+        memcpy(p, q, sizeof p);
     }
-    if (json_is_array(json_array_get(first, 0))) {
-        char p[PTR_MAX];
-        ptr_index(p, ptr, 0);
-        diag_invalid(d, p, "tensors have at most %d dimensions", TENSOR_MAX_RANK);
-        return 0;
-    }
-    t->rank = 2;
-    t->dim[1] = json_array_size(first);
-    if (!mul_ok(t->dim[0], t->dim[1], &t->count)) return 0; /* cannot happen in memory */
     return 1;
 }
 
@@ -382,6 +389,18 @@ int tensor_expect(const tensor_view *t, const char *ptr, size_t rank, const size
     return ok;
 }
 
+/* Row-major index i of a tensor of rank dims as its indices, written
+ * "[a, b, c]". */
+static void index_text(char *out, size_t cap, const tensor_view *t, size_t i)
+{
+    size_t idx[TENSOR_MAX_RANK];
+    for (size_t k = t->rank; k-- > 0;) {
+        idx[k] = t->dim[k] ? i % t->dim[k] : 0;
+        i = t->dim[k] ? i / t->dim[k] : 0;
+    }
+    tensor_shape_text(out, cap, t->rank, idx);
+}
+
 /* Pointer to element i of t (for messages). */
 static void element_ptr(char out[PTR_MAX], const tensor_view *t, const char *ptr, size_t i)
 {
@@ -393,11 +412,17 @@ static void element_ptr(char out[PTR_MAX], const tensor_view *t, const char *ptr
     } else if (t->enc == ENC_FLAT) {
         ptr_key(p, ptr, "data");
         ptr_index(out, p, i);
-    } else if (t->rank == 2) {
-        ptr_index(p, ptr, i / t->dim[1]);
-        ptr_index(out, p, i % t->dim[1]);
     } else {
-        ptr_index(out, ptr, i);
+        size_t idx[TENSOR_MAX_RANK];
+        for (size_t k = t->rank; k-- > 0;) {
+            idx[k] = i % t->dim[k];
+            i /= t->dim[k];
+        }
+        snprintf(out, PTR_MAX, "%s", ptr);
+        for (size_t k = 0; k < t->rank; k++) {
+            ptr_index(p, out, idx[k]);
+            memcpy(out, p, PTR_MAX);
+        }
     }
 }
 
@@ -425,27 +450,38 @@ static int store_number(const json_t *e, gs_dtype dtype, void *dst, size_t i, co
     return 1;
 }
 
-static int read_nested(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+/* The array a of level k (0: t->data), at pointer `at` in the tensor at
+ * `base`, from element *i on: each array below must hold t->dim[k + 1]
+ * entries, as the first did. */
+static int read_level(const tensor_view *t, const json_t *a, size_t k, const char *base,
+                      const char *at, gs_dtype dtype, void *dst, size_t *i, diag *d)
 {
-    if (t->rank == 1) {
-        for (size_t i = 0; i < t->count; i++)
-            if (!store_number(json_array_get(t->data, i), dtype, dst, i, t, ptr, d)) return 0;
+    if (k + 1 == t->rank) {
+        for (size_t j = 0; j < t->dim[k]; j++, (*i)++)
+            if (!store_number(json_array_get(a, j), dtype, dst, *i, t, base, d)) return 0;
         return 1;
     }
-    size_t cols = t->dim[1];
-    for (size_t r = 0; r < t->dim[0]; r++) {
-        const json_t *row = json_array_get(t->data, r);
-        if (!json_is_array(row) || json_array_size(row) != cols) {
-            char p[PTR_MAX];
-            ptr_index(p, ptr, r);
-            diag_invalid(d, p, "must be an array of %zu numbers, as the first row", cols);
+    for (size_t j = 0; j < t->dim[k]; j++) {
+        const json_t *sub = json_array_get(a, j);
+        char p[PTR_MAX];
+        ptr_index(p, at, j);
+        if (!json_is_array(sub) || json_array_size(sub) != t->dim[k + 1]) {
+            if (k + 2 == t->rank)
+                diag_invalid(d, p, "must be an array of %zu numbers, as the first row",
+                             t->dim[k + 1]);
+            else
+                diag_invalid(d, p, "must be an array of %zu arrays, as the first", t->dim[k + 1]);
             return 0;
         }
-        for (size_t c = 0; c < cols; c++)
-            if (!store_number(json_array_get(row, c), dtype, dst, r * cols + c, t, ptr, d))
-                return 0;
+        if (!read_level(t, sub, k + 1, base, p, dtype, dst, i, d)) return 0;
     }
     return 1;
+}
+
+static int read_nested(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+{
+    size_t i = 0;
+    return read_level(t, t->data, 0, ptr, ptr, dtype, dst, &i, d);
 }
 
 /* 1 when the n values at x (of dtype, any alignment) are all finite. Eight
@@ -513,11 +549,9 @@ static int convert_raw(const tensor_view *t, const char *p, const void *raw, gs_
             v = f;
         }
         if (!isfinite(v) || (dtype == GS_FLOAT32 && fabs(v) > FLT_MAX)) {
-            if (t->rank == 2)
-                diag_invalid(d, p, "element [%zu, %zu] is not a finite %s", i / t->dim[1],
-                             i % t->dim[1], dtype_name(dtype));
-            else
-                diag_invalid(d, p, "element [%zu] is not a finite %s", i, dtype_name(dtype));
+            char at[96];
+            index_text(at, sizeof at, t, i);
+            diag_invalid(d, p, "element %s is not a finite %s", at, dtype_name(dtype));
             return 0;
         }
         if (raw == dst) continue;
@@ -667,18 +701,28 @@ static void write_shape(jw *w, size_t rank, const size_t *dim)
     jw_end(w);
 }
 
+/* Nested arrays of dims dim[0..rank-1] from element `from` of data. */
+static void write_nested(jw *w, gs_dtype dtype, const void *data, size_t from, size_t rank,
+                         const size_t *dim)
+{
+    if (rank == 1) {
+        write_numbers(w, dtype, data, from, dim[0]);
+        return;
+    }
+    size_t inner = 1;
+    for (size_t k = 1; k < rank; k++) inner *= dim[k];
+    jw_array(w);
+    for (size_t r = 0; r < dim[0]; r++) write_nested(w, dtype, data, from + r * inner, rank - 1, dim + 1);
+    jw_end(w);
+}
+
 void tensor_write(jw *w, tensor_encoding enc, gs_dtype dtype, const void *data, size_t rank,
                   const size_t *dim)
 {
-    size_t count = rank == 1 ? dim[0] : dim[0] * dim[1];
+    size_t count = 1;
+    for (size_t k = 0; k < rank; k++) count *= dim[k];
     if (enc == ENC_NESTED) {
-        if (rank == 1) {
-            write_numbers(w, dtype, data, 0, count);
-            return;
-        }
-        jw_array(w);
-        for (size_t r = 0; r < dim[0]; r++) write_numbers(w, dtype, data, r * dim[1], dim[1]);
-        jw_end(w);
+        write_nested(w, dtype, data, 0, rank, dim);
         return;
     }
     jw_object(w);

@@ -13,7 +13,7 @@
 #include "json_writer.h"
 #include "problem.h"
 
-#define TENSOR_MAX_RANK 2
+#define TENSOR_MAX_RANK 4
 
 typedef enum { ENC_NESTED = 0, ENC_FLAT, ENC_B64, ENC_BINARY } tensor_encoding;
 
@@ -63,6 +63,9 @@ typedef struct {
  * d and returns 0. A b64 tensor must name its dtype: its bytes cannot. */
 int tensor_view_of(const json_t *v, const char *ptr, tensor_view *t, diag *d);
 
+/* "[2, 3, 5]" */
+void tensor_shape_text(char *out, size_t cap, size_t rank, const size_t *dim);
+
 /* 1 when t has the given rank and dims (each dim 0 = any). */
 int tensor_shape_is(const tensor_view *t, size_t rank, const size_t *dims);
 
@@ -86,7 +89,7 @@ const void *tensor_borrow(const tensor_view *t, gs_dtype dtype);
 int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, int64_t *dst,
                        diag *d);
 
-/* Writes data (rank 1 or 2, dims dim) of dtype in the encoding. Non-finite
+/* Writes data (rank 1 to TENSOR_MAX_RANK, dims dim) of dtype in the encoding. Non-finite
  * values are the caller's to refuse first unless enc is ENC_B64. */
 void tensor_write(jw *w, tensor_encoding enc, gs_dtype dtype, const void *data, size_t rank,
                   const size_t *dim);

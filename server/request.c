@@ -12,9 +12,28 @@ static const char *const COMMON_KEYS[] = {"network", "dtype",   "params", "init"
 static const char *const NETWORK_KEYS[] = {"inputs", "layers", "loss", "reduction",
                                            "huber_delta", "penalty", NULL};
 static const char *const PENALTY_KEYS[] = {"l1", "l2", NULL};
-static const char *const LAYER_KEYS[] = {"units", "activation", "slope", "alpha", NULL};
+/* The keys of a layer object, per type (the core's layer table has the rest). */
+static const char *const DENSE_KEYS[] = {"type", "units", "activation", "slope", "alpha", NULL};
+static const char *const FLATTEN_KEYS[] = {"type", NULL};
+static const char *const CONV2D_KEYS[] = {"type",   "out_channels", "kernel_size", "stride",
+                                          "padding", "activation",  "slope",       "alpha",
+                                          NULL};
+static const char *const POOL2D_KEYS[] = {"type", "kernel_size", "stride", "padding", NULL};
+static const char *const DROPOUT_KEYS[] = {"type", "p", NULL};
+static const char *const LAYER_NORM_KEYS[] = {"type", "eps", "activation", "slope", "alpha", NULL};
+static const char *const BATCH_NORM_KEYS[] = {"type",  "eps",   "momentum", "activation",
+                                              "slope", "alpha", NULL};
+static const char *const *const LAYER_KEYS[GS_LAYER_COUNT] = {
+    [GS_LAYER_DENSE] = DENSE_KEYS,
+    [GS_LAYER_FLATTEN] = FLATTEN_KEYS,
+    [GS_LAYER_CONV2D] = CONV2D_KEYS,
+    [GS_LAYER_MAX_POOL2D] = POOL2D_KEYS,
+    [GS_LAYER_AVG_POOL2D] = POOL2D_KEYS,
+    [GS_LAYER_DROPOUT] = DROPOUT_KEYS,
+    [GS_LAYER_LAYER_NORM] = LAYER_NORM_KEYS,
+    [GS_LAYER_BATCH_NORM] = BATCH_NORM_KEYS,
+};
 static const char *const INIT_KEYS[] = {"scheme", "seed", NULL};
-static const char *const PARAM_KEYS[] = {"weight", "bias", NULL};
 
 /* ---- members ------------------------------------------------------------ */
 
@@ -154,25 +173,18 @@ void diag_core(diag *d, const gs_error *e, const char *prefix, const char *limit
     }
 }
 
-/* The limit a network definition's ELIMIT is about, from the field blamed. */
-static void diag_net_limit(diag *d, const gs_error *e, const gs_net_def *def,
-                           const server_options *o)
+/* A network definition's ELIMIT as a 422 naming the limit the core reports. */
+static void diag_net_limit(diag *d, const gs_error *e, const server_options *o)
 {
     const gs_limits *L = &o->limits;
-    const char *name = "max_params";
+    const char *name = e->limit ? e->limit : "max_params";
     double value = (double)L->max_params;
-    size_t n = 0;
-    if (strcmp(e->field, "layers") == 0) {
-        name = "max_layers";
+    if (strcmp(name, "max_layers") == 0) {
         value = (double)L->max_layers;
-    } else if (strcmp(e->field, "inputs") == 0) {
-        n = def->inputs;
-    } else if (sscanf(e->field, "layers/%zu/units", &n) == 1 && n < def->n_layers) {
-        n = def->layers[n].units;
-    }
-    if (n && ((L->max_units && n > L->max_units) || n > INT_MAX)) {
-        name = "max_units";
+    } else if (strcmp(name, "max_units") == 0) {
         value = L->max_units && L->max_units < (size_t)INT_MAX ? (double)L->max_units : INT_MAX;
+    } else if (strcmp(name, "max_batch_elems") == 0) {
+        value = (double)L->max_batch_elems;
     }
     diag_core(d, e, "/network/", name);
     d->limit_value = value;
@@ -180,26 +192,141 @@ static void diag_net_limit(diag *d, const gs_error *e, const gs_net_def *def,
 
 /* ---- network ---------------------------------------------------------------- */
 
-static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag *d)
+static void require(const json_t *v, const char *ptr, const char *key, diag *d)
 {
-    if (!need_object(v, ptr, d)) return;
-    check_keys(v, ptr, d, LAYER_KEYS, NULL);
-    int act = GS_ACT_LINEAR;
-    if (get_count(v, "units", ptr, 1, &L->units, d) == 0) {
-        char p[PTR_MAX];
-        ptr_key(p, ptr, "units");
-        diag_invalid(d, p, "is required");
+    if (json_object_get(v, key)) return;
+    char p[PTR_MAX];
+    ptr_key(p, ptr, key);
+    diag_invalid(d, p, "is required");
+}
+
+static int layer_type_from_name(const char *name) { return gs_layer_type_from_name(name); }
+
+/* A size pair as torch takes it: n (both sides) or [h, w], each an integer
+ * >= min. 1 when present and valid, 0 when absent, -1 when invalid. */
+static int get_pair(const json_t *obj, const char *key, const char *base, size_t min,
+                    size_t out[2], diag *d)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v) return 0;
+    const json_t *e[2] = {v, v};
+    if (json_is_array(v)) {
+        e[0] = json_array_size(v) == 2 ? json_array_get(v, 0) : NULL;
+        e[1] = json_array_size(v) == 2 ? json_array_get(v, 1) : NULL;
     }
+    for (int i = 0; i < 2; i++) {
+        json_int_t n = json_is_integer(e[i]) ? json_integer_value(e[i]) : -1;
+        if (n < 0 || (size_t)n < min || n > INT_MAX) {
+            char p[PTR_MAX];
+            ptr_key(p, base, key);
+            diag_invalid(d, p, "must be %s integer or [h, w] of them (at most %d)",
+                         min ? "a positive" : "a non-negative", INT_MAX);
+            return -1;
+        }
+        out[i] = (size_t)n;
+    }
+    return 1;
+}
+
+/* activation (with slope, alpha), as dense and conv2d take it. */
+static void decode_activation(const json_t *v, const char *ptr, gs_layer_def *L, int required,
+                              diag *d)
+{
+    int act = GS_ACT_LINEAR;
     if (get_name(v, "activation", ptr, gs_activation_from_name,
                  "linear, relu, leaky_relu, elu, gelu, sigmoid, tanh, softplus, softmax", &act,
-                 d) == 0) {
-        char p[PTR_MAX];
-        ptr_key(p, ptr, "activation");
-        diag_invalid(d, p, "is required");
-    }
+                 d) == 0 &&
+        required)
+        require(v, ptr, "activation", d);
     L->activation = (gs_activation)act;
     get_number(v, "slope", ptr, &L->slope, d);
     get_number(v, "alpha", ptr, &L->alpha, d);
+}
+
+/* A layer object: "type" (default dense) picks the keys it may hold; the
+ * core checks the values against the shapes. */
+static void decode_layer(const json_t *v, const char *ptr, gs_layer_def *L, diag *d)
+{
+    if (!need_object(v, ptr, d)) return;
+    int type = GS_LAYER_DENSE;
+    if (get_name(v, "type", ptr, layer_type_from_name,
+                 "dense, flatten, conv2d, max_pool2d, avg_pool2d, dropout, layer_norm, batch_norm",
+                 &type, d) < 0)
+        return;
+    L->type = (gs_layer_type)type;
+    check_keys(v, ptr, d, LAYER_KEYS[type], NULL);
+    switch (L->type) {
+    case GS_LAYER_DENSE:
+        if (get_count(v, "units", ptr, 1, &L->units, d) == 0) require(v, ptr, "units", d);
+        decode_activation(v, ptr, L, 1, d);
+        break;
+    case GS_LAYER_CONV2D:
+        /* out_channels 0 is the core's to refuse, naming the field as it does */
+        if (get_count(v, "out_channels", ptr, 0, &L->out_channels, d) == 0)
+            require(v, ptr, "out_channels", d);
+        if (get_pair(v, "kernel_size", ptr, 1, L->kernel, d) == 0) require(v, ptr, "kernel_size", d);
+        L->stride[0] = L->stride[1] = 1;
+        get_pair(v, "stride", ptr, 1, L->stride, d);
+        get_pair(v, "padding", ptr, 0, L->padding, d);
+        decode_activation(v, ptr, L, 0, d);
+        break;
+    case GS_LAYER_MAX_POOL2D:
+    case GS_LAYER_AVG_POOL2D:
+        if (get_pair(v, "kernel_size", ptr, 1, L->kernel, d) == 0) require(v, ptr, "kernel_size", d);
+        memcpy(L->stride, L->kernel, sizeof L->stride); /* torch: stride = kernel_size */
+        get_pair(v, "stride", ptr, 1, L->stride, d);
+        get_pair(v, "padding", ptr, 0, L->padding, d);
+        break;
+    case GS_LAYER_DROPOUT: /* the core checks 0 <= p < 1 */
+        if (get_number(v, "p", ptr, &L->p, d) == 0) require(v, ptr, "p", d);
+        break;
+    case GS_LAYER_LAYER_NORM: /* the core checks eps > 0 */
+        L->eps = 1e-5;
+        get_number(v, "eps", ptr, &L->eps, d);
+        decode_activation(v, ptr, L, 0, d);
+        break;
+    case GS_LAYER_BATCH_NORM: /* the core checks eps > 0, momentum in [0, 1] */
+        L->eps = 1e-5;
+        L->momentum = 0.1;
+        get_number(v, "eps", ptr, &L->eps, d);
+        get_number(v, "momentum", ptr, &L->momentum, d);
+        decode_activation(v, ptr, L, 0, d);
+        break;
+    default:
+        break;
+    }
+}
+
+/* "inputs": a count of features, or [C, H, W] for images (NCHW rows). */
+static void decode_inputs(const json_t *net, gs_net_def *def, diag *d)
+{
+    const json_t *v = json_object_get(net, "inputs");
+    if (!v) {
+        diag_invalid(d, "/network/inputs", "is required");
+    } else if (json_is_array(v)) {
+        if (json_array_size(v) != 3) {
+            diag_invalid(d, "/network/inputs", "must be a positive integer or [C, H, W]");
+            return;
+        }
+        for (size_t i = 0; i < 3; i++) {
+            const json_t *e = json_array_get(v, i);
+            json_int_t n = json_is_integer(e) ? json_integer_value(e) : 0;
+            if (n < 1) {
+                char p[PTR_MAX];
+                ptr_index(p, "/network/inputs", i);
+                diag_invalid(d, p, "must be a positive integer");
+                return;
+            }
+            def->input_shape[i] = (size_t)n;
+        }
+        /* C*H*W, saturating: the core refuses it against the limits */
+        size_t n = def->input_shape[0];
+        for (size_t i = 1; i < 3; i++)
+            n = n > SIZE_MAX / def->input_shape[i] ? SIZE_MAX : n * def->input_shape[i];
+        def->inputs = n;
+    } else {
+        get_count(net, "inputs", "/network", 1, &def->inputs, d);
+    }
 }
 
 /* Fills r->def and r->layers from "network"; the layer count is checked
@@ -213,8 +340,7 @@ static void decode_network(request *r, const json_t *net, const server_options *
     }
     if (!need_object(net, "/network", d)) return;
     check_keys(net, "/network", d, NETWORK_KEYS, NULL);
-    if (get_count(net, "inputs", "/network", 1, &r->def.inputs, d) == 0)
-        diag_invalid(d, "/network/inputs", "is required");
+    decode_inputs(net, &r->def, d);
     int loss = GS_LOSS_MSE, reduction = GS_REDUCE_MEAN;
     get_name(net, "loss", "/network", gs_loss_from_name,
              "mse, l1, huber, binary_cross_entropy, cross_entropy", &loss, d);
@@ -261,48 +387,114 @@ static void decode_network(request *r, const json_t *net, const server_options *
 
 /* ---- params ------------------------------------------------------------------ */
 
-static int read_param_tensor(const json_t *layer, const char *base, const char *key, size_t rank,
-                             const size_t *dims, const request *r, void *dst, diag *d)
+/* Tensor t of r->net from layer's member of that name, shape checked. */
+static int read_param_tensor(const json_t *layer, const char *base, size_t t, const request *r,
+                             void *slab, diag *d)
 {
-    char p[PTR_MAX], what[64];
+    char p[PTR_MAX], what[96];
+    const char *key = gs_net_tensor_name(r->net, t);
     ptr_key(p, base, key);
     const json_t *v = json_object_get(layer, key);
     if (!v) {
         diag_invalid(d, p, "is required");
         return 0;
     }
-    tensor_view t;
-    if (!tensor_view_of(v, p, &t, d)) return 0;
-    if (!tensor_shape_is(&t, rank, dims)) { /* the message is made only when needed */
-        if (rank == 2) snprintf(what, sizeof what, "[%zu, %zu]", dims[0], dims[1]);
-        else snprintf(what, sizeof what, "[%zu]", dims[0]);
-        return tensor_expect(&t, p, rank, dims, what, d);
+    tensor_view tv;
+    size_t dims[4], rank = gs_net_tensor_dims(r->net, t, dims);
+    if (!tensor_view_of(v, p, &tv, d)) return 0;
+    if (!tensor_shape_is(&tv, rank, dims)) { /* the message is made only when needed */
+        tensor_shape_text(what, sizeof what, rank, dims);
+        return tensor_expect(&tv, p, rank, dims, what, d);
     }
-    return tensor_read(&t, p, r->def.dtype, dst, d);
+    char *dst = (char *)slab + gs_net_tensor_offset(r->net, t) * gs_dtype_size(r->def.dtype);
+    return tensor_read(&tv, p, r->def.dtype, dst, d);
 }
 
-int params_decode(const json_t *v, const char *ptr, const request *r, void *slab, diag *d)
+/* 1 when key names one of layer l's tensors (or, with buffers, its buffers). */
+static int is_param_key(const request *r, size_t l, const char *key, int buffers)
 {
-    size_t n = r->def.n_layers, esize = gs_dtype_size(r->def.dtype);
+    size_t first, n = gs_net_layer_tensors(r->net, l, &first);
+    for (size_t t = first; t < first + n; t++)
+        if (strcmp(gs_net_tensor_name(r->net, t), key) == 0) return 1;
+    n = buffers ? gs_net_layer_buffers(r->net, l, &first) : 0;
+    for (size_t b = first; b < first + n; b++)
+        if (strcmp(gs_net_buffer_name(r->net, b), key) == 0) return 1;
+    return 0;
+}
+
+/* Refuses keys of a layer's params object that are not its tensors' names. */
+static int check_param_keys(const json_t *layer, const char *base, const request *r, size_t l,
+                            int buffers, diag *d)
+{
+    const char *key;
+    const json_t *value;
+    int ok = 1;
+    json_object_foreach((json_t *)layer, key, value) {
+        if (is_param_key(r, l, key, buffers)) continue;
+        char p[PTR_MAX];
+        ptr_key(p, base, key);
+        diag_invalid(d, p, gs_net_layer_tensors(r->net, l, NULL)
+                               ? "unknown key"
+                               : "unknown key (this layer has no parameters)");
+        ok = 0;
+    }
+    return ok;
+}
+
+/* Buffer b of r->net from layer's member of that name, when present: [size]. */
+static int read_buffer(const json_t *layer, const char *base, size_t b, const request *r,
+                       void *slab, diag *d)
+{
+    const char *key = gs_net_buffer_name(r->net, b);
+    const json_t *v = json_object_get(layer, key);
+    if (!v) return 1; /* keeps its initial value */
+    char p[PTR_MAX], what[32];
+    ptr_key(p, base, key);
+    tensor_view tv;
+    size_t dims[1] = {gs_net_buffer_size(r->net, b)};
+    if (!tensor_view_of(v, p, &tv, d)) return 0;
+    if (!tensor_shape_is(&tv, 1, dims)) {
+        tensor_shape_text(what, sizeof what, 1, dims);
+        return tensor_expect(&tv, p, 1, dims, what, d);
+    }
+    char *dst = (char *)slab + gs_net_buffer_offset(r->net, b) * gs_dtype_size(r->def.dtype);
+    if (!tensor_read(&tv, p, r->def.dtype, dst, d)) return 0;
+    /* a variance: the square root of a negative one is NaN */
+    if (strcmp(key, "running_var") == 0)
+        for (size_t i = 0; i < dims[0]; i++) {
+            double x = r->def.dtype == GS_FLOAT64 ? ((double *)dst)[i] : ((float *)dst)[i];
+            if (x < 0) {
+                diag_invalid(d, p, "element %zu is %g: a variance is >= 0", i, x);
+                return 0;
+            }
+        }
+    return 1;
+}
+
+int params_decode(const json_t *v, const char *ptr, const request *r, void *slab, int buffers,
+                  diag *d)
+{
+    size_t n = r->def.n_layers;
     if (!json_is_array(v) || json_array_size(v) != n) {
         diag_invalid(d, ptr,
-                     "must be an array of %zu {\"weight\", \"bias\"} objects, one per layer", n);
+                     "must be an array of %zu objects, one per layer ({\"weight\", \"bias\"}, "
+                     "or {} for a layer without parameters)",
+                     n);
         return 0;
     }
-    size_t fan_in = r->def.inputs;
+    if (buffers) gs_net_reset_buffers(r->net); /* those a request leaves out */
     int ok = 1;
     for (size_t l = 0; l < n && ok; l++) {
         char p[PTR_MAX];
         ptr_index(p, ptr, l);
         const json_t *layer = json_array_get(v, l);
-        size_t w_dims[2] = {r->layers[l].units, fan_in};
-        char *base = slab;
-        ok = need_object(layer, p, d) && check_keys(layer, p, d, PARAM_KEYS, NULL) &&
-             read_param_tensor(layer, p, "weight", 2, w_dims, r,
-                               base + gs_net_weight_offset(r->net, l) * esize, d) &&
-             read_param_tensor(layer, p, "bias", 1, w_dims, r,
-                               base + gs_net_bias_offset(r->net, l) * esize, d);
-        fan_in = r->layers[l].units;
+        size_t first, count = gs_net_layer_tensors(r->net, l, &first);
+        ok = need_object(layer, p, d) && check_param_keys(layer, p, r, l, buffers, d);
+        for (size_t t = first; ok && t < first + count; t++)
+            ok = read_param_tensor(layer, p, t, r, slab, d);
+        count = buffers ? gs_net_layer_buffers(r->net, l, &first) : 0;
+        for (size_t b = first; ok && b < first + count; b++)
+            ok = read_buffer(layer, p, b, r, slab, d);
     }
     return ok;
 }
@@ -321,17 +513,24 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     if (!inputs) {
         diag_invalid(d, "/inputs", "is required");
     } else if (tensor_view_of(inputs, "/inputs", in, d)) {
-        size_t dims[2] = {0, r->def.inputs};
-        if (!tensor_shape_is(in, 2, dims)) {
-            snprintf(what, sizeof what, "[rows, %zu]", r->def.inputs);
-            tensor_expect(in, "/inputs", 2, dims, what, d);
+        /* [rows, inputs] or [rows, C, H, W] */
+        const size_t *is = r->def.input_shape;
+        size_t rank = is[0] ? 3 : 1;
+        size_t dims[4] = {0, is[0] ? is[0] : r->def.inputs, is[1], is[2]};
+        if (!tensor_shape_is(in, rank + 1, dims)) {
+            if (rank == 3)
+                snprintf(what, sizeof what, "[rows, %zu, %zu, %zu]", dims[1], dims[2], dims[3]);
+            else
+                snprintf(what, sizeof what, "[rows, %zu]", dims[1]);
+            tensor_expect(in, "/inputs", rank + 1, dims, what, d);
         } else if (in->dim[0] == 0)
             diag_invalid(d, "/inputs", "must hold at least one row");
     }
     if (!targets) {
         if (kind->needs_targets) diag_invalid(d, "/targets", "is required");
     } else if (tensor_view_of(targets, "/targets", tg, d) && !d->status) {
-        size_t outputs = r->layers[r->def.n_layers - 1].units;
+        size_t outputs;
+        gs_net_def_max_width(&r->def, &outputs);
         size_t dims[2] = {in->dim[0], outputs};
         int labels = r->def.loss == GS_LOSS_CE && tg->rank == 1;
         if (!tensor_shape_is(tg, labels ? 1 : 2, dims)) {
@@ -345,9 +544,8 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     }
     if (d->status) return;
 
-    size_t width = r->def.inputs, rows = in->dim[0], max = o->limits.max_batch_elems;
-    for (size_t l = 0; l < r->def.n_layers; l++)
-        if (r->layers[l].units > width) width = r->layers[l].units;
+    size_t width = gs_net_def_max_width(&r->def, NULL), rows = in->dim[0],
+           max = o->limits.max_batch_elems;
     if (max && (rows > max / width))
         diag_limit(d, "max_batch_elems", (double)max, "/inputs",
                    "%zu rows x %zu units (the widest layer) exceed the limit of %zu batch "
@@ -377,7 +575,7 @@ static int read_batch(request *r, const tensor_view *in, const tensor_view *tg, 
     r->batch.rows = rows;
     if (!has_targets) return 1;
     if (tg->rank == 1) {
-        size_t classes = r->layers[r->def.n_layers - 1].units;
+        size_t classes = gs_net_outputs(r->net);
         if (!(r->labels = alloc_elems(rows, sizeof *r->labels, d)) ||
             !tensor_read_labels(tg, "/targets", classes, r->labels, d))
             return 0;
@@ -433,7 +631,7 @@ int request_decode(request *r, const json_t *root, const request_kind *kind,
 
     gs_error e;
     if (gs_net_def_check(&r->def, &o->limits, &e) != GS_OK) {
-        if (e.status == GS_ELIMIT) diag_net_limit(d, &e, &r->def, o);
+        if (e.status == GS_ELIMIT) diag_net_limit(d, &e, o);
         else diag_core(d, &e, "/network/", NULL);
         return 0;
     }
@@ -452,7 +650,7 @@ int request_decode(request *r, const json_t *root, const request_kind *kind,
     }
     const json_t *params = json_object_get(root, "params");
     if (params) {
-        if (!params_decode(params, "/params", r, gs_net_params(r->net), d)) return 0;
+        if (!params_decode(params, "/params", r, gs_net_params(r->net), 1, d)) return 0;
     } else {
         gs_net_init_params(r->net, scheme, seed);
         r->initialised = 1;
@@ -563,7 +761,7 @@ int optimizer_state_decode(const json_t *root, gs_optim *opt, const request *r, 
             char p[PTR_MAX];
             ptr_key(p, "/optimizer_state/buffers", key);
             if (i == n) diag_invalid(d, p, "is not a buffer of this optimizer");
-            else params_decode(value, p, r, gs_optim_state(opt, i), d);
+            else params_decode(value, p, r, gs_optim_state(opt, i), 0, d);
         }
         for (size_t i = 0; i < n; i++)
             if (!json_object_get(bufs, gs_optim_state_name(opt, i))) {

@@ -43,11 +43,11 @@ double now_seconds(void)
 }
 
 /* Top-level keys each compute route accepts beyond the common ones. */
-static const char *const FORWARD_KEYS[] = {"encoding", "return", NULL};
-static const char *const GRADIENTS_KEYS[] = {"encoding", "return", NULL};
+static const char *const FORWARD_KEYS[] = {"encoding", "return", "train", "seed", NULL};
+static const char *const GRADIENTS_KEYS[] = {"encoding", "return", "seed", NULL};
 static const char *const TRAIN_KEYS[] = {"encoding", "optimizer", "epochs",          "batch_size",
                                          "shuffle",  "seed",      "optimizer_state", NULL};
-static const char *const GRADCHECK_KEYS[] = {"eps", NULL}; /* no tensors in its answer */
+static const char *const GRADCHECK_KEYS[] = {"eps", "seed", NULL}; /* no tensors in its answer */
 
 static const request_kind KINDS[] = {
     [R_FORWARD] = {FORWARD_KEYS, 0},
@@ -86,48 +86,53 @@ static int loss_ok(out *o, const char *ptr, double loss)
     return 0;
 }
 
-/* Dims of layer l's weight [units, fan_in]; bias is [units]. */
-static void weight_dims(const request *r, size_t l, size_t dims[2])
-{
-    dims[0] = r->layers[l].units;
-    dims[1] = l ? r->layers[l - 1].units : r->def.inputs;
-}
-
-/* A slab in the parameter layout: every layer's weight and bias. */
-static int slab_finite(out *o, const char *key, const request *r, const void *slab)
+/* A slab in the parameter layout: every layer's tensors (dense: weight, bias),
+ * and with buffers (the params slab only) batch_norm's running statistics. */
+static int slab_finite(out *o, const char *key, const request *r, const void *slab, int buffers)
 {
     size_t es = gs_dtype_size(r->def.dtype);
-    for (size_t l = 0; l < r->def.n_layers; l++) {
-        size_t dims[2];
+    for (size_t t = 0; t < gs_net_tensor_count(r->net); t++) {
         char p[PTR_MAX], q[PTR_MAX];
-        weight_dims(r, l, dims);
-        ptr_index(p, key, l);
-        ptr_key(q, p, "weight");
-        if (!finite_ok(o, q, (const char *)slab + gs_net_weight_offset(r->net, l) * es,
-                       dims[0] * dims[1]))
+        ptr_index(p, key, gs_net_tensor_layer(r->net, t));
+        ptr_key(q, p, gs_net_tensor_name(r->net, t));
+        if (!finite_ok(o, q, (const char *)slab + gs_net_tensor_offset(r->net, t) * es,
+                       gs_net_tensor_size(r->net, t)))
             return 0;
-        ptr_key(q, p, "bias");
-        if (!finite_ok(o, q, (const char *)slab + gs_net_bias_offset(r->net, l) * es, dims[0]))
+    }
+    for (size_t b = 0; buffers && b < gs_net_buffer_count(r->net); b++) {
+        char p[PTR_MAX], q[PTR_MAX];
+        ptr_index(p, key, gs_net_buffer_layer(r->net, b));
+        ptr_key(q, p, gs_net_buffer_name(r->net, b));
+        if (!finite_ok(o, q, (const char *)slab + gs_net_buffer_offset(r->net, b) * es,
+                       gs_net_buffer_size(r->net, b)))
             return 0;
     }
     return 1;
 }
 
-/* [{"weight": T[out,in], "bias": T[out]}, ...] */
-static void write_slab(out *o, const request *r, const void *slab)
+/* [{"weight": T[out,in], "bias": T[out]}, ...]: one object per layer, {} for
+ * a layer without parameters; with buffers, batch_norm's running_mean and
+ * running_var in its object. */
+static void write_slab(out *o, const request *r, const void *slab, int buffers)
 {
     size_t es = gs_dtype_size(r->def.dtype);
     jw_array(&o->w);
     for (size_t l = 0; l < r->def.n_layers; l++) {
-        size_t dims[2];
-        weight_dims(r, l, dims);
+        size_t first, n = gs_net_layer_tensors(r->net, l, &first);
         jw_object(&o->w);
-        jw_key(&o->w, "weight");
-        tensor_write(&o->w, o->enc, o->dtype,
-                     (const char *)slab + gs_net_weight_offset(r->net, l) * es, 2, dims);
-        jw_key(&o->w, "bias");
-        tensor_write(&o->w, o->enc, o->dtype,
-                     (const char *)slab + gs_net_bias_offset(r->net, l) * es, 1, dims);
+        for (size_t t = first; t < first + n; t++) {
+            size_t dims[4], rank = gs_net_tensor_dims(r->net, t, dims);
+            jw_key(&o->w, gs_net_tensor_name(r->net, t));
+            tensor_write(&o->w, o->enc, o->dtype,
+                         (const char *)slab + gs_net_tensor_offset(r->net, t) * es, rank, dims);
+        }
+        n = buffers ? gs_net_layer_buffers(r->net, l, &first) : 0;
+        for (size_t b = first; b < first + n; b++) {
+            size_t dims[1] = {gs_net_buffer_size(r->net, b)};
+            jw_key(&o->w, gs_net_buffer_name(r->net, b));
+            tensor_write(&o->w, o->enc, o->dtype,
+                         (const char *)slab + gs_net_buffer_offset(r->net, b) * es, 1, dims);
+        }
         jw_end(&o->w);
     }
     jw_end(&o->w);
@@ -139,6 +144,21 @@ static void write_tensor_member(out *o, const char *key, const void *data, size_
     size_t dims[2] = {rows, cols};
     jw_key(&o->w, key);
     tensor_write(&o->w, o->enc, o->dtype, data, 2, dims);
+}
+
+/* Elements of one row of shape s (the core checked the product). */
+static size_t row_size(gs_shape s)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < s.rank; i++) n *= s.dim[i];
+    return n;
+}
+
+/* A batch tensor [rows, row shape] (rows of features, or of images). */
+static void write_rows(out *o, const void *data, size_t rows, gs_shape s)
+{
+    size_t dims[4] = {rows, s.dim[0], s.dim[1], s.dim[2]};
+    tensor_write(&o->w, o->enc, o->dtype, data, s.rank + 1, dims);
 }
 
 /* A core error during a pass: batch fields point into the request's root. */
@@ -158,11 +178,20 @@ static int has_targets(const request *r)
     return r->batch.targets.values || r->batch.targets.labels;
 }
 
+/* "seed": the dropout masks' (0 when absent); 0, or -1 with d filled. */
+static int decode_seed(const request *r, uint64_t *seed, diag *d)
+{
+    *seed = 0;
+    return get_seed(r->root, "seed", "", seed, d) < 0 ? -1 : 0;
+}
+
 /* ---- "return": what an answer carries beyond the default -------------------------- */
 
-/* Besides the core's GS_KEEP_* bits: each layer's activations in the answer
- * (the pass always holds them). */
-enum { KEEP_ACTIVATIONS = 1u << 8 };
+/* Besides the core's GS_KEEP_* bits, the server's own: each layer's
+ * activations and the dropout masks (the pass always holds them), the params
+ * after the pass (batch_norm's running statistics). */
+enum { KEEP_ACTIVATIONS = 1u << 16, KEEP_MASKS = 1u << 17, KEEP_PARAMS = 1u << 18 };
+#define CORE_KEEP (GS_KEEP_OUTPUTS | GS_KEEP_INPUT_GRAD | GS_KEEP_DELTAS)
 
 /* "return": {name: bool} for the names in keys (a /forward takes only
  * "activations", a /gradients all of them); the GS_KEEP_* and KEEP_* bits. */
@@ -170,7 +199,8 @@ static unsigned decode_return(const json_t *root, const char *const *keys, diag 
 {
     static const struct { const char *name; unsigned bit; } BITS[] = {
         {"outputs", GS_KEEP_OUTPUTS}, {"input_grad", GS_KEEP_INPUT_GRAD},
-        {"deltas", GS_KEEP_DELTAS}, {"activations", KEEP_ACTIVATIONS}};
+        {"deltas", GS_KEEP_DELTAS},   {"activations", KEEP_ACTIVATIONS},
+        {"masks", KEEP_MASKS},        {"params", KEEP_PARAMS}};
     const json_t *ret = json_object_get(root, "return");
     unsigned keep = 0;
     if (!ret || !need_object(ret, "/return", d) || !check_keys(ret, "/return", d, keys, NULL))
@@ -183,14 +213,15 @@ static unsigned decode_return(const json_t *root, const char *const *keys, diag 
     return keep;
 }
 
-/* Every layer's activations [rows, units] finite (text encodings cannot carry
- * NaN or Inf: 422 naming the layer). */
+/* Every layer's activations [rows, layer shape] finite (text encodings cannot
+ * carry NaN or Inf: 422 naming the layer). */
 static int activations_finite(out *o, const request *r, const gs_pass *pass)
 {
     for (size_t l = 0; l < r->def.n_layers; l++) {
         char p[PTR_MAX];
         ptr_index(p, "/activations", l);
-        if (!finite_ok(o, p, gs_pass_activation(pass, l), r->batch.rows * r->layers[l].units))
+        gs_shape s = gs_net_layer_shape(r->net, l);
+        if (!finite_ok(o, p, gs_pass_activation(pass, l), r->batch.rows * row_size(s)))
             return 0;
     }
     return 1;
@@ -200,15 +231,14 @@ static void write_activations(out *o, const request *r, const gs_pass *pass)
 {
     jw_key(&o->w, "activations");
     jw_array(&o->w);
-    for (size_t l = 0; l < r->def.n_layers; l++) {
-        size_t dims[2] = {r->batch.rows, r->layers[l].units};
-        tensor_write(&o->w, o->enc, o->dtype, gs_pass_activation(pass, l), 2, dims);
-    }
+    for (size_t l = 0; l < r->def.n_layers; l++)
+        write_rows(o, gs_pass_activation(pass, l), r->batch.rows, gs_net_layer_shape(r->net, l));
     jw_end(&o->w);
 }
 
 /* ---- POST /forward ------------------------------------------------------------ */
 
+/* Evaluation mode (dropout off) unless "train": true, with masks from "seed". */
 static void run_forward(request *r, const compute_env *env, out *o)
 {
     static const char *const RETURN_KEYS[] = {"activations", NULL};
@@ -216,8 +246,12 @@ static void run_forward(request *r, const compute_env *env, out *o)
     if (o->d->status) return;
     gs_error e;
     double loss = 0;
+    int train = 0;
+    uint64_t seed;
+    if (get_bool(r->root, "train", "", &train, o->d) < 0 || decode_seed(r, &seed, o->d)) return;
     size_t rows = r->batch.rows, outputs = gs_net_outputs(r->net);
     gs_pass *pass = gs_pass_create(r->net, rows, &env->opts->limits, &e);
+    if (pass) gs_pass_set_training(pass, train, seed);
     if (!pass || gs_forward(r->net, pass, &r->batch, has_targets(r) ? &loss : NULL, &e)) {
         diag_pass(o->d, &e);
         gs_pass_free(pass);
@@ -226,7 +260,7 @@ static void run_forward(request *r, const compute_env *env, out *o)
     o->t_computed = now_seconds();
     const void *y = gs_pass_outputs(pass);
     if (finite_ok(o, "/outputs", y, rows * outputs) && loss_ok(o, "/loss", loss) &&
-        (!r->initialised || slab_finite(o, "/params", r, gs_net_params(r->net))) &&
+        (!r->initialised || slab_finite(o, "/params", r, gs_net_params(r->net), 1)) &&
         (!(keep & KEEP_ACTIVATIONS) || activations_finite(o, r, pass))) {
         jw_object(&o->w);
         write_tensor_member(o, "outputs", y, rows, outputs);
@@ -236,7 +270,7 @@ static void run_forward(request *r, const compute_env *env, out *o)
         }
         if (r->initialised) {
             jw_key(&o->w, "params");
-            write_slab(o, r, gs_net_params(r->net));
+            write_slab(o, r, gs_net_params(r->net), 1);
         }
         if (keep & KEEP_ACTIVATIONS) write_activations(o, r, pass);
         jw_end(&o->w);
@@ -250,8 +284,9 @@ static int gradients_finite(out *o, const request *r, const gs_pass *pass, unsig
                             double loss)
 {
     size_t rows = r->batch.rows;
-    if (!loss_ok(o, "/loss", loss) || !slab_finite(o, "/gradients", r, gs_net_grads(r->net)) ||
-        (r->initialised && !slab_finite(o, "/params", r, gs_net_params(r->net))))
+    if (!loss_ok(o, "/loss", loss) || !slab_finite(o, "/gradients", r, gs_net_grads(r->net), 0) ||
+        ((r->initialised || (keep & KEEP_PARAMS)) &&
+         !slab_finite(o, "/params", r, gs_net_params(r->net), 1)))
         return 0;
     if ((keep & GS_KEEP_OUTPUTS) &&
         !finite_ok(o, "/outputs", gs_pass_outputs(pass), rows * gs_net_outputs(r->net)))
@@ -262,7 +297,8 @@ static int gradients_finite(out *o, const request *r, const gs_pass *pass, unsig
     for (size_t l = 0; (keep & GS_KEEP_DELTAS) && l < r->def.n_layers; l++) {
         char p[PTR_MAX];
         ptr_index(p, "/deltas", l);
-        if (!finite_ok(o, p, gs_pass_delta(pass, l), rows * r->layers[l].units)) return 0;
+        gs_shape s = gs_net_layer_shape(r->net, l);
+        if (!finite_ok(o, p, gs_pass_delta(pass, l), rows * row_size(s))) return 0;
     }
     return !(keep & KEEP_ACTIVATIONS) || activations_finite(o, r, pass);
 }
@@ -275,21 +311,31 @@ static void write_gradients(out *o, const request *r, const gs_pass *pass, unsig
     jw_key(&o->w, "loss");
     jw_double(&o->w, loss);
     jw_key(&o->w, "gradients");
-    write_slab(o, r, gs_net_grads(r->net));
-    if (r->initialised) {
+    write_slab(o, r, gs_net_grads(r->net), 0);
+    if (r->initialised || (keep & KEEP_PARAMS)) { /* after the pass: running statistics updated */
         jw_key(&o->w, "params");
-        write_slab(o, r, gs_net_params(r->net));
+        write_slab(o, r, gs_net_params(r->net), 1);
     }
     if (keep & GS_KEEP_OUTPUTS)
         write_tensor_member(o, "outputs", gs_pass_outputs(pass), rows, gs_net_outputs(r->net));
-    if (keep & GS_KEEP_INPUT_GRAD)
-        write_tensor_member(o, "input_grad", gs_pass_input_grad(pass), rows, r->def.inputs);
+    if (keep & GS_KEEP_INPUT_GRAD) {
+        jw_key(&o->w, "input_grad");
+        write_rows(o, gs_pass_input_grad(pass), rows, gs_net_input_shape(r->net));
+    }
     if (keep & GS_KEEP_DELTAS) {
         jw_key(&o->w, "deltas");
         jw_array(&o->w);
+        for (size_t l = 0; l < r->def.n_layers; l++)
+            write_rows(o, gs_pass_delta(pass, l), rows, gs_net_layer_shape(r->net, l));
+        jw_end(&o->w);
+    }
+    if (keep & KEEP_MASKS) { /* one per layer: a dropout's 0/1 mask, null for the others */
+        jw_key(&o->w, "masks");
+        jw_array(&o->w);
         for (size_t l = 0; l < r->def.n_layers; l++) {
-            size_t dims[2] = {rows, r->layers[l].units};
-            tensor_write(&o->w, o->enc, o->dtype, gs_pass_delta(pass, l), 2, dims);
+            const void *m = gs_pass_mask(pass, l);
+            if (m) write_rows(o, m, rows, gs_net_layer_shape(r->net, l));
+            else jw_null(&o->w);
         }
         jw_end(&o->w);
     }
@@ -297,16 +343,19 @@ static void write_gradients(out *o, const request *r, const gs_pass *pass, unsig
     jw_end(&o->w);
 }
 
+/* Training mode: dropout masks drawn from "seed". */
 static void run_gradients(request *r, const compute_env *env, out *o)
 {
     static const char *const RETURN_KEYS[] = {"outputs", "input_grad", "deltas", "activations",
-                                              NULL};
+                                              "masks", "params", NULL};
     unsigned keep = decode_return(r->root, RETURN_KEYS, o->d);
-    if (o->d->status) return;
+    uint64_t seed;
+    if (decode_seed(r, &seed, o->d) || o->d->status) return;
     gs_error e;
     double loss = 0;
     gs_pass *pass = gs_pass_create(r->net, r->batch.rows, &env->opts->limits, &e);
-    if (!pass || gs_backward(r->net, pass, &r->batch, keep & ~KEEP_ACTIVATIONS, &loss, &e)) {
+    if (pass) gs_pass_set_training(pass, 1, seed);
+    if (!pass || gs_backward(r->net, pass, &r->batch, keep & CORE_KEEP, &loss, &e)) {
         diag_pass(o->d, &e);
         gs_pass_free(pass);
         return;
@@ -412,7 +461,7 @@ static void write_train(out *o, const request *r, gs_optim *opt, const double *h
 {
     jw_object(&o->w);
     jw_key(&o->w, "params");
-    write_slab(o, r, gs_net_params(r->net));
+    write_slab(o, r, gs_net_params(r->net), 1);
     jw_key(&o->w, "optimizer_state");
     jw_object(&o->w);
     jw_key(&o->w, "step");
@@ -421,7 +470,7 @@ static void write_train(out *o, const request *r, gs_optim *opt, const double *h
     jw_object(&o->w);
     for (size_t i = 0; i < gs_optim_state_count(opt); i++) {
         jw_key(&o->w, gs_optim_state_name(opt, i));
-        write_slab(o, r, gs_optim_state(opt, i));
+        write_slab(o, r, gs_optim_state(opt, i), 0);
     }
     jw_end(&o->w);
     jw_end(&o->w);
@@ -437,11 +486,11 @@ static void write_train(out *o, const request *r, gs_optim *opt, const double *h
 static int train_finite(out *o, const request *r, gs_optim *opt, const double *history,
                         size_t steps)
 {
-    if (!slab_finite(o, "/params", r, gs_net_params(r->net))) return 0;
+    if (!slab_finite(o, "/params", r, gs_net_params(r->net), 1)) return 0;
     for (size_t i = 0; i < gs_optim_state_count(opt); i++) {
         char p[PTR_MAX];
         ptr_key(p, "/optimizer_state/buffers", gs_optim_state_name(opt, i));
-        if (!slab_finite(o, p, r, gs_optim_state(opt, i))) return 0;
+        if (!slab_finite(o, p, r, gs_optim_state(opt, i), 0)) return 0;
     }
     for (size_t k = 0; k < steps; k++) {
         char p[PTR_MAX];
@@ -495,7 +544,8 @@ static void run_train(request *r, const compute_env *env, out *o)
 static void write_gradcheck(out *o, const request *r, const gs_check_report *rep, double loss)
 {
     int passed = 1;
-    for (size_t t = 0; t < 2 * r->def.n_layers; t++) passed &= rep[t].passed;
+    size_t n = gs_net_tensor_count(r->net);
+    for (size_t t = 0; t < n; t++) passed &= rep[t].passed;
     jw_object(&o->w);
     jw_key(&o->w, "loss");
     jw_double(&o->w, loss);
@@ -510,12 +560,12 @@ static void write_gradcheck(out *o, const request *r, const gs_check_report *rep
     jw_end(&o->w);
     jw_key(&o->w, "tensors");
     jw_array(&o->w);
-    for (size_t t = 0; t < 2 * r->def.n_layers; t++) {
+    for (size_t t = 0; t < n; t++) {
         jw_object(&o->w);
         jw_key(&o->w, "layer");
-        jw_uint(&o->w, t / 2);
+        jw_uint(&o->w, gs_net_tensor_layer(r->net, t));
         jw_key(&o->w, "name");
-        jw_string(&o->w, t % 2 ? "bias" : "weight");
+        jw_string(&o->w, gs_net_tensor_name(r->net, t));
         jw_key(&o->w, "max_abs_error");
         jw_double(&o->w, rep[t].max_abs_error);
         jw_key(&o->w, "max_rel_error");
@@ -538,12 +588,25 @@ static int gradcheck_options(const request *r, const server_options *opts, doubl
         diag_invalid(d, "/eps", "must be a number > 0");
     if (d->status) return 0;
     /* Central differences cost two forward passes per parameter, each about
-     * rows x params multiply-adds. */
-    double p = (double)gs_net_param_count(r->net), cost = (double)r->batch.rows * p * p;
+     * rows x params multiply-adds for dense layers; a convolution's weights
+     * serve every output position, so its pass costs weights x OH x OW a row. */
+    double p = (double)gs_net_param_count(r->net), per_row = 0;
+    for (size_t l = 0; l < r->def.n_layers; l++) {
+        size_t first, dims[4];
+        gs_shape s = gs_net_layer_shape(r->net, l);
+        if (r->layers[l].type == GS_LAYER_CONV2D && gs_net_layer_tensors(r->net, l, &first)) {
+            gs_net_tensor_dims(r->net, first, dims);
+            per_row += (double)gs_net_tensor_size(r->net, first) * (double)(row_size(s) / dims[0]);
+        } else {
+            per_row += (double)row_size(s);
+        }
+    }
+    double cost = (double)r->batch.rows * p * (per_row > p ? per_row : p);
     if (opts->max_gradcheck_cost && cost > opts->max_gradcheck_cost) {
         diag_limit(d, "max_gradcheck_cost", opts->max_gradcheck_cost, "/inputs",
-                   "a gradient check of %zu rows x %.0f parameters costs %.3g (rows x params^2), "
-                   "over the limit of %.3g",
+                   "a gradient check of %zu rows x %.0f parameters costs %.3g (rows x params x "
+                   "the larger of params and the forward pass's multiply-adds a row), over the "
+                   "limit of %.3g",
                    r->batch.rows, p, cost, opts->max_gradcheck_cost);
         return 0;
     }
@@ -553,18 +616,21 @@ static int gradcheck_options(const request *r, const server_options *opts, doubl
 static void run_gradcheck(request *r, const compute_env *env, out *o)
 {
     double eps = 1e-6, loss = 0;
-    if (!gradcheck_options(r, env->opts, &eps, o->d)) return;
+    uint64_t seed;
+    if (decode_seed(r, &seed, o->d) || !gradcheck_options(r, env->opts, &eps, o->d)) return;
     gs_error e;
-    gs_check_report *rep = calloc(2 * r->def.n_layers, sizeof *rep);
+    size_t n = gs_net_tensor_count(r->net);
+    gs_check_report *rep = calloc(n ? n : 1, sizeof *rep);
     gs_pass *pass = gs_pass_create(r->net, r->batch.rows, &env->opts->limits, &e);
+    if (pass) gs_pass_set_training(pass, 1, seed); /* the loss with the check's masks */
     if (!rep) {
         diag_set(o->d, 500, "internal", "out of memory for the report");
     } else if (!pass || gs_forward(r->net, pass, &r->batch, &loss, &e) ||
-               gs_gradcheck(r->net, &r->batch, eps, rep, &e)) {
+               gs_gradcheck(r->net, &r->batch, eps, seed, rep, &e)) {
         diag_pass(o->d, &e);
     } else if ((o->t_computed = now_seconds()), loss_ok(o, "/loss", loss)) {
         int finite = 1;
-        for (size_t t = 0; t < 2 * r->def.n_layers && finite; t++)
+        for (size_t t = 0; t < n && finite; t++)
             finite = isfinite(rep[t].max_abs_error) && isfinite(rep[t].max_rel_error);
         if (!finite)
             diag_nonfinite(o->d, "/tensors",

@@ -32,7 +32,26 @@ static const char *base_train =
     "\"inputs\":[[1,2],[3,4]],\"targets\":[[1],[2]],\"optimizer\":{\"name\":\"sgd\"},"
     "\"epochs\":2}";
 
-enum { B_MSE, B_CE, B_TRAIN };
+/* Image rows [C, H, W] = [1, 2, 3] through flatten into dense layers. */
+static const char *base_img =
+    "{\"network\":{\"inputs\":[1,2,3],\"layers\":[{\"type\":\"flatten\"},"
+    "{\"units\":2,\"activation\":\"tanh\"},{\"units\":1,\"activation\":\"linear\"}],"
+    "\"loss\":\"mse\"},\"params\":[{},{\"weight\":[[1,2,3,4,5,6],[0,1,0,1,0,1]],"
+    "\"bias\":[0,0]},{\"weight\":[[1,-1]],\"bias\":[0]}],"
+    "\"inputs\":[[[[1,2,3],[4,5,6]]],[[[0,1,0],[1,0,1]]]],\"targets\":[[1],[0]]}";
+
+/* A 1x5x5 image through conv2d 2@3x3, flatten and a dense layer. */
+static const char *base_conv =
+    "{\"network\":{\"inputs\":[1,5,5],\"layers\":[{\"type\":\"conv2d\",\"out_channels\":2,"
+    "\"kernel_size\":3,\"activation\":\"relu\"},{\"type\":\"flatten\"},"
+    "{\"units\":1,\"activation\":\"linear\"}],\"loss\":\"mse\"},"
+    "\"params\":[{\"weight\":{\"shape\":[2,1,3,3],\"data\":[1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0]},"
+    "\"bias\":[0,0.5]},{},{\"weight\":{\"shape\":[1,18],\"data\":[1,1,1,1,1,1,1,1,1,"
+    "1,1,1,1,1,1,1,1,1]},\"bias\":[0]}],"
+    "\"inputs\":{\"shape\":[1,1,5,5],\"data\":[1,2,3,4,5,1,2,3,4,5,1,2,3,4,5,1,2,3,4,5,1,2,3,4,5]},"
+    "\"targets\":[[1]]}";
+
+enum { B_MSE, B_CE, B_TRAIN, B_IMG, B_CONV };
 
 typedef struct {
     const char *route;
@@ -177,6 +196,83 @@ static const hostile table[] = {
     {"/gradients", B_MSE, "/inputs", "{\"shape\":[2,2],\"dtype\":\"float32\",\"b64\":\"AAAAAAAAAAAAAAAAAAAAAAAA\"}", NULL, 400, "/inputs/b64"},
     {"/gradients", B_MSE, "/inputs", "{\"shape\":[2,2],\"dtype\":\"float64\",\"b64\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=A\"}", NULL, 400, "/inputs/b64"},
     {"/gradients", B_MSE, "/network/\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\x41", "1", NULL, 400, NULL},
+    /* typed layers and image inputs */
+    {"/gradients", B_IMG, "/network/inputs", "[1,2]", NULL, 400, "/network/inputs"},
+    {"/gradients", B_IMG, "/network/inputs", "[1,0,3]", NULL, 400, "/network/inputs/1"},
+    {"/gradients", B_IMG, "/network/inputs", "[1,2,\"3\"]", NULL, 400, "/network/inputs/2"},
+    {"/gradients", B_IMG, "/network/inputs", "[1,2,3,4]", NULL, 400, "/network/inputs"},
+    {"/gradients", B_IMG, "/network/layers/0/type", "\"conv9\"", NULL, 400, "/network/layers/0/type"},
+    {"/gradients", B_IMG, "/network/layers/0/type", "5", NULL, 400, "/network/layers/0/type"},
+    {"/gradients", B_IMG, "/network/layers/0/units", "3", NULL, 400, "/network/layers/0/units"},
+    {"/gradients", B_IMG, "/network/layers/0/activation", "\"relu\"", NULL, 400, "/network/layers/0/activation"},
+    {"/gradients", B_IMG, "/network/layers/0", "{\"units\":2,\"activation\":\"tanh\"}", NULL, 400, "/network/layers/0/type"},
+    {"/gradients", B_IMG, "/params/0/weight", "[1]", NULL, 400, "/params/0/weight"},
+    {"/gradients", B_IMG, "/params/0", "[]", NULL, 400, "/params/0"},
+    {"/gradients", B_IMG, "/inputs", "[[1,2,3,4,5,6],[1,2,3,4,5,6]]", NULL, 400, "/inputs"},
+    {"/gradients", B_IMG, "/inputs", "[[[[1,2,3]]],[[[1,2,3]]]]", NULL, 400, "/inputs"},
+    {"/gradients", B_IMG, "/inputs", "[[[[1,2,3],[4,5,6]]],[[[1,2,3],[4,5]]]]", NULL, 400, "/inputs/1/0/1"},
+    {"/gradients", B_IMG, "/inputs", "[[[[1,2,3],[4,5,6]]],[[1,2,3]]]", NULL, 400, "/inputs/1/0"},
+    {"/gradients", B_IMG, "/inputs", "[[[[[1]]]]]", NULL, 400, "/inputs/0/0/0/0"},
+    {"/gradients", B_IMG, "/inputs", "{\"shape\":[2,1,2,3],\"data\":[1,2,3,4,5,6,1,2,3,4,5]}", NULL, 400, "/inputs/data"},
+    {"/gradients", B_IMG, "/network/inputs", "[4096,4096,4096]", NULL, 422, "/network/inputs"},
+    {"/gradients", B_IMG, "/network/inputs", "[65,1,1]", NULL, 422, "/network/inputs/0"},
+    {"/gradients", B_CONV, "/network/layers/0/kernel_size", "7", NULL, 400, "/network/layers/0/kernel_size"},
+    {"/gradients", B_CONV, "/network/layers/0/kernel_size", "[3,9]", NULL, 400, "/network/layers/0/kernel_size"},
+    {"/gradients", B_CONV, "/network/layers/0/kernel_size", "0", NULL, 400, "/network/layers/0/kernel_size"},
+    {"/gradients", B_CONV, "/network/layers/0/kernel_size", "[3,3,3]", NULL, 400, "/network/layers/0/kernel_size"},
+    {"/gradients", B_CONV, "/network/layers/0/kernel_size", "\"3\"", NULL, 400, "/network/layers/0/kernel_size"},
+    {"/gradients", B_CONV, "/network/layers/0/kernel_size", DEL, NULL, 400, "/network/layers/0/kernel_size"},
+    {"/gradients", B_CONV, "/network/layers/0/kernel_size", "4294967299", NULL, 400, "/network/layers/0/kernel_size"},
+    {"/gradients", B_CONV, "/network/layers/0/out_channels", "0", NULL, 400, "/network/layers/0/out_channels"},
+    {"/gradients", B_CONV, "/network/layers/0/out_channels", DEL, NULL, 400, "/network/layers/0/out_channels"},
+    {"/gradients", B_CONV, "/network/layers/0/stride", "0", NULL, 400, "/network/layers/0/stride"},
+    {"/gradients", B_CONV, "/network/layers/0/stride", "[1,0]", NULL, 400, "/network/layers/0/stride"},
+    {"/gradients", B_CONV, "/network/layers/0/padding", "-1", NULL, 400, "/network/layers/0/padding"},
+    {"/gradients", B_CONV, "/network/layers/0/padding", "1.5", NULL, 400, "/network/layers/0/padding"},
+    {"/gradients", B_CONV, "/network/layers/0/units", "2", NULL, 400, "/network/layers/0/units"},
+    {"/gradients", B_CONV, "/network/layers/0/activation", "\"softmax\"", NULL, 400, "/network/layers/0/activation"},
+    {"/gradients", B_CONV, "/network/inputs", "25", NULL, 400, "/network/layers/0/type"},
+    {"/gradients", B_CONV, "/network/layers/2", "{\"type\":\"conv2d\",\"out_channels\":1,\"kernel_size\":1}", NULL, 400, "/network/layers/2/type"},
+    {"/gradients", B_CONV, "/params/0/weight", "{\"shape\":[2,3,3],\"data\":[1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0,1,0]}", NULL, 400, "/params/0/weight"},
+    {"/gradients", B_CONV, "/params/0/weight", "[[[[1,0,1],[0,1,0],[1,0,1]]],[[[0,1,0],[1,0,1],[0,1,0]]],[[[1,1,1],[1,1,1],[1,1,1]]]]", NULL, 400, "/params/0/weight"},
+    {"/gradients", B_CONV, "/params/0/bias", "[0]", NULL, 400, "/params/0/bias"},
+    {"/gradients", B_CONV, "/params/1", "{\"weight\":[1]}", NULL, 400, "/params/1/weight"},
+    {"/gradients", B_CONV, "/inputs", "{\"shape\":[1,1,5,4],\"data\":[1,2,3,4,1,2,3,4,1,2,3,4,1,2,3,4,1,2,3,4]}", NULL, 400, "/inputs"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"max_pool2d\",\"kernel_size\":4}", NULL, 400, "/network/layers/1/kernel_size"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"avg_pool2d\",\"kernel_size\":2,\"padding\":2}", NULL, 400, "/network/layers/1/padding"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"max_pool2d\",\"kernel_size\":0}", NULL, 400, "/network/layers/1/kernel_size"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"max_pool2d\",\"kernel_size\":2,\"stride\":0}", NULL, 400, "/network/layers/1/stride"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"max_pool2d\"}", NULL, 400, "/network/layers/1/kernel_size"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"avg_pool2d\",\"kernel_size\":2,\"activation\":\"relu\"}", NULL, 400, "/network/layers/1/activation"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"avg_pool2d\",\"kernel_size\":2,\"out_channels\":3}", NULL, 400, "/network/layers/1/out_channels"},
+    {"/gradients", B_MSE, "/network/layers/0", "{\"type\":\"max_pool2d\",\"kernel_size\":2}", NULL, 400, "/network/layers/0/type"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"dropout\",\"p\":1}", NULL, 400, "/network/layers/1/p"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"dropout\",\"p\":-0.1}", NULL, 400, "/network/layers/1/p"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"dropout\",\"p\":\"0.5\"}", NULL, 400, "/network/layers/1/p"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"dropout\"}", NULL, 400, "/network/layers/1/p"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"dropout\",\"p\":0.5,\"units\":3}", NULL, 400, "/network/layers/1/units"},
+    {"/gradients", B_CONV, "/seed", "-1", NULL, 400, "/seed"},
+    {"/gradients", B_CONV, "/seed", "0.5", NULL, 400, "/seed"},
+    {"/gradcheck", B_CONV, "/seed", "\"1\"", NULL, 400, "/seed"},
+    {"/forward", B_CONV, "/train", "\"yes\"", NULL, 400, "/train"},
+    {"/forward", B_CONV, "/return", "{\"masks\":true}", NULL, 400, "/return"},
+    {"/gradients", B_CONV, "/return", "{\"masks\":1}", NULL, 400, "/return/masks"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"layer_norm\",\"eps\":0}", NULL, 400, "/network/layers/1/eps"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"layer_norm\",\"eps\":-1e-5}", NULL, 400, "/network/layers/1/eps"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"layer_norm\",\"units\":4}", NULL, 400, "/network/layers/1/units"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"layer_norm\",\"activation\":\"swish\"}", NULL, 400, "/network/layers/1/activation"},
+    {"/gradients", B_CONV, "/params/1", "{\"weight\":[1,1]}", NULL, 400, "/params/1"},
+    {"/gradients", 0, NULL, NULL, "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1,\"activation\":\"tanh\"},{\"type\":\"layer_norm\"}]},\"init\":{},\"inputs\":[[1,2]],\"targets\":[[1]]}", 400, "/network/layers/1/type"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"batch_norm\",\"momentum\":1.5}", NULL, 400, "/network/layers/1/momentum"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"batch_norm\",\"eps\":0}", NULL, 400, "/network/layers/1/eps"},
+    {"/gradients", B_CONV, "/network/layers/1", "{\"type\":\"batch_norm\",\"p\":0.5}", NULL, 400, "/network/layers/1/p"},
+    {"/gradients", 0, NULL, NULL, "{\"network\":{\"inputs\":2,\"layers\":[{\"type\":\"batch_norm\"},{\"units\":1,\"activation\":\"linear\"}]},\"init\":{},\"inputs\":[[1,2]],\"targets\":[[1]]}", 400, "/inputs"},
+    {"/gradients", 0, NULL, NULL, "{\"network\":{\"inputs\":2,\"layers\":[{\"type\":\"batch_norm\"},{\"units\":1,\"activation\":\"linear\"}]},\"params\":[{\"weight\":[1,1],\"bias\":[0,0],\"running_var\":[1,-1]},{\"weight\":[[1,1]],\"bias\":[0]}],\"inputs\":[[1,2],[3,4]],\"targets\":[[1],[2]]}", 400, "/params/0/running_var"},
+    {"/gradients", 0, NULL, NULL, "{\"network\":{\"inputs\":2,\"layers\":[{\"type\":\"batch_norm\"},{\"units\":1,\"activation\":\"linear\"}]},\"params\":[{\"weight\":[1,1],\"bias\":[0,0],\"running_mean\":[0]},{\"weight\":[[1,1]],\"bias\":[0]}],\"inputs\":[[1,2],[3,4]],\"targets\":[[1],[2]]}", 400, "/params/0/running_mean"},
+    {"/train", 0, NULL, NULL, "{\"network\":{\"inputs\":2,\"layers\":[{\"type\":\"batch_norm\"},{\"units\":1,\"activation\":\"linear\"}]},\"init\":{},\"inputs\":[[1,2],[3,4],[5,6]],\"targets\":[[1],[2],[3]],\"optimizer\":{\"name\":\"sgd\"},\"batch_size\":2}", 400, "/inputs"},
+    {"/gradients", B_CONV, "/network/layers/0/out_channels", "65", NULL, 422, "/network/layers/0/out_channels"},
+    {"/gradients", B_CONV, "/network/layers/0", "{\"type\":\"conv2d\",\"out_channels\":8,\"kernel_size\":1}", NULL, 422, "/network/layers/0/out_channels"},
+    {"/gradients", B_CONV, "/network/layers/0/padding", "40", NULL, 422, "/network/layers/0/kernel_size"},
     /* limits (422 naming the limit) */
     {"/gradients", B_CE, "/network/layers/0/units", "100", NULL, 422, "/network/layers/0/units"},
     {"/train", B_TRAIN, "/epochs", "60", NULL, 422, "/epochs"},
@@ -231,7 +327,11 @@ static void run_hostile(const hostile *h, size_t idx)
     if (h->raw) {
         body = strdup(h->raw);
     } else {
-        const char *base = h->base == B_CE ? base_ce : h->base == B_TRAIN ? base_train : base_mse;
+        const char *base = h->base == B_CE      ? base_ce
+                           : h->base == B_TRAIN ? base_train
+                           : h->base == B_IMG   ? base_img
+                           : h->base == B_CONV  ? base_conv
+                                                : base_mse;
         json_t *j = json_loads(base, 0, NULL);
         CHECK(j && set_at(j, h->path, h->value) == 0, "case %zu: bad table entry", idx);
         body = json_dumps(j, JSON_COMPACT);
@@ -365,6 +465,38 @@ static void test_limits_name_the_limit(void)
     free(body2);
 }
 
+/* The bases of the table are valid requests (else every case would pass for
+ * the wrong reason), and the typed layers' limits name the right one. */
+static void test_bases_valid_and_layer_limits(void)
+{
+    const char *bases[] = {base_mse, base_ce, base_img, base_conv};
+    for (size_t i = 0; i < sizeof bases / sizeof *bases; i++)
+        json_decref(api_post_text("/gradients", bases[i], 200));
+    json_decref(api_post_text("/train", base_train, 200));
+    static const struct {
+        const char *path, *value, *limit;
+    } cases[] = {
+        {"/network/layers/0/out_channels", "65", "max_units"},
+        {"/network/layers/0", "{\"type\":\"conv2d\",\"out_channels\":8,\"kernel_size\":1}",
+         "max_units"},
+        {"/network/layers/0/padding", "40", "max_batch_elems"},
+        {"/network/layers/0/out_channels", "60", "max_params"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *j = json_loads(base_conv, 0, NULL);
+        CHECK(j && set_at(j, cases[i].path, cases[i].value) == 0, "case %zu", i);
+        if (i == 3) { /* 60 x (2 x 5 x 5) + 60 = 3060 params > 2000; rows of 50 and 60 */
+            set_at(j, "/network/layers/0/kernel_size", "5");
+            set_at(j, "/network/inputs", "[2,5,5]");
+        }
+        json_t *p = api_post_new("/gradients", j, 422);
+        const char *lim = json_string_value(json_object_get(p, "limit"));
+        CHECK(lim && !strcmp(lim, cases[i].limit), "case %zu: limit %s, want %s", i,
+              lim ? lim : "-", cases[i].limit);
+        json_decref(p);
+    }
+}
+
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -470,6 +602,7 @@ int main(void)
         RUN(test_malformed_json_detail);
         RUN(test_resource_abuse);
         RUN(test_limits_name_the_limit);
+        RUN(test_bases_valid_and_layer_limits);
         RUN(test_413_before_body);
         RUN(test_chunked);
         RUN(test_garbage_http);

@@ -726,7 +726,7 @@ static void test_gradcheck(void)
     api_ref_net(&c, &ref);
     gs_check_report rep[4];
     gs_error err = {0};
-    gs_status st = gs_gradcheck(ref.net, &ref.batch, 0, rep, &err);
+    gs_status st = gs_gradcheck(ref.net, &ref.batch, 0, 0, rep, &err);
     CHECK(st == GS_OK, "core gradcheck: %s", err.message);
     if (resp && st == GS_OK) {
         json_t *ts = json_object_get(resp, "tensors");

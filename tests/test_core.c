@@ -173,7 +173,7 @@ static void test_gradcheck_random_networks(void)
         run r = run_backward(DEF(s), 5, 7 + k, 1.5);
         gs_check_report rep[8];
         gs_error err;
-        CHECK(gs_gradcheck(r.net, &r.batch, 0, rep, &err) == GS_OK, "%s", err.message);
+        CHECK(gs_gradcheck(r.net, &r.batch, 0, 0, rep, &err) == GS_OK, "%s", err.message);
         for (size_t t = 0; t < 2 * s.def.n_layers; t++) {
             CHECK(rep[t].checked > 0, "tensor %zu checked nothing", t);
             CHECK(rep[t].max_abs_error < 1e-7, "zoo %d tensor %zu abs err %g", k, t,
@@ -743,7 +743,7 @@ static void test_every_allocation_can_fail(void)
                 gs_train_def td = {.epochs = 2, .batch_size = 3, .shuffle = 1};
                 st = gs_train(net, opt, &td, &data, NULL, NULL, NULL, &err);
                 gs_check_report rep[4];
-                if (st == GS_OK) st = gs_gradcheck(net, &data, 0, rep, &err);
+                if (st == GS_OK) st = gs_gradcheck(net, &data, 0, 0, rep, &err);
                 gs_optim_free(opt);
             }
             gs_net_free(net);
@@ -757,6 +757,93 @@ static void test_every_allocation_can_fail(void)
         CHECK(st == GS_ENOMEM && err.status == GS_ENOMEM, "allocation %ld: status %d", k, st);
     }
     CHECK(total > 5, "the run made %ld allocations", total);
+}
+
+/* The layer table's shapes on LeNet-5: every layer's rows, the parameter
+ * tensors' dims and their count (torch's LeNet-5 of this form has 61,706),
+ * and the shape errors of the issue's wording, naming the layer and field. */
+static void test_layer_shapes(void)
+{
+    gs_layer_def layers[8] = {
+        gs_layer_conv2d(6, 5, 5, GS_ACT_RELU),  gs_layer_pool2d(GS_LAYER_MAX_POOL2D, 2),
+        gs_layer_conv2d(16, 5, 5, GS_ACT_RELU), gs_layer_pool2d(GS_LAYER_MAX_POOL2D, 2),
+        gs_layer_flatten(),                     gs_layer(120, GS_ACT_RELU),
+        gs_layer(84, GS_ACT_RELU),              gs_layer(10, GS_ACT_LINEAR),
+    };
+    layers[0].padding[0] = layers[0].padding[1] = 2;
+    gs_net_def def;
+    gs_net_def_init(&def);
+    def.inputs = 784;
+    def.input_shape[0] = 1, def.input_shape[1] = def.input_shape[2] = 28;
+    def.n_layers = 8;
+    def.layers = layers;
+    def.loss = GS_LOSS_CE;
+    gs_error err = {0};
+    gs_net *net = gs_net_create(&def, NULL, NULL, &err);
+    CHECK(net != NULL, "LeNet-5: %s (%s)", err.message, err.field);
+    if (!net) return;
+    CHECK(gs_net_param_count(net) == 61706, "%zu parameters", gs_net_param_count(net));
+    size_t outputs = 0;
+    CHECK(gs_net_def_max_width(&def, &outputs) == 4704 && outputs == 10, "widest row, outputs");
+    static const size_t want[8][3] = {{6, 28, 28}, {6, 14, 14}, {16, 10, 10}, {16, 5, 5},
+                                      {400, 0, 0}, {120, 0, 0}, {84, 0, 0},  {10, 0, 0}};
+    for (size_t l = 0; l < 8; l++) {
+        gs_shape sh = gs_net_layer_shape(net, l);
+        CHECK(sh.rank == (l < 4 ? 3u : 1u) && sh.dim[0] == want[l][0] &&
+                  (sh.rank == 1 || (sh.dim[1] == want[l][1] && sh.dim[2] == want[l][2])),
+              "layer %zu: rank %zu [%zu, %zu, %zu]", l, sh.rank, sh.dim[0], sh.dim[1], sh.dim[2]);
+    }
+    CHECK(gs_net_tensor_count(net) == 10, "%zu tensors", gs_net_tensor_count(net));
+    size_t dims[4], first;
+    CHECK(gs_net_tensor_dims(net, 2, dims) == 4 && dims[0] == 16 && dims[1] == 6 && dims[2] == 5 &&
+              dims[3] == 5, "conv 2 weight dims");
+    CHECK(gs_net_layer_tensors(net, 1, &first) == 0 && gs_net_layer_tensors(net, 5, &first) == 2 &&
+              first == 4 && gs_net_tensor_layer(net, 4) == 5 &&
+              !strcmp(gs_net_tensor_name(net, 5), "bias"),
+          "tensors of the pool and of the first dense layer");
+    /* torch's default: U(-b, b), b = 1/sqrt(fan_in), fan_in = C kh kw for a conv */
+    gs_net_init_params(net, GS_INIT_TORCH_DEFAULT, 3);
+    const float *p = gs_net_params(net);
+    static const double fan_in[2] = {25, 150};
+    for (size_t k = 0; k < 2; k++) {
+        size_t t = 2 * k, off = gs_net_tensor_offset(net, t), n = gs_net_tensor_size(net, t);
+        double bound = 1 / sqrt(fan_in[k]), max = 0;
+        for (size_t i = 0; i < n; i++) max = fmax(max, fabs(p[off + i]));
+        CHECK(max <= bound && max > 0.9 * bound, "conv %zu weights: max |w| %g, bound %g", k, max,
+              bound);
+    }
+    gs_net_free(net);
+
+    /* the errors: each names the layer and the field */
+    const struct {
+        size_t layer;
+        gs_layer_def L;
+        const char *field, *message;
+    } bad[] = {
+        {0, gs_layer_conv2d(4, 31, 31, GS_ACT_RELU), "layers/0/kernel_size",
+         "31 does not fit the 28x28 input with padding 0"},
+        {0, gs_layer_conv2d(0, 3, 3, GS_ACT_RELU), "layers/0/out_channels", NULL},
+        {1, gs_layer_pool2d(GS_LAYER_MAX_POOL2D, 30), "layers/1/kernel_size", NULL},
+        {5, gs_layer_dropout(1.0), "layers/5/p", NULL},
+        {4, gs_layer(10, GS_ACT_RELU), "layers/4/type", NULL}, /* dense on [16, 5, 5] */
+        {7, gs_layer_flatten(), NULL, NULL},                    /* fine: [10] stays [10] */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        gs_layer_def copy[8];
+        memcpy(copy, layers, sizeof copy);
+        copy[bad[i].layer] = bad[i].L;
+        if (bad[i].layer == 1) copy[1].padding[0] = copy[1].padding[1] = 0;
+        def.layers = copy;
+        gs_status st = gs_net_def_check(&def, NULL, &err);
+        if (!bad[i].field) {
+            CHECK(st == GS_OK, "case %zu: %s", i, err.message);
+            continue;
+        }
+        CHECK(st == GS_EINVAL && !strcmp(err.field, bad[i].field), "case %zu: field '%s' (%s)", i,
+              err.field, err.message);
+        if (bad[i].message)
+            CHECK(!strcmp(err.message, bad[i].message), "case %zu: message '%s'", i, err.message);
+    }
 }
 
 int main(void)
@@ -780,5 +867,6 @@ int main(void)
     RUN(test_optimizer_rejects_bad_options);
     RUN(test_default_allocator);
     RUN(test_every_allocation_can_fail);
+    RUN(test_layer_shapes);
     return CHECK_DONE();
 }

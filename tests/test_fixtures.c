@@ -1,4 +1,4 @@
-/* The core against PyTorch: tests/fixtures/{nets,optim}.json hold losses,
+/* The core against PyTorch: tests/fixtures/{nets,optim,layers}.json hold losses,
  * outputs, gradients, dL/dx, dL/dz, optimizer trajectories and mini-batch
  * training runs computed by torch (tests/fixtures/make_fixtures.py).
  *
@@ -76,7 +76,7 @@ static void cmp_scalar(const char *what, double got, const json_t *want_json, gs
     cmp_values(what, &got, GS_FLOAT64, &want, 1, net_dtype);
 }
 
-/* A slab in the parameter layout (dtype t) against [{weight, bias}, ...],
+/* A slab in the parameter layout (dtype t) against [{weight, bias}, {}, ...],
  * tensor by tensor. */
 static void cmp_slab(const char *what, const void *slab, gs_dtype t, const gs_net *net,
                      const json_t *list, gs_dtype net_dtype)
@@ -91,18 +91,32 @@ static void cmp_slab(const char *what, const void *slab, gs_dtype t, const gs_ne
               def->n_layers);
         return;
     }
-    size_t fan_in = def->inputs, bytes = fx_dtype_bytes(t);
+    size_t bytes = fx_dtype_bytes(t);
     char name[160];
-    for (size_t l = 0; l < def->n_layers; l++) {
-        size_t out = def->layers[l].units;
-        const json_t *p = json_array_get(list, l);
-        snprintf(name, sizeof name, "%s/%zu/weight", what, l);
-        cmp_tensor(name, (const char *)slab + gs_net_weight_offset(net, l) * bytes, t,
-                   json_object_get(p, "weight"), out * fan_in, net_dtype);
-        snprintf(name, sizeof name, "%s/%zu/bias", what, l);
-        cmp_tensor(name, (const char *)slab + gs_net_bias_offset(net, l) * bytes, t,
-                   json_object_get(p, "bias"), out, net_dtype);
-        fan_in = out;
+    for (size_t k = 0; k < gs_net_tensor_count(net); k++) {
+        size_t l = gs_net_tensor_layer(net, k);
+        const char *tn = gs_net_tensor_name(net, k);
+        snprintf(name, sizeof name, "%s/%zu/%s", what, l, tn);
+        cmp_tensor(name, (const char *)slab + gs_net_tensor_offset(net, k) * bytes, t,
+                   json_object_get(json_array_get(list, l), tn), gs_net_tensor_size(net, k),
+                   net_dtype);
+    }
+}
+
+/* The net's buffers (batch_norm's running statistics) against a fixture's
+ * [{running_mean, running_var}, {}, ...]; nothing to compare without buffers. */
+static void cmp_buffers(const char *what, gs_net *net, const json_t *list)
+{
+    gs_dtype t = gs_net_def_of(net)->dtype;
+    size_t es = fx_dtype_bytes(t);
+    CHECK(!gs_net_buffer_count(net) || list, "%s: missing in the fixture", what);
+    for (size_t b = 0; list && b < gs_net_buffer_count(net); b++) {
+        size_t l = gs_net_buffer_layer(net, b);
+        char name[160];
+        snprintf(name, sizeof name, "%s/%zu/%s", what, l, gs_net_buffer_name(net, b));
+        cmp_tensor(name, (const char *)gs_net_params(net) + gs_net_buffer_offset(net, b) * es, t,
+                   json_object_get(json_array_get(list, l), gs_net_buffer_name(net, b)),
+                   gs_net_buffer_size(net, b), t);
     }
 }
 
@@ -187,13 +201,13 @@ static int setup_net(setup *s, const json_t *fx, gs_gemm_path path, const json_t
     if (!s->net) return -1;
 
     s->n_in = s->def.inputs;
-    s->n_out = s->def.layers[s->def.n_layers - 1].units;
-    CHECK(gs_net_param_count(s->net) == fx_param_count(&s->def), "param count %zu, want %zu",
-          gs_net_param_count(s->net), fx_param_count(&s->def));
-    CHECK(gs_net_outputs(s->net) == s->n_out, "gs_net_outputs %zu, want %zu",
-          gs_net_outputs(s->net), s->n_out);
-    if (gs_net_param_count(s->net) != fx_param_count(&s->def)) return -1;
-    if (load_params(s->net, params ? params : json_object_get(fx, "params"))) return -1;
+    s->n_out = gs_net_outputs(s->net);
+    const json_t *plist = params ? params : json_object_get(fx, "params");
+    size_t want_params = fx_params_len(plist);
+    CHECK(gs_net_param_count(s->net) == want_params, "param count %zu, the fixture's %zu",
+          gs_net_param_count(s->net), want_params);
+    if (gs_net_param_count(s->net) != want_params) return -1;
+    if (load_params(s->net, plist)) return -1;
 
     double r = json_number_value(json_object_get(fx, "rows"));
     s->rows = r >= 1 ? (size_t)r : 0;
@@ -227,6 +241,16 @@ static int setup_net(setup *s, const json_t *fx, gs_gemm_path path, const json_t
     s->pass = gs_pass_create(s->net, s->rows, &no_limits, &err);
     CHECK(s->pass != NULL, "gs_pass_create: %s: %s (field \"%s\")", gs_status_name(err.status),
           err.message, err.field);
+    /* training mode (dropout masks drawn from the seed, batch_norm on the
+     * batch's statistics) when the fixture says so */
+    const json_t *seed = json_object_get(fx, "seed"), *training = json_object_get(fx, "training");
+    if (s->pass && json_is_true(training))
+        gs_pass_set_training(s->pass, 1, (uint64_t)json_integer_value(seed));
+    const json_t *buffers = json_object_get(fx, "buffers");
+    if (buffers && fx_set_buffers(buffers, s->net, why, sizeof why)) {
+        CHECK(0, "fixture: %s", why);
+        return -1;
+    }
     return s->pass && s->inputs ? 0 : -1;
 }
 
@@ -273,6 +297,18 @@ static void net_case(const json_t *fx, gs_gemm_path path)
           err.field);
     if (st != GS_OK) goto done;
 
+    /* the masks the core drew are those the fixture's replica of its generator drew */
+    const json_t *masks = json_object_get(fx, "masks");
+    for (size_t l = 0; masks && l < s.def.n_layers; l++) {
+        const json_t *m = json_array_get(masks, l);
+        char what[64];
+        snprintf(what, sizeof what, "masks/%zu", l);
+        CHECK(json_is_null(m) == (gs_pass_mask(s.pass, l) == NULL), "%s: present in one only",
+              what);
+        if (!json_is_null(m) && gs_pass_mask(s.pass, l))
+            cmp_tensor(what, gs_pass_mask(s.pass, l), t, m, json_array_size(m), t);
+    }
+    cmp_buffers("buffers after the pass", s.net, json_object_get(exp, "buffers"));
     cmp_scalar("loss", loss, json_object_get(exp, "loss"), t);
     cmp_tensor("outputs", gs_pass_outputs(s.pass), t, json_object_get(exp, "outputs"),
                s.rows * s.n_out, t);
@@ -285,8 +321,9 @@ static void net_case(const json_t *fx, gs_gemm_path path)
     for (size_t l = 0; l < s.def.n_layers && l < json_array_size(deltas); l++) {
         char what[64];
         snprintf(what, sizeof what, "deltas/%zu", l);
-        cmp_tensor(what, gs_pass_delta(s.pass, l), t, json_array_get(deltas, l),
-                   s.rows * s.layers[l].units, t);
+        gs_shape sh = gs_net_layer_shape(s.net, l);
+        size_t n = sh.dim[0] * (sh.rank == 3 ? sh.dim[1] * sh.dim[2] : 1);
+        cmp_tensor(what, gs_pass_delta(s.pass, l), t, json_array_get(deltas, l), s.rows * n, t);
     }
 
     /* Gradients are written, not accumulated: a second pass gives the same bytes. */
@@ -617,6 +654,7 @@ static void training_case(const json_t *fx)
     td.epochs = (size_t)json_number_value(json_object_get(tr, "epochs"));
     td.batch_size = (size_t)json_number_value(json_object_get(tr, "batch_size"));
     td.shuffle = json_is_true(json_object_get(tr, "shuffle"));
+    td.seed = (uint64_t)json_integer_value(json_object_get(tr, "seed")); /* masks' */
     size_t want_steps = (size_t)json_number_value(json_object_get(exp, "steps"));
     size_t steps = gs_train_steps(&td, s.rows);
     CHECK(steps == want_steps, "gs_train_steps %zu, want %zu", steps, want_steps);
@@ -636,6 +674,7 @@ static void training_case(const json_t *fx)
     cmp_tensor("loss_history", history, GS_FLOAT64, json_object_get(exp, "loss_history"), steps,
                s.def.dtype);
     cmp_params("params", s.net, json_object_get(exp, "params"));
+    cmp_buffers("buffers", s.net, json_object_get(exp, "buffers"));
 done:
     free(history);
     gs_optim_free(opt);
@@ -692,6 +731,20 @@ int main(int argc, char **argv)
             trajectory_case(json_array_get(traj, i));
         for (size_t i = 0; i < json_array_size(runs); i++) training_case(json_array_get(runs, i));
         json_decref(optim);
+    }
+
+    json_t *layers = load_or_fail("layers.json");
+    if (layers) {
+        const json_t *list = json_object_get(layers, "nets");
+        const json_t *runs = json_object_get(layers, "training");
+        if (json_array_size(list) == 0) empty_fail("layers.json: nets");
+        if (json_array_size(runs) == 0) empty_fail("layers.json: training");
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            net_case(json_array_get(list, i), GS_GEMM_BLAS);
+            net_case(json_array_get(list, i), GS_GEMM_REFERENCE);
+        }
+        for (size_t i = 0; i < json_array_size(runs); i++) training_case(json_array_get(runs, i));
+        json_decref(layers);
     }
 
     for (int k = 0; k < K_COUNT; k++)

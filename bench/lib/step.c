@@ -111,6 +111,44 @@ fail:
     return NULL;
 }
 
+bench_step *bench_lenet_new(size_t batch, uint64_t seed, const char **why)
+{
+    const char *unused;
+    if (!why) why = &unused;
+    gs_layer_def layers[8] = {
+        gs_layer_conv2d(6, 5, 5, GS_ACT_RELU),  gs_layer_pool2d(GS_LAYER_MAX_POOL2D, 2),
+        gs_layer_conv2d(16, 5, 5, GS_ACT_RELU), gs_layer_pool2d(GS_LAYER_MAX_POOL2D, 2),
+        gs_layer_flatten(),                     gs_layer(120, GS_ACT_RELU),
+        gs_layer(84, GS_ACT_RELU),              gs_layer(10, GS_ACT_LINEAR),
+    };
+    layers[0].padding[0] = layers[0].padding[1] = 2;
+    gs_net_def def;
+    gs_net_def_init(&def);
+    def.inputs = 28 * 28;
+    def.input_shape[0] = 1;
+    def.input_shape[1] = def.input_shape[2] = 28;
+    def.n_layers = 8;
+    def.layers = layers;
+    def.loss = GS_LOSS_CE;
+    bench_step *s = calloc(1, sizeof *s);
+    gs_error err;
+    if (!s || !(s->net = gs_net_create(&def, NULL, NULL, &err)) ||
+        !(s->pass = gs_pass_create(s->net, batch, NULL, &err)) ||
+        !(s->inputs = bench_alloc(batch * def.inputs * sizeof(float))) ||
+        !(s->labels = bench_alloc(batch * sizeof(int64_t)))) {
+        *why = "out of memory or a bad batch";
+        bench_step_free(s);
+        return NULL;
+    }
+    gs_net_init_params(s->net, GS_INIT_TORCH_DEFAULT, seed);
+    gs_rng rng;
+    gs_rng_seed(&rng, seed);
+    bench_fill_uniform(s->inputs, batch * def.inputs, 0.0f, 1.0f, &rng);
+    for (size_t i = 0; i < batch; i++) s->labels[i] = (int64_t)(gs_rng_next(&rng) % 10);
+    s->batch = (gs_batch){.inputs = s->inputs, .targets = {.labels = s->labels}, .rows = batch};
+    return s;
+}
+
 int bench_step_run(bench_step *s, size_t calls)
 {
     gs_error err;

@@ -1,5 +1,6 @@
 /* The benchmarked step: one gs_backward (forward, loss, backward; float32,
- * GS_GEMM_AUTO) of a dense net, hidden layers ReLU, last layer linear, on
+ * GS_GEMM_AUTO) of a dense net, hidden layers ReLU, last layer linear (or of
+ * LeNet-5), on
  * uniform random inputs. bench_core times it against its bare GEMMs; the same
  * code is built as build/bench/libbench_step.so so that bench/torch_bench.py
  * can time it inside the PyTorch or NumPy process, in alternating samples with
@@ -21,6 +22,10 @@ typedef struct bench_step bench_step;
  * out of memory; *why (when given) then says which. */
 bench_step *bench_step_new(const size_t *sizes, size_t n_sizes, size_t batch,
                            const char *loss, uint64_t seed, const char **why);
+/* LeNet-5 on [batch, 1, 28, 28] uniform [0, 1) inputs, 10 classes (labels):
+ * conv 6@5x5 padding 2, relu; max_pool 2; conv 16@5x5, relu; max_pool 2;
+ * flatten; dense 120 relu, 84 relu, 10; cross_entropy. */
+bench_step *bench_lenet_new(size_t batch, uint64_t seed, const char **why);
 /* Run `calls` steps back to back. 0, or -1 if a step failed or its loss was
  * not finite. */
 int bench_step_run(bench_step *s, size_t calls);

@@ -85,6 +85,74 @@ static int get_size(const json_t *obj, const char *key, size_t *out)
     return 0;
 }
 
+static const char *const TYPE_NAMES[] = {
+    [GS_LAYER_DENSE] = "dense",
+    [GS_LAYER_FLATTEN] = "flatten",
+    [GS_LAYER_CONV2D] = "conv2d",
+    [GS_LAYER_MAX_POOL2D] = "max_pool2d",
+    [GS_LAYER_AVG_POOL2D] = "avg_pool2d",
+    [GS_LAYER_DROPOUT] = "dropout",
+    [GS_LAYER_LAYER_NORM] = "layer_norm",
+    [GS_LAYER_BATCH_NORM] = "batch_norm",
+};
+
+/* n or [h, w] into out; absent: def. 0, or -1 when malformed. */
+static int get_pair(const json_t *obj, const char *key, size_t def, size_t out[2])
+{
+    const json_t *v = json_object_get(obj, key);
+    out[0] = out[1] = def;
+    if (!v) return 0;
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+        if (!json_is_integer(e) || json_integer_value(e) < 0) return -1;
+        out[i] = (size_t)json_integer_value(e);
+    }
+    return 0;
+}
+
+/* One layer of a fixture definition; "type" absent means dense. */
+static int layer_def(const json_t *l, size_t i, gs_layer_def *L, char *why, size_t why_size)
+{
+    const json_t *tn = json_object_get(l, "type");
+    int type = tn ? lookup(json_string_value(tn), TYPE_NAMES, GS_LAYER_COUNT) : GS_LAYER_DENSE;
+    if (type < 0) return say(why, why_size, "bad def/layers/%zu/type", i), -1;
+    *L = gs_layer(0, GS_ACT_LINEAR);
+    L->type = (gs_layer_type)type;
+    if (type == GS_LAYER_FLATTEN) return 0;
+    if (type == GS_LAYER_DROPOUT) {
+        const json_t *p = json_object_get(l, "p");
+        if (!json_is_number(p)) return say(why, why_size, "bad def/layers/%zu/p", i), -1;
+        L->p = json_number_value(p);
+        return 0;
+    }
+    if (type == GS_LAYER_CONV2D) {
+        if (get_size(l, "out_channels", &L->out_channels) || !json_object_get(l, "kernel_size") ||
+            get_pair(l, "kernel_size", 0, L->kernel) || get_pair(l, "stride", 1, L->stride) ||
+            get_pair(l, "padding", 0, L->padding))
+            return say(why, why_size, "bad def/layers/%zu (conv2d)", i), -1;
+    } else if (type == GS_LAYER_MAX_POOL2D || type == GS_LAYER_AVG_POOL2D) {
+        if (!json_object_get(l, "kernel_size") || get_pair(l, "kernel_size", 0, L->kernel) ||
+            get_pair(l, "stride", 0, L->stride) || get_pair(l, "padding", 0, L->padding))
+            return say(why, why_size, "bad def/layers/%zu (pool)", i), -1;
+        if (!json_object_get(l, "stride")) memcpy(L->stride, L->kernel, sizeof L->stride);
+        return 0;
+    } else if (type == GS_LAYER_LAYER_NORM || type == GS_LAYER_BATCH_NORM) {
+        const json_t *e = json_object_get(l, "eps"), *m = json_object_get(l, "momentum");
+        L->eps = e ? json_number_value(e) : 1e-5;
+        L->momentum = m ? json_number_value(m) : 0.1;
+    } else if (get_size(l, "units", &L->units)) {
+        return say(why, why_size, "bad def/layers/%zu/units", i), -1;
+    }
+    const json_t *an = json_object_get(l, "activation");
+    int act = an ? fx_activation(json_string_value(an)) : GS_ACT_LINEAR;
+    if (act < 0) return say(why, why_size, "bad def/layers/%zu/activation", i), -1;
+    L->activation = (gs_activation)act;
+    const json_t *v;
+    if ((v = json_object_get(l, "slope"))) L->slope = json_number_value(v);
+    if ((v = json_object_get(l, "alpha"))) L->alpha = json_number_value(v);
+    return 0;
+}
+
 int fx_net_def(const json_t *fx, gs_net_def *def, gs_layer_def *layers, char *why,
                size_t why_size)
 {
@@ -95,24 +163,25 @@ int fx_net_def(const json_t *fx, gs_net_def *def, gs_layer_def *layers, char *wh
     int dt = fx_dtype(json_string_value(json_object_get(fx, "dtype")));
     if (dt < 0) return say(why, why_size, "bad \"dtype\""), -1;
     def->dtype = (gs_dtype)dt;
-    if (get_size(d, "inputs", &def->inputs)) return say(why, why_size, "bad def/inputs"), -1;
+    const json_t *in = json_object_get(d, "inputs");
+    if (json_is_array(in) && json_array_size(in) == 3) { /* [C, H, W] */
+        def->inputs = 1;
+        for (size_t i = 0; i < 3; i++) {
+            double v = json_number_value(json_array_get(in, i));
+            if (!(v >= 1 && v <= 1e6)) return say(why, why_size, "bad def/inputs/%zu", i), -1;
+            def->input_shape[i] = (size_t)v;
+            def->inputs *= def->input_shape[i];
+        }
+    } else if (get_size(d, "inputs", &def->inputs)) {
+        return say(why, why_size, "bad def/inputs"), -1;
+    }
 
     const json_t *ls = json_object_get(d, "layers");
     size_t n = json_array_size(ls);
     if (!json_is_array(ls) || n == 0 || n > FX_MAX_LAYERS)
         return say(why, why_size, "bad def/layers"), -1;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *l = json_array_get(ls, i);
-        size_t units;
-        if (get_size(l, "units", &units))
-            return say(why, why_size, "bad def/layers/%zu/units", i), -1;
-        int act = fx_activation(json_string_value(json_object_get(l, "activation")));
-        if (act < 0) return say(why, why_size, "bad def/layers/%zu/activation", i), -1;
-        layers[i] = gs_layer(units, (gs_activation)act);
-        const json_t *v;
-        if ((v = json_object_get(l, "slope"))) layers[i].slope = json_number_value(v);
-        if ((v = json_object_get(l, "alpha"))) layers[i].alpha = json_number_value(v);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (layer_def(json_array_get(ls, i), i, &layers[i], why, why_size)) return -1;
     def->n_layers = n;
     def->layers = layers;
 
@@ -129,12 +198,13 @@ int fx_net_def(const json_t *fx, gs_net_def *def, gs_layer_def *layers, char *wh
     return 0;
 }
 
-size_t fx_param_count(const gs_net_def *def)
+size_t fx_params_len(const json_t *list)
 {
-    size_t n = 0, fan_in = def->inputs;
-    for (size_t l = 0; l < def->n_layers; l++) {
-        n += def->layers[l].units * (fan_in + 1);
-        fan_in = def->layers[l].units;
+    size_t n = 0;
+    for (size_t l = 0; l < json_array_size(list); l++) {
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)json_array_get(list, l), key, v) n += json_array_size(v);
     }
     return n;
 }
@@ -161,20 +231,42 @@ int fx_param_slab(const json_t *list, const gs_net *net, double *slab, char *why
     const gs_net_def *def = gs_net_def_of(net);
     if (!json_is_array(list) || json_array_size(list) != def->n_layers)
         return say(why, why_size, "params: expected %zu layers", def->n_layers), -1;
-    size_t fan_in = def->inputs, total = gs_net_param_count(net);
+    size_t total = gs_net_param_count(net);
     for (size_t l = 0; l < def->n_layers; l++) {
-        size_t out = def->layers[l].units;
-        size_t wo = gs_net_weight_offset(net, l), bo = gs_net_bias_offset(net, l);
-        if (wo + out * fan_in > total || bo + out > total)
-            return say(why, why_size, "layer %zu: offsets %zu/%zu out of the slab (%zu)", l,
-                       wo, bo, total), -1;
+        size_t first, n = gs_net_layer_tensors(net, l, &first);
         const json_t *p = json_array_get(list, l);
-        if (fx_doubles(json_object_get(p, "weight"), slab + wo, out * fan_in))
-            return say(why, why_size, "params/%zu/weight: expected %zu numbers", l,
-                       out * fan_in), -1;
-        if (fx_doubles(json_object_get(p, "bias"), slab + bo, out))
-            return say(why, why_size, "params/%zu/bias: expected %zu numbers", l, out), -1;
-        fan_in = out;
+        if (json_object_size(p) != n)
+            return say(why, why_size, "params/%zu: %zu tensors, the layer has %zu", l,
+                       json_object_size(p), n), -1;
+        for (size_t t = first; t < first + n; t++) {
+            const char *name = gs_net_tensor_name(net, t);
+            size_t off = gs_net_tensor_offset(net, t), size = gs_net_tensor_size(net, t);
+            if (off + size > total)
+                return say(why, why_size, "tensor %zu out of the slab (%zu)", t, total), -1;
+            if (fx_doubles(json_object_get(p, name), slab + off, size))
+                return say(why, why_size, "params/%zu/%s: expected %zu numbers", l, name, size),
+                       -1;
+        }
+    }
+    return 0;
+}
+
+int fx_set_buffers(const json_t *list, gs_net *net, char *why, size_t why_size)
+{
+    size_t es = fx_dtype_bytes(gs_net_def_of(net)->dtype);
+    for (size_t b = 0; b < gs_net_buffer_count(net); b++) {
+        size_t l = gs_net_buffer_layer(net, b), n = gs_net_buffer_size(net, b);
+        const char *name = gs_net_buffer_name(net, b);
+        double *v = malloc(n * sizeof *v);
+        if (!v || fx_doubles(json_object_get(json_array_get(list, l), name), v, n)) {
+            free(v);
+            return say(why, why_size, "buffers/%zu/%s: expected %zu numbers", l, name, n), -1;
+        }
+        void *c = fx_convert(v, n, gs_net_def_of(net)->dtype);
+        if (c) memcpy((char *)gs_net_params(net) + gs_net_buffer_offset(net, b) * es, c, n * es);
+        free(v);
+        free(c);
+        if (!c) return say(why, why_size, "out of memory"), -1;
     }
     return 0;
 }

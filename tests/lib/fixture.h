@@ -1,8 +1,9 @@
 /* Loading the PyTorch reference fixtures (tests/fixtures, JSON) and comparing
  * core buffers against them.
  *
- * A fixture network is {"dtype", "def": {inputs, layers: [{units, activation,
- * slope?, alpha?}], loss, reduction, huber_delta?, penalty?: {l1?, l2?}}, "params": [{weight, bias}],
+ * A fixture network is {"dtype", "def": {inputs (a count or [C, H, W]),
+ * layers: [{type? (dense), units, activation, slope?, alpha?} or {type:
+ * "flatten"}], loss, reduction, huber_delta?, penalty?: {l1?, l2?}}, "params": [{weight, bias} or {}],
  * "rows", "inputs", "targets" | "labels", ...}; every tensor is a flat,
  * row-major array of numbers (see tests/fixtures/make_fixtures.py). */
 #ifndef GS_TEST_FIXTURE_H
@@ -25,8 +26,8 @@ json_t *fx_load(const char *path, char *why, size_t why_size);
 int fx_net_def(const json_t *fx, gs_net_def *def, gs_layer_def *layers, char *why,
                size_t why_size);
 
-/* Number of parameters the definition implies: sum of units * (fan_in + 1). */
-size_t fx_param_count(const gs_net_def *def);
+/* Number of parameters a fixture's [{weight, bias}, {}, ...] list holds. */
+size_t fx_params_len(const json_t *list);
 
 /* Element count of a JSON array of numbers; (size_t)-1 if arr is not one. */
 size_t fx_len(const json_t *arr);
@@ -35,11 +36,16 @@ size_t fx_len(const json_t *arr);
  * Returns 0, or -1 if arr is not an array of n numbers. */
 int fx_doubles(const json_t *arr, double *out, size_t n);
 
-/* A JSON [{weight, bias}, ...] list into a double slab of gs_net_param_count
- * elements, placed at gs_net_weight_offset / gs_net_bias_offset.
+/* A JSON [{weight, bias}, {}, ...] list (one object per layer, its tensors
+ * by name) into a double slab of gs_net_param_count elements, each tensor at
+ * gs_net_tensor_offset.
  * Returns 0, or -1 with a message in why. */
 int fx_param_slab(const json_t *list, const gs_net *net, double *slab, char *why,
                   size_t why_size);
+
+/* A fixture's "buffers" list [{running_mean, running_var}, {}, ...] into the
+ * net's buffers (batch_norm's running statistics). 0, or -1 with why. */
+int fx_set_buffers(const json_t *list, gs_net *net, char *why, size_t why_size);
 
 /* n doubles converted to a new buffer of dtype t (free() it). */
 void *fx_convert(const double *src, size_t n, gs_dtype t);

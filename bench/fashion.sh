@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Fashion-MNIST with LeNet-5 through /train against PyTorch (bench/fashion_mnist.py),
+# printed as a markdown section on stdout; run by bench/run.sh (section "fashion"),
+# or alone: BUILD=build bench/fashion.sh. Needs Debian's dataset-fashion-mnist
+# (installed when missing, as the Makefile installs its packages) and python3-torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+PY=${BENCH_PYTHON:-/usr/bin/python3}
+if ! dpkg-query -W -f='${Status}' dataset-fashion-mnist 2>/dev/null | grep -q 'ok installed'; then
+    echo "installing Debian package dataset-fashion-mnist" >&2
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends dataset-fashion-mnist >&2
+fi
+. tests/lib/start_server.sh
+log=$(mktemp)
+pid=
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$log"' EXIT
+start_server "$BUILD/gradserve" "$log" --blas-threads 1 ||
+    { echo "the server did not start:" >&2; cat "$log" >&2; exit 1; }
+echo "fashion_mnist.py against 127.0.0.1:$port" >&2
+OMP_WAIT_POLICY=PASSIVE "$PY" bench/fashion_mnist.py --url "http://127.0.0.1:$port"
