@@ -53,7 +53,7 @@ static const opt_spec SPECS[] = {
      "60", 0, "wall time per request; training stops when it runs out (0: no limit)"},
     {"max-gradcheck-cost", "GRADSERVE_MAX_GRADCHECK_COST", OPT_REAL, OFF(max_gradcheck_cost),
      "1e10", 0,
-     "largest /gradcheck, as rows x params^2 (about its multiply-adds; 0: no limit)"},
+     "largest /gradcheck, as rows x params x max(params, multiply-adds of a row's forward pass) (about its work; 0: no limit)"},
     {"max-expression-length", "GRADSERVE_MAX_EXPRESSION_LENGTH", OPT_SIZE,
      OFF(ad_limits.max_length), "4096", 0, "longest /autodiff expression, in bytes (0: no limit)"},
     {"max-expression-depth", "GRADSERVE_MAX_EXPRESSION_DEPTH", OPT_SIZE, OFF(ad_limits.max_depth),
@@ -274,7 +274,7 @@ static void print_help(FILE *out, const computed_defaults *c)
 {
     fprintf(out,
             "Usage: gradserve [OPTION]...\n"
-            "Serves forward passes, gradients and training of dense networks over HTTP.\n\n"
+            "Serves forward passes, gradients and training of neural networks over HTTP.\n\n"
             "Each option can also be set by its environment variable; a flag wins.\n\n");
     for (size_t i = 0; i < N_SPECS; i++) {
         const opt_spec *sp = &SPECS[i];
