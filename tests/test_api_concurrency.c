@@ -319,24 +319,6 @@ static void *run_post(void *arg)
     return NULL;
 }
 
-static char *metrics_text(int port)
-{
-    http_response r;
-    char *text = NULL;
-    if (http_get(port, "/metrics", &r) == 0 && r.status == 200 && r.body) text = strdup(r.body);
-    http_response_free(&r);
-    return text;
-}
-
-/* The value of one metric line "name value" (name with its labels), or -1. */
-static double metric_value(const char *text, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (!strncmp(p, name, n) && p[n] == ' ') return strtod(p + n + 1, NULL);
-    return -1;
-}
-
 /* One worker busy with a /train, a queue of one: a request that waits past
  * --queue-ms gets 503 after about that long; one that finds the queue full
  * gets 503 at once. Both are counted by reason. */
@@ -378,11 +360,11 @@ static void test_queue_full_and_wait_expired(void)
     http_response_free(&waiting.r);
     pthread_join(tt, NULL);
     check_train_result(&t, "beside the queue");
-    char *m = metrics_text(s.port);
-    CHECK(m && metric_value(m, "gradserve_rejected_total{reason=\"queue_full\"}") == 1 &&
-              metric_value(m, "gradserve_rejected_total{reason=\"queue_timeout\"}") == 1,
+    char *m = api_metrics_text(s.port);
+    CHECK(m && api_metric_value(m, "gradserve_rejected_total{reason=\"queue_full\"}") == 1 &&
+              api_metric_value(m, "gradserve_rejected_total{reason=\"queue_timeout\"}") == 1,
           "rejections by reason not counted");
-    CHECK(m && metric_value(m, "gradserve_queue_length") == 0, "queue not empty afterwards");
+    CHECK(m && api_metric_value(m, "gradserve_queue_length") == 0, "queue not empty afterwards");
     free(m);
     http_response_free(&t.r);
     free(t.body);
@@ -497,8 +479,8 @@ static void test_memory_budget(void)
     }
     double peak = 0, limit = (double)(need + need / 2);
     for (int k = 0; k < 100; k++) {
-        char *m = metrics_text(s.port);
-        double used = m ? metric_value(m, "gradserve_memory_in_use_bytes") : -1;
+        char *m = api_metrics_text(s.port);
+        double used = m ? api_metric_value(m, "gradserve_memory_in_use_bytes") : -1;
         if (used > peak) peak = used;
         free(m);
         sleep_s(0.01);
@@ -511,11 +493,11 @@ static void test_memory_budget(void)
     }
     CHECK(ok == 3, "%d of 3 requests within the budget answered 200", ok);
     CHECK(peak <= limit, "memory in use %.0f passed the budget %.0f", peak, limit);
-    char *m = metrics_text(s.port);
-    double waits = m ? metric_value(m, "gradserve_memory_waits_total") : -1;
+    char *m = api_metrics_text(s.port);
+    double waits = m ? api_metric_value(m, "gradserve_memory_waits_total") : -1;
     CHECK(waits >= 1, "memory waits counted: %.0f", waits);
-    CHECK(m && metric_value(m, "gradserve_memory_in_use_bytes") == 0, "memory in use after: %.0f",
-          m ? metric_value(m, "gradserve_memory_in_use_bytes") : -1);
+    CHECK(m && api_metric_value(m, "gradserve_memory_in_use_bytes") == 0, "memory in use after: %.0f",
+          m ? api_metric_value(m, "gradserve_memory_in_use_bytes") : -1);
     free(m);
     server_stop(&s);
 
@@ -539,8 +521,8 @@ static void test_memory_budget(void)
     json_decref(p);
     http_response_free(&r);
     http_client_free(c);
-    m = metrics_text(s.port);
-    CHECK(m && metric_value(m, "gradserve_rejected_total{reason=\"over_memory_budget\"}") == 1,
+    m = api_metrics_text(s.port);
+    CHECK(m && api_metric_value(m, "gradserve_rejected_total{reason=\"over_memory_budget\"}") == 1,
           "rejection not counted");
     free(m);
     int code = server_stop(&s);
@@ -627,8 +609,8 @@ static void test_drain_full_queue(void)
         sleep_s(0.05);
     }
     sleep_s(0.2);
-    char *m = metrics_text(s.port);
-    double queued = m ? metric_value(m, "gradserve_queue_length") : -1;
+    char *m = api_metrics_text(s.port);
+    double queued = m ? api_metric_value(m, "gradserve_queue_length") : -1;
     free(m);
     CHECK(queued == 4, "queue length %.0f before SIGTERM, want 4", queued);
     server_signal(&s, SIGTERM);

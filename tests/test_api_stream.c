@@ -106,22 +106,6 @@ static char *line_at(const line_reader *lr, size_t i)
     return strndup(p, strcspn(p, "\n"));
 }
 
-static char *metrics_text(int port)
-{
-    http_response r;
-    char *text = NULL;
-    if (http_get(port, "/metrics", &r) == 0 && r.status == 200 && r.body) text = strdup(r.body);
-    http_response_free(&r);
-    return text;
-}
-
-static double metric_value(const char *text, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (!strncmp(p, name, n) && p[n] == ' ') return strtod(p + n + 1, NULL);
-    return -1;
-}
 
 static int valid_as(const char *ref, const json_t *j, char *err, size_t errlen)
 {
@@ -221,8 +205,8 @@ static int watch_first_line(void *ctx, const char *line, size_t len, size_t inde
     (void)line;
     (void)len;
     if (index == 0) {
-        char *m = metrics_text(w->port);
-        w->inflight_at_first_line = m ? metric_value(m, "gradserve_inflight_requests") : -1;
+        char *m = api_metrics_text(w->port);
+        w->inflight_at_first_line = m ? api_metric_value(m, "gradserve_inflight_requests") : -1;
         free(m);
     }
     return w->hang_up_after && index + 1 >= (size_t)w->hang_up_after;
@@ -253,8 +237,8 @@ static void test_lines_come_while_it_runs_and_leaving_stops_it(void)
     for (int i = 0; i < 200 && gone < 1; i++) {
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
-        char *m = metrics_text(s.port);
-        gone = m ? metric_value(m, "gradserve_rejected_total{reason=\"client_gone\"}") : -1;
+        char *m = api_metrics_text(s.port);
+        gone = m ? api_metric_value(m, "gradserve_rejected_total{reason=\"client_gone\"}") : -1;
         free(m);
     }
     CHECK(gone == 1, "client_gone %g: the training did not stop", gone);

@@ -113,6 +113,19 @@ for block in "$tmp"/*.sh; do
     done <<<"$expect"
 done
 
+# run_example NAME COMMAND...: passes when it exits 0 (its first line shown).
+run_example() {
+    local name=$1 out="$tmp/example.out" rc
+    shift
+    "$@" >"$out" 2>&1
+    rc=$?
+    if [ "$rc" = 0 ]; then
+        pass "$name: $(head -n 1 "$out")"
+    else
+        fail "$name: exits $rc"; head -n 20 "$out"
+    fi
+}
+
 # C examples: a whole program each, built against the library as a user would.
 blas_libs=$(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 for block in "$tmp"/*.c; do
@@ -124,13 +137,7 @@ for block in "$tmp"/*.c; do
             "$build/libgradserve.a" $blas_libs -lm ${EXAMPLE_LDFLAGS:-} 2>"$block.log"; then
         fail "$name: does not compile"; head -n 20 "$block.log"
     else
-        "$block.bin" >"$block.out" 2>&1
-        rc=$?
-        if [ "$rc" = 0 ]; then
-            pass "$name: $(head -n 1 "$block.out")"
-        else
-            fail "$name: exits $rc"; head -n 20 "$block.out"
-        fi
+        run_example "$name" "$block.bin"
     fi
 done
 
@@ -139,13 +146,7 @@ for block in "$tmp"/*.js; do
     [ -e "$block" ] || continue
     name="$(basename "$block" .js): JavaScript example"
     sed "s/localhost:8080/127.0.0.1:$port/g" "$block" >"$block.mjs"
-    node "$block.mjs" >"$block.out" 2>&1
-    rc=$?
-    if [ "$rc" = 0 ]; then
-        pass "$name: $(head -n 1 "$block.out")"
-    else
-        fail "$name: exits $rc"; head -n 20 "$block.out"
-    fi
+    run_example "$name" node "$block.mjs"
 done
 
 [ $((passed + failed)) -gt 0 ] || { echo "FAIL no examples found"; failed=1; }

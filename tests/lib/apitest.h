@@ -72,6 +72,25 @@ static inline void api_check_all_responses_valid(void)
     check_end();
 }
 
+/* GET /metrics on port, a new connection: the text (free()), or NULL. */
+static inline char *api_metrics_text(int port)
+{
+    http_response r;
+    char *text = NULL;
+    if (http_get(port, "/metrics", &r) == 0 && r.status == 200 && r.body) text = strdup(r.body);
+    http_response_free(&r);
+    return text;
+}
+
+/* The value of one metric line "name value" (name with its labels), or -1. */
+static inline double api_metric_value(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, name, n) && p[n] == ' ') return strtod(p + n + 1, NULL);
+    return -1;
+}
+
 static inline void api_print_body(const http_response *r)
 {
     printf("    body: %.400s%s\n", r->body ? r->body : "",
