@@ -65,7 +65,7 @@ trap '"$docker" rm -f "$name" >/dev/null 2>&1' EXIT
 "$docker" run --rm --name "$name" --network "$net" --shm-size 1g "${ca[@]}" \
     -v "$work/head.bundle:/fresh/head.bundle:ro" "$image" bash -c '
     set -u
-    git clone -q /fresh/head.bundle /root/gradserve && cd /root/gradserve || exit 1
+    git -c advice.detachedHead=false clone -q /fresh/head.bundle /root/gradserve && cd /root/gradserve || exit 1
     echo "fresh: node $(command -v node >/dev/null && node --version || echo "not installed yet")"
     make test 2>&1 | tee /tmp/test.log
     echo "fresh: node $(node --version) from Debian: $(dpkg-query -W -f="\${Version}" nodejs)"
