@@ -652,8 +652,11 @@ static void finish_job(job *j)
         int streaming = st->opened, gone = st->gone;
         if (streaming && !gone) stream_finish(q->srv, q);
         pthread_mutex_unlock(&st->mu);
-        if (gone) count_problem(q->srv, &q->res.d);
-        if (gone) request_free(q); /* the connection has ended: the worker was last */
+        if (gone) { /* the connection has ended: the worker is last */
+            count_problem(q->srv, &q->res.d);
+            request_free(q);
+            return;
+        }
         if (streaming) return;
     }
     q->wait = WAIT_DONE;
