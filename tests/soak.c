@@ -103,18 +103,6 @@ static void *work(void *arg)
     return NULL;
 }
 
-static long vmrss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
-    if (f) fclose(f);
-    return kb;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -148,7 +136,7 @@ int main(void)
     if (!up) return CHECK_DONE();
     port = s.port;
 
-    long rss_start = vmrss_kb(s.pid);
+    long rss_start = server_proc_status(s.pid, "VmRSS");
     double t0 = now_s();
     deadline = t0 + seconds;
     worker *w = calloc((size_t)conns, sizeof *w);
@@ -164,16 +152,16 @@ int main(void)
         struct timespec ts = {0, 50000000};
         nanosleep(&ts, NULL);
     }
-    long rss_warm = vmrss_kb(s.pid), rss_peak = rss_warm;
+    long rss_warm = server_proc_status(s.pid, "VmRSS"), rss_peak = rss_warm;
     while (now_s() < deadline) {
         struct timespec ts = {0, 200000000};
         nanosleep(&ts, NULL);
-        long v = vmrss_kb(s.pid);
+        long v = server_proc_status(s.pid, "VmRSS");
         if (v > rss_peak) rss_peak = v;
     }
     for (int i = 0; i < conns; i++) pthread_join(th[i], NULL);
     double elapsed = now_s() - t0;
-    long rss_end = vmrss_kb(s.pid);
+    long rss_end = server_proc_status(s.pid, "VmRSS");
 
     size_t total = 0;
     for (int i = 0; i < conns; i++) total += w[i].n;

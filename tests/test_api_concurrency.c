@@ -641,30 +641,6 @@ static void test_drain_full_queue(void)
     free(body);
 }
 
-static long vmrss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) kb = atol(line + 6);
-    if (f) fclose(f);
-    return kb;
-}
-
-static long threads_of(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "Threads:", 8)) n = atol(line + 8);
-    if (f) fclose(f);
-    return n;
-}
-
 /* Many idle keep-alive connections, each after one request (more than the
  * old limit of 256): all accepted and still open, no thread each, a few KB
  * each, and a request beside them served at once. */
@@ -682,7 +658,7 @@ static void test_idle_connections_cheap(void)
         CHECK(0, "server did not start");
         return;
     }
-    long threads0 = threads_of(s.pid);
+    long threads0 = server_proc_status(s.pid, "Threads");
     static http_client *idle[N_IDLE];
     int opened = 0;
     http_response r;
@@ -690,7 +666,7 @@ static void test_idle_connections_cheap(void)
     http_client *warm = http_client_new(s.port, NULL);
     http_request(warm, "POST", "/gradients", NULL, cases[0].body, strlen(cases[0].body), &r);
     http_response_free(&r);
-    long rss0 = vmrss_kb(s.pid);
+    long rss0 = server_proc_status(s.pid, "VmRSS");
     for (int i = 0; i < N_IDLE; i++) {
         idle[i] = http_client_new(s.port, NULL);
         if (http_request(idle[i], "GET", "/health/live", NULL, NULL, 0, &r) == 0 &&
@@ -699,7 +675,7 @@ static void test_idle_connections_cheap(void)
         http_response_free(&r);
     }
     sleep_s(1.0);
-    long rss1 = vmrss_kb(s.pid), threads1 = threads_of(s.pid);
+    long rss1 = server_proc_status(s.pid, "VmRSS"), threads1 = server_proc_status(s.pid, "Threads");
     http_request(warm, "POST", "/gradients", NULL, cases[0].body, strlen(cases[0].body), &r);
     CHECK(r.status == 200 && r.seconds < 1.0, "a request beside %d idle connections: %ld in %.2f s",
           opened, r.status, r.seconds);

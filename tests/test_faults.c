@@ -85,18 +85,6 @@ static int closed_by_peer(int fd, int timeout_ms)
     return 0;
 }
 
-static long vmrss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
-    if (f) fclose(f);
-    return kb;
-}
-
 /* The gradserve_inflight_requests gauge (-1 when /metrics fails). */
 static long inflight(int port)
 {
@@ -171,7 +159,7 @@ static int up;
  * returns to 0) and the server answers the next request. */
 static void test_client_gone_mid_upload(void)
 {
-    long rss0 = vmrss_kb(srv.pid);
+    long rss0 = server_proc_status(srv.pid, "VmRSS");
     for (int i = 0; i < 20; i++) {
         int fd = connect_to(srv.port);
         CHECK(fd >= 0, "connect %d", i);
@@ -187,7 +175,7 @@ static void test_client_gone_mid_upload(void)
     }
     CHECK(settles(srv.port, 10), "requests still in flight: %ld", inflight(srv.port));
     CHECK(serves(srv.port), "no answer after the aborted uploads");
-    long rss1 = vmrss_kb(srv.pid);
+    long rss1 = server_proc_status(srv.pid, "VmRSS");
     printf("  VmRSS %ld -> %ld kB after 20 aborted 500 kB uploads\n", rss0, rss1);
     CHECK(rss1 - rss0 < 16 * 1024, "RSS grew by %ld kB", rss1 - rss0);
 }
@@ -317,7 +305,7 @@ static void test_oversized_requests_refused_before_allocation(void)
         {"/forward", "{\"network\":{\"inputs\":1,\"layers\":{\"shape\":[1000000]}},\"inputs\":[[1]]}",
          400},
     };
-    long rss0 = vmrss_kb(srv.pid);
+    long rss0 = server_proc_status(srv.pid, "VmRSS");
     for (int round = 0; round < 10; round++)
         for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
             http_response r;
@@ -336,7 +324,7 @@ static void test_oversized_requests_refused_before_allocation(void)
     http_raw(srv.port, huge, sizeof huge - 1, &reply, 3000);
     CHECK(reply && http_raw_status(reply) == 413, "10 GiB body: %.80s", reply ? reply : "");
     free(reply);
-    long rss1 = vmrss_kb(srv.pid);
+    long rss1 = server_proc_status(srv.pid, "VmRSS");
     printf("  VmRSS %ld -> %ld kB after 61 requests declaring up to 4e9 parameters\n", rss0, rss1);
     CHECK(rss1 - rss0 < 8 * 1024, "RSS grew by %ld kB", rss1 - rss0);
     CHECK(serves(srv.port), "not serving afterwards");

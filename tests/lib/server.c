@@ -239,3 +239,19 @@ void server_dump_log(const test_server *s, int max_lines)
     for (int i = from; i < n; i++) printf("  | %s", lines[i % 256]);
     for (int i = 0; i < 256; i++) free(lines[i]);
 }
+
+long server_proc_status(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = strlen(field);
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, n) && line[n] == ':') {
+            v = atol(line + n + 1);
+            break;
+        }
+    if (f) fclose(f);
+    return v;
+}

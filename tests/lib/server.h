@@ -43,6 +43,10 @@ int server_alive(test_server *s);
 /* Prints the last lines of the server's log (for failures). */
 void server_dump_log(const test_server *s, int max_lines);
 
+/* A count from /proc/PID/status, e.g. "VmRSS" (kB) or "Threads"; -1 when
+ * the process or the field is not there. */
+long server_proc_status(pid_t pid, const char *field);
+
 /* The binary path that server_start would use. */
 const char *server_binary(void);
 
