@@ -663,6 +663,8 @@ static void finish_job(job *j)
     loop_resume(q->srv->loop, q->conn);
 }
 
+static enum MHD_Result answer_compute(server *s, struct MHD_Connection *c, http_request *q);
+
 /* The body has arrived: checks that need it, then the queue. The connection
  * is suspended before the job is submitted, so that a worker can never
  * resume it first; a full queue resumes it at once (WAIT_REFUSED). */
@@ -685,8 +687,9 @@ static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http
     metrics_phase(&s->metrics, q->route, PHASE_RECEIVE, q->t_body - q->start);
 
     const char *json = q->body ? q->body : "";
-    size_t memory = estimate_working_set(q->route, json, q->json_len ? q->json_len : q->len,
-                                         q->len, &s->opts->limits);
+    request_estimate est = estimate_request(q->route, json, q->json_len ? q->json_len : q->len,
+                                            q->len, &s->opts->limits);
+    size_t memory = est.memory;
     if (memory > s->opts->max_memory) {
         metrics_reject(&s->metrics, REJECT_MEMORY);
         diag d = {0};
@@ -706,6 +709,12 @@ static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http
     q->work.memory = memory;
     q->work.run = run_job;
     q->work.finish = finish_job;
+    /* tiny and nobody waiting: computed here, on the event loop, without the
+     * two thread wake-ups of the hand-over (estimate.h) */
+    if (est.tiny && !q->stream && wq_run_here(&s->queue, &q->work)) {
+        q->wait = WAIT_DONE;
+        return answer_compute(s, c, q);
+    }
     q->wait = WAIT_QUEUED;
     MHD_suspend_connection(c);
     if (wq_submit(&s->queue, &q->work) != 0) {

@@ -349,7 +349,7 @@ int options_parse(server_options *o, int argc, char **argv, FILE *out, FILE *err
 {
     memset(o, 0, sizeof *o);
     computed_defaults c;
-    c.cpus = o->max_concurrent = available_cpus();
+    c.cpus = o->cpus = o->max_concurrent = available_cpus();
     c.memory = o->max_memory = default_memory_budget(&c.memory_from);
     o->memory_from = c.memory_from;
     o->fd_limit = raise_fd_limit();

@@ -418,7 +418,8 @@ static void test_fifo_order(void)
         snprintf(order + strlen(order), sizeof order - strlen(order), "%d ", k);
     }
     if (f) fclose(f);
-    printf("  completion order: %s(a /train ahead of them, one worker)\n", order);
+    printf("  completion order: %s(a /train of %.2f s ahead of them, one worker)\n", order,
+           t.seconds);
     CHECK(n == N_FIFO && in_order, "answered in the order %s", order);
     http_response_free(&t.r);
     free(t.body);
@@ -458,7 +459,7 @@ static char *big_train_body(void)
 static void test_memory_budget(void)
 {
     char *body = big_train_body();
-    size_t need = estimate_working_set(R_TRAIN, body, strlen(body), strlen(body), NULL);
+    size_t need = estimate_request(R_TRAIN, body, strlen(body), strlen(body), NULL).memory;
     char budget[32];
     snprintf(budget, sizeof budget, "%zu", need + need / 2);
     const char *args[] = {"--max-concurrent", "2", "--max-memory", budget, NULL};
