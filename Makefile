@@ -34,7 +34,7 @@ LIBS        = -ljansson -lmicrohttpd -lpthread -lm
 
 CORE_SRC   := $(wildcard core/*.c)
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
-SERVER_SRC := $(wildcard server/*.c)
+SERVER_SRC := $(wildcard server/*.c server/*/*.c)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC   := $(wildcard tests/test_*.c)
 TEST_BIN   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -113,9 +113,9 @@ $(BUILD)/pic/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(BLAS_CFLAGS) $(CFLAGS) -fPIC -fno-semantic-interposition -c -o $@ $<
 
-$(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*)
+$(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h server/*/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Iserver -I$(BUILD)/server -include server/alloc.h $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) -Iserver -include server/alloc.h $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/gradserve: $(SERVER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(LIB) $(BLAS_LIBS) $(LIBS)

@@ -17,12 +17,12 @@
 
 #include "alloc.h"
 #include "gradserve.h"
-#include "http.h"
+#include "http/http.h"
 #include "kernels.h"
 #include "log.h"
-#include "loop.h"
+#include "http/loop.h"
 #include "options.h"
-#include "routes.h"
+#include "api/routes.h"
 
 /* One forward and backward pass per dtype through BLAS before accepting
  * requests: OpenBLAS initialises its buffers and threads on first use. */

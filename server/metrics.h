@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "routes.h"
+#include "api/routes.h"
 
 typedef enum {
     REJECT_QUEUE_FULL = 0,  /* 503: --max-queue requests already wait */

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "estimate.h"
+#include "http/estimate.h"
 #include "lib/apitest.h"
 
 #define N_CLIENTS 8

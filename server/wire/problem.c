@@ -1,11 +1,11 @@
-#include "problem.h"
+#include "wire/problem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_writer.h"
+#include "wire/json_writer.h"
 
 /* base and its '/', truncated to PTR_MAX - 1 characters as snprintf would
  * (no printf: pointers are made for every tensor of every request). */

@@ -1,16 +1,16 @@
-#include "routes.h"
+#include "api/routes.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "autodiff_route.h"
+#include "api/autodiff_route.h"
 #include "alloc.h"
-#include "codec.h"
-#include "fastjson.h"
-#include "json_writer.h"
-#include "request.h"
+#include "wire/codec.h"
+#include "wire/fastjson.h"
+#include "wire/json_writer.h"
+#include "api/request.h"
 
 const route_info ROUTES[R_COUNT] = {
     [R_FORWARD] = {"/forward", "POST"},

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "gradserve.h"
-#include "routes.h"
+#include "api/routes.h"
 
 /* A pass of at most this many multiply-adds (rows x parameters) costs less
  * than handing the request to a worker and back (a few microseconds against

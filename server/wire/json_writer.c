@@ -1,4 +1,4 @@
-#include "json_writer.h"
+#include "wire/json_writer.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -7,10 +7,10 @@
 #include <microhttpd.h>
 #include <stdatomic.h>
 
-#include "loop.h"
+#include "http/loop.h"
 #include "metrics.h"
 #include "options.h"
-#include "queue.h"
+#include "http/queue.h"
 
 typedef struct {
     const server_options *opts;

@@ -1,4 +1,4 @@
-#include "codec.h"
+#include "wire/codec.h"
 
 #include <float.h>
 #include <math.h>
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "fastjson.h"
+#include "wire/base64.h"
+#include "wire/fastjson.h"
 
 /* b64 tensors are little-endian on the wire and copied as they are. */
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "options.h"
-#include "problem.h"
+#include "wire/problem.h"
 
 typedef enum {
     R_FORWARD = 0,

@@ -1,4 +1,4 @@
-#include "request.h"
+#include "api/request.h"
 
 #include "alloc.h"
 

@@ -1,4 +1,4 @@
-#include "http.h"
+#include "http/http.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,11 +13,11 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "assets.h"
-#include "estimate.h"
+#include "http/assets.h"
+#include "http/estimate.h"
 #include "log.h"
-#include "problem.h"
-#include "routes.h"
+#include "wire/problem.h"
+#include "api/routes.h"
 
 #define REQUEST_ID_MAX 128
 #define CORS_ALLOW_HEADERS "Content-Type, Authorization, X-Request-Id, " BINARY_HEADER

@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 #include "gradserve.h"
-#include "json_writer.h"
-#include "problem.h"
+#include "wire/json_writer.h"
+#include "wire/problem.h"
 
 #define TENSOR_MAX_RANK 4
 
