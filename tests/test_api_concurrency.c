@@ -199,12 +199,18 @@ static size_t calibrate(int port, double seconds)
     http_client *c = http_client_new(port, NULL);
     for (;;) {
         char *b = long_train_body(epochs);
-        http_response r;
-        double t0 = now_s();
-        http_request(c, "POST", "/train", NULL, b, strlen(b), &r);
-        dt = now_s() - t0;
-        long st = r.status;
-        http_response_free(&r);
+        long st = 0;
+        /* the faster of two: one run stalled by the machine's other work
+         * (a loaded shared machine) made the training 12 epochs long */
+        for (int k = 0; k < 2; k++) {
+            http_response r;
+            double t0 = now_s();
+            http_request(c, "POST", "/train", NULL, b, strlen(b), &r);
+            double t = now_s() - t0;
+            dt = k == 0 || t < dt ? t : dt;
+            st = r.status;
+            http_response_free(&r);
+        }
         free(b);
         if (st != 200 || dt > 0.25 || epochs >= 8192) break;
         epochs *= 2;
@@ -384,7 +390,10 @@ static void test_fifo_order(void)
         CHECK(0, "server did not start");
         return;
     }
-    size_t epochs = calibrate(s.port, 1.5);
+    /* well past the 0.7 s of sending: a tiny request that found the worker
+     * idle would be computed by the event loop at once (estimate.h), and
+     * could be answered beside the one before it */
+    size_t epochs = calibrate(s.port, 3.0);
     train_job t = {s.port, long_train_body(epochs), {0}, 0, 0};
     pthread_t tt, th[N_FIFO];
     pthread_create(&tt, NULL, run_train, &t);
