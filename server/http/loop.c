@@ -167,10 +167,13 @@ int loop_run(event_loop *l, struct MHD_Daemon *const *daemons, unsigned n, int l
 
 void loop_resume(event_loop *l, struct MHD_Connection *c)
 {
+    /* the info lives in the connection, which its loop may free as soon as
+     * it is resumed: the daemon is read first */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
+    struct MHD_Daemon *d = ci ? ci->daemon : NULL;
     MHD_resume_connection(c);
     for (unsigned i = 0; i < l->n; i++)
-        if (!ci || ci->daemon == l->t[i].d) poke(&l->t[i]);
+        if (!d || d == l->t[i].d) poke(&l->t[i]);
 }
 
 void loop_quiesce(event_loop *l)
