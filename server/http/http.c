@@ -13,7 +13,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "http/assets.h"
+#include "api/assets.h"
 #include "http/estimate.h"
 #include "log.h"
 #include "wire/problem.h"
@@ -64,7 +64,8 @@ typedef struct {
     compute_result res;  /* the worker's answer (WAIT_DONE, JOB_RAN) */
     size_t json_len;     /* the JSON header's length in a binary body; 0: all JSON */
     double t_body;       /* the whole body had arrived */
-    route_id route;
+    const route_def *route;
+    const char *param; /* the path's parameter (route_find), in path */
     double start;
     char id[REQUEST_ID_MAX + 1];
     char method[16];
@@ -76,7 +77,7 @@ typedef struct {
                    so that its tensors can be used where they lie (codec.h) */
     int too_large;
     size_t discarded; /* bytes dropped since too_large */
-    int compute; /* a POST to a compute route: its body is read */
+    int compute; /* the route reads this request's body (route_reads_body) */
     int status;  /* queued; 0 until then */
     size_t bytes;
     size_t expect_len; /* Content-Length, when given and within the limit */
@@ -84,9 +85,7 @@ typedef struct {
     ndjson_stream *stream; /* a /train that asked for NDJSON, or NULL */
 } http_request;
 
-typedef struct {
-    const char *name, *value;
-} header;
+typedef route_header header;
 
 /* ---- server state --------------------------------------------------------- */
 
@@ -393,16 +392,18 @@ static int media_type_ok(const char *ct)
     return 0;
 }
 
-/* Everything a compute request can be refused for before its body is read. */
+/* Everything a request with a body can be refused for before it is read. */
 static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_request *q,
                                      int *done)
 {
-    enum MHD_Result ret = check_auth(s, c, q, done);
-    if (*done) return ret;
+    if (q->route->auth) {
+        enum MHD_Result ret = check_auth(s, c, q, done);
+        if (*done) return ret;
+    }
     *done = 1;
     if (atomic_load(&s->draining)) return respond_unavailable(s, c, q, REJECT_DRAINING);
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    if (!media_type_ok(ct)) {
+    if (q->route->body == BODY_JSON && !media_type_ok(ct)) {
         metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
         return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
                              "Send the request as application/json (text/plain and "
@@ -475,9 +476,34 @@ static void count_problem(server *s, const diag *d)
                                     : REJECT_LIMIT);
 }
 
+/* A route's answer (compute_run's result): its body as it is, the JSON and
+ * binary parts of a binary answer as two buffers, or its problem. The bodies
+ * are the response's from here on. */
+static enum MHD_Result respond_result(server *s, struct MHD_Connection *c, http_request *q,
+                                      compute_result *res)
+{
+    if (res->d.status) {
+        count_problem(s, &res->d);
+        return respond_problem(s, c, q, &res->d, res->status == 503 ? RETRY_AFTER : NULL);
+    }
+    if (res->json_len) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", res->json_len);
+        header h[] = {{BINARY_HEADER, n}, {NULL, NULL}};
+        char *body = res->body, *bin = res->bin;
+        res->body = res->bin = NULL;
+        return respond_parts(s, c, q, body, res->len, bin, res->bin_len, h);
+    }
+    const char *type = res->content_type ? res->content_type : "application/json";
+    if (res->fixed) return respond(s, c, q, res->status, type, res->fixed, res->len, 0, res->headers);
+    char *body = res->body;
+    res->body = NULL;
+    return respond(s, c, q, res->status, type, body, res->len, 1, res->headers);
+}
+
 /* ---- streamed /train ------------------------------------------------------------------ */
 
-static void request_free(http_request *q)
+static void http_request_free(http_request *q)
 {
     if (q->stream) {
         pthread_mutex_destroy(&q->stream->mu);
@@ -585,7 +611,7 @@ static enum MHD_Result start_stream(server *s, struct MHD_Connection *c, http_re
     static const header STREAM_HEADERS[] = {{"Cache-Control", "no-cache"},
                                             {"X-Accel-Buffering", "no"}, /* nginx: pass on */
                                             {NULL, NULL}};
-    metrics_phase(&s->metrics, q->route, PHASE_QUEUE, q->work.started - q->t_body);
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_QUEUE, q->work.started - q->t_body);
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, q, NULL);
     if (!r) return MHD_NO;
@@ -630,12 +656,13 @@ static void run_job(job *j)
     double limit = s->opts->max_request_seconds;
     train_stream stream = {stream_line, stream_closed, q};
     compute_env env = {s->opts, limit > 0 ? q->start + limit : 0, &s->abort_compute,
-                       q->json_len, 1, q->stream ? &stream : NULL};
+                       q->json_len, 1, q->stream ? &stream : NULL, q->method, q->param,
+                       &s->metrics, atomic_load(&s->draining)};
     compute_run(q->route, q->body ? q->body : "", q->len, &env, &q->res);
-    metrics_compute_done(&s->metrics, q->route, now_seconds() - j->started);
-    metrics_phase(&s->metrics, q->route, PHASE_DECODE, q->res.decode_s);
-    metrics_phase(&s->metrics, q->route, PHASE_COMPUTE, q->res.compute_s);
-    metrics_phase(&s->metrics, q->route, PHASE_ENCODE, q->res.encode_s);
+    metrics_compute_done(&s->metrics, route_index(q->route), now_seconds() - j->started);
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_DECODE, q->res.decode_s);
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_COMPUTE, q->res.compute_s);
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_ENCODE, q->res.encode_s);
     free(q->buf);
     q->buf = q->body = NULL;
 }
@@ -654,7 +681,7 @@ static void finish_job(job *j)
         pthread_mutex_unlock(&st->mu);
         if (gone) { /* the connection has ended: the worker is last */
             count_problem(q->srv, &q->res.d);
-            request_free(q);
+            http_request_free(q);
             return;
         }
         if (streaming) return;
@@ -682,7 +709,14 @@ static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http
         q->json_len = (size_t)v;
     }
     q->t_body = now_seconds();
-    metrics_phase(&s->metrics, q->route, PHASE_RECEIVE, q->t_body - q->start);
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_RECEIVE, q->t_body - q->start);
+    if (!q->route->queued) { /* cheap enough to answer on the event loop */
+        compute_env env = {.opts = s->opts, .abort = &s->abort_compute, .json_len = q->json_len,
+                           .split_binary = 1, .method = q->method, .param = q->param,
+                           .metrics = &s->metrics, .draining = atomic_load(&s->draining)};
+        compute_run(q->route, q->body ? q->body : "", q->len, &env, &q->res);
+        return respond_result(s, c, q, &q->res);
+    }
 
     const char *json = q->body ? q->body : "";
     size_t memory = estimate_working_set(q->route, json, q->json_len ? q->json_len : q->len,
@@ -696,7 +730,7 @@ static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http
                    (double)memory / (1 << 20), (double)s->opts->max_memory / (1 << 20));
         return respond_problem(s, c, q, &d, NULL);
     }
-    if (q->route == R_TRAIN && wants_ndjson(c)) {
+    if (q->route->ndjson && wants_ndjson(c)) {
         if (!(q->stream = calloc(1, sizeof *q->stream))) return MHD_NO;
         pthread_mutex_init(&q->stream->mu, NULL);
         q->stream->worker = 1;
@@ -722,90 +756,15 @@ static enum MHD_Result answer_compute(server *s, struct MHD_Connection *c, http_
     if (q->wait == WAIT_REFUSED) return respond_unavailable(s, c, q, REJECT_QUEUE_FULL);
     if (q->work.outcome == JOB_EXPIRED) return respond_unavailable(s, c, q, REJECT_QUEUE_TIMEOUT);
     if (q->work.outcome == JOB_DRAINED) return respond_unavailable(s, c, q, REJECT_DRAINING);
-    metrics_phase(&s->metrics, q->route, PHASE_QUEUE, q->work.started - q->t_body);
-    compute_result *res = &q->res;
-    if (res->status == 200 && res->json_len) {
-        char n[24];
-        snprintf(n, sizeof n, "%zu", res->json_len);
-        header h[] = {{BINARY_HEADER, n}, {NULL, NULL}};
-        char *body = res->body, *bin = res->bin;
-        res->body = res->bin = NULL; /* owned by the response from here on */
-        return respond_parts(s, c, q, body, res->len, bin, res->bin_len, h);
-    }
-    if (res->status == 200) {
-        char *body = res->body;
-        res->body = NULL;
-        return respond(s, c, q, 200, "application/json", body, res->len, 1, NULL);
-    }
-    count_problem(s, &res->d);
-    const header *extra = res->status == 503 ? RETRY_AFTER : NULL;
-    return respond_problem(s, c, q, &res->d, extra);
-}
-
-/* The playground: GET / and GET /static/<file>, built into the binary. Its
- * policy allows this origin's files and requests only (no inline script). */
-#define PLAYGROUND_CSP                                                                    \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "     \
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "        \
-    "frame-ancestors 'none'"
-
-static enum MHD_Result serve_static(server *s, struct MHD_Connection *c, http_request *q)
-{
-    /* X-Content-Type-Options: nosniff comes with every response (respond) */
-    static const header PAGE_HEADERS[] = {{"Content-Security-Policy", PLAYGROUND_CSP},
-                                          {"Cache-Control", "no-cache"},
-                                          {NULL, NULL}};
-    const char *name = q->route == R_PAGE ? "index.html" : q->path + strlen("/static/");
-    const char *type = NULL;
-    size_t len = 0;
-    const char *data = asset_static(name, &type, &len);
-    if (!data || (q->route == R_STATIC && !strcmp(name, "index.html")))
-        return respond_error(s, c, q, 404, "not-found", NULL, "No file %s; see /openapi.yaml.",
-                             q->path);
-    return respond(s, c, q, 200, type, data, len, 0, PAGE_HEADERS);
-}
-
-static enum MHD_Result serve_get(server *s, struct MHD_Connection *c, http_request *q)
-{
-    static const char LIVE[] = "{\"status\":\"live\"}";
-    static const char READY[] = "{\"status\":\"ready\"}";
-    static const char DRAINING[] = "{\"status\":\"draining\"}";
-    switch (q->route) {
-    case R_LIVE:
-        return respond(s, c, q, 200, "application/json", LIVE, sizeof LIVE - 1, 0, NULL);
-    case R_READY:
-        if (atomic_load(&s->draining))
-            return respond(s, c, q, 503, "application/json", DRAINING, sizeof DRAINING - 1, 0,
-                           RETRY_AFTER);
-        return respond(s, c, q, 200, "application/json", READY, sizeof READY - 1, 0, NULL);
-    case R_METRICS: {
-        size_t len = 0;
-        char *text = metrics_render(&s->metrics, &len);
-        if (!text) return MHD_NO;
-        return respond(s, c, q, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 1,
-                       NULL);
-    }
-    case R_OPENAPI: {
-        size_t len = 0;
-        const char *yaml = asset_openapi_yaml(&len);
-        if (!yaml)
-            return respond_error(s, c, q, 404, "not-found", NULL,
-                                 "This build of gradserve has no openapi.yaml.");
-        return respond(s, c, q, 200, "application/yaml", yaml, len, 0, NULL);
-    }
-    case R_PAGE:
-    case R_STATIC:
-        return serve_static(s, c, q);
-    default:
-        return MHD_NO;
-    }
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_QUEUE, q->work.started - q->t_body);
+    return respond_result(s, c, q, &q->res);
 }
 
 /* OPTIONS: the CORS preflight (no auth: browsers send none with it). */
 static enum MHD_Result preflight(server *s, struct MHD_Connection *c, http_request *q)
 {
     char methods[64];
-    snprintf(methods, sizeof methods, "%s, OPTIONS", ROUTES[q->route].allow);
+    snprintf(methods, sizeof methods, "%s, OPTIONS", q->route->methods);
     const char *pna =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Private-Network");
     header h[] = {{"Allow", methods},
@@ -818,36 +777,32 @@ static enum MHD_Result preflight(server *s, struct MHD_Connection *c, http_reque
     return respond(s, c, q, 204, NULL, "", 0, 0, h);
 }
 
-static int method_allowed(route_id r, const char *method)
-{
-    if (ROUTE_IS_COMPUTE(r)) return strcmp(method, "POST") == 0;
-    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-}
-
-/* The first call, on the headers: answers everything but a compute route's
- * body, which the next calls bring. */
-/* Everything but a compute request: unknown paths, wrong methods,
- * preflights and the GET routes. */
+/* Everything but a request whose body is read: unknown paths, wrong
+ * methods, preflights, and the routes without a body, answered at once. */
 static enum MHD_Result answer_plain(server *s, struct MHD_Connection *c, http_request *q)
 {
     const char *method = q->method;
-    if (q->route == R_OTHER)
+    if (!q->route->path)
         return respond_error(s, c, q, 404, "not-found", NULL, "No route %s; see /openapi.yaml.",
                              q->path);
     if (strcmp(method, "OPTIONS") == 0) return preflight(s, c, q);
-    if (!method_allowed(q->route, method)) {
+    if (!route_allows(q->route, method)) {
         char allow[64];
-        snprintf(allow, sizeof allow, "%s, OPTIONS", ROUTES[q->route].allow);
+        snprintf(allow, sizeof allow, "%s, OPTIONS", q->route->methods);
         header h[] = {{"Allow", allow}, {NULL, NULL}};
         return respond_error(s, c, q, 405, "method-not-allowed", h,
                              "%s does not take %s; it takes %s.", q->path, method, allow);
     }
     int done = 0;
-    if (q->route == R_METRICS) {
+    if (q->route->auth) {
         enum MHD_Result ret = check_auth(s, c, q, &done);
         if (done) return ret;
     }
-    return serve_get(s, c, q);
+    compute_env env = {.opts = s->opts, .abort = &s->abort_compute, .method = method,
+                       .param = q->param, .metrics = &s->metrics,
+                       .draining = atomic_load(&s->draining)};
+    compute_run(q->route, "", 0, &env, &q->res);
+    return respond_result(s, c, q, &q->res);
 }
 
 static int has_body(struct MHD_Connection *c)
@@ -863,7 +818,7 @@ static int has_body(struct MHD_Connection *c)
  * answers on the next call and keeps the connection alive. */
 static enum MHD_Result on_headers(server *s, struct MHD_Connection *c, http_request *q)
 {
-    q->compute = ROUTE_IS_COMPUTE(q->route) && strcmp(q->method, "POST") == 0;
+    q->compute = route_reads_body(q->route, q->method);
     if (q->compute) {
         int done = 0;
         return admit_compute(s, c, q, &done);
@@ -883,9 +838,12 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url
         *con_cls = q;
         atomic_fetch_add(&s->metrics.inflight, 1);
         q->start = now_seconds();
-        q->route = route_find(url);
         copy_str(q->method, sizeof q->method, method);
         copy_str(q->path, sizeof q->path, url);
+        const char *param;
+        q->route = route_find(url, &param);
+        size_t at = (size_t)(param - url); /* the parameter, in the copy of the path */
+        q->param = *param && at < strlen(q->path) ? q->path + at : "";
         request_id(c, q->id);
         return on_headers(s, c, q);
     }
@@ -917,8 +875,8 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     /* A request that ended without a response (client gone, timeout) is
      * logged with status 0 and not counted as answered. */
     int status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? q->status : 0;
-    if (status) metrics_request_done(&s->metrics, q->route, status, seconds);
-    if (status && q->compute) metrics_phase(&s->metrics, q->route, PHASE_SEND, now_seconds() - q->t_queued);
+    if (status) metrics_request_done(&s->metrics, route_index(q->route), status, seconds);
+    if (status && q->compute) metrics_phase(&s->metrics, route_index(q->route), PHASE_SEND, now_seconds() - q->t_queued);
     log_request(q->id, q->method, q->path, status, status ? q->bytes : 0, seconds);
     atomic_fetch_sub(&s->metrics.inflight, 1);
     *con_cls = NULL;
@@ -930,5 +888,5 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         pthread_mutex_unlock(&q->stream->mu);
         if (worker) return;
     }
-    request_free(q);
+    http_request_free(q);
 }
