@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "api/routes.h"
 #include "gradserve.h"
 
@@ -121,7 +122,7 @@ static void put(text *t, const char *fmt, ...)
             return;
         }
         size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *p = realloc(t->buf, cap);
+        char *p = srv_realloc(t->buf, cap);
         if (!p) break;
         t->buf = p;
         t->cap = cap;
@@ -287,7 +288,7 @@ char *metrics_render(metrics *m, size_t *len)
         GS_VERSION);
     put_blas_info(&t, m);
     if (t.failed) {
-        free(t.buf);
+        srv_free(t.buf);
         return NULL;
     }
     *len = t.len;

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#define SRV_ALLOC_LIBC_NAMES /* the test calls malloc and free itself */
 #include "alloc.h"
 #include "check.h"
 #include "options.h"

@@ -39,9 +39,9 @@ static int find_binary(codec_ctx *c, const json_t *v, size_t *cap, size_t *off)
         if (size) {
             if (c->n_bin == *cap) {
                 size_t n = *cap ? *cap * 2 : 16;
-                const json_t **o = realloc(c->bin_obj, n * sizeof *o);
+                const json_t **o = srv_realloc(c->bin_obj, n * sizeof *o);
                 if (o) c->bin_obj = o;
-                size_t *f = o ? realloc(c->bin_off, n * sizeof *f) : NULL;
+                size_t *f = o ? srv_realloc(c->bin_off, n * sizeof *f) : NULL;
                 if (!f) return -1;
                 c->bin_off = f;
                 *cap = n;
@@ -136,8 +136,8 @@ json_t *codec_open(codec_ctx *c, const char *body, size_t len, size_t json_len,
 
 void codec_close(codec_ctx *c)
 {
-    free(c->bin_obj);
-    free(c->bin_off);
+    srv_free(c->bin_obj);
+    srv_free(c->bin_off);
     fastjson_free(&c->packed);
     memset(c, 0, sizeof *c);
 }
@@ -634,7 +634,7 @@ static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void 
                convert_raw(t, p, dst, dtype, dst, d); /* names the element */
     }
     void *raw = dst;
-    if (t->b64_dtype != dtype && !(raw = malloc(bytes ? bytes : 1))) {
+    if (t->b64_dtype != dtype && !(raw = srv_malloc(bytes ? bytes : 1))) {
         diag_set(d, 500, "internal", "out of memory decoding a tensor");
         return 0;
     }
@@ -649,7 +649,7 @@ static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void 
              base64_decode(raw, t->b64, t->b64_len) == (long long)bytes;
     if (!ok) diag_invalid(d, p, "is not valid base64 (standard alphabet, with padding)");
     ok = ok && convert_raw(t, p, raw, dtype, dst, d);
-    if (raw != dst) free(raw);
+    if (raw != dst) srv_free(raw);
     return ok;
 }
 
@@ -713,7 +713,7 @@ int tensor_read(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst
 int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, int64_t *dst,
                        diag *d)
 {
-    double *v = malloc(t->count ? t->count * sizeof *v : 1);
+    double *v = srv_malloc(t->count ? t->count * sizeof *v : 1);
     if (!v) {
         diag_set(d, 500, "internal", "out of memory decoding labels");
         return 0;
@@ -729,7 +729,7 @@ int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, in
         diag_invalid(d, p, "must be a class index, an integer in 0..%zu", classes - 1);
         ok = 0;
     }
-    free(v);
+    srv_free(v);
     return ok;
 }
 
