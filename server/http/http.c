@@ -114,7 +114,10 @@ int server_init(server *s, const server_options *o)
 {
     memset(s, 0, sizeof *s);
     s->opts = o;
-    metrics_init(&s->metrics);
+    metrics_route labels[METRIC_ROUTES];
+    for (size_t i = 0; i < ROUTE_COUNT && i < METRIC_ROUTES; i++)
+        labels[i] = (metrics_route){route_label(&ROUTE_TABLE[i]), ROUTE_TABLE[i].queued};
+    if (metrics_init(&s->metrics, labels, ROUTE_COUNT) != 0) return -1;
     atomic_init(&s->draining, 0);
     atomic_init(&s->abort_compute, 0);
     if (parse_origins(s, o->cors_origins) != 0) return -1;
