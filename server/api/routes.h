@@ -1,7 +1,6 @@
 /* The routes: one table with a row per route (its path, methods, body,
- * handler, accepted keys, tensors, metric label), and compute_run, which
- * takes a request through a row's stages. The transport (http/) learns of a
- * route only through its row. */
+ * handler, accepted keys, tensors, metric label). The transport (http/) and
+ * the pipeline (api/pipeline.h) learn of a route only through its row. */
 #ifndef GS_SERVER_ROUTES_H
 #define GS_SERVER_ROUTES_H
 
@@ -134,12 +133,6 @@ int route_allows(const route_def *r, const char *method);
 /* 1 when a request with this method reads a body (POST and PUT, when the row
  * takes one). */
 int route_reads_body(const route_def *r, const char *method);
-
-/* Runs route r on body[len]: for on_net and on_json rows scan, parse,
- * decode, compute, encode; for on_plain rows the handler. res is always
- * filled (free res->body and res->bin). */
-void compute_run(const route_def *r, const char *body, size_t len, const compute_env *env,
-                 compute_result *res);
 
 /* Monotonic clock, in seconds. */
 double now_seconds(void);
