@@ -300,7 +300,7 @@ static size_t to_size(double bytes)
     return bytes >= (double)SIZE_MAX ? SIZE_MAX : (size_t)bytes;
 }
 
-request_estimate estimate_request(route_id r, const char *json, size_t json_len,
+request_estimate estimate_request(const route_def *r, const char *json, size_t json_len,
                                   size_t body_len, const gs_limits *lim)
 {
     request_estimate est = {0, 0};
@@ -309,7 +309,7 @@ request_estimate estimate_request(route_id r, const char *json, size_t json_len,
     double by_length = (double)body_len * TEXT_FACTOR + BASE_BYTES;
     shapes s = {0};
     est.memory = to_size(by_length);
-    if (r == R_AUTODIFF || !read_shapes(json, json_len, &s)) return est;
+    if (!r->param_copies || !read_shapes(json, json_len, &s)) return est;
 
     /* P parameters, W the widest layer, A activations per row */
     double prev = s.inputs, params = 0, width = s.inputs, per_row = 0;
@@ -328,15 +328,15 @@ request_estimate estimate_request(route_id r, const char *json, size_t json_len,
                        (lim->max_batch_elems && rows * width > (double)lim->max_batch_elems));
     if (over) return est;
 
-    double elem = s.float64 || r == R_GRADCHECK ? 8 : 4;
+    double elem = s.float64 || r->float64 ? 8 : 4;
     double batch = rows * (s.inputs + outputs);           /* inputs and targets */
     double bytes = (double)body_len + BASE_BYTES
                    + 8 * (batch + params)                 /* numbers read as text: doubles */
                    + elem * batch                         /* the core's copies of the batch */
-                   + elem * params * (r == R_TRAIN ? 5 : 2) /* params, grads (+ optimizer) */
+                   + elem * params * r->param_copies /* params, grads (+ optimizer) */
                    + elem * rows * (3 * per_row + s.inputs) /* z, a, deltas; dinputs */
                    + TEXT_BYTES_PER_NUMBER * (params + rows * (outputs + s.inputs));
     est.memory = to_size(bytes);
-    est.tiny = (r == R_FORWARD || r == R_GRADIENTS) && rows * params <= ESTIMATE_TINY_MACS;
+    est.tiny = r->one_pass && rows * params <= ESTIMATE_TINY_MACS;
     return est;
 }

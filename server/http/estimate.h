@@ -17,20 +17,21 @@
 
 typedef struct {
     size_t memory; /* bytes at the peak, the body itself included */
-    int tiny;      /* a /forward or /gradients of dense layers, at most
-                      ESTIMATE_TINY_MACS: run where it is rather than handed over */
+    int tiny;      /* a one-pass route (its row's one_pass) of dense layers, at
+                      most ESTIMATE_TINY_MACS: run where it is, not handed over */
 } request_estimate;
 
-/* What running route r on this body will take: json[0, json_len) is the
- * request's JSON (the binary part of a body_len-byte body follows it).
- * memory is an over-estimate by design (every buffer of the decode, the pass,
- * the optimizer and the answer counted as if alive at once).
+/* What running route r (its param_copies, float64 and one_pass) on this body
+ * will take: json[0, json_len) is the request's JSON (the binary part of a
+ * body_len-byte body follows it). memory is an over-estimate by design
+ * (every buffer of the decode, the pass, the optimizer and the answer counted
+ * as if alive at once).
  *
  * A request whose shapes break a limit of lim, or whose JSON cannot be read,
  * or whose layers are not all dense, is estimated from its length alone and
  * is never tiny: the decode refuses it, naming the field or the limit, before
  * allocating anything of its stated size. */
-request_estimate estimate_request(route_id r, const char *json, size_t json_len,
+request_estimate estimate_request(const route_def *r, const char *json, size_t json_len,
                                   size_t body_len, const gs_limits *lim);
 
 #endif

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
+
 /* One thread and its daemon. */
 typedef struct {
     event_loop *owner;
@@ -135,7 +137,7 @@ static void *loop_main(void *arg)
 
 event_loop *loop_new(void)
 {
-    event_loop *l = calloc(1, sizeof *l);
+    event_loop *l = srv_calloc(1, sizeof *l);
     if (!l) return NULL;
     l->listen_fd = -1;
     for (unsigned i = 0; i < LOOP_MAX_THREADS; i++) {
@@ -195,5 +197,5 @@ void loop_stop(event_loop *l)
         if (t->wake >= 0) close(t->wake);
     }
     if (l->listen_fd >= 0) close(l->listen_fd);
-    free(l);
+    srv_free(l);
 }
