@@ -24,6 +24,7 @@ const S = {
   last: null, // what the last round computed, for the pictures and the sweep
   view: 'forward', focus: [], pick: 0, mapping: null,
   running: false, busy: false,
+  model: 0, // bumped by resetModel: a round begun before it drops its answers
 };
 
 // ---- errors ------------------------------------------------------------------
@@ -131,6 +132,7 @@ function loadData() {
 // ---- training ------------------------------------------------------------------------
 
 function resetModel() {
+  S.model++;
   S.params = null; S.optState = null; S.optName = null; S.last = null;
   S.epoch = 0; S.history = { train: [], test: [] };
   S.trainLoss = undefined; S.trainScore = undefined; S.testScore = undefined;
@@ -179,12 +181,14 @@ async function round() {
     epochs: s.epochs, batch_size: s.batchSize, shuffle: true, seed: S.epoch + 1,
   }, s);
   if (S.optState) body.optimizer_state = S.optState;
-  const start = S.epoch;
+  const start = S.epoch, model = S.model;
   const tr = await trainRequest(body, (e, loss) => { // as each epoch's line arrives
+    if (model !== S.model) return;
     S.history.train.push([start + e, loss]);
     $('epoch').textContent = String(start + e);
     drawLoss();
   });
+  if (model !== S.model) return; // the data or the network changed meanwhile
   S.params = tr.params; S.optState = tr.optimizer_state; S.optName = opt.name;
   S.epoch += s.epochs;
 
@@ -195,6 +199,7 @@ async function round() {
     call('/forward', { network: net, params: S.params, inputs: featurize(S.sets.test.x, s.features), targets: targets(net, S.sets.test.y) }),
     call('/forward', { network: net, params: S.params, inputs: gridX, return: { activations: true } }),
   ]);
+  if (model !== S.model) return;
   S.last = { net, features: s.features, params: S.params, trainX, gridX, g, gridActivations: f.activations, gridOutputs: f.outputs };
   S.history.test.push([S.epoch, t.loss]);
   S.trainLoss = g.loss;
