@@ -33,7 +33,8 @@ route_id route_find(const char *path)
     for (int r = 0; r < R_OTHER; r++)
         if (strcmp(ROUTES[r].path, path) == 0) return (route_id)r;
     if (strncmp(path, "/static/", 8) == 0) return R_STATIC; /* 404 unless an asset */
-    if (strncmp(path, "/tensors/", 9) == 0) return R_TENSORS; /* 400 unless a ref */
+    /* one segment after /tensors/: 400 unless a ref */
+    if (strncmp(path, "/tensors/", 9) == 0 && path[9] && !strchr(path + 9, '/')) return R_TENSORS;
     return R_OTHER;
 }
 
