@@ -6,9 +6,7 @@
 #include <time.h>
 
 #include "api/autodiff_route.h"
-#include "alloc.h"
 #include "wire/codec.h"
-#include "wire/fastjson.h"
 #include "wire/json_writer.h"
 #include "api/request.h"
 #include "api/service.h"
@@ -49,7 +47,7 @@ static int loss_ok(out *o, const char *ptr, double loss)
  * compute: 1 when answered so. */
 static int refs_missing(out *o)
 {
-    return codec_refs_missing(o->codec, o->d, &o->res->body, &o->res->len);
+    return codec_refs_missing(o->refs, o->d, &o->res->body, &o->res->len);
 }
 
 /* One tensor of the answer in the request's encoding ("ref": into the store,
@@ -723,39 +721,6 @@ int route_reads_body(const route_def *r, const char *method)
 
 /* ---- the stages ------------------------------------------------------------------------- */
 
-/* Tensors in JSON numbers are read by fastjson (see fastjson.h), the rest by
- * jansson; a request fastjson's skeleton makes malformed is malformed itself,
- * and parsed again as sent for the line and column of the error. */
-static json_t *parse(const route_def *route, const char *body, size_t len, fastjson *fj,
-                     diag *d)
-{
-    if (route->tensors && fastjson_scan(fj, body, len, route->tensors) != 0) {
-        diag_set(d, 500, "internal", "out of memory reading the request's tensors");
-        return NULL;
-    }
-    json_error_t err;
-    unsigned long nulls = srv_alloc_nulls;
-    json_t *root = NULL;
-    if (fj->skeleton) {
-        root = json_loadb(fj->skeleton, fj->skeleton_len, JSON_REJECT_DUPLICATES, &err);
-        if (!root && srv_alloc_nulls == nulls && json_error_code(&err) != json_error_out_of_memory)
-            fastjson_free(fj);
-    }
-    if (!fj->skeleton) root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
-    /* jansson 2.14 reports some failed allocations as syntax errors, and
-     * ignores others: a string or number token whose buffer could not grow
-     * comes back truncated ("0.125" read as 0.1). Any failed allocation
-     * during the parse discards its result. */
-    if (srv_alloc_nulls != nulls || (!root && json_error_code(&err) == json_error_out_of_memory)) {
-        json_decref(root);
-        root = NULL;
-        diag_set(d, 500, "internal", "out of memory parsing the request");
-    } else if (!root)
-        diag_set(d, 400, "malformed-json", "line %d, column %d: %s", err.line, err.column,
-                 err.text);
-    return root;
-}
-
 void compute_run(const route_def *route, const char *body, size_t len, const compute_env *env,
                  compute_result *res)
 {
@@ -767,26 +732,17 @@ void compute_run(const route_def *route, const char *body, size_t len, const com
         res->compute_s = now_seconds() - t0;
         return;
     }
-    size_t json_len = env->json_len && env->json_len <= len ? env->json_len : len;
-    fastjson fj = {0};
-    codec_ctx cc = {0};
-    json_t *root = parse(route, body, json_len, &fj, &res->d);
-    cc.packed = fj.skeleton ? &fj : NULL;
-    if (root && env->json_len &&
-        codec_ctx_bind(&cc, root, (const unsigned char *)body + json_len, len - json_len,
-                       &res->d) != 0) {
-        json_decref(root);
-        root = NULL;
-    }
-    cc.store = env->store;
-    codec_current = &cc;
+    codec_ctx cc;
+    json_t *root = codec_open(&cc, body, len, env->json_len, route->tensors, &res->d);
+    codec_refs refs = {.store = env->store};
+    cc.refs = &refs;
     request r;
-    out o = {.d = &res->d, .store = env->store, .codec = &cc, .res = res};
+    out o = {.d = &res->d, .store = env->store, .refs = &refs, .res = res};
     jw_init(&o.w);
     if (root && route->on_json) {
         route->on_json(root, env, &o);
     } else if (root) {
-        int ok = request_decode(&r, root, &route->kind, env->opts, &res->d);
+        int ok = request_decode(&r, root, &cc, &route->kind, env->opts, &res->d);
         o.t_decoded = now_seconds();
         /* /train decodes its optimizer state too before it asks (run_train) */
         if (ok && route->on_net != run_train) ok = !refs_missing(&o);
@@ -797,10 +753,9 @@ void compute_run(const route_def *route, const char *body, size_t len, const com
         }
         request_free(&r);
     }
-    codec_current = NULL;
     json_decref(root);
-    codec_ctx_free(&cc);
-    fastjson_free(&fj);
+    codec_close(&cc);
+    codec_refs_free(&refs); /* unpins: the answer holds no stored bytes */
     if (!res->d.status && o.enc == ENC_BINARY && env->split_binary) {
         res->body = jw_take_parts(&o.w, &res->len, &res->bin, &res->bin_len);
         res->json_len = res->len;

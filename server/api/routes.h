@@ -86,7 +86,7 @@ typedef struct {
     tensor_encoding enc;
     gs_dtype dtype;
     tensor_store *store;     /* "encoding": "ref" puts the answer's tensors there */
-    const codec_ctx *codec;  /* the refs the request named */
+    const codec_refs *refs;  /* the refs the request named */
     compute_result *res;
     diag *d;
     double t_decoded, t_computed; /* phase ends, for the metrics (0: not reached) */
