@@ -371,7 +371,7 @@ static void decode_network(request *r, const json_t *net, const server_options *
                    "%zu layers exceed the limit of %zu", n, max);
         return;
     }
-    if (!(r->layers = calloc(n, sizeof *r->layers))) {
+    if (!(r->layers = srv_calloc(n, sizeof *r->layers))) {
         diag_set(d, 500, "internal", "out of memory reading the network");
         return;
     }
@@ -556,7 +556,7 @@ static void view_batch(request *r, const request_kind *kind, const server_option
 static void *alloc_elems(size_t n, size_t size, diag *d)
 {
     size_t bytes = n * size; /* within the batch limit, checked before */
-    void *p = malloc(bytes ? bytes : 1);
+    void *p = srv_malloc(bytes ? bytes : 1);
     if (!p) diag_set(d, 500, "internal", "out of memory reading the batch");
     return p;
 }
@@ -662,10 +662,10 @@ int request_decode(request *r, const json_t *root, const codec_ctx *codec,
 void request_free(request *r)
 {
     gs_net_free(r->net);
-    free(r->layers);
-    free(r->inputs);
-    free(r->targets);
-    free(r->labels);
+    srv_free(r->layers);
+    srv_free(r->inputs);
+    srv_free(r->targets);
+    srv_free(r->labels);
     memset(r, 0, sizeof *r);
 }
 

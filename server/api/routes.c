@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "api/autodiff_route.h"
 #include "wire/codec.h"
 #include "wire/json_writer.h"
@@ -368,7 +369,7 @@ static void report_epoch(train_clock *c, size_t done)
     char *line = jw_take(&w, &len);
     /* out of memory: this line is skipped, the final answer still comes */
     if (line && c->stream->line(c->stream->ctx, line, len)) c->gone = 1;
-    free(line);
+    srv_free(line);
 }
 
 static int train_should_stop(void *ctx)
@@ -486,7 +487,7 @@ static void run_train(request *r, const compute_env *env, out *o)
 
     gs_error e;
     gs_optim *opt = gs_optim_create(r->net, &odef, &e);
-    double *history = malloc((steps ? steps : 1) * sizeof *history); /* steps <= max-steps */
+    double *history = srv_malloc((steps ? steps : 1) * sizeof *history); /* steps <= max-steps */
     if (!opt || !history) {
         if (!opt) diag_core(o->d, &e, "/optimizer/", NULL);
         else diag_set(o->d, 500, "internal", "out of memory for the loss history");
@@ -503,7 +504,7 @@ static void run_train(request *r, const compute_env *env, out *o)
         else if (train_finite(o, r, opt, history, done))
             write_train(o, r, opt, history, done);
     }
-    free(history);
+    srv_free(history);
     gs_optim_free(opt);
 }
 
@@ -590,7 +591,7 @@ static void run_gradcheck(request *r, const compute_env *env, out *o)
     if (decode_seed(r, &seed, o->d) || !gradcheck_options(r, env->opts, &eps, o->d)) return;
     gs_error e;
     size_t n = gs_net_tensor_count(r->net);
-    gs_check_report *rep = calloc(n ? n : 1, sizeof *rep);
+    gs_check_report *rep = srv_calloc(n ? n : 1, sizeof *rep);
     gs_pass *pass = gs_pass_create(r->net, r->batch.rows, &env->opts->limits, &e);
     if (pass) gs_pass_set_training(pass, 1, seed); /* the loss with the check's masks */
     if (!rep) {
@@ -610,7 +611,7 @@ static void run_gradcheck(request *r, const compute_env *env, out *o)
             write_gradcheck(o, r, rep, loss);
     }
     gs_pass_free(pass);
-    free(rep);
+    srv_free(rep);
 }
 
 /* ---- POST /autodiff --------------------------------------------------------------------- */

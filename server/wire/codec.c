@@ -39,9 +39,9 @@ static int find_binary(codec_ctx *c, const json_t *v, size_t *cap, size_t *off)
         if (size) {
             if (c->n_bin == *cap) {
                 size_t n = *cap ? *cap * 2 : 16;
-                const json_t **o = realloc(c->bin_obj, n * sizeof *o);
+                const json_t **o = srv_realloc(c->bin_obj, n * sizeof *o);
                 if (o) c->bin_obj = o;
-                size_t *f = o ? realloc(c->bin_off, n * sizeof *f) : NULL;
+                size_t *f = o ? srv_realloc(c->bin_off, n * sizeof *f) : NULL;
                 if (!f) return -1;
                 c->bin_off = f;
                 *cap = n;
@@ -136,8 +136,8 @@ json_t *codec_open(codec_ctx *c, const char *body, size_t len, size_t json_len,
 
 void codec_close(codec_ctx *c)
 {
-    free(c->bin_obj);
-    free(c->bin_off);
+    srv_free(c->bin_obj);
+    srv_free(c->bin_off);
     fastjson_free(&c->packed);
     memset(c, 0, sizeof *c);
 }
@@ -357,7 +357,7 @@ static int reserve_one(void **arr, size_t *cap, size_t n, size_t size)
 {
     if (n < *cap) return 1;
     size_t c = *cap ? *cap * 2 : 8;
-    void *a = realloc(*arr, c * size);
+    void *a = srv_realloc(*arr, c * size);
     if (!a) return 0;
     *arr = a;
     *cap = c;
@@ -722,7 +722,7 @@ static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void 
                convert_raw(t, p, dst, dtype, dst, d); /* names the element */
     }
     void *raw = dst;
-    if (t->b64_dtype != dtype && !(raw = malloc(bytes ? bytes : 1))) {
+    if (t->b64_dtype != dtype && !(raw = srv_malloc(bytes ? bytes : 1))) {
         diag_set(d, 500, "internal", "out of memory decoding a tensor");
         return 0;
     }
@@ -737,7 +737,7 @@ static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void 
              base64_decode(raw, t->b64, t->b64_len) == (long long)bytes;
     if (!ok) diag_invalid(d, p, "is not valid base64 (standard alphabet, with padding)");
     ok = ok && convert_raw(t, p, raw, dtype, dst, d);
-    if (raw != dst) free(raw);
+    if (raw != dst) srv_free(raw);
     return ok;
 }
 
@@ -835,7 +835,7 @@ int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, in
             }
         return 1;
     }
-    double *v = malloc(t->count ? t->count * sizeof *v : 1);
+    double *v = srv_malloc(t->count ? t->count * sizeof *v : 1);
     if (!v) {
         diag_set(d, 500, "internal", "out of memory decoding labels");
         return 0;
@@ -851,15 +851,15 @@ int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, in
         diag_invalid(d, p, "must be a class index, an integer in 0..%zu", classes - 1);
         ok = 0;
     }
-    free(v);
+    srv_free(v);
     return ok;
 }
 
 void codec_refs_free(codec_refs *refs)
 {
     for (size_t i = 0; i < refs->n_pins; i++) store_unpin(refs->store, refs->pins[i]);
-    free(refs->pins);
-    free(refs->missing);
+    srv_free(refs->pins);
+    srv_free(refs->missing);
     memset(refs, 0, sizeof *refs);
 }
 
@@ -979,15 +979,15 @@ int tensor_write_ref(jw *w, tensor_store *store, gs_dtype dtype, const void *dat
     for (size_t k = 0; k < rank; k++) count *= dim[k];
     size_t bytes = count * gs_dtype_size(dtype);
     unsigned char digest[DIGEST_BYTES];
-    void *copy = malloc(bytes ? bytes : 1);
+    void *copy = srv_malloc(bytes ? bytes : 1);
     if (!copy || !sha256_of(data, bytes, digest)) {
-        free(copy);
+        srv_free(copy);
         diag_set(d, 500, "internal", "out of memory putting an answer's tensor in the store");
         return 0;
     }
     memcpy(copy, data, bytes);
     store_put_result r = store ? store_put(store, digest, copy, bytes) : STORE_TOO_BIG;
-    if (!store) free(copy);
+    if (!store) srv_free(copy);
     if (r == STORE_NO_MEMORY) {
         diag_set(d, 500, "internal", "out of memory putting an answer's tensor in the store");
         return 0;

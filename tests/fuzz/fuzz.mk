@@ -55,7 +55,7 @@ $(FUZZ_DIR)/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h) $(FU
 $(FUZZ_DIR)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h server/*/*.h) $(FUZZ_JANSSON) \
                         $(wildcard openapi.yaml) $(wildcard server/static/*)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_INC) -Iserver -include server/alloc.h $(FUZZ_CFLAGS) \
+	$(FUZZ_CC) $(FUZZ_INC) -Iserver $(FUZZ_CFLAGS) \
 	    -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_SRV_LIB): $(FUZZ_SRV_OBJ)

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SRV_ALLOC_LIBC_NAMES /* the test calls malloc and free itself */
 #include "alloc.h"
 #include "wire/codec.h"
 #include "options.h"
