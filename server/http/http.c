@@ -387,31 +387,26 @@ static enum MHD_Result check_auth(server *s, struct MHD_Connection *c, http_requ
     return respond_error(s, c, q, 401, "unauthorized", invalid, "The bearer token is not valid.");
 }
 
-/* JSON is read from application/json, and from the two types browsers and
- * curl send without asking (text/plain, application/x-www-form-urlencoded).
- * No Content-Type at all is taken as JSON. */
-static int media_type_ok(const char *ct)
+/* 1 when ct (parameters aside) is one of the n types in ok; no Content-Type
+ * at all is taken as the route's own type. JSON is read from
+ * application/json, and from the two types browsers and curl send without
+ * asking (text/plain, application/x-www-form-urlencoded); raw bytes
+ * (BODY_BYTES) come as application/octet-stream. */
+static int media_type_in(const char *ct, const char *const *ok, size_t n_ok)
 {
-    static const char *const OK[] = {"application/json", "text/plain",
-                                     "application/x-www-form-urlencoded",
-                                     "application/octet-stream"};
     if (!ct) return 1;
     while (*ct == ' ' || *ct == '\t') ct++;
     size_t n = strcspn(ct, ";");
     while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
-    for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++)
-        if (strlen(OK[i]) == n && strncasecmp(OK[i], ct, n) == 0) return 1;
+    for (size_t i = 0; i < n_ok; i++)
+        if (strlen(ok[i]) == n && strncasecmp(ok[i], ct, n) == 0) return 1;
     return 0;
 }
 
-/* application/octet-stream, parameters aside. */
-static int octet_stream(const char *ct)
-{
-    while (*ct == ' ' || *ct == '\t') ct++;
-    size_t n = strcspn(ct, ";");
-    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
-    return n == 24 && strncasecmp(ct, "application/octet-stream", n) == 0;
-}
+static const char *const JSON_TYPES[] = {"application/json", "text/plain",
+                                         "application/x-www-form-urlencoded",
+                                         "application/octet-stream"};
+static const char *const BYTES_TYPES[] = {"application/octet-stream"};
 
 /* Everything a request with a body can be refused for before it is read. */
 static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_request *q,
@@ -424,13 +419,13 @@ static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_r
     *done = 1;
     if (atomic_load(&s->draining)) return respond_unavailable(s, c, q, REJECT_DRAINING);
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    if (q->route->body == BODY_BYTES && ct && !octet_stream(ct)) {
+    if (q->route->body == BODY_BYTES && !media_type_in(ct, BYTES_TYPES, 1)) {
         metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
         return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
                              "%s takes the raw bytes as application/octet-stream, not %s.",
                              q->route->path, ct);
     }
-    if (q->route->body == BODY_JSON && !media_type_ok(ct)) {
+    if (q->route->body == BODY_JSON && !media_type_in(ct, JSON_TYPES, 4)) {
         metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
         return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
                              "Send the request as application/json (text/plain and "

@@ -410,7 +410,7 @@ static int view_ref(const codec_ctx *cx, const json_t *v, const char *ptr, tenso
     store_entry *e = c->store ? store_pin(c->store, digest, 1) : NULL;
     if (!e) {
         if (!reserve_one((void **)&c->missing, &c->cap_missing, c->n_missing,
-                               sizeof *c->missing)) {
+                         sizeof *c->missing)) {
             diag_set(d, 500, "internal", "out of memory noting a missing ref");
             return 0;
         }
@@ -428,7 +428,8 @@ static int view_ref(const codec_ctx *cx, const json_t *v, const char *ptr, tenso
     c->pins[c->n_pins++] = e;
     size_t len, need = SIZE_MAX;
     t->bytes = store_entry_bytes(e, &len);
-    if (!mul_ok(t->count, 8 - 4 * (k == GS_FLOAT32), &need) || need != len) {
+    /* int64 elements are 8 bytes, as float64's (b64_dtype above) */
+    if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), &need) || need != len) {
         char sh[64];
         shape_text(sh, sizeof sh, t->dim, t->rank);
         ptr_key(p, ptr, "ref");
