@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "store/store.h"
+#include "wire/codec.h"
 
 /* n bytes of value v under their digest; the digest in d. */
 static store_put_result put_fill(tensor_store *s, size_t n, int v, unsigned char d[DIGEST_BYTES])
@@ -133,11 +134,55 @@ static void test_many_entries(void)
     store_free(s);
 }
 
+/* A ref read by the codec: its bytes are used where the store holds them
+ * (tensor_borrow, as for binary and base64 tensors), pinned until the
+ * request's refs are freed; the wrong dtype for them is refused. */
+static void test_ref_borrowed_in_place(void)
+{
+    tensor_store *s = store_new(1 << 16);
+    float four[4] = {1, 2, 3, 4};
+    unsigned char d[DIGEST_BYTES];
+    char ref[REF_TEXT_LEN + 1], body[300];
+    void *copy = malloc(sizeof four);
+    memcpy(copy, four, sizeof four);
+    sha256_of(four, sizeof four, d);
+    store_put(s, d, copy, sizeof four);
+    ref_text(ref, d);
+    snprintf(body, sizeof body, "{\"x\":{\"ref\":\"%s\",\"shape\":[2,2],\"dtype\":\"float32\"}}", ref);
+    codec_ctx cc;
+    diag dg = {0};
+    json_t *root = codec_open(&cc, body, strlen(body), 0, NULL, &dg);
+    codec_refs refs = {.store = s};
+    cc.refs = &refs;
+    tensor_view t;
+    CHECK(root && tensor_view_of(&cc, json_object_get(root, "x"), "/x", &t, &dg), "view: %s",
+          dg.n ? dg.errors[0].detail : dg.detail);
+    size_t len;
+    store_entry *e = store_pin(s, d, 0);
+    const void *held = e ? store_entry_bytes(e, &len) : NULL;
+    CHECK(held && tensor_borrow(&t, GS_FLOAT32) == held, "float32 ref borrowed in place");
+    CHECK(tensor_borrow(&t, GS_FLOAT64) == NULL, "not as float64");
+    double as64[4];
+    CHECK(tensor_read(&t, "/x", GS_FLOAT64, as64, &dg) && as64[3] == 4.0, "converted read");
+    CHECK(store_delete(s, d), "delete while the request holds it");
+    store_unpin(s, e);
+    store_stats st;
+    store_get_stats(s, &st);
+    CHECK(st.bytes == 16, "still held by the request's pin: %zu", st.bytes);
+    codec_refs_free(&refs);
+    store_get_stats(s, &st);
+    CHECK(st.bytes == 0, "freed with the request's refs: %zu", st.bytes);
+    json_decref(root);
+    codec_close(&cc);
+    store_free(s);
+}
+
 int main(void)
 {
     RUN(test_ref_spelling);
     RUN(test_lru_and_pins);
     RUN(test_full_of_pins);
     RUN(test_many_entries);
+    RUN(test_ref_borrowed_in_place);
     return CHECK_DONE();
 }
