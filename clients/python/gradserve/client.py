@@ -201,13 +201,21 @@ class Client:
              "Content-Length": str(sum(memoryview(b).nbytes for b in body))}
         for attempt in range(2):
             try:
-                self._conn.request(method, self._prefix + path, body=iter(body), headers=h)
+                try:
+                    self._conn.request(method, self._prefix + path, body=iter(body), headers=h)
+                except (ConnectionResetError, BrokenPipeError):
+                    # The server may have answered before reading the whole body
+                    # (a 413 from Content-Length) and closed: read that answer.
+                    if attempt or self._conn.sock is None:
+                        raise
                 r = self._conn.getresponse()
                 data = r.read()
                 self.stats["requests"] += 1
+                if r.will_close:
+                    self._conn.close()
                 return r.status, r.headers, data
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-                    http.client.CannotSendRequest):
+                    http.client.CannotSendRequest, http.client.ResponseNotReady):
                 self._conn.close()
                 if attempt:
                     raise
