@@ -14,9 +14,12 @@ Run by tests/test_client_python.sh, which starts the server. What is proven:
 - a /train whose tensors are all refs, answered as refs: at most 4 KB each way.
 Prints PASS/FAIL per test, then "N passed, N failed".
 """
+import contextlib
 import hashlib
+import io
 import json
 import os
+import re
 import sys
 import unittest
 import urllib.error
@@ -296,6 +299,29 @@ class Store(WithServer):
         self.assertTrue(same(tr.weights(), want))
 
 
+class Docs(WithServer):
+    def test_docs_python_examples_run(self):
+        """Every ```python block of docs/clients.md, in order, in one namespace, against
+        this server; what they print is checked where the page shows it."""
+        page = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "clients.md")
+        text = open(page).read()
+        blocks = re.findall(r"^```python\n(.*?)^```$", text, re.S | re.M)
+        self.assertGreaterEqual(len(blocks), 4)
+        namespace = {}
+        for i, block in enumerate(blocks):
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                try:
+                    exec(compile(block.replace("http://localhost:8080", URL),
+                                 f"docs/clients.md python block {i + 1}", "exec"), namespace)
+                except Exception as e:
+                    raise AssertionError(f"python block {i + 1} of docs/clients.md: {e!r}") from e
+            for line in block.splitlines():  # "print(...)  # shown" comments
+                m = re.match(r"\s*print\(.*\)\s+# (\d{3}) (\[.*\])$", line)
+                if m:
+                    self.assertIn(m.group(1) + " " + m.group(2), out.getvalue())
+
+
 class Result(unittest.TextTestResult):
     """One PASS/FAIL line per test; a class whose set-up failed fails each of its tests."""
     passed = 0
@@ -303,11 +329,10 @@ class Result(unittest.TextTestResult):
     def addSuccess(self, test):
         super().addSuccess(test)
         self.passed += 1
-        print(f"PASS {test.id().split('.', 1)[1]}", flush=True)
+        print(f"PASS {test.id().replace('__main__.', '')}", flush=True)
 
     def _fail(self, test, err):
-        name = test.id().replace("__main__.", "")
-        print(f"FAIL {name.split('.', 1)[1] if name.count('.') else name}", flush=True)
+        print(f"FAIL {test.id().replace('__main__.', '')}", flush=True)
         print("    " + self._exc_info_to_string(err, test).strip().replace("\n", "\n    "))
 
     def addFailure(self, test, err):
