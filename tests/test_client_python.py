@@ -265,15 +265,24 @@ class Store(WithServer):
             self.assertTrue(same(results["ref"], results[transport]), transport)
 
     def test_all_ref_train_at_most_4kb_each_way(self):
-        x, labels, _ = data(128, seed=10)
+        """Issue 17's target at its recipe's size: a chunk of 10,000 rows of 784, the
+        784-256-128-10 network, batches of 128 (79 steps, so 79 losses answered)."""
+        rng = np.random.default_rng(10)
+        x = rng.standard_normal((10000, 784)).astype(np.float32)
+        labels = rng.integers(0, 10, 10000).astype(np.int64)
+        net = {"inputs": 784, "layers": [{"units": 256, "activation": "relu"},
+                                         {"units": 128, "activation": "relu"},
+                                         {"units": 10, "activation": "linear"}],
+               "loss": "cross_entropy"}
         c = self.client("ref")
-        tr = gradserve.Trainer(c, NET, init={"seed": 1}, batch_size=32, chunk_rows=128)
-        tr.fit(x, labels)  # uploads, then params and state are refs in the store
+        tr = gradserve.Trainer(c, net, init={"seed": 1}, batch_size=128, chunk_rows=10000)
+        tr.fit(x, labels)  # uploads; then params and state are refs in the store
         xr, yr = c.upload(x), c.upload(labels)
         sent, received = c.bytes_sent, c.bytes_received
-        r = c.train(NET, xr, yr, params=tr.params, optimizer_state=tr.state,
-                    optimizer={"name": "adam", "lr": 1e-3}, batch_size=32)
+        r = c.train(net, xr, yr, params=tr.params, optimizer_state=tr.state,
+                    optimizer={"name": "adam", "lr": 1e-3}, batch_size=128)
         self.assertIsInstance(r["params"][0]["weight"], gradserve.Ref)
+        self.assertEqual(len(r["loss_history"]), 79)
         up, down = c.bytes_sent - sent, c.bytes_received - received
         self.assertLessEqual(up, 4096, f"{up} bytes sent")
         self.assertLessEqual(down, 4096, f"{down} bytes received")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python client (clients/python/gradserve) against the real server:
 # tests/test_client_python.py, run by Debian's python3 with python3-numpy, against
-# a server on a free loopback port with a 1 MiB body limit (its 413 test sends just
+# a server on a free loopback port with a 32 MiB body limit (its 413 test sends just
 # over it). One PASS/FAIL line per test, then "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ tmp=$(mktemp -d)
 pid=
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 . tests/lib/start_server.sh
-max_body=1048576
+max_body=33554432
 GRADSERVE_TENSOR_STORE_BYTES=64m start_server "$bin" "$tmp/server.log" --max-body-bytes "$max_body"
 if [ -z "$pid" ]; then
     echo "FAIL start $bin"; cat "$tmp/server.log"; echo "0 passed, 1 failed"; exit 1
