@@ -299,7 +299,7 @@ check "affinity: each X-Gradserve-Affinity key kept on one replica, keys on both
 # weights recomputed) and ends with the weights of the same run without failure.
 read -r k1 k2 <<<"$(affinity_counts failover-test)"
 if [ "$k1" = 10 ]; then victim=$id1 other_port=$r2_port; else victim=$id2 other_port=$r1_port; fi
-out=$(python3 docker/examples/failover_train.py --url "$lb" --affinity failover-test \
+out=$(/usr/bin/python3 docker/examples/failover_train.py --url "$lb" --affinity failover-test \
     --reference "http://127.0.0.1:$other_port" --kill "$docker kill $victim" 2>&1)
 check "replica killed during a training run with refs: it finishes with the same weights ($out)" \
     "$(tail -n 3 <<<"$out")" grep -q '^failover: ok' <<<"$out"
