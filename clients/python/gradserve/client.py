@@ -233,11 +233,14 @@ class Client:
 
     # ---- the tensor store ----------------------------------------------------
     def upload(self, array):
-        """PUT the array's bytes into the store (once per client); a Ref to it."""
+        """A Ref to the array; its bytes PUT into the store unless this client
+        already put them there or was answered with them (then a later 409 says
+        whether the server lost them, and the client uploads them again)."""
         a, dtype = _wire_array(array)
         ref = Ref("sha256:" + hashlib.sha256(memoryview(a).cast("B")).hexdigest(),
                   a.shape, dtype, a)
-        self._put(ref)
+        if ref.ref not in self._held:
+            self._put(ref)
         return ref
 
     def _put(self, ref):
