@@ -308,6 +308,21 @@ class Store(WithServer):
         self.assertTrue(same(tr.weights(), want))
 
 
+class Auth(WithServer):
+    def test_bearer_token_on_compute_and_store_routes(self):
+        url, token = os.environ["GRADSERVE_AUTH_URL"], os.environ["GRADSERVE_TEST_TOKEN"]
+        x, labels, _ = data(20, seed=13)
+        with gradserve.Client(url, transport="ref") as c:
+            with self.assertRaises(gradserve.ProblemError) as cm:
+                c.gradients(NET, x, labels, init={"seed": 1})
+            self.assertEqual(cm.exception.status, 401)
+        with gradserve.Client(url, transport="ref", token=token) as c:
+            r = c.gradients(NET, x, labels, init={"seed": 1}, encoding="binary")
+            self.assertEqual(c.stats["uploads"], 2)  # inputs and labels, PUT with the token
+        want = self.client("binary").gradients(NET, x, labels, init={"seed": 1})
+        self.assertTrue(same(r, want))
+
+
 class Docs(WithServer):
     def test_docs_python_examples_run(self):
         """Every ```python block of docs/clients.md, in order, in one namespace, against

@@ -47,6 +47,8 @@ def main():
     with gradserve.Client(a.url, transport="ref", affinity=a.affinity) as c:
         t = trainer(c)
         t.fit(x, y, epochs=1)
+        # The affinity header kept every request on one replica: no 409 so far.
+        before = (c.stats["conflicts"], t.replays)
         subprocess.run(a.kill, shell=True, check=True, stdout=subprocess.DEVNULL)
         t.fit(x, y, epochs=1)
         got, stats, replays = t.weights(), dict(c.stats), t.replays
@@ -58,8 +60,9 @@ def main():
     same_loss = t.loss_history == r.loss_history
     # The other replica held nothing: the chunks went again on its 409 (conflicts)
     # and the weights only the killed one held were recomputed (replays).
-    ok = same and same_loss and replays >= 1 and stats["conflicts"] >= 1
-    print(f"failover: {'ok' if ok else 'FAILED'} (replays {replays}, "
+    ok = same and same_loss and replays >= 1 and stats["conflicts"] >= 1 and before == (0, 0)
+    print(f"failover: {'ok' if ok else 'FAILED'} (before the kill: 409s {before[0]}, replays "
+          f"{before[1]}; after: replays {replays}, "
           f"409s healed by upload {stats['conflicts']}, uploads {stats['uploads']}, "
           f"weights {'bit-identical' if same else 'DIFFERENT'}, losses "
           f"{'equal' if same_loss else 'DIFFERENT'})")

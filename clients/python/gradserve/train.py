@@ -27,8 +27,7 @@ class Trainer:
     optimizer: /train's optimizer ({"name": "adam", "lr": 1e-3} by default).
     batch_size: rows per step; chunk_rows: rows per request (a multiple of
       batch_size keeps the steps those of one long run).
-    Other keyword arguments go into every /train request (e.g. penalty-free
-      options such as "dtype").
+    Other keyword arguments go into every /train request (dtype="float64", ...).
     """
 
     def __init__(self, client, network, *, params=None, init=None, optimizer=None,
