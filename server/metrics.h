@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api/routes.h"
 #include "store/store.h"
 
 typedef enum {
@@ -36,6 +35,15 @@ typedef enum {
 } phase_id;
 #define PHASE_BUCKETS 16
 
+/* Routes with series of their own, by index: the caller's numbering (the
+ * server's is the route table's, api/routes.h), named at metrics_init. */
+#define METRIC_ROUTES 24
+
+typedef struct {
+    const char *label; /* the route label of its series: "/gradients" */
+    int computes;      /* has compute and phase series (runs on a worker) */
+} metrics_route;
+
 /* Status codes with a series of their own; any other is counted as "other". */
 #define METRIC_CODES 12
 #define METRIC_BUCKETS 16
@@ -47,13 +55,15 @@ typedef struct {
 } histogram;
 
 typedef struct {
-    atomic_uint_fast64_t requests[R_COUNT][METRIC_CODES + 1];
-    histogram request_seconds[R_COUNT];
-    histogram compute_seconds[R_COUNT];
+    metrics_route routes[METRIC_ROUTES]; /* set by metrics_init, read-only after */
+    size_t n_routes;
+    atomic_uint_fast64_t requests[METRIC_ROUTES][METRIC_CODES + 1];
+    histogram request_seconds[METRIC_ROUTES];
+    histogram compute_seconds[METRIC_ROUTES];
     struct {
         atomic_uint_fast64_t bucket[PHASE_BUCKETS];
         atomic_uint_fast64_t count, sum_ns;
-    } phase[R_COUNT][PHASE_COUNT];
+    } phase[METRIC_ROUTES][PHASE_COUNT];
     atomic_int inflight;
     atomic_uint_fast64_t rejected[REJECT_COUNT];
     /* gradserve_blas_info's labels, set once at start-up (metrics_set_blas)
@@ -71,11 +81,13 @@ typedef struct {
     tensor_store *store;                /* gradserve_tensor_store_*, or NULL */
 } metrics;
 
-void metrics_init(metrics *m);
-void metrics_request_done(metrics *m, route_id r, int status, double seconds);
-void metrics_compute_done(metrics *m, route_id r, double seconds);
+/* Zeroes m and names its routes (n <= METRIC_ROUTES; the strings must
+ * outlive m). 0, or -1 when there are too many. */
+int metrics_init(metrics *m, const metrics_route *routes, size_t n);
+void metrics_request_done(metrics *m, size_t route, int status, double seconds);
+void metrics_compute_done(metrics *m, size_t route, double seconds);
 void metrics_reject(metrics *m, reject_reason why);
-void metrics_phase(metrics *m, route_id r, phase_id p, double seconds);
+void metrics_phase(metrics *m, size_t route, phase_id p, double seconds);
 /* The kernels in use, OpenBLAS's own choice, the processor and why
  * (server/kernels.h): the labels of gradserve_blas_info. */
 void metrics_set_blas(metrics *m, const char *core, const char *openblas, const char *cpu,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "wire/base64.h"
 #include "wire/problem.h"
 
@@ -152,6 +153,7 @@ typedef struct {
     size_t *spans; /* start, end of each packed array in the text */
     size_t n_spans, cap_spans;
     int oom;
+    const char *const *tensors; /* where tensors go: fastjson_scan's patterns */
 } scanner;
 
 static void skip_ws(scanner *c)
@@ -162,16 +164,32 @@ static void skip_ws(scanner *c)
 
 static int key_is(const segment *g, const char *k) { return !g->is_index && !strcmp(g->key, k); }
 
-/* 1 when the path so far is where a tensor goes. */
-static int tensor_position(const segment *p, size_t depth)
+/* 1 when the path p[0, depth) matches the pattern: a JSON Pointer whose
+ * segment "#" matches any array index and "*" any (non-empty) key. */
+static int path_matches(const char *pattern, const segment *p, size_t depth)
 {
-    if (depth == 1) return key_is(&p[0], "inputs") || key_is(&p[0], "targets");
-    if (depth == 3)
-        return key_is(&p[0], "params") && p[1].is_index &&
-               (key_is(&p[2], "weight") || key_is(&p[2], "bias"));
-    if (depth == 5)
-        return key_is(&p[0], "optimizer_state") && key_is(&p[1], "buffers") && !p[2].is_index &&
-               p[2].key[0] && p[3].is_index && (key_is(&p[4], "weight") || key_is(&p[4], "bias"));
+    const char *s = pattern;
+    for (size_t i = 0; i < depth; i++) {
+        if (*s != '/') return 0;
+        s++;
+        size_t n = strcspn(s, "/");
+        if (n == 1 && *s == '#') {
+            if (!p[i].is_index) return 0;
+        } else if (n == 1 && *s == '*') {
+            if (p[i].is_index || !p[i].key[0]) return 0;
+        } else if (p[i].is_index || strlen(p[i].key) != n || memcmp(p[i].key, s, n) != 0) {
+            return 0;
+        }
+        s += n;
+    }
+    return *s == 0;
+}
+
+/* 1 when the path so far is where a tensor goes (one of the route's patterns). */
+static int tensor_position(const scanner *c, size_t depth)
+{
+    for (const char *const *t = c->tensors; *t; t++)
+        if (path_matches(*t, c->path, depth)) return 1;
     return 0;
 }
 
@@ -207,7 +225,7 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size, scanner *c)
      * every request above 1 KiB, which small requests would pay each time */
     size_t n = *cap ? *cap : 512 / size > 4 ? 512 / size : 4;
     while (n < need) n *= 2;
-    void *q = realloc(p, n * size);
+    void *q = srv_realloc(p, n * size);
     if (!q) {
         c->oom = 1;
         return NULL;
@@ -235,9 +253,9 @@ static packed_array *record(scanner *c, const char *start, const char *end, void
         if (c->path[i].is_index) ptr_index(ptr, ptr, c->path[i].index);
         else ptr_key(ptr, ptr, c->path[i].key);
     }
-    char *p = spans ? strdup(ptr) : NULL;
+    char *p = spans ? srv_strdup(ptr) : NULL;
     if (!p) {
-        free(data);
+        srv_free(data);
         c->oom = 1;
         return NULL;
     }
@@ -317,7 +335,7 @@ static int try_pack(scanner *c, int flat_data)
         rows = n;
     }
     if (!ok) {
-        free(v);
+        srv_free(v);
         c->s = start;
         return c->oom ? -1 : 0;
     }
@@ -389,7 +407,7 @@ static int try_pack_b64(scanner *c)
     const char *q = one_pass ? NULL : memchr(start, '"', avail);
     if (!one_pass && !q) return 0;
     size_t cap = (one_pass ? avail : (size_t)(q - start)) / 4 * 3 + 8;
-    unsigned char *out = malloc(cap);
+    unsigned char *out = srv_malloc(cap);
     if (!out) {
         c->oom = 1;
         return -1;
@@ -407,12 +425,12 @@ static int try_pack_b64(scanner *c)
         if (k < B64_BLOCK) break;
     }
     if (!q && !(q = memchr(start + done, '"', avail - done))) {
-        free(out);
+        srv_free(out);
         return 0;
     }
     size_t len = (size_t)(q - start);
     if (len % 4) {
-        free(out);
+        srv_free(out);
         return 0;
     }
     size_t pad = len && start[len - 1] == '=';
@@ -438,7 +456,7 @@ static int try_pack_b64(scanner *c)
         if (pad == 1) out[o++] = (unsigned char)(v >> 8);
     }
     if (bad < 0) {
-        free(out);
+        srv_free(out);
         return 0;
     }
     /* the tail the bulk decoder left; a last odd float32 on its own */
@@ -453,9 +471,9 @@ static int try_pack_b64(scanner *c)
         bad32 = bad64 = 1;
     }
     if (nbytes + 8 < cap) { /* give the rest of the reservation back */
-        unsigned char *shrunk = realloc(out, nbytes ? nbytes : 1);
+        unsigned char *shrunk = srv_realloc(out, nbytes ? nbytes : 1);
         if (!shrunk) { /* cannot fail in glibc, but every failure is reported */
-            free(out);
+            srv_free(out);
             c->oom = 1;
             return -1;
         }
@@ -479,17 +497,17 @@ static int scan_value(scanner *c)
     skip_ws(c);
     if (c->s >= c->end) return -1;
     char ch = *c->s;
-    if (ch == '[' && c->depth && tensor_position(c->path, c->depth)) {
+    if (ch == '[' && c->depth && tensor_position(c, c->depth)) {
         int r = try_pack(c, 0);
         if (r != 0) return r > 0 ? 0 : -1;
     }
     if (ch == '[' && c->depth > 1 && key_is(&c->path[c->depth - 1], "data") &&
-        tensor_position(c->path, c->depth - 1)) {
+        tensor_position(c, c->depth - 1)) {
         int r = try_pack(c, 1);
         if (r != 0) return r > 0 ? 0 : -1;
     }
     if (ch == '"' && c->depth > 1 && key_is(&c->path[c->depth - 1], "b64") &&
-        tensor_position(c->path, c->depth - 1)) {
+        tensor_position(c, c->depth - 1)) {
         int r = try_pack_b64(c);
         if (r != 0) return r > 0 ? 0 : -1;
     }
@@ -536,24 +554,24 @@ static int scan_value(scanner *c)
 void fastjson_free(fastjson *f)
 {
     for (size_t i = 0; i < f->n; i++) {
-        free(f->arr[i].ptr);
-        free(f->arr[i].values);
-        free(f->arr[i].bytes);
+        srv_free(f->arr[i].ptr);
+        srv_free(f->arr[i].values);
+        srv_free(f->arr[i].bytes);
     }
-    free(f->arr);
-    free(f->skeleton);
+    srv_free(f->arr);
+    srv_free(f->skeleton);
     memset(f, 0, sizeof *f);
 }
 
-int fastjson_scan(fastjson *f, const char *body, size_t len)
+int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *tensors)
 {
     memset(f, 0, sizeof *f);
-    scanner c = {.base = body, .s = body, .end = body + len, .f = f};
+    scanner c = {.base = body, .s = body, .end = body + len, .f = f, .tensors = tensors};
     skip_ws(&c);
     int ok = c.s < c.end && *c.s == '{' && scan_value(&c) == 0;
     if (!ok || !f->n) {
         int oom = c.oom;
-        free(c.spans);
+        srv_free(c.spans);
         fastjson_free(f);
         return oom ? -1 : 0;
     }
@@ -562,8 +580,8 @@ int fastjson_scan(fastjson *f, const char *body, size_t len)
     for (size_t i = 0; i < c.n_spans; i++)
         packed += c.spans[2 * i + 1] - c.spans[2 * i] - (f->arr[i].bytes ? 0 : 1);
     f->skeleton_len = len - packed;
-    if (!(f->skeleton = malloc(f->skeleton_len + 1))) {
-        free(c.spans);
+    if (!(f->skeleton = srv_malloc(f->skeleton_len + 1))) {
+        srv_free(c.spans);
         fastjson_free(f);
         return -1;
     }
@@ -577,7 +595,7 @@ int fastjson_scan(fastjson *f, const char *body, size_t len)
     }
     memcpy(o, body + from, len - from);
     f->skeleton[f->skeleton_len] = 0;
-    free(c.spans);
+    srv_free(c.spans);
     return 0;
 }
 
