@@ -195,7 +195,7 @@ def main():
     print("## Fashion-MNIST through the Python client (issue 17)")
     print()
     print(f"784-256-128-10 ReLU, cross-entropy, Adam lr {recipe.OPTIMIZER['lr']:g}, batches of "
-          f"{recipe.BATCH}, {a.epochs} epochs over {len(data[0]):,} training rows in chunks of "
+          f"{recipe.BATCH}, {a.epochs} epoch{'s' if a.epochs != 1 else ''} over {len(data[0]):,} training rows in chunks of "
           f"{recipe.CHUNK:,} (one /train each, params and optimizer state carried), then "
           f"accuracy on {len(data[2]):,} test images; from the same initial weights "
           f"(gradserve's init, seed 1). End to end, from arrays in memory to the accuracy: "
