@@ -17,7 +17,7 @@ PORT     ?= 8080
 
 # Packages per purpose; `deps-*` targets install whichever are missing.
 PKGS_BUILD := gcc make pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev libssl-dev
-PKGS_TEST  := $(PKGS_BUILD) libcurl4-openssl-dev libyaml-dev curl
+PKGS_TEST  := $(PKGS_BUILD) libcurl4-openssl-dev libyaml-dev curl python3-numpy
 PKGS_BENCH := $(PKGS_TEST) python3-numpy python3-torch wrk python3-flask gunicorn dataset-fashion-mnist
 
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
