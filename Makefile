@@ -113,7 +113,8 @@ $(BUILD)/pic/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(BLAS_CFLAGS) $(CFLAGS) -fPIC -fno-semantic-interposition -c -o $@ $<
 
-$(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*)
+$(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*) \
+                     $(wildcard clients/js/*.js)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iserver -I$(BUILD)/server -include server/alloc.h $(CFLAGS) -c -o $@ $<
 

@@ -1,5 +1,5 @@
 // gradserve.js: the JavaScript client of gradserve, one ES module for browsers
-// and Node 18 or later, without dependencies (fetch, Blob, TextEncoder and
+// and Node 18 or later, without dependencies (fetch, TextEncoder and
 // crypto.subtle are in both).
 //
 //   import { Client, tensor } from './gradserve.js';
@@ -325,8 +325,9 @@ export class Client {
 
   forward(body, options) { return this.request('/forward', body, options); }
   gradients(body, options) { return this.request('/gradients', body, options); }
-  gradcheck(body, options) { return this.request('/gradcheck', body, options); }
-  autodiff(body, options) { return this.request('/autodiff', body, { encoding: 'nested', ...options }); }
+  // these two answer no tensors, and take no "encoding"
+  gradcheck(body, options) { return this.request('/gradcheck', body, { ...options, encoding: 'nested' }); }
+  autodiff(body, options) { return this.request('/autodiff', body, { ...options, encoding: 'nested' }); }
 
   // POST /train. With options.onEpoch the answer streams (NDJSON) and
   // onEpoch({epoch, loss, steps}) runs as each epoch ends; resolves with the
@@ -449,7 +450,13 @@ export class Client {
       const header = new TextEncoder().encode(text);
       headers['Content-Type'] = 'application/octet-stream';
       headers['Inference-Header-Content-Length'] = String(header.byteLength);
-      payload = new Blob([header, ...chunks]);
+      // one array: a Blob's bytes are not visible to the page's own tools (DevTools, Playwright)
+      payload = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, header.byteLength));
+      let at = 0;
+      for (const part of [header, ...chunks]) {
+        payload.set(part, at);
+        at += part.byteLength;
+      }
     } else {
       headers['Content-Type'] = 'application/json';
       payload = text;

@@ -53,7 +53,7 @@ $(FUZZ_DIR)/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h) $(FU
 	$(FUZZ_CC) $(FUZZ_INC) $(BLAS_CFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_DIR)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h) $(FUZZ_JANSSON) \
-                        $(wildcard openapi.yaml) $(wildcard server/static/*)
+                        $(wildcard openapi.yaml) $(wildcard server/static/*) $(wildcard clients/js/*.js)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_INC) -Iserver -I$(BUILD)/server -include server/alloc.h $(FUZZ_CFLAGS) \
 	    -fsanitize=fuzzer-no-link -c -o $@ $<
