@@ -16,7 +16,7 @@ CC       ?= cc
 PORT     ?= 8080
 
 # Packages per purpose; `deps-*` targets install whichever are missing.
-PKGS_BUILD := gcc make pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev
+PKGS_BUILD := gcc make pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev libssl-dev
 PKGS_TEST  := $(PKGS_BUILD) libcurl4-openssl-dev libyaml-dev curl
 PKGS_BENCH := $(PKGS_TEST) python3-numpy python3-torch wrk python3-flask gunicorn dataset-fashion-mnist
 
@@ -30,11 +30,11 @@ endif
 # Evaluated when a recipe runs, so after the deps targets have installed them.
 BLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS   = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
-LIBS        = -ljansson -lmicrohttpd -lpthread -lm
+LIBS        = -ljansson -lmicrohttpd -lcrypto -lpthread -lm
 
 CORE_SRC   := $(wildcard core/*.c)
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
-SERVER_SRC := $(wildcard server/*.c)
+SERVER_SRC := $(wildcard server/*.c server/*/*.c)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC   := $(wildcard tests/test_*.c)
 TEST_BIN   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -113,10 +113,11 @@ $(BUILD)/pic/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(BLAS_CFLAGS) $(CFLAGS) -fPIC -fno-semantic-interposition -c -o $@ $<
 
-$(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*) \
-                     $(wildcard clients/js/*.js)
+$(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h server/*/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Iserver -I$(BUILD)/server -include server/alloc.h $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) -Iserver -include server/alloc.h $(CFLAGS) -c -o $@ $<
+# the JavaScript client, embedded beside server/static/ (assets.c)
+$(BUILD)/server/http/assets.o: $(wildcard clients/js/*.js)
 
 $(BUILD)/gradserve: $(SERVER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(LIB) $(BLAS_LIBS) $(LIBS)

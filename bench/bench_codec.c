@@ -24,11 +24,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
-#include "fastjson.h"
-#include "json_writer.h"
+#include "wire/codec.h"
+#include "wire/fastjson.h"
+#include "wire/json_writer.h"
 #include "options.h"
-#include "request.h"
+#include "api/request.h"
 
 static double now_s(void)
 {

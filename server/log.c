@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "json_writer.h"
+#include "wire/json_writer.h"
 #include "options.h"
 
 /* Set once at start-up, before any thread exists. */

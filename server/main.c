@@ -16,12 +16,12 @@
 
 #include "alloc.h"
 #include "gradserve.h"
-#include "http.h"
+#include "http/http.h"
 #include "kernels.h"
 #include "log.h"
-#include "loop.h"
+#include "http/loop.h"
 #include "options.h"
-#include "routes.h"
+#include "api/routes.h"
 
 /* One forward and backward pass per dtype through BLAS before accepting
  * requests: OpenBLAS initialises its buffers and threads on first use. */
@@ -205,15 +205,10 @@ int main(int argc, char **argv)
         options_free(&o);
         return 2;
     }
-    if (warm_up() != 0 || server_init(&s, &o) != 0) {
-        freeaddrinfo(ai);
-        options_free(&o);
-        return 1;
-    }
-    metrics_set_blas(&s.metrics, kernels.core, kernels.openblas, kernels.cpu, kernels.reason);
-
-    /* Signals are taken by sigwait below; every thread MHD starts inherits
-     * the mask, so none of them is interrupted. */
+    /* Signals are taken by sigwait below; every thread started from here on
+     * (OpenBLAS's in warm_up, the compute workers in server_init, MHD's)
+     * inherits the mask, so none of them is interrupted: a worker started
+     * before it would take a SIGTERM's default action and kill the process. */
     /* static: drain()'s watcher thread waits on it and may still be starting
      * when main returns (valgrind: sigwait read main's dead frame) */
     static sigset_t signals;
@@ -222,6 +217,13 @@ int main(int argc, char **argv)
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    if (warm_up() != 0 || server_init(&s, &o) != 0) {
+        freeaddrinfo(ai);
+        options_free(&o);
+        return 1;
+    }
+    metrics_set_blas(&s.metrics, kernels.core, kernels.openblas, kernels.cpu, kernels.reason);
 
     struct MHD_Daemon *d = start_daemon(&s, ai);
     freeaddrinfo(ai);

@@ -21,8 +21,8 @@
 #include "alloc.h"
 #include "check.h"
 #include "options.h"
-#include "problem.h"
-#include "routes.h"
+#include "wire/problem.h"
+#include "api/routes.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define HEAP_COUNTED 0

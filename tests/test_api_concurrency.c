@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "estimate.h"
+#include "http/estimate.h"
 #include "lib/apitest.h"
 
 #define N_CLIENTS 8
@@ -461,7 +461,8 @@ static void test_memory_budget(void)
     size_t need = estimate_working_set(R_TRAIN, body, strlen(body), strlen(body), NULL);
     char budget[32];
     snprintf(budget, sizeof budget, "%zu", need + need / 2);
-    const char *args[] = {"--max-concurrent", "2", "--max-memory", budget, NULL};
+    const char *args[] = {"--max-concurrent", "2", "--max-memory", budget, "--tensor-store-bytes", "0",
+                          NULL};
     test_server s;
     if (server_start(&s, args, NULL)) {
         CHECK(0, "server did not start");

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "codec.h"
+#include "wire/codec.h"
 #include "lib/apitest.h"
 
 static int enc_of(const api_case *c)

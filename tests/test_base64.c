@@ -1,4 +1,4 @@
-/* base64 (codec.c, with server/base64.c's AVX2 blocks) against a plain
+/* base64 (codec.c, with server/wire/base64.c's AVX2 blocks) against a plain
  * reference written here from RFC 4648: every length from 0 to 300 bytes and
  * random long buffers, both ways; bad characters at every position of a long
  * text (the vector blocks must stop and leave the error to the scalar code);
@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
+#include "wire/base64.h"
 #include "check.h"
-#include "codec.h"
+#include "wire/codec.h"
 
 static const char ALPHABET[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "fastjson.h"
-#include "json_writer.h"
+#include "wire/fastjson.h"
+#include "wire/json_writer.h"
 
 #define RANDOM_FLOATS 4000000
 #define RANDOM_DOUBLES 300000

@@ -22,7 +22,7 @@ FUZZ_INC      := -I$(FUZZ_DIR)/jansson/include -Iinclude
 FUZZ_CORE_OBJ := $(CORE_SRC:%.c=$(FUZZ_DIR)/%.o)
 # The request path: the server minus its HTTP side (main, the MHD handler,
 # the embedded page), which compute_run does not reach.
-FUZZ_SRV_OBJ  := $(filter-out $(addprefix $(FUZZ_DIR)/server/,main.o http.o assets.o), \
+FUZZ_SRV_OBJ  := $(filter-out $(addprefix $(FUZZ_DIR)/server/,main.o http/http.o http/assets.o), \
                    $(SERVER_SRC:%.c=$(FUZZ_DIR)/%.o))
 FUZZ_SRV_LIB  := $(FUZZ_DIR)/libserver.a
 FUZZ_CORE_LIB := $(FUZZ_DIR)/libcore.a
@@ -52,10 +52,10 @@ $(FUZZ_DIR)/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h) $(FU
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_INC) $(BLAS_CFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(FUZZ_DIR)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h) $(FUZZ_JANSSON) \
-                        $(wildcard openapi.yaml) $(wildcard server/static/*) $(wildcard clients/js/*.js)
+$(FUZZ_DIR)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h server/*/*.h) $(FUZZ_JANSSON) \
+                        $(wildcard openapi.yaml) $(wildcard server/static/*)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_INC) -Iserver -I$(BUILD)/server -include server/alloc.h $(FUZZ_CFLAGS) \
+	$(FUZZ_CC) $(FUZZ_INC) -Iserver -include server/alloc.h $(FUZZ_CFLAGS) \
 	    -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_SRV_LIB): $(FUZZ_SRV_OBJ)

@@ -21,11 +21,11 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "codec.h"
+#include "wire/codec.h"
 #include "options.h"
-#include "problem.h"
-#include "request.h"
-#include "routes.h"
+#include "wire/problem.h"
+#include "api/request.h"
+#include "api/routes.h"
 
 #ifndef FUZZ_REQUIRE
 #define FUZZ_REQUIRE(c)                                                                 \

@@ -7,7 +7,8 @@
 #include <stddef.h>
 
 #include "options.h"
-#include "problem.h"
+#include "store/store.h"
+#include "wire/problem.h"
 
 typedef enum {
     R_FORWARD = 0,
@@ -21,6 +22,7 @@ typedef enum {
     R_OPENAPI,
     R_PAGE,   /* GET /: the playground */
     R_STATIC, /* GET /static/<file>: the playground's scripts and style */
+    R_TENSORS, /* /tensors/sha256:<hex>: the tensor store (api/tensors_route.h) */
     R_OTHER, /* no route matched: one label for every unknown path */
     R_COUNT
 } route_id;
@@ -56,10 +58,13 @@ typedef struct {
     int split_binary;        /* 1: a binary answer comes as its JSON in body and its
                                 tensors in bin, not joined (HTTP sends both as they are) */
     const train_stream *stream; /* /train streams its epochs; NULL: one answer */
+    tensor_store *store;     /* refs are read from it, "encoding": "ref" answers put in it;
+                                NULL: no store (every ref is missing) */
 } compute_env;
 
 /* What a compute route answers: status and JSON body, or (status >= 400) the
- * problem in d. Set the body with free(). */
+ * problem in d. Free the body with free(); with a 409 missing-refs it holds
+ * the problem's errors array (d.errors_json points at it). */
 typedef struct {
     int status;
     char *body;

@@ -1,16 +1,16 @@
-#include "routes.h"
+#include "api/routes.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "autodiff_route.h"
+#include "api/autodiff_route.h"
 #include "alloc.h"
-#include "codec.h"
-#include "fastjson.h"
-#include "json_writer.h"
-#include "request.h"
+#include "wire/codec.h"
+#include "wire/fastjson.h"
+#include "wire/json_writer.h"
+#include "api/request.h"
 
 const route_info ROUTES[R_COUNT] = {
     [R_FORWARD] = {"/forward", "POST"},
@@ -24,6 +24,7 @@ const route_info ROUTES[R_COUNT] = {
     [R_OPENAPI] = {"/openapi.yaml", "GET, HEAD"},
     [R_PAGE] = {"/", "GET, HEAD"},
     [R_STATIC] = {"/static/{file}", "GET, HEAD"}, /* the path as openapi.yaml writes it */
+    [R_TENSORS] = {"/tensors/{digest}", "GET, HEAD, PUT, DELETE"},
     [R_OTHER] = {"other", ""},
 };
 
@@ -32,6 +33,7 @@ route_id route_find(const char *path)
     for (int r = 0; r < R_OTHER; r++)
         if (strcmp(ROUTES[r].path, path) == 0) return (route_id)r;
     if (strncmp(path, "/static/", 8) == 0) return R_STATIC; /* 404 unless an asset */
+    if (strncmp(path, "/tensors/", 9) == 0) return R_TENSORS; /* 400 unless a ref */
     return R_OTHER;
 }
 
@@ -63,6 +65,9 @@ typedef struct {
     jw w;
     tensor_encoding enc;
     gs_dtype dtype;
+    tensor_store *store; /* "encoding": "ref" puts the answer's tensors there */
+    const codec_ctx *codec; /* the refs the request named */
+    compute_result *res;
     diag *d;
     double t_decoded, t_computed; /* phase ends, for the metrics (0: not reached) */
 } out;
@@ -71,7 +76,8 @@ typedef struct {
  * (422, naming where in the response) unless tensors travel as base64. */
 static int finite_ok(out *o, const char *ptr, const void *data, size_t n)
 {
-    if (o->enc == ENC_B64 || o->enc == ENC_BINARY) return 1; /* bytes carry them */
+    if (o->enc == ENC_B64 || o->enc == ENC_BINARY || o->enc == ENC_REF)
+        return 1; /* bytes carry them */
     size_t i = first_nonfinite(data, o->dtype, n);
     if (i == n) return 1;
     double v = o->dtype == GS_FLOAT64 ? ((const double *)data)[i] : ((const float *)data)[i];
@@ -84,6 +90,21 @@ static int loss_ok(out *o, const char *ptr, double loss)
     if (isfinite(loss)) return 1;
     diag_nonfinite(o->d, ptr, "the loss is %g", loss);
     return 0;
+}
+
+/* Every ref the request named that the store lacks, as one 409, before any
+ * compute: 1 when answered so. */
+static int refs_missing(out *o)
+{
+    return codec_refs_missing(o->codec, o->d, &o->res->body, &o->res->len);
+}
+
+/* One tensor of the answer in the request's encoding ("ref": into the store,
+ * its failure in o->d). */
+static void write_tensor(out *o, const void *data, size_t rank, const size_t *dims)
+{
+    if (o->enc == ENC_REF) tensor_write_ref(&o->w, o->store, o->dtype, data, rank, dims, o->d);
+    else tensor_write(&o->w, o->enc, o->dtype, data, rank, dims);
 }
 
 /* A slab in the parameter layout: every layer's tensors (dense: weight, bias),
@@ -123,15 +144,13 @@ static void write_slab(out *o, const request *r, const void *slab, int buffers)
         for (size_t t = first; t < first + n; t++) {
             size_t dims[4], rank = gs_net_tensor_dims(r->net, t, dims);
             jw_key(&o->w, gs_net_tensor_name(r->net, t));
-            tensor_write(&o->w, o->enc, o->dtype,
-                         (const char *)slab + gs_net_tensor_offset(r->net, t) * es, rank, dims);
+            write_tensor(o, (const char *)slab + gs_net_tensor_offset(r->net, t) * es, rank, dims);
         }
         n = buffers ? gs_net_layer_buffers(r->net, l, &first) : 0;
         for (size_t b = first; b < first + n; b++) {
             size_t dims[1] = {gs_net_buffer_size(r->net, b)};
             jw_key(&o->w, gs_net_buffer_name(r->net, b));
-            tensor_write(&o->w, o->enc, o->dtype,
-                         (const char *)slab + gs_net_buffer_offset(r->net, b) * es, 1, dims);
+            write_tensor(o, (const char *)slab + gs_net_buffer_offset(r->net, b) * es, 1, dims);
         }
         jw_end(&o->w);
     }
@@ -143,7 +162,7 @@ static void write_tensor_member(out *o, const char *key, const void *data, size_
 {
     size_t dims[2] = {rows, cols};
     jw_key(&o->w, key);
-    tensor_write(&o->w, o->enc, o->dtype, data, 2, dims);
+    write_tensor(o, data, 2, dims);
 }
 
 /* Elements of one row of shape s (the core checked the product). */
@@ -158,7 +177,7 @@ static size_t row_size(gs_shape s)
 static void write_rows(out *o, const void *data, size_t rows, gs_shape s)
 {
     size_t dims[4] = {rows, s.dim[0], s.dim[1], s.dim[2]};
-    tensor_write(&o->w, o->enc, o->dtype, data, s.rank + 1, dims);
+    write_tensor(o, data, s.rank + 1, dims);
 }
 
 /* A core error during a pass: batch fields point into the request's root. */
@@ -520,7 +539,7 @@ static void run_train(request *r, const compute_env *env, out *o)
     if (!opt || !history) {
         if (!opt) diag_core(o->d, &e, "/optimizer/", NULL);
         else diag_set(o->d, 500, "internal", "out of memory for the loss history");
-    } else if (optimizer_state_decode(r->root, opt, r, o->d)) {
+    } else if (optimizer_state_decode(r->root, opt, r, o->d) && !refs_missing(o)) {
         train_clock clock = {env->deadline, env->abort, env->stream, history, 0,
                              steps / tdef.epochs, 0};
         tdef.cancel = train_should_stop;
@@ -702,15 +721,18 @@ void compute_run(route_id route, const char *body, size_t len, const compute_env
         json_decref(root);
         root = NULL;
     }
+    cc.store = env->store;
     codec_current = &cc;
     request r;
-    out o = {.d = &res->d};
+    out o = {.d = &res->d, .store = env->store, .codec = &cc, .res = res};
     jw_init(&o.w);
     if (root && route == R_AUTODIFF) { /* no network: a request of its own */
         autodiff_compute(root, env->opts, &o.w, &res->d);
     } else if (root) {
         int ok = request_decode(&r, root, &KINDS[route], env->opts, &res->d);
         o.t_decoded = now_seconds();
+        /* /train decodes its optimizer state too before it asks (run_train) */
+        if (ok && route != R_TRAIN) ok = !refs_missing(&o);
         if (ok) {
             o.enc = r.encoding;
             o.dtype = r.def.dtype;

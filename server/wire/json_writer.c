@@ -1,4 +1,4 @@
-#include "json_writer.h"
+#include "wire/json_writer.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -131,6 +131,12 @@ static void separate(jw *w)
     }
     if (w->has_items[w->depth]) jw_raw(w, ",", 1);
     w->has_items[w->depth] = 1;
+}
+
+void jw_raw_value(jw *w, const char *s, size_t n)
+{
+    separate(w);
+    jw_raw(w, s, n);
 }
 
 static void open_container(jw *w, char open, char close)

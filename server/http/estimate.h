@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "gradserve.h"
-#include "routes.h"
+#include "api/routes.h"
 
 /* Bytes that running route r on this body will hold at its peak, the body
  * itself included: json[0, json_len) is the request's JSON (the binary part

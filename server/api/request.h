@@ -6,10 +6,10 @@
 
 #include <jansson.h>
 
-#include "codec.h"
+#include "wire/codec.h"
 #include "gradserve.h"
 #include "options.h"
-#include "problem.h"
+#include "wire/problem.h"
 
 /* Which top-level keys a route accepts beyond the common ones, and whether
  * it needs targets. */

@@ -1,4 +1,4 @@
-#include "http.h"
+#include "http/http.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,11 +13,12 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "assets.h"
-#include "estimate.h"
+#include "http/assets.h"
+#include "http/estimate.h"
 #include "log.h"
-#include "problem.h"
-#include "routes.h"
+#include "wire/problem.h"
+#include "api/routes.h"
+#include "api/tensors_route.h"
 
 #define REQUEST_ID_MAX 128
 #define CORS_ALLOW_HEADERS "Content-Type, Authorization, X-Request-Id, " BINARY_HEADER
@@ -77,6 +78,9 @@ typedef struct {
     int too_large;
     size_t discarded; /* bytes dropped since too_large */
     int compute; /* a POST to a compute route: its body is read */
+    int put_tensor; /* a PUT to /tensors/: its body is read and hashed as it arrives */
+    sha256_stream *sha;
+    unsigned char digest[DIGEST_BYTES]; /* a /tensors/ path's */
     int status;  /* queued; 0 until then */
     size_t bytes;
     size_t expect_len; /* Content-Length, when given and within the limit */
@@ -119,8 +123,12 @@ int server_init(server *s, const server_options *o)
     atomic_init(&s->abort_compute, 0);
     if (parse_origins(s, o->cors_origins) != 0) return -1;
     if (!(s->loop = loop_new())) return -1;
+    if (!(s->store = store_new(o->tensor_store_bytes))) return -1;
+    s->metrics.store = s->store;
+    /* options_parse keeps the store's share below max_memory */
+    s->compute_memory = o->max_memory - o->tensor_store_bytes;
     return wq_start(&s->queue, o->max_concurrent, o->max_queue, o->queue_ms / 1000.0,
-                    o->max_memory, &s->metrics);
+                    s->compute_memory, &s->metrics);
 }
 
 void server_free(server *s)
@@ -129,6 +137,8 @@ void server_free(server *s)
     if (s->loop) loop_stop(s->loop); /* when it never ran (drain stops it otherwise) */
     for (size_t i = 0; i < s->n_origins; i++) free(s->origins[i]);
     free(s->origins);
+    store_free(s->store);
+    s->store = NULL;
 }
 
 /* ---- request id -------------------------------------------------------------- */
@@ -461,6 +471,7 @@ static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, 
     }
     memcpy(q->body + q->len, data, n);
     q->len += n;
+    if (q->sha) sha256_update(q->sha, data, n); /* a chunk at a time: the loop stays free */
     return MHD_YES;
 }
 
@@ -484,6 +495,7 @@ static void request_free(http_request *q)
         free(q->stream->buf);
         free(q->stream);
     }
+    sha256_abandon(q->sha);
     free(q->buf);
     free(q->res.body); /* set when the answer was never queued */
     free(q->res.bin);
@@ -630,7 +642,7 @@ static void run_job(job *j)
     double limit = s->opts->max_request_seconds;
     train_stream stream = {stream_line, stream_closed, q};
     compute_env env = {s->opts, limit > 0 ? q->start + limit : 0, &s->abort_compute,
-                       q->json_len, 1, q->stream ? &stream : NULL};
+                       q->json_len, 1, q->stream ? &stream : NULL, s->store};
     compute_run(q->route, q->body ? q->body : "", q->len, &env, &q->res);
     metrics_compute_done(&s->metrics, q->route, now_seconds() - j->started);
     metrics_phase(&s->metrics, q->route, PHASE_DECODE, q->res.decode_s);
@@ -687,13 +699,14 @@ static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http
     const char *json = q->body ? q->body : "";
     size_t memory = estimate_working_set(q->route, json, q->json_len ? q->json_len : q->len,
                                          q->len, &s->opts->limits);
-    if (memory > s->opts->max_memory) {
+    if (memory > s->compute_memory) {
         metrics_reject(&s->metrics, REJECT_MEMORY);
         diag d = {0};
-        diag_limit(&d, "max_memory", (double)s->opts->max_memory, "",
+        diag_limit(&d, "max_memory", (double)s->compute_memory, "",
                    "The request needs about %.0f MiB to compute, more than the server's "
-                   "memory budget of %.0f MiB (--max-memory) allows.",
-                   (double)memory / (1 << 20), (double)s->opts->max_memory / (1 << 20));
+                   "memory budget for computations of %.0f MiB (--max-memory less "
+                   "--tensor-store-bytes) allows.",
+                   (double)memory / (1 << 20), (double)s->compute_memory / (1 << 20));
         return respond_problem(s, c, q, &d, NULL);
     }
     if (q->route == R_TRAIN && wants_ndjson(c)) {
@@ -765,6 +778,111 @@ static enum MHD_Result serve_static(server *s, struct MHD_Connection *c, http_re
     return respond(s, c, q, 200, type, data, len, 0, PAGE_HEADERS);
 }
 
+/* ---- the tensor store: /tensors/sha256:<hex> ------------------------------------------ */
+
+typedef struct {
+    tensor_store *store;
+    store_entry *entry;
+} pinned_bytes;
+
+/* libmicrohttpd is done with a GET's bytes: the entry may go. */
+static void unpin_sent(void *cls)
+{
+    pinned_bytes *p = cls;
+    store_unpin(p->store, p->entry);
+    free(p);
+}
+
+static enum MHD_Result respond_tensor(server *s, struct MHD_Connection *c, http_request *q,
+                                      tensor_answer *a)
+{
+    if (a->status >= 400) return respond_problem(s, c, q, &a->d, a->status == 503 ? RETRY_AFTER : NULL);
+    if (a->status == 204) return respond(s, c, q, 204, NULL, "", 0, 0, NULL);
+    if (a->body) return respond(s, c, q, a->status, "application/json", a->body, a->len, 1, NULL);
+    /* GET and HEAD: the stored bytes themselves, no copy, pinned while sent */
+    size_t len;
+    const void *bytes = store_entry_bytes(a->entry, &len);
+    pinned_bytes *p = malloc(sizeof *p);
+    struct MHD_Response *r =
+        p ? MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)bytes,
+                                                                   unpin_sent, p)
+          : NULL;
+    if (!r) {
+        free(p);
+        store_unpin(s->store, a->entry);
+        return MHD_NO;
+    }
+    *p = (pinned_bytes){s->store, a->entry};
+    return send_response(s, c, q, 200, "application/octet-stream", r, len, NULL);
+}
+
+/* GET, HEAD, DELETE (auth checked). */
+static enum MHD_Result serve_tensor(server *s, struct MHD_Connection *c, http_request *q)
+{
+    tensor_answer a = {0};
+    if (!tensors_path_digest(q->path, q->digest, &a.d)) return respond_problem(s, c, q, &a.d, NULL);
+    if (strcmp(q->method, "DELETE") == 0) tensors_delete(s->store, q->digest, &a);
+    else tensors_get(s->store, q->digest, &a);
+    return respond_tensor(s, c, q, &a);
+}
+
+/* A PUT, on its headers: everything it can be refused for before its body
+ * is read (auth, the path, the type, a length over either limit). */
+static enum MHD_Result admit_put(server *s, struct MHD_Connection *c, http_request *q)
+{
+    int done = 0;
+    enum MHD_Result ret = check_auth(s, c, q, &done);
+    if (done) return ret;
+    diag d = {0};
+    if (!tensors_path_digest(q->path, q->digest, &d)) return respond_problem(s, c, q, &d, NULL);
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    size_t n = ct ? strcspn(ct, ";") : 0;
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    if (ct && !(n == 24 && strncasecmp(ct, "application/octet-stream", n) == 0)) {
+        metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
+        return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
+                             "A tensor is PUT as application/octet-stream (its raw "
+                             "little-endian bytes), not %s.",
+                             ct);
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    size_t len = cl ? (size_t)strtoull(cl, NULL, 10) : 0;
+    if (cl && len > s->opts->max_body_bytes) return respond_too_large(s, c, q, cl);
+    if (cl && tensors_put_too_big(s->store, len, &d)) {
+        metrics_reject(&s->metrics, REJECT_BODY_TOO_LARGE);
+        return respond_problem(s, c, q, &d, NULL);
+    }
+    q->expect_len = len;
+    if (!(q->sha = sha256_begin())) return MHD_NO;
+    q->put_tensor = 1;
+    return MHD_YES;
+}
+
+/* A PUT whose body has arrived: checked against its digest and stored; the
+ * body's buffer becomes the entry. */
+static enum MHD_Result answer_put(server *s, struct MHD_Connection *c, http_request *q)
+{
+    if (q->too_large) return respond_too_large(s, c, q, NULL);
+    diag d = {0};
+    if (tensors_put_too_big(s->store, q->len, &d)) { /* a chunked body over the budget */
+        metrics_reject(&s->metrics, REJECT_BODY_TOO_LARGE);
+        return respond_problem(s, c, q, &d, NULL);
+    }
+    unsigned char computed[DIGEST_BYTES];
+    int hashed = sha256_end(q->sha, computed);
+    q->sha = NULL;
+    if (!hashed) return MHD_NO;
+    void *buf = q->buf;
+    if (q->cap > q->len) { /* a chunked body: the buffer grew by doubling */
+        void *exact = realloc(buf, q->len ? q->len : 1);
+        if (exact) buf = exact;
+    }
+    q->buf = q->body = NULL;
+    tensor_answer a;
+    tensors_put(s->store, q->digest, buf ? buf : malloc(1), q->len, computed, &a);
+    return respond_tensor(s, c, q, &a);
+}
+
 static enum MHD_Result serve_get(server *s, struct MHD_Connection *c, http_request *q)
 {
     static const char LIVE[] = "{\"status\":\"live\"}";
@@ -820,6 +938,9 @@ static enum MHD_Result preflight(server *s, struct MHD_Connection *c, http_reque
 
 static int method_allowed(route_id r, const char *method)
 {
+    if (r == R_TENSORS)
+        return !strcmp(method, "GET") || !strcmp(method, "HEAD") || !strcmp(method, "PUT") ||
+               !strcmp(method, "DELETE");
     if (ROUTE_IS_COMPUTE(r)) return strcmp(method, "POST") == 0;
     return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
@@ -843,10 +964,11 @@ static enum MHD_Result answer_plain(server *s, struct MHD_Connection *c, http_re
                              "%s does not take %s; it takes %s.", q->path, method, allow);
     }
     int done = 0;
-    if (q->route == R_METRICS) {
+    if (q->route == R_METRICS || q->route == R_TENSORS) {
         enum MHD_Result ret = check_auth(s, c, q, &done);
         if (done) return ret;
     }
+    if (q->route == R_TENSORS) return serve_tensor(s, c, q);
     return serve_get(s, c, q);
 }
 
@@ -868,6 +990,7 @@ static enum MHD_Result on_headers(server *s, struct MHD_Connection *c, http_requ
         int done = 0;
         return admit_compute(s, c, q, &done);
     }
+    if (q->route == R_TENSORS && strcmp(q->method, "PUT") == 0) return admit_put(s, c, q);
     return has_body(c) ? answer_plain(s, c, q) : MHD_YES;
 }
 
@@ -889,12 +1012,13 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url
         request_id(c, q->id);
         return on_headers(s, c, q);
     }
-    if (*upload_data_size) { /* only compute requests read bodies (see on_headers) */
+    if (*upload_data_size) { /* only compute requests and PUTs read bodies (see on_headers) */
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         return take_chunk(s, q, upload_data, n);
     }
     if (q->status) return MHD_YES; /* answered already (cannot happen: MHD stops calling) */
+    if (q->put_tensor) return answer_put(s, c, q);
     if (!q->compute) return answer_plain(s, c, q);
     switch (q->wait) {
     case WAIT_NONE:

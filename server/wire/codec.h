@@ -1,5 +1,7 @@
-/* Tensors between JSON and the core's buffers, in the three encodings of the
- * API: nested arrays, {shape, data} and {shape, dtype, b64}. Decoding reads
+/* Tensors between JSON and the core's buffers, in the encodings of the API:
+ * nested arrays, {shape, data}, {shape, dtype, b64}, {shape, dtype,
+ * binary_data_size} and {ref, shape, dtype} (bytes held by the tensor store,
+ * store/store.h). Decoding reads
  * the shape first, so the caller can check sizes against its limits before
  * anything of the tensor's size is allocated. */
 #ifndef GS_SERVER_CODEC_H
@@ -10,12 +12,19 @@
 #include <stdint.h>
 
 #include "gradserve.h"
-#include "json_writer.h"
-#include "problem.h"
+#include "wire/json_writer.h"
+#include "store/store.h"
+#include "wire/problem.h"
 
 #define TENSOR_MAX_RANK 4
 
-typedef enum { ENC_NESTED = 0, ENC_FLAT, ENC_B64, ENC_BINARY } tensor_encoding;
+typedef enum { ENC_NESTED = 0, ENC_FLAT, ENC_B64, ENC_BINARY, ENC_REF } tensor_encoding;
+
+/* A ref the store did not hold, where the request named it. */
+typedef struct {
+    char pointer[PTR_MAX];
+    unsigned char digest[DIGEST_BYTES];
+} missing_ref;
 
 /* What the codec knows of the request being decoded on this thread, beyond
  * its JSON tree: the arrays fastjson read straight into doubles, and the
@@ -31,9 +40,23 @@ typedef struct {
     const json_t **bin_obj;          /* binary tensor objects, in text order */
     size_t *bin_off;                 /* and their offsets into bin */
     size_t n_bin;
+    /* refs: the store they are read from (NULL: none, every ref is missing),
+     * the entries pinned while the request runs, and the refs not held */
+    tensor_store *store;
+    store_entry **pins;
+    size_t n_pins, cap_pins;
+    missing_ref *missing;
+    size_t n_missing, cap_missing;
 } codec_ctx;
 
 extern _Thread_local const codec_ctx *codec_current;
+
+/* The refs the request named that the store does not hold, all of them: 0
+ * when there are none (or d holds another problem already, which comes
+ * first); else 1 with d a 409 missing-refs whose errors (one per ref, with
+ * its pointer and ref) are the JSON array put in *errors_json (free(); d
+ * points at it, so it must live as long as d is rendered). */
+int codec_refs_missing(const codec_ctx *c, diag *d, char **errors_json, size_t *len);
 
 /* Finds the binary tensors of a parsed header and gives each its offset;
  * 0, or -1 with d filled (sizes that do not add up to bin_len, or out of
@@ -57,6 +80,9 @@ typedef struct {
                                    fastjson decoded: b64_bytes of them */
     size_t b64_bytes;
     unsigned finite;            /* b64 that fastjson decoded: its FJ_FINITE_* bits */
+    int ref_int64;              /* ref: int64 bytes (class indices only), b64_dtype unused */
+    int ref_missing;            /* ref the store does not hold: reads as zeros, and the
+                                   request gets 409 before computing (codec_refs_missing) */
 } tensor_view;
 
 /* Reads the shape of v (at pointer ptr) into t; on failure adds an error to
@@ -93,6 +119,12 @@ int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, in
  * values are the caller's to refuse first unless enc is ENC_B64. */
 void tensor_write(jw *w, tensor_encoding enc, gs_dtype dtype, const void *data, size_t rank,
                   const size_t *dim);
+
+/* "encoding": "ref": puts the bytes of data (rank 1 to TENSOR_MAX_RANK, dims
+ * dim) into store and writes {"ref", "shape", "dtype"}. 1, or 0 with d filled
+ * (422 when the store cannot take it, 500 out of memory). */
+int tensor_write_ref(jw *w, tensor_store *store, gs_dtype dtype, const void *data, size_t rank,
+                     const size_t *dim, diag *d);
 
 /* Index of the first non-finite element of data[n], or n if all are finite. */
 size_t first_nonfinite(const void *data, gs_dtype dtype, size_t n);

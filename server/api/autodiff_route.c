@@ -1,11 +1,11 @@
-#include "autodiff_route.h"
+#include "api/autodiff_route.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gradserve_autodiff.h"
-#include "request.h"
+#include "api/request.h"
 
 static const char *const AUTODIFF_KEYS[] = {"expression", "at", NULL};
 

@@ -1,4 +1,4 @@
-#include "queue.h"
+#include "http/queue.h"
 
 #include <errno.h>
 #include <malloc.h>

@@ -1,4 +1,4 @@
-#include "estimate.h"
+#include "http/estimate.h"
 
 #include <math.h>
 #include <pthread.h>

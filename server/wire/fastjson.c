@@ -1,4 +1,4 @@
-#include "fastjson.h"
+#include "wire/fastjson.h"
 
 #include <float.h>
 #include <math.h>
@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "problem.h"
+#include "wire/base64.h"
+#include "wire/problem.h"
 
 #define MAX_DEPTH 64 /* deeper requests are left to jansson whole */
 #define MAX_KEY 32   /* longer keys are never part of a tensor position */

@@ -5,7 +5,7 @@
  * a CPU without AVX2) to the scalar code of its caller, which also handles
  * padding and reports errors. tests/test_base64.c compares them with the
  * scalar code. */
-#include "base64.h"
+#include "wire/base64.h"
 
 #include <stdint.h>
 

@@ -1,4 +1,4 @@
-#include "assets.h"
+#include "http/assets.h"
 
 #include <string.h>
 
@@ -8,7 +8,7 @@
  * openapi.yaml lives (and is a dependency of the server objects, so an edit
  * to it rebuilds this file). A build without the file still links and
  * answers GET /openapi.yaml with 404. */
-#if __has_include("../openapi.yaml")
+#if __has_include("../../openapi.yaml")
 __asm__(".section .rodata\n"
         ".balign 16\n"
         "gs_asset_openapi:\n"

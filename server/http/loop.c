@@ -1,4 +1,4 @@
-#include "loop.h"
+#include "http/loop.h"
 
 #include <limits.h>
 #include <poll.h>

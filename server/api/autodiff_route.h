@@ -5,9 +5,9 @@
 
 #include <jansson.h>
 
-#include "json_writer.h"
+#include "wire/json_writer.h"
 #include "options.h"
-#include "problem.h"
+#include "wire/problem.h"
 
 /* Decodes {"expression", "at"} from root, evaluates it within opts->ad_limits
  * and writes the answer into w, or the problem into d: 400 syntax (with the
