@@ -332,6 +332,25 @@ await check('aborting_a_streamed_train_stops_the_servers_training', async () => 
   assert(now === gone + 1, `client_gone ${gone} -> ${now}`);
 });
 
+await check('leaving_a_streamed_train_early_stops_the_servers_training', async () => {
+  const gone = await metric('gradserve_rejected_total{reason="client_gone"}');
+  const rows = 2000;
+  const body = { ...TRAIN(), init: { seed: 1 },
+    network: { ...NET, layers: [{ units: 256, activation: 'tanh' }, { units: 256, activation: 'tanh' }, { units: OUT, activation: 'linear' }] },
+    inputs: tensor(randn(rows * IN, 9), [rows, IN]), targets: tensor(randn(rows * OUT, 10), [rows, OUT]), batch_size: 1, epochs: 50 };
+  delete body.params;
+  // not through checkedFetch: its copy of the body would keep reading it
+  const stream = new Client({ url: URL_OPEN }).trainStream(body);
+  for await (const line of stream) if (line.epoch === 1) break;
+  await stream.result.then(() => assert(false, 'result resolved'), (e) => assert(/left before its answer/.test(e.message), `${e}`));
+  let now = gone;
+  for (let i = 0; i < 100 && now === gone; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    now = await metric('gradserve_rejected_total{reason="client_gone"}');
+  }
+  assert(now === gone + 1, `client_gone ${gone} -> ${now}`);
+});
+
 // ---- refs (the tensor store) ------------------------------------------------------------
 
 const haveStore = await storeRoutes();

@@ -276,11 +276,13 @@ async function readAnswer(route, res) {
   return decodeTensors(data);
 }
 
-// The lines of an NDJSON body as parsed objects, as they arrive.
+// The lines of an NDJSON body as parsed objects, as they arrive. A consumer
+// that stops early (break) cancels the body, which closes the connection: the
+// server then stops training.
 async function* ndjsonLines(route, res) {
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
-  let pending = '';
+  let pending = '', done = false;
   try {
     for (;;) {
       let chunk;
@@ -290,7 +292,10 @@ async function* ndjsonLines(route, res) {
         if (e && e.name === 'AbortError') throw e;
         throw new GradserveError(`Network error: the training's stream broke off (${e.message})`, { route, cause: e });
       }
-      if (chunk.done) break;
+      if (chunk.done) {
+        done = true;
+        break;
+      }
       pending += decoder.decode(chunk.value, { stream: true });
       const lines = pending.split('\n');
       pending = lines.pop();
@@ -299,7 +304,8 @@ async function* ndjsonLines(route, res) {
     pending += decoder.decode();
     if (pending) yield JSON.parse(pending);
   } finally {
-    reader.releaseLock();
+    if (done) reader.releaseLock();
+    else await reader.cancel().catch(() => {});
   }
 }
 
@@ -343,8 +349,8 @@ export class Client {
   // steps}: the epoch's mean mini-batch loss) as the server sends them, whose
   // `result` resolves with the final answer once the iteration ended. A
   // problem (before the stream or as its last line) is thrown by the
-  // iteration. options.signal aborts the request (the server then stops
-  // training); a binary-encoded call answers in b64, since binary answers
+  // iteration. Leaving the loop early (break) or options.signal ends the
+  // request, and the server stops training; a binary-encoded call answers in b64, since binary answers
   // cannot be streamed, and its tensors come back as typed arrays all the same.
   trainStream(body, options = {}) {
     const client = this;
@@ -352,14 +358,15 @@ export class Client {
     const result = new Promise((res, rej) => { resolve = res; reject = rej; });
     result.catch(() => {}); // the iteration throws the same error
     async function* lines() {
+      let settled = false;
       try {
         const route = '/train';
         const encoding = checkEncoding(options.encoding || client.encoding);
         const res = await client.#send(route, body, encoding, encoding === 'binary' ? 'b64' : encoding,
           'application/x-ndjson', options.signal);
         if (!res.ok || !(res.headers.get('Content-Type') || '').startsWith('application/x-ndjson')) {
-          const answer = await readAnswer(route, res);
-          resolve(answer);
+          resolve(await readAnswer(route, res));
+          settled = true;
           return;
         }
         let last = null;
@@ -370,9 +377,13 @@ export class Client {
         }
         if (!last) throw new GradserveError('/train: the stream ended without an answer', { route });
         resolve(decodeTensors(last));
+        settled = true;
       } catch (e) {
         reject(e);
+        settled = true;
         throw e;
+      } finally {
+        if (!settled) reject(new GradserveError('/train: the stream was left before its answer', { route: '/train' }));
       }
     }
     const it = lines();
