@@ -181,9 +181,10 @@ export async function digest(bytes) {
 const ENCODINGS = ['binary', 'b64', 'ref', 'nested'];
 
 // The body with every Tensor (or bare typed array, 1-D) written in the
-// encoding, and "encoding": answerEncoding (unless nested); resolves {json, chunks, refs}: the JSON text, the binary part's
-// byte arrays in the order their tensors appear in it, and every ref the body
-// names (digest -> TensorRef, with the local tensor when there is one).
+// encoding, and "encoding": answerEncoding (unless nested); resolves
+// {json, chunks, refs}: the JSON text, the binary part's byte arrays in the
+// order their tensors appear in it, and every ref the body names
+// (digest -> TensorRef, with the local tensor when there is one).
 async function encodeBody(body, encoding, answerEncoding) {
   const chunks = [];
   const refs = new Map();
