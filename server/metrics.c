@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/routes.h"
 #include "gradserve.h"
 
 static const int CODES[METRIC_CODES] = {200, 204, 400, 401, 404, 405,
@@ -54,7 +55,7 @@ static void observe(histogram *h, double seconds)
     atomic_fetch_add(&h->sum_ns, (uint_fast64_t)(seconds * 1e9));
 }
 
-void metrics_request_done(metrics *m, route_id r, int status, double seconds)
+void metrics_request_done(metrics *m, size_t r, int status, double seconds)
 {
     int c = 0;
     while (c < METRIC_CODES && CODES[c] != status) c++;
@@ -62,14 +63,14 @@ void metrics_request_done(metrics *m, route_id r, int status, double seconds)
     observe(&m->request_seconds[r], seconds);
 }
 
-void metrics_compute_done(metrics *m, route_id r, double seconds)
+void metrics_compute_done(metrics *m, size_t r, double seconds)
 {
     observe(&m->compute_seconds[r], seconds);
 }
 
 void metrics_reject(metrics *m, reject_reason why) { atomic_fetch_add(&m->rejected[why], 1); }
 
-void metrics_phase(metrics *m, route_id r, phase_id p, double seconds)
+void metrics_phase(metrics *m, size_t r, phase_id p, double seconds)
 {
     if (!(seconds >= 0)) seconds = 0;
     int b = 0;
@@ -176,14 +177,14 @@ static void put_requests(text *t, metrics *m)
 {
     put(t, "# HELP gradserve_requests_total HTTP requests answered, by route and status code.\n"
            "# TYPE gradserve_requests_total counter\n");
-    for (int r = 0; r < R_COUNT; r++)
+    for (size_t r = 0; r < ROUTE_COUNT; r++)
         for (int c = 0; c <= METRIC_CODES; c++) {
             unsigned long long n = atomic_load(&m->requests[r][c]);
             if (!n) continue;
             char code[8];
             if (c < METRIC_CODES) snprintf(code, sizeof code, "%d", CODES[c]);
             else snprintf(code, sizeof code, "other");
-            put(t, "gradserve_requests_total{route=\"%s\",code=\"%s\"} %llu\n", ROUTES[r].path,
+            put(t, "gradserve_requests_total{route=\"%s\",code=\"%s\"} %llu\n", route_label(&ROUTE_TABLE[r]),
                 code, n);
         }
 }
@@ -267,19 +268,21 @@ char *metrics_render(metrics *m, size_t *len)
     put(&t, "# HELP gradserve_request_duration_seconds Time from the request's headers to "
             "its response sent.\n"
             "# TYPE gradserve_request_duration_seconds histogram\n");
-    for (int r = 0; r < R_COUNT; r++)
+    for (size_t r = 0; r < ROUTE_COUNT; r++)
         put_histogram(&t, "gradserve_request_duration_seconds", &m->request_seconds[r],
-                      ROUTES[r].path);
+                      route_label(&ROUTE_TABLE[r]));
     put(&t, "# HELP gradserve_compute_duration_seconds Time on a compute worker: "
             "decode, core, encode.\n"
             "# TYPE gradserve_compute_duration_seconds histogram\n");
-    for (int r = 0; ROUTE_IS_COMPUTE(r); r++)
+    for (size_t r = 0; r < ROUTE_COUNT; r++)
+        if (ROUTE_TABLE[r].queued)
         put_histogram(&t, "gradserve_compute_duration_seconds", &m->compute_seconds[r],
-                      ROUTES[r].path);
+                      route_label(&ROUTE_TABLE[r]));
     put(&t, "# HELP gradserve_phase_duration_seconds Time of each phase of a compute request: "
             "receive, queue (for a compute worker), decode, compute, encode, send.\n"
             "# TYPE gradserve_phase_duration_seconds histogram\n");
-    for (int r = 0; ROUTE_IS_COMPUTE(r); r++)
+    for (size_t r = 0; r < ROUTE_COUNT; r++)
+        if (ROUTE_TABLE[r].queued)
         for (int p = 0; p < PHASE_COUNT; p++) {
             uint_fast64_t cumulative = 0;
             for (int b = 0; b < PHASE_BUCKETS; b++) {
@@ -287,7 +290,7 @@ char *metrics_render(metrics *m, size_t *len)
                 put(&t,
                     "gradserve_phase_duration_seconds_bucket{route=\"%s\",phase=\"%s\","
                     "le=\"%g\"} %llu\n",
-                    ROUTES[r].path, PHASES[p], PHASE_BOUNDS[b], (unsigned long long)cumulative);
+                    route_label(&ROUTE_TABLE[r]), PHASES[p], PHASE_BOUNDS[b], (unsigned long long)cumulative);
             }
             unsigned long long count = atomic_load(&m->phase[r][p].count);
             if (count < cumulative) count = cumulative;
@@ -296,8 +299,8 @@ char *metrics_render(metrics *m, size_t *len)
                 "le=\"+Inf\"} %llu\n"
                 "gradserve_phase_duration_seconds_sum{route=\"%s\",phase=\"%s\"} %.9f\n"
                 "gradserve_phase_duration_seconds_count{route=\"%s\",phase=\"%s\"} %llu\n",
-                ROUTES[r].path, PHASES[p], count, ROUTES[r].path, PHASES[p],
-                (double)atomic_load(&m->phase[r][p].sum_ns) * 1e-9, ROUTES[r].path, PHASES[p],
+                route_label(&ROUTE_TABLE[r]), PHASES[p], count, route_label(&ROUTE_TABLE[r]), PHASES[p],
+                (double)atomic_load(&m->phase[r][p].sum_ns) * 1e-9, route_label(&ROUTE_TABLE[r]), PHASES[p],
                 count);
         }
     put(&t, "# HELP gradserve_inflight_requests Requests received and not yet completed.\n"

@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api/routes.h"
 #include "store/store.h"
 
 typedef enum {
@@ -36,6 +35,10 @@ typedef enum {
 } phase_id;
 #define PHASE_BUCKETS 16
 
+/* Routes with series of their own: rows of the route table (api/routes.h),
+ * indexed by their position in it. */
+#define METRIC_ROUTES 24
+
 /* Status codes with a series of their own; any other is counted as "other". */
 #define METRIC_CODES 12
 #define METRIC_BUCKETS 16
@@ -47,13 +50,13 @@ typedef struct {
 } histogram;
 
 typedef struct {
-    atomic_uint_fast64_t requests[R_COUNT][METRIC_CODES + 1];
-    histogram request_seconds[R_COUNT];
-    histogram compute_seconds[R_COUNT];
+    atomic_uint_fast64_t requests[METRIC_ROUTES][METRIC_CODES + 1];
+    histogram request_seconds[METRIC_ROUTES];
+    histogram compute_seconds[METRIC_ROUTES];
     struct {
         atomic_uint_fast64_t bucket[PHASE_BUCKETS];
         atomic_uint_fast64_t count, sum_ns;
-    } phase[R_COUNT][PHASE_COUNT];
+    } phase[METRIC_ROUTES][PHASE_COUNT];
     atomic_int inflight;
     atomic_uint_fast64_t rejected[REJECT_COUNT];
     /* gradserve_blas_info's labels, set once at start-up (metrics_set_blas)
@@ -72,10 +75,10 @@ typedef struct {
 } metrics;
 
 void metrics_init(metrics *m);
-void metrics_request_done(metrics *m, route_id r, int status, double seconds);
-void metrics_compute_done(metrics *m, route_id r, double seconds);
+void metrics_request_done(metrics *m, size_t route, int status, double seconds);
+void metrics_compute_done(metrics *m, size_t route, double seconds);
 void metrics_reject(metrics *m, reject_reason why);
-void metrics_phase(metrics *m, route_id r, phase_id p, double seconds);
+void metrics_phase(metrics *m, size_t route, phase_id p, double seconds);
 /* The kernels in use, OpenBLAS's own choice, the processor and why
  * (server/kernels.h): the labels of gradserve_blas_info. */
 void metrics_set_blas(metrics *m, const char *core, const char *openblas, const char *cpu,

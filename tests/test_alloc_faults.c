@@ -95,14 +95,14 @@ static const compute_env *env_of(void)
 }
 
 /* One request; the problem is rendered as the server would (unarmed). */
-static void run(route_id r, const char *body, compute_result *res)
+static void run(const route_def *r, const char *body, compute_result *res)
 {
     compute_run(r, body, strlen(body), env_of(), res);
 }
 
 static void walk(const request_case *c, int sticky, long *failures)
 {
-    route_id r = route_find(c->path);
+    const route_def *r = route_find(c->path, NULL);
     compute_result base, res;
     srv_alloc_fail_at(0, 0);
     run(r, c->body, &base);
@@ -158,7 +158,7 @@ static void test_each_allocation_fails_in_turn(void)
 {
     long failures = 0;
     for (size_t i = 0; i < N_CASES; i++)
-        if (route_find(CASES[i].path) != R_OTHER) walk(&CASES[i], 0, &failures);
+        if (route_find(CASES[i].path, NULL)->queued) walk(&CASES[i], 0, &failures);
     printf("  %ld single allocation failures injected over %zu requests\n", failures, N_CASES);
 }
 
@@ -166,7 +166,7 @@ static void test_every_allocation_fails_from_n_on(void)
 {
     long failures = 0;
     for (size_t i = 0; i < N_CASES; i++)
-        if (route_find(CASES[i].path) != R_OTHER) walk(&CASES[i], 1, &failures);
+        if (route_find(CASES[i].path, NULL)->queued) walk(&CASES[i], 1, &failures);
     printf("  %ld sticky allocation failures injected over %zu requests\n", failures, N_CASES);
 }
 
@@ -187,7 +187,7 @@ static void test_hook_covers_jansson_server_and_core(void)
     json_decref(j);
     /* every allocation failing: still a clean problem */
     srv_alloc_fail_at(1, 1);
-    run(R_TRAIN, CASES[3].body, &res);
+    run(route_find("/train", NULL), CASES[3].body, &res);
     srv_alloc_fail_at(0, 0);
     CHECK(res.status == 500 && !res.body, "all failing: %d", res.status);
     free(res.body);
@@ -199,7 +199,7 @@ static void test_hook_covers_jansson_server_and_core(void)
     memset(&unlimited.limits, 0, sizeof unlimited.limits);
     compute_env env = *env_of();
     env.opts = &unlimited;
-    compute_run(R_FORWARD, big, sizeof big - 1, &env, &res);
+    compute_run(route_find("/forward", NULL), big, sizeof big - 1, &env, &res);
     CHECK(res.status == 400 || res.status == 500, "unlimited huge network: %d %s", res.status,
           res.d.detail);
     free(res.body);

@@ -458,7 +458,7 @@ static char *big_train_body(void)
 static void test_memory_budget(void)
 {
     char *body = big_train_body();
-    size_t need = estimate_working_set(R_TRAIN, body, strlen(body), strlen(body), NULL);
+    size_t need = estimate_working_set(route_find("/train", NULL), body, strlen(body), strlen(body), NULL);
     char budget[32];
     snprintf(budget, sizeof budget, "%zu", need + need / 2);
     const char *args[] = {"--max-concurrent", "2", "--max-memory", budget, "--tensor-store-bytes", "0",

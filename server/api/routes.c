@@ -11,31 +11,8 @@
 #include "wire/fastjson.h"
 #include "wire/json_writer.h"
 #include "api/request.h"
-
-const route_info ROUTES[R_COUNT] = {
-    [R_FORWARD] = {"/forward", "POST"},
-    [R_GRADIENTS] = {"/gradients", "POST"},
-    [R_TRAIN] = {"/train", "POST"},
-    [R_GRADCHECK] = {"/gradcheck", "POST"},
-    [R_AUTODIFF] = {"/autodiff", "POST"},
-    [R_LIVE] = {"/health/live", "GET, HEAD"},
-    [R_READY] = {"/health/ready", "GET, HEAD"},
-    [R_METRICS] = {"/metrics", "GET, HEAD"},
-    [R_OPENAPI] = {"/openapi.yaml", "GET, HEAD"},
-    [R_PAGE] = {"/", "GET, HEAD"},
-    [R_STATIC] = {"/static/{file}", "GET, HEAD"}, /* the path as openapi.yaml writes it */
-    [R_TENSORS] = {"/tensors/{digest}", "GET, HEAD, PUT, DELETE"},
-    [R_OTHER] = {"other", ""},
-};
-
-route_id route_find(const char *path)
-{
-    for (int r = 0; r < R_OTHER; r++)
-        if (strcmp(ROUTES[r].path, path) == 0) return (route_id)r;
-    if (strncmp(path, "/static/", 8) == 0) return R_STATIC; /* 404 unless an asset */
-    if (strncmp(path, "/tensors/", 9) == 0) return R_TENSORS; /* 400 unless a ref */
-    return R_OTHER;
-}
+#include "api/service.h"
+#include "api/tensors_route.h"
 
 double now_seconds(void)
 {
@@ -44,33 +21,9 @@ double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Top-level keys each compute route accepts beyond the common ones. */
-static const char *const FORWARD_KEYS[] = {"encoding", "return", "train", "seed", NULL};
-static const char *const GRADIENTS_KEYS[] = {"encoding", "return", "seed", NULL};
-static const char *const TRAIN_KEYS[] = {"encoding", "optimizer", "epochs",          "batch_size",
-                                         "shuffle",  "seed",      "optimizer_state", NULL};
-static const char *const GRADCHECK_KEYS[] = {"eps", "seed", NULL}; /* no tensors in its answer */
-
-static const request_kind KINDS[] = {
-    [R_FORWARD] = {FORWARD_KEYS, 0},
-    [R_GRADIENTS] = {GRADIENTS_KEYS, 1},
-    [R_TRAIN] = {TRAIN_KEYS, 1},
-    [R_GRADCHECK] = {GRADCHECK_KEYS, 1},
-};
-
 /* ---- responses -------------------------------------------------------------- */
 
-/* The response being written, and the problem that may replace it. */
-typedef struct {
-    jw w;
-    tensor_encoding enc;
-    gs_dtype dtype;
-    tensor_store *store; /* "encoding": "ref" puts the answer's tensors there */
-    const codec_ctx *codec; /* the refs the request named */
-    compute_result *res;
-    diag *d;
-    double t_decoded, t_computed; /* phase ends, for the metrics (0: not reached) */
-} out;
+typedef route_out out;
 
 /* JSON numbers cannot carry NaN or infinity: a non-finite value is refused
  * (422, naming where in the response) unless tensors travel as base64. */
@@ -662,23 +615,121 @@ static void run_gradcheck(request *r, const compute_env *env, out *o)
     free(rep);
 }
 
-/* ---- dispatch ------------------------------------------------------------------------- */
+/* ---- POST /autodiff --------------------------------------------------------------------- */
 
-typedef void (*compute_fn)(request *r, const compute_env *env, out *o);
+/* No network: the expression and its point are a request of their own. */
+static void run_autodiff(const json_t *root, const compute_env *env, out *o)
+{
+    autodiff_compute(root, env->opts, &o->w, o->d);
+}
 
-static const compute_fn HANDLERS[] = {
-    [R_FORWARD] = run_forward,
-    [R_GRADIENTS] = run_gradients,
-    [R_TRAIN] = run_train,
-    [R_GRADCHECK] = run_gradcheck,
+/* ---- the table -------------------------------------------------------------------------- */
+
+/* Top-level keys each network route accepts beyond the common ones. */
+static const char *const FORWARD_KEYS[] = {"encoding", "return", "train", "seed", NULL};
+static const char *const GRADIENTS_KEYS[] = {"encoding", "return", "seed", NULL};
+static const char *const TRAIN_KEYS[] = {"encoding", "optimizer", "epochs",          "batch_size",
+                                         "shuffle",  "seed",      "optimizer_state", NULL};
+static const char *const GRADCHECK_KEYS[] = {"eps", "seed", NULL}; /* no tensors in its answer */
+
+/* Where a network request's tensors are; /train also resumes optimizer state. */
+static const char *const BATCH_TENSORS[] = {"/inputs", "/targets", "/params/#/weight",
+                                            "/params/#/bias", NULL};
+static const char *const TRAIN_TENSORS[] = {"/inputs",
+                                            "/targets",
+                                            "/params/#/weight",
+                                            "/params/#/bias",
+                                            "/optimizer_state/buffers/*/#/weight",
+                                            "/optimizer_state/buffers/*/#/bias",
+                                            NULL};
+
+/* The compute rows come first, in this order: the fuzzers' first byte picks
+ * one by position (tests/fuzz/fuzz_common.h), and their regressions keep it. */
+const route_def ROUTE_TABLE[] = {
+    {.path = "/forward", .methods = "POST", .body = BODY_JSON, .auth = 1, .queued = 1,
+     .on_net = run_forward, .kind = {FORWARD_KEYS, 0}, .tensors = BATCH_TENSORS,
+     .param_copies = 2},
+    {.path = "/gradients", .methods = "POST", .body = BODY_JSON, .auth = 1, .queued = 1,
+     .on_net = run_gradients, .kind = {GRADIENTS_KEYS, 1}, .tensors = BATCH_TENSORS,
+     .param_copies = 2},
+    {.path = "/train", .methods = "POST", .body = BODY_JSON, .auth = 1, .queued = 1,
+     .ndjson = 1, .on_net = run_train, .kind = {TRAIN_KEYS, 1}, .tensors = TRAIN_TENSORS,
+     .param_copies = 5},
+    {.path = "/gradcheck", .methods = "POST", .body = BODY_JSON, .auth = 1, .queued = 1,
+     .on_net = run_gradcheck, .kind = {GRADCHECK_KEYS, 1}, .tensors = BATCH_TENSORS,
+     .param_copies = 2, .float64 = 1},
+    {.path = "/autodiff", .methods = "POST", .body = BODY_JSON, .auth = 1, .queued = 1,
+     .on_json = run_autodiff},
+    {.path = "/health/live", .methods = "GET, HEAD", .on_plain = serve_live},
+    {.path = "/health/ready", .methods = "GET, HEAD", .on_plain = serve_ready},
+    {.path = "/metrics", .methods = "GET, HEAD", .auth = 1, .on_plain = serve_metrics},
+    {.path = "/openapi.yaml", .methods = "GET, HEAD", .on_plain = serve_openapi},
+    {.path = "/", .methods = "GET, HEAD", .on_plain = serve_page},
+    {.path = "/static/{file}", .methods = "GET, HEAD", .on_plain = serve_static},
+    {.path = "/tensors/{digest}", .methods = "GET, HEAD, PUT, DELETE", .body = BODY_BYTES,
+     .auth = 1, .on_plain = serve_tensors, .admit = admit_tensor},
+    {.path = NULL, .methods = ""}, /* every other path: 404 */
 };
+const size_t ROUTE_COUNT = sizeof ROUTE_TABLE / sizeof ROUTE_TABLE[0];
+_Static_assert(sizeof ROUTE_TABLE / sizeof ROUTE_TABLE[0] <= METRIC_ROUTES,
+               "every row has its metrics: raise METRIC_ROUTES");
+
+/* path matches the template t: equal, or t's literal part then one non-empty
+ * segment for its parameter (*param pointing at it). */
+static int path_matches(const char *t, const char *path, const char **param)
+{
+    const char *brace = strchr(t, '{');
+    if (!brace) {
+        *param = "";
+        return strcmp(t, path) == 0;
+    }
+    size_t n = (size_t)(brace - t);
+    if (strncmp(t, path, n) != 0 || !path[n] || strchr(path + n, '/')) return 0;
+    *param = path + n;
+    return 1;
+}
+
+const route_def *route_find(const char *path, const char **param)
+{
+    const char *unused;
+    if (!param) param = &unused;
+    for (size_t i = 0; i + 1 < ROUTE_COUNT; i++)
+        if (path_matches(ROUTE_TABLE[i].path, path, param)) return &ROUTE_TABLE[i];
+    *param = "";
+    return &ROUTE_TABLE[ROUTE_COUNT - 1];
+}
+
+size_t route_index(const route_def *r) { return (size_t)(r - ROUTE_TABLE); }
+
+const char *route_label(const route_def *r) { return r->path ? r->path : "other"; }
+
+int route_allows(const route_def *r, const char *method)
+{
+    size_t n = strlen(method);
+    for (const char *m = r->methods; *m;) { /* "GET, HEAD" */
+        size_t k = strcspn(m, ",");
+        if (k == n && strncmp(m, method, n) == 0) return 1;
+        m += k;
+        while (*m == ',' || *m == ' ') m++;
+    }
+    return 0;
+}
+
+int route_reads_body(const route_def *r, const char *method)
+{
+    return r->body != BODY_NONE && route_allows(r, method) &&
+           (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0);
+}
+
+/* ---- the stages ------------------------------------------------------------------------- */
 
 /* Tensors in JSON numbers are read by fastjson (see fastjson.h), the rest by
  * jansson; a request fastjson's skeleton makes malformed is malformed itself,
  * and parsed again as sent for the line and column of the error. */
-static json_t *parse(route_id route, const char *body, size_t len, fastjson *fj, diag *d)
+static json_t *parse(const route_def *route, const char *body, size_t len, fastjson *fj,
+                     diag *d)
 {
-    if (route <= R_GRADCHECK && fastjson_scan(fj, body, len) != 0) {
+    if (route->tensors && fastjson_scan(fj, body, len, route->tensors) != 0) {
         diag_set(d, 500, "internal", "out of memory reading the request's tensors");
         return NULL;
     }
@@ -705,11 +756,17 @@ static json_t *parse(route_id route, const char *body, size_t len, fastjson *fj,
     return root;
 }
 
-void compute_run(route_id route, const char *body, size_t len, const compute_env *env,
+void compute_run(const route_def *route, const char *body, size_t len, const compute_env *env,
                  compute_result *res)
 {
     memset(res, 0, sizeof *res);
     double t0 = now_seconds();
+    if (route->on_plain) {
+        route->on_plain(body, len, env, res);
+        if (res->d.status) res->status = res->d.status;
+        res->compute_s = now_seconds() - t0;
+        return;
+    }
     size_t json_len = env->json_len && env->json_len <= len ? env->json_len : len;
     fastjson fj = {0};
     codec_ctx cc = {0};
@@ -726,17 +783,17 @@ void compute_run(route_id route, const char *body, size_t len, const compute_env
     request r;
     out o = {.d = &res->d, .store = env->store, .codec = &cc, .res = res};
     jw_init(&o.w);
-    if (root && route == R_AUTODIFF) { /* no network: a request of its own */
-        autodiff_compute(root, env->opts, &o.w, &res->d);
+    if (root && route->on_json) {
+        route->on_json(root, env, &o);
     } else if (root) {
-        int ok = request_decode(&r, root, &KINDS[route], env->opts, &res->d);
+        int ok = request_decode(&r, root, &route->kind, env->opts, &res->d);
         o.t_decoded = now_seconds();
         /* /train decodes its optimizer state too before it asks (run_train) */
-        if (ok && route != R_TRAIN) ok = !refs_missing(&o);
+        if (ok && route->on_net != run_train) ok = !refs_missing(&o);
         if (ok) {
             o.enc = r.encoding;
             o.dtype = r.def.dtype;
-            HANDLERS[route](&r, env, &o);
+            route->on_net(&r, env, &o);
         }
         request_free(&r);
     }

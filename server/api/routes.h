@@ -1,43 +1,19 @@
-/* The routes: their table (paths, methods, metric labels) and the compute
- * handlers, each decode -> core -> encode. */
+/* The routes: one table with a row per route (its path, methods, body,
+ * handler, accepted keys, tensors, metric label), and compute_run, which
+ * takes a request through a row's stages. The transport (http/) learns of a
+ * route only through its row. */
 #ifndef GS_SERVER_ROUTES_H
 #define GS_SERVER_ROUTES_H
 
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "api/request.h"
+#include "metrics.h"
 #include "options.h"
 #include "store/store.h"
+#include "wire/json_writer.h"
 #include "wire/problem.h"
-
-typedef enum {
-    R_FORWARD = 0,
-    R_GRADIENTS,
-    R_TRAIN,
-    R_GRADCHECK,
-    R_AUTODIFF,
-    R_LIVE,
-    R_READY,
-    R_METRICS,
-    R_OPENAPI,
-    R_PAGE,   /* GET /: the playground */
-    R_STATIC, /* GET /static/<file>: the playground's scripts and style */
-    R_TENSORS, /* /tensors/sha256:<hex>: the tensor store (api/tensors_route.h) */
-    R_OTHER, /* no route matched: one label for every unknown path */
-    R_COUNT
-} route_id;
-
-#define ROUTE_IS_COMPUTE(r) ((r) <= R_AUTODIFF)
-
-typedef struct {
-    const char *path;
-    const char *allow; /* the Allow header: methods besides OPTIONS */
-} route_info;
-
-extern const route_info ROUTES[R_COUNT];
-
-/* The route of a path, or R_OTHER. */
-route_id route_find(const char *path);
 
 /* /train's progress as NDJSON (Accept: application/x-ndjson), on the
  * worker: line() gets one JSON object per finished epoch and answers nonzero
@@ -49,6 +25,8 @@ typedef struct {
     void *ctx;
 } train_stream;
 
+/* What a handler is given besides the body: the server's options and
+ * state, and the request line's parts that a row may need. */
 typedef struct {
     const server_options *opts;
     double deadline;         /* monotonic seconds when /train must stop; 0: none */
@@ -58,13 +36,31 @@ typedef struct {
     int split_binary;        /* 1: a binary answer comes as its JSON in body and its
                                 tensors in bin, not joined (HTTP sends both as they are) */
     const train_stream *stream; /* /train streams its epochs; NULL: one answer */
-    tensor_store *store;     /* refs are read from it, "encoding": "ref" answers put in it;
-                                NULL: no store (every ref is missing) */
+    const char *method;      /* "GET", "POST", ...; NULL: the row's first method */
+    const char *param;       /* the path parameter of a templated path ("app.js" of
+                                /static/app.js); "" for a plain path */
+    metrics *metrics;        /* GET /metrics renders it; may be NULL elsewhere */
+    int draining;            /* SIGTERM seen: /health/ready answers 503 */
+    tensor_store *store;     /* refs are read from it, "encoding": "ref" answers and PUT
+                                /tensors/ put in it; NULL: none (every ref is missing) */
+    /* BODY_BYTES: the body's sha256, computed while it arrived (NULL: not
+     * computed), and the allocation that holds it, which the handler may
+     * keep (setting *body_alloc to NULL) instead of copying the body; the
+     * body starts at that allocation when body_alloc is not NULL. */
+    const unsigned char *body_sha256;
+    char **body_alloc;
 } compute_env;
 
-/* What a compute route answers: status and JSON body, or (status >= 400) the
- * problem in d. Free the body with free(); with a 409 missing-refs it holds
- * the problem's errors array (d.errors_json points at it). */
+/* One extra response header; arrays of them end with {NULL, NULL}. */
+typedef struct {
+    const char *name, *value;
+} route_header;
+
+/* What a route answers: status and body, or (status >= 400) the problem in
+ * d. body is malloc'd (free() it) unless it is fixed: a constant or a built-in
+ * file that lives as long as the program, or bytes held until release is
+ * called. With a 409 missing-refs, body holds the problem's errors array
+ * (d.errors_json points at it). */
 typedef struct {
     int status;
     char *body;
@@ -74,12 +70,96 @@ typedef struct {
     char *bin;       /* with split_binary: the binary tensors (free()), body and
                         len being the JSON alone (json_len = len) */
     size_t bin_len;
+    const char *fixed;            /* instead of body: not to be freed */
+    void (*release)(void *ctx);   /* with fixed: called once the response is sent (or
+                                     dropped), e.g. to unpin stored bytes */
+    void *release_ctx;
+    const char *content_type;     /* NULL: application/json (octet-stream with json_len) */
+    const route_header *headers;  /* extra headers (static), or NULL */
     diag d;
     double decode_s, compute_s, encode_s; /* where the time went */
 } compute_result;
 
-/* Parses body as JSON and runs the compute route r on it. */
-void compute_run(route_id r, const char *body, size_t len, const compute_env *env,
+/* The response being written by a handler, and the problem that may replace it. */
+typedef struct {
+    jw w;
+    tensor_encoding enc;
+    gs_dtype dtype;
+    tensor_store *store;     /* "encoding": "ref" puts the answer's tensors there */
+    const codec_ctx *codec;  /* the refs the request named */
+    compute_result *res;
+    diag *d;
+    double t_decoded, t_computed; /* phase ends, for the metrics (0: not reached) */
+} route_out;
+
+/* What a request carries as its body (POST and PUT read one). */
+typedef enum {
+    BODY_NONE = 0, /* no body is read */
+    BODY_JSON,     /* JSON, possibly followed by binary tensors */
+    BODY_BYTES,    /* raw bytes, given to the handler as they are */
+} route_body;
+
+/* A row's handler: exactly one of the three is set.
+ *   on_net:   a network request decoded by request_decode (the row's keys
+ *             and needs_targets) -> the answer written in o;
+ *   on_json:  the parsed JSON root, for a request without a network;
+ *   on_plain: the body as it is (none for GET), answering res itself. */
+typedef void (*net_handler)(request *r, const compute_env *env, route_out *o);
+typedef void (*json_handler)(const json_t *root, const compute_env *env, route_out *o);
+typedef void (*plain_handler)(const char *body, size_t len, const compute_env *env,
+                              compute_result *res);
+
+typedef struct {
+    /* "/gradients", or a template whose last segment is a parameter,
+     * "/static/{file}": the literal part is a prefix and the parameter one
+     * non-empty segment. Also the metric label, as openapi.yaml writes it. */
+    const char *path;
+    const char *methods; /* besides OPTIONS, as the Allow header lists them */
+    route_body body;     /* what a POST or PUT to the route carries */
+    int auth;            /* needs the bearer token when --auth-token is set */
+    int queued;          /* runs on a compute worker, admitted by the queue and the
+                            memory budget; else on the event loop at once */
+    int ndjson;          /* may answer application/x-ndjson as it runs */
+    net_handler on_net;
+    json_handler on_json;
+    plain_handler on_plain;
+    request_kind kind;   /* on_net: top-level keys beyond the common ones, targets */
+    /* Where its tensors are, for the scan (wire/fastjson.h): JSON Pointers in
+     * which "#" stands for any array index and "*" for any key. NULL-terminated. */
+    const char *const *tensors;
+    /* The working set's estimate (http/estimate.h): copies of the
+     * parameters held (params, grads, optimizer state); 0: the body's length
+     * alone tells. float64: computes in float64 whatever the request says. */
+    unsigned param_copies;
+    int float64;
+    /* A body route's refusals from the request line and Content-Length
+     * (length; -1 when not given) before its body is read: 1 with the
+     * problem in d (the connection is closed after it), else 0. NULL: none. */
+    int (*admit)(const compute_env *env, long long length, diag *d);
+} route_def;
+
+/* The table; its last row (path NULL, no methods) stands for every path no
+ * other row matches: it answers 404 and counts under the label "other". */
+extern const route_def ROUTE_TABLE[];
+extern const size_t ROUTE_COUNT; /* rows, the last one included */
+
+/* The row of a path (never NULL), and where its parameter starts in path
+ * (*param = "" for a plain path). */
+const route_def *route_find(const char *path, const char **param);
+/* The row's position in the table: the metrics' index. */
+size_t route_index(const route_def *r);
+/* Its label in the metrics and the Allow header: path, or "other". */
+const char *route_label(const route_def *r);
+/* 1 when the row takes method (exactly, as the request line has it). */
+int route_allows(const route_def *r, const char *method);
+/* 1 when a request with this method reads a body (POST and PUT, when the row
+ * takes one). */
+int route_reads_body(const route_def *r, const char *method);
+
+/* Runs route r on body[len]: for on_net and on_json rows scan, parse,
+ * decode, compute, encode; for on_plain rows the handler. res is always
+ * filled (free res->body and res->bin). */
+void compute_run(const route_def *r, const char *body, size_t len, const compute_env *env,
                  compute_result *res);
 
 /* Monotonic clock, in seconds. */

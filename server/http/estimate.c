@@ -294,14 +294,14 @@ static size_t to_size(double bytes)
     return bytes >= (double)SIZE_MAX ? SIZE_MAX : (size_t)bytes;
 }
 
-size_t estimate_working_set(route_id r, const char *json, size_t json_len, size_t body_len,
+size_t estimate_working_set(const route_def *r, const char *json, size_t json_len, size_t body_len,
                             const gs_limits *lim)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, init_special);
     double by_length = (double)body_len * TEXT_FACTOR + BASE_BYTES;
     shapes s = {0};
-    if (r == R_AUTODIFF || !read_shapes(json, json_len, &s)) return to_size(by_length);
+    if (!r->param_copies || !read_shapes(json, json_len, &s)) return to_size(by_length);
 
     /* P parameters, W the widest layer, A activations per row */
     double prev = s.inputs, params = 0, width = s.inputs, per_row = 0;
@@ -320,12 +320,12 @@ size_t estimate_working_set(route_id r, const char *json, size_t json_len, size_
                        (lim->max_batch_elems && rows * width > (double)lim->max_batch_elems));
     if (over) return to_size(by_length);
 
-    double elem = s.float64 || r == R_GRADCHECK ? 8 : 4;
+    double elem = s.float64 || r->float64 ? 8 : 4;
     double batch = rows * (s.inputs + outputs);           /* inputs and targets */
     double bytes = (double)body_len + BASE_BYTES
                    + 8 * (batch + params)                 /* numbers read as text: doubles */
                    + elem * batch                         /* the core's copies of the batch */
-                   + elem * params * (r == R_TRAIN ? 5 : 2) /* params, grads (+ optimizer) */
+                   + elem * params * r->param_copies /* params, grads (+ optimizer) */
                    + elem * rows * (3 * per_row + s.inputs) /* z, a, deltas; dinputs */
                    + TEXT_BYTES_PER_NUMBER * (params + rows * (outputs + s.inputs));
     return to_size(bytes);

@@ -9,7 +9,7 @@
 #include "gradserve.h"
 #include "api/routes.h"
 
-/* Bytes that running route r on this body will hold at its peak, the body
+/* Bytes that running route r (its param_copies and float64) on this body will hold at its peak, the body
  * itself included: json[0, json_len) is the request's JSON (the binary part
  * of a body_len-byte body follows it). An over-estimate by design (every
  * buffer of the decode, the pass, the optimizer and the answer counted as if
@@ -18,7 +18,7 @@
  * A request whose shapes break a limit of lim, or whose JSON cannot be read,
  * is estimated from its length alone: the decode refuses it, naming the field
  * or the limit, before allocating anything of its stated size. */
-size_t estimate_working_set(route_id r, const char *json, size_t json_len, size_t body_len,
+size_t estimate_working_set(const route_def *r, const char *json, size_t json_len, size_t body_len,
                             const gs_limits *lim);
 
 #endif

@@ -13,12 +13,11 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "http/assets.h"
+#include "api/assets.h"
 #include "http/estimate.h"
 #include "log.h"
 #include "wire/problem.h"
 #include "api/routes.h"
-#include "api/tensors_route.h"
 
 #define REQUEST_ID_MAX 128
 #define CORS_ALLOW_HEADERS "Content-Type, Authorization, X-Request-Id, " BINARY_HEADER
@@ -65,7 +64,8 @@ typedef struct {
     compute_result res;  /* the worker's answer (WAIT_DONE, JOB_RAN) */
     size_t json_len;     /* the JSON header's length in a binary body; 0: all JSON */
     double t_body;       /* the whole body had arrived */
-    route_id route;
+    const route_def *route;
+    const char *param; /* the path's parameter (route_find), in path */
     double start;
     char id[REQUEST_ID_MAX + 1];
     char method[16];
@@ -77,10 +77,9 @@ typedef struct {
                    so that its tensors can be used where they lie (codec.h) */
     int too_large;
     size_t discarded; /* bytes dropped since too_large */
-    int compute; /* a POST to a compute route: its body is read */
-    int put_tensor; /* a PUT to /tensors/: its body is read and hashed as it arrives */
-    sha256_stream *sha;
-    unsigned char digest[DIGEST_BYTES]; /* a /tensors/ path's */
+    int compute; /* the route reads this request's body (route_reads_body) */
+    sha256_stream *sha; /* BODY_BYTES: the body's sha256, as it arrives */
+    unsigned char digest[DIGEST_BYTES];
     int status;  /* queued; 0 until then */
     size_t bytes;
     size_t expect_len; /* Content-Length, when given and within the limit */
@@ -88,9 +87,7 @@ typedef struct {
     ndjson_stream *stream; /* a /train that asked for NDJSON, or NULL */
 } http_request;
 
-typedef struct {
-    const char *name, *value;
-} header;
+typedef route_header header;
 
 /* ---- server state --------------------------------------------------------- */
 
@@ -403,16 +400,33 @@ static int media_type_ok(const char *ct)
     return 0;
 }
 
-/* Everything a compute request can be refused for before its body is read. */
+/* application/octet-stream, parameters aside. */
+static int octet_stream(const char *ct)
+{
+    while (*ct == ' ' || *ct == '\t') ct++;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    return n == 24 && strncasecmp(ct, "application/octet-stream", n) == 0;
+}
+
+/* Everything a request with a body can be refused for before it is read. */
 static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_request *q,
                                      int *done)
 {
-    enum MHD_Result ret = check_auth(s, c, q, done);
-    if (*done) return ret;
+    if (q->route->auth) {
+        enum MHD_Result ret = check_auth(s, c, q, done);
+        if (*done) return ret;
+    }
     *done = 1;
     if (atomic_load(&s->draining)) return respond_unavailable(s, c, q, REJECT_DRAINING);
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    if (!media_type_ok(ct)) {
+    if (q->route->body == BODY_BYTES && ct && !octet_stream(ct)) {
+        metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
+        return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
+                             "%s takes the raw bytes as application/octet-stream, not %s.",
+                             q->route->path, ct);
+    }
+    if (q->route->body == BODY_JSON && !media_type_ok(ct)) {
         metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
         return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
                              "Send the request as application/json (text/plain and "
@@ -424,6 +438,16 @@ static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_r
     if (cl && strtoull(cl, NULL, 10) > s->opts->max_body_bytes)
         return respond_too_large(s, c, q, cl);
     if (cl) q->expect_len = (size_t)strtoull(cl, NULL, 10);
+    if (q->route->admit) {
+        compute_env env = {.opts = s->opts, .method = q->method, .param = q->param,
+                           .store = s->store};
+        diag d = {0};
+        if (q->route->admit(&env, cl ? (long long)q->expect_len : -1, &d)) {
+            if (d.status == 413) metrics_reject(&s->metrics, REJECT_BODY_TOO_LARGE);
+            return respond_problem(s, c, q, &d, NULL);
+        }
+    }
+    if (q->route->body == BODY_BYTES && !(q->sha = sha256_begin())) return MHD_NO;
     const char *ihcl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, BINARY_HEADER);
     if (ihcl) q->pad = (8 - strtoull(ihcl, NULL, 10) % 8) % 8; /* checked when the body is in */
     *done = 0;
@@ -486,9 +510,41 @@ static void count_problem(server *s, const diag *d)
                                     : REJECT_LIMIT);
 }
 
+/* A route's answer (compute_run's result): its body as it is, the JSON and
+ * binary parts of a binary answer as two buffers, or its problem. The bodies
+ * are the response's from here on. */
+static enum MHD_Result respond_result(server *s, struct MHD_Connection *c, http_request *q,
+                                      compute_result *res)
+{
+    if (res->d.status) {
+        count_problem(s, &res->d);
+        return respond_problem(s, c, q, &res->d, res->status == 503 ? RETRY_AFTER : NULL);
+    }
+    if (res->json_len) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", res->json_len);
+        header h[] = {{BINARY_HEADER, n}, {NULL, NULL}};
+        char *body = res->body, *bin = res->bin;
+        res->body = res->bin = NULL;
+        return respond_parts(s, c, q, body, res->len, bin, res->bin_len, h);
+    }
+    const char *type = res->content_type ? res->content_type : "application/json";
+    if (res->fixed && res->release) { /* bytes held until MHD has sent them */
+        struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+            res->len, (void *)res->fixed, res->release, res->release_ctx);
+        if (!r) return MHD_NO; /* http_request_free releases them */
+        res->release = NULL;
+        return send_response(s, c, q, res->status, type, r, res->len, res->headers);
+    }
+    if (res->fixed) return respond(s, c, q, res->status, type, res->fixed, res->len, 0, res->headers);
+    char *body = res->body;
+    res->body = NULL;
+    return respond(s, c, q, res->status, type, body, res->len, 1, res->headers);
+}
+
 /* ---- streamed /train ------------------------------------------------------------------ */
 
-static void request_free(http_request *q)
+static void http_request_free(http_request *q)
 {
     if (q->stream) {
         pthread_mutex_destroy(&q->stream->mu);
@@ -496,6 +552,7 @@ static void request_free(http_request *q)
         free(q->stream);
     }
     sha256_abandon(q->sha);
+    if (q->res.release) q->res.release(q->res.release_ctx); /* never sent */
     free(q->buf);
     free(q->res.body); /* set when the answer was never queued */
     free(q->res.bin);
@@ -597,7 +654,7 @@ static enum MHD_Result start_stream(server *s, struct MHD_Connection *c, http_re
     static const header STREAM_HEADERS[] = {{"Cache-Control", "no-cache"},
                                             {"X-Accel-Buffering", "no"}, /* nginx: pass on */
                                             {NULL, NULL}};
-    metrics_phase(&s->metrics, q->route, PHASE_QUEUE, q->work.started - q->t_body);
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_QUEUE, q->work.started - q->t_body);
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, q, NULL);
     if (!r) return MHD_NO;
@@ -642,12 +699,13 @@ static void run_job(job *j)
     double limit = s->opts->max_request_seconds;
     train_stream stream = {stream_line, stream_closed, q};
     compute_env env = {s->opts, limit > 0 ? q->start + limit : 0, &s->abort_compute,
-                       q->json_len, 1, q->stream ? &stream : NULL, s->store};
+                       q->json_len, 1, q->stream ? &stream : NULL, q->method, q->param,
+                       &s->metrics, atomic_load(&s->draining), s->store, NULL, NULL};
     compute_run(q->route, q->body ? q->body : "", q->len, &env, &q->res);
-    metrics_compute_done(&s->metrics, q->route, now_seconds() - j->started);
-    metrics_phase(&s->metrics, q->route, PHASE_DECODE, q->res.decode_s);
-    metrics_phase(&s->metrics, q->route, PHASE_COMPUTE, q->res.compute_s);
-    metrics_phase(&s->metrics, q->route, PHASE_ENCODE, q->res.encode_s);
+    metrics_compute_done(&s->metrics, route_index(q->route), now_seconds() - j->started);
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_DECODE, q->res.decode_s);
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_COMPUTE, q->res.compute_s);
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_ENCODE, q->res.encode_s);
     free(q->buf);
     q->buf = q->body = NULL;
 }
@@ -666,7 +724,7 @@ static void finish_job(job *j)
         pthread_mutex_unlock(&st->mu);
         if (gone) { /* the connection has ended: the worker is last */
             count_problem(q->srv, &q->res.d);
-            request_free(q);
+            http_request_free(q);
             return;
         }
         if (streaming) return;
@@ -694,7 +752,20 @@ static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http
         q->json_len = (size_t)v;
     }
     q->t_body = now_seconds();
-    metrics_phase(&s->metrics, q->route, PHASE_RECEIVE, q->t_body - q->start);
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_RECEIVE, q->t_body - q->start);
+    if (!q->route->queued) { /* cheap enough to answer on the event loop */
+        unsigned char digest[DIGEST_BYTES];
+        int hashed = q->sha && sha256_end(q->sha, digest);
+        q->sha = NULL;
+        compute_env env = {.opts = s->opts, .abort = &s->abort_compute, .json_len = q->json_len,
+                           .split_binary = 1, .method = q->method, .param = q->param,
+                           .metrics = &s->metrics, .draining = atomic_load(&s->draining),
+                           .store = s->store, .body_sha256 = hashed ? digest : NULL,
+                           .body_alloc = q->buf && !q->pad ? &q->buf : NULL};
+        compute_run(q->route, q->body ? q->body : "", q->len, &env, &q->res);
+        if (!q->buf) q->body = NULL; /* kept by the handler */
+        return respond_result(s, c, q, &q->res);
+    }
 
     const char *json = q->body ? q->body : "";
     size_t memory = estimate_working_set(q->route, json, q->json_len ? q->json_len : q->len,
@@ -709,7 +780,7 @@ static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http
                    (double)memory / (1 << 20), (double)s->compute_memory / (1 << 20));
         return respond_problem(s, c, q, &d, NULL);
     }
-    if (q->route == R_TRAIN && wants_ndjson(c)) {
+    if (q->route->ndjson && wants_ndjson(c)) {
         if (!(q->stream = calloc(1, sizeof *q->stream))) return MHD_NO;
         pthread_mutex_init(&q->stream->mu, NULL);
         q->stream->worker = 1;
@@ -735,195 +806,15 @@ static enum MHD_Result answer_compute(server *s, struct MHD_Connection *c, http_
     if (q->wait == WAIT_REFUSED) return respond_unavailable(s, c, q, REJECT_QUEUE_FULL);
     if (q->work.outcome == JOB_EXPIRED) return respond_unavailable(s, c, q, REJECT_QUEUE_TIMEOUT);
     if (q->work.outcome == JOB_DRAINED) return respond_unavailable(s, c, q, REJECT_DRAINING);
-    metrics_phase(&s->metrics, q->route, PHASE_QUEUE, q->work.started - q->t_body);
-    compute_result *res = &q->res;
-    if (res->status == 200 && res->json_len) {
-        char n[24];
-        snprintf(n, sizeof n, "%zu", res->json_len);
-        header h[] = {{BINARY_HEADER, n}, {NULL, NULL}};
-        char *body = res->body, *bin = res->bin;
-        res->body = res->bin = NULL; /* owned by the response from here on */
-        return respond_parts(s, c, q, body, res->len, bin, res->bin_len, h);
-    }
-    if (res->status == 200) {
-        char *body = res->body;
-        res->body = NULL;
-        return respond(s, c, q, 200, "application/json", body, res->len, 1, NULL);
-    }
-    count_problem(s, &res->d);
-    const header *extra = res->status == 503 ? RETRY_AFTER : NULL;
-    return respond_problem(s, c, q, &res->d, extra);
-}
-
-/* The playground: GET / and GET /static/<file>, built into the binary. Its
- * policy allows this origin's files and requests only (no inline script). */
-#define PLAYGROUND_CSP                                                                    \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "     \
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "        \
-    "frame-ancestors 'none'"
-
-static enum MHD_Result serve_static(server *s, struct MHD_Connection *c, http_request *q)
-{
-    /* X-Content-Type-Options: nosniff comes with every response (respond) */
-    static const header PAGE_HEADERS[] = {{"Content-Security-Policy", PLAYGROUND_CSP},
-                                          {"Cache-Control", "no-cache"},
-                                          {NULL, NULL}};
-    const char *name = q->route == R_PAGE ? "index.html" : q->path + strlen("/static/");
-    const char *type = NULL;
-    size_t len = 0;
-    const char *data = asset_static(name, &type, &len);
-    if (!data || (q->route == R_STATIC && !strcmp(name, "index.html")))
-        return respond_error(s, c, q, 404, "not-found", NULL, "No file %s; see /openapi.yaml.",
-                             q->path);
-    return respond(s, c, q, 200, type, data, len, 0, PAGE_HEADERS);
-}
-
-/* ---- the tensor store: /tensors/sha256:<hex> ------------------------------------------ */
-
-typedef struct {
-    tensor_store *store;
-    store_entry *entry;
-} pinned_bytes;
-
-/* libmicrohttpd is done with a GET's bytes: the entry may go. */
-static void unpin_sent(void *cls)
-{
-    pinned_bytes *p = cls;
-    store_unpin(p->store, p->entry);
-    free(p);
-}
-
-static enum MHD_Result respond_tensor(server *s, struct MHD_Connection *c, http_request *q,
-                                      tensor_answer *a)
-{
-    if (a->status >= 400) return respond_problem(s, c, q, &a->d, a->status == 503 ? RETRY_AFTER : NULL);
-    if (a->status == 204) return respond(s, c, q, 204, NULL, "", 0, 0, NULL);
-    if (a->body) return respond(s, c, q, a->status, "application/json", a->body, a->len, 1, NULL);
-    /* GET and HEAD: the stored bytes themselves, no copy, pinned while sent */
-    size_t len;
-    const void *bytes = store_entry_bytes(a->entry, &len);
-    pinned_bytes *p = malloc(sizeof *p);
-    struct MHD_Response *r =
-        p ? MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)bytes,
-                                                                   unpin_sent, p)
-          : NULL;
-    if (!r) {
-        free(p);
-        store_unpin(s->store, a->entry);
-        return MHD_NO;
-    }
-    *p = (pinned_bytes){s->store, a->entry};
-    return send_response(s, c, q, 200, "application/octet-stream", r, len, NULL);
-}
-
-/* GET, HEAD, DELETE (auth checked). */
-static enum MHD_Result serve_tensor(server *s, struct MHD_Connection *c, http_request *q)
-{
-    tensor_answer a = {0};
-    if (!tensors_path_digest(q->path, q->digest, &a.d)) return respond_problem(s, c, q, &a.d, NULL);
-    if (strcmp(q->method, "DELETE") == 0) tensors_delete(s->store, q->digest, &a);
-    else tensors_get(s->store, q->digest, &a);
-    return respond_tensor(s, c, q, &a);
-}
-
-/* A PUT, on its headers: everything it can be refused for before its body
- * is read (auth, the path, the type, a length over either limit). */
-static enum MHD_Result admit_put(server *s, struct MHD_Connection *c, http_request *q)
-{
-    int done = 0;
-    enum MHD_Result ret = check_auth(s, c, q, &done);
-    if (done) return ret;
-    diag d = {0};
-    if (!tensors_path_digest(q->path, q->digest, &d)) return respond_problem(s, c, q, &d, NULL);
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    size_t n = ct ? strcspn(ct, ";") : 0;
-    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
-    if (ct && !(n == 24 && strncasecmp(ct, "application/octet-stream", n) == 0)) {
-        metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
-        return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
-                             "A tensor is PUT as application/octet-stream (its raw "
-                             "little-endian bytes), not %s.",
-                             ct);
-    }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    size_t len = cl ? (size_t)strtoull(cl, NULL, 10) : 0;
-    if (cl && len > s->opts->max_body_bytes) return respond_too_large(s, c, q, cl);
-    if (cl && tensors_put_too_big(s->store, len, &d)) {
-        metrics_reject(&s->metrics, REJECT_BODY_TOO_LARGE);
-        return respond_problem(s, c, q, &d, NULL);
-    }
-    q->expect_len = len;
-    if (!(q->sha = sha256_begin())) return MHD_NO;
-    q->put_tensor = 1;
-    return MHD_YES;
-}
-
-/* A PUT whose body has arrived: checked against its digest and stored; the
- * body's buffer becomes the entry. */
-static enum MHD_Result answer_put(server *s, struct MHD_Connection *c, http_request *q)
-{
-    if (q->too_large) return respond_too_large(s, c, q, NULL);
-    diag d = {0};
-    if (tensors_put_too_big(s->store, q->len, &d)) { /* a chunked body over the budget */
-        metrics_reject(&s->metrics, REJECT_BODY_TOO_LARGE);
-        return respond_problem(s, c, q, &d, NULL);
-    }
-    unsigned char computed[DIGEST_BYTES];
-    int hashed = sha256_end(q->sha, computed);
-    q->sha = NULL;
-    if (!hashed) return MHD_NO;
-    void *buf = q->buf;
-    if (q->cap > q->len) { /* a chunked body: the buffer grew by doubling */
-        void *exact = realloc(buf, q->len ? q->len : 1);
-        if (exact) buf = exact;
-    }
-    q->buf = q->body = NULL;
-    tensor_answer a;
-    tensors_put(s->store, q->digest, buf ? buf : malloc(1), q->len, computed, &a);
-    return respond_tensor(s, c, q, &a);
-}
-
-static enum MHD_Result serve_get(server *s, struct MHD_Connection *c, http_request *q)
-{
-    static const char LIVE[] = "{\"status\":\"live\"}";
-    static const char READY[] = "{\"status\":\"ready\"}";
-    static const char DRAINING[] = "{\"status\":\"draining\"}";
-    switch (q->route) {
-    case R_LIVE:
-        return respond(s, c, q, 200, "application/json", LIVE, sizeof LIVE - 1, 0, NULL);
-    case R_READY:
-        if (atomic_load(&s->draining))
-            return respond(s, c, q, 503, "application/json", DRAINING, sizeof DRAINING - 1, 0,
-                           RETRY_AFTER);
-        return respond(s, c, q, 200, "application/json", READY, sizeof READY - 1, 0, NULL);
-    case R_METRICS: {
-        size_t len = 0;
-        char *text = metrics_render(&s->metrics, &len);
-        if (!text) return MHD_NO;
-        return respond(s, c, q, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 1,
-                       NULL);
-    }
-    case R_OPENAPI: {
-        size_t len = 0;
-        const char *yaml = asset_openapi_yaml(&len);
-        if (!yaml)
-            return respond_error(s, c, q, 404, "not-found", NULL,
-                                 "This build of gradserve has no openapi.yaml.");
-        return respond(s, c, q, 200, "application/yaml", yaml, len, 0, NULL);
-    }
-    case R_PAGE:
-    case R_STATIC:
-        return serve_static(s, c, q);
-    default:
-        return MHD_NO;
-    }
+    metrics_phase(&s->metrics, route_index(q->route), PHASE_QUEUE, q->work.started - q->t_body);
+    return respond_result(s, c, q, &q->res);
 }
 
 /* OPTIONS: the CORS preflight (no auth: browsers send none with it). */
 static enum MHD_Result preflight(server *s, struct MHD_Connection *c, http_request *q)
 {
     char methods[64];
-    snprintf(methods, sizeof methods, "%s, OPTIONS", ROUTES[q->route].allow);
+    snprintf(methods, sizeof methods, "%s, OPTIONS", q->route->methods);
     const char *pna =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Private-Network");
     header h[] = {{"Allow", methods},
@@ -936,40 +827,32 @@ static enum MHD_Result preflight(server *s, struct MHD_Connection *c, http_reque
     return respond(s, c, q, 204, NULL, "", 0, 0, h);
 }
 
-static int method_allowed(route_id r, const char *method)
-{
-    if (r == R_TENSORS)
-        return !strcmp(method, "GET") || !strcmp(method, "HEAD") || !strcmp(method, "PUT") ||
-               !strcmp(method, "DELETE");
-    if (ROUTE_IS_COMPUTE(r)) return strcmp(method, "POST") == 0;
-    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-}
-
-/* The first call, on the headers: answers everything but a compute route's
- * body, which the next calls bring. */
-/* Everything but a compute request: unknown paths, wrong methods,
- * preflights and the GET routes. */
+/* Everything but a request whose body is read: unknown paths, wrong
+ * methods, preflights, and the routes without a body, answered at once. */
 static enum MHD_Result answer_plain(server *s, struct MHD_Connection *c, http_request *q)
 {
     const char *method = q->method;
-    if (q->route == R_OTHER)
+    if (!q->route->path)
         return respond_error(s, c, q, 404, "not-found", NULL, "No route %s; see /openapi.yaml.",
                              q->path);
     if (strcmp(method, "OPTIONS") == 0) return preflight(s, c, q);
-    if (!method_allowed(q->route, method)) {
+    if (!route_allows(q->route, method)) {
         char allow[64];
-        snprintf(allow, sizeof allow, "%s, OPTIONS", ROUTES[q->route].allow);
+        snprintf(allow, sizeof allow, "%s, OPTIONS", q->route->methods);
         header h[] = {{"Allow", allow}, {NULL, NULL}};
         return respond_error(s, c, q, 405, "method-not-allowed", h,
                              "%s does not take %s; it takes %s.", q->path, method, allow);
     }
     int done = 0;
-    if (q->route == R_METRICS || q->route == R_TENSORS) {
+    if (q->route->auth) {
         enum MHD_Result ret = check_auth(s, c, q, &done);
         if (done) return ret;
     }
-    if (q->route == R_TENSORS) return serve_tensor(s, c, q);
-    return serve_get(s, c, q);
+    compute_env env = {.opts = s->opts, .abort = &s->abort_compute, .method = method,
+                       .param = q->param, .metrics = &s->metrics,
+                       .draining = atomic_load(&s->draining), .store = s->store};
+    compute_run(q->route, "", 0, &env, &q->res);
+    return respond_result(s, c, q, &q->res);
 }
 
 static int has_body(struct MHD_Connection *c)
@@ -985,12 +868,11 @@ static int has_body(struct MHD_Connection *c)
  * answers on the next call and keeps the connection alive. */
 static enum MHD_Result on_headers(server *s, struct MHD_Connection *c, http_request *q)
 {
-    q->compute = ROUTE_IS_COMPUTE(q->route) && strcmp(q->method, "POST") == 0;
+    q->compute = route_reads_body(q->route, q->method);
     if (q->compute) {
         int done = 0;
         return admit_compute(s, c, q, &done);
     }
-    if (q->route == R_TENSORS && strcmp(q->method, "PUT") == 0) return admit_put(s, c, q);
     return has_body(c) ? answer_plain(s, c, q) : MHD_YES;
 }
 
@@ -1006,19 +888,21 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url
         *con_cls = q;
         atomic_fetch_add(&s->metrics.inflight, 1);
         q->start = now_seconds();
-        q->route = route_find(url);
         copy_str(q->method, sizeof q->method, method);
         copy_str(q->path, sizeof q->path, url);
+        const char *param;
+        q->route = route_find(url, &param);
+        size_t at = (size_t)(param - url); /* the parameter, in the copy of the path */
+        q->param = *param && at < strlen(q->path) ? q->path + at : "";
         request_id(c, q->id);
         return on_headers(s, c, q);
     }
-    if (*upload_data_size) { /* only compute requests and PUTs read bodies (see on_headers) */
+    if (*upload_data_size) { /* only compute requests read bodies (see on_headers) */
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         return take_chunk(s, q, upload_data, n);
     }
     if (q->status) return MHD_YES; /* answered already (cannot happen: MHD stops calling) */
-    if (q->put_tensor) return answer_put(s, c, q);
     if (!q->compute) return answer_plain(s, c, q);
     switch (q->wait) {
     case WAIT_NONE:
@@ -1041,8 +925,8 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     /* A request that ended without a response (client gone, timeout) is
      * logged with status 0 and not counted as answered. */
     int status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? q->status : 0;
-    if (status) metrics_request_done(&s->metrics, q->route, status, seconds);
-    if (status && q->compute) metrics_phase(&s->metrics, q->route, PHASE_SEND, now_seconds() - q->t_queued);
+    if (status) metrics_request_done(&s->metrics, route_index(q->route), status, seconds);
+    if (status && q->compute) metrics_phase(&s->metrics, route_index(q->route), PHASE_SEND, now_seconds() - q->t_queued);
     log_request(q->id, q->method, q->path, status, status ? q->bytes : 0, seconds);
     atomic_fetch_sub(&s->metrics.inflight, 1);
     *con_cls = NULL;
@@ -1054,5 +938,5 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         pthread_mutex_unlock(&q->stream->mu);
         if (worker) return;
     }
-    request_free(q);
+    http_request_free(q);
 }

@@ -351,11 +351,15 @@ static int view_ref(const json_t *v, const char *ptr, tensor_view *t, diag *d)
         diag_invalid(d, p, dt ? DTYPE_NAMES : "is required with ref");
         return 0;
     }
+    if (!c) { /* decoding outside a request (no store, nobody to answer 409) */
+        diag_invalid(d, ptr, "refs are read only in requests to the server");
+        return 0;
+    }
     t->enc = ENC_REF;
     t->b64_dtype = k < 0 ? GS_FLOAT64 : (gs_dtype)k; /* int64: 8 bytes an element too */
-    store_entry *e = c && c->store ? store_pin(c->store, digest, 1) : NULL;
+    store_entry *e = c->store ? store_pin(c->store, digest, 1) : NULL;
     if (!e) {
-        if (!c || !reserve_one((void **)&c->missing, &c->cap_missing, c->n_missing,
+        if (!reserve_one((void **)&c->missing, &c->cap_missing, c->n_missing,
                                sizeof *c->missing)) {
             diag_set(d, 500, "internal", "out of memory noting a missing ref");
             return 0;

@@ -152,6 +152,7 @@ typedef struct {
     size_t *spans; /* start, end of each packed array in the text */
     size_t n_spans, cap_spans;
     int oom;
+    const char *const *tensors; /* where tensors go: fastjson_scan's patterns */
 } scanner;
 
 static void skip_ws(scanner *c)
@@ -162,16 +163,32 @@ static void skip_ws(scanner *c)
 
 static int key_is(const segment *g, const char *k) { return !g->is_index && !strcmp(g->key, k); }
 
-/* 1 when the path so far is where a tensor goes. */
-static int tensor_position(const segment *p, size_t depth)
+/* 1 when the path p[0, depth) matches the pattern: a JSON Pointer whose
+ * segment "#" matches any array index and "*" any (non-empty) key. */
+static int path_matches(const char *pattern, const segment *p, size_t depth)
 {
-    if (depth == 1) return key_is(&p[0], "inputs") || key_is(&p[0], "targets");
-    if (depth == 3)
-        return key_is(&p[0], "params") && p[1].is_index &&
-               (key_is(&p[2], "weight") || key_is(&p[2], "bias"));
-    if (depth == 5)
-        return key_is(&p[0], "optimizer_state") && key_is(&p[1], "buffers") && !p[2].is_index &&
-               p[2].key[0] && p[3].is_index && (key_is(&p[4], "weight") || key_is(&p[4], "bias"));
+    const char *s = pattern;
+    for (size_t i = 0; i < depth; i++) {
+        if (*s != '/') return 0;
+        s++;
+        size_t n = strcspn(s, "/");
+        if (n == 1 && *s == '#') {
+            if (!p[i].is_index) return 0;
+        } else if (n == 1 && *s == '*') {
+            if (p[i].is_index || !p[i].key[0]) return 0;
+        } else if (p[i].is_index || strlen(p[i].key) != n || memcmp(p[i].key, s, n) != 0) {
+            return 0;
+        }
+        s += n;
+    }
+    return *s == 0;
+}
+
+/* 1 when the path so far is where a tensor goes (one of the route's patterns). */
+static int tensor_position(const scanner *c, size_t depth)
+{
+    for (const char *const *t = c->tensors; *t; t++)
+        if (path_matches(*t, c->path, depth)) return 1;
     return 0;
 }
 
@@ -479,17 +496,17 @@ static int scan_value(scanner *c)
     skip_ws(c);
     if (c->s >= c->end) return -1;
     char ch = *c->s;
-    if (ch == '[' && c->depth && tensor_position(c->path, c->depth)) {
+    if (ch == '[' && c->depth && tensor_position(c, c->depth)) {
         int r = try_pack(c, 0);
         if (r != 0) return r > 0 ? 0 : -1;
     }
     if (ch == '[' && c->depth > 1 && key_is(&c->path[c->depth - 1], "data") &&
-        tensor_position(c->path, c->depth - 1)) {
+        tensor_position(c, c->depth - 1)) {
         int r = try_pack(c, 1);
         if (r != 0) return r > 0 ? 0 : -1;
     }
     if (ch == '"' && c->depth > 1 && key_is(&c->path[c->depth - 1], "b64") &&
-        tensor_position(c->path, c->depth - 1)) {
+        tensor_position(c, c->depth - 1)) {
         int r = try_pack_b64(c);
         if (r != 0) return r > 0 ? 0 : -1;
     }
@@ -545,10 +562,10 @@ void fastjson_free(fastjson *f)
     memset(f, 0, sizeof *f);
 }
 
-int fastjson_scan(fastjson *f, const char *body, size_t len)
+int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *tensors)
 {
     memset(f, 0, sizeof *f);
-    scanner c = {.base = body, .s = body, .end = body + len, .f = f};
+    scanner c = {.base = body, .s = body, .end = body + len, .f = f, .tensors = tensors};
     skip_ws(&c);
     int ok = c.s < c.end && *c.s == '{' && scan_value(&c) == 0;
     if (!ok || !f->n) {

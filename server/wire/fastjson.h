@@ -11,9 +11,9 @@
  * way (jansson copies strings a character at a time) and left as "" in the
  * skeleton, when it is plain standard base64 with padding.
  *
- * Only the tensor positions of the compute routes are read this way (/inputs,
- * /targets, /params/N/weight|bias, /optimizer_state/buffers/NAME/N/weight|bias
- * and their /data), and only arrays that jansson would read as the same
+ * Only the tensor positions the caller names are read this way (a route's
+ * row lists them, api/routes.c: /inputs, /params/#/weight, ... and their
+ * /data and /b64), and only arrays that jansson would read as the same
  * numbers: anything else there (a string, a ragged or empty array, an integer
  * too big for jansson, a number that overflows) is left in the skeleton for
  * jansson and the codec to judge, so every error keeps its message and JSON
@@ -47,9 +47,12 @@ typedef struct fastjson_s {
     size_t skeleton_len;
 } fastjson;
 
-/* Scans body[len]. 0 (f->skeleton NULL when nothing was packed, also when the
- * text is not valid JSON), or -1 when out of memory. f is always freeable. */
-int fastjson_scan(fastjson *f, const char *body, size_t len);
+/* Scans body[len] for tensors at the positions in tensors: NULL-terminated
+ * JSON Pointers in which a segment "#" stands for any array index and "*" for
+ * any key ("/params/#/weight"). 0 (f->skeleton NULL when nothing was packed,
+ * also when the text is not valid JSON), or -1 when out of memory. f is
+ * always freeable. */
+int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *tensors);
 void fastjson_free(fastjson *f);
 
 /* The array packed at ptr, or NULL. */

@@ -22,7 +22,7 @@ FUZZ_INC      := -I$(FUZZ_DIR)/jansson/include -Iinclude
 FUZZ_CORE_OBJ := $(CORE_SRC:%.c=$(FUZZ_DIR)/%.o)
 # The request path: the server minus its HTTP side (main, the MHD handler,
 # the embedded page), which compute_run does not reach.
-FUZZ_SRV_OBJ  := $(filter-out $(addprefix $(FUZZ_DIR)/server/,main.o http/http.o http/assets.o), \
+FUZZ_SRV_OBJ  := $(filter-out $(addprefix $(FUZZ_DIR)/server/,main.o http/http.o), \
                    $(SERVER_SRC:%.c=$(FUZZ_DIR)/%.o))
 FUZZ_SRV_LIB  := $(FUZZ_DIR)/libserver.a
 FUZZ_CORE_LIB := $(FUZZ_DIR)/libcore.a

@@ -1,4 +1,4 @@
-#include "http/assets.h"
+#include "api/assets.h"
 
 #include <string.h>
 
