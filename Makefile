@@ -117,7 +117,7 @@ $(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h se
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iserver -include server/alloc.h $(CFLAGS) -c -o $@ $<
 # the JavaScript client, embedded beside server/static/ (assets.c)
-$(BUILD)/server/http/assets.o: $(wildcard clients/js/*.js)
+$(BUILD)/server/api/assets.o: $(wildcard clients/js/*.js)
 
 $(BUILD)/gradserve: $(SERVER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(LIB) $(BLAS_LIBS) $(LIBS)
