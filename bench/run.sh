@@ -9,6 +9,8 @@
 #           against PyTorch (issue 18)
 #   fashion bench/fashion.sh: Fashion-MNIST trained with LeNet-5 through /train,
 #           against PyTorch from the same initial weights (a few minutes)
+#   clientjs bench/client_js.sh: the JavaScript client on Fashion-MNIST chunks,
+#           b64 / binary / ref / ref with the data put once (issue 17)
 #   http    bench/http.sh, when it exists (see "Later sections" below)
 #   kernels bench/kernels.sh: the big request and NumPy's sgemm with OpenBLAS's
 #           Prescott fallback against the upgraded kernels, same run
@@ -44,7 +46,7 @@ BUDGET=${BENCH_BUDGET:-0.5}
 BLAS_ENV=${BENCH_BLAS_ENV:-inherit}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 OUT=${BENCH_OUT:-bench/results.md}
-SECTIONS=${BENCH_SECTIONS:-core python layers fashion http concurrency kernels}
+SECTIONS=${BENCH_SECTIONS:-core python layers fashion clientjs http concurrency kernels}
 ROUNDS=${BENCH_ROUNDS:-2}
 RAW=$BUILD/bench/results.tsv
 # Shapes held to the >= 90% of the GEMM limit target (shape:batch).
@@ -363,6 +365,10 @@ fi
 if want fashion; then
     note "bench/fashion.sh"
     { echo; BUILD=$BUILD BENCH_PYTHON=$PY "${RUNENV[@]}" bench/fashion.sh; } >>"$tmp"
+fi
+if want clientjs; then
+    note "bench/client_js.sh"
+    { echo; BUILD=$BUILD BENCH_ROUNDS=$ROUNDS "${RUNENV[@]}" bench/client_js.sh; } >>"$tmp"
 fi
 if want http && [ -x bench/http.sh ]; then
     note "bench/http.sh"
