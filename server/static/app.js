@@ -36,6 +36,7 @@ const S = {
   last: null, // what the last round computed, for the pictures and the sweep
   view: 'forward', focus: [], pick: 0, mapping: null,
   running: false, busy: false,
+  model: 0, // counts resets: which model a round's answers belong to
 };
 
 // ---- errors ------------------------------------------------------------------
@@ -143,6 +144,7 @@ function loadData() {
 // ---- training ------------------------------------------------------------------------
 
 function resetModel() {
+  S.model++; // a round still under way for the old model drops its answers
   S.params = null; S.optState = null; S.optName = null; S.last = null;
   S.epoch = 0; S.history = { train: [], test: [] };
   S.trainLoss = undefined; S.trainScore = undefined; S.testScore = undefined;
@@ -191,12 +193,14 @@ async function round() {
     epochs: s.epochs, batch_size: s.batchSize, shuffle: true, seed: S.epoch + 1,
   }, s);
   if (S.optState) body.optimizer_state = S.optState;
-  const start = S.epoch;
+  const start = S.epoch, model = S.model;
   const tr = await api.train(body, { onEpoch: ({ epoch, loss }) => { // as each epoch's line arrives
+    if (model !== S.model) return;
     S.history.train.push([start + epoch, loss]);
     $('epoch').textContent = String(start + epoch);
     drawLoss();
   } });
+  if (model !== S.model) return; // reset (new data, network or settings) while it trained
   S.params = tr.params; S.optState = tr.optimizer_state; S.optName = opt.name;
   S.epoch += s.epochs;
 
@@ -207,6 +211,7 @@ async function round() {
     api.forward({ network: net, params: S.params, inputs: featurize(S.sets.test.x, s.features), targets: targets(net, S.sets.test.y) }),
     api.forward({ network: net, params: S.params, inputs: gridX, return: { activations: true } }),
   ]);
+  if (model !== S.model) return;
   S.last = { net, features: s.features, params: S.params, trainX, gridX, g, gridActivations: f.activations, gridOutputs: f.outputs };
   S.history.test.push([S.epoch, t.loss]);
   S.trainLoss = g.loss;

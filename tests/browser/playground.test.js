@@ -330,8 +330,12 @@ async function main() {
     await page.waitForFunction(() => /Network error/.test(document.getElementById('error').textContent), null, { timeout: 10000 });
     await page.unroute('**/train');
     expectErrors = false;
+    const epoch = Number(await text(page, '#epoch'));
     await page.click('#step');
     await page.waitForFunction(() => document.getElementById('error').hidden, null, { timeout: 10000 });
+    // the whole round, so that none of its requests lands in the next check
+    await page.waitForFunction((e) => Number(document.getElementById('epoch').textContent) > e &&
+      document.getElementById('run-state').textContent === 'paused', epoch, { timeout: 15000 });
   });
 
   await check('a_bad_data_setting_is_named_and_sends_nothing', async () => {
