@@ -3,8 +3,10 @@
  *   decode  a /gradients body of nested arrays (bench/http_bodies.py's
  *           big-nested.json): jansson's json_loadb then request_decode, as the
  *           server decoded before fastjson (jansson's default allocator), against
- *           the server's path (fastjson_scan, json_loadb of the skeleton,
- *           request_decode reading the packed numbers). Both must give the same
+ *           the server's path (codec_open at the /gradients row's tensor
+ *           positions: fastjson_scan, json_loadb of the skeleton; then
+ *           request_decode reading the packed numbers, as compute_run does).
+ *           Both must give the same
  *           tensors bit for bit (checked).
  *   write   N random float32 as a JSON array: the server's writer (jw_float,
  *           shortest round-trip text) against json_dumps of a jansson array of
@@ -25,7 +27,6 @@
 #include <time.h>
 
 #include "wire/codec.h"
-#include "wire/fastjson.h"
 #include "wire/json_writer.h"
 #include "options.h"
 #include "api/request.h"
@@ -94,36 +95,21 @@ typedef struct {
     size_t n_params, n_inputs;
 } decode_ctx;
 
-static const char *const GRAD_KEYS[] = {"encoding", "return", NULL};
-
 static void decode_once(void *p)
 {
     decode_ctx *c = p;
-    fastjson fj = {0};
-    codec_ctx cc = {0};
-    const char *text = c->body;
-    size_t len = c->len;
-    if (c->fast) {
-        const char *const *tensors = route_find("/gradients", NULL)->tensors;
-        if (fastjson_scan(&fj, c->body, c->len, tensors) != 0) die("fastjson: out of memory");
-        if (fj.skeleton) {
-            text = fj.skeleton;
-            len = fj.skeleton_len;
-        }
-        cc.packed = fj.skeleton ? &fj : NULL;
-    }
-    json_error_t err;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
-    if (!root) die(err.text);
-    codec_current = &cc;
-    request r;
-    request_kind kind = {GRAD_KEYS, 1};
+    /* a request's own stages: the scan (fastjson at the row's tensor
+     * positions, or none for jansson alone), then its decode */
+    const route_def *row = route_find("/gradients", NULL);
+    codec_ctx cc;
     diag d = {0};
-    if (!request_decode(&r, root, &kind, &c->opts, &d)) {
+    json_t *root = codec_open(&cc, c->body, c->len, 0, c->fast ? row->tensors : NULL, &d);
+    if (!root) die(d.detail);
+    request r;
+    if (!request_decode(&r, root, &cc, &row->kind, &c->opts, &d)) {
         fprintf(stderr, "bench_codec: %s %s\n", d.detail, d.n ? d.errors[0].pointer : "");
         exit(1);
     }
-    codec_current = NULL;
     size_t es = gs_dtype_size(r.def.dtype);
     c->n_params = gs_net_param_count(r.net) * es;
     c->n_inputs = r.batch.rows * r.def.inputs * es;
@@ -136,7 +122,7 @@ static void decode_once(void *p)
     memcpy(c->inputs, r.inputs, c->n_inputs);
     request_free(&r);
     json_decref(root);
-    fastjson_free(&fj);
+    codec_close(&cc);
 }
 
 /* ---- write ----------------------------------------------------------------- */

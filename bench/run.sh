@@ -14,6 +14,8 @@
 #   http    bench/http.sh, when it exists (see "Later sections" below)
 #   kernels bench/kernels.sh: the big request and NumPy's sgemm with OpenBLAS's
 #           Prescott fallback against the upgraded kernels, same run
+#   store   bench/store.sh: the tensor store's hashing, PUT throughput, the
+#           event loop during large PUTs, and the bytes of an all-refs /train
 #   concurrency  bench/concurrency.sh: many connections, idle connections, big
 #           requests at once, memory over rounds (BENCH_BASELINE: an older
 #           gradserve binary to compare with, in turns)
@@ -46,7 +48,7 @@ BUDGET=${BENCH_BUDGET:-0.5}
 BLAS_ENV=${BENCH_BLAS_ENV:-inherit}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 OUT=${BENCH_OUT:-bench/results.md}
-SECTIONS=${BENCH_SECTIONS:-core python layers fashion clientjs http concurrency kernels}
+SECTIONS=${BENCH_SECTIONS:-core python layers fashion clientjs http store concurrency kernels}
 ROUNDS=${BENCH_ROUNDS:-2}
 RAW=$BUILD/bench/results.tsv
 # Shapes held to the >= 90% of the GEMM limit target (shape:batch).
@@ -373,6 +375,10 @@ fi
 if want http && [ -x bench/http.sh ]; then
     note "bench/http.sh"
     { echo; BUILD=$BUILD BENCH_THREADS=$THREADS BENCH_BUDGET=$BUDGET "${RUNENV[@]}" bench/http.sh; } >>"$tmp"
+fi
+if want store && [ -x bench/store.sh ]; then
+    note "bench/store.sh"
+    { echo; BUILD=$BUILD "${RUNENV[@]}" bench/store.sh; } >>"$tmp"
 fi
 if want concurrency && [ -x bench/concurrency.sh ]; then
     note "bench/concurrency.sh"

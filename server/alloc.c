@@ -1,16 +1,10 @@
 /* The allocation hook (see alloc.h). Its state is process-wide on purpose:
  * a test arms it, runs one request in-process, and disarms it. */
-#include "alloc.h"
-
 #include <jansson.h>
 #include <stdatomic.h>
 
-/* The build includes alloc.h first (-include): here malloc is libc's. */
-#undef malloc
-#undef calloc
-#undef realloc
-#undef strdup
-#undef strndup
+#define SRV_ALLOC_LIBC_NAMES /* here malloc and free are libc's */
+#include "alloc.h"
 
 _Thread_local unsigned long srv_alloc_nulls;
 
@@ -50,7 +44,7 @@ static void *json_malloc_hook(size_t n)
 {
     if (atomic_load_explicit(&jansson_exempt, memory_order_relaxed))
         return srv_checked_(malloc(n));
-    return srv_malloc_(n);
+    return srv_malloc(n);
 }
 
 void srv_alloc_install(void) { json_set_alloc_funcs(json_malloc_hook, free); }

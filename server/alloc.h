@@ -1,15 +1,18 @@
 /* One allocation hook for the whole request path, so that tests can make the
  * N-th allocation fail (tests/test_alloc_faults.c walks N = 1, 2, 3, ...).
  *
- * The Makefile compiles every C file of server/ with `-include server/alloc.h`, so
- * malloc, calloc, realloc, strdup and strndup in server code (present and
- * future) go through srv_alloc_fail() without each file having to say so;
- * free() is libc's, so memory handed to libmicrohttpd (MHD_RESPMEM_MUST_FREE)
- * or to a caller stays ordinary heap memory. jansson's allocations are routed
- * here too (srv_alloc_install, once at start-up), and the core's through
- * SRV_GS_ALLOC, the gs_allocator that request_decode gives gs_net_create.
+ * Server code allocates by name: srv_malloc, srv_calloc, srv_realloc,
+ * srv_strdup, srv_strndup, and frees with srv_free (libc's free: memory
+ * handed to libmicrohttpd with MHD_RESPMEM_MUST_FREE, or to a caller, stays
+ * ordinary heap memory). A file that includes this header cannot call the
+ * libc names any more (they are poisoned below: a compile error), and
+ * tests/test_alloc_names.sh finds them in a file that does not include it.
+ * jansson's allocations are routed here too (srv_alloc_install, once at
+ * start-up), and the core's through SRV_GS_ALLOC, the gs_allocator that
+ * request_decode gives gs_net_create.
  *
- * Unarmed (always, outside tests) the hook is one relaxed atomic load. */
+ * Unarmed (always, outside tests) the hook is one relaxed atomic load.
+ * Include it after the system headers (<malloc.h> declares malloc). */
 #ifndef GS_SERVER_ALLOC_H
 #define GS_SERVER_ALLOC_H
 
@@ -56,35 +59,37 @@ static inline void *srv_alloc_null_(void)
 }
 static inline void *srv_checked_(void *p) { return p ? p : srv_alloc_null_(); }
 
-static inline void *srv_malloc_(size_t n)
+static inline void *srv_malloc(size_t n)
 {
     return srv_alloc_fail() ? srv_alloc_null_() : srv_checked_(malloc(n));
 }
-static inline void *srv_calloc_(size_t n, size_t s)
+static inline void *srv_calloc(size_t n, size_t s)
 {
     return srv_alloc_fail() ? srv_alloc_null_() : srv_checked_(calloc(n, s));
 }
-static inline void *srv_realloc_(void *p, size_t n)
+/* Like realloc: NULL leaves p as it was. */
+static inline void *srv_realloc(void *p, size_t n)
 {
     if (srv_alloc_fail()) return srv_alloc_null_();
     void *q = realloc(p, n);
     return q || !n ? q : srv_alloc_null_();
 }
-static inline char *srv_strdup_(const char *s)
+static inline char *srv_strdup(const char *s)
 {
     return srv_alloc_fail() ? srv_alloc_null_() : srv_checked_(strdup(s));
 }
-static inline char *srv_strndup_(const char *s, size_t n)
+static inline char *srv_strndup(const char *s, size_t n)
 {
     return srv_alloc_fail() ? srv_alloc_null_() : srv_checked_(strndup(s, n));
 }
+static inline void srv_free(void *p) { free(p); }
 
+/* alloc.c (the hook itself) and the tests that arm it define SRV_ALLOC_LIBC_NAMES:
+ * they call libc's names themselves. */
+#ifndef SRV_ALLOC_LIBC_NAMES
 #undef strdup
 #undef strndup
-#define malloc(n) srv_malloc_(n)
-#define calloc(n, s) srv_calloc_(n, s)
-#define realloc(p, n) srv_realloc_(p, n)
-#define strdup(s) srv_strdup_(s)
-#define strndup(s, n) srv_strndup_(s, n)
+#pragma GCC poison malloc calloc realloc strdup strndup free
+#endif
 
 #endif

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/routes.h"
+#include "alloc.h"
 #include "gradserve.h"
 
 static const int CODES[METRIC_CODES] = {200, 204, 400, 401, 404, 405,
@@ -39,10 +39,14 @@ static const char *const REASONS[REJECT_COUNT] = {
     [REJECT_CLIENT_GONE] = "client_gone",
 };
 
-void metrics_init(metrics *m)
+int metrics_init(metrics *m, const metrics_route *routes, size_t n)
 {
     /* All-zero bits are a valid zero for the lock-free atomics used here. */
     memset(m, 0, sizeof *m);
+    if (n > METRIC_ROUTES) return -1;
+    memcpy(m->routes, routes, n * sizeof *routes);
+    m->n_routes = n;
+    return 0;
 }
 
 static void observe(histogram *h, double seconds)
@@ -121,7 +125,7 @@ static void put(text *t, const char *fmt, ...)
             return;
         }
         size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *p = realloc(t->buf, cap);
+        char *p = srv_realloc(t->buf, cap);
         if (!p) break;
         t->buf = p;
         t->cap = cap;
@@ -177,14 +181,14 @@ static void put_requests(text *t, metrics *m)
 {
     put(t, "# HELP gradserve_requests_total HTTP requests answered, by route and status code.\n"
            "# TYPE gradserve_requests_total counter\n");
-    for (size_t r = 0; r < ROUTE_COUNT; r++)
+    for (size_t r = 0; r < m->n_routes; r++)
         for (int c = 0; c <= METRIC_CODES; c++) {
             unsigned long long n = atomic_load(&m->requests[r][c]);
             if (!n) continue;
             char code[8];
             if (c < METRIC_CODES) snprintf(code, sizeof code, "%d", CODES[c]);
             else snprintf(code, sizeof code, "other");
-            put(t, "gradserve_requests_total{route=\"%s\",code=\"%s\"} %llu\n", route_label(&ROUTE_TABLE[r]),
+            put(t, "gradserve_requests_total{route=\"%s\",code=\"%s\"} %llu\n", m->routes[r].label,
                 code, n);
         }
 }
@@ -261,6 +265,31 @@ static void put_store(text *t, metrics *m)
         (unsigned long long)st.evictions);
 }
 
+/* The phase histograms of route r. */
+static void put_phases(text *t, metrics *m, size_t r)
+{
+    const char *route = m->routes[r].label;
+    for (int p = 0; p < PHASE_COUNT; p++) {
+        uint_fast64_t cumulative = 0;
+        for (int b = 0; b < PHASE_BUCKETS; b++) {
+            cumulative += atomic_load(&m->phase[r][p].bucket[b]);
+            put(t,
+                "gradserve_phase_duration_seconds_bucket{route=\"%s\",phase=\"%s\","
+                "le=\"%g\"} %llu\n",
+                route, PHASES[p], PHASE_BOUNDS[b], (unsigned long long)cumulative);
+        }
+        unsigned long long count = atomic_load(&m->phase[r][p].count);
+        if (count < cumulative) count = cumulative;
+        put(t,
+            "gradserve_phase_duration_seconds_bucket{route=\"%s\",phase=\"%s\","
+            "le=\"+Inf\"} %llu\n"
+            "gradserve_phase_duration_seconds_sum{route=\"%s\",phase=\"%s\"} %.9f\n"
+            "gradserve_phase_duration_seconds_count{route=\"%s\",phase=\"%s\"} %llu\n",
+            route, PHASES[p], count, route, PHASES[p],
+            (double)atomic_load(&m->phase[r][p].sum_ns) * 1e-9, route, PHASES[p], count);
+    }
+}
+
 char *metrics_render(metrics *m, size_t *len)
 {
     text t = {0};
@@ -268,41 +297,21 @@ char *metrics_render(metrics *m, size_t *len)
     put(&t, "# HELP gradserve_request_duration_seconds Time from the request's headers to "
             "its response sent.\n"
             "# TYPE gradserve_request_duration_seconds histogram\n");
-    for (size_t r = 0; r < ROUTE_COUNT; r++)
+    for (size_t r = 0; r < m->n_routes; r++)
         put_histogram(&t, "gradserve_request_duration_seconds", &m->request_seconds[r],
-                      route_label(&ROUTE_TABLE[r]));
+                      m->routes[r].label);
     put(&t, "# HELP gradserve_compute_duration_seconds Time on a compute worker: "
             "decode, core, encode.\n"
             "# TYPE gradserve_compute_duration_seconds histogram\n");
-    for (size_t r = 0; r < ROUTE_COUNT; r++)
-        if (ROUTE_TABLE[r].queued)
-        put_histogram(&t, "gradserve_compute_duration_seconds", &m->compute_seconds[r],
-                      route_label(&ROUTE_TABLE[r]));
+    for (size_t r = 0; r < m->n_routes; r++)
+        if (m->routes[r].computes)
+            put_histogram(&t, "gradserve_compute_duration_seconds", &m->compute_seconds[r],
+                          m->routes[r].label);
     put(&t, "# HELP gradserve_phase_duration_seconds Time of each phase of a compute request: "
             "receive, queue (for a compute worker), decode, compute, encode, send.\n"
             "# TYPE gradserve_phase_duration_seconds histogram\n");
-    for (size_t r = 0; r < ROUTE_COUNT; r++)
-        if (ROUTE_TABLE[r].queued)
-        for (int p = 0; p < PHASE_COUNT; p++) {
-            uint_fast64_t cumulative = 0;
-            for (int b = 0; b < PHASE_BUCKETS; b++) {
-                cumulative += atomic_load(&m->phase[r][p].bucket[b]);
-                put(&t,
-                    "gradserve_phase_duration_seconds_bucket{route=\"%s\",phase=\"%s\","
-                    "le=\"%g\"} %llu\n",
-                    route_label(&ROUTE_TABLE[r]), PHASES[p], PHASE_BOUNDS[b], (unsigned long long)cumulative);
-            }
-            unsigned long long count = atomic_load(&m->phase[r][p].count);
-            if (count < cumulative) count = cumulative;
-            put(&t,
-                "gradserve_phase_duration_seconds_bucket{route=\"%s\",phase=\"%s\","
-                "le=\"+Inf\"} %llu\n"
-                "gradserve_phase_duration_seconds_sum{route=\"%s\",phase=\"%s\"} %.9f\n"
-                "gradserve_phase_duration_seconds_count{route=\"%s\",phase=\"%s\"} %llu\n",
-                route_label(&ROUTE_TABLE[r]), PHASES[p], count, route_label(&ROUTE_TABLE[r]), PHASES[p],
-                (double)atomic_load(&m->phase[r][p].sum_ns) * 1e-9, route_label(&ROUTE_TABLE[r]), PHASES[p],
-                count);
-        }
+    for (size_t r = 0; r < m->n_routes; r++)
+        if (m->routes[r].computes) put_phases(&t, m, r);
     put(&t, "# HELP gradserve_inflight_requests Requests received and not yet completed.\n"
             "# TYPE gradserve_inflight_requests gauge\n"
             "gradserve_inflight_requests %d\n",
@@ -321,7 +330,7 @@ char *metrics_render(metrics *m, size_t *len)
         GS_VERSION);
     put_blas_info(&t, m);
     if (t.failed) {
-        free(t.buf);
+        srv_free(t.buf);
         return NULL;
     }
     *len = t.len;

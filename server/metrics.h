@@ -35,9 +35,14 @@ typedef enum {
 } phase_id;
 #define PHASE_BUCKETS 16
 
-/* Routes with series of their own: rows of the route table (api/routes.h),
- * indexed by their position in it. */
+/* Routes with series of their own, by index: the caller's numbering (the
+ * server's is the route table's, api/routes.h), named at metrics_init. */
 #define METRIC_ROUTES 24
+
+typedef struct {
+    const char *label; /* the route label of its series: "/gradients" */
+    int computes;      /* has compute and phase series (runs on a worker) */
+} metrics_route;
 
 /* Status codes with a series of their own; any other is counted as "other". */
 #define METRIC_CODES 12
@@ -50,6 +55,8 @@ typedef struct {
 } histogram;
 
 typedef struct {
+    metrics_route routes[METRIC_ROUTES]; /* set by metrics_init, read-only after */
+    size_t n_routes;
     atomic_uint_fast64_t requests[METRIC_ROUTES][METRIC_CODES + 1];
     histogram request_seconds[METRIC_ROUTES];
     histogram compute_seconds[METRIC_ROUTES];
@@ -74,7 +81,9 @@ typedef struct {
     tensor_store *store;                /* gradserve_tensor_store_*, or NULL */
 } metrics;
 
-void metrics_init(metrics *m);
+/* Zeroes m and names its routes (n <= METRIC_ROUTES; the strings must
+ * outlive m). 0, or -1 when there are too many. */
+int metrics_init(metrics *m, const metrics_route *routes, size_t n);
 void metrics_request_done(metrics *m, size_t route, int status, double seconds);
 void metrics_compute_done(metrics *m, size_t route, double seconds);
 void metrics_reject(metrics *m, reject_reason why);

@@ -13,6 +13,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "alloc.h"
+
 typedef enum {
     OPT_SIZE,    /* size_t, optional k/m/g suffix (binary) */
     OPT_UINT,    /* unsigned */
@@ -247,9 +249,9 @@ static int set_value(server_options *o, const opt_spec *sp, const char *text, co
         *(double *)field = d;
         return 0;
     case OPT_STRING: {
-        char *copy = strdup(text);
+        char *copy = srv_strdup(text);
         if (!copy) break;
-        free(*(char **)field);
+        srv_free(*(char **)field);
         *(char **)field = copy;
         return 0;
     }
@@ -321,7 +323,7 @@ static char *read_token_file(const char *path, FILE *err)
     }
     while (n && isspace((unsigned char)buf[n - 1])) n--;
     buf[n] = 0;
-    return strdup(buf);
+    return srv_strdup(buf);
 }
 
 /* A bearer token is visible ASCII (RFC 6750 token68 is narrower; we only
@@ -342,7 +344,7 @@ static int resolve_auth(server_options *o, FILE *err)
         return -1;
     }
     if (o->auth_token_file) o->auth_token = read_token_file(o->auth_token_file, err);
-    else if (env_token) o->auth_token = strdup(env_token);
+    else if (env_token) o->auth_token = srv_strdup(env_token);
     else return 0;
     if (!o->auth_token || !token_ok(o->auth_token)) {
         if (o->auth_token)
@@ -413,9 +415,9 @@ void options_free(server_options *o)
     for (size_t i = 0; i < N_SPECS; i++)
         if (SPECS[i].type == OPT_STRING) {
             char **p = (char **)((char *)o + SPECS[i].offset);
-            free(*p);
+            srv_free(*p);
             *p = NULL;
         }
-    free(o->auth_token);
+    srv_free(o->auth_token);
     o->auth_token = NULL;
 }

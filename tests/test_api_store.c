@@ -51,7 +51,7 @@ static long head_status(const char *ref)
     char path[96];
     tensor_path(path, ref);
     http_response r;
-    api_call(NULL, "HEAD", path, NULL, NULL, 0, -1, &r);
+    json_decref(api_call(NULL, "HEAD", path, NULL, NULL, 0, -1, &r));
     long status = r.status;
     http_response_free(&r);
     return status;
@@ -92,25 +92,25 @@ static void test_put_head_get_delete(void)
           "second PUT answers {ref, bytes}");
     json_decref(j);
 
-    api_call(NULL, "HEAD", path, NULL, NULL, 0, 200, &r);
+    json_decref(api_call(NULL, "HEAD", path, NULL, NULL, 0, 200, &r));
     const char *cl = http_header_get(&r, "Content-Length");
     CHECK(cl && atoi(cl) == 4000 && r.body_len == 0, "HEAD: Content-Length %s, %zu body bytes",
           cl ? cl : "-", r.body_len);
     http_response_free(&r);
-    api_call(NULL, "GET", path, NULL, NULL, 0, 200, &r);
+    json_decref(api_call(NULL, "GET", path, NULL, NULL, 0, 200, &r));
     CHECK(r.body_len == 4000 && !memcmp(r.body, v, 4000), "GET gives back the %zu bytes",
           r.body_len);
     CHECK(!strcmp(http_header_get(&r, "Content-Type") ?: "", "application/octet-stream"),
           "GET content type");
     http_response_free(&r);
 
-    api_call(NULL, "DELETE", path, NULL, NULL, 0, 204, NULL);
-    api_call(NULL, "DELETE", path, NULL, NULL, 0, 404, NULL);
+    json_decref(api_call(NULL, "DELETE", path, NULL, NULL, 0, 204, NULL));
+    json_decref(api_call(NULL, "DELETE", path, NULL, NULL, 0, 404, NULL));
     json_decref(api_call(NULL, "GET", path, NULL, NULL, 0, 404, NULL));
     CHECK(head_status(ref) == 404, "HEAD after DELETE");
     /* an empty tensor is a tensor too */
     CHECK(put_bytes(NULL, "", 0, ref) == 201, "empty PUT");
-    api_call(NULL, "DELETE", (tensor_path(path, ref), path), NULL, NULL, 0, 204, NULL);
+    json_decref(api_call(NULL, "DELETE", (tensor_path(path, ref), path), NULL, NULL, 0, 204, NULL));
     free(v);
 }
 
@@ -320,7 +320,7 @@ static json_t *refs_fetched(json_t *v, int *fetched)
         char path[96];
         http_response r;
         tensor_path(path, ref);
-        api_call(NULL, "GET", path, NULL, NULL, 0, 200, &r);
+        json_decref(api_call(NULL, "GET", path, NULL, NULL, 0, 200, &r));
         char *text = malloc(base64_encoded_len(r.body_len) + 1);
         base64_encode(text, (const unsigned char *)r.body, r.body_len);
         text[base64_encoded_len(r.body_len)] = 0;
@@ -388,8 +388,8 @@ static void test_int64_labels(void)
     snprintf(t, sizeof t, "{\"ref\":\"%s\",\"shape\":[4],\"dtype\":\"int64\"}", ref);
     snprintf(ref_body, sizeof ref_body, fmt, t);
     http_response a, b;
-    api_call(NULL, "POST", "/gradients", NULL, inline_body, strlen(inline_body), 200, &a);
-    api_call(NULL, "POST", "/gradients", NULL, ref_body, strlen(ref_body), 200, &b);
+    json_decref(api_call(NULL, "POST", "/gradients", NULL, inline_body, strlen(inline_body), 200, &a));
+    json_decref(api_call(NULL, "POST", "/gradients", NULL, ref_body, strlen(ref_body), 200, &b));
     CHECK(a.body_len == b.body_len && !memcmp(a.body, b.body, a.body_len),
           "int64 labels by ref differ from inline labels");
     http_response_free(&a);
@@ -596,7 +596,7 @@ static void test_lru_eviction(void)
     CHECK(metric("gradserve_tensor_store_bytes") == 65536, "4 x 16 KiB held");
     char path[96];
     tensor_path(path, refs[0]);
-    api_call(NULL, "GET", path, NULL, NULL, 0, 200, NULL); /* 0 is now the most recent */
+    json_decref(api_call(NULL, "GET", path, NULL, NULL, 0, 200, NULL)); /* 0 is now the most recent */
     CHECK(put_bytes(NULL, v[4], 16384, refs[4]) == 201, "PUT 4");
     CHECK(head_status(refs[1]) == 404, "the least recently used (1) was evicted");
     /* HEAD is a use too: afterwards 0 is the least recently used */
@@ -650,11 +650,11 @@ static void test_auth_on_store_routes(void)
     http_client *c = http_client_new(api_srv.port, "s3cret");
     json_decref(api_call(c, "PUT", path, OCTETS, (char *)v, sizeof v, 201, NULL));
     json_decref(api_call(NULL, "GET", path, NULL, NULL, 0, 401, NULL));
-    api_call(NULL, "HEAD", path, NULL, NULL, 0, 401, NULL);
+    json_decref(api_call(NULL, "HEAD", path, NULL, NULL, 0, 401, NULL));
     json_decref(api_call(NULL, "DELETE", path, NULL, NULL, 0, 401, NULL));
     json_decref(api_call(c, "GET", path, NULL, NULL, 0, 200, NULL));
-    api_call(c, "HEAD", path, NULL, NULL, 0, 200, NULL);
-    api_call(c, "DELETE", path, NULL, NULL, 0, 204, NULL);
+    json_decref(api_call(c, "HEAD", path, NULL, NULL, 0, 200, NULL));
+    json_decref(api_call(c, "DELETE", path, NULL, NULL, 0, 204, NULL));
     json_decref(api_call(NULL, "OPTIONS", path, NULL, NULL, 0, 204, NULL)); /* preflight: no token */
     http_client_free(c);
     check_end();
@@ -765,14 +765,14 @@ static void test_delete_while_in_use(void)
         if (!running) nanosleep(&(struct timespec){0, 2000000}, NULL);
     }
     CHECK(running, "the /train did not start");
-    api_call(NULL, "DELETE", path, NULL, NULL, 0, 204, NULL);
+    json_decref(api_call(NULL, "DELETE", path, NULL, NULL, 0, 204, NULL));
     int still = metric("gradserve_memory_in_use_bytes") > 0;
     CHECK(head_status(ref) == 404, "deleted for new requests");
     pthread_join(th, NULL);
     if (!still) printf("  (the /train ended before the DELETE: the pin was not exercised)\n");
     CHECK(j.status == 200, "the running /train: %ld", j.status);
     http_response r;
-    api_call(NULL, "POST", "/train", NULL, inline_, strlen(inline_), 200, &r);
+    json_decref(api_call(NULL, "POST", "/train", NULL, inline_, strlen(inline_), 200, &r));
     CHECK(j.answer && r.body_len == j.answer_len && !memcmp(r.body, j.answer, r.body_len),
           "the /train whose ref was deleted meanwhile answers as with its bytes inline");
     http_response_free(&r);

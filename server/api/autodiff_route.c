@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "gradserve_autodiff.h"
 #include "api/request.h"
 
@@ -90,8 +91,8 @@ static int decode_at(const json_t *root, const char ***names, double **values, s
     if (!at) return 1;
     if (!need_object(at, "/at", d)) return 0;
     size_t cap = json_object_size(at);
-    *names = malloc((cap ? cap : 1) * sizeof **names);
-    *values = malloc((cap ? cap : 1) * sizeof **values);
+    *names = srv_malloc((cap ? cap : 1) * sizeof **names);
+    *values = srv_malloc((cap ? cap : 1) * sizeof **values);
     if (!*names || !*values) {
         diag_set(d, 500, "internal", "out of memory reading \"at\"");
         return 0;
@@ -113,7 +114,7 @@ static int decode_at(const json_t *root, const char ***names, double **values, s
 /* The source text of [b, e) as a JSON string. */
 static void write_text(jw *w, const char *expr, size_t b, size_t e)
 {
-    char small[128], *s = e - b < sizeof small ? small : malloc(e - b + 1);
+    char small[128], *s = e - b < sizeof small ? small : srv_malloc(e - b + 1);
     if (!s) {
         w->failed = 1;
         return;
@@ -121,7 +122,7 @@ static void write_text(jw *w, const char *expr, size_t b, size_t e)
     memcpy(s, expr + b, e - b);
     s[e - b] = 0;
     jw_string(w, s);
-    if (s != small) free(s);
+    if (s != small) srv_free(s);
 }
 
 static void write_node(ad_out *o, const gs_ad_tape *t, const char *expr, size_t i)
@@ -273,6 +274,6 @@ void autodiff_compute(const json_t *root, const server_options *opts, jw *w, dia
         }
         gs_ad_free(t);
     }
-    free(names);
-    free(values);
+    srv_free(names);
+    srv_free(values);
 }

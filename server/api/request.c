@@ -371,7 +371,7 @@ static void decode_network(request *r, const json_t *net, const server_options *
                    "%zu layers exceed the limit of %zu", n, max);
         return;
     }
-    if (!(r->layers = calloc(n, sizeof *r->layers))) {
+    if (!(r->layers = srv_calloc(n, sizeof *r->layers))) {
         diag_set(d, 500, "internal", "out of memory reading the network");
         return;
     }
@@ -401,7 +401,7 @@ static int read_param_tensor(const json_t *layer, const char *base, size_t t, co
     }
     tensor_view tv;
     size_t dims[4], rank = gs_net_tensor_dims(r->net, t, dims);
-    if (!tensor_view_of(v, p, &tv, d)) return 0;
+    if (!tensor_view_of(r->codec, v, p, &tv, d)) return 0;
     if (!tensor_shape_is(&tv, rank, dims)) { /* the message is made only when needed */
         tensor_shape_text(what, sizeof what, rank, dims);
         return tensor_expect(&tv, p, rank, dims, what, d);
@@ -452,7 +452,7 @@ static int read_buffer(const json_t *layer, const char *base, size_t b, const re
     ptr_key(p, base, key);
     tensor_view tv;
     size_t dims[1] = {gs_net_buffer_size(r->net, b)};
-    if (!tensor_view_of(v, p, &tv, d)) return 0;
+    if (!tensor_view_of(r->codec, v, p, &tv, d)) return 0;
     if (!tensor_shape_is(&tv, 1, dims)) {
         tensor_shape_text(what, sizeof what, 1, dims);
         return tensor_expect(&tv, p, 1, dims, what, d);
@@ -512,7 +512,7 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     *has_targets = targets != NULL;
     if (!inputs) {
         diag_invalid(d, "/inputs", "is required");
-    } else if (tensor_view_of(inputs, "/inputs", in, d)) {
+    } else if (tensor_view_of(r->codec, inputs, "/inputs", in, d)) {
         /* [rows, inputs] or [rows, C, H, W] */
         const size_t *is = r->def.input_shape;
         size_t rank = is[0] ? 3 : 1;
@@ -528,7 +528,7 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     }
     if (!targets) {
         if (kind->needs_targets) diag_invalid(d, "/targets", "is required");
-    } else if (tensor_view_of(targets, "/targets", tg, d) && !d->status) {
+    } else if (tensor_view_of(r->codec, targets, "/targets", tg, d) && !d->status) {
         size_t outputs;
         gs_net_def_max_width(&r->def, &outputs);
         size_t dims[2] = {in->dim[0], outputs};
@@ -556,7 +556,7 @@ static void view_batch(request *r, const request_kind *kind, const server_option
 static void *alloc_elems(size_t n, size_t size, diag *d)
 {
     size_t bytes = n * size; /* within the batch limit, checked before */
-    void *p = malloc(bytes ? bytes : 1);
+    void *p = srv_malloc(bytes ? bytes : 1);
     if (!p) diag_set(d, 500, "internal", "out of memory reading the batch");
     return p;
 }
@@ -613,11 +613,12 @@ static void decode_options(request *r, gs_init_scheme *scheme, uint64_t *seed, d
     *scheme = (gs_init_scheme)sch;
 }
 
-int request_decode(request *r, const json_t *root, const request_kind *kind,
-                   const server_options *o, diag *d)
+int request_decode(request *r, const json_t *root, const codec_ctx *codec,
+                   const request_kind *kind, const server_options *o, diag *d)
 {
     memset(r, 0, sizeof *r);
     r->root = root;
+    r->codec = codec;
     if (!json_is_object(root)) {
         diag_invalid(d, "", "the request must be a JSON object");
         return 0;
@@ -661,10 +662,10 @@ int request_decode(request *r, const json_t *root, const request_kind *kind,
 void request_free(request *r)
 {
     gs_net_free(r->net);
-    free(r->layers);
-    free(r->inputs);
-    free(r->targets);
-    free(r->labels);
+    srv_free(r->layers);
+    srv_free(r->inputs);
+    srv_free(r->targets);
+    srv_free(r->labels);
     memset(r, 0, sizeof *r);
 }
 

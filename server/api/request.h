@@ -20,6 +20,7 @@ typedef struct {
 
 typedef struct {
     const json_t *root;
+    const codec_ctx *codec;    /* what the body holds beyond root (codec.h) */
     gs_net_def def;
     gs_layer_def *layers;      /* [def.n_layers] */
     tensor_encoding encoding;  /* of the response's tensors */
@@ -31,10 +32,11 @@ typedef struct {
     int64_t *labels;
 } request;
 
-/* Decodes the common fields into r (zeroed first). Returns 1, or 0 with d
- * filled (400 invalid, 422 over a limit, 500 out of memory). */
-int request_decode(request *r, const json_t *root, const request_kind *kind,
-                   const server_options *o, diag *d);
+/* Decodes the common fields of root (opened with codec_open, whose codec
+ * must outlive r) into r (zeroed first). Returns 1, or 0 with d filled (400
+ * invalid, 422 over a limit, 500 out of memory). */
+int request_decode(request *r, const json_t *root, const codec_ctx *codec,
+                   const request_kind *kind, const server_options *o, diag *d);
 void request_free(request *r);
 
 /* Reads an optional member: 1 when present and valid, 0 when absent, -1 when

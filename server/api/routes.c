@@ -5,10 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/autodiff_route.h"
 #include "alloc.h"
+#include "api/autodiff_route.h"
 #include "wire/codec.h"
-#include "wire/fastjson.h"
 #include "wire/json_writer.h"
 #include "api/request.h"
 #include "api/service.h"
@@ -49,7 +48,7 @@ static int loss_ok(out *o, const char *ptr, double loss)
  * compute: 1 when answered so. */
 static int refs_missing(out *o)
 {
-    return codec_refs_missing(o->codec, o->d, &o->res->body, &o->res->len);
+    return codec_refs_missing(o->refs, o->d, &o->res->body, &o->res->len);
 }
 
 /* One tensor of the answer in the request's encoding ("ref": into the store,
@@ -370,7 +369,7 @@ static void report_epoch(train_clock *c, size_t done)
     char *line = jw_take(&w, &len);
     /* out of memory: this line is skipped, the final answer still comes */
     if (line && c->stream->line(c->stream->ctx, line, len)) c->gone = 1;
-    free(line);
+    srv_free(line);
 }
 
 static int train_should_stop(void *ctx)
@@ -488,7 +487,7 @@ static void run_train(request *r, const compute_env *env, out *o)
 
     gs_error e;
     gs_optim *opt = gs_optim_create(r->net, &odef, &e);
-    double *history = malloc((steps ? steps : 1) * sizeof *history); /* steps <= max-steps */
+    double *history = srv_malloc((steps ? steps : 1) * sizeof *history); /* steps <= max-steps */
     if (!opt || !history) {
         if (!opt) diag_core(o->d, &e, "/optimizer/", NULL);
         else diag_set(o->d, 500, "internal", "out of memory for the loss history");
@@ -505,7 +504,7 @@ static void run_train(request *r, const compute_env *env, out *o)
         else if (train_finite(o, r, opt, history, done))
             write_train(o, r, opt, history, done);
     }
-    free(history);
+    srv_free(history);
     gs_optim_free(opt);
 }
 
@@ -592,7 +591,7 @@ static void run_gradcheck(request *r, const compute_env *env, out *o)
     if (decode_seed(r, &seed, o->d) || !gradcheck_options(r, env->opts, &eps, o->d)) return;
     gs_error e;
     size_t n = gs_net_tensor_count(r->net);
-    gs_check_report *rep = calloc(n ? n : 1, sizeof *rep);
+    gs_check_report *rep = srv_calloc(n ? n : 1, sizeof *rep);
     gs_pass *pass = gs_pass_create(r->net, r->batch.rows, &env->opts->limits, &e);
     if (pass) gs_pass_set_training(pass, 1, seed); /* the loss with the check's masks */
     if (!rep) {
@@ -612,7 +611,7 @@ static void run_gradcheck(request *r, const compute_env *env, out *o)
             write_gradcheck(o, r, rep, loss);
     }
     gs_pass_free(pass);
-    free(rep);
+    srv_free(rep);
 }
 
 /* ---- POST /autodiff --------------------------------------------------------------------- */
@@ -723,39 +722,6 @@ int route_reads_body(const route_def *r, const char *method)
 
 /* ---- the stages ------------------------------------------------------------------------- */
 
-/* Tensors in JSON numbers are read by fastjson (see fastjson.h), the rest by
- * jansson; a request fastjson's skeleton makes malformed is malformed itself,
- * and parsed again as sent for the line and column of the error. */
-static json_t *parse(const route_def *route, const char *body, size_t len, fastjson *fj,
-                     diag *d)
-{
-    if (route->tensors && fastjson_scan(fj, body, len, route->tensors) != 0) {
-        diag_set(d, 500, "internal", "out of memory reading the request's tensors");
-        return NULL;
-    }
-    json_error_t err;
-    unsigned long nulls = srv_alloc_nulls;
-    json_t *root = NULL;
-    if (fj->skeleton) {
-        root = json_loadb(fj->skeleton, fj->skeleton_len, JSON_REJECT_DUPLICATES, &err);
-        if (!root && srv_alloc_nulls == nulls && json_error_code(&err) != json_error_out_of_memory)
-            fastjson_free(fj);
-    }
-    if (!fj->skeleton) root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
-    /* jansson 2.14 reports some failed allocations as syntax errors, and
-     * ignores others: a string or number token whose buffer could not grow
-     * comes back truncated ("0.125" read as 0.1). Any failed allocation
-     * during the parse discards its result. */
-    if (srv_alloc_nulls != nulls || (!root && json_error_code(&err) == json_error_out_of_memory)) {
-        json_decref(root);
-        root = NULL;
-        diag_set(d, 500, "internal", "out of memory parsing the request");
-    } else if (!root)
-        diag_set(d, 400, "malformed-json", "line %d, column %d: %s", err.line, err.column,
-                 err.text);
-    return root;
-}
-
 void compute_run(const route_def *route, const char *body, size_t len, const compute_env *env,
                  compute_result *res)
 {
@@ -767,26 +733,17 @@ void compute_run(const route_def *route, const char *body, size_t len, const com
         res->compute_s = now_seconds() - t0;
         return;
     }
-    size_t json_len = env->json_len && env->json_len <= len ? env->json_len : len;
-    fastjson fj = {0};
-    codec_ctx cc = {0};
-    json_t *root = parse(route, body, json_len, &fj, &res->d);
-    cc.packed = fj.skeleton ? &fj : NULL;
-    if (root && env->json_len &&
-        codec_ctx_bind(&cc, root, (const unsigned char *)body + json_len, len - json_len,
-                       &res->d) != 0) {
-        json_decref(root);
-        root = NULL;
-    }
-    cc.store = env->store;
-    codec_current = &cc;
+    codec_ctx cc;
+    json_t *root = codec_open(&cc, body, len, env->json_len, route->tensors, &res->d);
+    codec_refs refs = {.store = env->store};
+    cc.refs = &refs;
     request r;
-    out o = {.d = &res->d, .store = env->store, .codec = &cc, .res = res};
+    out o = {.d = &res->d, .store = env->store, .refs = &refs, .res = res};
     jw_init(&o.w);
     if (root && route->on_json) {
         route->on_json(root, env, &o);
     } else if (root) {
-        int ok = request_decode(&r, root, &route->kind, env->opts, &res->d);
+        int ok = request_decode(&r, root, &cc, &route->kind, env->opts, &res->d);
         o.t_decoded = now_seconds();
         /* /train decodes its optimizer state too before it asks (run_train) */
         if (ok && route->on_net != run_train) ok = !refs_missing(&o);
@@ -797,10 +754,9 @@ void compute_run(const route_def *route, const char *body, size_t len, const com
         }
         request_free(&r);
     }
-    codec_current = NULL;
     json_decref(root);
-    codec_ctx_free(&cc);
-    fastjson_free(&fj);
+    codec_close(&cc);
+    codec_refs_free(&refs); /* unpins: the answer holds no stored bytes */
     if (!res->d.status && o.enc == ENC_BINARY && env->split_binary) {
         res->body = jw_take_parts(&o.w, &res->len, &res->bin, &res->bin_len);
         res->json_len = res->len;

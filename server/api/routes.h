@@ -57,7 +57,7 @@ typedef struct {
 } route_header;
 
 /* What a route answers: status and body, or (status >= 400) the problem in
- * d. body is malloc'd (free() it) unless it is fixed: a constant or a built-in
+ * d. body is malloc'd (srv_free() it) unless it is fixed: a constant or a built-in
  * file that lives as long as the program, or bytes held until release is
  * called. With a 409 missing-refs, body holds the problem's errors array
  * (d.errors_json points at it). */
@@ -67,7 +67,7 @@ typedef struct {
     size_t len;
     size_t json_len; /* > 0: body is that much JSON, then binary tensors
                         (application/octet-stream); 0: body is JSON */
-    char *bin;       /* with split_binary: the binary tensors (free()), body and
+    char *bin;       /* with split_binary: the binary tensors (srv_free()), body and
                         len being the JSON alone (json_len = len) */
     size_t bin_len;
     const char *fixed;            /* instead of body: not to be freed */
@@ -86,7 +86,7 @@ typedef struct {
     tensor_encoding enc;
     gs_dtype dtype;
     tensor_store *store;     /* "encoding": "ref" puts the answer's tensors there */
-    const codec_ctx *codec;  /* the refs the request named */
+    const codec_refs *refs;  /* the refs the request named */
     compute_result *res;
     diag *d;
     double t_decoded, t_computed; /* phase ends, for the metrics (0: not reached) */

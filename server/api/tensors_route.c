@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+
 static int path_digest(const compute_env *env, unsigned char digest[DIGEST_BYTES], diag *d)
 {
     if (ref_parse(env->param, strlen(env->param), digest)) return 1;
@@ -52,14 +54,14 @@ static void unpin_sent(void *ctx)
 {
     pinned_bytes *p = ctx;
     store_unpin(p->store, p->entry);
-    free(p);
+    srv_free(p);
 }
 
 /* GET and HEAD: the stored bytes themselves, no copy, pinned while sent. */
 static void get_tensor(const compute_env *env, const unsigned char *digest, compute_result *res)
 {
     store_entry *e = env->store ? store_pin(env->store, digest, 0) : NULL;
-    pinned_bytes *p = e ? malloc(sizeof *p) : NULL;
+    pinned_bytes *p = e ? srv_malloc(sizeof *p) : NULL;
     if (!e) {
         not_held(res);
         return;
@@ -118,9 +120,9 @@ static void put_tensor(const char *body, size_t len, const compute_env *env,
     /* the body's own allocation becomes the entry when the handler may keep it */
     void *buf = NULL;
     if (env->body_alloc && *env->body_alloc) {
-        buf = realloc(*env->body_alloc, len ? len : 1); /* a chunked body's buffer grew past it */
+        buf = srv_realloc(*env->body_alloc, len ? len : 1); /* a chunked body's buffer grew past it */
         if (buf) *env->body_alloc = NULL;
-    } else if ((buf = malloc(len ? len : 1))) {
+    } else if ((buf = srv_malloc(len ? len : 1))) {
         memcpy(buf, body, len);
     }
     if (!buf) {

@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "api/assets.h"
 #include "http/estimate.h"
 #include "log.h"
@@ -100,10 +101,10 @@ static int parse_origins(server *s, const char *list)
         while (e > b && isspace((unsigned char)e[-1])) e--;
         if (e - b == 1 && *b == '*') s->any_origin = 1;
         else if (e > b) {
-            char **o = realloc(s->origins, (s->n_origins + 1) * sizeof *o);
+            char **o = srv_realloc(s->origins, (s->n_origins + 1) * sizeof *o);
             if (!o) return -1;
             s->origins = o;
-            if (!(o[s->n_origins] = strndup(b, (size_t)(e - b)))) return -1;
+            if (!(o[s->n_origins] = srv_strndup(b, (size_t)(e - b)))) return -1;
             s->n_origins++;
         }
         p += n + (p[n] == ',');
@@ -115,7 +116,10 @@ int server_init(server *s, const server_options *o)
 {
     memset(s, 0, sizeof *s);
     s->opts = o;
-    metrics_init(&s->metrics);
+    metrics_route labels[METRIC_ROUTES];
+    for (size_t i = 0; i < ROUTE_COUNT && i < METRIC_ROUTES; i++)
+        labels[i] = (metrics_route){route_label(&ROUTE_TABLE[i]), ROUTE_TABLE[i].queued};
+    if (metrics_init(&s->metrics, labels, ROUTE_COUNT) != 0) return -1;
     atomic_init(&s->draining, 0);
     atomic_init(&s->abort_compute, 0);
     if (parse_origins(s, o->cors_origins) != 0) return -1;
@@ -132,8 +136,8 @@ void server_free(server *s)
 {
     wq_stop(&s->queue);
     if (s->loop) loop_stop(s->loop); /* when it never ran (drain stops it otherwise) */
-    for (size_t i = 0; i < s->n_origins; i++) free(s->origins[i]);
-    free(s->origins);
+    for (size_t i = 0; i < s->n_origins; i++) srv_free(s->origins[i]);
+    srv_free(s->origins);
     store_free(s->store);
     s->store = NULL;
 }
@@ -225,7 +229,7 @@ static enum MHD_Result respond(server *s, struct MHD_Connection *c, http_request
     struct MHD_Response *r = MHD_create_response_from_buffer(
         len, (void *)body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!r) {
-        if (owned) free((void *)body);
+        if (owned) srv_free((void *)body);
         return MHD_NO;
     }
     return send_response(s, c, q, status, content_type, r, len, extra);
@@ -240,23 +244,23 @@ typedef struct {
 static void free_parts(void *cls)
 {
     two_parts *p = cls;
-    free(p->json);
-    free(p->bin);
-    free(p);
+    srv_free(p->json);
+    srv_free(p->bin);
+    srv_free(p);
 }
 
 static enum MHD_Result respond_parts(server *s, struct MHD_Connection *c, http_request *q,
                                      char *json, size_t json_len, char *bin, size_t bin_len,
                                      const header *extra)
 {
-    two_parts *p = malloc(sizeof *p);
+    two_parts *p = srv_malloc(sizeof *p);
     struct MHD_IoVec iov[2] = {{json, json_len}, {bin, bin_len}};
     struct MHD_Response *r =
         p ? MHD_create_response_from_iovec(iov, bin_len ? 2 : 1, free_parts, p) : NULL;
     if (!r) {
-        free(p);
-        free(json);
-        free(bin);
+        srv_free(p);
+        srv_free(json);
+        srv_free(bin);
         return MHD_NO;
     }
     p->json = json;
@@ -383,31 +387,26 @@ static enum MHD_Result check_auth(server *s, struct MHD_Connection *c, http_requ
     return respond_error(s, c, q, 401, "unauthorized", invalid, "The bearer token is not valid.");
 }
 
-/* JSON is read from application/json, and from the two types browsers and
- * curl send without asking (text/plain, application/x-www-form-urlencoded).
- * No Content-Type at all is taken as JSON. */
-static int media_type_ok(const char *ct)
+/* 1 when ct (parameters aside) is one of the n types in ok; no Content-Type
+ * at all is taken as the route's own type. JSON is read from
+ * application/json, and from the two types browsers and curl send without
+ * asking (text/plain, application/x-www-form-urlencoded); raw bytes
+ * (BODY_BYTES) come as application/octet-stream. */
+static int media_type_in(const char *ct, const char *const *ok, size_t n_ok)
 {
-    static const char *const OK[] = {"application/json", "text/plain",
-                                     "application/x-www-form-urlencoded",
-                                     "application/octet-stream"};
     if (!ct) return 1;
     while (*ct == ' ' || *ct == '\t') ct++;
     size_t n = strcspn(ct, ";");
     while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
-    for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++)
-        if (strlen(OK[i]) == n && strncasecmp(OK[i], ct, n) == 0) return 1;
+    for (size_t i = 0; i < n_ok; i++)
+        if (strlen(ok[i]) == n && strncasecmp(ok[i], ct, n) == 0) return 1;
     return 0;
 }
 
-/* application/octet-stream, parameters aside. */
-static int octet_stream(const char *ct)
-{
-    while (*ct == ' ' || *ct == '\t') ct++;
-    size_t n = strcspn(ct, ";");
-    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
-    return n == 24 && strncasecmp(ct, "application/octet-stream", n) == 0;
-}
+static const char *const JSON_TYPES[] = {"application/json", "text/plain",
+                                         "application/x-www-form-urlencoded",
+                                         "application/octet-stream"};
+static const char *const BYTES_TYPES[] = {"application/octet-stream"};
 
 /* Everything a request with a body can be refused for before it is read. */
 static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_request *q,
@@ -420,13 +419,13 @@ static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_r
     *done = 1;
     if (atomic_load(&s->draining)) return respond_unavailable(s, c, q, REJECT_DRAINING);
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    if (q->route->body == BODY_BYTES && ct && !octet_stream(ct)) {
+    if (q->route->body == BODY_BYTES && !media_type_in(ct, BYTES_TYPES, 1)) {
         metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
         return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
                              "%s takes the raw bytes as application/octet-stream, not %s.",
                              q->route->path, ct);
     }
-    if (q->route->body == BODY_JSON && !media_type_ok(ct)) {
+    if (q->route->body == BODY_JSON && !media_type_in(ct, JSON_TYPES, 4)) {
         metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
         return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
                              "Send the request as application/json (text/plain and "
@@ -478,7 +477,7 @@ static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, 
     if (n > max - q->len) {
         q->too_large = 1;
         q->discarded = n;
-        free(q->buf);
+        srv_free(q->buf);
         q->buf = q->body = NULL;
         q->len = q->cap = 0;
         return MHD_YES;
@@ -487,7 +486,7 @@ static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, 
         /* Content-Length sizes the buffer at once: no copies while growing. */
         size_t cap = q->cap ? q->cap : q->expect_len ? q->expect_len : 16384;
         while (cap < q->len + n) cap = cap > max / 2 ? max : cap * 2;
-        char *b = realloc(q->buf, q->pad + cap);
+        char *b = srv_realloc(q->buf, q->pad + cap);
         if (!b) return MHD_NO; /* out of memory: drop the connection */
         q->buf = b;
         q->body = b + q->pad;
@@ -548,15 +547,15 @@ static void http_request_free(http_request *q)
 {
     if (q->stream) {
         pthread_mutex_destroy(&q->stream->mu);
-        free(q->stream->buf);
-        free(q->stream);
+        srv_free(q->stream->buf);
+        srv_free(q->stream);
     }
     sha256_abandon(q->sha);
     if (q->res.release) q->res.release(q->res.release_ctx); /* never sent */
-    free(q->buf);
-    free(q->res.body); /* set when the answer was never queued */
-    free(q->res.bin);
-    free(q);
+    srv_free(q->buf);
+    srv_free(q->res.body); /* set when the answer was never queued */
+    srv_free(q->res.bin);
+    srv_free(q);
 }
 
 static int wants_ndjson(struct MHD_Connection *c)
@@ -574,7 +573,7 @@ static int stream_append(http_request *q, const char *line, size_t len)
     if (st->sent == st->len) st->sent = st->len = 0;
     if (st->len + len + 1 > st->cap) {
         size_t cap = 2 * (st->len + len + 1);
-        char *b = realloc(st->buf, cap);
+        char *b = srv_realloc(st->buf, cap);
         if (!b) return -1;
         st->buf = b;
         st->cap = cap;
@@ -679,7 +678,7 @@ static void stream_finish(server *s, http_request *q)
                                   "\"detail\":\"out of memory writing the last line\"}";
         stream_append(q, OOM, sizeof OOM - 1); /* fits: the buffer holds the earlier lines */
     }
-    if (line != res->body) free(line);
+    if (line != res->body) srv_free(line);
     q->stream->finished = 1;
     if (q->stream->waiting) {
         q->stream->waiting = 0;
@@ -706,7 +705,7 @@ static void run_job(job *j)
     metrics_phase(&s->metrics, route_index(q->route), PHASE_DECODE, q->res.decode_s);
     metrics_phase(&s->metrics, route_index(q->route), PHASE_COMPUTE, q->res.compute_s);
     metrics_phase(&s->metrics, route_index(q->route), PHASE_ENCODE, q->res.encode_s);
-    free(q->buf);
+    srv_free(q->buf);
     q->buf = q->body = NULL;
 }
 
@@ -781,7 +780,7 @@ static enum MHD_Result enqueue_compute(server *s, struct MHD_Connection *c, http
         return respond_problem(s, c, q, &d, NULL);
     }
     if (q->route->ndjson && wants_ndjson(c)) {
-        if (!(q->stream = calloc(1, sizeof *q->stream))) return MHD_NO;
+        if (!(q->stream = srv_calloc(1, sizeof *q->stream))) return MHD_NO;
         pthread_mutex_init(&q->stream->mu, NULL);
         q->stream->worker = 1;
     }
@@ -884,7 +883,7 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url
     http_request *q = *con_cls;
     (void)version;
     if (!q) {
-        if (!(q = calloc(1, sizeof *q))) return MHD_NO;
+        if (!(q = srv_calloc(1, sizeof *q))) return MHD_NO;
         *con_cls = q;
         atomic_fetch_add(&s->metrics.inflight, 1);
         q->start = now_seconds();

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
+
 struct event_loop {
     struct MHD_Daemon *d;
     pthread_t thread;
@@ -71,12 +73,12 @@ static void poke(event_loop *l)
 
 event_loop *loop_new(void)
 {
-    event_loop *l = calloc(1, sizeof *l);
+    event_loop *l = srv_calloc(1, sizeof *l);
     if (!l) return NULL;
     l->listen_fd = MHD_INVALID_SOCKET;
     l->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->wake < 0) {
-        free(l);
+        srv_free(l);
         return NULL;
     }
     return l;
@@ -114,5 +116,5 @@ void loop_stop(event_loop *l)
     if (l->d) MHD_stop_daemon(l->d);
     if (l->listen_fd != MHD_INVALID_SOCKET) close(l->listen_fd);
     close(l->wake);
-    free(l);
+    srv_free(l);
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
+
 /* A job at least this big marks the heap for trimming once the queue has
  * been idle for TRIM_IDLE seconds: glibc keeps freed big blocks in the arenas
  * of the threads that used them (M_TRIM_THRESHOLD is high so that
@@ -170,7 +172,7 @@ int wq_start(work_queue *q, unsigned n_workers, size_t max_length, double max_wa
         pthread_cond_init(&q->expiry, &ca))
         return -1;
     pthread_condattr_destroy(&ca);
-    if (!(q->workers = calloc(n_workers, sizeof *q->workers))) return -1;
+    if (!(q->workers = srv_calloc(n_workers, sizeof *q->workers))) return -1;
     for (; q->n_workers < n_workers; q->n_workers++)
         if (pthread_create(&q->workers[q->n_workers], NULL, worker_main, q) != 0) break;
     if (q->n_workers < n_workers || pthread_create(&q->keeper, NULL, keeper_main, q) != 0) {
@@ -179,7 +181,7 @@ int wq_start(work_queue *q, unsigned n_workers, size_t max_length, double max_wa
         pthread_cond_broadcast(&q->work);
         pthread_mutex_unlock(&q->lock);
         for (unsigned i = 0; i < q->n_workers; i++) pthread_join(q->workers[i], NULL);
-        free(q->workers);
+        srv_free(q->workers);
         q->workers = NULL;
         return -1;
     }
@@ -240,7 +242,7 @@ void wq_stop(work_queue *q)
     pthread_mutex_unlock(&q->lock);
     for (unsigned i = 0; i < q->n_workers; i++) pthread_join(q->workers[i], NULL);
     pthread_join(q->keeper, NULL);
-    free(q->workers);
+    srv_free(q->workers);
     q->workers = NULL;
     pthread_cond_destroy(&q->work);
     pthread_cond_destroy(&q->expiry);

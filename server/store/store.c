@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+
 struct store_entry {
     unsigned char digest[DIGEST_BYTES];
     void *bytes;
@@ -36,11 +38,11 @@ static size_t slot_of(const tensor_store *s, const unsigned char *digest)
 
 tensor_store *store_new(size_t budget)
 {
-    tensor_store *s = calloc(1, sizeof *s);
+    tensor_store *s = srv_calloc(1, sizeof *s);
     if (!s) return NULL;
     s->n_slots = 256;
-    if (!(s->slots = calloc(s->n_slots, sizeof *s->slots))) {
-        free(s);
+    if (!(s->slots = srv_calloc(s->n_slots, sizeof *s->slots))) {
+        srv_free(s);
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
@@ -55,12 +57,12 @@ void store_free(tensor_store *s)
      * shutdown none is left (libmicrohttpd and the workers stopped first) */
     for (store_entry *e = s->newest, *n; e; e = n) {
         n = e->older;
-        free(e->bytes);
-        free(e);
+        srv_free(e->bytes);
+        srv_free(e);
     }
     pthread_mutex_destroy(&s->mu);
-    free(s->slots);
-    free(s);
+    srv_free(s->slots);
+    srv_free(s);
 }
 
 static const char HEX[] = "0123456789abcdef";
@@ -156,7 +158,7 @@ static void grow(tensor_store *s)
 {
     if (s->entries < s->n_slots) return;
     size_t n = s->n_slots * 2;
-    store_entry **slots = calloc(n, sizeof *slots);
+    store_entry **slots = srv_calloc(n, sizeof *slots);
     if (!slots) return;
     for (size_t i = 0; i < s->n_slots; i++)
         for (store_entry *e = s->slots[i], *next; e; e = next) {
@@ -166,7 +168,7 @@ static void grow(tensor_store *s)
             e->next = slots[h & (n - 1)];
             slots[h & (n - 1)] = e;
         }
-    free(s->slots);
+    srv_free(s->slots);
     s->slots = slots;
     s->n_slots = n;
 }
@@ -182,8 +184,8 @@ static void unmap(tensor_store *s, store_entry *e)
     s->entries--;
     if (!e->pins) {
         s->bytes -= e->len;
-        free(e->bytes);
-        free(e);
+        srv_free(e->bytes);
+        srv_free(e);
     }
 }
 
@@ -227,8 +229,8 @@ void store_unpin(tensor_store *s, store_entry *e)
     pthread_mutex_lock(&s->mu);
     if (--e->pins == 0 && !e->in_map) {
         s->bytes -= e->len;
-        free(e->bytes);
-        free(e);
+        srv_free(e->bytes);
+        srv_free(e);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -243,10 +245,10 @@ store_put_result store_put(tensor_store *s, const unsigned char digest[DIGEST_BY
                            size_t len)
 {
     if (len > s->budget) {
-        free(buf);
+        srv_free(buf);
         return STORE_TOO_BIG;
     }
-    store_entry *e = malloc(sizeof *e);
+    store_entry *e = srv_malloc(sizeof *e);
     pthread_mutex_lock(&s->mu);
     store_put_result r = STORE_ADDED;
     store_entry *held = find(s, digest);
@@ -274,8 +276,8 @@ store_put_result store_put(tensor_store *s, const unsigned char digest[DIGEST_BY
     }
     pthread_mutex_unlock(&s->mu);
     if (r != STORE_ADDED) {
-        free(e);
-        free(buf);
+        srv_free(e);
+        srv_free(buf);
     }
     return r;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "wire/base64.h"
 #include "wire/fastjson.h"
 
@@ -16,8 +17,6 @@
 
 static const char *const DTYPES[] = {"float32", "float64"};
 static const char *const ENCODINGS[] = {"nested", "flat", "b64", "binary", "ref"};
-
-_Thread_local const codec_ctx *codec_current;
 
 static int index_of(const char *const *names, int n, const char *name)
 {
@@ -40,9 +39,9 @@ static int find_binary(codec_ctx *c, const json_t *v, size_t *cap, size_t *off)
         if (size) {
             if (c->n_bin == *cap) {
                 size_t n = *cap ? *cap * 2 : 16;
-                const json_t **o = realloc(c->bin_obj, n * sizeof *o);
+                const json_t **o = srv_realloc(c->bin_obj, n * sizeof *o);
                 if (o) c->bin_obj = o;
-                size_t *f = o ? realloc(c->bin_off, n * sizeof *f) : NULL;
+                size_t *f = o ? srv_realloc(c->bin_off, n * sizeof *f) : NULL;
                 if (!f) return -1;
                 c->bin_off = f;
                 *cap = n;
@@ -64,8 +63,11 @@ static int find_binary(codec_ctx *c, const json_t *v, size_t *cap, size_t *off)
     return 0;
 }
 
-int codec_ctx_bind(codec_ctx *c, const json_t *root, const unsigned char *bin, size_t bin_len,
-                   diag *d)
+/* Finds the binary tensors of a parsed header and gives each its offset;
+ * 0, or -1 with d filled (sizes that do not add up to bin_len, or out of
+ * memory). */
+static int bind_binary(codec_ctx *c, const json_t *root, const unsigned char *bin,
+                       size_t bin_len, diag *d)
 {
     size_t cap = 0, total = 0;
     c->bin = bin;
@@ -84,13 +86,59 @@ int codec_ctx_bind(codec_ctx *c, const json_t *root, const unsigned char *bin, s
     return 0;
 }
 
-void codec_ctx_free(codec_ctx *c)
+/* Tensors in JSON numbers are read by fastjson (see fastjson.h), the rest by
+ * jansson; a request fastjson's skeleton makes malformed is malformed itself,
+ * and parsed again as sent for the line and column of the error. */
+static json_t *parse(codec_ctx *c, const char *body, size_t len, const char *const *tensors,
+                     diag *d)
 {
-    for (size_t i = 0; i < c->n_pins; i++) store_unpin(c->store, c->pins[i]);
-    free(c->pins);
-    free(c->missing);
-    free(c->bin_obj);
-    free(c->bin_off);
+    fastjson *fj = &c->packed;
+    if (tensors && fastjson_scan(fj, body, len, tensors) != 0) {
+        diag_set(d, 500, "internal", "out of memory reading the request's tensors");
+        return NULL;
+    }
+    json_error_t err;
+    unsigned long nulls = srv_alloc_nulls;
+    json_t *root = NULL;
+    if (fj->skeleton) {
+        root = json_loadb(fj->skeleton, fj->skeleton_len, JSON_REJECT_DUPLICATES, &err);
+        if (!root && srv_alloc_nulls == nulls && json_error_code(&err) != json_error_out_of_memory)
+            fastjson_free(fj);
+    }
+    if (!fj->skeleton) root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    /* jansson 2.14 reports some failed allocations as syntax errors, and
+     * ignores others: a string or number token whose buffer could not grow
+     * comes back truncated ("0.125" read as 0.1). Any failed allocation
+     * during the parse discards its result. */
+    if (srv_alloc_nulls != nulls || (!root && json_error_code(&err) == json_error_out_of_memory)) {
+        json_decref(root);
+        root = NULL;
+        diag_set(d, 500, "internal", "out of memory parsing the request");
+    } else if (!root)
+        diag_set(d, 400, "malformed-json", "line %d, column %d: %s", err.line, err.column,
+                 err.text);
+    return root;
+}
+
+json_t *codec_open(codec_ctx *c, const char *body, size_t len, size_t json_len,
+                   const char *const *tensors, diag *d)
+{
+    memset(c, 0, sizeof *c);
+    size_t n = json_len && json_len <= len ? json_len : len;
+    json_t *root = parse(c, body, n, tensors, d);
+    if (root && json_len &&
+        bind_binary(c, root, (const unsigned char *)body + n, len - n, d) != 0) {
+        json_decref(root);
+        root = NULL;
+    }
+    return root;
+}
+
+void codec_close(codec_ctx *c)
+{
+    srv_free(c->bin_obj);
+    srv_free(c->bin_off);
+    fastjson_free(&c->packed);
     memset(c, 0, sizeof *c);
 }
 
@@ -228,7 +276,8 @@ static int view_shape(const json_t *shape, const char *ptr, tensor_view *t, diag
     return 1;
 }
 
-static int view_b64(const json_t *v, const char *ptr, tensor_view *t, diag *d)
+static int view_b64(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
+                    diag *d)
 {
     char p[PTR_MAX];
     const json_t *dt = json_object_get(v, "dtype"), *text = json_object_get(v, "b64");
@@ -247,7 +296,7 @@ static int view_b64(const json_t *v, const char *ptr, tensor_view *t, diag *d)
     }
     t->b64 = json_string_value(text);
     t->b64_len = json_string_length(text);
-    const packed_array *pa = codec_current ? fastjson_find(codec_current->packed, p) : NULL;
+    const packed_array *pa = c ? fastjson_find(&c->packed, p) : NULL;
     if (pa && pa->bytes && t->b64_len == 0) { /* decoded by fastjson */
         t->b64_len = pa->text_len;
         t->bytes = pa->bytes;
@@ -267,11 +316,11 @@ static int view_b64(const json_t *v, const char *ptr, tensor_view *t, diag *d)
 }
 
 /* {"shape", "dtype", "binary_data_size"}: the next bytes of the binary part. */
-static int view_binary(const json_t *v, const char *ptr, tensor_view *t, diag *d)
+static int view_binary(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
+                       diag *d)
 {
     char p[PTR_MAX];
     const json_t *dt = json_object_get(v, "dtype"), *size = json_object_get(v, "binary_data_size");
-    const codec_ctx *c = codec_current;
     t->enc = ENC_BINARY;
     int k = json_is_string(dt) ? dtype_from_name(json_string_value(dt)) : -1;
     if (k < 0) {
@@ -308,7 +357,7 @@ static int reserve_one(void **arr, size_t *cap, size_t n, size_t size)
 {
     if (n < *cap) return 1;
     size_t c = *cap ? *cap * 2 : 8;
-    void *a = realloc(*arr, c * size);
+    void *a = srv_realloc(*arr, c * size);
     if (!a) return 0;
     *arr = a;
     *cap = c;
@@ -317,13 +366,14 @@ static int reserve_one(void **arr, size_t *cap, size_t n, size_t size)
 
 /* {"ref": "sha256:<hex>", "shape": [...], "dtype": "float32" | "float64" |
  * "int64"}: the bytes the store holds under that digest, pinned until the
- * request ends (codec_ctx_free). A ref the store does not hold is noted
+ * request ends (codec_refs_free). A ref the store does not hold is noted
  * (codec_refs_missing answers them all at once) and reads as zeros meanwhile,
  * so that decoding goes on and finds every other missing ref and error. */
-static int view_ref(const json_t *v, const char *ptr, tensor_view *t, diag *d)
+static int view_ref(const codec_ctx *cx, const json_t *v, const char *ptr, tensor_view *t,
+                    diag *d)
 {
     static const char DTYPE_NAMES[] = "must be \"float32\", \"float64\" or \"int64\"";
-    codec_ctx *c = (codec_ctx *)codec_current;
+    codec_refs *c = cx ? cx->refs : NULL;
     const char *key;
     const json_t *value;
     char p[PTR_MAX];
@@ -351,7 +401,7 @@ static int view_ref(const json_t *v, const char *ptr, tensor_view *t, diag *d)
         diag_invalid(d, p, dt ? DTYPE_NAMES : "is required with ref");
         return 0;
     }
-    if (!c) { /* decoding outside a request (no store, nobody to answer 409) */
+    if (!c) { /* decoding outside a request's runner (nobody to answer 409) */
         diag_invalid(d, ptr, "refs are read only in requests to the server");
         return 0;
     }
@@ -360,7 +410,7 @@ static int view_ref(const json_t *v, const char *ptr, tensor_view *t, diag *d)
     store_entry *e = c->store ? store_pin(c->store, digest, 1) : NULL;
     if (!e) {
         if (!reserve_one((void **)&c->missing, &c->cap_missing, c->n_missing,
-                               sizeof *c->missing)) {
+                         sizeof *c->missing)) {
             diag_set(d, 500, "internal", "out of memory noting a missing ref");
             return 0;
         }
@@ -378,7 +428,8 @@ static int view_ref(const json_t *v, const char *ptr, tensor_view *t, diag *d)
     c->pins[c->n_pins++] = e;
     size_t len, need = SIZE_MAX;
     t->bytes = store_entry_bytes(e, &len);
-    if (!mul_ok(t->count, 8 - 4 * (k == GS_FLOAT32), &need) || need != len) {
+    /* int64 elements are 8 bytes, as float64's (b64_dtype above) */
+    if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), &need) || need != len) {
         char sh[64];
         shape_text(sh, sizeof sh, t->dim, t->rank);
         ptr_key(p, ptr, "ref");
@@ -389,9 +440,10 @@ static int view_ref(const json_t *v, const char *ptr, tensor_view *t, diag *d)
     return 1;
 }
 
-static int view_object(const json_t *v, const char *ptr, tensor_view *t, diag *d)
+static int view_object(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
+                       diag *d)
 {
-    if (json_object_get(v, "ref")) return view_ref(v, ptr, t, d);
+    if (json_object_get(v, "ref")) return view_ref(c, v, ptr, t, d);
     const json_t *data = json_object_get(v, "data"), *b64 = json_object_get(v, "b64");
     const json_t *bin = json_object_get(v, "binary_data_size");
     const char *key;
@@ -416,14 +468,13 @@ static int view_object(const json_t *v, const char *ptr, tensor_view *t, diag *d
         return 0;
     }
     if (!view_shape(json_object_get(v, "shape"), ptr, t, d)) return 0;
-    if (b64) return view_b64(v, ptr, t, d);
-    if (bin) return view_binary(v, ptr, t, d);
+    if (b64) return view_b64(c, v, ptr, t, d);
+    if (bin) return view_binary(c, v, ptr, t, d);
     t->enc = ENC_FLAT;
     t->data = data;
     char p[PTR_MAX];
     ptr_key(p, ptr, "data");
-    const packed_array *pa =
-        codec_current && json_is_integer(data) ? fastjson_find(codec_current->packed, p) : NULL;
+    const packed_array *pa = c && json_is_integer(data) ? fastjson_find(&c->packed, p) : NULL;
     if (pa && pa->count == t->count) {
         t->packed = pa->values;
         return 1;
@@ -437,11 +488,11 @@ static int view_object(const json_t *v, const char *ptr, tensor_view *t, diag *d
     return 1;
 }
 
-int tensor_view_of(const json_t *v, const char *ptr, tensor_view *t, diag *d)
+int tensor_view_of(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
+                   diag *d)
 {
     memset(t, 0, sizeof *t);
-    const packed_array *pa =
-        codec_current && json_is_integer(v) ? fastjson_find(codec_current->packed, ptr) : NULL;
+    const packed_array *pa = c && json_is_integer(v) ? fastjson_find(&c->packed, ptr) : NULL;
     if (pa) { /* a nested array fastjson read */
         t->enc = ENC_NESTED;
         t->rank = pa->rank;
@@ -452,7 +503,7 @@ int tensor_view_of(const json_t *v, const char *ptr, tensor_view *t, diag *d)
         return 1;
     }
     if (json_is_array(v)) return view_nested(v, ptr, t, d);
-    if (json_is_object(v)) return view_object(v, ptr, t, d);
+    if (json_is_object(v)) return view_object(c, v, ptr, t, d);
     diag_invalid(d, ptr,
                  "must be a tensor: nested arrays, {\"shape\", \"data\"}, "
                  "{\"shape\", \"dtype\", \"b64\"}, {\"shape\", \"dtype\", "
@@ -672,7 +723,7 @@ static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void 
                convert_raw(t, p, dst, dtype, dst, d); /* names the element */
     }
     void *raw = dst;
-    if (t->b64_dtype != dtype && !(raw = malloc(bytes ? bytes : 1))) {
+    if (t->b64_dtype != dtype && !(raw = srv_malloc(bytes ? bytes : 1))) {
         diag_set(d, 500, "internal", "out of memory decoding a tensor");
         return 0;
     }
@@ -687,7 +738,7 @@ static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void 
              base64_decode(raw, t->b64, t->b64_len) == (long long)bytes;
     if (!ok) diag_invalid(d, p, "is not valid base64 (standard alphabet, with padding)");
     ok = ok && convert_raw(t, p, raw, dtype, dst, d);
-    if (raw != dst) free(raw);
+    if (raw != dst) srv_free(raw);
     return ok;
 }
 
@@ -785,7 +836,7 @@ int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, in
             }
         return 1;
     }
-    double *v = malloc(t->count ? t->count * sizeof *v : 1);
+    double *v = srv_malloc(t->count ? t->count * sizeof *v : 1);
     if (!v) {
         diag_set(d, 500, "internal", "out of memory decoding labels");
         return 0;
@@ -801,11 +852,19 @@ int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, in
         diag_invalid(d, p, "must be a class index, an integer in 0..%zu", classes - 1);
         ok = 0;
     }
-    free(v);
+    srv_free(v);
     return ok;
 }
 
-int codec_refs_missing(const codec_ctx *c, diag *d, char **errors_json, size_t *len)
+void codec_refs_free(codec_refs *refs)
+{
+    for (size_t i = 0; i < refs->n_pins; i++) store_unpin(refs->store, refs->pins[i]);
+    srv_free(refs->pins);
+    srv_free(refs->missing);
+    memset(refs, 0, sizeof *refs);
+}
+
+int codec_refs_missing(const codec_refs *c, diag *d, char **errors_json, size_t *len)
 {
     if (!c->n_missing || d->status) return 0;
     jw w;
@@ -921,15 +980,15 @@ int tensor_write_ref(jw *w, tensor_store *store, gs_dtype dtype, const void *dat
     for (size_t k = 0; k < rank; k++) count *= dim[k];
     size_t bytes = count * gs_dtype_size(dtype);
     unsigned char digest[DIGEST_BYTES];
-    void *copy = malloc(bytes ? bytes : 1);
+    void *copy = srv_malloc(bytes ? bytes : 1);
     if (!copy || !sha256_of(data, bytes, digest)) {
-        free(copy);
+        srv_free(copy);
         diag_set(d, 500, "internal", "out of memory putting an answer's tensor in the store");
         return 0;
     }
     memcpy(copy, data, bytes);
     store_put_result r = store ? store_put(store, digest, copy, bytes) : STORE_TOO_BIG;
-    if (!store) free(copy);
+    if (!store) srv_free(copy);
     if (r == STORE_NO_MEMORY) {
         diag_set(d, 500, "internal", "out of memory putting an answer's tensor in the store");
         return 0;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "gradserve.h"
+#include "wire/fastjson.h"
 #include "wire/json_writer.h"
 #include "store/store.h"
 #include "wire/problem.h"
@@ -26,44 +27,56 @@ typedef struct {
     unsigned char digest[DIGEST_BYTES];
 } missing_ref;
 
-/* What the codec knows of the request being decoded on this thread, beyond
- * its JSON tree: the arrays fastjson read straight into doubles, and the
- * binary tensors after the JSON header (application/octet-stream with
- * Inference-Header-Content-Length). A tensor {"shape", "dtype",
- * "binary_data_size": N} takes the next N bytes of the binary part, in the
- * order the tensors appear in the JSON text. Set by compute_run around a
- * request's decoding; per thread because a request is decoded on one. */
+/* The refs of one request: the store they are read from (NULL: none, every
+ * ref is missing), the entries pinned until the request ends, and the refs
+ * the store did not hold. Owned by the request's runner (compute_run), which
+ * frees it with codec_refs_free once the answer is written. */
 typedef struct {
-    const struct fastjson_s *packed; /* fastjson.h's, or NULL */
-    const unsigned char *bin;        /* the binary part; NULL: none was sent */
-    size_t bin_len;
-    const json_t **bin_obj;          /* binary tensor objects, in text order */
-    size_t *bin_off;                 /* and their offsets into bin */
-    size_t n_bin;
-    /* refs: the store they are read from (NULL: none, every ref is missing),
-     * the entries pinned while the request runs, and the refs not held */
     tensor_store *store;
     store_entry **pins;
     size_t n_pins, cap_pins;
     missing_ref *missing;
     size_t n_missing, cap_missing;
-} codec_ctx;
+} codec_refs;
 
-extern _Thread_local const codec_ctx *codec_current;
+void codec_refs_free(codec_refs *refs);
 
 /* The refs the request named that the store does not hold, all of them: 0
  * when there are none (or d holds another problem already, which comes
  * first); else 1 with d a 409 missing-refs whose errors (one per ref, with
  * its pointer and ref) are the JSON array put in *errors_json (free(); d
  * points at it, so it must live as long as d is rendered). */
-int codec_refs_missing(const codec_ctx *c, diag *d, char **errors_json, size_t *len);
+int codec_refs_missing(const codec_refs *refs, diag *d, char **errors_json, size_t *len);
 
-/* Finds the binary tensors of a parsed header and gives each its offset;
- * 0, or -1 with d filled (sizes that do not add up to bin_len, or out of
- * memory). Free with codec_ctx_free. */
-int codec_ctx_bind(codec_ctx *c, const json_t *root, const unsigned char *bin, size_t bin_len,
-                   diag *d);
-void codec_ctx_free(codec_ctx *c);
+/* What the decoder knows of one request beyond its JSON tree: the arrays
+ * fastjson read straight into doubles, and the binary tensors after the JSON
+ * header (application/octet-stream with Inference-Header-Content-Length). A
+ * tensor {"shape", "dtype", "binary_data_size": N} takes the next N bytes of
+ * the binary part, in the order the tensors appear in the JSON text.
+ * Filled by codec_open and passed to every decoder of that request's tensors
+ * (tensor_view_of, request_decode), so that a benchmark, a fuzzer and a
+ * request reach the same code. */
+typedef struct {
+    fastjson packed;                 /* packed.skeleton NULL: nothing was packed */
+    const unsigned char *bin;        /* the binary part; NULL: none was sent */
+    size_t bin_len;
+    const json_t **bin_obj;          /* binary tensor objects, in text order */
+    size_t *bin_off;                 /* and their offsets into bin */
+    size_t n_bin;
+    codec_refs *refs; /* set after codec_open; NULL: refs are refused (400) */
+} codec_ctx;
+
+/* The "scan the body" stage of a request: body[0, json_len) is JSON (all of
+ * it when json_len is 0), the rest binary tensors. The JSON's tensors at the
+ * positions in tensors (fastjson_scan's patterns; NULL: none) are read by
+ * fastjson, the rest is parsed by jansson, and the binary tensors are given
+ * their offsets. Returns the JSON tree (json_decref it), or NULL with d
+ * filled: 400 malformed JSON (line and column) or binary sizes that do not
+ * add up, 500 out of memory. c is always filled: free it with codec_close
+ * after the tree and every tensor_view of the request are done with. */
+json_t *codec_open(codec_ctx *c, const char *body, size_t len, size_t json_len,
+                   const char *const *tensors, diag *d);
+void codec_close(codec_ctx *c);
 
 /* A tensor found in a request, before its numbers are read. */
 typedef struct {
@@ -85,9 +98,11 @@ typedef struct {
                                    request gets 409 before computing (codec_refs_missing) */
 } tensor_view;
 
-/* Reads the shape of v (at pointer ptr) into t; on failure adds an error to
- * d and returns 0. A b64 tensor must name its dtype: its bytes cannot. */
-int tensor_view_of(const json_t *v, const char *ptr, tensor_view *t, diag *d);
+/* Reads the shape of v (at pointer ptr, in the request that c opened; NULL:
+ * a tree parsed by jansson alone) into t; on failure adds an error to d and
+ * returns 0. A b64 tensor must name its dtype: its bytes cannot. */
+int tensor_view_of(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
+                   diag *d);
 
 /* "[2, 3, 5]" */
 void tensor_shape_text(char *out, size_t cap, size_t rank, const size_t *dim);

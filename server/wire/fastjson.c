@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "wire/base64.h"
 #include "wire/problem.h"
 
@@ -224,7 +225,7 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size, scanner *c)
      * every request above 1 KiB, which small requests would pay each time */
     size_t n = *cap ? *cap : 512 / size > 4 ? 512 / size : 4;
     while (n < need) n *= 2;
-    void *q = realloc(p, n * size);
+    void *q = srv_realloc(p, n * size);
     if (!q) {
         c->oom = 1;
         return NULL;
@@ -252,9 +253,9 @@ static packed_array *record(scanner *c, const char *start, const char *end, void
         if (c->path[i].is_index) ptr_index(ptr, ptr, c->path[i].index);
         else ptr_key(ptr, ptr, c->path[i].key);
     }
-    char *p = spans ? strdup(ptr) : NULL;
+    char *p = spans ? srv_strdup(ptr) : NULL;
     if (!p) {
-        free(data);
+        srv_free(data);
         c->oom = 1;
         return NULL;
     }
@@ -334,7 +335,7 @@ static int try_pack(scanner *c, int flat_data)
         rows = n;
     }
     if (!ok) {
-        free(v);
+        srv_free(v);
         c->s = start;
         return c->oom ? -1 : 0;
     }
@@ -406,7 +407,7 @@ static int try_pack_b64(scanner *c)
     const char *q = one_pass ? NULL : memchr(start, '"', avail);
     if (!one_pass && !q) return 0;
     size_t cap = (one_pass ? avail : (size_t)(q - start)) / 4 * 3 + 8;
-    unsigned char *out = malloc(cap);
+    unsigned char *out = srv_malloc(cap);
     if (!out) {
         c->oom = 1;
         return -1;
@@ -424,12 +425,12 @@ static int try_pack_b64(scanner *c)
         if (k < B64_BLOCK) break;
     }
     if (!q && !(q = memchr(start + done, '"', avail - done))) {
-        free(out);
+        srv_free(out);
         return 0;
     }
     size_t len = (size_t)(q - start);
     if (len % 4) {
-        free(out);
+        srv_free(out);
         return 0;
     }
     size_t pad = len && start[len - 1] == '=';
@@ -455,7 +456,7 @@ static int try_pack_b64(scanner *c)
         if (pad == 1) out[o++] = (unsigned char)(v >> 8);
     }
     if (bad < 0) {
-        free(out);
+        srv_free(out);
         return 0;
     }
     /* the tail the bulk decoder left; a last odd float32 on its own */
@@ -470,9 +471,9 @@ static int try_pack_b64(scanner *c)
         bad32 = bad64 = 1;
     }
     if (nbytes + 8 < cap) { /* give the rest of the reservation back */
-        unsigned char *shrunk = realloc(out, nbytes ? nbytes : 1);
+        unsigned char *shrunk = srv_realloc(out, nbytes ? nbytes : 1);
         if (!shrunk) { /* cannot fail in glibc, but every failure is reported */
-            free(out);
+            srv_free(out);
             c->oom = 1;
             return -1;
         }
@@ -553,12 +554,12 @@ static int scan_value(scanner *c)
 void fastjson_free(fastjson *f)
 {
     for (size_t i = 0; i < f->n; i++) {
-        free(f->arr[i].ptr);
-        free(f->arr[i].values);
-        free(f->arr[i].bytes);
+        srv_free(f->arr[i].ptr);
+        srv_free(f->arr[i].values);
+        srv_free(f->arr[i].bytes);
     }
-    free(f->arr);
-    free(f->skeleton);
+    srv_free(f->arr);
+    srv_free(f->skeleton);
     memset(f, 0, sizeof *f);
 }
 
@@ -570,7 +571,7 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
     int ok = c.s < c.end && *c.s == '{' && scan_value(&c) == 0;
     if (!ok || !f->n) {
         int oom = c.oom;
-        free(c.spans);
+        srv_free(c.spans);
         fastjson_free(f);
         return oom ? -1 : 0;
     }
@@ -579,8 +580,8 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
     for (size_t i = 0; i < c.n_spans; i++)
         packed += c.spans[2 * i + 1] - c.spans[2 * i] - (f->arr[i].bytes ? 0 : 1);
     f->skeleton_len = len - packed;
-    if (!(f->skeleton = malloc(f->skeleton_len + 1))) {
-        free(c.spans);
+    if (!(f->skeleton = srv_malloc(f->skeleton_len + 1))) {
+        srv_free(c.spans);
         fastjson_free(f);
         return -1;
     }
@@ -594,7 +595,7 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
     }
     memcpy(o, body + from, len - from);
     f->skeleton[f->skeleton_len] = 0;
-    free(c.spans);
+    srv_free(c.spans);
     return 0;
 }
 

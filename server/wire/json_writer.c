@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+
 void jw_init(jw *w) { memset(w, 0, sizeof *w); }
 
 void jw_free(jw *w)
 {
-    free(w->buf);
-    free(w->bin);
+    srv_free(w->buf);
+    srv_free(w->bin);
     jw_init(w);
 }
 
@@ -27,7 +29,7 @@ void jw_binary(jw *w, const void *data, size_t n)
             }
             cap *= 2;
         }
-        char *p = realloc(w->bin, cap);
+        char *p = srv_realloc(w->bin, cap);
         if (!p) {
             w->failed = 1;
             return;
@@ -47,7 +49,7 @@ char *jw_take_with_binary(jw *w, size_t *len, size_t *json_len)
     }
     size_t n = w->len, total = n + w->bin_len;
     /* the JSON buffer grows to hold both: one copy of the tensors */
-    char *out = total <= w->cap ? w->buf : realloc(w->buf, total ? total : 1);
+    char *out = total <= w->cap ? w->buf : srv_realloc(w->buf, total ? total : 1);
     if (!out) {
         jw_free(w);
         return NULL;
@@ -66,7 +68,7 @@ char *jw_take_parts(jw *w, size_t *len, char **bin, size_t *bin_len)
         jw_free(w);
         return NULL;
     }
-    char *out = w->buf ? w->buf : malloc(1);
+    char *out = w->buf ? w->buf : srv_malloc(1);
     if (!out) {
         jw_free(w);
         return NULL;
@@ -105,7 +107,7 @@ static int reserve(jw *w, size_t n)
         }
         cap *= 2;
     }
-    char *p = realloc(w->buf, cap);
+    char *p = srv_realloc(w->buf, cap);
     if (!p) {
         w->failed = 1;
         return 0;

@@ -24,15 +24,15 @@ typedef struct {
 
 void jw_init(jw *w);
 void jw_free(jw *w);
-/* Hands the NUL-terminated text to the caller (free()), or NULL on failure. */
+/* Hands the NUL-terminated text to the caller (srv_free()), or NULL on failure. */
 char *jw_take(jw *w, size_t *len);
 /* Appends n bytes to the binary part that follows the JSON. */
 void jw_binary(jw *w, const void *data, size_t n);
 /* The JSON followed by the binary part, in one buffer for the caller
- * (free()); *json_len is the JSON's length. NULL on failure. */
+ * (srv_free()); *json_len is the JSON's length. NULL on failure. */
 char *jw_take_with_binary(jw *w, size_t *len, size_t *json_len);
 /* The same without joining them: the JSON (not NUL-terminated) and the
- * binary part (*bin, NULL when empty), both for the caller (free()). NULL
+ * binary part (*bin, NULL when empty), both for the caller (srv_free()). NULL
  * on failure, with nothing to free. */
 char *jw_take_parts(jw *w, size_t *len, char **bin, size_t *bin_len);
 

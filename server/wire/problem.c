@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "wire/json_writer.h"
 
 /* base and its '/', truncated to PTR_MAX - 1 characters as snprintf would
@@ -166,7 +167,7 @@ static void put_text(jw *w, const char *s)
         jw_string(w, s);
         return;
     }
-    char *copy = strdup(s);
+    char *copy = srv_strdup(s);
     if (!copy) {
         jw_string(w, "");
         return;
@@ -178,7 +179,7 @@ static void put_text(jw *w, const char *s)
         else c[i++] = '?';
     }
     jw_string(w, copy);
-    free(copy);
+    srv_free(copy);
 }
 
 char *problem_render(const diag *d, const char *request_id, size_t *len)

@@ -55,7 +55,7 @@ $(FUZZ_DIR)/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h) $(FU
 $(FUZZ_DIR)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h server/*/*.h) $(FUZZ_JANSSON) \
                         $(wildcard openapi.yaml) $(wildcard server/static/*)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_INC) -Iserver -include server/alloc.h $(FUZZ_CFLAGS) \
+	$(FUZZ_CC) $(FUZZ_INC) -Iserver $(FUZZ_CFLAGS) \
 	    -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_SRV_LIB): $(FUZZ_SRV_OBJ)
@@ -69,4 +69,4 @@ $(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJ)
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_SRV_LIB) $(FUZZ_CORE_LIB) \
                     $(FUZZ_JANSSON)
 	$(FUZZ_CC) $(FUZZ_INC) -Iserver -Icore $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
-	    $(FUZZ_SRV_LIB) $(FUZZ_CORE_LIB) $(FUZZ_JANSSON) $(BLAS_LIBS) -lpthread -lm
+	    $(FUZZ_SRV_LIB) $(FUZZ_CORE_LIB) $(FUZZ_JANSSON) $(BLAS_LIBS) -lcrypto -lpthread -lm

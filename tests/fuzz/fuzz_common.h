@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SRV_ALLOC_LIBC_NAMES /* the test calls malloc and free itself */
 #include "alloc.h"
 #include "wire/codec.h"
 #include "options.h"
@@ -145,13 +146,19 @@ static void fuzz_decode_one(const uint8_t *data, size_t size)
 {
     if (!size) return;
     fuzz_setup();
-    json_error_t err;
-    json_t *root = json_loadb((const char *)data + 1, size - 1, JSON_REJECT_DUPLICATES, &err);
-    if (!root) return;
+    /* the scan a request gets, at every tensor position any route has */
+    codec_ctx cc;
+    diag d = {0};
+    json_t *root = codec_open(&cc, (const char *)data + 1, size - 1, 0,
+                              route_find("/train", NULL)->tensors, &d);
+    if (!root) {
+        FUZZ_REQUIRE(d.status == 400);
+        codec_close(&cc);
+        return;
+    }
     request_kind kind = {FUZZ_EXTRA_KEYS, data[0] & 1};
     request r;
-    diag d = {0};
-    if (request_decode(&r, root, &kind, &fuzz_opts, &d)) {
+    if (request_decode(&r, root, &cc, &kind, &fuzz_opts, &d)) {
         FUZZ_REQUIRE(!d.status && r.net && r.batch.rows >= 1 && r.batch.inputs);
         FUZZ_REQUIRE(gs_net_param_count(r.net) <= fuzz_opts.limits.max_params);
         FUZZ_REQUIRE(r.batch.rows * gs_net_max_width(r.net) <= fuzz_opts.limits.max_batch_elems);
@@ -179,7 +186,9 @@ static void fuzz_decode_one(const uint8_t *data, size_t size)
     json_object_foreach(root, key, v) {
         tensor_view t;
         diag dt = {0};
-        if (!tensor_view_of(v, "/t", &t, &dt)) {
+        char p[PTR_MAX];
+        ptr_key(p, "", key); /* where fastjson looked: /inputs is read packed */
+        if (!tensor_view_of(&cc, v, p, &t, &dt)) {
             FUZZ_REQUIRE(dt.status == 400);
             continue;
         }
@@ -188,14 +197,15 @@ static void fuzz_decode_one(const uint8_t *data, size_t size)
         double *buf = malloc((t.count ? t.count : 1) * sizeof *buf);
         int64_t *labels = malloc((t.count ? t.count : 1) * sizeof *labels);
         if (buf && labels) {
-            tensor_read(&t, "/t", GS_FLOAT32, buf, &dt);
-            tensor_read(&t, "/t", GS_FLOAT64, buf, &dt);
-            if (t.rank == 1) tensor_read_labels(&t, "/t", 7, labels, &dt);
+            tensor_read(&t, p, GS_FLOAT32, buf, &dt);
+            tensor_read(&t, p, GS_FLOAT64, buf, &dt);
+            if (t.rank == 1) tensor_read_labels(&t, p, 7, labels, &dt);
         }
         free(buf);
         free(labels);
     }
     json_decref(root);
+    codec_close(&cc);
 
     /* base64 both ways on the raw bytes */
     size_t n = (size - 1) / 4 * 4;
