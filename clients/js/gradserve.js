@@ -313,7 +313,7 @@ async function* ndjsonLines(route, res) {
 // ---- the client -------------------------------------------------------------------
 
 export class Client {
-  // url: the server's base URL (in a page, the page's own origin when absent);
+  // url: the server's base URL (in a page, the page's own directory when absent);
   // token: the bearer token when the server wants one; encoding: the default
   // of every call; maxRetries: how many times a 409 (refs the store lacks) is
   // healed by uploading before the error is thrown; onRequest(info): called
@@ -477,7 +477,8 @@ export class Client {
     for (let attempt = 0; ; attempt++) {
       const res = await this.#fetch('POST', route, headers, payload, signal, chunks.length ? null : text);
       if (res.status !== 409 || attempt >= this.maxRetries || refs.size === 0) return res;
-      const problem = JSON.parse(await res.text());
+      const problem = await res.json().catch(() => null);
+      if (!isProblem(problem)) throw new GradserveError(`HTTP 409 from ${route} without a problem`, { status: 409, route });
       const missing = (problem.errors || []).map((e) => e.ref).filter(Boolean);
       const lacking = missing.filter((r) => !(refs.get(r) && refs.get(r).tensor));
       if (!missing.length || lacking.length) {
