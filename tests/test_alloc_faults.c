@@ -23,7 +23,7 @@
 #include "check.h"
 #include "options.h"
 #include "wire/problem.h"
-#include "api/routes.h"
+#include "api/pipeline.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define HEAP_COUNTED 0

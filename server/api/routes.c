@@ -44,9 +44,7 @@ static int loss_ok(out *o, const char *ptr, double loss)
     return 0;
 }
 
-/* Every ref the request named that the store lacks, as one 409, before any
- * compute: 1 when answered so. */
-static int refs_missing(out *o)
+int route_refs_missing(route_out *o)
 {
     return codec_refs_missing(o->refs, o->d, &o->res->body, &o->res->len);
 }
@@ -491,7 +489,7 @@ static void run_train(request *r, const compute_env *env, out *o)
     if (!opt || !history) {
         if (!opt) diag_core(o->d, &e, "/optimizer/", NULL);
         else diag_set(o->d, 500, "internal", "out of memory for the loss history");
-    } else if (optimizer_state_decode(r->root, opt, r, o->d) && !refs_missing(o)) {
+    } else if (optimizer_state_decode(r->root, opt, r, o->d) && !route_refs_missing(o)) {
         train_clock clock = {env->deadline, env->abort, env->stream, history, 0,
                              steps / tdef.epochs, 0};
         tdef.cancel = train_should_stop;
@@ -652,7 +650,8 @@ const route_def ROUTE_TABLE[] = {
      .on_net = run_gradients, .kind = {GRADIENTS_KEYS, 1}, .tensors = BATCH_TENSORS,
      .param_copies = 2},
     {.path = "/train", .methods = "POST", .body = BODY_JSON, .auth = 1, .queued = 1,
-     .ndjson = 1, .on_net = run_train, .kind = {TRAIN_KEYS, 1}, .tensors = TRAIN_TENSORS,
+     .ndjson = 1, .late_tensors = 1, .on_net = run_train, .kind = {TRAIN_KEYS, 1},
+     .tensors = TRAIN_TENSORS,
      .param_copies = 5},
     {.path = "/gradcheck", .methods = "POST", .body = BODY_JSON, .auth = 1, .queued = 1,
      .on_net = run_gradcheck, .kind = {GRADCHECK_KEYS, 1}, .tensors = BATCH_TENSORS,
@@ -718,64 +717,4 @@ int route_reads_body(const route_def *r, const char *method)
 {
     return r->body != BODY_NONE && route_allows(r, method) &&
            (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0);
-}
-
-/* ---- the stages ------------------------------------------------------------------------- */
-
-void compute_run(const route_def *route, const char *body, size_t len, const compute_env *env,
-                 compute_result *res)
-{
-    memset(res, 0, sizeof *res);
-    double t0 = now_seconds();
-    if (route->on_plain) {
-        route->on_plain(body, len, env, res);
-        if (res->d.status) res->status = res->d.status;
-        res->compute_s = now_seconds() - t0;
-        return;
-    }
-    codec_ctx cc;
-    json_t *root = codec_open(&cc, body, len, env->json_len, route->tensors, &res->d);
-    codec_refs refs = {.store = env->store};
-    cc.refs = &refs;
-    request r;
-    out o = {.d = &res->d, .store = env->store, .refs = &refs, .res = res};
-    jw_init(&o.w);
-    if (root && route->on_json) {
-        route->on_json(root, env, &o);
-    } else if (root) {
-        int ok = request_decode(&r, root, &cc, &route->kind, env->opts, &res->d);
-        o.t_decoded = now_seconds();
-        /* /train decodes its optimizer state too before it asks (run_train) */
-        if (ok && route->on_net != run_train) ok = !refs_missing(&o);
-        if (ok) {
-            o.enc = r.encoding;
-            o.dtype = r.def.dtype;
-            route->on_net(&r, env, &o);
-        }
-        request_free(&r);
-    }
-    json_decref(root);
-    codec_close(&cc);
-    codec_refs_free(&refs); /* unpins: the answer holds no stored bytes */
-    if (!res->d.status && o.enc == ENC_BINARY && env->split_binary) {
-        res->body = jw_take_parts(&o.w, &res->len, &res->bin, &res->bin_len);
-        res->json_len = res->len;
-        if (res->body) res->status = 200;
-        else diag_set(&res->d, 500, "internal", "out of memory writing the response");
-    } else if (!res->d.status && o.enc == ENC_BINARY) {
-        res->body = jw_take_with_binary(&o.w, &res->len, &res->json_len);
-        if (res->body) res->status = 200;
-        else diag_set(&res->d, 500, "internal", "out of memory writing the response");
-    } else if (!res->d.status) {
-        res->body = jw_take(&o.w, &res->len);
-        if (res->body) res->status = 200;
-        else diag_set(&res->d, 500, "internal", "out of memory writing the response");
-    }
-    jw_free(&o.w);
-    if (res->d.status) res->status = res->d.status;
-    double t_end = now_seconds(), t_dec = o.t_decoded ? o.t_decoded : t_end;
-    double t_comp = o.t_computed ? o.t_computed : t_end;
-    res->decode_s = t_dec - t0;
-    res->compute_s = t_comp - t_dec;
-    res->encode_s = t_end - t_comp;
 }

@@ -1,7 +1,6 @@
 /* The routes: one table with a row per route (its path, methods, body,
- * handler, accepted keys, tensors, metric label), and compute_run, which
- * takes a request through a row's stages. The transport (http/) learns of a
- * route only through its row. */
+ * handler, accepted keys, tensors, metric label). The transport (http/) and
+ * the pipeline (api/pipeline.h) learn of a route only through its row. */
 #ifndef GS_SERVER_ROUTES_H
 #define GS_SERVER_ROUTES_H
 
@@ -120,6 +119,8 @@ typedef struct {
     int queued;          /* runs on a compute worker, admitted by the queue and the
                             memory budget; else on the event loop at once */
     int ndjson;          /* may answer application/x-ndjson as it runs */
+    int late_tensors;    /* on_net decodes tensors of its own (/train's optimizer_state):
+                            it asks route_refs_missing itself, once they are read */
     net_handler on_net;
     json_handler on_json;
     plain_handler on_plain;
@@ -143,6 +144,12 @@ typedef struct {
 extern const route_def ROUTE_TABLE[];
 extern const size_t ROUTE_COUNT; /* rows, the last one included */
 
+/* Every ref the request named that the store lacks, answered as one 409
+ * (codec_refs_missing) before anything is computed: 1 when so answered.
+ * The pipeline asks after the decode stage; a late_tensors handler asks
+ * once it has read its own tensors. */
+int route_refs_missing(route_out *o);
+
 /* The row of a path (never NULL), and where its parameter starts in path
  * (*param = "" for a plain path). */
 const route_def *route_find(const char *path, const char **param);
@@ -155,12 +162,6 @@ int route_allows(const route_def *r, const char *method);
 /* 1 when a request with this method reads a body (POST and PUT, when the row
  * takes one). */
 int route_reads_body(const route_def *r, const char *method);
-
-/* Runs route r on body[len]: for on_net and on_json rows scan, parse,
- * decode, compute, encode; for on_plain rows the handler. res is always
- * filled (free res->body and res->bin). */
-void compute_run(const route_def *r, const char *body, size_t len, const compute_env *env,
-                 compute_result *res);
 
 /* Monotonic clock, in seconds. */
 double now_seconds(void);

@@ -26,7 +26,7 @@
 #include "options.h"
 #include "wire/problem.h"
 #include "api/request.h"
-#include "api/routes.h"
+#include "api/pipeline.h"
 
 #ifndef FUZZ_REQUIRE
 #define FUZZ_REQUIRE(c)                                                                 \
