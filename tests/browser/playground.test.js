@@ -117,7 +117,9 @@ async function trainTo(page, target, timeout = 120000) {
   }, target, { timeout, polling: 'raf' });
   const [acc, epochs] = await seen.jsonValue();
   await page.click('#pause');
-  await page.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 20000 });
+  // Train comes back at once; "paused" once the round under way has ended
+  await page.waitForFunction(() => !document.getElementById('train').disabled &&
+    document.getElementById('run-state').textContent === 'paused', null, { timeout: 20000 });
   return { acc, epochs };
 }
 
