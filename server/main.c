@@ -1,5 +1,5 @@
 /* gradserve: options, start-up (warm-up, listen), signals and graceful
- * shutdown. The HTTP handling is in http.c, the routes in routes.c. */
+ * shutdown. The HTTP handling is in http/, the routes in api/ (docs/architecture.md). */
 #include <jansson.h>
 #include <malloc.h>
 #include <microhttpd.h>

@@ -1267,6 +1267,32 @@ static void test_not_found_and_method_not_allowed(void)
     }
 }
 
+/* A templated path (/static/{file}): its parameter is one non-empty segment,
+ * matched after the literal part; anything else is another path. */
+static void test_path_parameter(void)
+{
+    http_response r;
+    json_decref(api_call(NULL, "GET", "/static/app.js", NULL, NULL, 0, 200, &r));
+    const char *type = http_header_get(&r, "Content-Type");
+    CHECK(type && strstr(type, "javascript") && r.body_len > 0, "/static/app.js: %s, %zu bytes",
+          type ? type : "(no type)", r.body_len);
+    http_response_free(&r);
+    const char *missing[] = {"/static/", "/static", "/static/app.js/x", "/static/nope.js",
+                             "/static/index.html"};
+    for (size_t i = 0; i < sizeof missing / sizeof *missing; i++) {
+        json_t *p = api_call(NULL, "GET", missing[i], NULL, NULL, 0, 404, NULL);
+        api_check_problem(p, 404, NULL, missing[i]);
+        json_decref(p);
+    }
+    json_t *p = api_call(NULL, "PUT", "/static/app.js", NULL, "x", 1, 405, &r);
+    const char *allow = http_header_get(&r, "Allow");
+    CHECK(allow_has(allow, "GET") && allow_has(allow, "HEAD") && !allow_has(allow, "PUT"),
+          "PUT /static/app.js: Allow '%s'", allow ? allow : "(none)");
+    api_check_problem(p, 405, NULL, "PUT /static/app.js");
+    json_decref(p);
+    http_response_free(&r);
+}
+
 static void test_cors(void)
 {
     const char *routes[] = {"/forward", "/gradients", "/train", "/gradcheck", "/health/live",
@@ -1420,6 +1446,7 @@ int main(void)
         RUN(test_request_id);
         RUN(test_keepalive_reuse);
         RUN(test_not_found_and_method_not_allowed);
+        RUN(test_path_parameter);
         RUN(test_cors);
         RUN(test_metrics);
         api_stop();

@@ -1,6 +1,7 @@
-/* The HTTP side: libmicrohttpd's access handler (body accumulation, content
- * type, CORS, auth, request ids, routing, handing computations to the queue,
- * logging) and the server state it shares with the compute workers. */
+/* The HTTP side: libmicrohttpd's access handler, which moves each request
+ * through the pipeline's stages on the event loop (api/pipeline.h: admit,
+ * receive, queue, respond), and the server state it shares with the compute
+ * workers. */
 #ifndef GS_SERVER_HTTP_H
 #define GS_SERVER_HTTP_H
 

@@ -165,22 +165,21 @@ static void skip_ws(scanner *c)
 static int key_is(const segment *g, const char *k) { return !g->is_index && !strcmp(g->key, k); }
 
 /* 1 when the path p[0, depth) matches the pattern: a JSON Pointer whose
- * segment "#" matches any array index and "*" any (non-empty) key. */
-static int path_matches(const char *pattern, const segment *p, size_t depth)
+ * segment "#" matches any array index and "*" any (non-empty) key. A
+ * character at a time, no library calls: it runs for every array in a body. */
+static int path_matches(const char *s, const segment *p, size_t depth)
 {
-    const char *s = pattern;
     for (size_t i = 0; i < depth; i++) {
-        if (*s != '/') return 0;
-        s++;
-        size_t n = strcspn(s, "/");
-        if (n == 1 && *s == '#') {
-            if (!p[i].is_index) return 0;
-        } else if (n == 1 && *s == '*') {
-            if (p[i].is_index || !p[i].key[0]) return 0;
-        } else if (p[i].is_index || strlen(p[i].key) != n || memcmp(p[i].key, s, n) != 0) {
-            return 0;
+        if (*s++ != '/') return 0;
+        if ((*s == '#' || *s == '*') && (s[1] == '/' || !s[1])) {
+            if (*s == '#' ? !p[i].is_index : p[i].is_index || !p[i].key[0]) return 0;
+            s++;
+            continue;
         }
-        s += n;
+        if (p[i].is_index) return 0;
+        const char *k = p[i].key;
+        while (*k && *k == *s) k++, s++;
+        if (*k || (*s && *s != '/')) return 0;
     }
     return *s == 0;
 }

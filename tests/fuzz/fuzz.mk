@@ -20,9 +20,9 @@ FUZZ_CFLAGS   := -g -O1 -std=c11 -D_GNU_SOURCE $(FUZZ_SAN)
 FUZZ_JANSSON  := $(FUZZ_DIR)/jansson/libjansson.a
 FUZZ_INC      := -I$(FUZZ_DIR)/jansson/include -Iinclude
 FUZZ_CORE_OBJ := $(CORE_SRC:%.c=$(FUZZ_DIR)/%.o)
-# The request path: the server minus its HTTP side (main, the MHD handler,
-# the embedded page), which compute_run does not reach.
-FUZZ_SRV_OBJ  := $(filter-out $(addprefix $(FUZZ_DIR)/server/,main.o http/http.o), \
+# The request path: the server minus main and its HTTP side (server/http/),
+# which compute_run does not reach.
+FUZZ_SRV_OBJ  := $(filter-out $(FUZZ_DIR)/server/main.o $(FUZZ_DIR)/server/http/%.o, \
                    $(SERVER_SRC:%.c=$(FUZZ_DIR)/%.o))
 FUZZ_SRV_LIB  := $(FUZZ_DIR)/libserver.a
 FUZZ_CORE_LIB := $(FUZZ_DIR)/libcore.a
