@@ -116,6 +116,8 @@ $(BUILD)/pic/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h)
 $(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h server/*/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iserver $(CFLAGS) -c -o $@ $<
+# the JavaScript client, embedded beside server/static/ (assets.c)
+$(BUILD)/server/api/assets.o: $(wildcard clients/js/*.js)
 
 $(BUILD)/gradserve: $(SERVER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(LIB) $(BLAS_LIBS) $(LIBS)

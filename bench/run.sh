@@ -11,6 +11,8 @@
 #           against PyTorch from the same initial weights (a few minutes)
 #   client  bench/client.sh: issue 17's Fashion-MNIST recipe end to end through
 #           the Python client (refs, binary, base64) against PyTorch (a minute or two)
+#   clientjs bench/client_js.sh: the JavaScript client on Fashion-MNIST chunks,
+#           b64 / binary / ref / ref with the data put once (issue 17)
 #   http    bench/http.sh, when it exists (see "Later sections" below)
 #   kernels bench/kernels.sh: the big request and NumPy's sgemm with OpenBLAS's
 #           Prescott fallback against the upgraded kernels, same run
@@ -48,7 +50,7 @@ BUDGET=${BENCH_BUDGET:-0.5}
 BLAS_ENV=${BENCH_BLAS_ENV:-inherit}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 OUT=${BENCH_OUT:-bench/results.md}
-SECTIONS=${BENCH_SECTIONS:-core python layers fashion client http store concurrency kernels}
+SECTIONS=${BENCH_SECTIONS:-core python layers fashion client clientjs http store concurrency kernels}
 ROUNDS=${BENCH_ROUNDS:-2}
 RAW=$BUILD/bench/results.tsv
 # Shapes held to the >= 90% of the GEMM limit target (shape:batch).
@@ -371,6 +373,10 @@ fi
 if want client; then
     note "bench/client.sh"
     { echo; BUILD=$BUILD BENCH_PYTHON=$PY "${RUNENV[@]}" bench/client.sh; } >>"$tmp"
+fi
+if want clientjs; then
+    note "bench/client_js.sh"
+    { echo; BUILD=$BUILD BENCH_ROUNDS=$ROUNDS "${RUNENV[@]}" bench/client_js.sh; } >>"$tmp"
 fi
 if want http && [ -x bench/http.sh ]; then
     note "bench/http.sh"
