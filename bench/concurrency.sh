@@ -51,6 +51,12 @@ serve() { # serve BIN FLAGS...
 }
 stop_server() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# cpu_ticks PID: user + system time the process has used, in clock ticks
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+# us_per REQUESTS TICKS: server CPU microseconds per request (the efficiency
+# figure that holds when other work on the machine takes CPU from the server)
+us_per() { calc "$2 * 1000000 / $TICK / $1" 1; }
 # load BODY CONNS ARGS...: one http_load run against $port; prints its "load" line
 # (2 requests 3 errors 4 seconds 5 req/s 6 p50 7 p99 8 mean 9 min 10 max, µs)
 load() {
@@ -74,16 +80,20 @@ echo "client on the same machine; default flags unless said otherwise."
 note "concurrency.sh: 2-4-1 at 32, 256, 1024 connections, ${SECS}s each"
 serve "$GS"
 load "$B/small.json" 32 --duration 1 --warmup 0.3 >/dev/null
-declare -A RPS P99 ERR
+declare -A RPS P99 ERR CPU
 for c in 32 256 1024; do
+    t0=$(cpu_ticks "$pid")
     line=$(load "$B/small.json" "$c" --duration "$SECS" --warmup 1)
+    t1=$(cpu_ticks "$pid")
     RPS[$c]=$(col 5 <<<"$line"); P99[$c]=$(col 7 <<<"$line"); ERR[$c]=$(col 3 <<<"$line")
+    # the ticks span the warm-up too: per request of the whole run
+    CPU[$c]=$(us_per "$(calc "${RPS[$c]} * ($SECS + 1)" 0)" "$((t1 - t0))")
 done
 echo
 echo "### 2-4-1 /gradients, closed loop"
 echo
-echo "| connections | requests/s | errors | vs 32 | p99 | mean wait by Little's law | p99 / that | verdict |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| connections | requests/s | errors | vs 32 | p99 | mean wait by Little's law | p99 / that | server CPU per request | verdict |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for c in 32 256 1024; do
     little_ms=$(calc "$c / ${RPS[$c]} * 1000" 2)
     vs=$(calc "${RPS[$c]} / ${RPS[32]}")
@@ -91,7 +101,7 @@ for c in 32 256 1024; do
     r=$(calc "$p99_ms / $little_ms")
     v=$(ok "${ERR[$c]} == 0 && $vs >= 0.95 && $r <= 2")
     [ "$c" = 32 ] && v="(reference)"
-    echo "| $c | $(calc "${RPS[$c]}" 0) | ${ERR[$c]} | $vs | $p99_ms ms | $little_ms ms | $r | $v |"
+    echo "| $c | $(calc "${RPS[$c]}" 0) | ${ERR[$c]} | $vs | $p99_ms ms | $little_ms ms | $r | ${CPU[$c]} µs | $v |"
 done
 echo
 echo "Done means: 0 errors, throughput at least 0.95 of 32 connections', p99 at most twice"
@@ -233,29 +243,41 @@ if [ -n "$BASE" ]; then
     echo
     echo "### Against $BASE (in turns, 3 rounds)"
     echo
-    echo "| round | build | 2-4-1 at 32 connections, requests/s | at 256: requests/s, errors | big nested at 1 connection, p50 |"
-    echo "|---|---|---|---|---|"
+    echo "| round | build | load average | 2-4-1 at 32 connections, requests/s | server CPU per request | at 256: requests/s, errors | big nested at 1 connection, p50 | server CPU per big request |"
+    echo "|---|---|---|---|---|---|---|---|"
     for r in 1 2 3; do
         for b in "$BASE" "$GS"; do
             serve "$b"
             load "$B/small.json" 32 --duration 1 --warmup 0.3 >/dev/null
-            s=$(load "$B/small.json" 32 --duration "$SECS" --warmup 0.5 | col 5)
+            t0=$(cpu_ticks "$pid")
+            line=$(load "$B/small.json" 32 --duration "$SECS" --warmup 0)
+            t1=$(cpu_ticks "$pid")
+            s=$(col 5 <<<"$line") scpu=$(us_per "$(col 2 <<<"$line")" "$((t1 - t0))")
             w=$(load "$B/small.json" 256 --duration "$SECS" --warmup 0.5 | cut -f3,5)
-            g=$(load "$B/big-nested.json" 1 --requests 8 --warmup 0.5 | col 6)
+            load "$B/big-nested.json" 1 --requests 1 --warmup 0 >/dev/null
+            t0=$(cpu_ticks "$pid")
+            g=$(load "$B/big-nested.json" 1 --requests 8 --warmup 0 | col 6)
+            t1=$(cpu_ticks "$pid")
+            gcpu=$(calc "$(us_per 8 "$((t1 - t0))") / 1000" 0)
             stop_server
-            echo "$b $s $g" >>"$TMP/ab"
-            echo "| $r | $b | $(calc "$s" 0) | $(calc "$(cut -f2 <<<"$w")" 0), $(cut -f1 <<<"$w") | $(calc "$g / 1000" 1) ms |"
+            echo "$b $s $g $scpu $gcpu" >>"$TMP/ab"
+            echo "| $r | $b | $(cut -d' ' -f1 /proc/loadavg) | $(calc "$s" 0) | $scpu µs | $(calc "$(cut -f2 <<<"$w")" 0), $(cut -f1 <<<"$w") | $(calc "$g / 1000" 1) ms | $gcpu ms |"
         done
     done
     # per round, this build / the older one; the median of the rounds (the
     # machine's speed drifts between rounds more than within one)
     awk -v new="$GS" -v old="$BASE" '
-        $1 == old { s = $2; g = $3 }
-        $1 == new { print $2 / s, $3 / g }' "$TMP/ab" >"$TMP/ratios"
+        $1 == old { s = $2; g = $3; sc = $4; gc = $5 }
+        $1 == new { print $2 / s, $3 / g, $4 / sc, $5 / gc }' "$TMP/ab" >"$TMP/ratios"
     med() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
     s_r=$(cut -d' ' -f1 "$TMP/ratios" | med)
     g_r=$(cut -d' ' -f2 "$TMP/ratios" | med)
+    sc_r=$(cut -d' ' -f3 "$TMP/ratios" | med)
+    gc_r=$(cut -d' ' -f4 "$TMP/ratios" | med)
     echo
     echo "Median of the rounds' ratios, this build / the older one: small-request throughput"
-    echo "$(calc "$s_r") ($(ok "$s_r >= 0.95")), big-request latency $(calc "$g_r") ($(ok "$g_r <= 1.05"))."
+    echo "$(calc "$s_r") ($(ok "$s_r >= 0.95")), big-request latency $(calc "$g_r") ($(ok "$g_r <= 1.05"));"
+    echo "server CPU per small request $(calc "$sc_r"), per big request $(calc "$gc_r") (below 1: less"
+    echo "CPU for the same work; on a machine whose other work takes CPU, throughput also"
+    echo "follows how many runnable threads each build has, the older one a thread per connection)."
 fi

@@ -186,7 +186,7 @@ frps=$(echo "$FLASK" | col 5); ferr=$(echo "$FLASK" | col 3)
 
 echo "## HTTP (bench/http.sh)"
 echo
-echo "gradserve on 127.0.0.1 with its defaults (one event loop, a FIFO queue for $(nproc)"
+echo "gradserve on 127.0.0.1 with its defaults ($(nproc) event loops computing tiny requests, a FIFO queue for $(nproc)"
 echo "compute workers, --blas-threads 1; docs/concurrency.md) unless said otherwise; load from"
 echo "bench/http_load.c (one thread, epoll, keep-alive) on the same $(nproc)-core machine, so"
 echo "client and server share the CPUs. Phases are means from the server's"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,23 +95,71 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
  * 7.8 MB body 0.5 ms faster but cut small-request throughput by a fifth. */
 #define CONNECTION_POOL_BYTES ((size_t)12 << 10)
 
-static struct MHD_Daemon *start_daemon(server *s, const struct addrinfo *ai)
+/* The listening socket the event loops share and accept from (loop.h), or
+ * -1. */
+static int listen_on(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Event loops: one per CPU, as many as can compute at once. A loop runs the
+ * requests estimated tiny itself (http.c), so two of them on two cores keep
+ * both busy with small requests without a hand-over to a worker. */
+static unsigned event_loops(const server_options *o)
+{
+    unsigned n = o->cpus < o->max_concurrent ? o->cpus : o->max_concurrent;
+    if (n < 1) n = 1;
+    return n < LOOP_MAX_THREADS ? n : LOOP_MAX_THREADS;
+}
+
+static struct MHD_Daemon *start_daemon(server *s, unsigned max_connections)
 {
     const server_options *o = s->opts;
-    /* An event loop (epoll, run by loop.c's thread) owns the sockets: an idle
+    /* An event loop (epoll, run by a loop.c thread) owns the sockets: an idle
      * keep-alive connection is a descriptor and a pool, not a thread.
      * Computations run on the queue's workers while their connections are
      * suspended (http.c), so no callback blocks the loop; loop_resume wakes
      * the loop when a worker is done. */
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     return MHD_start_daemon(
         flags, 0, NULL, NULL, http_handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_POOL_BYTES,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
+        MHD_OPTION_CONNECTION_LIMIT, max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout, MHD_OPTION_NOTIFY_COMPLETED,
         http_completed, s, MHD_OPTION_END);
+}
+
+/* The daemons and the socket they share (loop.h): --max-connections shared
+ * out among them. 0, or -1 with everything already freed through
+ * loop_stop. */
+static int start_loops(server *s, const struct addrinfo *ai)
+{
+    unsigned n = event_loops(s->opts), total = s->opts->max_connections;
+    struct MHD_Daemon *d[LOOP_MAX_THREADS] = {0};
+    int fd = listen_on(ai);
+    if (fd < 0) return -1;
+    unsigned started = 0;
+    for (; started < n; started++) {
+        unsigned share = total / n + (started < total % n);
+        if (!(d[started] = start_daemon(s, share ? share : 1))) break;
+    }
+    if (started < n) started++; /* the NULL one: loop_run fails on it */
+    if (loop_run(s->loop, d, started, fd, total) != 0) {
+        loop_stop(s->loop);
+        s->loop = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 /* A second SIGTERM/SIGINT while draining stops at once. */
@@ -189,12 +238,20 @@ int main(int argc, char **argv)
      * a fresh mmap that the kernel zero-fills page by page (~1.5 ms for a
      * 784-512-512-10 batch of 1000), and a freed heap top is trimmed back to
      * the kernel. Kept in the heap, they are reused as they are. Blocks over
-     * 32 MiB (glibc's cap) are still mapped. The arenas that keep those peaks
-     * are few: one per thread that allocates (the event loop's and the
-     * queue's fixed workers, never one per connection), and the queue trims
-     * them when it falls idle after a big request (queue.c). */
+     * 32 MiB (glibc's cap) are still mapped. The queue trims the heap when it
+     * falls idle after a big request (queue.c).
+     *
+     * One arena for every thread: malloc_trim gives back the free pages inside
+     * a heap, but the free top of a thread's own arena only shrinks on a free()
+     * that finds it over M_TRIM_THRESHOLD, which is high on purpose; so each
+     * of the four threads that had handled big requests kept its arena's peak
+     * (37 to 56 MB each: RSS 84 to 124 MB 10 s after load, against 12 MB with
+     * one arena). The main arena's top is trimmed by malloc_trim itself. Small
+     * requests mostly allocate from each thread's tcache, which takes no lock
+     * (docs/concurrency.md: the measurements). */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    mallopt(M_ARENA_MAX, 1);
     srv_alloc_install(); /* jansson's allocations through the request path's hook */
     json_object_seed(0); /* before any thread: jansson seeds its hash lazily otherwise */
 
@@ -225,18 +282,16 @@ int main(int argc, char **argv)
     }
     metrics_set_blas(&s.metrics, kernels.core, kernels.openblas, kernels.cpu, kernels.reason);
 
-    struct MHD_Daemon *d = start_daemon(&s, ai);
+    int listening = start_loops(&s, ai);
     freeaddrinfo(ai);
-    if (!d || loop_run(s.loop, d) != 0) {
+    if (listening != 0) {
         log_event("error", "cannot listen on %s", o.listen);
-        server_free(&s); /* stops d with the loop */
+        server_free(&s);
         options_free(&o);
         return 1;
     }
-    /* read before the loop's first MHD_run: the port does not change */
-    const union MHD_DaemonInfo *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    log_event("info", "gradserve %s listening on %s (port %u), %u compute workers, auth %s",
-              GS_VERSION, o.listen, port ? (unsigned)port->port : 0, o.max_concurrent,
+    log_event("info", "gradserve %s listening on %s, %u event loops, %u compute workers, auth %s",
+              GS_VERSION, o.listen, event_loops(&o), o.max_concurrent,
               o.auth_token ? "on" : "off");
     log_event("info",
               "open-file limit %lu: up to %u connections; queue of %zu for up to %u ms; "

@@ -358,7 +358,7 @@ int options_parse(server_options *o, int argc, char **argv, FILE *out, FILE *err
 {
     memset(o, 0, sizeof *o);
     computed_defaults c;
-    c.cpus = o->max_concurrent = available_cpus();
+    c.cpus = o->cpus = o->max_concurrent = available_cpus();
     c.memory = o->max_memory = default_memory_budget(&c.memory_from);
     o->memory_from = c.memory_from;
     o->tensor_store_bytes = SIZE_MAX; /* unset: a share of max_memory, once that is known */

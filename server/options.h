@@ -27,6 +27,7 @@ typedef struct {
                                   computations get the rest */
     unsigned max_connections; /* default: from fd_limit */
     unsigned long fd_limit;   /* the open-file soft limit, after raising it (not a flag) */
+    unsigned cpus;            /* CPUs of the cgroup quota (not a flag) */
     const char *memory_from;  /* where max_memory's default came from (not a flag) */
     unsigned idle_timeout;    /* seconds */
     unsigned blas_threads;

@@ -199,12 +199,18 @@ static size_t calibrate(int port, double seconds)
     http_client *c = http_client_new(port, NULL);
     for (;;) {
         char *b = long_train_body(epochs);
-        http_response r;
-        double t0 = now_s();
-        http_request(c, "POST", "/train", NULL, b, strlen(b), &r);
-        dt = now_s() - t0;
-        long st = r.status;
-        http_response_free(&r);
+        long st = 0;
+        /* the faster of two: one run stalled by the machine's other work
+         * (a loaded shared machine) made the training 12 epochs long */
+        for (int k = 0; k < 2; k++) {
+            http_response r;
+            double t0 = now_s();
+            http_request(c, "POST", "/train", NULL, b, strlen(b), &r);
+            double t = now_s() - t0;
+            dt = k == 0 || t < dt ? t : dt;
+            st = r.status;
+            http_response_free(&r);
+        }
         free(b);
         if (st != 200 || dt > 0.25 || epochs >= 8192) break;
         epochs *= 2;
@@ -413,7 +419,10 @@ static void test_fifo_order(void)
         CHECK(0, "server did not start");
         return;
     }
-    size_t epochs = calibrate(s.port, 1.5);
+    /* well past the 0.7 s of sending: a tiny request that found the worker
+     * idle would be computed by the event loop at once (estimate.h), and
+     * could be answered beside the one before it */
+    size_t epochs = calibrate(s.port, 3.0);
     train_job t = {s.port, long_train_body(epochs), {0}, 0, 0};
     pthread_t tt, th[N_FIFO];
     pthread_create(&tt, NULL, run_train, &t);
@@ -450,7 +459,8 @@ static void test_fifo_order(void)
         snprintf(order + strlen(order), sizeof order - strlen(order), "%d ", k);
     }
     if (f) fclose(f);
-    printf("  completion order: %s(a /train ahead of them, one worker)\n", order);
+    printf("  completion order: %s(a /train of %.2f s ahead of them, one worker)\n", order,
+           t.seconds);
     CHECK(n == N_FIFO && in_order, "answered in the order %s", order);
     http_response_free(&t.r);
     free(t.body);
@@ -490,7 +500,8 @@ static char *big_train_body(void)
 static void test_memory_budget(void)
 {
     char *body = big_train_body();
-    size_t need = estimate_working_set(route_find("/train", NULL), body, strlen(body), strlen(body), NULL);
+    size_t need =
+        estimate_request(route_find("/train", NULL), body, strlen(body), strlen(body), NULL).memory;
     char budget[32];
     snprintf(budget, sizeof budget, "%zu", need + need / 2);
     const char *args[] = {"--max-concurrent", "2", "--max-memory", budget, "--tensor-store-bytes", "0",
@@ -745,6 +756,94 @@ static void test_idle_connections_cheap(void)
     CHECK(code == 0, "exit code %d", code);
 }
 
+/* Memory given back: after rounds of big requests on both workers at once,
+ * the server's RSS comes back near its idle figure once the queue has been
+ * idle a second (the keeper's malloc_trim). With a malloc arena per thread it
+ * stayed tens of MB above (the free top of a thread's arena is out of
+ * malloc_trim's reach). */
+#define N_BIG 4
+typedef struct {
+    pid_t pid;
+    atomic_int stop;
+    long peak; /* kB */
+} rss_sampler;
+
+static void *sample_rss(void *arg)
+{
+    rss_sampler *r = arg;
+    while (!atomic_load(&r->stop)) {
+        long kb = server_proc_status(r->pid, "VmRSS");
+        if (kb > r->peak) r->peak = kb;
+        sleep_s(0.005);
+    }
+    return NULL;
+}
+
+static void test_memory_returned_after_load(void)
+{
+    const char *args[] = {"--max-concurrent", "2", NULL};
+    test_server s;
+    if (server_start(&s, args, NULL)) {
+        CHECK(0, "server did not start");
+        return;
+    }
+    api_case c;
+    api_case_init(&c, 512, GS_LOSS_MSE, GS_FLOAT32);
+    api_case_layer(&c, 1024, GS_ACT_TANH);
+    api_case_layer(&c, 1, GS_ACT_LINEAR);
+    api_case_random(&c, 2048, 11, 0, 0);
+    c.in_enc = API_B64;
+    c.targets_enc = API_B64;
+    json_t *j = api_case_json(&c);
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    api_case_free(&c);
+    http_response r;
+    http_post_json(s.port, "/gradients", cases[0].body, &r); /* what first use makes is made */
+    http_response_free(&r);
+    sleep_s(1.5);
+    long idle = server_proc_status(s.pid, "VmRSS");
+    rss_sampler sampler = {s.pid, 0, 0};
+    pthread_t st;
+    pthread_create(&st, NULL, sample_rss, &sampler);
+    int ok = 0;
+    for (int round = 0; round < 2; round++) {
+        post_job jobs[N_BIG];
+        pthread_t th[N_BIG];
+        for (int i = 0; i < N_BIG; i++) {
+            jobs[i] = (post_job){s.port, "/gradients", body, "", {0}, 0};
+            snprintf(jobs[i].id, sizeof jobs[i].id, "big-%d-%d", round, i);
+            pthread_create(&th[i], NULL, run_post, &jobs[i]);
+        }
+        for (int i = 0; i < N_BIG; i++) {
+            pthread_join(th[i], NULL);
+            ok += jobs[i].rc == 0 && jobs[i].r.status == 200;
+            http_response_free(&jobs[i].r);
+        }
+    }
+    atomic_store(&sampler.stop, 1);
+    pthread_join(st, NULL);
+    long peak = sampler.peak;
+    long after = 0;
+    for (int t = 0; t < 40; t++) { /* the trim comes a second after the last request */
+        sleep_s(0.25);
+        after = server_proc_status(s.pid, "VmRSS");
+        if (after - idle <= 16 * 1024) break;
+    }
+    printf("  RSS idle %ld kB, peak under load %ld kB, then %ld kB\n", idle, peak, after);
+    CHECK(ok == 2 * N_BIG, "%d of %d big requests answered 200", ok, 2 * N_BIG);
+    CHECK(peak - idle > 32 * 1024, "the load raised RSS by only %ld kB: it proves nothing",
+          peak - idle);
+#ifdef __SANITIZE_ADDRESS__
+    printf("  RSS bound not checked under AddressSanitizer (its quarantine keeps freed blocks)\n");
+#else
+    CHECK(after - idle <= 16 * 1024, "RSS %ld kB above idle after the load", after - idle);
+#endif
+    free(body);
+    int code = server_stop(&s);
+    CHECK(code == 0, "exit code %d", code);
+}
+
 int main(void)
 {
     if (api_load_schema()) {
@@ -764,6 +863,7 @@ int main(void)
     RUN(test_sigterm_in_flight);
     RUN(test_drain_full_queue);
     RUN(test_idle_connections_cheap);
+    RUN(test_memory_returned_after_load);
     api_check_all_responses_valid();
     free_cases();
     schema_free(api_schema);

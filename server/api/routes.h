@@ -133,6 +133,8 @@ typedef struct {
      * alone tells. float64: computes in float64 whatever the request says. */
     unsigned param_copies;
     int float64;
+    int one_pass;        /* its work is one forward (and backward) pass: a tiny one
+                            runs on the event loop (http/estimate.h) */
     /* A body route's refusals from the request line and Content-Length
      * (length; -1 when not given) before its body is read: 1 with the
      * problem in d (the connection is closed after it), else 0. NULL: none. */

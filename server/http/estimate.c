@@ -207,9 +207,15 @@ static int read_layers(cursor *c, shapes *s)
             const char *key;
             size_t len;
             double units = 0;
+            int dense = 1;
             while (next_member(c, &first, &ok, &key, &len))
                 if (key_is(key, len, "units")) units = read_number(c);
-                else if (!skip_value(c, NULL)) return 0;
+                else if (key_is(key, len, "type")) {
+                    const char *value = c->p;
+                    if (!skip_value(c, NULL)) return 0;
+                    dense = c->p - value == 7 && memcmp(value, "\"dense\"", 7) == 0;
+                } else if (!skip_value(c, NULL)) return 0;
+            if (!dense) units = -1; /* its size is not in units: estimated by length */
             if (!ok) return 0;
             if (s->n_layers < sizeof s->units / sizeof s->units[0]) s->units[s->n_layers] = units;
             s->n_layers++;
@@ -294,20 +300,22 @@ static size_t to_size(double bytes)
     return bytes >= (double)SIZE_MAX ? SIZE_MAX : (size_t)bytes;
 }
 
-size_t estimate_working_set(const route_def *r, const char *json, size_t json_len, size_t body_len,
-                            const gs_limits *lim)
+request_estimate estimate_request(const route_def *r, const char *json, size_t json_len,
+                                  size_t body_len, const gs_limits *lim)
 {
+    request_estimate est = {0, 0};
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, init_special);
     double by_length = (double)body_len * TEXT_FACTOR + BASE_BYTES;
     shapes s = {0};
-    if (!r->param_copies || !read_shapes(json, json_len, &s)) return to_size(by_length);
+    est.memory = to_size(by_length);
+    if (!r->param_copies || !read_shapes(json, json_len, &s)) return est;
 
     /* P parameters, W the widest layer, A activations per row */
     double prev = s.inputs, params = 0, width = s.inputs, per_row = 0;
     for (size_t l = 0; l < s.n_layers; l++) {
         double units = s.units[l];
-        if (units <= 0) return to_size(by_length); /* the decode names the field */
+        if (units <= 0) return est; /* the decode names the field */
         params += units * (prev + 1);
         per_row += units;
         if (units > width) width = units;
@@ -318,7 +326,7 @@ size_t estimate_working_set(const route_def *r, const char *json, size_t json_le
                        (lim->max_units && width > (double)lim->max_units) ||
                        (lim->max_params && params > (double)lim->max_params) ||
                        (lim->max_batch_elems && rows * width > (double)lim->max_batch_elems));
-    if (over) return to_size(by_length);
+    if (over) return est;
 
     double elem = s.float64 || r->float64 ? 8 : 4;
     double batch = rows * (s.inputs + outputs);           /* inputs and targets */
@@ -328,5 +336,7 @@ size_t estimate_working_set(const route_def *r, const char *json, size_t json_le
                    + elem * params * r->param_copies /* params, grads (+ optimizer) */
                    + elem * rows * (3 * per_row + s.inputs) /* z, a, deltas; dinputs */
                    + TEXT_BYTES_PER_NUMBER * (params + rows * (outputs + s.inputs));
-    return to_size(bytes);
+    est.memory = to_size(bytes);
+    est.tiny = r->one_pass && rows * params <= ESTIMATE_TINY_MACS;
+    return est;
 }

@@ -9,16 +9,29 @@
 #include "gradserve.h"
 #include "api/routes.h"
 
-/* Bytes that running route r (its param_copies and float64) on this body will hold at its peak, the body
- * itself included: json[0, json_len) is the request's JSON (the binary part
- * of a body_len-byte body follows it). An over-estimate by design (every
- * buffer of the decode, the pass, the optimizer and the answer counted as if
- * alive at once).
+/* A pass of at most this many multiply-adds (rows x parameters) costs less
+ * than handing the request to a worker and back (a few microseconds against
+ * two thread wake-ups): the event loop runs it itself when nothing waits
+ * (http.c, wq_run_here). 2-4-1 on 4 rows is 68. */
+#define ESTIMATE_TINY_MACS 65536.0
+
+typedef struct {
+    size_t memory; /* bytes at the peak, the body itself included */
+    int tiny;      /* a one-pass route (its row's one_pass) of dense layers, at
+                      most ESTIMATE_TINY_MACS: run where it is, not handed over */
+} request_estimate;
+
+/* What running route r (its param_copies, float64 and one_pass) on this body
+ * will take: json[0, json_len) is the request's JSON (the binary part of a
+ * body_len-byte body follows it). memory is an over-estimate by design
+ * (every buffer of the decode, the pass, the optimizer and the answer counted
+ * as if alive at once).
  *
  * A request whose shapes break a limit of lim, or whose JSON cannot be read,
- * is estimated from its length alone: the decode refuses it, naming the field
- * or the limit, before allocating anything of its stated size. */
-size_t estimate_working_set(const route_def *r, const char *json, size_t json_len, size_t body_len,
-                            const gs_limits *lim);
+ * or whose layers are not all dense, is estimated from its length alone and
+ * is never tiny: the decode refuses it, naming the field or the limit, before
+ * allocating anything of its stated size. */
+request_estimate estimate_request(const route_def *r, const char *json, size_t json_len,
+                                  size_t body_len, const gs_limits *lim);
 
 #endif

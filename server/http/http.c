@@ -418,8 +418,9 @@ static enum MHD_Result enqueue(server *s, struct MHD_Connection *c, http_request
     }
 
     const char *json = q->body ? q->body : "";
-    size_t memory = estimate_working_set(q->route, json, q->json_len ? q->json_len : q->len,
-                                         q->len, &s->opts->limits);
+    request_estimate est = estimate_request(q->route, json, q->json_len ? q->json_len : q->len,
+                                            q->len, &s->opts->limits);
+    size_t memory = est.memory;
     if (memory > s->compute_memory) {
         metrics_reject(&s->metrics, REJECT_MEMORY);
         diag d = {0};
@@ -436,6 +437,12 @@ static enum MHD_Result enqueue(server *s, struct MHD_Connection *c, http_request
     q->work.memory = memory;
     q->work.run = run_job;
     q->work.finish = finish_job;
+    /* tiny and nobody waiting: computed here, on the event loop, without the
+     * two thread wake-ups of the hand-over (estimate.h) */
+    if (est.tiny && !q->stream && wq_run_here(&s->queue, &q->work)) {
+        q->wait = WAIT_DONE;
+        return respond_result(s, c, q, &q->res);
+    }
     q->wait = WAIT_QUEUED;
     MHD_suspend_connection(c);
     if (wq_submit(&s->queue, &q->work) != 0) {

@@ -48,11 +48,38 @@ static job *pop_head(work_queue *q)
     return j;
 }
 
-/* The head may start: a worker is free (the caller is one) and its working
- * set fits beside the running jobs', or nothing runs. */
-static int head_fits(const work_queue *q)
+/* A job of this size may start now: a slot of --max-concurrent is free (a
+ * worker, or an event loop running a tiny job, holds one while it computes)
+ * and its working set fits beside the running jobs', or nothing runs. */
+static int fits(const work_queue *q, size_t memory)
 {
-    return q->in_use == 0 || q->head->memory <= q->budget - q->in_use;
+    return q->busy < q->n_workers && (q->in_use == 0 || memory <= q->budget - q->in_use);
+}
+
+/* Bookkeeping of a job that starts now (lock held). */
+static void start_job(work_queue *q, job *j, double now)
+{
+    j->outcome = JOB_RAN;
+    j->started = now;
+    q->in_use += j->memory;
+    q->busy++;
+    atomic_store(&q->m->memory_in_use, q->in_use);
+    metrics_queue_wait(q->m, now - j->enqueued);
+}
+
+/* ... and of one that is done (lock held): the head may start now. */
+static void end_job(work_queue *q, size_t memory)
+{
+    q->outstanding--;
+    q->in_use -= memory;
+    q->busy--;
+    q->last_done = mono_now();
+    if (memory >= TRIM_MIN) q->trim_pending = 1;
+    if (q->trim_pending && !q->busy && !q->head)
+        pthread_cond_signal(&q->expiry); /* idle now: the keeper trims later */
+    atomic_store(&q->m->memory_in_use, q->in_use);
+    /* a slot and memory came back: the head may start, on another worker too */
+    if (q->head) pthread_cond_broadcast(&q->work);
 }
 
 /* Called with the lock held; returns with it held. Finishes j outside it. */
@@ -70,8 +97,9 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&q->lock);
     for (;;) {
         if (q->stopping) break;
-        if (!q->head || !head_fits(q)) {
-            if (q->head && !q->head->waited_for_memory) { /* counted once per job */
+        if (!q->head || !fits(q, q->head->memory)) {
+            if (q->head && q->busy < q->n_workers && !q->head->waited_for_memory) {
+                /* counted once per job */
                 q->head->waited_for_memory = 1;
                 atomic_fetch_add(&q->m->memory_waits, 1);
             }
@@ -86,28 +114,14 @@ static void *worker_main(void *arg)
             finish_unlocked(q, j);
             continue;
         }
-        j->outcome = JOB_RAN;
-        j->started = now;
-        q->in_use += j->memory;
-        q->busy++;
-        atomic_store(&q->m->memory_in_use, q->in_use);
-        metrics_queue_wait(q->m, now - j->enqueued);
+        start_job(q, j, now);
         pthread_cond_signal(&q->expiry); /* the head changed */
         pthread_mutex_unlock(&q->lock);
         j->run(j);
         size_t memory = j->memory;
         j->finish(j); /* j may be freed from here on */
         pthread_mutex_lock(&q->lock);
-        q->outstanding--;
-        q->in_use -= memory;
-        q->busy--;
-        q->last_done = mono_now();
-        if (memory >= TRIM_MIN) q->trim_pending = 1;
-        if (q->trim_pending && !q->busy && !q->head)
-            pthread_cond_signal(&q->expiry); /* idle now: the keeper trims later */
-        atomic_store(&q->m->memory_in_use, q->in_use);
-        /* memory came back: the head may fit now, for another worker too */
-        if (q->head) pthread_cond_broadcast(&q->work);
+        end_job(q, memory);
     }
     pthread_mutex_unlock(&q->lock);
     return NULL;
@@ -210,6 +224,26 @@ int wq_submit(work_queue *q, job *j)
     if (q->head == j) pthread_cond_signal(&q->expiry);
     pthread_mutex_unlock(&q->lock);
     return 0;
+}
+
+int wq_run_here(work_queue *q, job *j)
+{
+    pthread_mutex_lock(&q->lock);
+    if (q->stopping || q->head || !fits(q, j->memory)) {
+        pthread_mutex_unlock(&q->lock);
+        return 0;
+    }
+    j->next = NULL;
+    j->enqueued = mono_now();
+    j->waited_for_memory = 0;
+    q->outstanding++;
+    start_job(q, j, j->enqueued);
+    pthread_mutex_unlock(&q->lock);
+    j->run(j);
+    pthread_mutex_lock(&q->lock);
+    end_job(q, j->memory);
+    pthread_mutex_unlock(&q->lock);
+    return 1;
 }
 
 void wq_refuse_queued(work_queue *q)

@@ -47,7 +47,8 @@ typedef struct {
     double max_wait;        /* --queue-ms, seconds; 0: no waiting at all */
     size_t budget;          /* --max-memory, bytes */
     size_t in_use;          /* estimated bytes of the running jobs */
-    unsigned n_workers, busy;
+    unsigned n_workers;
+    unsigned busy;          /* jobs running: on workers, or on a loop (wq_run_here) */
     unsigned outstanding;   /* submitted and not yet finished */
     int trim_pending;       /* a big job ran: give memory back once idle */
     double last_done;       /* when the last job finished (monotonic seconds) */
@@ -67,6 +68,13 @@ int wq_start(work_queue *q, unsigned n_workers, size_t max_length, double max_wa
  * when the queue is full or does not wait (--queue-ms 0 and no worker free):
  * then j is not queued and finish is not called. */
 int wq_submit(work_queue *q, job *j);
+
+/* Runs j on the calling thread (an event loop, for a tiny job) when that
+ * keeps the queue's promises: nothing waits (no one is overtaken), a slot of
+ * the n_workers is free (it is held while j runs, so no more computations run
+ * at once than workers) and j's memory fits. 1: j ran (outcome JOB_RAN,
+ * started set; finish is not called); 0: nothing done, submit it instead. */
+int wq_run_here(work_queue *q, job *j);
 
 /* Every queued job (not the running ones) finishes as JOB_DRAINED. */
 void wq_refuse_queued(work_queue *q);
