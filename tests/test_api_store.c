@@ -797,8 +797,8 @@ static void test_estimate_reads_ref_shape(void)
     char a[600], b[600];
     snprintf(a, sizeof a, fmt, 1, 10, 2, 10);
     snprintf(b, sizeof b, fmt, 1, 10000, 2, 10000);
-    size_t small = estimate_working_set(route_find("/train", NULL), a, strlen(a), strlen(a), NULL);
-    size_t big = estimate_working_set(route_find("/train", NULL), b, strlen(b), strlen(b), NULL);
+    size_t small = estimate_request(route_find("/train", NULL), a, strlen(a), strlen(a), NULL).memory;
+    size_t big = estimate_request(route_find("/train", NULL), b, strlen(b), strlen(b), NULL).memory;
     /* 9,990 more rows of 784 inputs are at least 9,990 x 784 x 4 bytes more */
     CHECK(big - small >= (size_t)9990 * 784 * 4, "estimates %zu and %zu", small, big);
 }
