@@ -16,8 +16,8 @@ CC       ?= cc
 PORT     ?= 8080
 
 # Packages per purpose; `deps-*` targets install whichever are missing.
-PKGS_BUILD := gcc make pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev
-PKGS_TEST  := $(PKGS_BUILD) libcurl4-openssl-dev libyaml-dev curl
+PKGS_BUILD := gcc make pkg-config libopenblas-dev libjansson-dev libmicrohttpd-dev libssl-dev
+PKGS_TEST  := $(PKGS_BUILD) libcurl4-openssl-dev libyaml-dev curl python3-numpy
 PKGS_BENCH := $(PKGS_TEST) python3-numpy python3-torch wrk python3-flask gunicorn dataset-fashion-mnist
 
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
@@ -30,7 +30,7 @@ endif
 # Evaluated when a recipe runs, so after the deps targets have installed them.
 BLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS   = $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
-LIBS        = -ljansson -lmicrohttpd -lpthread -lm
+LIBS        = -ljansson -lmicrohttpd -lcrypto -lpthread -lm
 
 CORE_SRC   := $(wildcard core/*.c)
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -116,6 +116,8 @@ $(BUILD)/pic/core/%.o: core/%.c $(wildcard include/*.h) $(wildcard core/*.h)
 $(BUILD)/server/%.o: server/%.c $(wildcard include/*.h) $(wildcard server/*.h server/*/*.h) $(wildcard openapi.yaml) $(wildcard server/static/*)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Iserver $(CFLAGS) -c -o $@ $<
+# the JavaScript client, embedded beside server/static/ (assets.c)
+$(BUILD)/server/api/assets.o: $(wildcard clients/js/*.js)
 
 $(BUILD)/gradserve: $(SERVER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(LIB) $(BLAS_LIBS) $(LIBS)

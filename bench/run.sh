@@ -9,9 +9,15 @@
 #           against PyTorch (issue 18)
 #   fashion bench/fashion.sh: Fashion-MNIST trained with LeNet-5 through /train,
 #           against PyTorch from the same initial weights (a few minutes)
+#   client  bench/client.sh: issue 17's Fashion-MNIST recipe end to end through
+#           the Python client (refs, binary, base64) against PyTorch (a minute or two)
+#   clientjs bench/client_js.sh: the JavaScript client on Fashion-MNIST chunks,
+#           b64 / binary / ref / ref with the data put once (issue 17)
 #   http    bench/http.sh, when it exists (see "Later sections" below)
 #   kernels bench/kernels.sh: the big request and NumPy's sgemm with OpenBLAS's
 #           Prescott fallback against the upgraded kernels, same run
+#   store   bench/store.sh: the tensor store's hashing, PUT throughput, the
+#           event loop during large PUTs, and the bytes of an all-refs /train
 #   concurrency  bench/concurrency.sh: many connections, idle connections, big
 #           requests at once, memory over rounds (BENCH_BASELINE: an older
 #           gradserve binary to compare with, in turns)
@@ -44,7 +50,7 @@ BUDGET=${BENCH_BUDGET:-0.5}
 BLAS_ENV=${BENCH_BLAS_ENV:-inherit}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 OUT=${BENCH_OUT:-bench/results.md}
-SECTIONS=${BENCH_SECTIONS:-core python layers fashion http concurrency kernels}
+SECTIONS=${BENCH_SECTIONS:-core python layers fashion client clientjs http store concurrency kernels}
 ROUNDS=${BENCH_ROUNDS:-2}
 RAW=$BUILD/bench/results.tsv
 # Shapes held to the >= 90% of the GEMM limit target (shape:batch).
@@ -364,9 +370,21 @@ if want fashion; then
     note "bench/fashion.sh"
     { echo; BUILD=$BUILD BENCH_PYTHON=$PY "${RUNENV[@]}" bench/fashion.sh; } >>"$tmp"
 fi
+if want client; then
+    note "bench/client.sh"
+    { echo; BUILD=$BUILD BENCH_PYTHON=$PY "${RUNENV[@]}" bench/client.sh; } >>"$tmp"
+fi
+if want clientjs; then
+    note "bench/client_js.sh"
+    { echo; BUILD=$BUILD BENCH_ROUNDS=$ROUNDS "${RUNENV[@]}" bench/client_js.sh; } >>"$tmp"
+fi
 if want http && [ -x bench/http.sh ]; then
     note "bench/http.sh"
     { echo; BUILD=$BUILD BENCH_THREADS=$THREADS BENCH_BUDGET=$BUDGET "${RUNENV[@]}" bench/http.sh; } >>"$tmp"
+fi
+if want store && [ -x bench/store.sh ]; then
+    note "bench/store.sh"
+    { echo; BUILD=$BUILD "${RUNENV[@]}" bench/store.sh; } >>"$tmp"
 fi
 if want concurrency && [ -x bench/concurrency.sh ]; then
     note "bench/concurrency.sh"

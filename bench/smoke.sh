@@ -9,7 +9,8 @@
 #   - http_load gets 200s from the real server and times the in-process step
 #     between them (--step), and counts a refused body's 400s as expected;
 #   - bench/http_ab.sh runs two servers in turns and reports each one's ratios;
-#   - bench/run.sh writes a report with every table and target line.
+#   - bench/run.sh writes a report with every table and target line;
+#   - bench/client.sh runs the recipe through the Python client with each transport.
 # One PASS/FAIL line per check, then "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -141,6 +142,19 @@ kernels_ok() {
         "$tmp/kernels.md" || { echo "no ratio"; cat "$tmp/kernels.md"; return 1; }
 }
 check "bench/kernels.sh compares the fallback with the upgrade" kernels_ok
+
+# bench/client.sh: issue 17's recipe through the Python client, on 2,000 rows.
+client_ok() {
+    BUILD=$BUILD BENCH_CLIENT_ROUNDS=1 BENCH_CLIENT_ARGS="--rows 2000 --test-rows 1000 --epochs 1" \
+        bench/client.sh >"$tmp/client.md" 2>"$tmp/client.err" || { cat "$tmp/client.err"; return 1; }
+    cat "$tmp/client.md"
+    for want in "| client, refs + " "| client, binary bodies, no refs |" "| client, base64, no refs |" \
+                "| PyTorch in-process, 1 thread |" "at most 4 KB each way**: MET" \
+                "weights and losses bit-identical: yes"; do
+        grep -qF -- "$want" "$tmp/client.md" || { echo "missing: $want"; return 1; }
+    done
+}
+check "bench/client.sh times the recipe through the Python client against PyTorch" client_ok
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -13,7 +13,7 @@
 # 12 ships Compose v1; the Compose plugin is used instead where installed),
 # nodejs/npm (the k8s manifest check). dockerd is started when not running.
 
-PKGS_DOCKER := docker.io debootstrap docker-compose iptables python3 curl
+PKGS_DOCKER := docker.io debootstrap docker-compose iptables python3 python3-numpy curl
 DOCKER_COMPOSE_FILE := docker/compose.yaml
 
 .PHONY: deps-docker docker-image docker-lb-image docker-up docker-down test-docker

@@ -273,6 +273,43 @@ out=$(python3 docker/examples/shard_client.py --url "$lb" --shards 3 --check "$t
 check "sharded sum-gradients (3 shards, float32, class labels) == whole batch" "$out" \
     grep -q ': ok$' <<<"$out"
 
+# Affinity: requests with one X-Gradserve-Affinity go to one replica (consistent
+# hashing), whose tensor store then holds that client's tensors.
+affinity_counts() { # key: "d1 d2", the /gradients of 10 requests with that key per replica
+    local b1 b2 i
+    b1=$(count "$r1_port"); b2=$(count "$r2_port")
+    for i in $(seq 10); do
+        curl -s -o /dev/null -H "X-Gradserve-Affinity: $1" -H 'Content-Type: application/json' \
+            --data-binary "@$tmp/gradients.json" "$lb/gradients"
+    done
+    echo "$(($(count "$r1_port") - b1)) $(($(count "$r2_port") - b2))"
+}
+keys_on=(0 0) affinity_ok=1 affinity_why=
+for key in a b c d e f g h i j k l; do
+    read -r k1 k2 <<<"$(affinity_counts "client-$key")"
+    if [ "$k1 $k2" = "10 0" ]; then keys_on[0]=$((keys_on[0] + 1))
+    elif [ "$k1 $k2" = "0 10" ]; then keys_on[1]=$((keys_on[1] + 1))
+    else affinity_ok=0; affinity_why+="client-$key: $k1 + $k2; "; fi
+done
+check "affinity: each X-Gradserve-Affinity key kept on one replica, keys on both (${keys_on[0]} + ${keys_on[1]} of 12)" \
+    "$affinity_why" bash -c "[ $affinity_ok = 1 ] && [ ${keys_on[0]} -gt 0 ] && [ ${keys_on[1]} -gt 0 ]"
+
+# Failover with refs: the replica holding a training run's tensors is killed
+# between epochs; the run goes on through the other one (409, uploads, the lost
+# weights recomputed) and ends with the weights of the same run without failure.
+read -r k1 k2 <<<"$(affinity_counts failover-test)"
+if [ "$k1" = 10 ]; then victim=$id1 other_port=$r2_port; else victim=$id2 other_port=$r1_port; fi
+out=$(/usr/bin/python3 docker/examples/failover_train.py --url "$lb" --affinity failover-test \
+    --reference "http://127.0.0.1:$other_port" --kill "$docker kill $victim" 2>&1)
+check "replica killed during a training run with refs: it finishes with the same weights ($out)" \
+    "$(tail -n 3 <<<"$out")" grep -q '^failover: ok' <<<"$out"
+# Back to two replicas for what follows; nginx resolves the names again (a
+# restarted container may get another address).
+"$docker" start "$victim" >/dev/null
+wait_http "http://127.0.0.1:$([ "$victim" = "$id1" ] && echo "$r1_port" || echo "$r2_port")/health/ready" 20
+"$docker" exec "$("${compose[@]}" ps -q lb)" nginx -s reload >/dev/null 2>&1
+sleep 1
+
 # Bounded load through nginx while a replica goes away: every request must
 # still be answered 200 (retried by nginx on the other replica).
 # Two clients at a time: what one replica alone can compute at once

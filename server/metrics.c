@@ -216,7 +216,7 @@ static void put_queue(text *t, metrics *m)
            "gradserve_queue_wait_seconds_count %llu\n",
         count, (double)atomic_load(&m->queue_wait.sum_ns) * 1e-9, count);
     put(t, "# HELP gradserve_memory_budget_bytes The memory budget for running requests "
-           "(--max-memory).\n"
+           "(--max-memory less --tensor-store-bytes).\n"
            "# TYPE gradserve_memory_budget_bytes gauge\n"
            "gradserve_memory_budget_bytes %llu\n"
            "# HELP gradserve_memory_in_use_bytes Estimated working sets of the requests "
@@ -230,6 +230,39 @@ static void put_queue(text *t, metrics *m)
         (unsigned long long)atomic_load(&m->memory_budget),
         (unsigned long long)atomic_load(&m->memory_in_use),
         (unsigned long long)atomic_load(&m->memory_waits));
+}
+
+/* The tensor store (docs/tensor-store.md). */
+static void put_store(text *t, metrics *m)
+{
+    if (!m->store) return;
+    store_stats st;
+    store_get_stats(m->store, &st);
+    put(t, "# HELP gradserve_tensor_store_budget_bytes The tensor store's budget "
+           "(--tensor-store-bytes).\n"
+           "# TYPE gradserve_tensor_store_budget_bytes gauge\n"
+           "gradserve_tensor_store_budget_bytes %zu\n"
+           "# HELP gradserve_tensor_store_bytes Bytes of tensors the store holds (deleted ones "
+           "still read by a running request included).\n"
+           "# TYPE gradserve_tensor_store_bytes gauge\n"
+           "gradserve_tensor_store_bytes %zu\n"
+           "# HELP gradserve_tensor_store_entries Tensors the store holds.\n"
+           "# TYPE gradserve_tensor_store_entries gauge\n"
+           "gradserve_tensor_store_entries %zu\n",
+        st.budget, st.bytes, st.entries);
+    put(t, "# HELP gradserve_tensor_store_hits_total Refs in requests that the store held.\n"
+           "# TYPE gradserve_tensor_store_hits_total counter\n"
+           "gradserve_tensor_store_hits_total %llu\n"
+           "# HELP gradserve_tensor_store_misses_total Refs in requests that the store did not "
+           "hold (answered 409).\n"
+           "# TYPE gradserve_tensor_store_misses_total counter\n"
+           "gradserve_tensor_store_misses_total %llu\n"
+           "# HELP gradserve_tensor_store_evictions_total Tensors evicted, least recently used "
+           "first, to make room.\n"
+           "# TYPE gradserve_tensor_store_evictions_total counter\n"
+           "gradserve_tensor_store_evictions_total %llu\n",
+        (unsigned long long)st.hits, (unsigned long long)st.misses,
+        (unsigned long long)st.evictions);
 }
 
 /* The phase histograms of route r. */
@@ -290,6 +323,7 @@ char *metrics_render(metrics *m, size_t *len)
         put(&t, "gradserve_rejected_total{reason=\"%s\"} %llu\n", REASONS[i],
             (unsigned long long)atomic_load(&m->rejected[i]));
     put_queue(&t, m);
+    put_store(&t, m);
     put(&t, "# HELP gradserve_build_info The running version.\n"
             "# TYPE gradserve_build_info gauge\n"
             "gradserve_build_info{version=\"%s\"} 1\n",

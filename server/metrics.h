@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/store.h"
 
 typedef enum {
     REJECT_QUEUE_FULL = 0,  /* 503: --max-queue requests already wait */
@@ -77,6 +78,7 @@ typedef struct {
     atomic_uint_fast64_t memory_in_use; /* estimated working sets of the running requests */
     atomic_uint_fast64_t memory_waits;  /* requests that reached the queue's head and
                                            waited for the budget */
+    tensor_store *store;                /* gradserve_tensor_store_*, or NULL */
 } metrics;
 
 /* Zeroes m and names its routes (n <= METRIC_ROUTES; the strings must

@@ -77,6 +77,11 @@ static const opt_spec SPECS[] = {
      "memory budget of the running computations (estimated from their shapes); a"
      " computation waits until it fits, one over it alone gets 422 (default: 3/4 of the"
      " cgroup memory limit, else 1/2 of physical memory)"},
+    {"tensor-store-bytes", "GRADSERVE_TENSOR_STORE_BYTES", OPT_SIZE, OFF(tensor_store_bytes),
+     NULL, 0,
+     "bytes the tensor store (PUT /tensors/sha256:...) may hold, least recently used out"
+     " first; taken from --max-memory, the computations get the rest (0: no store;"
+     " default: 1/4 of --max-memory)"},
     {"max-connections", "GRADSERVE_MAX_CONNECTIONS", OPT_UINT, OFF(max_connections), NULL, 1,
      "open connections at once, idle keep-alive ones included (more wait in the listen"
      " backlog; default: the open-file limit, raised to its hard limit at start, less 64)"},
@@ -285,6 +290,8 @@ static void print_help(FILE *out, const computed_defaults *c)
         else if (sp->offset == OFF(max_concurrent)) snprintf(def, sizeof def, "%u", c->cpus);
         else if (sp->offset == OFF(max_memory))
             snprintf(def, sizeof def, "%zu, from %s", c->memory, c->memory_from);
+        else if (sp->offset == OFF(tensor_store_bytes))
+            snprintf(def, sizeof def, "1/4 of --max-memory");
         else if (sp->offset == OFF(max_connections))
             snprintf(def, sizeof def, "%u", c->connections);
         else snprintf(def, sizeof def, "unset");
@@ -354,6 +361,7 @@ int options_parse(server_options *o, int argc, char **argv, FILE *out, FILE *err
     c.cpus = o->cpus = o->max_concurrent = available_cpus();
     c.memory = o->max_memory = default_memory_budget(&c.memory_from);
     o->memory_from = c.memory_from;
+    o->tensor_store_bytes = SIZE_MAX; /* unset: a share of max_memory, once that is known */
     o->fd_limit = raise_fd_limit();
     c.connections = o->max_connections = default_connections(o->fd_limit);
     for (size_t i = 0; i < N_SPECS; i++)
@@ -391,6 +399,14 @@ int options_parse(server_options *o, int argc, char **argv, FILE *out, FILE *err
         if (set_value(o, sp, value, "command line", err)) return -1;
     }
     if (o->max_memory != c.memory) o->memory_from = "--max-memory";
+    if (o->tensor_store_bytes == SIZE_MAX) o->tensor_store_bytes = o->max_memory / 4;
+    if (o->tensor_store_bytes >= o->max_memory) {
+        fprintf(err,
+                "gradserve: --tensor-store-bytes (%zu) must be less than --max-memory (%zu), "
+                "which also holds the running computations\n",
+                o->tensor_store_bytes, o->max_memory);
+        return -1;
+    }
     return resolve_auth(o, err);
 }
 

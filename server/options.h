@@ -21,7 +21,10 @@ typedef struct {
     unsigned max_concurrent;  /* compute workers */
     unsigned queue_ms;        /* longest wait in the queue before 503; 0: no waiting */
     size_t max_queue;         /* requests waiting at once; more get 503 */
-    size_t max_memory;        /* budget for the running requests' working sets */
+    size_t max_memory;        /* budget for the running requests' working sets and the
+                                 tensor store together */
+    size_t tensor_store_bytes; /* the tensor store's share of max_memory (store/store.h);
+                                  computations get the rest */
     unsigned max_connections; /* default: from fd_limit */
     unsigned long fd_limit;   /* the open-file soft limit, after raising it (not a flag) */
     unsigned cpus;            /* CPUs of the cgroup quota (not a flag) */

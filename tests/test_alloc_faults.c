@@ -79,16 +79,44 @@ static const request_case CASES[] = {
      "{\"network\":{\"inputs\":0,\"layers\":[{\"units\":0,\"activation\":\"swish\"}],"
      "\"loss\":\"hinge\"},\"bogus\":1,\"inputs\":\"x\",\"targets\":[[1]]}"},
     {"malformed_json", "/forward", "{\"network\": [1, 2, "},
+    /* refs: the inputs from the store (env_of puts them there), the answer into it;
+     * and refs the store lacks (409, its errors array in the body) */
+    {"gradients_refs_encoding_ref", "/gradients",
+     "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":3,\"activation\":\"tanh\"},"
+     "{\"units\":1}]},\"init\":{\"seed\":2},\"encoding\":\"ref\","
+     "\"inputs\":{\"ref\":\"sha256:ad73b9acd6e4a74b2f5bb5386658ce3bb146cd040a1867646ab3b973fb6632b1\",\"shape\":[2,2],\"dtype\":\"float32\"},"
+     "\"targets\":[[1],[0]]}"},
+    {"train_missing_refs", "/train",
+     "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1}]},\"optimizer\":{\"name\":\"sgd\"},"
+     "\"params\":[{\"weight\":{\"ref\":\"sha256:1111111111111111111111111111111111111111111111111111111111111111\",\"shape\":[1,2],"
+     "\"dtype\":\"float64\"},\"bias\":{\"ref\":\"sha256:2222222222222222222222222222222222222222222222222222222222222222\",\"shape\":[1],"
+     "\"dtype\":\"float32\"}}],\"inputs\":[[1,2]],\"targets\":[[1]]}"},
     {"autodiff", "/autodiff", "{\"expression\":\"x*y + sin(x)/exp(y)\",\"at\":{\"x\":1,\"y\":2}}"},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
 static size_t heap_in_use(void) { return HEAP_COUNTED ? mallinfo2().uordblks : 0; }
 
+/* The store of the ref cases, holding the float32s 1, 2, 3, 4; made before
+ * any allocation is armed to fail. */
+static tensor_store *refs_store;
+
+static void refs_store_init(void)
+{
+    float four[4] = {1, 2, 3, 4};
+    unsigned char digest[DIGEST_BYTES];
+    void *copy = malloc(sizeof four);
+    refs_store = store_new(1 << 20);
+    memcpy(copy, four, sizeof four);
+    sha256_of(four, sizeof four, digest);
+    store_put(refs_store, digest, copy, sizeof four);
+}
+
 static const compute_env *env_of(void)
 {
     static compute_env env;
     static atomic_int no_abort;
+    env.store = refs_store;
     env.opts = &opts;
     env.deadline = 0;
     env.abort = &no_abort;
@@ -133,7 +161,7 @@ static void walk(const request_case *c, int sticky, long *failures)
                   res.d.slug ? res.d.slug : "-",
                   res.d.n ? res.d.errors[0].pointer : res.d.detail);
             CHECK(res.status == res.d.status && res.d.slug && (res.d.detail[0] || res.d.n) &&
-                      !res.body,
+                      (!res.body || res.d.errors_json == res.body), /* 409: its errors */
                   "%s: allocation %ld: not a clean problem", c->name, n);
             size_t len = 0;
             char *p = problem_render(&res.d, "test", &len);
@@ -223,9 +251,11 @@ int main(int argc, char **argv)
     json_object_seed(1);
     if (options_parse(&opts, 0, NULL, stdout, stderr) != 0) return 1;
     opts.max_concurrent = 1;
+    refs_store_init();
     RUN(test_hook_covers_jansson_server_and_core);
     RUN(test_each_allocation_fails_in_turn);
     RUN(test_every_allocation_fails_from_n_on);
     options_free(&opts);
+    store_free(refs_store);
     return CHECK_DONE();
 }

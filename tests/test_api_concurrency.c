@@ -504,7 +504,8 @@ static void test_memory_budget(void)
         estimate_request(route_find("/train", NULL), body, strlen(body), strlen(body), NULL).memory;
     char budget[32];
     snprintf(budget, sizeof budget, "%zu", need + need / 2);
-    const char *args[] = {"--max-concurrent", "2", "--max-memory", budget, NULL};
+    const char *args[] = {"--max-concurrent", "2", "--max-memory", budget, "--tensor-store-bytes", "0",
+                          NULL};
     test_server s;
     if (server_start(&s, args, NULL)) {
         CHECK(0, "server did not start");

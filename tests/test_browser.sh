@@ -9,25 +9,10 @@ BUILD=${BUILD:-build}
 BIN=${GRADSERVE_BIN:-$BUILD/gradserve}
 OUT=$BUILD/browser
 mkdir -p "$OUT"
-SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-
 fail_setup() { echo "FAIL browser_setup: $1"; echo "0 passed, 1 failed"; exit 1; }
 
-need=
-[ -x /usr/bin/chromium ] || need="$need chromium"
-command -v node >/dev/null 2>&1 || need="$need nodejs"
-command -v npm >/dev/null 2>&1 || need="$need npm"
-if [ -n "$need" ]; then
-    echo "installing Debian packages:$need"
-    { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends $need; } >"$OUT/apt.log" 2>&1 ||
-        fail_setup "apt-get install$need failed (see $OUT/apt.log)"
-fi
-if [ ! -d tests/browser/node_modules/playwright-core ] ||
-   [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
-    (cd tests/browser && npm ci --no-audit --no-fund) >"$OUT/npm.log" 2>&1 ||
-        fail_setup "npm ci failed (see $OUT/npm.log)"
-fi
+. tests/lib/node_modules.sh # node_modules_ready OUT [DEBIAN_BINARIES...]
+node_modules_ready "$OUT" chromium || fail_setup "$node_modules_error"
 [ -x "$BIN" ] || fail_setup "no server binary at $BIN (make build-all)"
 
 PIDS=

@@ -117,7 +117,8 @@ static void test_seed_corpora_replay(void)
     printf("  %zu seeds replayed\n", n);
 }
 
-/* The request seeds are real requests: all but those named "invalid" work. */
+/* The request seeds are real requests: all but those named "invalid" work,
+ * and those named "missing" name refs the store lacks (409). */
 static void test_request_seeds_are_valid_requests(void)
 {
     input *in;
@@ -125,11 +126,11 @@ static void test_request_seeds_are_valid_requests(void)
     fuzz_setup();
     for (size_t i = 0; i < n; i++) {
         if (!in[i].size) continue;
-        compute_env env = {.opts = &fuzz_opts, .abort = &fuzz_no_abort};
+        compute_env env = {.opts = &fuzz_opts, .abort = &fuzz_no_abort, .store = fuzz_store};
         compute_result res;
         compute_run(fuzz_route(in[i].data[0]), (const char *)in[i].data + 1, in[i].size - 1,
                     &env, &res);
-        int want = strstr(in[i].path, "invalid") ? 400 : 200;
+        int want = strstr(in[i].path, "invalid") ? 400 : strstr(in[i].path, "missing") ? 409 : 200;
         CHECK(res.status == want, "%s: status %d, want %d (%s)", in[i].path, res.status, want,
               res.d.n ? res.d.errors[0].detail : res.d.detail);
         free(res.body);

@@ -11,7 +11,8 @@
 #   ($BUILD/libgradserve.a, linked with $EXAMPLE_LDFLAGS: the sanitizers'
 #   runtime when the library was built with them) and run; it must exit 0;
 # - each ```js block: run by Node (an ES module) against the same server; it
-#   must exit 0. Node is Debian's nodejs, installed when missing.
+#   must exit 0. An import of `.../gradserve.js` is of clients/js/gradserve.js.
+#   Node is Debian's nodejs, installed when missing.
 # Other blocks (set-up commands, Docker, configuration files) are not run.
 # One PASS/FAIL line per example, then "N passed, N failed".
 set -u
@@ -145,7 +146,9 @@ done
 for block in "$tmp"/*.js; do
     [ -e "$block" ] || continue
     name="$(basename "$block" .js): JavaScript example"
-    sed "s/localhost:8080/127.0.0.1:$port/g" "$block" >"$block.mjs"
+    # the JavaScript client is imported from the repository, wherever the block runs
+    sed -e "s/localhost:8080/127.0.0.1:$port/g" \
+        -e "s#from '[^']*/gradserve\.js'#from '$PWD/clients/js/gradserve.js'#" "$block" >"$block.mjs"
     run_example "$name" node "$block.mjs"
 done
 

@@ -35,14 +35,15 @@ const char *asset_openapi_yaml(size_t *len)
 }
 #endif
 
-/* ---- the playground (server/static/) ---------------------------------------- */
+/* ---- the playground (server/static/, and the JavaScript client) ------------- */
 
-/* One file of server/static/ as symbols NAME, NAME_end (NAME_size bytes, then
- * a NUL). The Makefile makes every file there a dependency of this object. */
-#define STATIC_FILE(sym, file)                                                   \
+/* One file (its path from the repository's top) as symbols NAME, NAME_end
+ * (NAME_size bytes, then a NUL). The Makefile makes every file of
+ * server/static/ and clients/js/ a dependency of this object. */
+#define STATIC_FILE(sym, path)                                                   \
     __asm__(".section .rodata\n"                                                 \
             ".balign 16\n" #sym ":\n"                                            \
-            ".incbin \"server/static/" file "\"\n" #sym "_end:\n"                \
+            ".incbin \"" path "\"\n" #sym "_end:\n"                               \
             ".byte 0\n"                                                          \
             ".balign 8\n" #sym "_size:\n"                                        \
             ".quad " #sym "_end - " #sym "\n"                                    \
@@ -50,18 +51,19 @@ const char *asset_openapi_yaml(size_t *len)
     extern const char sym[];                                                     \
     extern const unsigned long long sym##_size;
 
-STATIC_FILE(gs_static_index, "index.html")
-STATIC_FILE(gs_static_style, "style.css")
-STATIC_FILE(gs_static_app, "app.js")
-STATIC_FILE(gs_static_api, "api.js")
-STATIC_FILE(gs_static_data, "data.js")
-STATIC_FILE(gs_static_plot, "plot.js")
-STATIC_FILE(gs_static_chain, "chain.js")
-STATIC_FILE(gs_static_dom, "dom.js")
-STATIC_FILE(gs_static_settings, "settings.js")
-STATIC_FILE(gs_static_model, "model.js")
-STATIC_FILE(gs_static_netview, "netview.js")
-STATIC_FILE(gs_static_sweep, "sweep.js")
+STATIC_FILE(gs_static_index, "server/static/index.html")
+STATIC_FILE(gs_static_style, "server/static/style.css")
+STATIC_FILE(gs_static_app, "server/static/app.js")
+STATIC_FILE(gs_static_data, "server/static/data.js")
+STATIC_FILE(gs_static_plot, "server/static/plot.js")
+STATIC_FILE(gs_static_chain, "server/static/chain.js")
+STATIC_FILE(gs_static_dom, "server/static/dom.js")
+STATIC_FILE(gs_static_settings, "server/static/settings.js")
+STATIC_FILE(gs_static_model, "server/static/model.js")
+STATIC_FILE(gs_static_netview, "server/static/netview.js")
+STATIC_FILE(gs_static_sweep, "server/static/sweep.js")
+/* the page talks to the server through the client users get: one copy */
+STATIC_FILE(gs_static_client, "clients/js/gradserve.js")
 
 #define HTML "text/html; charset=utf-8"
 #define JS "text/javascript; charset=utf-8"
@@ -75,7 +77,6 @@ static const struct {
     {"index.html", HTML, gs_static_index, &gs_static_index_size},
     {"style.css", CSS, gs_static_style, &gs_static_style_size},
     {"app.js", JS, gs_static_app, &gs_static_app_size},
-    {"api.js", JS, gs_static_api, &gs_static_api_size},
     {"data.js", JS, gs_static_data, &gs_static_data_size},
     {"plot.js", JS, gs_static_plot, &gs_static_plot_size},
     {"chain.js", JS, gs_static_chain, &gs_static_chain_size},
@@ -84,6 +85,7 @@ static const struct {
     {"model.js", JS, gs_static_model, &gs_static_model_size},
     {"netview.js", JS, gs_static_netview, &gs_static_netview_size},
     {"sweep.js", JS, gs_static_sweep, &gs_static_sweep_size},
+    {"gradserve.js", JS, gs_static_client, &gs_static_client_size},
 };
 
 const char *asset_static(const char *name, const char **content_type, size_t *len)

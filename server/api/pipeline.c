@@ -22,6 +22,7 @@ static int decode_request(const route_def *route, request *r, const json_t *root
 {
     int ok = request_decode(r, root, cc, &route->kind, env->opts, o->d);
     o->t_decoded = now_seconds();
+    if (ok && !route->late_tensors) ok = !route_refs_missing(o);
     if (ok) {
         o->enc = r->encoding;
         o->dtype = r->def.dtype;
@@ -63,9 +64,11 @@ void compute_run(const route_def *route, const char *body, size_t len, const com
         return;
     }
     codec_ctx cc;
-    route_out o = {.d = &res->d};
+    codec_refs refs = {.store = env->store}; /* the request's refs: pinned, or missing */
+    route_out o = {.d = &res->d, .store = env->store, .refs = &refs, .res = res};
     jw_init(&o.w);
     json_t *root = scan_body(route, body, len, env, &cc, &res->d);
+    cc.refs = &refs;
     if (root && route->on_json) {
         route->on_json(root, env, &o); /* no network: decodes what it reads itself */
     } else if (root) {
@@ -75,6 +78,7 @@ void compute_run(const route_def *route, const char *body, size_t len, const com
     }
     json_decref(root);
     codec_close(&cc);
+    codec_refs_free(&refs); /* unpins: the answer holds no stored bytes */
     encode_answer(&o, env, res);
     jw_free(&o.w);
     double t_end = now_seconds(), t_dec = o.t_decoded ? o.t_decoded : t_end;

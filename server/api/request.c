@@ -595,7 +595,8 @@ static void decode_options(request *r, gs_init_scheme *scheme, uint64_t *seed, d
 {
     int dtype = GS_FLOAT32, enc = ENC_NESTED, sch = GS_INIT_TORCH_DEFAULT;
     get_name(r->root, "dtype", "", dtype_from_name, "float32, float64", &dtype, d);
-    get_name(r->root, "encoding", "", encoding_from_name, "nested, flat, b64, binary", &enc, d);
+    get_name(r->root, "encoding", "", encoding_from_name, "nested, flat, b64, binary, ref", &enc,
+             d);
     r->def.dtype = (gs_dtype)dtype;
     r->encoding = (tensor_encoding)enc;
     const json_t *init = json_object_get(r->root, "init");

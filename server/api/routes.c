@@ -11,6 +11,7 @@
 #include "wire/json_writer.h"
 #include "api/request.h"
 #include "api/service.h"
+#include "api/tensors_route.h"
 
 double now_seconds(void)
 {
@@ -27,7 +28,8 @@ typedef route_out out;
  * (422, naming where in the response) unless tensors travel as base64. */
 static int finite_ok(out *o, const char *ptr, const void *data, size_t n)
 {
-    if (o->enc == ENC_B64 || o->enc == ENC_BINARY) return 1; /* bytes carry them */
+    if (o->enc == ENC_B64 || o->enc == ENC_BINARY || o->enc == ENC_REF)
+        return 1; /* bytes carry them */
     size_t i = first_nonfinite(data, o->dtype, n);
     if (i == n) return 1;
     double v = o->dtype == GS_FLOAT64 ? ((const double *)data)[i] : ((const float *)data)[i];
@@ -40,6 +42,19 @@ static int loss_ok(out *o, const char *ptr, double loss)
     if (isfinite(loss)) return 1;
     diag_nonfinite(o->d, ptr, "the loss is %g", loss);
     return 0;
+}
+
+int route_refs_missing(route_out *o)
+{
+    return codec_refs_missing(o->refs, o->d, &o->res->body, &o->res->len);
+}
+
+/* One tensor of the answer in the request's encoding ("ref": into the store,
+ * its failure in o->d). */
+static void write_tensor(out *o, const void *data, size_t rank, const size_t *dims)
+{
+    if (o->enc == ENC_REF) tensor_write_ref(&o->w, o->store, o->dtype, data, rank, dims, o->d);
+    else tensor_write(&o->w, o->enc, o->dtype, data, rank, dims);
 }
 
 /* A slab in the parameter layout: every layer's tensors (dense: weight, bias),
@@ -79,15 +94,13 @@ static void write_slab(out *o, const request *r, const void *slab, int buffers)
         for (size_t t = first; t < first + n; t++) {
             size_t dims[4], rank = gs_net_tensor_dims(r->net, t, dims);
             jw_key(&o->w, gs_net_tensor_name(r->net, t));
-            tensor_write(&o->w, o->enc, o->dtype,
-                         (const char *)slab + gs_net_tensor_offset(r->net, t) * es, rank, dims);
+            write_tensor(o, (const char *)slab + gs_net_tensor_offset(r->net, t) * es, rank, dims);
         }
         n = buffers ? gs_net_layer_buffers(r->net, l, &first) : 0;
         for (size_t b = first; b < first + n; b++) {
             size_t dims[1] = {gs_net_buffer_size(r->net, b)};
             jw_key(&o->w, gs_net_buffer_name(r->net, b));
-            tensor_write(&o->w, o->enc, o->dtype,
-                         (const char *)slab + gs_net_buffer_offset(r->net, b) * es, 1, dims);
+            write_tensor(o, (const char *)slab + gs_net_buffer_offset(r->net, b) * es, 1, dims);
         }
         jw_end(&o->w);
     }
@@ -99,7 +112,7 @@ static void write_tensor_member(out *o, const char *key, const void *data, size_
 {
     size_t dims[2] = {rows, cols};
     jw_key(&o->w, key);
-    tensor_write(&o->w, o->enc, o->dtype, data, 2, dims);
+    write_tensor(o, data, 2, dims);
 }
 
 /* Elements of one row of shape s (the core checked the product). */
@@ -114,7 +127,7 @@ static size_t row_size(gs_shape s)
 static void write_rows(out *o, const void *data, size_t rows, gs_shape s)
 {
     size_t dims[4] = {rows, s.dim[0], s.dim[1], s.dim[2]};
-    tensor_write(&o->w, o->enc, o->dtype, data, s.rank + 1, dims);
+    write_tensor(o, data, s.rank + 1, dims);
 }
 
 /* A core error during a pass: batch fields point into the request's root. */
@@ -476,7 +489,7 @@ static void run_train(request *r, const compute_env *env, out *o)
     if (!opt || !history) {
         if (!opt) diag_core(o->d, &e, "/optimizer/", NULL);
         else diag_set(o->d, 500, "internal", "out of memory for the loss history");
-    } else if (optimizer_state_decode(r->root, opt, r, o->d)) {
+    } else if (optimizer_state_decode(r->root, opt, r, o->d) && !route_refs_missing(o)) {
         train_clock clock = {env->deadline, env->abort, env->stream, history, 0,
                              steps / tdef.epochs, 0};
         tdef.cancel = train_should_stop;
@@ -637,7 +650,8 @@ const route_def ROUTE_TABLE[] = {
      .on_net = run_gradients, .kind = {GRADIENTS_KEYS, 1}, .tensors = BATCH_TENSORS,
      .param_copies = 2, .one_pass = 1},
     {.path = "/train", .methods = "POST", .body = BODY_JSON, .auth = 1, .queued = 1,
-     .ndjson = 1, .on_net = run_train, .kind = {TRAIN_KEYS, 1}, .tensors = TRAIN_TENSORS,
+     .ndjson = 1, .late_tensors = 1, .on_net = run_train, .kind = {TRAIN_KEYS, 1},
+     .tensors = TRAIN_TENSORS,
      .param_copies = 5},
     {.path = "/gradcheck", .methods = "POST", .body = BODY_JSON, .auth = 1, .queued = 1,
      .on_net = run_gradcheck, .kind = {GRADCHECK_KEYS, 1}, .tensors = BATCH_TENSORS,
@@ -650,6 +664,8 @@ const route_def ROUTE_TABLE[] = {
     {.path = "/openapi.yaml", .methods = "GET, HEAD", .on_plain = serve_openapi},
     {.path = "/", .methods = "GET, HEAD", .on_plain = serve_page},
     {.path = "/static/{file}", .methods = "GET, HEAD", .on_plain = serve_static},
+    {.path = "/tensors/{digest}", .methods = "GET, HEAD, PUT, DELETE", .body = BODY_BYTES,
+     .auth = 1, .on_plain = serve_tensors, .admit = admit_tensor},
     {.path = NULL, .methods = ""}, /* every other path: 404 */
 };
 const size_t ROUTE_COUNT = sizeof ROUTE_TABLE / sizeof ROUTE_TABLE[0];

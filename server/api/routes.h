@@ -10,6 +10,7 @@
 #include "api/request.h"
 #include "metrics.h"
 #include "options.h"
+#include "store/store.h"
 #include "wire/json_writer.h"
 #include "wire/problem.h"
 
@@ -39,6 +40,14 @@ typedef struct {
                                 /static/app.js); "" for a plain path */
     metrics *metrics;        /* GET /metrics renders it; may be NULL elsewhere */
     int draining;            /* SIGTERM seen: /health/ready answers 503 */
+    tensor_store *store;     /* refs are read from it, "encoding": "ref" answers and PUT
+                                /tensors/ put in it; NULL: none (every ref is missing) */
+    /* BODY_BYTES: the body's sha256, computed while it arrived (NULL: not
+     * computed), and the allocation that holds it, which the handler may
+     * keep (setting *body_alloc to NULL) instead of copying the body; the
+     * body starts at that allocation when body_alloc is not NULL. */
+    const unsigned char *body_sha256;
+    char **body_alloc;
 } compute_env;
 
 /* One extra response header; arrays of them end with {NULL, NULL}. */
@@ -48,7 +57,9 @@ typedef struct {
 
 /* What a route answers: status and body, or (status >= 400) the problem in
  * d. body is malloc'd (srv_free() it) unless it is fixed: a constant or a built-in
- * file that lives as long as the program. */
+ * file that lives as long as the program, or bytes held until release is
+ * called. With a 409 missing-refs, body holds the problem's errors array
+ * (d.errors_json points at it). */
 typedef struct {
     int status;
     char *body;
@@ -59,6 +70,9 @@ typedef struct {
                         len being the JSON alone (json_len = len) */
     size_t bin_len;
     const char *fixed;            /* instead of body: not to be freed */
+    void (*release)(void *ctx);   /* with fixed: called once the response is sent (or
+                                     dropped), e.g. to unpin stored bytes */
+    void *release_ctx;
     const char *content_type;     /* NULL: application/json (octet-stream with json_len) */
     const route_header *headers;  /* extra headers (static), or NULL */
     diag d;
@@ -70,6 +84,9 @@ typedef struct {
     jw w;
     tensor_encoding enc;
     gs_dtype dtype;
+    tensor_store *store;     /* "encoding": "ref" puts the answer's tensors there */
+    const codec_refs *refs;  /* the refs the request named */
+    compute_result *res;
     diag *d;
     double t_decoded, t_computed; /* phase ends, for the metrics (0: not reached) */
 } route_out;
@@ -102,6 +119,8 @@ typedef struct {
     int queued;          /* runs on a compute worker, admitted by the queue and the
                             memory budget; else on the event loop at once */
     int ndjson;          /* may answer application/x-ndjson as it runs */
+    int late_tensors;    /* on_net decodes tensors of its own (/train's optimizer_state):
+                            it asks route_refs_missing itself, once they are read */
     net_handler on_net;
     json_handler on_json;
     plain_handler on_plain;
@@ -116,12 +135,22 @@ typedef struct {
     int float64;
     int one_pass;        /* its work is one forward (and backward) pass: a tiny one
                             runs on the event loop (http/estimate.h) */
+    /* A body route's refusals from the request line and Content-Length
+     * (length; -1 when not given) before its body is read: 1 with the
+     * problem in d (the connection is closed after it), else 0. NULL: none. */
+    int (*admit)(const compute_env *env, long long length, diag *d);
 } route_def;
 
 /* The table; its last row (path NULL, no methods) stands for every path no
  * other row matches: it answers 404 and counts under the label "other". */
 extern const route_def ROUTE_TABLE[];
 extern const size_t ROUTE_COUNT; /* rows, the last one included */
+
+/* Every ref the request named that the store lacks, answered as one 409
+ * (codec_refs_missing) before anything is computed: 1 when so answered.
+ * The pipeline asks after the decode stage; a late_tensors handler asks
+ * once it has read its own tensors. */
+int route_refs_missing(route_out *o);
 
 /* The row of a path (never NULL), and where its parameter starts in path
  * (*param = "" for a plain path). */

@@ -74,6 +74,7 @@ typedef struct {
     int too_large;
     size_t discarded; /* bytes dropped since too_large */
     int compute; /* the route reads this request's body (route_reads_body) */
+    sha256_stream *sha; /* BODY_BYTES: the body's sha256, as it arrives */
     int status;  /* queued; 0 until then */
     size_t bytes;
     size_t expect_len; /* Content-Length, when given and within the limit */

@@ -51,8 +51,12 @@ int server_init(server *s, const server_options *o)
     atomic_init(&s->abort_compute, 0);
     if (parse_origins(s, o->cors_origins) != 0) return -1;
     if (!(s->loop = loop_new())) return -1;
+    if (!(s->store = store_new(o->tensor_store_bytes))) return -1;
+    s->metrics.store = s->store;
+    /* options_parse keeps the store's share below max_memory */
+    s->compute_memory = o->max_memory - o->tensor_store_bytes;
     return wq_start(&s->queue, o->max_concurrent, o->max_queue, o->queue_ms / 1000.0,
-                    o->max_memory, &s->metrics);
+                    s->compute_memory, &s->metrics);
 }
 
 void server_free(server *s)
@@ -61,6 +65,8 @@ void server_free(server *s)
     if (s->loop) loop_stop(s->loop); /* when it never ran (drain stops it otherwise) */
     for (size_t i = 0; i < s->n_origins; i++) srv_free(s->origins[i]);
     srv_free(s->origins);
+    store_free(s->store);
+    s->store = NULL;
 }
 
 /* ---- request id -------------------------------------------------------------- */
@@ -151,22 +157,28 @@ static enum MHD_Result check_auth(server *s, struct MHD_Connection *c, http_requ
     return respond_error(s, c, q, 401, "unauthorized", invalid, "The bearer token is not valid.");
 }
 
-/* JSON is read from application/json, and from the two types browsers and
- * curl send without asking (text/plain, application/x-www-form-urlencoded).
- * No Content-Type at all is taken as JSON. */
-static int media_type_ok(const char *ct)
+/* 1 when ct (parameters aside) is one of the n types in ok; no Content-Type
+ * at all is taken as the route's own type. JSON is read from
+ * application/json, and from the two types browsers and curl send without
+ * asking (text/plain, application/x-www-form-urlencoded); raw bytes
+ * (BODY_BYTES) come as application/octet-stream. */
+static int media_type_in(const char *ct, const char *const *ok, size_t n_ok)
 {
-    static const char *const OK[] = {"application/json", "text/plain",
-                                     "application/x-www-form-urlencoded",
-                                     "application/octet-stream"};
     if (!ct) return 1;
     while (*ct == ' ' || *ct == '\t') ct++;
     size_t n = strcspn(ct, ";");
     while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
-    for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++)
-        if (strlen(OK[i]) == n && strncasecmp(OK[i], ct, n) == 0) return 1;
+    for (size_t i = 0; i < n_ok; i++)
+        if (strlen(ok[i]) == n && strncasecmp(ok[i], ct, n) == 0) return 1;
     return 0;
 }
+
+static const char *const JSON_TYPES[] = {"application/json", "text/plain",
+                                         "application/x-www-form-urlencoded",
+                                         "application/octet-stream"};
+static const char *const BYTES_TYPES[] = {"application/octet-stream"};
+
+static compute_env env_of(server *s, http_request *q, const train_stream *stream);
 
 /* Everything a request with a body can be refused for before it is read. */
 static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_request *q,
@@ -179,7 +191,13 @@ static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_r
     *done = 1;
     if (atomic_load(&s->draining)) return respond_unavailable(s, c, q, REJECT_DRAINING);
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    if (q->route->body == BODY_JSON && !media_type_ok(ct)) {
+    if (q->route->body == BODY_BYTES && !media_type_in(ct, BYTES_TYPES, 1)) {
+        metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
+        return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
+                             "%s takes the raw bytes as application/octet-stream, not %s.",
+                             q->route->path, ct);
+    }
+    if (q->route->body == BODY_JSON && !media_type_in(ct, JSON_TYPES, 4)) {
         metrics_reject(&s->metrics, REJECT_MEDIA_TYPE);
         return respond_error(s, c, q, 415, "unsupported-media-type", NULL,
                              "Send the request as application/json (text/plain and "
@@ -191,6 +209,15 @@ static enum MHD_Result admit_compute(server *s, struct MHD_Connection *c, http_r
     if (cl && strtoull(cl, NULL, 10) > s->opts->max_body_bytes)
         return respond_too_large(s, c, q, cl);
     if (cl) q->expect_len = (size_t)strtoull(cl, NULL, 10);
+    if (q->route->admit) {
+        compute_env env = env_of(s, q, NULL);
+        diag d = {0};
+        if (q->route->admit(&env, cl ? (long long)q->expect_len : -1, &d)) {
+            if (d.status == 413) metrics_reject(&s->metrics, REJECT_BODY_TOO_LARGE);
+            return respond_problem(s, c, q, &d, NULL);
+        }
+    }
+    if (q->route->body == BODY_BYTES && !(q->sha = sha256_begin())) return MHD_NO;
     const char *ihcl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, BINARY_HEADER);
     if (ihcl) q->pad = (8 - strtoull(ihcl, NULL, 10) % 8) % 8; /* checked when the body is in */
     *done = 0;
@@ -238,12 +265,15 @@ static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, 
     }
     memcpy(q->body + q->len, data, n);
     q->len += n;
+    if (q->sha) sha256_update(q->sha, data, n); /* a chunk at a time: the loop stays free */
     return MHD_YES;
 }
 
 void http_request_free(http_request *q)
 {
     stream_free(q->stream);
+    sha256_abandon(q->sha);
+    if (q->res.release) q->res.release(q->res.release_ctx); /* never sent */
     srv_free(q->buf);
     srv_free(q->res.body); /* set when the answer was never queued */
     srv_free(q->res.bin);
@@ -264,7 +294,8 @@ static compute_env env_of(server *s, http_request *q, const train_stream *stream
                          .method = q->method,
                          .param = q->param,
                          .metrics = &s->metrics,
-                         .draining = atomic_load(&s->draining)};
+                         .draining = atomic_load(&s->draining),
+                         .store = s->store};
 }
 
 /* ---- 1. admit: the first call --------------------------------------------------------- */
@@ -375,8 +406,14 @@ static enum MHD_Result enqueue(server *s, struct MHD_Connection *c, http_request
     }
     q->t_body = now_seconds();
     if (!q->route->queued) { /* cheap enough to answer on the event loop */
+        unsigned char digest[DIGEST_BYTES];
+        int hashed = q->sha && sha256_end(q->sha, digest);
+        q->sha = NULL;
         compute_env env = env_of(s, q, NULL);
+        env.body_sha256 = hashed ? digest : NULL;
+        env.body_alloc = q->buf && !q->pad ? &q->buf : NULL;
         compute_run(q->route, q->body ? q->body : "", q->len, &env, &q->res);
+        if (!q->buf) q->body = NULL; /* kept by the handler */
         return respond_result(s, c, q, &q->res);
     }
 
@@ -384,13 +421,14 @@ static enum MHD_Result enqueue(server *s, struct MHD_Connection *c, http_request
     request_estimate est = estimate_request(q->route, json, q->json_len ? q->json_len : q->len,
                                             q->len, &s->opts->limits);
     size_t memory = est.memory;
-    if (memory > s->opts->max_memory) {
+    if (memory > s->compute_memory) {
         metrics_reject(&s->metrics, REJECT_MEMORY);
         diag d = {0};
-        diag_limit(&d, "max_memory", (double)s->opts->max_memory, "",
+        diag_limit(&d, "max_memory", (double)s->compute_memory, "",
                    "The request needs about %.0f MiB to compute, more than the server's "
-                   "memory budget of %.0f MiB (--max-memory) allows.",
-                   (double)memory / (1 << 20), (double)s->opts->max_memory / (1 << 20));
+                   "memory budget for computations of %.0f MiB (--max-memory less "
+                   "--tensor-store-bytes) allows.",
+                   (double)memory / (1 << 20), (double)s->compute_memory / (1 << 20));
         return respond_problem(s, c, q, &d, NULL);
     }
     if (q->route->ndjson && wants_ndjson(c) && stream_open(q) != 0) return MHD_NO;

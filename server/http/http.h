@@ -12,11 +12,14 @@
 #include "metrics.h"
 #include "options.h"
 #include "http/queue.h"
+#include "store/store.h"
 
 typedef struct {
     const server_options *opts;
     metrics metrics;
     work_queue queue;          /* --max-concurrent workers, FIFO, memory budget */
+    tensor_store *store;       /* /tensors/ and refs; --tensor-store-bytes of --max-memory */
+    size_t compute_memory;     /* the rest of --max-memory: the running computations' */
     event_loop *loop;          /* owns the sockets; resumes connections (loop.h) */
     atomic_int draining;       /* SIGTERM seen: not ready, no new computations */
     atomic_int abort_compute;  /* grace ran out: training stops */

@@ -193,6 +193,13 @@ enum MHD_Result respond_result(server *s, struct MHD_Connection *c, http_request
         return respond_parts(s, c, q, body, res->len, bin, res->bin_len, h);
     }
     const char *type = res->content_type ? res->content_type : "application/json";
+    if (res->fixed && res->release) { /* bytes held until MHD has sent them */
+        struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+            res->len, (void *)res->fixed, res->release, res->release_ctx);
+        if (!r) return MHD_NO; /* http_request_free releases them */
+        res->release = NULL;
+        return send_response(s, c, q, res->status, type, r, res->len, res->headers);
+    }
     if (res->fixed) return respond(s, c, q, res->status, type, res->fixed, res->len, 0, res->headers);
     char *body = res->body;
     res->body = NULL;

@@ -4,7 +4,7 @@
 // panels show: every layer's activations over the plane (/forward), the
 // error signals and gradients on the training points (/gradients) and the
 // test loss (/forward).
-import { call, train as trainRequest, setToken, onRequest, sentRoutes, curlCommand, ApiError } from './api.js';
+import { Client, GradserveError } from './gradserve.js';
 import { $, el, on, short } from './dom.js';
 import { DATASETS, FEATURES, FEATURE_NAMES, makeDataset, parseCsv, gridOver, featurize } from './data.js';
 import { ACTIVATIONS, readSettings, writeSettings, toHash, fromHash } from './settings.js';
@@ -13,6 +13,18 @@ import { drawOutput, drawCurves, drawMagnitudes, paintGrid, paintPoints, probCol
 import { drawNetwork } from './netview.js';
 import { initSweep, renderSweep, clearSweep } from './sweep.js';
 import { initChain } from './chain.js';
+
+// Every request goes through the repository's JavaScript client, in plain
+// JSON both ways (the encoding a person reads and "Copy as curl" replays);
+// the last one to each route is kept for that command.
+const sent = new Map(); // route -> {url, body, token, accept} of the last request to it
+const api = new Client({
+  encoding: 'nested',
+  onRequest: ({ route, url, headers, body }) => {
+    sent.set(route, { url, body, token: api.token, accept: headers.Accept });
+    setTimeout(refreshCurl, 0);
+  },
+});
 
 const GRID_2D = 40; // side of the grid the plane is drawn from (40 x 40 points)
 const GRID_1D = 120;
@@ -24,7 +36,7 @@ const S = {
   last: null, // what the last round computed, for the pictures and the sweep
   view: 'forward', focus: [], pick: 0, mapping: null,
   running: false, busy: false,
-  model: 0, // bumped by resetModel: a round begun before it drops its answers
+  model: 0, // counts resets: which model a round's answers belong to
 };
 
 // ---- errors ------------------------------------------------------------------
@@ -38,7 +50,7 @@ function clearError() {
   $('error').textContent = '';
 }
 function explain(e) {
-  if (e instanceof ApiError) return e.status ? `The server refused ${e.route}: ${e.message}` : e.message;
+  if (e instanceof GradserveError) return e.status ? `The server refused ${e.route}: ${e.message}` : e.message;
   return `${e.name}: ${e.message}`;
 }
 
@@ -132,7 +144,7 @@ function loadData() {
 // ---- training ------------------------------------------------------------------------
 
 function resetModel() {
-  S.model++;
+  S.model++; // a round still under way for the old model drops its answers
   S.params = null; S.optState = null; S.optName = null; S.last = null;
   S.epoch = 0; S.history = { train: [], test: [] };
   S.trainLoss = undefined; S.trainScore = undefined; S.testScore = undefined;
@@ -182,22 +194,22 @@ async function round() {
   }, s);
   if (S.optState) body.optimizer_state = S.optState;
   const start = S.epoch, model = S.model;
-  const tr = await trainRequest(body, (e, loss) => { // as each epoch's line arrives
+  const tr = await api.train(body, { onEpoch: ({ epoch, loss }) => { // as each epoch's line arrives
     if (model !== S.model) return;
-    S.history.train.push([start + e, loss]);
-    $('epoch').textContent = String(start + e);
+    S.history.train.push([start + epoch, loss]);
+    $('epoch').textContent = String(start + epoch);
     drawLoss();
-  });
-  if (model !== S.model) return; // the data or the network changed meanwhile
+  } });
+  if (model !== S.model) return; // reset (new data, network or settings) while it trained
   S.params = tr.params; S.optState = tr.optimizer_state; S.optName = opt.name;
   S.epoch += s.epochs;
 
   const gridX = featurize(S.grid.x, s.features);
   const [g, t, f] = await Promise.all([
-    call('/gradients', { network: net, params: S.params, inputs: trainX, targets: trainY,
+    api.gradients({ network: net, params: S.params, inputs: trainX, targets: trainY,
       return: { outputs: true, deltas: true, activations: true, input_grad: true } }),
-    call('/forward', { network: net, params: S.params, inputs: featurize(S.sets.test.x, s.features), targets: targets(net, S.sets.test.y) }),
-    call('/forward', { network: net, params: S.params, inputs: gridX, return: { activations: true } }),
+    api.forward({ network: net, params: S.params, inputs: featurize(S.sets.test.x, s.features), targets: targets(net, S.sets.test.y) }),
+    api.forward({ network: net, params: S.params, inputs: gridX, return: { activations: true } }),
   ]);
   if (model !== S.model) return;
   S.last = { net, features: s.features, params: S.params, trainX, gridX, g, gridActivations: f.activations, gridOutputs: f.outputs };
@@ -422,7 +434,7 @@ async function gradcheck() {
     const s = readSettings();
     const net = network(s, S.sets);
     const rows = Math.min(32, S.sets.train.x.length);
-    const r = await call('/gradcheck', withParams({
+    const r = await api.gradcheck(withParams({
       network: net, inputs: featurize(S.sets.train.x.slice(0, rows), s.features), targets: targets(net, S.sets.train.y.slice(0, rows)),
     }, s));
     const box = $('gradcheck-result');
@@ -463,10 +475,22 @@ async function share() {
   }
 }
 
+// The last request to route as a curl command a person can paste.
+function curlCommand(route) {
+  const r = sent.get(route);
+  if (!r) return '';
+  const q = (t) => `'${t.replace(/'/g, `'\\''`)}'`;
+  const parts = [`curl -sS ${q(r.url)}`, `-H ${q('Content-Type: application/json')}`];
+  if (r.token) parts.push(`-H ${q(`Authorization: Bearer ${r.token}`)}`);
+  if (r.accept) parts.push(`-N -H ${q(`Accept: ${r.accept}`)}`);
+  parts.push(`--data-raw ${q(r.body)}`);
+  return parts.join(' \\\n  ');
+}
+
 function refreshCurl() {
   const sel = $('curl-route');
   const cur = sel.value;
-  const routes = sentRoutes();
+  const routes = [...sent.keys()];
   if (routes.length !== sel.options.length) {
     sel.textContent = '';
     routes.forEach((r) => sel.append(new Option(`POST ${r}`, r)));
@@ -510,8 +534,8 @@ function init() {
   on('use-csv', 'click', loadData);
   ['loss', 'init', 'init-seed'].forEach((id) => on(id, 'change', resetModel));
   ['optimizer', 'lr', 'batch-size', 'epochs', 'l1', 'l2'].forEach((id) => on(id, 'change', () => saveHash(readSettings())));
-  on('token', 'input', () => setToken($('token').value));
-  setToken($('token').value);
+  on('token', 'input', () => { api.token = $('token').value.trim(); });
+  api.token = $('token').value.trim();
   on('train', 'click', train);
   on('pause', 'click', () => { S.running = false; buttons(); setStatus('pausing…'); });
   on('step', 'click', () => guarded(round));
@@ -529,9 +553,8 @@ function init() {
   window.addEventListener('hashchange', () => { writeSettings(fromHash(location.hash), layerRow); loadData(); });
   let resize = 0;
   window.addEventListener('resize', () => { clearTimeout(resize); resize = setTimeout(() => S.sets && drawPicture(readSettings()), 100); });
-  onRequest(() => setTimeout(refreshCurl, 0));
   initSweep((cols) => { S.focus = cols; if (S.sets) drawPicture(readSettings()); });
-  initChain({ showError: (t) => { $('ad-error').textContent = t; $('ad-error').hidden = false; },
+  initChain({ client: api, showError: (t) => { $('ad-error').textContent = t; $('ad-error').hidden = false; },
     clearError: () => { $('ad-error').hidden = true; } });
   loadData();
   buttons();

@@ -1,6 +1,6 @@
 // The chain-rule panel: POST /autodiff, then the tape (forward order) and the
 // reverse sweep one accumulation at a time, highlighting the nodes involved.
-import { call, ApiError } from './api.js';
+import { GradserveError } from './gradserve.js';
 import { $, el } from './dom.js';
 
 const fmt = (v) => (v === null || v === undefined ? '—' : Number.isInteger(v) ? String(v) : Number(v).toPrecision(6));
@@ -117,7 +117,7 @@ function renderSummary(resp) {
   box.append(el('p', `Sweeps for the whole gradient: forward mode ${s.forward} (one per input, ${s.inputs} inputs), reverse mode ${s.reverse} (one per output). A network's loss has one output and millions of inputs: that is why training uses reverse mode — back-propagation.`, 'note'));
 }
 
-export function initChain({ showError, clearError }) {
+export function initChain({ client, showError, clearError }) {
   const run = async () => {
     clearError();
     $('ad-result').hidden = true;
@@ -130,7 +130,7 @@ export function initChain({ showError, clearError }) {
     }
     const expr = $('ad-expression').value;
     try {
-      const resp = await call('/autodiff', { expression: expr, at });
+      const resp = await client.autodiff({ expression: expr, at });
       state = { resp, expr, step: 0 };
       renderSummary(resp);
       renderTape(resp);
@@ -138,7 +138,7 @@ export function initChain({ showError, clearError }) {
       $('ad-result').hidden = false;
       showStep(0);
     } catch (e) {
-      if (e instanceof ApiError && e.problem && Number.isInteger(e.problem.position)) {
+      if (e instanceof GradserveError && e.problem && Number.isInteger(e.problem.position)) {
         const p = e.problem.position;
         showError(`${e.message}\n${expr}\n${' '.repeat(p)}^ position ${p}`);
       } else {

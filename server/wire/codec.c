@@ -16,7 +16,7 @@
 #endif
 
 static const char *const DTYPES[] = {"float32", "float64"};
-static const char *const ENCODINGS[] = {"nested", "flat", "b64", "binary"};
+static const char *const ENCODINGS[] = {"nested", "flat", "b64", "binary", "ref"};
 
 static int index_of(const char *const *names, int n, const char *name)
 {
@@ -27,7 +27,7 @@ static int index_of(const char *const *names, int n, const char *name)
 
 const char *dtype_name(gs_dtype t) { return DTYPES[t == GS_FLOAT64]; }
 int dtype_from_name(const char *name) { return index_of(DTYPES, 2, name); }
-int encoding_from_name(const char *name) { return index_of(ENCODINGS, 4, name); }
+int encoding_from_name(const char *name) { return index_of(ENCODINGS, 5, name); }
 
 /* ---- binary tensors --------------------------------------------------- */
 
@@ -352,9 +352,98 @@ static int view_binary(const codec_ctx *c, const json_t *v, const char *ptr, ten
     return 1;
 }
 
+/* Grows an array of n elements of size to hold one more; 0 when out of memory. */
+static int reserve_one(void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) return 1;
+    size_t c = *cap ? *cap * 2 : 8;
+    void *a = srv_realloc(*arr, c * size);
+    if (!a) return 0;
+    *arr = a;
+    *cap = c;
+    return 1;
+}
+
+/* {"ref": "sha256:<hex>", "shape": [...], "dtype": "float32" | "float64" |
+ * "int64"}: the bytes the store holds under that digest, pinned until the
+ * request ends (codec_refs_free). A ref the store does not hold is noted
+ * (codec_refs_missing answers them all at once) and reads as zeros meanwhile,
+ * so that decoding goes on and finds every other missing ref and error. */
+static int view_ref(const codec_ctx *cx, const json_t *v, const char *ptr, tensor_view *t,
+                    diag *d)
+{
+    static const char DTYPE_NAMES[] = "must be \"float32\", \"float64\" or \"int64\"";
+    codec_refs *c = cx ? cx->refs : NULL;
+    const char *key;
+    const json_t *value;
+    char p[PTR_MAX];
+    int ok = 1;
+    json_object_foreach((json_t *)v, key, value) {
+        if (strcmp(key, "ref") && strcmp(key, "shape") && strcmp(key, "dtype")) {
+            ptr_key(p, ptr, key);
+            diag_invalid(d, p, "unknown key in a ref tensor (it takes ref, shape and dtype)");
+            ok = 0;
+        }
+    }
+    if (!ok || !view_shape(json_object_get(v, "shape"), ptr, t, d)) return 0;
+    const json_t *ref = json_object_get(v, "ref"), *dt = json_object_get(v, "dtype");
+    unsigned char digest[DIGEST_BYTES];
+    ptr_key(p, ptr, "ref");
+    if (!json_is_string(ref) || !ref_parse(json_string_value(ref), json_string_length(ref), digest)) {
+        diag_invalid(d, p, "must be \"sha256:\" and 64 lowercase hex digits");
+        return 0;
+    }
+    const char *dname = json_is_string(dt) ? json_string_value(dt) : "";
+    int k = dtype_from_name(dname);
+    t->ref_int64 = strcmp(dname, "int64") == 0;
+    if (k < 0 && !t->ref_int64) {
+        ptr_key(p, ptr, "dtype");
+        diag_invalid(d, p, dt ? DTYPE_NAMES : "is required with ref");
+        return 0;
+    }
+    if (!c) { /* decoding outside a request's runner (nobody to answer 409) */
+        diag_invalid(d, ptr, "refs are read only in requests to the server");
+        return 0;
+    }
+    t->enc = ENC_REF;
+    t->b64_dtype = k < 0 ? GS_FLOAT64 : (gs_dtype)k; /* int64: 8 bytes an element too */
+    store_entry *e = c->store ? store_pin(c->store, digest, 1) : NULL;
+    if (!e) {
+        if (!reserve_one((void **)&c->missing, &c->cap_missing, c->n_missing,
+                         sizeof *c->missing)) {
+            diag_set(d, 500, "internal", "out of memory noting a missing ref");
+            return 0;
+        }
+        missing_ref *m = &c->missing[c->n_missing++];
+        snprintf(m->pointer, sizeof m->pointer, "%s", ptr);
+        memcpy(m->digest, digest, DIGEST_BYTES);
+        t->ref_missing = 1;
+        return 1;
+    }
+    if (!reserve_one((void **)&c->pins, &c->cap_pins, c->n_pins, sizeof *c->pins)) {
+        store_unpin(c->store, e);
+        diag_set(d, 500, "internal", "out of memory pinning a ref");
+        return 0;
+    }
+    c->pins[c->n_pins++] = e;
+    size_t len, need = SIZE_MAX;
+    t->bytes = store_entry_bytes(e, &len);
+    /* int64 elements are 8 bytes, as float64's (b64_dtype above) */
+    if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), &need) || need != len) {
+        char sh[64];
+        shape_text(sh, sizeof sh, t->dim, t->rank);
+        ptr_key(p, ptr, "ref");
+        diag_invalid(d, p, "holds %zu bytes; shape %s of %s needs %zu", len, sh, dname,
+                     need == SIZE_MAX ? 0 : need);
+        return 0;
+    }
+    return 1;
+}
+
 static int view_object(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
                        diag *d)
 {
+    if (json_object_get(v, "ref")) return view_ref(c, v, ptr, t, d);
     const json_t *data = json_object_get(v, "data"), *b64 = json_object_get(v, "b64");
     const json_t *bin = json_object_get(v, "binary_data_size");
     const char *key;
@@ -417,8 +506,8 @@ int tensor_view_of(const codec_ctx *c, const json_t *v, const char *ptr, tensor_
     if (json_is_object(v)) return view_object(c, v, ptr, t, d);
     diag_invalid(d, ptr,
                  "must be a tensor: nested arrays, {\"shape\", \"data\"}, "
-                 "{\"shape\", \"dtype\", \"b64\"} or {\"shape\", \"dtype\", "
-                 "\"binary_data_size\"}");
+                 "{\"shape\", \"dtype\", \"b64\"}, {\"shape\", \"dtype\", "
+                 "\"binary_data_size\"} or {\"ref\", \"shape\", \"dtype\"}");
     return 0;
 }
 
@@ -459,7 +548,7 @@ static void element_ptr(char out[PTR_MAX], const tensor_view *t, const char *ptr
     char p[PTR_MAX];
     if (t->enc == ENC_B64) {
         ptr_key(out, ptr, "b64");
-    } else if (t->enc == ENC_BINARY) {
+    } else if (t->enc == ENC_BINARY || t->enc == ENC_REF) {
         snprintf(out, PTR_MAX, "%s", ptr);
     } else if (t->enc == ENC_FLAT) {
         ptr_key(p, ptr, "data");
@@ -665,7 +754,7 @@ static int read_binary(const tensor_view *t, const char *ptr, gs_dtype dtype, vo
 const void *tensor_borrow(const tensor_view *t, gs_dtype dtype)
 {
     size_t es = gs_dtype_size(dtype);
-    int bytes_ready = t->enc == ENC_BINARY ||
+    int bytes_ready = t->enc == ENC_BINARY || (t->enc == ENC_REF && !t->ref_int64) ||
                       (t->enc == ENC_B64 && t->bytes && t->b64_bytes == t->count * es);
     if (!bytes_ready || !t->bytes || t->packed || t->b64_dtype != dtype ||
         (uintptr_t)t->bytes % es ||
@@ -695,10 +784,28 @@ static int read_packed(const tensor_view *t, const char *ptr, gs_dtype dtype, vo
     return 1;
 }
 
+/* A ref's bytes, as read_binary reads a binary tensor's. */
+static int read_ref(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+{
+    if (t->ref_int64) {
+        char p[PTR_MAX];
+        ptr_key(p, ptr, "dtype");
+        diag_invalid(d, p, "int64 is only for class-index targets; this tensor takes float32 "
+                           "or float64");
+        return 0;
+    }
+    if (t->ref_missing) { /* answered 409 before any compute: codec_refs_missing */
+        memset(dst, 0, t->count * gs_dtype_size(dtype));
+        return 1;
+    }
+    return read_binary(t, ptr, dtype, dst, d);
+}
+
 int tensor_read(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
 {
     if (t->packed) return read_packed(t, ptr, dtype, dst, d);
     switch (t->enc) {
+    case ENC_REF: return read_ref(t, ptr, dtype, dst, d);
     case ENC_NESTED: return read_nested(t, ptr, dtype, dst, d);
     case ENC_B64: return read_b64(t, ptr, dtype, dst, d);
     case ENC_BINARY: return read_binary(t, ptr, dtype, dst, d);
@@ -713,6 +820,22 @@ int tensor_read(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst
 int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, int64_t *dst,
                        diag *d)
 {
+    if (t->enc == ENC_REF && t->ref_int64) { /* the integers themselves */
+        if (t->ref_missing) {
+            memset(dst, 0, t->count * sizeof *dst);
+            return 1;
+        }
+        memcpy(dst, t->bytes, t->count * sizeof *dst);
+        for (size_t i = 0; i < t->count; i++)
+            if (dst[i] < 0 || (uint64_t)dst[i] >= classes) {
+                char p[PTR_MAX];
+                ptr_key(p, ptr, "ref");
+                diag_invalid(d, p, "element %zu is %lld: a class index is an integer in 0..%zu",
+                             i, (long long)dst[i], classes - 1);
+                return 0;
+            }
+        return 1;
+    }
     double *v = srv_malloc(t->count ? t->count * sizeof *v : 1);
     if (!v) {
         diag_set(d, 500, "internal", "out of memory decoding labels");
@@ -731,6 +854,47 @@ int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, in
     }
     srv_free(v);
     return ok;
+}
+
+void codec_refs_free(codec_refs *refs)
+{
+    for (size_t i = 0; i < refs->n_pins; i++) store_unpin(refs->store, refs->pins[i]);
+    srv_free(refs->pins);
+    srv_free(refs->missing);
+    memset(refs, 0, sizeof *refs);
+}
+
+int codec_refs_missing(const codec_refs *c, diag *d, char **errors_json, size_t *len)
+{
+    if (!c->n_missing || d->status) return 0;
+    jw w;
+    jw_init(&w);
+    jw_array(&w);
+    for (size_t i = 0; i < c->n_missing; i++) {
+        char ref[REF_TEXT_LEN + 1];
+        ref_text(ref, c->missing[i].digest);
+        jw_object(&w);
+        jw_key(&w, "pointer");
+        jw_string(&w, c->missing[i].pointer);
+        jw_key(&w, "detail");
+        jw_string(&w, "not in the tensor store");
+        jw_key(&w, "ref");
+        jw_string(&w, ref);
+        jw_end(&w);
+    }
+    jw_end(&w);
+    *errors_json = jw_take(&w, len);
+    if (!*errors_json) {
+        diag_set(d, 500, "internal", "out of memory listing the missing refs");
+        return 1;
+    }
+    diag_set(d, 409, "missing-refs",
+             "%zu tensor ref%s of this request %s not in the tensor store; PUT %s to "
+             "/tensors/{ref} and send the request again.",
+             c->n_missing, c->n_missing == 1 ? "" : "s", c->n_missing == 1 ? "is" : "are",
+             c->n_missing == 1 ? "it" : "them");
+    d->errors_json = *errors_json;
+    return 1;
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -807,4 +971,44 @@ size_t first_nonfinite(const void *data, gs_dtype dtype, size_t n)
         if (!isfinite(v)) return i;
     }
     return n;
+}
+
+int tensor_write_ref(jw *w, tensor_store *store, gs_dtype dtype, const void *data, size_t rank,
+                     const size_t *dim, diag *d)
+{
+    size_t count = 1;
+    for (size_t k = 0; k < rank; k++) count *= dim[k];
+    size_t bytes = count * gs_dtype_size(dtype);
+    unsigned char digest[DIGEST_BYTES];
+    void *copy = srv_malloc(bytes ? bytes : 1);
+    if (!copy || !sha256_of(data, bytes, digest)) {
+        srv_free(copy);
+        diag_set(d, 500, "internal", "out of memory putting an answer's tensor in the store");
+        return 0;
+    }
+    memcpy(copy, data, bytes);
+    store_put_result r = store ? store_put(store, digest, copy, bytes) : STORE_TOO_BIG;
+    if (!store) srv_free(copy);
+    if (r == STORE_NO_MEMORY) {
+        diag_set(d, 500, "internal", "out of memory putting an answer's tensor in the store");
+        return 0;
+    }
+    if (r == STORE_TOO_BIG || r == STORE_FULL) {
+        size_t budget = store ? store_budget(store) : 0;
+        diag_limit(d, "tensor_store_bytes", (double)budget, "/encoding",
+                   "an answer's tensor of %zu bytes does not fit in the tensor store (%zu "
+                   "bytes%s); ask for another encoding",
+                   bytes, budget, r == STORE_FULL ? ", held by running requests" : "");
+        return 0;
+    }
+    char ref[REF_TEXT_LEN + 1];
+    ref_text(ref, digest);
+    jw_object(w);
+    jw_key(w, "ref");
+    jw_string(w, ref);
+    write_shape(w, rank, dim);
+    jw_key(w, "dtype");
+    jw_string(w, dtype_name(dtype));
+    jw_end(w);
+    return 1;
 }

@@ -1,5 +1,7 @@
-/* Tensors between JSON and the core's buffers, in the three encodings of the
- * API: nested arrays, {shape, data} and {shape, dtype, b64}. Decoding reads
+/* Tensors between JSON and the core's buffers, in the encodings of the API:
+ * nested arrays, {shape, data}, {shape, dtype, b64}, {shape, dtype,
+ * binary_data_size} and {ref, shape, dtype} (bytes held by the tensor store,
+ * store/store.h). Decoding reads
  * the shape first, so the caller can check sizes against its limits before
  * anything of the tensor's size is allocated. */
 #ifndef GS_SERVER_CODEC_H
@@ -12,11 +14,39 @@
 #include "gradserve.h"
 #include "wire/fastjson.h"
 #include "wire/json_writer.h"
+#include "store/store.h"
 #include "wire/problem.h"
 
 #define TENSOR_MAX_RANK 4
 
-typedef enum { ENC_NESTED = 0, ENC_FLAT, ENC_B64, ENC_BINARY } tensor_encoding;
+typedef enum { ENC_NESTED = 0, ENC_FLAT, ENC_B64, ENC_BINARY, ENC_REF } tensor_encoding;
+
+/* A ref the store did not hold, where the request named it. */
+typedef struct {
+    char pointer[PTR_MAX];
+    unsigned char digest[DIGEST_BYTES];
+} missing_ref;
+
+/* The refs of one request: the store they are read from (NULL: none, every
+ * ref is missing), the entries pinned until the request ends, and the refs
+ * the store did not hold. Owned by the request's runner (compute_run), which
+ * frees it with codec_refs_free once the answer is written. */
+typedef struct {
+    tensor_store *store;
+    store_entry **pins;
+    size_t n_pins, cap_pins;
+    missing_ref *missing;
+    size_t n_missing, cap_missing;
+} codec_refs;
+
+void codec_refs_free(codec_refs *refs);
+
+/* The refs the request named that the store does not hold, all of them: 0
+ * when there are none (or d holds another problem already, which comes
+ * first); else 1 with d a 409 missing-refs whose errors (one per ref, with
+ * its pointer and ref) are the JSON array put in *errors_json (free(); d
+ * points at it, so it must live as long as d is rendered). */
+int codec_refs_missing(const codec_refs *refs, diag *d, char **errors_json, size_t *len);
 
 /* What the decoder knows of one request beyond its JSON tree: the arrays
  * fastjson read straight into doubles, and the binary tensors after the JSON
@@ -33,6 +63,7 @@ typedef struct {
     const json_t **bin_obj;          /* binary tensor objects, in text order */
     size_t *bin_off;                 /* and their offsets into bin */
     size_t n_bin;
+    codec_refs *refs; /* set after codec_open; NULL: refs are refused (400) */
 } codec_ctx;
 
 /* The "scan the body" stage of a request: body[0, json_len) is JSON (all of
@@ -62,6 +93,9 @@ typedef struct {
                                    fastjson decoded: b64_bytes of them */
     size_t b64_bytes;
     unsigned finite;            /* b64 that fastjson decoded: its FJ_FINITE_* bits */
+    int ref_int64;              /* ref: int64 bytes (class indices only), b64_dtype unused */
+    int ref_missing;            /* ref the store does not hold: reads as zeros, and the
+                                   request gets 409 before computing (codec_refs_missing) */
 } tensor_view;
 
 /* Reads the shape of v (at pointer ptr, in the request that c opened; NULL:
@@ -100,6 +134,12 @@ int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, in
  * values are the caller's to refuse first unless enc is ENC_B64. */
 void tensor_write(jw *w, tensor_encoding enc, gs_dtype dtype, const void *data, size_t rank,
                   const size_t *dim);
+
+/* "encoding": "ref": puts the bytes of data (rank 1 to TENSOR_MAX_RANK, dims
+ * dim) into store and writes {"ref", "shape", "dtype"}. 1, or 0 with d filled
+ * (422 when the store cannot take it, 500 out of memory). */
+int tensor_write_ref(jw *w, tensor_store *store, gs_dtype dtype, const void *data, size_t rank,
+                     const size_t *dim, diag *d);
 
 /* Index of the first non-finite element of data[n], or n if all are finite. */
 size_t first_nonfinite(const void *data, gs_dtype dtype, size_t n);

@@ -135,6 +135,12 @@ static void separate(jw *w)
     w->has_items[w->depth] = 1;
 }
 
+void jw_raw_value(jw *w, const char *s, size_t n)
+{
+    separate(w);
+    jw_raw(w, s, n);
+}
+
 static void open_container(jw *w, char open, char close)
 {
     separate(w);

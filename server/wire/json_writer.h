@@ -37,6 +37,8 @@ char *jw_take_with_binary(jw *w, size_t *len, size_t *json_len);
 char *jw_take_parts(jw *w, size_t *len, char **bin, size_t *bin_len);
 
 void jw_raw(jw *w, const char *s, size_t n);
+/* A value written already (valid JSON), placed as jw_string places one. */
+void jw_raw_value(jw *w, const char *s, size_t n);
 void jw_object(jw *w); /* { */
 void jw_array(jw *w);  /* [ */
 void jw_end(jw *w);    /* } or ] (whichever is open) */

@@ -127,6 +127,9 @@ static const struct {
     {"domain-error", "Outside the domain"},
     {"saturated", "Service saturated"},
     {"draining", "Service draining"},
+    {"missing-refs", "Tensors not in the store"},
+    {"bad-digest", "Bad digest"},
+    {"store-full", "Tensor store full"},
 };
 
 const char *problem_title(const char *slug)
@@ -222,7 +225,10 @@ char *problem_render(const diag *d, const char *request_id, size_t *len)
         jw_key(&w, "op");
         put_text(&w, d->op ? d->op : "");
     }
-    if (d->n) {
+    if (d->errors_json) {
+        jw_key(&w, "errors");
+        jw_raw_value(&w, d->errors_json, strlen(d->errors_json));
+    } else if (d->n) {
         jw_key(&w, "errors");
         jw_array(&w);
         for (size_t i = 0; i < d->n; i++) {

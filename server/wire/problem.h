@@ -34,6 +34,8 @@ typedef struct {
     const char *op;
     size_t n, dropped;
     diag_entry errors[DIAG_MAX];
+    const char *errors_json; /* instead of errors: a JSON array written already (409
+                                missing-refs: one entry per ref, codec.h); not owned */
 } diag;
 
 /* Appends pointer + "/" + key (escaped per RFC 6901) or + "/" + index. */

@@ -29,7 +29,11 @@ export function loadContract(path) {
       new RegExp(`^${k.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`).test(path)) || null;
   }
 
-  function checkRequest(method, path, contentType, body) {
+  // body: the text, or for a binary body (application/octet-stream) its
+  // bytes, whose JSON header (headerLength bytes, as
+  // Inference-Header-Content-Length says) is checked as the JSON document; a
+  // binary body without the header (a tensor's bytes) is not JSON to check.
+  function checkRequest(method, path, contentType, body, headerLength) {
     const key = pathKey(path);
     if (!key) return `${method} ${path}: not in the contract`;
     const op = doc.paths[key][method.toLowerCase()];
@@ -37,6 +41,14 @@ export function loadContract(path) {
     if (!op.requestBody) return body ? `${method} ${path}: a body the contract does not take` : null;
     const mt = (contentType || '').split(';')[0].trim();
     if (!op.requestBody.content[mt]) return `${method} ${path}: content type ${mt} not documented`;
+    if (mt === 'application/octet-stream') {
+      if (headerLength === undefined) return null;
+      if (!op.requestBody.content['application/json']) return `${method} ${path}: a JSON header the contract does not take`;
+      if (!body) return `${method} ${path}: a binary body that could not be read`;
+      const n = Number(headerLength);
+      if (!(n > 0 && n <= body.length)) return `${method} ${path}: Inference-Header-Content-Length ${headerLength} for ${body.length} bytes`;
+      return checkRequest(method, path, 'application/json', new TextDecoder().decode(body.subarray(0, n)));
+    }
     let json;
     try { json = JSON.parse(body); } catch (e) { return `${method} ${path}: body is not JSON (${e.message})`; }
     const v = validator(['paths', key, method.toLowerCase(), 'requestBody', 'content', 'application/json', 'schema']);

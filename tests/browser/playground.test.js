@@ -62,9 +62,13 @@ function watch(page) {
     if (req.method() === 'POST') {
       traffic.inflight++;
       traffic.maxInflight = Math.max(traffic.maxInflight, traffic.inflight);
-      const body = req.postData() || '';
-      traffic.posts.push({ path: u.pathname, body, accept: req.headers()['accept'] });
-      const err = contract.checkRequest(req.method(), u.pathname, req.headers()['content-type'], body);
+    }
+    if (req.method() === 'POST' || req.method() === 'PUT') {
+      const h = req.headers();
+      const binary = /^application\/octet-stream/.test(h['content-type'] || '');
+      const body = binary ? req.postDataBuffer() : req.postData() || '';
+      if (req.method() === 'POST') traffic.posts.push({ path: u.pathname, body, accept: h['accept'] });
+      const err = contract.checkRequest(req.method(), u.pathname, h['content-type'], body, h['inference-header-content-length']);
       if (err) (invalidBody ? traffic.expected : traffic.violations).push(err);
     }
   });
@@ -113,7 +117,9 @@ async function trainTo(page, target, timeout = 120000) {
   }, target, { timeout, polling: 'raf' });
   const [acc, epochs] = await seen.jsonValue();
   await page.click('#pause');
-  await page.waitForFunction(() => !document.getElementById('train').disabled, null, { timeout: 20000 });
+  // Train comes back at once; "paused" once the round under way has ended
+  await page.waitForFunction(() => !document.getElementById('train').disabled &&
+    document.getElementById('run-state').textContent === 'paused', null, { timeout: 20000 });
   return { acc, epochs };
 }
 
@@ -328,8 +334,10 @@ async function main() {
     expectErrors = false;
     const epoch = Number(await text(page, '#epoch'));
     await page.click('#step');
-    // the whole step, its follow-up requests included, before the next check counts requests
-    await page.waitForFunction((e) => document.getElementById('error').hidden && Number(document.getElementById('epoch').textContent) > e && document.getElementById('run-state').textContent === 'paused', epoch, { timeout: 10000 });
+    await page.waitForFunction(() => document.getElementById('error').hidden, null, { timeout: 10000 });
+    // the whole round, so that none of its requests lands in the next check
+    await page.waitForFunction((e) => Number(document.getElementById('epoch').textContent) > e &&
+      document.getElementById('run-state').textContent === 'paused', epoch, { timeout: 15000 });
   });
 
   await check('a_bad_data_setting_is_named_and_sends_nothing', async () => {
@@ -532,6 +540,69 @@ async function main() {
     await p2.selectOption('#curl-route', '/train');
     assert((await p2.locator('#curl').innerText()).includes(`Authorization: Bearer ${TOKEN}`), 'curl lacks the token');
     await p2.close();
+  });
+
+  // The page's own module, /static/gradserve.js (clients/js/gradserve.js), used
+  // from the page's context the way another page would: typed arrays through
+  // binary and b64 bodies equal the plain JSON answer bit for bit, and a
+  // streamed /train counts its epochs.
+  const XOR_NET = { inputs: 2, layers: [{ units: 3, activation: 'tanh' }, { units: 1, activation: 'sigmoid' }], loss: 'binary_cross_entropy' };
+  const XOR_PARAMS = [{ weight: [[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]], bias: [0, 0.1, 0] }, { weight: [[0.5, -0.5, 0.25]], bias: [0] }];
+  const XOR_X = [0, 0, 0, 1, 1, 0, 1, 1], XOR_Y = [0, 1, 1, 0];
+  // The float32 bits of numbers, to compare answers exactly.
+  const bits = (a) => Array.from(new Uint32Array(Float32Array.from(a.flat(Infinity)).buffer));
+  const inPage = (encoding) => page.evaluate(async ([net, params, x, y, enc]) => {
+    const { Client, tensor, Tensor } = await import('/static/gradserve.js');
+    const gs = new Client();
+    const body = { network: net, params, inputs: tensor(new Float32Array(x), [4, 2]), targets: tensor(new Float32Array(y), [4, 1]),
+      return: { outputs: true } };
+    const r = await gs.gradients(body, { encoding: enc });
+    const b = (t) => (t instanceof Tensor ? { shape: t.shape, type: t.data.constructor.name, bits: Array.from(new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length)) } : null);
+    const epochs = [];
+    const tr = await gs.train({ ...body, return: undefined, optimizer: { name: 'adam', lr: 0.1 }, epochs: 4, batch_size: 2 },
+      { encoding: enc, onEpoch: (l) => epochs.push(l.epoch) });
+    return { loss: r.loss, dW: b(r.gradients[0].weight), out: b(r.outputs), epochs, trained: b(tr.params[1].weight) };
+  }, [XOR_NET, XOR_PARAMS, XOR_X, XOR_Y, encoding]);
+
+  await check('the_client_module_works_in_the_page', async () => {
+    const hand = await post(URL_OPEN, '/gradients', { network: XOR_NET, params: XOR_PARAMS, inputs: [[0, 0], [0, 1], [1, 0], [1, 1]],
+      targets: [[0], [1], [1], [0]], return: { outputs: true } });
+    const handTrain = await post(URL_OPEN, '/train', { network: XOR_NET, params: XOR_PARAMS, inputs: [[0, 0], [0, 1], [1, 0], [1, 1]],
+      targets: [[0], [1], [1], [0]], optimizer: { name: 'adam', lr: 0.1 }, epochs: 4, batch_size: 2 });
+    const n = traffic.posts.length;
+    for (const enc of ['binary', 'b64']) {
+      const r = await inPage(enc);
+      assert(r.loss === hand.loss, `${enc}: loss ${r.loss} vs ${hand.loss}`);
+      assert(r.dW && r.dW.type === 'Float32Array' && r.dW.shape.join() === '3,2', `${enc}: dW ${JSON.stringify(r.dW)}`);
+      assert(r.dW.bits.join() === bits(hand.gradients[0].weight).join(), `${enc}: dW differs from the JSON answer`);
+      assert(r.out.bits.join() === bits(hand.outputs).join(), `${enc}: outputs differ`);
+      assert(r.epochs.join() === '1,2,3,4', `${enc}: epochs ${r.epochs}`);
+      assert(r.trained.bits.join() === bits(handTrain.params[1].weight).join(), `${enc}: trained weights differ`);
+    }
+    const sent = traffic.posts.slice(n);
+    assert(sent.some((p) => p.path === '/gradients' && Buffer.isBuffer(p.body)), 'no binary body went out');
+    assert(sent.some((p) => p.path === '/train' && /x-ndjson/.test(p.accept || '')), 'no streamed /train went out');
+  });
+
+  await check('the_client_module_uses_refs_in_the_page', async () => {
+    const b64 = await inPage('b64');
+    expectErrors = true; // the 409 is logged by Chromium
+    const r = await page.evaluate(async ([net, params, x, y]) => {
+      const { Client, tensor } = await import('/static/gradserve.js');
+      const gs = new Client();
+      const inputs = tensor(new Float32Array(x), [4, 2]);
+      const body = { network: net, params, inputs, targets: tensor(new Float32Array(y), [4, 1]), return: { outputs: true } };
+      const log = [];
+      const traced = new Client({ onRequest: ({ method, route }) => log.push(`${method} ${route}`) });
+      const x0 = await gs.putTensor(inputs);
+      await gs.deleteTensor(x0); // the first request misses it: 409, upload, again
+      const a = await traced.gradients(body, { encoding: 'ref' });
+      const dW = await traced.getTensor(a.gradients[0].weight);
+      return { log, ref: a.gradients[0].weight.ref, loss: a.loss, bits: Array.from(new Uint32Array(dW.data.buffer, dW.data.byteOffset, dW.data.length)) };
+    }, [XOR_NET, XOR_PARAMS, XOR_X, XOR_Y]).finally(() => { expectErrors = false; });
+    assert(/^sha256:[0-9a-f]{64}$/.test(r.ref), `ref ${r.ref}`);
+    assert(r.loss === b64.loss && r.bits.join() === b64.dW.bits.join(), 'the ref answer differs from the b64 one');
+    assert(/^POST \/gradients(, PUT \/tensors\/sha256:[0-9a-f]{64})+, POST \/gradients, GET \/tensors\//.test(r.log.join(', ')), `requests: ${r.log.join(', ')}`);
   });
 
   await check('no_console_errors', async () => {

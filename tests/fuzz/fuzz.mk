@@ -69,4 +69,4 @@ $(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJ)
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_SRV_LIB) $(FUZZ_CORE_LIB) \
                     $(FUZZ_JANSSON)
 	$(FUZZ_CC) $(FUZZ_INC) -Iserver -Icore $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
-	    $(FUZZ_SRV_LIB) $(FUZZ_CORE_LIB) $(FUZZ_JANSSON) $(BLAS_LIBS) -lpthread -lm
+	    $(FUZZ_SRV_LIB) $(FUZZ_CORE_LIB) $(FUZZ_JANSSON) $(BLAS_LIBS) -lcrypto -lpthread -lm

@@ -42,6 +42,11 @@ static server_options fuzz_opts;
 static atomic_int fuzz_no_abort;
 
 /* Defaults with small limits, so that every input runs in milliseconds. */
+/* The store refs are read from and "encoding": "ref" answers go to: small,
+ * so that eviction runs too. It holds one tensor of 4 float32s from the
+ * start (request.dict's ref), so that fuzzed refs can hit as well as miss. */
+static tensor_store *fuzz_store;
+
 static void fuzz_setup(void)
 {
     static int done;
@@ -58,6 +63,13 @@ static void fuzz_setup(void)
     fuzz_opts.max_steps = 64;
     fuzz_opts.max_gradcheck_cost = 1e6;
     fuzz_opts.max_request_seconds = 0;
+    fuzz_store = store_new(1 << 16);
+    float four[4] = {1, 2, 3, 4};
+    unsigned char digest[DIGEST_BYTES];
+    void *copy = malloc(sizeof four);
+    if (!fuzz_store || !copy || !sha256_of(four, sizeof four, digest)) abort();
+    memcpy(copy, four, sizeof four);
+    store_put(fuzz_store, digest, copy, sizeof four);
     fuzz_opts.ad_limits.max_length = 1024;
     fuzz_opts.ad_limits.max_nodes = 512;
 }
@@ -98,7 +110,7 @@ static void fuzz_compute_one(const uint8_t *data, size_t size)
     if (!size) return;
     fuzz_setup();
     const route_def *r = fuzz_route(data[0]);
-    compute_env env = {.opts = &fuzz_opts, .abort = &fuzz_no_abort};
+    compute_env env = {.opts = &fuzz_opts, .abort = &fuzz_no_abort, .store = fuzz_store};
     compute_result res;
     long fail_at = fuzz_fail_at(data[0]);
     srv_alloc_fail_at(fail_at, 0);
@@ -110,6 +122,9 @@ static void fuzz_compute_one(const uint8_t *data, size_t size)
         json_t *j = json_loadb(res.body, res.len, JSON_REJECT_DUPLICATES, NULL);
         FUZZ_REQUIRE(json_is_object(j)); /* nothing non-finite slipped into the JSON */
         json_decref(j);
+    } else if (res.status == 409) { /* missing refs: the errors array in the body */
+        FUZZ_REQUIRE(res.body && res.d.errors_json == res.body && res.d.slug);
+        fuzz_check_problem(&res.d);
     } else {
         /* 400 invalid, 422 over a limit / diverged / non-finite; 500 only
          * when an allocation was made to fail */

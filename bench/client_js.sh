@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The JavaScript client on Fashion-MNIST chunks (bench/client_js.mjs), printed as
+# a markdown section on stdout; run by bench/run.sh (section "clientjs"), or
+# alone: BUILD=build bench/client_js.sh. Needs node and Debian's
+# dataset-fashion-mnist (`make bench` installs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+. tests/lib/start_server.sh
+log=$(mktemp)
+pid=
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$log"' EXIT
+start_server "$BUILD/gradserve" "$log" --blas-threads 1 ||
+    { echo "the server did not start:" >&2; cat "$log" >&2; exit 1; }
+echo "client_js.mjs against 127.0.0.1:$port" >&2
+node bench/client_js.mjs "http://127.0.0.1:$port" "${BENCH_ROUNDS:-2}"

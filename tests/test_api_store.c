@@ -1,0 +1,890 @@
+/* API tests of the tensor store (docs/tensor-store.md) against the real
+ * binary: PUT/HEAD/GET/DELETE and their statuses, least-recently-used
+ * eviction under a small --tensor-store-bytes with its metrics, refs in
+ * /gradients, /forward and /train (with optimizer_state) giving the same
+ * bytes as every inline encoding, "encoding": "ref" answers fetched back by
+ * GET, one 409 listing every missing ref, auth, a DELETE while a request reads
+ * the entry, concurrent PUTs of one digest, and hostile input. Every
+ * response is checked against openapi.yaml (api_call). */
+#include <openssl/evp.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "http/estimate.h"
+#include "lib/apitest.h"
+#include "wire/codec.h"
+
+static const char *const OCTETS[] = {"Content-Type: application/octet-stream", NULL};
+
+/* "sha256:<hex>" of n bytes, computed here with OpenSSL, not by the server. */
+static void ref_of(const void *data, size_t n, char out[72])
+{
+    unsigned char d[32];
+    unsigned len = 0;
+    EVP_Digest(data, n, d, &len, EVP_sha256(), NULL);
+    strcpy(out, "sha256:");
+    for (int i = 0; i < 32; i++) sprintf(out + 7 + 2 * i, "%02x", d[i]);
+}
+
+static void tensor_path(char out[96], const char *ref) { snprintf(out, 96, "/tensors/%s", ref); }
+
+/* PUT bytes on client c (api_cli when NULL); the status. */
+static long put_bytes(http_client *c, const void *data, size_t n, char ref[72])
+{
+    char path[96];
+    ref_of(data, n, ref);
+    tensor_path(path, ref);
+    http_response r;
+    json_decref(api_call(c, "PUT", path, OCTETS, data, n, -1, &r));
+    long status = r.status;
+    http_response_free(&r);
+    return status;
+}
+
+static long head_status(const char *ref)
+{
+    char path[96];
+    tensor_path(path, ref);
+    http_response r;
+    json_decref(api_call(NULL, "HEAD", path, NULL, NULL, 0, -1, &r));
+    long status = r.status;
+    http_response_free(&r);
+    return status;
+}
+
+static double metric(const char *name)
+{
+    char *m = api_metrics_text(api_srv.port);
+    double v = m ? api_metric_value(m, name) : -1;
+    free(m);
+    return v;
+}
+
+/* n deterministic float32s, distinct per seed. */
+static float *floats(size_t n, unsigned seed)
+{
+    float *v = malloc(n * sizeof *v);
+    uint64_t x = 0x9e3779b97f4a7c15ull * (seed + 1);
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        v[i] = (float)((double)(x >> 11) / 9007199254740992.0 - 0.5);
+    }
+    return v;
+}
+
+/* ---- the routes ---------------------------------------------------------------- */
+
+static void test_put_head_get_delete(void)
+{
+    float *v = floats(1000, 1);
+    char ref[72], path[96];
+    CHECK(put_bytes(NULL, v, 4000, ref) == 201, "first PUT");
+    http_response r;
+    json_t *j = api_call(NULL, "PUT", (tensor_path(path, ref), path), OCTETS, (char *)v, 4000, 200,
+                         NULL);
+    CHECK(j && !strcmp(json_string_value(json_object_get(j, "ref")) ?: "", ref) &&
+              json_integer_value(json_object_get(j, "bytes")) == 4000,
+          "second PUT answers {ref, bytes}");
+    json_decref(j);
+
+    json_decref(api_call(NULL, "HEAD", path, NULL, NULL, 0, 200, &r));
+    const char *cl = http_header_get(&r, "Content-Length");
+    CHECK(cl && atoi(cl) == 4000 && r.body_len == 0, "HEAD: Content-Length %s, %zu body bytes",
+          cl ? cl : "-", r.body_len);
+    http_response_free(&r);
+    json_decref(api_call(NULL, "GET", path, NULL, NULL, 0, 200, &r));
+    CHECK(r.body_len == 4000 && !memcmp(r.body, v, 4000), "GET gives back the %zu bytes",
+          r.body_len);
+    CHECK(!strcmp(http_header_get(&r, "Content-Type") ?: "", "application/octet-stream"),
+          "GET content type");
+    http_response_free(&r);
+
+    json_decref(api_call(NULL, "DELETE", path, NULL, NULL, 0, 204, NULL));
+    json_decref(api_call(NULL, "DELETE", path, NULL, NULL, 0, 404, NULL));
+    json_decref(api_call(NULL, "GET", path, NULL, NULL, 0, 404, NULL));
+    CHECK(head_status(ref) == 404, "HEAD after DELETE");
+    /* an empty tensor is a tensor too */
+    CHECK(put_bytes(NULL, "", 0, ref) == 201, "empty PUT");
+    json_decref(api_call(NULL, "DELETE", (tensor_path(path, ref), path), NULL, NULL, 0, 204, NULL));
+    free(v);
+}
+
+/* A wrong digest, a digest that is not lowercase hex, a wrong type: 4xx,
+ * nothing stored. */
+static void test_put_refusals(void)
+{
+    float *v = floats(64, 2);
+    char ref[72], path[96];
+    ref_of(v, 256, ref);
+    char wrong[72];
+    strcpy(wrong, ref);
+    wrong[10] = wrong[10] == '0' ? '1' : '0';
+    double entries = metric("gradserve_tensor_store_entries");
+    tensor_path(path, wrong);
+    json_t *p = api_call(NULL, "PUT", path, OCTETS, (char *)v, 256, 400, NULL);
+    CHECK(p && !strcmp(api_problem_slug(p), "bad-digest"), "wrong digest: bad-digest");
+    json_decref(p);
+    CHECK(head_status(wrong) == 404 && head_status(ref) == 404, "a wrong digest stored nothing");
+    char upper[96];
+    snprintf(upper, sizeof upper, "/tensors/sha256:");
+    for (int i = 0; i < 64; i++) upper[16 + i] = (char)toupper((unsigned char)ref[7 + i]);
+    upper[80] = 0;
+    const char *bad[] = {upper, "/tensors/sha256:xyz", "/tensors/md5:0123",
+                         "/tensors/sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef00"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        p = api_call(NULL, "PUT", bad[i], OCTETS, (char *)v, 256, 400, NULL);
+        CHECK(p && !strcmp(api_problem_slug(p), "bad-digest"), "%s: bad-digest", bad[i]);
+        json_decref(p);
+        json_decref(api_call(NULL, "GET", bad[i], NULL, NULL, 0, 400, NULL));
+    }
+    json_decref(api_call(NULL, "PUT", "/tensors/", OCTETS, (char *)v, 256, 404, NULL));
+    json_decref(api_call(NULL, "GET", "/tensors/sha256:/x", NULL, NULL, 0, 404, NULL));
+    const char *json_type[] = {"Content-Type: application/json", NULL};
+    tensor_path(path, ref);
+    json_decref(api_call(NULL, "PUT", path, json_type, (char *)v, 256, 415, NULL));
+    json_decref(api_call(NULL, "POST", path, OCTETS, (char *)v, 256, 405, NULL));
+    CHECK(metric("gradserve_tensor_store_entries") == entries, "nothing stored");
+    free(v);
+}
+
+/* ---- bit-identical answers across encodings ------------------------------------- */
+
+/* A tensor of the test requests: float32 values, 1-D or 2-D. */
+typedef struct {
+    const float *v;
+    size_t rank, dim[2];
+} tens;
+
+static size_t tens_count(const tens *t) { return t->rank == 1 ? t->dim[0] : t->dim[0] * t->dim[1]; }
+
+typedef struct {
+    char *buf;
+    size_t len;
+} bytes;
+
+static void bytes_add(bytes *b, const void *p, size_t n)
+{
+    b->buf = realloc(b->buf, b->len + n + 1);
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+}
+
+static json_t *shape_json(const tens *t)
+{
+    json_t *s = json_array();
+    for (size_t k = 0; k < t->rank; k++) json_array_append_new(s, json_integer((json_int_t)t->dim[k]));
+    return s;
+}
+
+/* t in encoding enc ("nested", "flat", "b64", "binary": its bytes appended
+ * to bin, "ref": PUT to the server). */
+static json_t *enc_tensor(const tens *t, const char *enc, bytes *bin)
+{
+    size_t n = tens_count(t);
+    if (!strcmp(enc, "nested") || !strcmp(enc, "flat")) {
+        json_t *flat = json_array();
+        for (size_t i = 0; i < n; i++) json_array_append_new(flat, json_real(t->v[i]));
+        if (!strcmp(enc, "flat")) return json_pack("{s:o,s:o}", "shape", shape_json(t), "data", flat);
+        if (t->rank == 1) return flat;
+        json_t *rows = json_array();
+        for (size_t r = 0; r < t->dim[0]; r++) {
+            json_t *row = json_array();
+            for (size_t c = 0; c < t->dim[1]; c++)
+                json_array_append(row, json_array_get(flat, r * t->dim[1] + c));
+            json_array_append_new(rows, row);
+        }
+        json_decref(flat);
+        return rows;
+    }
+    if (!strcmp(enc, "b64")) {
+        char *text = malloc(base64_encoded_len(4 * n) + 1);
+        base64_encode(text, (const unsigned char *)t->v, 4 * n);
+        text[base64_encoded_len(4 * n)] = 0;
+        json_t *j = json_pack("{s:o,s:s,s:s}", "shape", shape_json(t), "dtype", "float32", "b64", text);
+        free(text);
+        return j;
+    }
+    if (!strcmp(enc, "binary")) {
+        bytes_add(bin, t->v, 4 * n);
+        return json_pack("{s:o,s:s,s:I}", "shape", shape_json(t), "dtype", "float32",
+                         "binary_data_size", (json_int_t)(4 * n));
+    }
+    char ref[72];
+    long st = put_bytes(NULL, t->v, 4 * n, ref);
+    CHECK(st == 201 || st == 200, "PUT for a ref: %ld", st);
+    return json_pack("{s:s,s:o,s:s}", "ref", ref, "shape", shape_json(t), "dtype", "float32");
+}
+
+/* The test network 5-7-3 (tanh, linear) with mse, its tensors and an Adam
+ * state to resume from. */
+typedef struct {
+    tens x, t, w1, b1, w2, b2, m[4], s[4];
+} net_case;
+
+static void case_make(net_case *c, size_t rows)
+{
+    c->x = (tens){floats(rows * 5, 10), 2, {rows, 5}};
+    c->t = (tens){floats(rows * 3, 11), 2, {rows, 3}};
+    c->w1 = (tens){floats(35, 12), 2, {7, 5}};
+    c->b1 = (tens){floats(7, 13), 1, {7, 0}};
+    c->w2 = (tens){floats(21, 14), 2, {3, 7}};
+    c->b2 = (tens){floats(3, 15), 1, {3, 0}};
+    tens *p[4] = {&c->w1, &c->b1, &c->w2, &c->b2};
+    for (int i = 0; i < 4; i++) {
+        c->m[i] = *p[i];
+        c->m[i].v = floats(tens_count(p[i]), 20 + i);
+        c->s[i] = *p[i];
+        float *sq = floats(tens_count(p[i]), 30 + i);
+        for (size_t k = 0; k < tens_count(p[i]); k++) sq[k] = sq[k] * sq[k]; /* >= 0 */
+        c->s[i].v = sq;
+    }
+}
+
+static void case_free(net_case *c)
+{
+    const tens *all[] = {&c->x, &c->t, &c->w1, &c->b1, &c->w2, &c->b2,
+                         &c->m[0], &c->m[1], &c->m[2], &c->m[3],
+                         &c->s[0], &c->s[1], &c->s[2], &c->s[3]};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) free((void *)all[i]->v);
+}
+
+static json_t *params_json(const tens *p, const char *enc, bytes *bin)
+{
+    json_t *l0 = json_object(), *l1 = json_object();
+    json_object_set_new(l0, "weight", enc_tensor(&p[0], enc, bin));
+    json_object_set_new(l0, "bias", enc_tensor(&p[1], enc, bin));
+    json_object_set_new(l1, "weight", enc_tensor(&p[2], enc, bin));
+    json_object_set_new(l1, "bias", enc_tensor(&p[3], enc, bin));
+    return json_pack("[o,o]", l0, l1);
+}
+
+/* The request for route with its tensors in `in`, answers asked in `out`;
+ * binary requests come with their bytes after the JSON. The tensors are
+ * added in the order of the text, as binary tensors take their bytes. */
+static void post_case(const net_case *c, const char *route, const char *in, const char *out,
+                      long want, http_response *r)
+{
+    bytes bin = {0};
+    json_t *q = json_object();
+    json_object_set_new(q, "network", json_pack("{s:i,s:[{s:i,s:s},{s:i,s:s}],s:s}", "inputs", 5,
+                                                "layers", "units", 7, "activation", "tanh",
+                                                "units", 3, "activation", "linear", "loss", "mse"));
+    tens p[4] = {c->w1, c->b1, c->w2, c->b2};
+    json_object_set_new(q, "params", params_json(p, in, &bin));
+    json_object_set_new(q, "inputs", enc_tensor(&c->x, in, &bin));
+    json_object_set_new(q, "targets", enc_tensor(&c->t, in, &bin));
+    json_object_set_new(q, "encoding", json_string(out));
+    if (!strcmp(route, "/train")) {
+        json_object_set_new(q, "optimizer", json_pack("{s:s,s:f}", "name", "adam", "lr", 0.01));
+        json_object_set_new(q, "epochs", json_integer(2));
+        json_object_set_new(q, "batch_size", json_integer(4));
+        /* one after the other: binary tensors take their bytes in text order */
+        json_t *m = params_json(c->m, in, &bin), *sq = params_json(c->s, in, &bin);
+        json_object_set_new(q, "optimizer_state",
+                            json_pack("{s:i,s:{s:o,s:o}}", "step", 3, "buffers", "exp_avg", m,
+                                      "exp_avg_sq", sq));
+    }
+    char *text = json_dumps(q, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(q);
+    bytes body = {0};
+    bytes_add(&body, text, strlen(text));
+    char ihcl[64];
+    snprintf(ihcl, sizeof ihcl, "Inference-Header-Content-Length: %zu", strlen(text));
+    const char *binary_headers[] = {OCTETS[0], ihcl, NULL};
+    if (bin.len) bytes_add(&body, bin.buf, bin.len);
+    json_decref(api_call(NULL, "POST", route, bin.len ? binary_headers : NULL, body.buf, body.len,
+                         want, r));
+    free(text);
+    free(body.buf);
+    free(bin.buf);
+}
+
+/* Replaces every {"ref", "shape", "dtype"} in an answer by the b64 tensor of
+ * the bytes GET gives for it: the answer "encoding": "b64" would have given. */
+static json_t *refs_fetched(json_t *v, int *fetched)
+{
+    if (json_is_array(v)) {
+        json_t *a = json_array(), *e;
+        size_t i;
+        json_array_foreach(v, i, e) json_array_append_new(a, refs_fetched(e, fetched));
+        return a;
+    }
+    if (!json_is_object(v)) return json_incref(v);
+    const char *ref = json_string_value(json_object_get(v, "ref"));
+    if (ref) {
+        char path[96];
+        http_response r;
+        tensor_path(path, ref);
+        json_decref(api_call(NULL, "GET", path, NULL, NULL, 0, 200, &r));
+        char *text = malloc(base64_encoded_len(r.body_len) + 1);
+        base64_encode(text, (const unsigned char *)r.body, r.body_len);
+        text[base64_encoded_len(r.body_len)] = 0;
+        json_t *t = json_pack("{s:O,s:O,s:s}", "shape", json_object_get(v, "shape"), "dtype",
+                              json_object_get(v, "dtype"), "b64", text);
+        free(text);
+        http_response_free(&r);
+        (*fetched)++;
+        return t;
+    }
+    json_t *o = json_object(), *m;
+    const char *k;
+    json_object_foreach(v, k, m) json_object_set_new(o, k, refs_fetched(m, fetched));
+    return o;
+}
+
+/* Each route with its tensors nested, flat, b64, binary and as refs: the same
+ * bytes back (answers in b64, compared as whole bodies); and the answer as
+ * refs, fetched by GET, equal to the b64 one. */
+static void test_refs_bit_identical(void)
+{
+    static const char *const ROUTES_[] = {"/gradients", "/forward", "/train"};
+    static const char *const ENCS[] = {"nested", "flat", "b64", "binary", "ref"};
+    net_case c;
+    case_make(&c, 12);
+    for (size_t ri = 0; ri < 3; ri++) {
+        http_response base;
+        post_case(&c, ROUTES_[ri], "b64", "b64", 200, &base);
+        for (size_t e = 0; e < sizeof ENCS / sizeof *ENCS; e++) {
+            http_response r;
+            post_case(&c, ROUTES_[ri], ENCS[e], "b64", 200, &r);
+            CHECK(r.body_len == base.body_len && !memcmp(r.body, base.body, r.body_len),
+                  "%s with %s tensors: the answer differs from b64's", ROUTES_[ri], ENCS[e]);
+            http_response_free(&r);
+        }
+        http_response r;
+        post_case(&c, ROUTES_[ri], "ref", "ref", 200, &r);
+        json_t *got = json_loadb(r.body, r.body_len, 0, NULL), *want = json_loadb(base.body, base.body_len, 0, NULL);
+        int fetched = 0;
+        json_t *as_b64 = got ? refs_fetched(got, &fetched) : NULL;
+        int tensors = ri == 0 ? 4 : ri == 1 ? 1 : 12; /* grads; outputs; params + 2 x state */
+        CHECK(fetched == tensors, "%s: %d refs in the answer, want %d", ROUTES_[ri], fetched, tensors);
+        CHECK(as_b64 && want && json_equal(as_b64, want),
+              "%s: the answer's refs fetched back differ from the b64 answer", ROUTES_[ri]);
+        json_decref(got);
+        json_decref(want);
+        json_decref(as_b64);
+        http_response_free(&r);
+        http_response_free(&base);
+    }
+    case_free(&c);
+}
+
+/* Class indices as an int64 ref mean what the same indices inline mean. */
+static void test_int64_labels(void)
+{
+    int64_t labels[4] = {2, 0, 1, 2};
+    char ref[72];
+    CHECK(put_bytes(NULL, labels, sizeof labels, ref) == 201, "PUT labels");
+    const char *fmt = "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":3,\"activation\":\"softmax\"}],"
+                      "\"loss\":\"cross_entropy\"},\"init\":{\"seed\":3},\"encoding\":\"b64\","
+                      "\"inputs\":[[1,2],[3,-4],[0.5,0],[-1,-1]],\"targets\":%s}";
+    char inline_body[512], ref_body[600], t[160];
+    snprintf(inline_body, sizeof inline_body, fmt, "[2,0,1,2]");
+    snprintf(t, sizeof t, "{\"ref\":\"%s\",\"shape\":[4],\"dtype\":\"int64\"}", ref);
+    snprintf(ref_body, sizeof ref_body, fmt, t);
+    http_response a, b;
+    json_decref(api_call(NULL, "POST", "/gradients", NULL, inline_body, strlen(inline_body), 200, &a));
+    json_decref(api_call(NULL, "POST", "/gradients", NULL, ref_body, strlen(ref_body), 200, &b));
+    CHECK(a.body_len == b.body_len && !memcmp(a.body, b.body, a.body_len),
+          "int64 labels by ref differ from inline labels");
+    http_response_free(&a);
+    http_response_free(&b);
+    /* out of range: 400 naming the ref */
+    int64_t bad[4] = {2, 0, 3, 2};
+    CHECK(put_bytes(NULL, bad, sizeof bad, ref) == 201, "PUT bad labels");
+    snprintf(t, sizeof t, "{\"ref\":\"%s\",\"shape\":[4],\"dtype\":\"int64\"}", ref);
+    snprintf(ref_body, sizeof ref_body, fmt, t);
+    json_t *p = api_call(NULL, "POST", "/gradients", NULL, ref_body, strlen(ref_body), 400, NULL);
+    api_check_problem(p, 400, "/targets/ref", "labels out of range");
+    json_decref(p);
+}
+
+/* ---- 409 ---------------------------------------------------------------------- */
+
+/* A /train whose 18 tensors are all refs the store lacks: one 409 naming
+ * each by pointer and ref; after PUTting exactly those, the same request
+ * answers 200. Misses and hits are counted. */
+static void test_409_lists_every_missing_ref(void)
+{
+    net_case c;
+    case_make(&c, 6);
+    /* fresh values: nothing of them is in the store yet */
+    float *fresh[14];
+    tens *all[] = {&c.x, &c.t, &c.w1, &c.b1, &c.w2, &c.b2, &c.m[0], &c.m[1], &c.m[2], &c.m[3],
+                   &c.s[0], &c.s[1], &c.s[2], &c.s[3]};
+    for (int i = 0; i < 14; i++) {
+        fresh[i] = floats(tens_count(all[i]), 500 + i);
+        if (i >= 10)
+            for (size_t k = 0; k < tens_count(all[i]); k++) fresh[i][k] *= fresh[i][k];
+        free((void *)all[i]->v);
+        all[i]->v = fresh[i];
+    }
+    json_t *q = json_object();
+    char refs[14][72];
+    for (int i = 0; i < 14; i++) ref_of(all[i]->v, 4 * tens_count(all[i]), refs[i]);
+#define R(i) json_pack("{s:s,s:o,s:s}", "ref", refs[i], "shape", shape_json(all[i]), "dtype", "float32")
+    json_object_set_new(q, "network", json_pack("{s:i,s:[{s:i,s:s},{s:i,s:s}],s:s}", "inputs", 5,
+                                                "layers", "units", 7, "activation", "tanh",
+                                                "units", 3, "activation", "linear", "loss", "mse"));
+    json_object_set_new(q, "params", json_pack("[{s:o,s:o},{s:o,s:o}]", "weight", R(2), "bias", R(3),
+                                               "weight", R(4), "bias", R(5)));
+    json_object_set_new(q, "inputs", R(0));
+    json_object_set_new(q, "targets", R(1));
+    json_object_set_new(q, "optimizer", json_pack("{s:s}", "name", "adam"));
+    json_object_set_new(q, "encoding", json_string("ref"));
+    json_object_set_new(
+        q, "optimizer_state",
+        json_pack("{s:i,s:{s:[{s:o,s:o},{s:o,s:o}],s:[{s:o,s:o},{s:o,s:o}]}}", "step", 1, "buffers",
+                  "exp_avg", "weight", R(6), "bias", R(7), "weight", R(8), "bias", R(9),
+                  "exp_avg_sq", "weight", R(10), "bias", R(11), "weight", R(12), "bias", R(13)));
+#undef R
+    static const char *const PTRS[14] = {
+        "/inputs", "/targets", "/params/0/weight", "/params/0/bias", "/params/1/weight",
+        "/params/1/bias", "/optimizer_state/buffers/exp_avg/0/weight",
+        "/optimizer_state/buffers/exp_avg/0/bias", "/optimizer_state/buffers/exp_avg/1/weight",
+        "/optimizer_state/buffers/exp_avg/1/bias", "/optimizer_state/buffers/exp_avg_sq/0/weight",
+        "/optimizer_state/buffers/exp_avg_sq/0/bias",
+        "/optimizer_state/buffers/exp_avg_sq/1/weight",
+        "/optimizer_state/buffers/exp_avg_sq/1/bias"};
+    double misses = metric("gradserve_tensor_store_misses_total");
+    double hits = metric("gradserve_tensor_store_hits_total");
+    json_t *p = api_post("/train", q, 409);
+    CHECK(p && !strcmp(api_problem_slug(p), "missing-refs"), "409 missing-refs");
+    json_t *errs = json_object_get(p, "errors");
+    CHECK(json_array_size(errs) == 14, "%zu missing refs listed, want 14", json_array_size(errs));
+    for (int i = 0; i < 14; i++) {
+        int found = 0;
+        size_t k;
+        json_t *e;
+        json_array_foreach(errs, k, e)
+            found |= !strcmp(json_string_value(json_object_get(e, "pointer")) ?: "", PTRS[i]) &&
+                     !strcmp(json_string_value(json_object_get(e, "ref")) ?: "", refs[i]);
+        CHECK(found, "409 does not list %s with its ref", PTRS[i]);
+    }
+    json_decref(p);
+    CHECK(metric("gradserve_tensor_store_misses_total") == misses + 14, "misses counted");
+    /* the client uploads what was listed and sends the same request again */
+    for (int i = 0; i < 14; i++) {
+        char r[72];
+        put_bytes(NULL, all[i]->v, 4 * tens_count(all[i]), r);
+    }
+    json_t *a = api_post("/train", q, 200);
+    CHECK(a && json_string_value(json_object_get(
+                  json_object_get(json_array_get(json_object_get(a, "params"), 0), "weight"), "ref")),
+          "the retried /train answers refs");
+    json_decref(a);
+    CHECK(metric("gradserve_tensor_store_hits_total") == hits + 14, "hits counted");
+    json_decref(q);
+    case_free(&c);
+}
+
+/* ---- hostile input ---------------------------------------------------------------- */
+
+/* 10,000 refs in one request, refs of the wrong length, refs with extra keys:
+ * clear 4xx, the server alive, the store unchanged. */
+static void test_hostile_refs(void)
+{
+    float v[4] = {1, 2, 3, 4};
+    char ref[72];
+    put_bytes(NULL, v, sizeof v, ref);
+    double entries = metric("gradserve_tensor_store_entries");
+    size_t cap = 10000 * 200 + 512;
+    char *body = malloc(cap), *p = body;
+    p += sprintf(p, "{\"network\":{\"inputs\":10000,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],"
+                    "\"loss\":\"mse\"},\"targets\":[[1]],\"inputs\":[[");
+    for (int i = 0; i < 10000; i++)
+        p += sprintf(p, "%s{\"ref\":\"%s\",\"shape\":[1],\"dtype\":\"float32\"}", i ? "," : "", ref);
+    p += sprintf(p, "]]}");
+    json_t *prob = api_call(NULL, "POST", "/gradients", NULL, body, (size_t)(p - body), 400, NULL);
+    api_check_problem(prob, 400, "/inputs/0/0", "10,000 refs in inputs");
+    json_decref(prob);
+    /* 10,000 missing refs where tensors do go (params of 10,000 layers): the
+     * layer limit answers first */
+    p = body;
+    p += sprintf(p, "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],"
+                    "\"loss\":\"mse\"},\"inputs\":[[1,2]],\"targets\":[[1]],\"params\":[");
+    for (int i = 0; i < 10000; i++)
+        p += sprintf(p, "%s{\"weight\":{\"ref\":\"sha256:%064x\",\"shape\":[1,2],\"dtype\":\"float32\"}}",
+                     i ? "," : "", i);
+    p += sprintf(p, "]}");
+    prob = api_call(NULL, "POST", "/gradients", NULL, body, (size_t)(p - body), 400, NULL);
+    api_check_problem(prob, 400, "/params", "10,000 refs in params");
+    json_decref(prob);
+    free(body);
+
+    char req[700];
+    snprintf(req, sizeof req,
+             "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],"
+             "\"loss\":\"mse\"},\"targets\":[[1],[2]],\"inputs\":{\"ref\":\"%s\",\"shape\":[2,3],"
+             "\"dtype\":\"float32\"}}", ref);
+    prob = api_post_text("/gradients", req, 400);
+    api_check_problem(prob, 400, "/inputs/ref", "shape not matching the bytes");
+    json_decref(prob);
+    snprintf(req, sizeof req,
+             "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],"
+             "\"loss\":\"mse\"},\"targets\":[[1]],\"inputs\":{\"ref\":\"%s\",\"shape\":[1,2],"
+             "\"dtype\":\"float64\"}}", ref);
+    prob = api_post_text("/gradients", req, 200); /* 16 bytes: one float64 row of 2 */
+    json_decref(prob);
+    snprintf(req, sizeof req,
+             "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],"
+             "\"loss\":\"mse\"},\"targets\":[[1],[2]],\"inputs\":{\"ref\":\"%s\",\"shape\":[2,2],"
+             "\"dtype\":\"float32\",\"b64\":\"AAAA\"}}", ref);
+    prob = api_post_text("/gradients", req, 400);
+    api_check_problem(prob, 400, "/inputs/b64", "a ref with an extra key");
+    json_decref(prob);
+    json_decref(api_call(NULL, "GET", "/health/live", NULL, NULL, 0, 200, NULL));
+    CHECK(metric("gradserve_tensor_store_entries") == entries, "the store changed");
+}
+
+/* ---- a small store: limits and eviction -------------------------------------------- */
+
+static const char *const SMALL[] = {"--tensor-store-bytes", "65536", "--max-body-bytes", "131072",
+                                    NULL};
+
+/* 413 over the body limit (max_body_bytes) and over the whole store
+ * (tensor_store_bytes), from Content-Length and for a chunked body. */
+static void test_put_over_limits(void)
+{
+    char path[96] = "/tensors/sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    http_response r;
+    const char *expect[] = {OCTETS[0], "Expect: 100-continue", NULL};
+    int rc = http_request_upload(api_cli, "PUT", path, expect, 50LL * 1000 * 1000,
+                                 50u * 1000 * 1000, &r);
+    json_t *p = json_loadb(r.body ? r.body : "", r.body_len, 0, NULL);
+    CHECK(rc == 0 && r.status == 413 && !strcmp(json_string_value(json_object_get(p, "limit")) ?: "",
+                                                "max_body_bytes"),
+          "over the body limit: %ld %s", r.status, r.body ? r.body : "");
+    CHECK(r.bytes_sent < 1000000, "%zu body bytes were uploaded before the 413", r.bytes_sent);
+    CHECK(r.schema_error[0] == 0, "contract: %s", r.schema_error);
+    json_decref(p);
+    http_response_free(&r);
+    http_client *c = http_client_new(api_srv.port, NULL);
+    rc = http_request_upload(c, "PUT", path, OCTETS, 100000, 100000, &r);
+    p = json_loadb(r.body ? r.body : "", r.body_len, 0, NULL);
+    CHECK(rc == 0 && r.status == 413 &&
+              !strcmp(json_string_value(json_object_get(p, "limit")) ?: "", "tensor_store_bytes") &&
+              json_number_value(json_object_get(p, "limit_value")) == 65536,
+          "over the store budget: %ld %s", r.status, r.body ? r.body : "");
+    CHECK(r.schema_error[0] == 0, "contract: %s", r.schema_error);
+    json_decref(p);
+    http_response_free(&r);
+    http_client_free(c);
+    c = http_client_new(api_srv.port, NULL);
+    rc = http_request_upload(c, "PUT", path, OCTETS, -1, 100000, &r); /* chunked */
+    CHECK(rc == 0 && r.status == 413, "chunked over the store budget: %ld", r.status);
+    CHECK(r.schema_error[0] == 0, "contract: %s", r.schema_error);
+    http_response_free(&r);
+    http_client_free(c);
+    CHECK(metric("gradserve_tensor_store_entries") == 0, "nothing stored");
+    json_decref(api_call(NULL, "GET", "/health/live", NULL, NULL, 0, 200, NULL));
+}
+
+/* Five tensors of 16 KiB in a store of 64 KiB: the least recently used goes
+ * (the first, unless a GET made it recent); bytes never pass the budget. */
+static void test_lru_eviction(void)
+{
+    char refs[6][72];
+    float *v[6];
+    for (int i = 0; i < 6; i++) v[i] = floats(4096, 100 + i);
+    for (int i = 0; i < 4; i++) CHECK(put_bytes(NULL, v[i], 16384, refs[i]) == 201, "PUT %d", i);
+    CHECK(metric("gradserve_tensor_store_bytes") == 65536, "4 x 16 KiB held");
+    char path[96];
+    tensor_path(path, refs[0]);
+    json_decref(api_call(NULL, "GET", path, NULL, NULL, 0, 200, NULL)); /* 0 is now the most recent */
+    CHECK(put_bytes(NULL, v[4], 16384, refs[4]) == 201, "PUT 4");
+    CHECK(head_status(refs[1]) == 404, "the least recently used (1) was evicted");
+    /* HEAD is a use too: afterwards 0 is the least recently used */
+    CHECK(head_status(refs[0]) == 200 && head_status(refs[2]) == 200 &&
+              head_status(refs[3]) == 200 && head_status(refs[4]) == 200,
+          "the others are held");
+    CHECK(put_bytes(NULL, v[5], 16384, refs[5]) == 201, "PUT 5");
+    CHECK(head_status(refs[0]) == 404 && head_status(refs[2]) == 200, "then 0");
+    CHECK(metric("gradserve_tensor_store_evictions_total") == 2, "evictions counted: %g",
+          metric("gradserve_tensor_store_evictions_total"));
+    CHECK(metric("gradserve_tensor_store_entries") == 4 &&
+              metric("gradserve_tensor_store_bytes") == 65536,
+          "4 entries, 64 KiB after evictions");
+    CHECK(metric("gradserve_tensor_store_budget_bytes") == 65536, "budget shown");
+    for (int i = 0; i < 6; i++) free(v[i]);
+}
+
+/* "encoding": "ref" when an answer's tensor cannot fit in the store: 422
+ * naming tensor_store_bytes. */
+static void test_ref_answer_over_budget(void)
+{
+    const char *body = "{\"network\":{\"inputs\":200,\"layers\":[{\"units\":100,\"activation\":\"linear\"}],"
+                       "\"loss\":\"mse\"},\"init\":{\"seed\":1},\"encoding\":\"ref\",\"dtype\":\"float64\","
+                       "\"inputs\":{\"shape\":[1,200],\"data\":[%s]},\"targets\":{\"shape\":[1,100],\"data\":[%s]}}";
+    char zeros200[200 * 2], zeros100[100 * 2];
+    for (int i = 0; i < 200; i++) memcpy(zeros200 + 2 * i, "0,", 2);
+    zeros200[399] = 0; /* the last comma */
+    for (int i = 0; i < 100; i++) memcpy(zeros100 + 2 * i, "0,", 2);
+    zeros100[199] = 0;
+    char *req = malloc(strlen(body) + sizeof zeros200 + sizeof zeros100);
+    sprintf(req, body, zeros200, zeros100);
+    json_t *p = api_post_text("/gradients", req, 422); /* a 100 x 200 float64 weight: 160 kB */
+    CHECK(p && !strcmp(json_string_value(json_object_get(p, "limit")) ?: "", "tensor_store_bytes"),
+          "422 names tensor_store_bytes");
+    json_decref(p);
+    free(req);
+}
+
+/* ---- auth ---------------------------------------------------------------------- */
+
+static void test_auth_on_store_routes(void)
+{
+    const char *env[] = {"GRADSERVE_AUTH_TOKEN=s3cret", NULL};
+    if (api_start(NULL, env)) return;
+    check_begin("test_auth_on_store_routes");
+    float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    char ref[72], path[96];
+    ref_of(v, sizeof v, ref);
+    tensor_path(path, ref);
+    json_decref(api_call(NULL, "PUT", path, OCTETS, (char *)v, sizeof v, 401, NULL));
+    http_client *c = http_client_new(api_srv.port, "s3cret");
+    json_decref(api_call(c, "PUT", path, OCTETS, (char *)v, sizeof v, 201, NULL));
+    json_decref(api_call(NULL, "GET", path, NULL, NULL, 0, 401, NULL));
+    json_decref(api_call(NULL, "HEAD", path, NULL, NULL, 0, 401, NULL));
+    json_decref(api_call(NULL, "DELETE", path, NULL, NULL, 0, 401, NULL));
+    json_decref(api_call(c, "GET", path, NULL, NULL, 0, 200, NULL));
+    json_decref(api_call(c, "HEAD", path, NULL, NULL, 0, 200, NULL));
+    json_decref(api_call(c, "DELETE", path, NULL, NULL, 0, 204, NULL));
+    json_decref(api_call(NULL, "OPTIONS", path, NULL, NULL, 0, 204, NULL)); /* preflight: no token */
+    http_client_free(c);
+    check_end();
+    api_stop();
+}
+
+/* ---- concurrency ---------------------------------------------------------------- */
+
+typedef struct {
+    const char *route;
+    const char *body;
+    const void *data;
+    size_t len;
+    long status;
+    char *answer;
+    size_t answer_len;
+} job;
+
+static void *run_put(void *arg)
+{
+    job *j = arg;
+    http_client *c = http_client_new(api_srv.port, NULL);
+    char ref[72];
+    j->status = put_bytes(c, j->data, j->len, ref);
+    http_client_free(c);
+    return NULL;
+}
+
+/* Eight PUTs of the same 1 MiB at once: one stores it (201), the others
+ * find it held (200); one entry. */
+static void test_concurrent_puts_same_digest(void)
+{
+    size_t n = 1 << 18;
+    float *v = floats(n, 77);
+    double entries = metric("gradserve_tensor_store_entries");
+    job jobs[8];
+    pthread_t th[8];
+    for (int i = 0; i < 8; i++) {
+        jobs[i] = (job){.data = v, .len = 4 * n};
+        pthread_create(&th[i], NULL, run_put, &jobs[i]);
+    }
+    int created = 0, held = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        created += jobs[i].status == 201;
+        held += jobs[i].status == 200;
+    }
+    CHECK(created == 1 && held == 7, "%d created, %d held", created, held);
+    CHECK(metric("gradserve_tensor_store_entries") == entries + 1, "one entry");
+    free(v);
+}
+
+static void *run_post(void *arg)
+{
+    job *j = arg;
+    http_client *c = http_client_new(api_srv.port, NULL);
+    http_client_set_timeout(c, 120);
+    http_response r;
+    json_decref(api_call(c, "POST", j->route, NULL, j->body, strlen(j->body), 200, &r));
+    j->status = r.status;
+    j->answer = r.body;
+    j->answer_len = r.body_len;
+    r.body = NULL;
+    http_response_free(&r);
+    http_client_free(c);
+    return NULL;
+}
+
+/* A DELETE while a /train reads the entry: 204 at once, the entry gone for
+ * new requests, the running one finishes with the bytes it pinned (the same
+ * answer as with them inline), and the bytes are freed after it. */
+static void test_delete_while_in_use(void)
+{
+    size_t rows = 256;
+    float *x = floats(rows * 16, 90);
+    char ref[72], path[96];
+    double bytes0 = metric("gradserve_tensor_store_bytes");
+    CHECK(put_bytes(NULL, x, rows * 16 * 4, ref) == 201, "PUT inputs");
+    tensor_path(path, ref);
+    const char *fmt = "{\"network\":{\"inputs\":16,\"layers\":[{\"units\":64,\"activation\":\"tanh\"},"
+                      "{\"units\":64,\"activation\":\"tanh\"},{\"units\":1,\"activation\":\"linear\"}],"
+                      "\"loss\":\"mse\"},\"init\":{\"seed\":5},\"optimizer\":{\"name\":\"sgd\",\"lr\":0.001},"
+                      "\"epochs\":400,\"batch_size\":4,\"encoding\":\"b64\",\"inputs\":%s,"
+                      "\"targets\":{\"shape\":[%zu,1],\"data\":[%s]}}";
+    char *targets = malloc(rows * 2 + 1);
+    for (size_t i = 0; i < rows; i++) memcpy(targets + 2 * i, "1,", 2);
+    targets[2 * rows - 1] = 0; /* the last comma */
+    char inputs_ref[200];
+    snprintf(inputs_ref, sizeof inputs_ref, "{\"ref\":\"%s\",\"shape\":[%zu,16],\"dtype\":\"float32\"}",
+             ref, rows);
+    char *b64 = malloc(base64_encoded_len(rows * 64) + 1);
+    base64_encode(b64, (const unsigned char *)x, rows * 64);
+    b64[base64_encoded_len(rows * 64)] = 0;
+    char *inputs_b64 = malloc(strlen(b64) + 100);
+    sprintf(inputs_b64, "{\"shape\":[%zu,16],\"dtype\":\"float32\",\"b64\":\"%s\"}", rows, b64);
+    char *by_ref = malloc(strlen(fmt) + strlen(inputs_ref) + strlen(targets) + 64);
+    char *inline_ = malloc(strlen(fmt) + strlen(inputs_b64) + strlen(targets) + 64);
+    sprintf(by_ref, fmt, inputs_ref, rows, targets);
+    sprintf(inline_, fmt, inputs_b64, rows, targets);
+
+    job j = {.route = "/train", .body = by_ref};
+    pthread_t th;
+    pthread_create(&th, NULL, run_post, &j);
+    /* wait until it runs (its working set is counted), then delete */
+    int running = 0;
+    for (int k = 0; k < 2000 && !running; k++) {
+        running = metric("gradserve_memory_in_use_bytes") > 0;
+        if (!running) nanosleep(&(struct timespec){0, 2000000}, NULL);
+    }
+    CHECK(running, "the /train did not start");
+    json_decref(api_call(NULL, "DELETE", path, NULL, NULL, 0, 204, NULL));
+    int still = metric("gradserve_memory_in_use_bytes") > 0;
+    CHECK(head_status(ref) == 404, "deleted for new requests");
+    pthread_join(th, NULL);
+    if (!still) printf("  (the /train ended before the DELETE: the pin was not exercised)\n");
+    CHECK(j.status == 200, "the running /train: %ld", j.status);
+    http_response r;
+    json_decref(api_call(NULL, "POST", "/train", NULL, inline_, strlen(inline_), 200, &r));
+    CHECK(j.answer && r.body_len == j.answer_len && !memcmp(r.body, j.answer, r.body_len),
+          "the /train whose ref was deleted meanwhile answers as with its bytes inline");
+    http_response_free(&r);
+    CHECK(metric("gradserve_tensor_store_bytes") == bytes0, "the bytes were freed: %g, was %g",
+          metric("gradserve_tensor_store_bytes"), bytes0);
+    json_t *p = api_post_text("/train", by_ref, 409); /* and a new request misses it */
+    json_decref(p);
+    free(j.answer);
+    free(x), free(targets), free(b64), free(inputs_b64), free(by_ref), free(inline_);
+}
+
+/* ---- the admission estimate and the wire ------------------------------------------ */
+
+/* http/estimate.c reads a ref's shape as it reads any tensor's: the working
+ * set of a 1000-row ref is that of the same 1000 rows inline, less the text. */
+static void test_estimate_reads_ref_shape(void)
+{
+    const char *fmt = "{\"network\":{\"inputs\":784,\"layers\":[{\"units\":256,\"activation\":\"relu\"},"
+                      "{\"units\":10,\"activation\":\"linear\"}],\"loss\":\"cross_entropy\"},"
+                      "\"inputs\":{\"ref\":\"sha256:%064d\",\"shape\":[%d,784],\"dtype\":\"float32\"},"
+                      "\"targets\":{\"ref\":\"sha256:%064d\",\"shape\":[%d],\"dtype\":\"int64\"}}";
+    char a[600], b[600];
+    snprintf(a, sizeof a, fmt, 1, 10, 2, 10);
+    snprintf(b, sizeof b, fmt, 1, 10000, 2, 10000);
+    size_t small = estimate_request(route_find("/train", NULL), a, strlen(a), strlen(a), NULL).memory;
+    size_t big = estimate_request(route_find("/train", NULL), b, strlen(b), strlen(b), NULL).memory;
+    /* 9,990 more rows of 784 inputs are at least 9,990 x 784 x 4 bytes more */
+    CHECK(big - small >= (size_t)9990 * 784 * 4, "estimates %zu and %zu", small, big);
+}
+
+/* A /train of the issue's 784-256-128-10 network with Adam whose tensors
+ * are all refs, answering refs: the bytes each way. */
+static void test_wire_bytes_all_refs(void)
+{
+    size_t sizes[] = {256 * 784, 256, 128 * 256, 128, 10 * 128, 10};
+    size_t shapes[][2] = {{256, 784}, {256, 0}, {128, 256}, {128, 0}, {10, 128}, {10, 0}};
+    size_t rows = 512;
+    char body[8192], *p = body;
+    char ref[72];
+    p += sprintf(p, "{\"network\":{\"inputs\":784,\"layers\":[{\"units\":256,\"activation\":\"relu\"},"
+                    "{\"units\":128,\"activation\":\"relu\"},{\"units\":10,\"activation\":\"linear\"}],"
+                    "\"loss\":\"cross_entropy\"},\"optimizer\":{\"name\":\"adam\",\"lr\":0.001},"
+                    "\"batch_size\":128,\"epochs\":1,\"encoding\":\"ref\",");
+    float *x = floats(rows * 784, 7);
+    put_bytes(NULL, x, rows * 784 * 4, ref);
+    free(x);
+    p += sprintf(p, "\"inputs\":{\"ref\":\"%s\",\"shape\":[%zu,784],\"dtype\":\"float32\"},", ref, rows);
+    int64_t *labels = malloc(rows * sizeof *labels);
+    for (size_t i = 0; i < rows; i++) labels[i] = (int64_t)(i % 10);
+    put_bytes(NULL, labels, rows * 8, ref);
+    free(labels);
+    p += sprintf(p, "\"targets\":{\"ref\":\"%s\",\"shape\":[%zu],\"dtype\":\"int64\"},", ref, rows);
+    const char *slabs[] = {"params", "exp_avg", "exp_avg_sq"};
+    for (int s = 0; s < 3; s++) {
+        if (s == 1) p += sprintf(p, "\"optimizer_state\":{\"step\":1,\"buffers\":{");
+        p += sprintf(p, "%s\"%s\":[", s == 2 ? "," : "", slabs[s]);
+        for (int t = 0; t < 6; t++) {
+            float *v = floats(sizes[t], 40 + 6 * s + t);
+            if (s == 2)
+                for (size_t k = 0; k < sizes[t]; k++) v[k] *= v[k];
+            else
+                for (size_t k = 0; k < sizes[t]; k++) v[k] *= 0.1f;
+            put_bytes(NULL, v, sizes[t] * 4, ref);
+            free(v);
+            char shape[32];
+            if (shapes[t][1]) snprintf(shape, sizeof shape, "[%zu,%zu]", shapes[t][0], shapes[t][1]);
+            else snprintf(shape, sizeof shape, "[%zu]", shapes[t][0]);
+            p += sprintf(p, "%s\"%s\":{\"ref\":\"%s\",\"shape\":%s,\"dtype\":\"float32\"}%s",
+                         t % 2 ? "" : "{", t % 2 ? "bias" : "weight", ref, shape,
+                         t % 2 ? (t == 5 ? "}" : "},") : ",");
+        }
+        p += sprintf(p, "]%s", s == 0 ? "," : "");
+    }
+    p += sprintf(p, "}}}");
+    http_response r;
+    json_t *a = api_call(NULL, "POST", "/train", NULL, body, (size_t)(p - body), 200, &r);
+    printf("  /train 784-256-128-10 Adam, %zu rows, all refs, \"encoding\": \"ref\": "
+           "request %zu bytes, answer %zu bytes\n",
+           rows, (size_t)(p - body), r.body_len);
+    CHECK((size_t)(p - body) <= 4096, "request of %zu bytes", (size_t)(p - body));
+    CHECK(r.body_len <= 4096, "answer of %zu bytes", r.body_len);
+    json_decref(a);
+    http_response_free(&r);
+}
+
+int main(void)
+{
+    if (api_load_schema()) {
+        printf("FAIL load_openapi\n0 passed, 1 failed\n");
+        return 1;
+    }
+    if (api_start(NULL, NULL) == 0) {
+        RUN(test_put_head_get_delete);
+        RUN(test_put_refusals);
+        RUN(test_refs_bit_identical);
+        RUN(test_int64_labels);
+        RUN(test_409_lists_every_missing_ref);
+        RUN(test_hostile_refs);
+        RUN(test_concurrent_puts_same_digest);
+        RUN(test_delete_while_in_use);
+        RUN(test_estimate_reads_ref_shape);
+        RUN(test_wire_bytes_all_refs);
+        api_stop();
+    }
+    if (api_start(SMALL, NULL) == 0) {
+        RUN(test_put_over_limits);
+        RUN(test_lru_eviction);
+        RUN(test_ref_answer_over_budget);
+        api_stop();
+    }
+    test_auth_on_store_routes();
+    api_check_all_responses_valid();
+    schema_free(api_schema);
+    return CHECK_DONE();
+}
