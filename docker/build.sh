@@ -56,7 +56,8 @@ build() { # tag, dockerfile-in-context, then the context's paths
 case $what in
 all | gradserve)
     build "$image" docker/Dockerfile \
-        Makefile openapi.yaml include core server docker/Dockerfile docker/healthcheck.sh ;;&
+        Makefile openapi.yaml include core server clients/js/gradserve.js \
+        docker/Dockerfile docker/healthcheck.sh ;;&
 all | lb)
     (cd docker/nginx && build "$lb_image" Dockerfile Dockerfile nginx.conf healthcheck.sh) ;;
 gradserve) ;;
