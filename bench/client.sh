@@ -9,12 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
-if ! dpkg-query -W -f='${Status}' dataset-fashion-mnist 2>/dev/null | grep -q 'ok installed'; then
-    echo "installing Debian package dataset-fashion-mnist" >&2
-    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends dataset-fashion-mnist >&2
-fi
+. bench/lib/need_package.sh
+need_package dataset-fashion-mnist
 # shellcheck disable=SC2086
 OMP_WAIT_POLICY=PASSIVE "$PY" bench/client_fashion.py --server "$BUILD/gradserve" --threads 1 \
     --rounds "${BENCH_CLIENT_ROUNDS:-2}" ${BENCH_CLIENT_ARGS:-}

@@ -2,10 +2,12 @@
 # The JavaScript client on Fashion-MNIST chunks (bench/client_js.mjs), printed as
 # a markdown section on stdout; run by bench/run.sh (section "clientjs"), or
 # alone: BUILD=build bench/client_js.sh. Needs node and Debian's
-# dataset-fashion-mnist (`make bench` installs it).
+# dataset-fashion-mnist (installed when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
+. bench/lib/need_package.sh
+need_package dataset-fashion-mnist
 . tests/lib/start_server.sh
 log=$(mktemp)
 pid=
