@@ -12,24 +12,13 @@
 // with a token), OPENAPI (path of openapi.yaml).
 import { Client, Tensor, TensorRef, GradserveError, tensor, digest } from '../clients/js/gradserve.js';
 import { loadContract } from './browser/contract.js';
+import { check, assert, finish } from './browser/harness.js';
 
 const URL_OPEN = process.env.GS_URL;
 const URL_AUTH = process.env.GS_AUTH_URL;
 const TOKEN = process.env.GS_TOKEN || '';
 const contract = loadContract(process.env.OPENAPI || 'openapi.yaml');
 
-let passed = 0, failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`PASS ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}\n  ${String(e && e.stack ? e.stack : e).split('\n').join('\n  ')}`);
-  }
-}
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
 
 // ---- every exchange checked against the contract -------------------------------------
 
@@ -455,5 +444,4 @@ await check('every_exchange_matched_the_contract', async () => {
   assert(log.length > 30, `only ${log.length} requests checked`);
 });
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadContract } from './contract.js';
+import { check, fail, assert, finish } from './harness.js';
 
 const URL_OPEN = process.env.GS_URL;
 const URL_AUTH = process.env.GS_AUTH_URL;
@@ -27,18 +28,6 @@ const TOKEN = process.env.GS_TOKEN || '';
 const OUT = process.env.OUT || 'build/browser';
 const contract = loadContract(process.env.OPENAPI || 'openapi.yaml');
 
-let passed = 0, failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`PASS ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}\n  ${String(e && e.stack ? e.message : e).split('\n').join('\n  ')}`);
-  }
-}
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
 
 // ---- what the page sends and receives --------------------------------------------
 
@@ -624,8 +613,6 @@ async function main() {
 try {
   await main();
 } catch (e) {
-  failed++;
-  console.log(`FAIL browser_run\n  ${e.stack}`);
+  fail('browser_run', e);
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();
