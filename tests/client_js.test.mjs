@@ -4,13 +4,13 @@
 // ref encodings; a 409 (a tensor deleted from the store) is healed by one
 // upload and the same request again; the server's problem details arrive in a
 // GradserveError; /train streams its epochs, and an aborted stream stops the
-// server's training. Every response the client gets and every JSON request it
+// server's training; a 503 is sent again after its Retry-After. Every response the client gets and every JSON request it
 // sends is checked against openapi.yaml (tests/browser/contract.js).
 // Uses only what Node 18 has. Prints PASS/FAIL per check and a count line.
 //
 // Environment: GS_URL (a server without auth), GS_AUTH_URL and GS_TOKEN (one
-// with a token), OPENAPI (path of openapi.yaml).
-import { Client, Tensor, TensorRef, GradserveError, tensor, digest } from '../clients/js/gradserve.js';
+// with a token), GS_BUSY_URL (one worker, no queue), OPENAPI (path of openapi.yaml).
+import { Client, Tensor, TensorRef, GradserveError, tensor, digest, retryAfterSeconds, MAX_RETRY_AFTER_S } from '../clients/js/gradserve.js';
 import { loadContract } from './browser/contract.js';
 import { check, assert, finish } from './browser/harness.js';
 
@@ -344,6 +344,45 @@ await check('leaving_a_streamed_train_early_stops_the_servers_training', async (
 
 const haveStore = await storeRoutes();
 if (!haveStore) console.log('  (this server has no tensor store: the ref checks below fail until it does)');
+
+await check('a_503_is_sent_again_after_its_Retry_After', async () => {
+  // the busy server has one worker and no queue; a long /train (ended by its
+  // --max-request-seconds 2) holds the worker meanwhile
+  const busyUrl = process.env.GS_BUSY_URL;
+  const r = rng(61);
+  const inputs = Array.from({ length: 256 }, () => Array.from({ length: 64 }, () => Math.round((r() * 2 - 1) * 1000) / 1000));
+  const long = fetch(`${busyUrl}/train`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ network: { inputs: 64, layers: [{ units: 256, activation: 'relu' }, { units: 10, activation: 'linear' }], loss: 'cross_entropy' },
+      init: { seed: 1 }, epochs: 100000, batch_size: 256, optimizer: { name: 'sgd', lr: 0.01 }, inputs, targets: inputs.map((_, i) => i % 10) }) })
+    .then((res) => res.arrayBuffer());
+  let answered = false;
+  long.then(() => { answered = true; }, () => { answered = true; });
+  const metric = async (name) => {
+    const text = await (await fetch(`${busyUrl}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return Number(line.split(' ')[1]);
+  };
+  const until = Date.now() + 30000;
+  while (!answered && await metric('gradserve_memory_in_use_bytes') === 0) { // admitted
+    assert(Date.now() < until, 'the long /train never started');
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  assert(!answered, 'the long /train was answered before it could be waited on');
+  const body = { network: NET, params: params(), inputs: tensor(X, [ROWS, IN]) };
+  try {
+    await new Client({ url: busyUrl, busyRetries: 0, fetch: checkedFetch }).forward(body);
+    assert(false, 'no error');
+  } catch (e) {
+    assert(e instanceof GradserveError && e.status === 503 && /saturated$/.test(e.problem.type), `${e}`);
+  }
+  const patient = new Client({ url: busyUrl, fetch: checkedFetch });
+  const got = await patient.forward(body);
+  assert(patient.busyWaits >= 1, `busyWaits ${patient.busyWaits}`);
+  sameTensors(got.outputs, (await gs.forward(body)).outputs, 'outputs after waiting');
+  await long;
+  assert(retryAfterSeconds('2') === 2 && retryAfterSeconds(null) === 1 && retryAfterSeconds('soon') === 1, 'Retry-After forms');
+  assert(retryAfterSeconds('86400') === MAX_RETRY_AFTER_S && retryAfterSeconds('Wed, 21 Oct 2015 07:28:00 GMT') === 0, 'Retry-After bounds');
+});
 
 await check('putTensor_stores_once_by_digest_and_getTensor_reads_it_back', async () => {
   const data = randn(1000, 21);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The JavaScript client (clients/js/gradserve.js) in Node against the real
 # server binary on free loopback ports: one server without auth, one with a
-# token (tests/client_js.test.mjs says what it proves). Uses tests/browser's
+# token, one with a single worker and no queue (tests/client_js.test.mjs says what it proves). Uses tests/browser's
 # npm packages (ajv, yaml) to check every exchange against openapi.yaml,
 # installing them when missing. Prints PASS/FAIL per check and
 # "N passed, N failed"; exits 1 on failure.
@@ -27,6 +27,11 @@ OPEN_PORT=$port PIDS="$PIDS $pid"
 GRADSERVE_AUTH_TOKEN=$TOKEN start_server "$BIN" "$OUT/server-auth.log" ||
     fail_setup "the server with a token did not start (see $OUT/server-auth.log)"
 AUTH_PORT=$port PIDS="$PIDS $pid"
+# one worker and no queue: while a long /train holds it, 503 (the retry check)
+start_server "$BIN" "$OUT/server-busy.log" --max-concurrent 1 --queue-ms 0 --max-request-seconds 2 ||
+    fail_setup "the busy server did not start (see $OUT/server-busy.log)"
+BUSY_PORT=$port PIDS="$PIDS $pid"
 
 GS_URL="http://127.0.0.1:$OPEN_PORT" GS_AUTH_URL="http://127.0.0.1:$AUTH_PORT" GS_TOKEN=$TOKEN \
+GS_BUSY_URL="http://127.0.0.1:$BUSY_PORT" \
 OPENAPI=openapi.yaml ${NODE:-node} tests/client_js.test.mjs

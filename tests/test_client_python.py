@@ -11,6 +11,7 @@ Run by tests/test_client_python.sh, which starts the server. What is proven:
 - the store: upload once, HEAD/GET/DELETE, a tensor deleted behind the client's
   back is uploaded again on the 409 and the answer is unchanged; a Trainer whose
   server lost the weights it held recomputes them and ends where it would have;
+- a 503 (queue full) is sent again after its Retry-After, and answered;
 - a /train whose tensors are all refs, answered as refs: at most 4 KB each way besides
   the per-step losses (at most 20 bytes a step; see the test).
 Prints PASS/FAIL per test, then "N passed, N failed".
@@ -22,6 +23,8 @@ import json
 import os
 import re
 import sys
+import threading
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -48,10 +51,10 @@ def data(rows, seed=1):
     return x, labels, t
 
 
-def by_hand(method, path, body=None):
+def by_hand(method, path, body=None, url=URL):
     """(status, JSON answer) of a plain urllib request; body is sent as JSON."""
     data_ = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(URL + path, data=data_, method=method,
+    req = urllib.request.Request(url + path, data=data_, method=method,
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
@@ -60,6 +63,15 @@ def by_hand(method, path, body=None):
     except urllib.error.HTTPError as e:
         raw = e.read()
         return e.code, json.loads(raw) if raw else None
+
+
+def metric(url, name):
+    """The value of an unlabelled metric in the server's /metrics."""
+    with urllib.request.urlopen(url + "/metrics", timeout=60) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"no {name} in /metrics")
 
 
 def nested(params):
@@ -329,6 +341,54 @@ class Auth(WithServer):
             self.assertEqual(c.stats["uploads"], 2)  # inputs and labels, PUT with the token
         want = self.client("binary").gradients(NET, x, labels, init={"seed": 1})
         self.assertTrue(same(r, want))
+
+
+class Busy(WithServer):
+    """A server with one worker and no queue (--max-concurrent 1 --queue-ms 0) answers
+    503 with Retry-After while a long /train holds the worker (--max-request-seconds 2
+    ends it): the client waits and sends again."""
+
+    def test_503_waited_out_by_retry_after(self):
+        url = os.environ["GRADSERVE_BUSY_URL"]
+        rng = np.random.default_rng(17)
+        long_train = {"network": {"inputs": 64, "layers": [{"units": 256, "activation": "relu"},
+                                                          {"units": 10, "activation": "linear"}],
+                                  "loss": "cross_entropy"},
+                      "init": {"seed": 1}, "epochs": 100000, "batch_size": 256,
+                      "optimizer": {"name": "sgd", "lr": 0.01},
+                      "inputs": rng.standard_normal((256, 64)).round(3).tolist(),
+                      "targets": rng.integers(0, 10, 256).tolist()}
+        done = []
+        worker = threading.Thread(target=lambda: done.append(
+            by_hand("POST", "/train", long_train, url=url)[0]))
+        worker.start()
+        self.addCleanup(worker.join)
+        deadline = time.monotonic() + 30
+        while not done and metric(url, "gradserve_memory_in_use_bytes") == 0:  # admitted
+            self.assertLess(time.monotonic(), deadline, "the long /train never started")
+            time.sleep(0.01)
+        self.assertEqual(done, [], "the long /train was answered before it could be waited on")
+        x, labels, _ = data(20, seed=18)
+        with gradserve.Client(url, busy_retries=0) as c:
+            with self.assertRaises(gradserve.ProblemError) as cm:
+                c.gradients(NET, x, labels, init={"seed": 1})
+        self.assertEqual(cm.exception.status, 503)
+        self.assertTrue(cm.exception.type.endswith("saturated"), cm.exception.type)
+        with gradserve.Client(url) as c:
+            got = c.gradients(NET, x, labels, init={"seed": 1})
+            self.assertGreaterEqual(c.stats["busy_waits"], 1)
+        worker.join()
+        self.assertEqual(len(done), 1)  # the long /train was answered too
+        self.assertTrue(same(got, self.client().gradients(NET, x, labels, init={"seed": 1})))
+
+    def test_retry_after_header_forms(self):
+        from gradserve.client import _retry_after, MAX_RETRY_AFTER
+        self.assertEqual(_retry_after("2"), 2.0)
+        self.assertEqual(_retry_after(None), 1.0)
+        self.assertEqual(_retry_after("soon"), 1.0)
+        self.assertEqual(_retry_after("86400"), MAX_RETRY_AFTER)
+        past = "Wed, 21 Oct 2015 07:28:00 GMT"
+        self.assertEqual(_retry_after(past), 0.0)
 
 
 class Docs(WithServer):

@@ -318,14 +318,19 @@ export class Client {
   // of every call; maxRetries: how many times a 409 (refs the store lacks) is
   // healed by uploading before the error is thrown; onRequest(info): called
   // before each request with {method, route, url, headers, body} (body: the
-  // JSON text, or null for bytes) (the playground's "Copy as curl").
-  constructor({ url, token = '', encoding = 'binary', maxRetries = 2, onRequest = null, fetch: fetchImpl } = {}) {
+  // JSON text, or null for bytes) (the playground's "Copy as curl");
+  // busyRetries: how many times a 503 (the server's queue is full, or it is
+  // draining) is sent again after its Retry-After (at most MAX_RETRY_AFTER_S
+  // each; busyWaits counts them), 0 to throw at once.
+  constructor({ url, token = '', encoding = 'binary', maxRetries = 2, busyRetries = 4, onRequest = null, fetch: fetchImpl } = {}) {
     if (!url && !globalThis.location) throw new TypeError('new Client({url}): the server\'s URL is required outside a browser page');
     const base = new URL(url || '.', globalThis.location ? globalThis.location.href : undefined).href;
     this.url = base.endsWith('/') ? base : `${base}/`; // routes resolve below it
     this.token = token;
     this.encoding = checkEncoding(encoding);
     this.maxRetries = maxRetries;
+    this.busyRetries = busyRetries;
+    this.busyWaits = 0;
     this.onRequest = onRequest;
     this.fetch = fetchImpl || globalThis.fetch.bind(globalThis);
   }
@@ -490,19 +495,52 @@ export class Client {
   }
 
   // One fetch with the token; a failure to reach the server becomes a
-  // GradserveError with status 0 (an abort stays the AbortError it is).
+  // GradserveError with status 0 (an abort stays the AbortError it is). A 503
+  // is sent again after its Retry-After, busyRetries times at most: every
+  // route is stateless (a PUT names its bytes), so twice means once.
   async #fetch(method, route, headers, body, signal, text = null) {
     const url = new URL(route.slice(1), this.url).href;
     const h = { ...headers };
     if (this.token) h.Authorization = `Bearer ${this.token}`;
-    if (this.onRequest) this.onRequest({ method, route, url, headers: h, body: text });
-    try {
-      return await this.fetch(url, { method, headers: h, body, signal });
-    } catch (e) {
-      if (e && e.name === 'AbortError') throw e;
-      throw new GradserveError(`Network error: the server at ${new URL(url).host} could not be reached (${e.message})`, { route, cause: e });
+    for (let attempt = 0; ; attempt++) {
+      if (this.onRequest) this.onRequest({ method, route, url, headers: h, body: text });
+      let res;
+      try {
+        res = await this.fetch(url, { method, headers: h, body, signal });
+      } catch (e) {
+        if (e && e.name === 'AbortError') throw e;
+        throw new GradserveError(`Network error: the server at ${new URL(url).host} could not be reached (${e.message})`, { route, cause: e });
+      }
+      if (res.status !== 503 || attempt >= this.busyRetries) return res;
+      await res.arrayBuffer().catch(() => {}); // done with the connection
+      this.busyWaits++;
+      await sleep(retryAfterSeconds(res.headers.get('Retry-After')) * 1000, signal);
     }
   }
+}
+
+// A Retry-After longer than this is waited this long: the caller asked for an
+// answer, not for an unbounded sleep.
+export const MAX_RETRY_AFTER_S = 30;
+
+// Seconds to wait from a Retry-After header: delay-seconds or an HTTP date
+// (RFC 9110, 10.2.3); 1 when absent or unreadable.
+export function retryAfterSeconds(value) {
+  if (value == null) return 1;
+  const v = String(value).trim();
+  let s = /^\d+$/.test(v) ? Number(v) : (Date.parse(v) - Date.now()) / 1000;
+  if (Number.isNaN(s)) return 1;
+  return Math.min(Math.max(s, 0), MAX_RETRY_AFTER_S);
+}
+
+// Resolves after ms, or rejects with the signal's AbortError when it fires first.
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) { reject(signal.reason); return; }
+    const done = () => { clearTimeout(timer); reject(signal.reason); };
+    const timer = setTimeout(() => { if (signal) signal.removeEventListener('abort', done); resolve(); }, ms);
+    if (signal) signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 function checkEncoding(e) {

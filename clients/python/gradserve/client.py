@@ -17,6 +17,7 @@ or an int64 ref. Other arrays keep their dtype (float32 or float64; the server
 converts to the network's dtype).
 """
 import base64
+import email.utils
 import hashlib
 import http.client
 import io
@@ -145,19 +146,24 @@ class Client:
     token: the bearer token when the server has auth on.
     affinity: sent as X-Gradserve-Affinity, so a load balancer hashing on it keeps
       this client on one replica (whose tensor store holds its tensors).
+    retries: how many times a 409 (refs the store lacks) is healed by upload and resent.
+    busy_retries: how many times a 503 (queue full, draining) is sent again after
+      its Retry-After (at most MAX_RETRY_AFTER seconds each); 0 raises at once.
     Not thread-safe: one Client per thread.
     bytes_sent / bytes_received count everything on the wire, headers included;
-    stats counts uploads (PUTs that stored), conflicts (409s healed) and requests.
+    stats counts uploads (PUTs that stored), conflicts (409s healed), busy_waits
+    (503s waited out) and requests.
     """
 
     def __init__(self, url="http://127.0.0.1:8080", *, transport="binary", token=None,
-                 affinity=None, timeout=600.0, retries=3):
+                 affinity=None, timeout=600.0, retries=3, busy_retries=4):
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
         u = urllib.parse.urlsplit(url)
         if u.scheme != "http" or not u.hostname:
             raise ValueError(f"url must be http://host[:port], not {url!r}")
         self.url, self.transport, self.retries = url, transport, retries
+        self.busy_retries = busy_retries
         self._prefix = u.path.rstrip("/")
         self._headers = {}
         if token:
@@ -169,7 +175,7 @@ class Client:
         # Digests this client believes the server holds: uploaded or answered by it.
         # A stale belief costs one 409 and a re-upload, never a wrong answer.
         self._held = set()
-        self.stats = {"requests": 0, "uploads": 0, "conflicts": 0}
+        self.stats = {"requests": 0, "uploads": 0, "conflicts": 0, "busy_waits": 0}
 
     # ---- the wire ------------------------------------------------------------
     @property
@@ -192,11 +198,23 @@ class Client:
     def _request(self, method, path, body=b"", headers=None):
         """(status, headers, body bytes). body: bytes or a list of buffers.
 
-        A connection the server closed while idle (keep-alive timeout, a restart)
-        is opened again and the request sent again: every gradserve route is
-        stateless, so sending twice means what sending once means."""
+        A 503 (the server's queue is full, or it is draining for a restart) is
+        sent again after the Retry-After it gives, at most busy_retries times:
+        every gradserve route is stateless (a PUT names its bytes), so sending
+        twice means what sending once means. Behind a load balancer the retry
+        may reach another replica."""
         if isinstance(body, (bytes, bytearray, memoryview)):
             body = [body]
+        for attempt in range(self.busy_retries + 1):
+            status, rheaders, data = self._exchange(method, path, body, headers)
+            if status != 503 or attempt == self.busy_retries:
+                return status, rheaders, data
+            self.stats["busy_waits"] += 1
+            time.sleep(_retry_after(rheaders.get("Retry-After")))
+
+    def _exchange(self, method, path, body, headers):
+        """One request and its answer. A connection the server closed while idle
+        (keep-alive timeout, a restart) is opened again and the request sent again."""
         h = {**self._headers, **(headers or {}),
              "Content-Length": str(sum(memoryview(b).nbytes for b in body))}
         for attempt in range(2):
@@ -352,6 +370,27 @@ class Client:
             return _decode(json.loads(data), None, self._held)
         n = int(n)
         return _decode(json.loads(data[:n]), [memoryview(data), n], self._held)
+
+
+# A Retry-After longer than this is waited this long: the caller asked for an
+# answer, not for an unbounded sleep.
+MAX_RETRY_AFTER = 30.0
+
+
+def _retry_after(value):
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date
+    (RFC 9110, 10.2.3); 1 when absent or unreadable."""
+    if value is None:
+        return 1.0
+    try:
+        seconds = float(int(value.strip()))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = when.timestamp() - time.time()
+        except (TypeError, ValueError):
+            return 1.0
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def _digest(ref):
