@@ -540,13 +540,13 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url
     }
 }
 
-/* The request's metrics, in one place once it has ended: its count and
- * duration, and for a request that read a body each phase it went through
- * (ran: a worker ran it and is done with it, so its times can be read). */
-static void observe(server *s, const http_request *q, int status, int ran)
+/* The request's metrics, in one place once it has ended (at now): its count
+ * and duration, and for a request that read a body each phase it went
+ * through (ran: a worker ran it and is done with it, so its times can be
+ * read). */
+static void observe(server *s, const http_request *q, int status, int ran, double now)
 {
     size_t r = route_index(q->route);
-    double now = now_seconds();
     if (status) metrics_request_done(&s->metrics, r, status, now - q->start);
     if (!q->compute) return;
     if (q->t_body) metrics_phase(&s->metrics, r, PHASE_RECEIVE, q->t_body - q->start);
@@ -575,8 +575,9 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     int worker_holds = q->stream && stream_connection_ended(q);
     int ran = q->wait >= WAIT_DONE && q->wait != WAIT_REFUSED && q->work.outcome == JOB_RAN &&
               q->work.started > 0 && !worker_holds;
-    observe(s, q, status, ran);
-    log_request(q->id, q->method, q->path, status, status ? q->bytes : 0, now_seconds() - q->start);
+    double now = now_seconds();
+    observe(s, q, status, ran, now);
+    log_request(q->id, q->method, q->path, status, status ? q->bytes : 0, now - q->start);
     atomic_fetch_sub(&s->metrics.inflight, 1);
     *con_cls = NULL;
     if (!worker_holds) http_request_free(q);
