@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,9 +52,11 @@ static void emit(const char *line, size_t n)
 }
 
 /* Request lines gathered by this thread (log_batch_begin) and not yet
- * written. 16 KiB: an event loop's turn at 1,024 busy connections answers
- * at most a few hundred requests of about 130 bytes each. */
-#define BATCH_BYTES 16384
+ * written. PIPE_BUF (4 KiB on Linux): stderr is often a pipe (a container
+ * runtime, systemd), where only a write of at most PIPE_BUF bytes is
+ * atomic; a bigger one could interleave with another thread's lines. About
+ * 30 lines of 130 bytes: a turn at 32 connections fits in one write. */
+#define BATCH_BYTES PIPE_BUF
 static _Thread_local struct {
     int on;
     size_t len;
@@ -165,7 +168,7 @@ void log_request(const char *request_id, const char *method, const char *path, i
         return;
     }
     if (n > sizeof batch.buf - batch.len) log_batch_flush();
-    memcpy(batch.buf + batch.len, line, n); /* n < 2400: it fits an empty buffer */
+    memcpy(batch.buf + batch.len, line, n); /* n < 2400 < PIPE_BUF: it fits an empty buffer */
     batch.len += n;
 }
 

@@ -16,8 +16,8 @@ void log_request(const char *request_id, const char *method, const char *path, i
                  size_t bytes, double seconds);
 
 /* This thread gathers request lines from now on, until log_batch_end (which
- * writes what is left). A line is written when the buffer (16 KiB) would
- * overflow, at the latest. */
+ * writes what is left). A line is written when the buffer (PIPE_BUF, 4 KiB:
+ * the most a pipe writes atomically) would overflow, at the latest. */
 void log_batch_begin(void);
 /* Writes the lines gathered on this thread, if any, in one write(2). */
 void log_batch_flush(void);

@@ -3,7 +3,8 @@
  *
  * In-process: a batching thread writes nothing until its buffer would
  * overflow or it flushes, and then only whole lines, in order; a thread that
- * does not batch writes each line at once.
+ * does not batch writes each line at once; no write is longer than
+ * PIPE_BUF, the most a pipe writes atomically.
  * Against the real binary: 16 keep-alive connections x 150 requests (three
  * routes, long request ids): every request's line present once, whole,
  * with the status the client got, in order per connection, written within a
@@ -11,6 +12,7 @@
  * and under load at SIGTERM every answered request's line is in the log
  * when the process has exited. */
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -99,14 +101,17 @@ static void test_batch_writes_whole_lines(void)
     log_request("first", "POST", "/gradients", 200, 10, 0.002);
     fstat(fd, &st);
     off_t after_one = st.st_size;
-    /* 200 lines of about 200 bytes: 40 KB, past the 16 KiB buffer twice */
+    /* 200 lines of about 200 bytes: 40 KB, past the 4 KiB buffer many times */
     char id[130];
+    off_t size = 0, longest = 0; /* the longest write: a call writes once at most */
     for (int i = 0; i < 200; i++) {
         long_id(id, "batch", i);
         log_request(id, "POST", "/gradients", 200, 123, 0.0015);
+        fstat(fd, &st);
+        if (st.st_size - size > longest) longest = st.st_size - size;
+        size = st.st_size;
     }
-    fstat(fd, &st);
-    off_t before_flush = st.st_size;
+    off_t before_flush = size;
     size_t len;
     char *mid = slurp(path, &len);
     /* another thread, not batching, writes its line at once */
@@ -126,6 +131,8 @@ static void test_batch_writes_whole_lines(void)
     CHECK(after_one == 0, "a batching thread wrote a line at once (%lld bytes)",
           (long long)after_one);
     CHECK(before_flush > 0, "an overflowing buffer was not written");
+    CHECK(longest <= PIPE_BUF, "a write of %lld bytes, more than PIPE_BUF (%d): not atomic on a pipe",
+          (long long)longest, PIPE_BUF);
     CHECK(mid && len == (size_t)before_flush && len && mid[len - 1] == '\n',
           "the overflow wrote a part of a line (%zu bytes)", len);
     CHECK(mid && count_lines(mid) < 201, "the overflow wrote every line (%zu)",
