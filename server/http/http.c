@@ -269,6 +269,52 @@ static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, 
     return MHD_YES;
 }
 
+/* ---- the request's state, kept for reuse ------------------------------------------ */
+
+/* A thread keeps up to SPARES of the requests' states it freed for its next
+ * requests. The state is 8 KB (compute_result's problem details): calloc
+ * serves that size from the heap's one arena (main.c), not from the
+ * thread's cache, under the arena's lock, and the event loops contended for
+ * that lock on every request (futex calls, docs/concurrency.md). */
+#define SPARES 16
+typedef struct {
+    unsigned n;
+    http_request *q[SPARES];
+} spare_list;
+static _Thread_local spare_list spares;
+static pthread_key_t spares_key; /* frees a thread's spares when it exits */
+static int spares_keyed;          /* the key was made: spares may be kept */
+static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
+
+static void spares_free(void *arg)
+{
+    spare_list *l = arg;
+    while (l->n) srv_free(l->q[--l->n]);
+}
+static void spares_init(void)
+{
+    spares_keyed = pthread_key_create(&spares_key, spares_free) == 0;
+}
+
+/* A zeroed state, or NULL when out of memory. */
+static http_request *request_new(void)
+{
+    if (!spares.n) return srv_calloc(1, sizeof(http_request));
+    http_request *q = spares.q[--spares.n];
+    memset(q, 0, sizeof *q);
+    return q;
+}
+
+static void request_release(http_request *q)
+{
+    pthread_once(&spares_once, spares_init);
+    if (spares.n == SPARES || !spares_keyed || pthread_setspecific(spares_key, &spares) != 0) {
+        srv_free(q);
+        return;
+    }
+    spares.q[spares.n++] = q;
+}
+
 void http_request_free(http_request *q)
 {
     stream_free(q->stream);
@@ -277,7 +323,7 @@ void http_request_free(http_request *q)
     srv_free(q->buf);
     srv_free(q->res.body); /* set when the answer was never queued */
     srv_free(q->res.bin);
-    srv_free(q);
+    request_release(q);
 }
 
 /* The request's environment for compute_run: the server's options and state,
@@ -341,7 +387,7 @@ static int has_body(struct MHD_Connection *c)
 static enum MHD_Result admit(server *s, struct MHD_Connection *c, const char *url,
                              const char *method, void **con_cls)
 {
-    http_request *q = srv_calloc(1, sizeof *q);
+    http_request *q = request_new();
     if (!q) return MHD_NO;
     *con_cls = q;
     atomic_fetch_add(&s->metrics.inflight, 1);
@@ -494,13 +540,13 @@ enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url
     }
 }
 
-/* The request's metrics, in one place once it has ended: its count and
- * duration, and for a request that read a body each phase it went through
- * (ran: a worker ran it and is done with it, so its times can be read). */
-static void observe(server *s, const http_request *q, int status, int ran)
+/* The request's metrics, in one place once it has ended (at now): its count
+ * and duration, and for a request that read a body each phase it went
+ * through (ran: a worker ran it and is done with it, so its times can be
+ * read). */
+static void observe(server *s, const http_request *q, int status, int ran, double now)
 {
     size_t r = route_index(q->route);
-    double now = now_seconds();
     if (status) metrics_request_done(&s->metrics, r, status, now - q->start);
     if (!q->compute) return;
     if (q->t_body) metrics_phase(&s->metrics, r, PHASE_RECEIVE, q->t_body - q->start);
@@ -529,8 +575,9 @@ void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     int worker_holds = q->stream && stream_connection_ended(q);
     int ran = q->wait >= WAIT_DONE && q->wait != WAIT_REFUSED && q->work.outcome == JOB_RAN &&
               q->work.started > 0 && !worker_holds;
-    observe(s, q, status, ran);
-    log_request(q->id, q->method, q->path, status, status ? q->bytes : 0, now_seconds() - q->start);
+    double now = now_seconds();
+    observe(s, q, status, ran, now);
+    log_request(q->id, q->method, q->path, status, status ? q->bytes : 0, now - q->start);
     atomic_fetch_sub(&s->metrics.inflight, 1);
     *con_cls = NULL;
     if (!worker_holds) http_request_free(q);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "log.h"
 
 /* One thread and its daemon. */
 typedef struct {
@@ -106,6 +107,7 @@ static void *loop_main(void *arg)
     event_loop *l = t->owner;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_EPOLL_FD);
     int epfd = info ? info->epoll_fd : -1;
+    log_batch_begin(); /* the requests' lines: one write(2) per turn, before the wait */
     while (!atomic_load(&l->stop)) {
         MHD_run(t->d);
         atomic_store(&t->count, connections(t->d));
@@ -124,6 +126,7 @@ static void *loop_main(void *arg)
         }
         struct pollfd fds[3] = {{epfd, POLLIN, 0}, {t->wake, POLLIN, 0},
                                 {accepting ? l->listen_fd : -1, POLLIN, 0}};
+        log_batch_flush();
         if (poll(fds, 3, timeout) <= 0) continue;
         if (fds[1].revents) {
             uint64_t n;
@@ -132,6 +135,7 @@ static void *loop_main(void *arg)
         }
         if (fds[2].revents) accept_some(t);
     }
+    log_batch_end();
     return NULL;
 }
 
