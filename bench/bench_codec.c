@@ -13,8 +13,12 @@
  *           json_real (JSON_COMPACT, default precision 17; and precision 9, the
  *           least that round-trips float32). Every float the writer printed is
  *           read back with strtof and compared bit for bit (mismatches counted).
+ *   small   a tiny request (--small FILE, bench/http_bodies.py's small.json:
+ *           the 2-4-1 XOR /gradients) through compute_run, stages 4 to 7 as a
+ *           worker runs them (scan, decode, compute, encode), in batches of
+ *           1,000: microseconds of CPU per request without the transport.
  *
- * usage: bench_codec --body FILE [--floats N] [--budget SECONDS]
+ * usage: bench_codec --body FILE [--small FILE] [--floats N] [--budget SECONDS]
  * Output, tab-separated: codec <what> <variant> <median_s> <items> <items_per_s>,
  * then "codec check <name> <value>" lines. */
 #include <float.h>
@@ -29,6 +33,9 @@
 #include "wire/codec.h"
 #include "wire/json_writer.h"
 #include "options.h"
+#define SRV_ALLOC_LIBC_NAMES /* a benchmark: malloc and free are libc's */
+#include "alloc.h"
+#include "api/pipeline.h"
 #include "api/request.h"
 #include "api/routes.h"
 
@@ -125,6 +132,29 @@ static void decode_once(void *p)
     codec_close(&cc);
 }
 
+/* ---- small: one tiny request's stages 4 to 7 ------------------------------ */
+
+typedef struct {
+    const char *body;
+    size_t len;
+    compute_env env;
+    int status;
+} small_ctx;
+
+#define SMALL_BATCH 1000
+
+static void small_batch(void *p)
+{
+    small_ctx *c = p;
+    const route_def *row = route_find("/gradients", NULL);
+    for (int i = 0; i < SMALL_BATCH; i++) {
+        compute_result res;
+        compute_run(row, c->body, c->len, &c->env, &res);
+        c->status = res.status;
+        free(res.body);
+    }
+}
+
 /* ---- write ----------------------------------------------------------------- */
 
 typedef struct {
@@ -170,14 +200,15 @@ static uint64_t next_u64(void)
 
 int main(int argc, char **argv)
 {
-    const char *body_path = NULL;
+    const char *body_path = NULL, *small_path = NULL;
     size_t n_floats = 1000000;
     double budget = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--body")) body_path = argv[i + 1];
+        else if (!strcmp(argv[i], "--small")) small_path = argv[i + 1];
         else if (!strcmp(argv[i], "--floats")) n_floats = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--budget")) budget = atof(argv[i + 1]);
-        else die("usage: bench_codec --body FILE [--floats N] [--budget SECONDS]");
+        else die("usage: bench_codec --body FILE [--small FILE] [--floats N] [--budget SECONDS]");
     }
     if (!body_path) die("usage: bench_codec --body FILE [--floats N] [--budget SECONDS]");
     json_object_seed(0);
@@ -200,6 +231,17 @@ int main(int argc, char **argv)
                !memcmp(slow.inputs, fast.inputs, slow.n_inputs);
     printf("codec\tcheck\tdecode_identical\t%d\n", same);
     printf("codec\tcheck\tbody_bytes\t%zu\n", slow.len);
+
+    if (small_path) {
+        atomic_int no_abort = 0;
+        small_ctx sc = {.env = {.opts = &slow.opts, .abort = &no_abort}};
+        srv_alloc_install(); /* jansson allocates through the hook, as in the server */
+        sc.body = read_file(small_path, &sc.len);
+        double t = timeit(small_batch, &sc, budget) / SMALL_BATCH;
+        if (sc.status != 200) die("the small request did not answer 200");
+        printf("codec\tsmall\tcompute_run\t%.9f\t1\t%.0f\n", t, 1 / t);
+        free((char *)sc.body);
+    }
 
     /* write: float32 over many magnitudes, as gradients are, plus the edges */
     float *v = malloc(n_floats * sizeof *v);
