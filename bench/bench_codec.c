@@ -119,7 +119,7 @@ static void decode_once(void *p)
     const route_def *row = route_find("/gradients", NULL);
     codec_ctx cc;
     diag d = {0};
-    json_t *root = codec_open(&cc, c->body, c->len, 0, c->fast ? row->tensors : NULL, &d);
+    json_t *root = codec_open(&cc, c->body, c->len, 0, c->fast ? row->tensors : NULL, NULL, &d);
     if (!root) die(d.detail);
     request r;
     if (!request_decode(&r, root, &cc, &row->kind, &c->opts, &d)) {
