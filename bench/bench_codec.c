@@ -13,11 +13,19 @@
  *           json_real (JSON_COMPACT, default precision 17; and precision 9, the
  *           least that round-trips float32). Every float the writer printed is
  *           read back with strtof and compared bit for bit (mismatches counted).
+ *   small   a tiny request (--small FILE, bench/http_bodies.py's small.json:
+ *           the 2-4-1 XOR /gradients) through compute_run, stages 4 to 7 as a
+ *           worker runs them (scan, decode, compute, encode), in batches of
+ *           1,000: this thread's CPU time per request without the transport
+ *           (the least batch of those run in the budget); then the same with
+ *           the server's skeleton cache (compute_run_cached), and the
+ *           allocations one request makes without it.
  *
- * usage: bench_codec --body FILE [--floats N] [--budget SECONDS]
+ * usage: bench_codec --body FILE [--small FILE] [--floats N] [--budget SECONDS]
  * Output, tab-separated: codec <what> <variant> <median_s> <items> <items_per_s>,
  * then "codec check <name> <value>" lines. */
 #include <float.h>
+#include <limits.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
@@ -29,6 +37,9 @@
 #include "wire/codec.h"
 #include "wire/json_writer.h"
 #include "options.h"
+#define SRV_ALLOC_LIBC_NAMES /* a benchmark: malloc and free are libc's */
+#include "alloc.h"
+#include "api/pipeline.h"
 #include "api/request.h"
 #include "api/routes.h"
 
@@ -36,6 +47,13 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -103,7 +121,7 @@ static void decode_once(void *p)
     const route_def *row = route_find("/gradients", NULL);
     codec_ctx cc;
     diag d = {0};
-    json_t *root = codec_open(&cc, c->body, c->len, 0, c->fast ? row->tensors : NULL, &d);
+    json_t *root = codec_open(&cc, c->body, c->len, 0, c->fast ? row->tensors : NULL, NULL, &d);
     if (!root) die(d.detail);
     request r;
     if (!request_decode(&r, root, &cc, &row->kind, &c->opts, &d)) {
@@ -123,6 +141,57 @@ static void decode_once(void *p)
     request_free(&r);
     json_decref(root);
     codec_close(&cc);
+}
+
+/* ---- small: one tiny request's stages 4 to 7 ------------------------------ */
+
+typedef struct {
+    const char *body;
+    size_t len;
+    compute_env env;
+    int status;
+} small_ctx;
+
+#define SMALL_BATCH 1000
+
+static void small_batch(void *p)
+{
+    small_ctx *c = p;
+    const route_def *row = route_find("/gradients", NULL);
+    for (int i = 0; i < SMALL_BATCH; i++) {
+        compute_result res;
+        compute_run(row, c->body, c->len, &c->env, &res);
+        c->status = res.status;
+        free(res.body);
+    }
+}
+
+/* The allocations of one request: the server's, jansson's and the core's. */
+static long count_allocations(small_ctx *c)
+{
+    srv_alloc_fail_at(LONG_MAX, 0);
+    compute_result res;
+    compute_run(route_find("/gradients", NULL), c->body, c->len, &c->env, &res);
+    long n = srv_alloc_count();
+    srv_alloc_fail_at(0, 0);
+    free(res.body);
+    return n;
+}
+
+/* This thread's CPU time per request, the least of the batches run in
+ * budget seconds: the figure that other work on a shared machine disturbs
+ * least. */
+static double small_cpu(small_ctx *c, double budget)
+{
+    double t = 1e9, start = now_s();
+    small_batch(c); /* warm-up */
+    do {
+        double c0 = thread_cpu_s();
+        small_batch(c);
+        double s = thread_cpu_s() - c0;
+        if (s < t) t = s;
+    } while (now_s() - start < budget);
+    return t / SMALL_BATCH;
 }
 
 /* ---- write ----------------------------------------------------------------- */
@@ -170,14 +239,15 @@ static uint64_t next_u64(void)
 
 int main(int argc, char **argv)
 {
-    const char *body_path = NULL;
+    const char *body_path = NULL, *small_path = NULL;
     size_t n_floats = 1000000;
     double budget = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--body")) body_path = argv[i + 1];
+        else if (!strcmp(argv[i], "--small")) small_path = argv[i + 1];
         else if (!strcmp(argv[i], "--floats")) n_floats = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--budget")) budget = atof(argv[i + 1]);
-        else die("usage: bench_codec --body FILE [--floats N] [--budget SECONDS]");
+        else die("usage: bench_codec --body FILE [--small FILE] [--floats N] [--budget SECONDS]");
     }
     if (!body_path) die("usage: bench_codec --body FILE [--floats N] [--budget SECONDS]");
     json_object_seed(0);
@@ -200,6 +270,27 @@ int main(int argc, char **argv)
                !memcmp(slow.inputs, fast.inputs, slow.n_inputs);
     printf("codec\tcheck\tdecode_identical\t%d\n", same);
     printf("codec\tcheck\tbody_bytes\t%zu\n", slow.len);
+
+    if (small_path) {
+        atomic_int no_abort = 0;
+        small_ctx sc = {.env = {.opts = &slow.opts, .abort = &no_abort}};
+        srv_alloc_install(); /* jansson allocates through the hook, as in the server */
+        sc.body = read_file(small_path, &sc.len);
+        double t = small_cpu(&sc, budget);
+        sc.env.skeletons = json_cache_create(64, 4096); /* as the server runs it */
+        if (!sc.env.skeletons) die("out of memory");
+        double t_cached = small_cpu(&sc, budget);
+        long allocations_cached = count_allocations(&sc);
+        json_cache_free(sc.env.skeletons);
+        sc.env.skeletons = NULL;
+        long allocations = count_allocations(&sc);
+        if (sc.status != 200) die("the small request did not answer 200");
+        printf("codec\tsmall\tcompute_run\t%.9f\t1\t%.0f\n", t, 1 / t);
+        printf("codec\tsmall\tcompute_run_cached\t%.9f\t1\t%.0f\n", t_cached, 1 / t_cached);
+        printf("codec\tcheck\tsmall_allocations\t%ld\n", allocations);
+        printf("codec\tcheck\tsmall_allocations_cached\t%ld\n", allocations_cached);
+        free((char *)sc.body);
+    }
 
     /* write: float32 over many magnitudes, as gradients are, plus the edges */
     float *v = malloc(n_floats * sizeof *v);

@@ -13,6 +13,7 @@
 #      malformed (read whole, refused): the cost of moving them; at 1 and 2 BLAS
 #      threads (the thread policy).
 #   3. bench_codec: decoding the nested request, jansson's way against the server's;
+#      a tiny request's stages 4 to 7 in-process, with and without the skeleton cache;
 #      float32 text output, the server's writer against json_dumps.
 #
 # Environment (set by run.sh): BUILD, BENCH_THREADS, BENCH_BUDGET; BENCH_PYTHON
@@ -172,7 +173,7 @@ done
 
 # ---- 3. codec ----------------------------------------------------------------------------
 note "http.sh: bench_codec (decode, float writer)"
-"$CODEC" --body "$B/big-nested.json" --budget 1 >"$TMP/codec"
+"$CODEC" --body "$B/big-nested.json" --small "$B/small.json" --budget 1 >"$TMP/codec"
 codec() { awk -F'\t' -v w="$1" -v v="$2" '$1 == "codec" && $2 == w && $3 == v { print $'"${3:-6}"'; exit }' "$TMP/codec"; }
 
 # ---- report ----------------------------------------------------------------------------
@@ -267,6 +268,12 @@ echo
 echo "Checks: both decoders gave identical tensors: $(awk -F'\t' '$3=="decode_identical"{print ($4==1)?"yes":"NO"}' "$TMP/codec");" \
      "floats written that did not read back bit for bit (strtof): $(awk -F'\t' '$3=="write_roundtrip_mismatches"{print $4}' "$TMP/codec")" \
      "of 1,000,000 (tests/test_float_format.c checks millions more, with jansson and strtod too)."
+echo
+sc=$(codec small compute_run 4); scc=$(codec small compute_run_cached 4)
+echo "A tiny request's stages 4 to 7 in-process (2-4-1 \`/gradients\`, \`compute_run\`, CPU time):" \
+     "$(awk -v t="$sc" 'BEGIN { printf "%.1f", t * 1e6 }') µs," \
+     "$(awk -v t="$scc" 'BEGIN { printf "%.1f", t * 1e6 }') µs with the skeleton cache ($(ratio "$sc" "$scc")×);" \
+     "$(codec check small_allocations 4) allocations, $(codec check small_allocations_cached 4) with it."
 echo
 
 echo "### Targets (HTTP)"

@@ -42,6 +42,8 @@ typedef struct {
     int draining;            /* SIGTERM seen: /health/ready answers 503 */
     tensor_store *store;     /* refs are read from it, "encoding": "ref" answers and PUT
                                 /tensors/ put in it; NULL: none (every ref is missing) */
+    json_cache *skeletons;   /* parsed skeletons shared by the requests that send the
+                                same one (wire/json_cache.h); NULL: each is parsed */
     /* BODY_BYTES: the body's sha256, computed while it arrived (NULL: not
      * computed), and the allocation that holds it, which the handler may
      * keep (setting *body_alloc to NULL) instead of copying the body; the

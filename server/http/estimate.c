@@ -151,9 +151,14 @@ static double read_number(cursor *c)
     size_t n = (size_t)(c->p - start);
     if (n == 0 || n >= sizeof buf || !(start[0] == '-' || (start[0] >= '0' && start[0] <= '9')))
         return 0;
+    /* a count ("units": 64) is digits alone: no copy, no strtod */
+    double v = 0;
+    size_t i = 0;
+    while (i < n && i < 15 && start[i] >= '0' && start[i] <= '9') v = v * 10 + (start[i++] - '0');
+    if (i == n) return v > 0 ? v : 0;
     memcpy(buf, start, n);
     buf[n] = 0;
-    double v = strtod(buf, NULL);
+    v = strtod(buf, NULL);
     return isfinite(v) && v > 0 ? v : 0;
 }
 
@@ -307,7 +312,10 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, init_special);
     double by_length = (double)body_len * TEXT_FACTOR + BASE_BYTES;
-    shapes s = {0};
+    shapes s; /* units[] is written before it is read: only the counts are zeroed */
+    s.inputs = s.rows = 0;
+    s.n_layers = 0;
+    s.float64 = 0;
     est.memory = to_size(by_length);
     if (!r->param_copies || !read_shapes(json, json_len, &s)) return est;
 

@@ -87,21 +87,28 @@ static int bind_binary(codec_ctx *c, const json_t *root, const unsigned char *bi
 }
 
 /* Tensors in JSON numbers are read by fastjson (see fastjson.h), the rest by
- * jansson; a request fastjson's skeleton makes malformed is malformed itself,
- * and parsed again as sent for the line and column of the error. */
+ * jansson, or taken from the cache when the same skeleton was parsed before
+ * (json_cache.h); a request fastjson's skeleton makes malformed is malformed
+ * itself, and parsed again as sent for the line and column of the error. */
 static json_t *parse(codec_ctx *c, const char *body, size_t len, const char *const *tensors,
-                     diag *d)
+                     json_cache *cache, diag *d)
 {
     fastjson *fj = &c->packed;
     if (tensors && fastjson_scan(fj, body, len, tensors) != 0) {
         diag_set(d, 500, "internal", "out of memory reading the request's tensors");
         return NULL;
     }
+    if (fj->skeleton) {
+        json_t *root = json_cache_get(cache, fj->skeleton, fj->skeleton_len);
+        if (root) return root;
+    }
     json_error_t err;
     unsigned long nulls = srv_alloc_nulls;
     json_t *root = NULL;
+    int cacheable = 0;
     if (fj->skeleton) {
         root = json_loadb(fj->skeleton, fj->skeleton_len, JSON_REJECT_DUPLICATES, &err);
+        cacheable = root != NULL;
         if (!root && srv_alloc_nulls == nulls && json_error_code(&err) != json_error_out_of_memory)
             fastjson_free(fj);
     }
@@ -114,18 +121,21 @@ static json_t *parse(codec_ctx *c, const char *body, size_t len, const char *con
         json_decref(root);
         root = NULL;
         diag_set(d, 500, "internal", "out of memory parsing the request");
-    } else if (!root)
+    } else if (!root) {
         diag_set(d, 400, "malformed-json", "line %d, column %d: %s", err.line, err.column,
                  err.text);
+    } else if (cacheable) {
+        json_cache_put(cache, fj->skeleton, fj->skeleton_len, root);
+    }
     return root;
 }
 
 json_t *codec_open(codec_ctx *c, const char *body, size_t len, size_t json_len,
-                   const char *const *tensors, diag *d)
+                   const char *const *tensors, json_cache *cache, diag *d)
 {
     memset(c, 0, sizeof *c);
     size_t n = json_len && json_len <= len ? json_len : len;
-    json_t *root = parse(c, body, n, tensors, d);
+    json_t *root = parse(c, body, n, tensors, cache, d);
     if (root && json_len &&
         bind_binary(c, root, (const unsigned char *)body + n, len - n, d) != 0) {
         json_decref(root);

@@ -233,11 +233,8 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size, scanner *c)
     return q;
 }
 
-/* The numbers of one array, from just after its '[': fills v (growing it)
- * from index *n; 0 with the ']' consumed, -1 when it is not a plain array
- * of numbers. */
 /* A new packed tensor at the current path, for the text [start, end) that the
- * skeleton leaves out; data (the decoded buffer) is freed on failure. NULL:
+ * skeleton leaves out; data (a decoded b64 buffer, or NULL) is freed on failure. NULL:
  * out of memory (c->oom set). The caller fills in the rest. */
 static packed_array *record(scanner *c, const char *start, const char *end, void *data)
 {
@@ -252,21 +249,28 @@ static packed_array *record(scanner *c, const char *start, const char *end, void
         if (c->path[i].is_index) ptr_index(ptr, ptr, c->path[i].index);
         else ptr_key(ptr, ptr, c->path[i].key);
     }
-    char *p = spans ? srv_strdup(ptr) : NULL;
-    if (!p) {
+    size_t len = strlen(ptr) + 1;
+    char *names = spans ? grow(f->names, &f->names_cap, f->names_len + len, 1, c) : NULL;
+    if (!names) {
         srv_free(data);
         c->oom = 1;
         return NULL;
     }
+    f->names = names;
+    memcpy(names + f->names_len, ptr, len);
     packed_array *a = &f->arr[f->n++];
     memset(a, 0, sizeof *a);
-    a->ptr = p;
+    a->ptr_at = f->names_len;
+    f->names_len += len;
     c->spans[2 * c->n_spans] = (size_t)(start - c->base);
     c->spans[2 * c->n_spans + 1] = (size_t)(end - c->base);
     c->n_spans++;
     return a;
 }
 
+/* The numbers of one array, from just after its '[': appends them to v
+ * (growing it) from index *n; 0 with the ']' consumed, -1 when it is not a
+ * plain array of numbers. */
 static int scan_numbers(scanner *c, double **v, size_t *n, size_t *cap)
 {
     skip_ws(c);
@@ -299,8 +303,11 @@ static int scan_numbers(scanner *c, double **v, size_t *n, size_t *cap)
 static int try_pack(scanner *c, int flat_data)
 {
     const char *start = c->s;
-    double *v = NULL;
-    size_t n = 0, cap = 0, rank = 1, rows = 0, cols = 0;
+    fastjson *f = c->f;
+    /* the numbers go to the end of the pool: n counts from `first` */
+    size_t first = f->pool_len, rank = 1, rows = 0, cols = 0;
+    double **v = &f->pool;
+    size_t *n = &f->pool_len, *cap = &f->pool_cap;
     c->s++;
     skip_ws(c);
     int ok;
@@ -313,10 +320,10 @@ static int try_pack(scanner *c, int flat_data)
                 break;
             }
             c->s++;
-            size_t before = n;
-            ok = scan_numbers(c, &v, &n, &cap) == 0 && (rows == 0 || n - before == cols);
+            size_t before = *n;
+            ok = scan_numbers(c, v, n, cap) == 0 && (rows == 0 || *n - before == cols);
             if (!ok) break;
-            cols = n - before;
+            cols = *n - before;
             rows++;
             skip_ws(c);
             if (c->s < c->end && *c->s == ']') {
@@ -330,21 +337,21 @@ static int try_pack(scanner *c, int flat_data)
             }
         }
     } else {
-        ok = scan_numbers(c, &v, &n, &cap) == 0;
-        rows = n;
+        ok = scan_numbers(c, v, n, cap) == 0;
+        rows = *n - first;
     }
     if (!ok) {
-        srv_free(v);
+        f->pool_len = first; /* what was read of it is forgotten */
         c->s = start;
         return c->oom ? -1 : 0;
     }
-    packed_array *a = record(c, start, c->s, v);
+    packed_array *a = record(c, start, c->s, NULL);
     if (!a) return -1;
     a->rank = rank;
     a->dim[0] = rows;
     a->dim[1] = rank == 2 ? cols : 0;
-    a->count = n;
-    a->values = v;
+    a->count = *n - first;
+    a->values_at = first;
     return 1;
 }
 
@@ -552,12 +559,10 @@ static int scan_value(scanner *c)
 
 void fastjson_free(fastjson *f)
 {
-    for (size_t i = 0; i < f->n; i++) {
-        srv_free(f->arr[i].ptr);
-        srv_free(f->arr[i].values);
-        srv_free(f->arr[i].bytes);
-    }
+    for (size_t i = 0; i < f->n; i++) srv_free(f->arr[i].bytes);
     srv_free(f->arr);
+    srv_free(f->pool);
+    srv_free(f->names);
     srv_free(f->skeleton);
     memset(f, 0, sizeof *f);
 }
@@ -573,6 +578,12 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
         srv_free(c.spans);
         fastjson_free(f);
         return oom ? -1 : 0;
+    }
+    /* The pools have stopped moving: the arrays' pointers into them. */
+    for (size_t i = 0; i < f->n; i++) {
+        packed_array *a = &f->arr[i];
+        a->ptr = f->names + a->ptr_at;
+        if (!a->bytes) a->values = f->pool + a->values_at;
     }
     /* The skeleton: the text with each packed array replaced by a 0. */
     size_t packed = 0;

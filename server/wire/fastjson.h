@@ -26,13 +26,16 @@
 #include <stddef.h>
 
 typedef struct {
-    char *ptr;        /* JSON Pointer of the array: the tensor, or its "data" */
+    char *ptr;        /* JSON Pointer of the array: the tensor, or its "data" (in
+                         fastjson.names) */
     size_t rank;      /* 1 or 2 (a "data" array is always 1) */
     size_t dim[2];
     size_t count;
-    double *values;   /* row-major, exactly as strtod reads the text */
+    double *values;   /* row-major, exactly as strtod reads the text (in fastjson.pool) */
     unsigned char *bytes; /* a "b64" string instead: its decoded bytes (count of them) */
     size_t text_len;      /* and the string's length */
+    size_t ptr_at, values_at; /* while scanning: where ptr and values will be in the
+                                 pools, which may still move as they grow */
     unsigned finite;      /* b64: FJ_FINITE_F32 when the bytes, read as float32, are all
                              finite; FJ_FINITE_F64 the same as float64 (checked while
                              decoding, so the codec need not scan them again) */
@@ -40,9 +43,15 @@ typedef struct {
 
 enum { FJ_FINITE_F32 = 1u, FJ_FINITE_F64 = 2u };
 
+/* Every array's numbers in one pool, every pointer in another: a request
+ * with a few small tensors costs a few allocations, not a few per tensor. */
 typedef struct fastjson_s {
     packed_array *arr;
     size_t n, cap;
+    double *pool;     /* the numbers of every packed array */
+    size_t pool_len, pool_cap;
+    char *names;      /* their JSON Pointers, NUL-terminated one after another */
+    size_t names_len, names_cap;
     char *skeleton;   /* NULL when nothing was packed: parse the original */
     size_t skeleton_len;
 } fastjson;

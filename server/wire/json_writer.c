@@ -1,5 +1,6 @@
 #include "wire/json_writer.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "wire/fastjson.h"
 
 void jw_init(jw *w) { memset(w, 0, sizeof *w); }
 
@@ -257,7 +259,16 @@ static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* Writes m x 10^k (m > 0, up to 10 digits) as a JSON number: plain for
+/* "0" or "-0", as jansson and strtod read them (jansson: an integer 0). */
+static int format_zero(char *out, double v)
+{
+    const char *s = signbit(v) ? "-0" : "0";
+    size_t n = strlen(s);
+    memcpy(out, s, n + 1);
+    return (int)n;
+}
+
+/* Writes m x 10^k (m > 0, up to 18 digits) as a JSON number: plain for
  * exponents -5..8, scientific otherwise. */
 static int format_decimal(char *out, int negative, uint64_t m, int k)
 {
@@ -349,7 +360,7 @@ static int decimal_exponent(double a)
  * are tried the slow way; "%.9g" is always enough for float32. */
 static int shortest_float(char *out, size_t cap, float v)
 {
-    if (v == 0) return snprintf(out, cap, signbit(v) ? "-0" : "0");
+    if (v == 0) return format_zero(out, v);
     float av = fabsf(v);
     uint32_t bits;
     memcpy(&bits, &av, 4);
@@ -393,7 +404,71 @@ void jw_float(jw *w, float v)
     jw_raw(w, buf, (size_t)n);
 }
 
-/* As for float: from DBL_DIG (15) up to DBL_DECIMAL_DIG (17). */
+/* The p-digit rounding of a > 0 (p <= 17), m x 10^k with 10^(p-1) <= m <=
+ * 10^p, or 0 when it cannot be had exactly here. a x 10^-k is computed in
+ * x87's long double: 10^|k| <= 10^27 is exact there (5^27 < 2^64), so the
+ * product or quotient is rounded once, to 64 bits, and its nearest integer
+ * is the exact value's unless that value lies within an ulp of a midpoint
+ * (then 0: the caller asks snprintf, which rounds exactly). */
+static uint64_t round_digits(double a, int p, int e10, int *k)
+{
+#if LDBL_MANT_DIG == 64 && defined(__x86_64__)
+    static const long double P[28] = {
+        1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+        1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
+        1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+    int j = p - 1 - e10; /* a x 10^j has p digits before the point */
+    long double x = 0;
+    for (int tries = 0; tries < 2; tries++) {
+        if (j < -27 || j > 27) return 0;
+        x = j >= 0 ? (long double)a * P[j] : (long double)a / P[-j];
+        if (x >= P[p - 1]) break;
+        j++; /* e10 was one too high: a just below a power of ten */
+    }
+    if (x < P[p - 1] || x >= P[p]) return 0;
+    long double whole = floorl(x), frac = x - whole;
+    if (fabsl(frac - 0.5L) <= x * 0x1p-62L) return 0; /* too near a midpoint */
+    *k = -j;
+    return (uint64_t)whole + (frac > 0.5L);
+#else
+    (void)a;
+    (void)p;
+    (void)e10;
+    (void)k;
+    return 0;
+#endif
+}
+
+/* The shortest text of 15 (DBL_DIG) to 17 (DBL_DECIMAL_DIG) significant
+ * digits that reads back as v, as the "%.15g", "%.16g", "%.17g" loop would
+ * choose (and 15 digits find shorter forms: their trailing zeros are
+ * dropped). Each candidate is the exact p-digit rounding (round_digits) and
+ * is read back by fastjson_number, the server's own exact reader (strtod
+ * where it cannot be sure). Magnitudes outside 1e-11..1e41, and the rare
+ * rounding round_digits cannot decide, go to snprintf and strtod. */
+static int shortest_double(char *out, size_t cap, double v)
+{
+    if (v == 0) return format_zero(out, v);
+    double a = fabs(v);
+    if (a >= 1e-11 && a < 1e41) {
+        int e10 = decimal_exponent(a);
+        for (int p = 15; p <= 17; p++) {
+            int k;
+            uint64_t m = round_digits(a, p, e10, &k);
+            if (!m) break;
+            int n = format_decimal(out, v < 0, m, k);
+            double back;
+            if (fastjson_number(out, out + n + 1, &back) == (size_t)n && back == v) return n;
+        }
+    }
+    int n = 0;
+    for (int p = 15; p <= 17; p++) {
+        n = snprintf(out, cap, "%.*g", p, v);
+        if (strtod(out, NULL) == v) break;
+    }
+    return n;
+}
+
 void jw_double(jw *w, double v)
 {
     if (!isfinite(v)) {
@@ -402,11 +477,7 @@ void jw_double(jw *w, double v)
         return;
     }
     char buf[40];
-    int n = 0;
-    for (int p = 15; p <= 17; p++) {
-        n = snprintf(buf, sizeof buf, "%.*g", p, v);
-        if (strtod(buf, NULL) == v) break;
-    }
+    int n = shortest_double(buf, sizeof buf, v);
     separate(w);
     jw_raw(w, buf, (size_t)n);
 }

@@ -9,7 +9,9 @@
  * 3 /gradcheck, 4 /autodiff) and, for fuzz_compute, when its high bit is
  * set, bits 3..6 pick an allocation to fail (1..16, through server/alloc.h's
  * hook; jansson's own are exempt, see alloc.h). The seed corpus (tests/fuzz/corpus/request/) starts with the ASCII
- * digits '0'..'4', whose high bit is clear. */
+ * digits '0'..'4', whose high bit is clear. fuzz_compute runs each input
+ * with a skeleton cache shared across inputs and, when no allocation was made
+ * to fail, again without one: the two answers must be the same bytes. */
 #ifndef GS_FUZZ_COMMON_H
 #define GS_FUZZ_COMMON_H
 
@@ -46,6 +48,9 @@ static atomic_int fuzz_no_abort;
  * so that eviction runs too. It holds one tensor of 4 float32s from the
  * start (request.dict's ref), so that fuzzed refs can hit as well as miss. */
 static tensor_store *fuzz_store;
+/* Skeletons kept between inputs (wire/json_cache.h), few slots so that they
+ * are replaced often; fuzz_compute_one compares its answers with uncached ones. */
+static json_cache *fuzz_skeletons;
 
 static void fuzz_setup(void)
 {
@@ -70,6 +75,7 @@ static void fuzz_setup(void)
     if (!fuzz_store || !copy || !sha256_of(four, sizeof four, digest)) abort();
     memcpy(copy, four, sizeof four);
     store_put(fuzz_store, digest, copy, sizeof four);
+    if (!(fuzz_skeletons = json_cache_create(4, 4096))) abort();
     fuzz_opts.ad_limits.max_length = 1024;
     fuzz_opts.ad_limits.max_nodes = 512;
 }
@@ -110,13 +116,33 @@ static void fuzz_compute_one(const uint8_t *data, size_t size)
     if (!size) return;
     fuzz_setup();
     const route_def *r = fuzz_route(data[0]);
-    compute_env env = {.opts = &fuzz_opts, .abort = &fuzz_no_abort, .store = fuzz_store};
+    compute_env env = {.opts = &fuzz_opts, .abort = &fuzz_no_abort, .store = fuzz_store,
+                       .skeletons = fuzz_skeletons};
     compute_result res;
     long fail_at = fuzz_fail_at(data[0]);
     srv_alloc_fail_at(fail_at, 0);
     compute_run(r, (const char *)data + 1, size - 1, &env, &res);
     int injected = srv_alloc_failed();
     srv_alloc_fail_at(0, 0);
+    /* The skeleton cache changes no answer: the same request without it
+     * answers the same bytes. Not with refs: the first answer may have
+     * evicted from the store a tensor that the request reads. */
+    if (!injected && !memmem(data + 1, size - 1, "\"ref\"", 5)) {
+        compute_env plain = env;
+        plain.skeletons = NULL;
+        compute_result again;
+        compute_run(r, (const char *)data + 1, size - 1, &plain, &again);
+        FUZZ_REQUIRE(again.status == res.status && again.len == res.len &&
+                     (!res.len || !memcmp(again.body, res.body, res.len)));
+        if (res.status >= 400 && res.status != 409) {
+            size_t n1 = 0, n2 = 0;
+            char *p1 = problem_render(&res.d, NULL, &n1), *p2 = problem_render(&again.d, NULL, &n2);
+            FUZZ_REQUIRE(p1 && p2 && n1 == n2 && !memcmp(p1, p2, n1));
+            free(p1);
+            free(p2);
+        }
+        free(again.body);
+    }
     if (res.status == 200) {
         FUZZ_REQUIRE(res.body && res.len == strlen(res.body) && !res.d.status);
         json_t *j = json_loadb(res.body, res.len, JSON_REJECT_DUPLICATES, NULL);
@@ -150,7 +176,7 @@ static void fuzz_decode_one(const uint8_t *data, size_t size)
     codec_ctx cc;
     diag d = {0};
     json_t *root = codec_open(&cc, (const char *)data + 1, size - 1, 0,
-                              route_find("/train", NULL)->tensors, &d);
+                              route_find("/train", NULL)->tensors, NULL, &d);
     if (!root) {
         FUZZ_REQUIRE(d.status == 400);
         codec_close(&cc);

@@ -1,0 +1,95 @@
+#include "wire/json_cache.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "alloc.h"
+
+typedef struct {
+    uint64_t hash;
+    char *text; /* NULL: the slot is empty */
+    size_t len;
+    json_t *root;
+} cache_slot;
+
+struct json_cache {
+    pthread_mutex_t mu; /* guards slots and the counts; held for a compare, never a parse */
+    cache_slot *slots;
+    size_t n_slots, max_text;
+    unsigned long hits, misses;
+};
+
+/* FNV-1a, 64 bits: the texts are short (at most max_text bytes) and a slot
+ * compares the whole text anyway. */
+static uint64_t text_hash(const char *s, size_t n)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * UINT64_C(0x100000001b3);
+    return h;
+}
+
+json_cache *json_cache_create(size_t slots, size_t max_text)
+{
+    json_cache *c = srv_calloc(1, sizeof *c);
+    if (!c || !slots || !(c->slots = srv_calloc(slots, sizeof *c->slots))) {
+        srv_free(c);
+        return NULL;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    c->n_slots = slots;
+    c->max_text = max_text;
+    return c;
+}
+
+void json_cache_free(json_cache *c)
+{
+    if (!c) return;
+    for (size_t i = 0; i < c->n_slots; i++) {
+        srv_free(c->slots[i].text);
+        json_decref(c->slots[i].root);
+    }
+    pthread_mutex_destroy(&c->mu);
+    srv_free(c->slots);
+    srv_free(c);
+}
+
+json_t *json_cache_get(json_cache *c, const char *text, size_t len)
+{
+    if (!c) return NULL;
+    uint64_t h = len <= c->max_text ? text_hash(text, len) : 0;
+    json_t *root = NULL;
+    pthread_mutex_lock(&c->mu);
+    cache_slot *s = &c->slots[h % c->n_slots];
+    if (len <= c->max_text && s->text && s->hash == h && s->len == len &&
+        memcmp(s->text, text, len) == 0)
+        root = json_incref(s->root);
+    if (root) c->hits++;
+    else c->misses++;
+    pthread_mutex_unlock(&c->mu);
+    return root;
+}
+
+void json_cache_put(json_cache *c, const char *text, size_t len, json_t *root)
+{
+    if (!c || len > c->max_text || !root) return;
+    char *copy = srv_malloc(len ? len : 1);
+    if (!copy) return;
+    memcpy(copy, text, len);
+    uint64_t h = text_hash(text, len);
+    pthread_mutex_lock(&c->mu);
+    cache_slot *s = &c->slots[h % c->n_slots], old = *s;
+    *s = (cache_slot){.hash = h, .text = copy, .len = len, .root = json_incref(root)};
+    pthread_mutex_unlock(&c->mu);
+    /* the tree it replaces, outside the lock: a reader may still hold it */
+    srv_free(old.text);
+    json_decref(old.root);
+}
+
+void json_cache_counts(json_cache *c, unsigned long *hits, unsigned long *misses)
+{
+    pthread_mutex_lock(&c->mu);
+    *hits = c->hits;
+    *misses = c->misses;
+    pthread_mutex_unlock(&c->mu);
+}

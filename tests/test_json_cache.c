@@ -1,0 +1,218 @@
+/* The skeleton cache (server/wire/json_cache.h), in-process through
+ * compute_run, the request's own stages: every answer made with a cache is
+ * the answer made without one, byte for byte, whether the tree came from the
+ * cache or not; requests that share a skeleton but not their tensors
+ * (numbers, a misplaced literal 0 where a tensor goes, an empty "b64") get
+ * their own answers; malformed and oversized skeletons are not kept; slots
+ * replaced while other threads read their trees (ASan under SANITIZE=1). */
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#define SRV_ALLOC_LIBC_NAMES /* the test calls malloc and free itself */
+#include "alloc.h"
+#include "api/pipeline.h"
+#include "api/routes.h"
+#include "check.h"
+#include "options.h"
+#include "wire/json_cache.h"
+#include "wire/problem.h"
+
+static server_options opts;
+static atomic_int no_abort;
+
+#define NET "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":4,\"activation\":\"tanh\"}," \
+            "{\"units\":1,\"activation\":\"sigmoid\"}],\"loss\":\"binary_cross_entropy\"},"
+/* The 2-4-1 XOR request of bench/http_bodies.py, and requests with its
+ * skeleton but other numbers, or other things where its tensors go. */
+static const char *const BODIES[] = {
+    NET "\"params\":[{\"weight\":[[0.1,-0.2],[0.3,0.4],[-0.5,0.6],[0.7,-0.8]],\"bias\":[0,0,0,0]},"
+        "{\"weight\":[[0.5,-0.5,0.25,-0.25]],\"bias\":[0]}],"
+        "\"inputs\":[[0,0],[0,1],[1,0],[1,1]],\"targets\":[[0],[1],[1],[0]]}",
+    NET "\"params\":[{\"weight\":[[1.5,-2],[3,4],[-5,6],[7,-8]],\"bias\":[1,2,3,4]},"
+        "{\"weight\":[[5,-5,2.5,-2.5]],\"bias\":[9]}],"
+        "\"inputs\":[[1,2],[3,4]],\"targets\":[[1],[0]]}",
+    /* the same skeleton text: a literal 0 where the inputs go is an error */
+    NET "\"params\":[{\"weight\":[[0.1,-0.2],[0.3,0.4],[-0.5,0.6],[0.7,-0.8]],\"bias\":[0,0,0,0]},"
+        "{\"weight\":[[0.5,-0.5,0.25,-0.25]],\"bias\":[0]}],"
+        "\"inputs\":0,\"targets\":[[0],[1],[1],[0]]}",
+    /* another skeleton: flat and b64 tensors, one of them an empty "b64" */
+    NET "\"params\":[{\"weight\":{\"shape\":[4,2],\"data\":[1,2,3,4,5,6,7,8]},\"bias\":[0,0,0,0]},"
+        "{\"weight\":[[0.5,-0.5,0.25,-0.25]],\"bias\":{\"shape\":[1],\"dtype\":\"float32\","
+        "\"b64\":\"AACAPw==\"}}],\"inputs\":[[0,0]],\"targets\":[[1]]}",
+    NET "\"params\":[{\"weight\":{\"shape\":[4,2],\"data\":[1,2,3,4,5,6,7,8]},\"bias\":[0,0,0,0]},"
+        "{\"weight\":[[0.5,-0.5,0.25,-0.25]],\"bias\":{\"shape\":[1],\"dtype\":\"float32\","
+        "\"b64\":\"\"}}],\"inputs\":[[0,0]],\"targets\":[[1]]}",
+    /* malformed after the tensors: never kept */
+    NET "\"inputs\":[[0,0]],\"targets\":[[1]],}",
+};
+#define N_BODIES (sizeof BODIES / sizeof BODIES[0])
+
+static compute_env env_with(json_cache *c)
+{
+    return (compute_env){.opts = &opts, .abort = &no_abort, .skeletons = c};
+}
+
+/* The answer's status and text ("<status> <body or problem>"), malloc'd. */
+static char *answer(const char *body, json_cache *c)
+{
+    compute_env env = env_with(c);
+    compute_result res;
+    compute_run(route_find("/gradients", NULL), body, strlen(body), &env, &res);
+    size_t len = 0;
+    char *text = res.body ? res.body : problem_render(&res.d, NULL, &len);
+    if (res.body) len = res.len;
+    char *out = malloc(len + 16);
+    snprintf(out, len + 16, "%d %.*s", res.status, (int)len, text ? text : "");
+    free(text);
+    return out;
+}
+
+static char *expected[N_BODIES];
+
+static void test_same_answers(void)
+{
+    json_cache *c = json_cache_create(64, 4096);
+    CHECK(c != NULL, "cache");
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < N_BODIES; i++) {
+            char *a = answer(BODIES[i], c);
+            CHECK(!strcmp(a, expected[i]), "round %d body %zu:\n  %s\nwithout a cache:\n  %s",
+                  round, i, a, expected[i]);
+            free(a);
+        }
+    unsigned long hits, misses;
+    json_cache_counts(c, &hits, &misses);
+    /* two skeletons, each parsed once: bodies 0-2 share one, 3-4 another (4
+     * has "" where 3 had its b64 decoded: the same text); the malformed one
+     * leaves no skeleton (fastjson stops at the stray comma) and is parsed
+     * as sent, every time */
+    CHECK(misses == 2, "misses %lu (hits %lu)", misses, hits);
+    CHECK(hits == 3 * (N_BODIES - 1) - 2, "hits %lu", hits);
+    CHECK(!strncmp(expected[2], "400 ", 4) && strstr(expected[2], "\"/inputs\""),
+          "a 0 where the inputs go: %s", expected[2]);
+    CHECK(!strncmp(expected[N_BODIES - 1], "400 ", 4) && strstr(expected[N_BODIES - 1], "malformed"),
+          "malformed: %s", expected[N_BODIES - 1]);
+    json_cache_free(c);
+}
+
+static void test_limits(void)
+{
+    /* texts over max_text are parsed every time; one slot holds one text */
+    json_cache *small = json_cache_create(4, 16), *one = json_cache_create(1, 4096);
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < 4; i++) {
+            char *a = answer(BODIES[i], small), *b = answer(BODIES[i], one);
+            CHECK(!strcmp(a, expected[i]) && !strcmp(b, expected[i]), "body %zu", i);
+            free(a);
+            free(b);
+        }
+    unsigned long hits, misses;
+    json_cache_counts(small, &hits, &misses);
+    CHECK(hits == 0 && misses == 8, "over max_text: hits %lu misses %lu", hits, misses);
+    json_cache_counts(one, &hits, &misses);
+    /* bodies 0, 1, 2 share a text, 3 replaces it: the second round starts over */
+    CHECK(hits == 4 && misses == 4, "one slot: hits %lu misses %lu", hits, misses);
+    json_cache_free(small);
+    json_cache_free(one);
+    json_cache_free(NULL);
+}
+
+/* A cache that cannot copy a text keeps nothing and answers as ever. */
+static void test_put_out_of_memory(void)
+{
+    json_cache *c = json_cache_create(8, 4096);
+    /* the copy is the last allocation of the scan stage: fail each in turn
+     * until a request answers 200 without having kept its skeleton */
+    int seen = 0;
+    for (long n = 1; n < 200 && !seen; n++) {
+        srv_alloc_fail_at(n, 0);
+        char *a = answer(BODIES[0], c);
+        srv_alloc_fail_at(0, 0);
+        unsigned long hits, misses;
+        json_cache_counts(c, &hits, &misses);
+        if (!strncmp(a, "200 ", 4)) {
+            CHECK(!strcmp(a, expected[0]), "after failing allocation %ld: %s", n, a);
+            char *b = answer(BODIES[0], c);
+            unsigned long h2, m2;
+            json_cache_counts(c, &h2, &m2);
+            seen = h2 == hits; /* the skeleton was not kept: parsed again */
+            CHECK(!strcmp(b, expected[0]), "next: %s", b);
+            free(b);
+        } else {
+            CHECK(!strncmp(a, "500 ", 4), "allocation %ld failing: %s", n, a);
+        }
+        free(a);
+    }
+    CHECK(seen, "no failing allocation left the skeleton out of the cache");
+    json_cache_free(c);
+}
+
+#define THREADS 4
+#define PER_THREAD 5000
+
+typedef struct {
+    json_cache *c;
+    unsigned seed;
+    int bad;
+    int scanned; /* requests that left a skeleton: all but the malformed one */
+} worker;
+
+static void *work(void *p)
+{
+    worker *w = p;
+    for (int i = 0; i < PER_THREAD; i++) {
+        w->seed = w->seed * 1103515245u + 12345u;
+        size_t k = (w->seed >> 16) % N_BODIES;
+        char *a = answer(BODIES[k], w->c);
+        if (strcmp(a, expected[k])) w->bad++;
+        w->scanned += k != N_BODIES - 1;
+        free(a);
+    }
+    return NULL;
+}
+
+/* Two slots for three skeletons: trees are replaced while others read them. */
+static void test_threads(void)
+{
+    json_cache *c = json_cache_create(2, 4096);
+    pthread_t t[THREADS];
+    worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (worker){.c = c, .seed = 7u + (unsigned)i};
+        pthread_create(&t[i], NULL, work, &w[i]);
+    }
+    int bad = 0, scanned = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        bad += w[i].bad;
+        scanned += w[i].scanned;
+    }
+    unsigned long hits, misses;
+    json_cache_counts(c, &hits, &misses);
+    CHECK(bad == 0, "%d of %d answers differ from those made without a cache", bad,
+          THREADS * PER_THREAD);
+    CHECK(hits > 0 && misses > 2 && hits + misses == (unsigned long)scanned,
+          "hits %lu misses %lu of %d", hits, misses, scanned);
+    json_cache_free(c);
+}
+
+int main(void)
+{
+    srv_alloc_install();
+    json_object_seed(1);
+    if (options_parse(&opts, 0, NULL, stdout, stderr) != 0) return 1;
+    for (size_t i = 0; i < N_BODIES; i++) expected[i] = answer(BODIES[i], NULL);
+    RUN(test_same_answers);
+    RUN(test_limits);
+    RUN(test_put_out_of_memory);
+    RUN(test_threads);
+    for (size_t i = 0; i < N_BODIES; i++) free(expected[i]);
+    options_free(&opts);
+    return CHECK_DONE();
+}
