@@ -53,6 +53,7 @@ int server_init(server *s, const server_options *o)
     if (!(s->loop = loop_new())) return -1;
     if (!(s->store = store_new(o->tensor_store_bytes))) return -1;
     s->metrics.store = s->store;
+    s->skeletons = json_cache_create(64, 4096); /* NULL: every skeleton is parsed */
     /* options_parse keeps the store's share below max_memory */
     s->compute_memory = o->max_memory - o->tensor_store_bytes;
     return wq_start(&s->queue, o->max_concurrent, o->max_queue, o->queue_ms / 1000.0,
@@ -67,6 +68,8 @@ void server_free(server *s)
     srv_free(s->origins);
     store_free(s->store);
     s->store = NULL;
+    json_cache_free(s->skeletons);
+    s->skeletons = NULL;
 }
 
 /* ---- request id -------------------------------------------------------------- */
@@ -341,7 +344,8 @@ static compute_env env_of(server *s, http_request *q, const train_stream *stream
                          .param = q->param,
                          .metrics = &s->metrics,
                          .draining = atomic_load(&s->draining),
-                         .store = s->store};
+                         .store = s->store,
+                         .skeletons = s->skeletons};
 }
 
 /* ---- 1. admit: the first call --------------------------------------------------------- */

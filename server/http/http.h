@@ -13,12 +13,14 @@
 #include "options.h"
 #include "http/queue.h"
 #include "store/store.h"
+#include "wire/json_cache.h"
 
 typedef struct {
     const server_options *opts;
     metrics metrics;
     work_queue queue;          /* --max-concurrent workers, FIFO, memory budget */
     tensor_store *store;       /* /tensors/ and refs; --tensor-store-bytes of --max-memory */
+    json_cache *skeletons;     /* parsed skeletons for the requests (wire/json_cache.h) */
     size_t compute_memory;     /* the rest of --max-memory: the running computations' */
     event_loop *loop;          /* owns the sockets; resumes connections (loop.h) */
     atomic_int draining;       /* SIGTERM seen: not ready, no new computations */
