@@ -265,6 +265,22 @@ static void put_store(text *t, metrics *m)
         (unsigned long long)st.evictions);
 }
 
+static void put_skeletons(text *t, metrics *m)
+{
+    if (!m->skeletons) return;
+    unsigned long hits, misses;
+    json_cache_counts(m->skeletons, &hits, &misses);
+    put(t, "# HELP gradserve_skeleton_cache_hits_total Requests whose JSON, tensors taken out, "
+           "was parsed before (a client sending one network again).\n"
+           "# TYPE gradserve_skeleton_cache_hits_total counter\n"
+           "gradserve_skeleton_cache_hits_total %lu\n"
+           "# HELP gradserve_skeleton_cache_misses_total Requests whose JSON, tensors taken out, "
+           "was parsed.\n"
+           "# TYPE gradserve_skeleton_cache_misses_total counter\n"
+           "gradserve_skeleton_cache_misses_total %lu\n",
+        hits, misses);
+}
+
 /* The phase histograms of route r. */
 static void put_phases(text *t, metrics *m, size_t r)
 {
@@ -324,6 +340,7 @@ char *metrics_render(metrics *m, size_t *len)
             (unsigned long long)atomic_load(&m->rejected[i]));
     put_queue(&t, m);
     put_store(&t, m);
+    put_skeletons(&t, m);
     put(&t, "# HELP gradserve_build_info The running version.\n"
             "# TYPE gradserve_build_info gauge\n"
             "gradserve_build_info{version=\"%s\"} 1\n",

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "wire/json_cache.h"
 
 typedef enum {
     REJECT_QUEUE_FULL = 0,  /* 503: --max-queue requests already wait */
@@ -79,6 +80,7 @@ typedef struct {
     atomic_uint_fast64_t memory_waits;  /* requests that reached the queue's head and
                                            waited for the budget */
     tensor_store *store;                /* gradserve_tensor_store_*, or NULL */
+    json_cache *skeletons;              /* gradserve_skeleton_cache_*, or NULL */
 } metrics;
 
 /* Zeroes m and names its routes (n <= METRIC_ROUTES; the strings must

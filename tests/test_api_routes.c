@@ -1384,7 +1384,18 @@ static void test_metrics(void)
     const char *ccount = "gradserve_compute_duration_seconds_count{route=\"/gradients\"}";
     double ok0 = fmax(0, metric(before, ok)), bad0 = fmax(0, metric(before, bad));
     double h0 = fmax(0, metric(before, hcount)), c0 = fmax(0, metric(before, ccount));
+    const char *hits = "gradserve_skeleton_cache_hits_total";
+    const char *misses = "gradserve_skeleton_cache_misses_total";
     for (int i = 0; i < 3; i++) json_decref(api_post_text("/gradients", small_request, 200));
+    /* the same request three times: its skeleton parsed at most once */
+    char *middle = get_metrics();
+    CHECK(metric(middle, hits) + metric(middle, misses) ==
+                  metric(before, hits) + metric(before, misses) + 3 &&
+              metric(middle, hits) >= metric(before, hits) + 2,
+          "skeleton cache: hits %g -> %g, misses %g -> %g over 3 identical requests",
+          metric(before, hits), metric(middle, hits), metric(before, misses),
+          metric(middle, misses));
+    free(middle);
     for (int i = 0; i < 2; i++) json_decref(api_post_text("/gradients", "{\"bad\":1}", 400));
     char *after = get_metrics();
     CHECK(metric(after, ok) == ok0 + 3, "%s: %g -> %g, want +3", ok, ok0, metric(after, ok));

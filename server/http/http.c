@@ -54,6 +54,7 @@ int server_init(server *s, const server_options *o)
     if (!(s->store = store_new(o->tensor_store_bytes))) return -1;
     s->metrics.store = s->store;
     s->skeletons = json_cache_create(64, 4096); /* NULL: every skeleton is parsed */
+    s->metrics.skeletons = s->skeletons;
     /* options_parse keeps the store's share below max_memory */
     s->compute_memory = o->max_memory - o->tensor_store_bytes;
     return wq_start(&s->queue, o->max_concurrent, o->max_queue, o->queue_ms / 1000.0,
