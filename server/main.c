@@ -1,7 +1,6 @@
 /* gradserve: options, start-up (warm-up, listen), signals and graceful
  * shutdown. The HTTP handling is in http/, the routes in api/ (docs/architecture.md). */
 #include <jansson.h>
-#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>

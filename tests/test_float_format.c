@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SRV_ALLOC_LIBC_NAMES /* the test frees its own buffers with free */
+#include "alloc.h"
 #include "check.h"
 #include "wire/fastjson.h"
 #include "wire/json_writer.h"
@@ -58,7 +60,7 @@ static int float_ok(float v, char *why, size_t cap)
     int ok = stop == end && memcmp(&a, &v, 4) == 0 && memcmp(&b, &v, 4) == 0 &&
              k == (size_t)(end - text) && (float)c == v && !signbit(c) == !signbit(v);
     if (!ok) snprintf(why, cap, "%a printed as %s (strtof %a, strtod %a)", (double)v, s, (double)a, (double)b);
-    free(s);
+    srv_free(s);
     return ok;
 }
 
@@ -134,8 +136,8 @@ static void test_float_shortest_forms(void)
         char *s = jw_take(&w, &len);
         char want[64];
         snprintf(want, sizeof want, "[%s]", cases[i].text);
-        CHECK(s && !strcmp(s, want), "%a printed as %s, want %s", (double)cases[i].v, s, want);
-        free(s);
+        CHECK(s && !strcmp(s, want), "%a printed as %s, want %s", (double)cases[i].v, s ? s : "(null)", want);
+        srv_free(s);
     }
 }
 
@@ -166,7 +168,7 @@ static void test_float_roundtrip_jansson(void)
     }
     CHECK(bad == 0, "%ld of %d floats read back differently by jansson", bad, N);
     json_decref(arr);
-    free(s);
+    srv_free(s);
     free(v);
 }
 
@@ -185,7 +187,7 @@ static void test_double_roundtrip(void)
         char *s = jw_take(&w, &len);
         double back = s ? strtod(s, NULL) : 0;
         if (memcmp(&back, &v, 8) != 0 && bad++ < 5) CHECK(0, "%a printed as %s", v, s);
-        free(s);
+        srv_free(s);
     }
     CHECK(bad == 0, "%ld of %d doubles did not round-trip", bad, RANDOM_DOUBLES);
 }
