@@ -13,6 +13,13 @@
 #define SRV_HAVE_VALGRIND 1
 #endif
 #endif
+#if defined(__SANITIZE_ADDRESS__)
+#define SRV_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang */
+#define SRV_UNDER_ASAN 1
+#endif
+#endif
 
 #define SRV_ALLOC_LIBC_NAMES /* here malloc and free are libc's */
 #include "alloc.h"
@@ -90,7 +97,7 @@ static struct {
  * mappings of ours: under them every block comes from malloc. */
 static int under_checker(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(SRV_UNDER_ASAN)
     return 1;
 #elif defined(SRV_HAVE_VALGRIND)
     return RUNNING_ON_VALGRIND != 0;
@@ -98,6 +105,8 @@ static int under_checker(void)
     return 0;
 #endif
 }
+
+int srv_alloc_maps(void) { return !under_checker(); }
 
 /* len bytes (a multiple of MAP_GRAIN) on a 2 MiB boundary, asking for
  * transparent huge pages (Debian's default THP mode is "madvise": fewer TLB

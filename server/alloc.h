@@ -85,6 +85,8 @@ void srv_alloc_release(void);
 void srv_alloc_map_limit(size_t bytes);
 /* Mapped bytes handed out and cached (tests: leaks, the cache emptied). */
 void srv_alloc_mapped(size_t *live, size_t *cached);
+/* 0 under AddressSanitizer or valgrind: big blocks come from malloc there. */
+int srv_alloc_maps(void);
 
 /* Whether p may be a mapped block: those start on a 2 MiB boundary. A block
  * of malloc's rarely does; srv_map_free looks such a one up, then frees it. */
