@@ -34,6 +34,8 @@
 #include <string.h>
 #include <time.h>
 
+#define SRV_ALLOC_LIBC_NAMES /* the benchmark frees its own buffers with free */
+#include "alloc.h"
 #include "wire/codec.h"
 #include "wire/json_writer.h"
 #include "options.h"
@@ -213,7 +215,7 @@ static void write_jw(void *p)
     jw_array(&w);
     for (size_t i = 0; i < c->n; i++) jw_float(&w, c->v[i]);
     jw_end(&w);
-    free(c->out);
+    srv_free(c->out);
     c->out = jw_take(&w, &c->out_len);
     if (!c->out) die("out of memory");
 }
@@ -331,7 +333,7 @@ int main(int argc, char **argv)
     printf("codec\tcheck\twrite_roundtrip_mismatches\t%zu\n", bad + (n_floats - i));
     printf("codec\tcheck\twrite_bytes_per_float\t%.2f\n", (double)jw_bytes / (double)n_floats);
     json_decref(w.arr);
-    free(w.out);
+    srv_free(w.out);
     free(v);
     free(slow.params);
     free(slow.inputs);

@@ -2,9 +2,9 @@
  * N-th allocation fail (tests/test_alloc_faults.c walks N = 1, 2, 3, ...).
  *
  * Server code allocates by name: srv_malloc, srv_calloc, srv_realloc,
- * srv_strdup, srv_strndup, and frees with srv_free (libc's free: memory
- * handed to libmicrohttpd with MHD_RESPMEM_MUST_FREE, or to a caller, stays
- * ordinary heap memory). A file that includes this header cannot call the
+ * srv_strdup, srv_strndup, and frees with srv_free, never free (a big block
+ * is a mapping of alloc.c's, below: memory handed to libmicrohttpd is freed
+ * by a callback that calls srv_free). A file that includes this header cannot call the
  * libc names any more (they are poisoned below: a compile error), and
  * tests/test_alloc_names.sh finds them in a file that does not include it.
  * jansson's allocations are routed here too (srv_alloc_install, once at
@@ -59,19 +59,59 @@ static inline void *srv_alloc_null_(void)
 }
 static inline void *srv_checked_(void *p) { return p ? p : srv_alloc_null_(); }
 
+/* Big blocks (SRV_MAP_MIN bytes and more) do not come from malloc: alloc.c
+ * maps them itself, 2 MiB-aligned with huge-page advice, and keeps a freed
+ * one in a small process-wide cache of mappings, which the next request of a
+ * fitting size reuses without page faults (a big request allocates the same
+ * sizes every time) and which srv_alloc_release empties (the queue's keeper
+ * calls it once the queue has been idle a second). So the memory a burst of
+ * big requests used goes back to the kernel, whichever thread's malloc arena
+ * would otherwise have kept it. Under AddressSanitizer or valgrind (tested at
+ * start) every block comes from malloc, so that they see big blocks too. */
+#define SRV_MAP_MIN ((size_t)1 << 20)
+#define SRV_MAP_ALIGN ((size_t)2 << 20)
+
+/* n >= SRV_MAP_MIN: a mapped block (zeroed if zero), or malloc's under a
+ * checker; NULL when the kernel has no memory. */
+void *srv_map_alloc(size_t n, int zero);
+/* Frees p, mapped or malloc's (p 2 MiB-aligned: maybe ours, looked up). */
+void srv_map_free(void *p);
+/* realloc for a mapped p or a big n; NULL leaves p as it was. */
+void *srv_map_realloc(void *p, size_t n);
+/* Unmaps every cached mapping (the keeper, once the queue is idle). */
+void srv_alloc_release(void);
+/* Caps live + cached mapped bytes: before a fresh mapping, cached ones are
+ * unmapped (oldest first) until it fits (the server's memory budget). */
+void srv_alloc_map_limit(size_t bytes);
+/* Mapped bytes handed out and cached (tests: leaks, the cache emptied). */
+void srv_alloc_mapped(size_t *live, size_t *cached);
+/* 0 under AddressSanitizer or valgrind: big blocks come from malloc there. */
+int srv_alloc_maps(void);
+
+/* Whether p may be a mapped block: those start on a 2 MiB boundary. A block
+ * of malloc's rarely does; srv_map_free looks such a one up, then frees it. */
+static inline int srv_maybe_mapped_(const void *p)
+{
+    return p && ((size_t)p & (SRV_MAP_ALIGN - 1)) == 0;
+}
+
 static inline void *srv_malloc(size_t n)
 {
-    return srv_alloc_fail() ? srv_alloc_null_() : srv_checked_(malloc(n));
+    if (srv_alloc_fail()) return srv_alloc_null_();
+    return srv_checked_(n >= SRV_MAP_MIN ? srv_map_alloc(n, 0) : malloc(n));
 }
 static inline void *srv_calloc(size_t n, size_t s)
 {
-    return srv_alloc_fail() ? srv_alloc_null_() : srv_checked_(calloc(n, s));
+    if (srv_alloc_fail()) return srv_alloc_null_();
+    size_t total;
+    if (__builtin_mul_overflow(n, s, &total)) return srv_alloc_null_();
+    return srv_checked_(total >= SRV_MAP_MIN ? srv_map_alloc(total, 1) : calloc(n, s));
 }
 /* Like realloc: NULL leaves p as it was. */
 static inline void *srv_realloc(void *p, size_t n)
 {
     if (srv_alloc_fail()) return srv_alloc_null_();
-    void *q = realloc(p, n);
+    void *q = n >= SRV_MAP_MIN || srv_maybe_mapped_(p) ? srv_map_realloc(p, n) : realloc(p, n);
     return q || !n ? q : srv_alloc_null_();
 }
 static inline char *srv_strdup(const char *s)
@@ -82,7 +122,12 @@ static inline char *srv_strndup(const char *s, size_t n)
 {
     return srv_alloc_fail() ? srv_alloc_null_() : srv_checked_(strndup(s, n));
 }
-static inline void srv_free(void *p) { free(p); }
+/* Every block from the functions above, and only those (or malloc's). */
+static inline void srv_free(void *p)
+{
+    if (srv_maybe_mapped_(p)) srv_map_free(p);
+    else free(p);
+}
 
 /* alloc.c (the hook itself) and the tests that arm it define SRV_ALLOC_LIBC_NAMES:
  * they call libc's names themselves. */

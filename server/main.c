@@ -1,7 +1,6 @@
 /* gradserve: options, start-up (warm-up, listen), signals and graceful
  * shutdown. The HTTP handling is in http/, the routes in api/ (docs/architecture.md). */
 #include <jansson.h>
-#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -234,24 +233,13 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Big requests allocate and free the same large buffers (body, tensors,
-     * the pass, the response) every time. Above glibc's mmap threshold each is
-     * a fresh mmap that the kernel zero-fills page by page (~1.5 ms for a
-     * 784-512-512-10 batch of 1000), and a freed heap top is trimmed back to
-     * the kernel. Kept in the heap, they are reused as they are. Blocks over
-     * 32 MiB (glibc's cap) are still mapped. The queue trims the heap when it
-     * falls idle after a big request (queue.c).
-     *
-     * One arena for every thread: malloc_trim gives back the free pages inside
-     * a heap, but the free top of a thread's own arena only shrinks on a free()
-     * that finds it over M_TRIM_THRESHOLD, which is high on purpose; so each
-     * of the four threads that had handled big requests kept its arena's peak
-     * (37 to 56 MB each: RSS 84 to 124 MB 10 s after load, against 12 MB with
-     * one arena). The main arena's top is trimmed by malloc_trim itself. Small
-     * requests mostly allocate from each thread's tcache, which takes no lock
-     * (docs/concurrency.md: the measurements). */
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 256 << 20);
-    mallopt(M_ARENA_MAX, 1);
+     * the pass, the response) every time. They do not come from malloc:
+     * server/alloc.c maps blocks of 1 MiB and more itself and keeps freed
+     * ones for the next request (no page faults), and the queue has that
+     * cache unmapped once it has been idle a second (queue.c). malloc keeps
+     * its defaults, an arena per thread (up to 8 per core): with one arena
+     * (M_ARENA_MAX 1) every event loop and worker met on its lock. Small
+     * blocks leave little in the arenas (docs/concurrency.md: the figures). */
     srv_alloc_install(); /* jansson's allocations through the request path's hook */
     json_object_seed(0); /* before any thread: jansson seeds its hash lazily otherwise */
 

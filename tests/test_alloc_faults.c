@@ -135,13 +135,13 @@ static void walk(const request_case *c, int sticky, long *failures)
     compute_result base, res;
     srv_alloc_fail_at(0, 0);
     run(r, c->body, &base);
-    free(base.body);
+    srv_free(base.body);
     run(r, c->body, &base); /* the first run warms lazily allocated library state */
     srv_alloc_fail_at(LONG_MAX, 0);
     run(r, c->body, &res);
     long total = srv_alloc_count();
     srv_alloc_fail_at(0, 0);
-    free(res.body);
+    srv_free(res.body);
     CHECK(total > 0, "%s: no allocation went through the hook", c->name);
     size_t heap0 = heap_in_use();
     for (long n = 1; n <= total + 1; n++) {
@@ -166,7 +166,7 @@ static void walk(const request_case *c, int sticky, long *failures)
             size_t len = 0;
             char *p = problem_render(&res.d, "test", &len);
             CHECK(p && len > 0, "%s: allocation %ld: problem not rendered", c->name, n);
-            free(p);
+            srv_free(p);
         } else {
             CHECK(n > total, "%s: allocation %ld of %ld did not fail", c->name, n, total);
             CHECK(res.status == base.status && res.len == base.len &&
@@ -174,13 +174,13 @@ static void walk(const request_case *c, int sticky, long *failures)
                   "%s: with no failure the answer differs (status %d vs %d)", c->name,
                   res.status, base.status);
         }
-        free(res.body);
+        srv_free(res.body);
         size_t heap = heap_in_use();
         CHECK(heap == heap0, "%s: allocation %ld failing leaked %zd bytes", c->name, n,
               (ssize_t)(heap - heap0));
         heap0 = heap;
     }
-    free(base.body);
+    srv_free(base.body);
 }
 
 static void test_each_allocation_fails_in_turn(void)
@@ -219,7 +219,7 @@ static void test_hook_covers_jansson_server_and_core(void)
     run(route_find("/train", NULL), CASES[3].body, &res);
     srv_alloc_fail_at(0, 0);
     CHECK(res.status == 500 && !res.body, "all failing: %d", res.status);
-    free(res.body);
+    srv_free(res.body);
     /* the core: a network too big for the heap (but under no limit) is a 500 */
     static const char big[] =
         "{\"network\":{\"inputs\":65536,\"layers\":[{\"units\":65536},{\"units\":65536},"
@@ -231,7 +231,7 @@ static void test_hook_covers_jansson_server_and_core(void)
     compute_run(route_find("/forward", NULL), big, sizeof big - 1, &env, &res);
     CHECK(res.status == 400 || res.status == 500, "unlimited huge network: %d %s", res.status,
           res.d.detail);
-    free(res.body);
+    srv_free(res.body);
 }
 
 int main(int argc, char **argv)

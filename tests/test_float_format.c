@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SRV_ALLOC_LIBC_NAMES /* the test frees its own buffers with free */
+#include "alloc.h"
 #include "check.h"
 #include "wire/fastjson.h"
 #include "wire/json_writer.h"
@@ -61,7 +63,7 @@ static int float_ok(float v, char *why, size_t cap)
     int ok = stop == end && memcmp(&a, &v, 4) == 0 && memcmp(&b, &v, 4) == 0 &&
              k == (size_t)(end - text) && (float)c == v && !signbit(c) == !signbit(v);
     if (!ok) snprintf(why, cap, "%a printed as %s (strtof %a, strtod %a)", (double)v, s, (double)a, (double)b);
-    free(s);
+    srv_free(s);
     return ok;
 }
 
@@ -137,8 +139,8 @@ static void test_float_shortest_forms(void)
         char *s = jw_take(&w, &len);
         char want[64];
         snprintf(want, sizeof want, "[%s]", cases[i].text);
-        CHECK(s && !strcmp(s, want), "%a printed as %s, want %s", (double)cases[i].v, s, want);
-        free(s);
+        CHECK(s && !strcmp(s, want), "%a printed as %s, want %s", (double)cases[i].v, s ? s : "(null)", want);
+        srv_free(s);
     }
 }
 
@@ -169,7 +171,7 @@ static void test_float_roundtrip_jansson(void)
     }
     CHECK(bad == 0, "%ld of %d floats read back differently by jansson", bad, N);
     json_decref(arr);
-    free(s);
+    srv_free(s);
     free(v);
 }
 
@@ -219,7 +221,7 @@ static int double_ok(double v, char *why, size_t cap)
              (v == 0 ? b == 0 : memcmp(&b, &v, 8) == 0) &&
              significant_digits(text) <= significant_digits(ref);
     if (!ok) snprintf(why, cap, "%a printed as %s (strtod %a, reader %a, %%g %s)", v, s, a, b, ref);
-    free(s);
+    srv_free(s);
     return ok;
 }
 
@@ -328,7 +330,7 @@ static void test_double_shortest_forms(void)
         char want[64];
         snprintf(want, sizeof want, "[%s]", cases[i].text);
         CHECK(s && !strcmp(s, want), "%a printed as %s, want %s", cases[i].v, s, want);
-        free(s);
+        srv_free(s);
     }
 }
 

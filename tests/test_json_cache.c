@@ -69,7 +69,7 @@ static char *answer(const char *body, json_cache *c)
     if (res.body) len = res.len;
     char *out = malloc(len + 16);
     snprintf(out, len + 16, "%d %.*s", res.status, (int)len, text ? text : "");
-    free(text);
+    srv_free(text);
     return out;
 }
 

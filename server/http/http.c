@@ -57,6 +57,7 @@ int server_init(server *s, const server_options *o)
     s->metrics.skeletons = s->skeletons;
     /* options_parse keeps the store's share below max_memory */
     s->compute_memory = o->max_memory - o->tensor_store_bytes;
+    srv_alloc_map_limit(o->max_memory); /* what the cache of mappings may add up to */
     return wq_start(&s->queue, o->max_concurrent, o->max_queue, o->queue_ms / 1000.0,
                     s->compute_memory, &s->metrics);
 }

@@ -36,13 +36,17 @@ static void add_cors(const server *s, struct MHD_Connection *c, struct MHD_Respo
 }
 
 
+/* MHD frees an owned body through this: a big one is a mapping (alloc.h). */
+static void free_body(void *body) { srv_free(body); }
+
 /* Queues body (freed by MHD when owned) with the headers every response has. */
 enum MHD_Result respond(server *s, struct MHD_Connection *c, http_request *q, int status,
                                const char *content_type, const char *body, size_t len,
                                int owned, const header *extra)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        len, (void *)body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r =
+        owned ? MHD_create_response_from_buffer_with_free_callback(len, (void *)body, free_body)
+              : MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
     if (!r) {
         if (owned) srv_free((void *)body);
         return MHD_NO;

@@ -107,7 +107,7 @@ static void fuzz_check_problem(const diag *d)
         FUZZ_REQUIRE(ptr && (!*ptr || *ptr == '/'));
     }
     json_decref(p);
-    free(text);
+    srv_free(text);
 }
 
 /* The whole request in-process, as http.c runs it. */
@@ -158,7 +158,7 @@ static void fuzz_compute_one(const uint8_t *data, size_t size)
         FUZZ_REQUIRE(res.status == 400 || res.status == 422 || (injected && res.status == 500));
         fuzz_check_problem(&res.d);
     }
-    free(res.body);
+    srv_free(res.body);
 }
 
 /* Every top-level key any route accepts. */
