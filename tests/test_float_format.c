@@ -329,7 +329,7 @@ static void test_double_shortest_forms(void)
         char *s = jw_take(&w, &len);
         char want[64];
         snprintf(want, sizeof want, "[%s]", cases[i].text);
-        CHECK(s && !strcmp(s, want), "%a printed as %s, want %s", cases[i].v, s, want);
+        CHECK(s && !strcmp(s, want), "%a printed as %s, want %s", cases[i].v, s ? s : "(null)", want);
         srv_free(s);
     }
 }
