@@ -16,12 +16,9 @@
 #include "http/queue.h"
 
 #define REQUEST_ID_MAX 128
-#define CORS_ALLOW_HEADERS "Content-Type, Authorization, X-Request-Id, " BINARY_HEADER
-#define CORS_EXPOSE_HEADERS "X-Request-Id, Retry-After, WWW-Authenticate, " BINARY_HEADER
 /* The JSON header's length in a body that carries binary tensors after it
  * (Triton's binary tensor extension), in requests and responses. */
 #define BINARY_HEADER "Inference-Header-Content-Length"
-#define CORS_MAX_AGE "7200" /* Chromium's cap; Firefox allows a day */
 
 /* Where a compute request is once its body has arrived. */
 typedef enum {
