@@ -6,7 +6,9 @@
 #      second at 32 connections and latency at 1, errors, each phase's time from
 #      the server's own metrics, and the HTTP overhead against the same step
 #      in-process (bench_core); the same API in Flask + PyTorch under gunicorn
-#      (2 workers, bench/flask_app.py) at 32 connections.
+#      (2 workers, bench/flask_app.py) at 32 connections; the floor, a bare
+#      libmicrohttpd server answering a fixed JSON (bench/mhd_floor.c), and the
+#      server CPU per request of both.
 #   2. 784-512-512-10, batch 1000, /gradients with params, one connection: end-to-end
 #      latency with binary, base64 and nested-JSON tensors (both ways), its phases,
 #      against the in-process step timed between the requests; the same bodies made
@@ -18,7 +20,7 @@
 #
 # Environment (set by run.sh): BUILD, BENCH_THREADS, BENCH_BUDGET; BENCH_PYTHON
 # (python with numpy, default /usr/bin/python3); BENCH_HTTP_SECONDS per load run
-# (default 5). Needs $BUILD/gradserve, $BUILD/bench/{http_load,bench_core,bench_codec}.
+# (default 5). Needs $BUILD/gradserve, $BUILD/bench/{http_load,bench_core,bench_codec,mhd_floor}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +32,7 @@ GS=$BUILD/gradserve
 LOAD=$BUILD/bench/http_load
 CORE=$BUILD/bench/bench_core
 CODEC=$BUILD/bench/bench_codec
-for b in "$GS" "$LOAD" "$CORE" "$CODEC"; do
+for b in "$GS" "$LOAD" "$CORE" "$CODEC" "$BUILD/bench/mhd_floor"; do
     [ -x "$b" ] || { echo "bench/http.sh: missing $b (make build-bench)" >&2; exit 1; }
 done
 note() { printf '%s\n' "$*" >&2; }
@@ -60,6 +62,15 @@ serve() {
 stop_server() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 
 metrics() { curl -sf "http://127.0.0.1:$1/metrics"; }
+
+# Server CPU per request (user + system, from /proc/PID/stat), the figure that
+# holds when the load client and the scheduler move the throughput around.
+TICK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+us_per_request() { # us_per_request LOAD_LINE TICKS: the ticks span the 0.5 s warm-up too
+    awk -v r="$(echo "$1" | cut -f5)" -v t="$2" -v k="$TICK" -v s="$SECS" \
+        'BEGIN { n = r * (s + 0.5); printf "%.1f", (n > 0 ? t * 1e6 / k / n : 0) }'
+}
 
 . bench/lib/phases.sh # phases, phase_of
 
@@ -93,7 +104,9 @@ metrics "$PORT" >"$TMP/m0"
 # in-process step's (bench_core and http_load --step link the core directly).
 KSERVER=$(sed -n 's/^gradserve_blas_info{core="\([^"]*\)".*reason="\([^"]*\)".*/\1 (\2)/p' "$TMP/m0")
 KSTEP=$("$CORE" --kernels | cut -f1)
+T0=$(cpu_ticks "$pid")
 SMALL32=$(load "$PORT" "$B/small.json" --connections 32 --duration "$SECS" --warmup 0.5)
+CPU32=$(us_per_request "$SMALL32" "$(($(cpu_ticks "$pid") - T0))")
 metrics "$PORT" >"$TMP/m1"
 SMALL1=$(load "$PORT" "$B/small.json" --connections 1 --duration "$(awk -v s="$SECS" 'BEGIN{print s/2}')" --warmup 0.2)
 metrics "$PORT" >"$TMP/m2"
@@ -106,6 +119,20 @@ STEP_SMALL=$(core_step_us 2-4-1:4 1)
 serve --blas-threads 2
 SMALL32_B2=$(load "$PORT" "$B/small.json" --connections 32 --duration "$SECS" --warmup 0.5)
 stop_server
+
+# The floor: a bare libmicrohttpd server answering a fixed JSON (bench/mhd_floor.c),
+# same client, same connections: what the HTTP library and the kernel cost alone.
+FLOOR=""
+note "http.sh: bare libmicrohttpd server (fixed answer), 32 connections, ${SECS}s"
+FLOOR_PORT=$(free_port)
+"$BUILD/bench/mhd_floor" --port "$FLOOR_PORT" &
+PIDS+=($!)
+for _ in $(seq 100); do curl -sf -d x "http://127.0.0.1:$FLOOR_PORT/gradients" >/dev/null 2>&1 && break; sleep 0.05; done
+load "$FLOOR_PORT" "$B/small.json" --connections 32 --duration 1 --warmup 0.5 >/dev/null
+T0=$(cpu_ticks "${PIDS[-1]}")
+FLOOR=$(load "$FLOOR_PORT" "$B/small.json" --connections 32 --duration "$SECS" --warmup 0.5)
+FLOOR_CPU=$(us_per_request "$FLOOR" "$(($(cpu_ticks "${PIDS[-1]}") - T0))")
+kill "${PIDS[-1]}" 2>/dev/null || true
 
 # Flask + PyTorch under gunicorn, 2 sync workers
 FLASK=""
@@ -203,9 +230,15 @@ echo "|---:|---:|---:|---:|---:|"
 echo "| 32 | $(printf '%.0f' "$rps32") | $err32 | $(fmt_us "$p50_32") | $(fmt_us "$p99_32") |"
 echo "| 1 | $(printf '%.0f' "$rps1") | $err1 | $(fmt_us "$p50_1") | $(fmt_us "$p99_1") |"
 echo "| 32, --blas-threads 2 | $(printf '%.0f' "$(echo "$SMALL32_B2" | col 5)") | $(echo "$SMALL32_B2" | col 3) | $(fmt_us "$(echo "$SMALL32_B2" | col 6)") | $(fmt_us "$(echo "$SMALL32_B2" | col 7)") |"
+echo "| 32, bare libmicrohttpd, fixed answer (bench/mhd_floor.c) | $(printf '%.0f' "$(echo "$FLOOR" | col 5)") | $(echo "$FLOOR" | col 3) | $(fmt_us "$(echo "$FLOOR" | col 6)") | $(fmt_us "$(echo "$FLOOR" | col 7)") |"
 if [ -n "$FLASK" ]; then
     echo "| 32, Flask + PyTorch, gunicorn -w 2 | $(printf '%.0f' "$frps") | $ferr | $(fmt_us "$(echo "$FLASK" | col 6)") | $(fmt_us "$(echo "$FLASK" | col 7)") |"
 fi
+echo
+echo "Server CPU per request at 32 connections (user + system time over the requests served):"
+echo "gradserve $CPU32 µs, the bare libmicrohttpd server $FLOOR_CPU µs ($(ratio "$CPU32" "$FLOOR_CPU")×)."
+echo "The throughput of one 5-second run moves with where the scheduler puts the load client"
+echo "(it shares the cores); the CPU per request does not."
 echo
 echo "Mean time per phase (µs), 32 connections / 1 connection:"
 echo
@@ -285,6 +318,7 @@ if [ -n "$FLASK" ]; then
 else
     echo "- **>= 20× Flask + PyTorch under gunicorn**: NOT MEASURED (gunicorn/flask missing)."
 fi
+echo "- **server CPU per small request <= 2.5× the bare libmicrohttpd server's (proposed in issue 21's closing note)**: $( awk -v a="$CPU32" -v b="$FLOOR_CPU" 'BEGIN { exit !(b > 0 && a <= 2.5 * b) }' && echo MET || echo "NOT MET") ($(ratio "$CPU32" "$FLOOR_CPU")×: $CPU32 against $FLOOR_CPU µs)."
 for t in $THREADS; do
     for enc in binary b64; do
         e2e=$(echo "${LAT[$t,$enc]}" | col 6)

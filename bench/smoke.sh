@@ -8,6 +8,8 @@
 #     equals the one bench_core's step computes;
 #   - http_load gets 200s from the real server and times the in-process step
 #     between them (--step), and counts a refused body's 400s as expected;
+#   - bench/mhd_floor, the bare libmicrohttpd server http.sh measures beside
+#     gradserve, answers under http_load and stops on SIGTERM;
 #   - bench/http_ab.sh runs two servers in turns and reports each one's ratios;
 #   - bench/run.sh writes a report with every table and target line;
 #   - bench/client.sh runs the recipe through the Python client with each transport.
@@ -93,6 +95,22 @@ check "http_load: 200s from the server, the step timed between them" \
     load_ok 200 --body "$tmp/bodies/small.json"
 { printf 'x'; tail -c +2 "$tmp/bodies/small.json"; } >"$tmp/refused.json"
 check "http_load: a malformed body's 400 counted as expected" load_ok 400 --body "$tmp/refused.json"
+
+# The floor server of bench/http.sh: answers every request with its fixed JSON
+# (the body read and dropped), under http_load too, and stops on SIGTERM.
+floor_ok() {
+    local fport
+    fport=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$BUILD/bench/mhd_floor" --port "$fport" & local fpid=$!
+    for _ in $(seq 100); do curl -sf -d x "http://127.0.0.1:$fport/" >/dev/null 2>&1 && break; sleep 0.05; done
+    curl -sf -H 'Content-Type: application/json' --data-binary @"$tmp/bodies/small.json" \
+        "http://127.0.0.1:$fport/gradients" | "$PY" -c 'import json, sys; d = json.load(sys.stdin); assert d["loss"] > 0 and "grads" in d' &&
+    line=$("$BUILD/bench/http_load" --port "$fport" --path /gradients --body "$tmp/bodies/small.json" \
+        --connections 4 --requests 40 --warmup 0) && set -- $line && [ "$2" = 40 ] && [ "$3" = 0 ] || {
+        kill "$fpid"; wait "$fpid"; return 1; }
+    kill "$fpid" && wait "$fpid"
+}
+check "mhd_floor (bench/http.sh's bare libmicrohttpd server) answers and stops on SIGTERM" floor_ok
 
 # Two servers in turns on the big request (here the same binary twice): a row per
 # server and encoding with a ratio, and a median for each.
