@@ -178,13 +178,6 @@ static char *long_train_body(size_t epochs)
     return s;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void sleep_s(double s)
 {
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -204,9 +197,9 @@ static size_t calibrate(int port, double seconds)
          * (a loaded shared machine) made the training 12 epochs long */
         for (int k = 0; k < 2; k++) {
             http_response r;
-            double t0 = now_s();
+            double t0 = api_now();
             http_request(c, "POST", "/train", NULL, b, strlen(b), &r);
-            double t = now_s() - t0;
+            double t = api_now() - t0;
             dt = k == 0 || t < dt ? t : dt;
             st = r.status;
             http_response_free(&r);
@@ -221,9 +214,9 @@ static size_t calibrate(int port, double seconds)
     for (int k = 0; k < 3; k++) {
         char *b = long_train_body(epochs);
         http_response r;
-        double t0 = now_s();
+        double t0 = api_now();
         http_request(c, "POST", "/train", NULL, b, strlen(b), &r);
-        double d = now_s() - t0;
+        double d = api_now() - t0;
         if (r.status == 200 && d < dt) dt = d;
         http_response_free(&r);
         free(b);
@@ -239,13 +232,13 @@ static size_t calibrate(int port, double seconds)
  * requests by what the server saw, not by when client threads ran. */
 static int wait_metric(int port, const char *name, double min, double max)
 {
-    double t_end = now_s() + 10.0;
+    double t_end = api_now() + 10.0;
     for (;;) {
         char *m = api_metrics_text(port);
         double v = m ? api_metric_value(m, name) : -1;
         free(m);
         if (v >= min && v <= max) return 1;
-        if (now_s() > t_end) return 0;
+        if (api_now() > t_end) return 0;
         sleep_s(0.005);
     }
 }
@@ -262,9 +255,9 @@ static void *run_train(void *arg)
 {
     train_job *j = arg;
     http_client *c = http_client_new(j->port, NULL);
-    double t0 = now_s();
+    double t0 = api_now();
     j->rc = http_request(c, "POST", "/train", NULL, j->body, strlen(j->body), &j->r);
-    j->seconds = now_s() - t0;
+    j->seconds = api_now() - t0;
     http_client_free(c);
     return NULL;
 }
@@ -371,7 +364,7 @@ static void test_queue_full_and_wait_expired(void)
     pthread_create(&tt, NULL, run_train, &t);
     sleep_s(0.4);
     post_job waiting = {s.port, "/gradients", cases[0].body, "waits", {0}, 0};
-    double t0 = now_s();
+    double t0 = api_now();
     pthread_create(&wt, NULL, run_post, &waiting);
     sleep_s(0.15);
     http_response r;
@@ -384,7 +377,7 @@ static void test_queue_full_and_wait_expired(void)
     http_response_free(&r);
     http_client_free(c);
     pthread_join(wt, NULL);
-    double waited = now_s() - t0;
+    double waited = api_now() - t0;
     CHECK(waiting.rc == 0 && waiting.r.status == 503, "expired wait: status %ld",
           waiting.r.status);
     CHECK(waited >= 0.35 && waited < 2.0, "the expired wait was answered after %.2f s (--queue-ms 400)",
@@ -593,12 +586,12 @@ static void test_sigterm_in_flight(void)
 
     train_job j = {s.port, long_train_body(epochs), {0}, 0, 0};
     pthread_t t;
-    double t_start = now_s();
+    double t_start = api_now();
     pthread_create(&t, NULL, run_train, &j);
     CHECK(wait_metric(s.port, "gradserve_memory_in_use_bytes", 1, 1e300),
           "the /train never started");
     sleep_s(0.2);
-    double t_sig = now_s();
+    double t_sig = api_now();
     server_signal(&s, SIGTERM);
     sleep_s(0.2);
     /* draining: the old connection may be answered 503, or closed */
@@ -611,7 +604,7 @@ static void test_sigterm_in_flight(void)
     http_client_free(probe);
     int alive = server_alive(&s);
     pthread_join(t, NULL);
-    CHECK(alive || j.seconds < now_s() - t_sig, "the server exited with a request in flight");
+    CHECK(alive || j.seconds < api_now() - t_sig, "the server exited with a request in flight");
     check_train_result(&j, "in flight at SIGTERM");
     /* it was in flight: it ended after the signal, with every step done */
     double ended_after = t_start + j.seconds - t_sig;

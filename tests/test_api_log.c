@@ -33,13 +33,6 @@ static const char XOR[] =
     "{\"weight\":[[0.5,-0.5,0.25,-0.25]],\"bias\":[0]}],"
     "\"inputs\":[[0,0],[0,1],[1,0],[1,1]],\"targets\":[[0],[1],[1],[0]]}";
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* A whole file, NUL-terminated (NULL when it cannot be read). */
 static char *slurp(const char *path, size_t *len)
 {
@@ -294,7 +287,7 @@ static int check_log(const char *text, int json, conn_job *jobs, int n_jobs)
 /* Waits up to 1 s for every line, then checks them. */
 static void check_lines_arrive(test_server *s, int json, conn_job *jobs)
 {
-    double t0 = now_s();
+    double t0 = api_now();
     char *text = NULL;
     int found = 0;
     do {
@@ -305,9 +298,9 @@ static void check_lines_arrive(test_server *s, int json, conn_job *jobs)
             found++;
         if (found >= N_CONN * N_EACH) break;
         usleep(10000);
-    } while (now_s() - t0 < 1.0);
+    } while (api_now() - t0 < 1.0);
     printf("  %d of %d lines in the log %.0f ms after the last answer\n", found,
-           N_CONN * N_EACH, (now_s() - t0) * 1e3);
+           N_CONN * N_EACH, (api_now() - t0) * 1e3);
     CHECK(check_log(text, json, jobs, N_CONN) == N_CONN * N_EACH, "lines missing or extra");
     free(text);
 }
@@ -329,31 +322,27 @@ static void run_all(int port, conn_job *jobs, int until_error)
 
 static conn_job jobs[N_CONN];
 
-static void test_every_line_whole_in_order(void)
+/* The load of run_all against a server started with args, then its lines
+ * checked (json: --log-format json) and its exit code. */
+static void lines_of_a_run(const char **args, int json)
 {
-    test_server s;
-    if (server_start(&s, NULL, NULL)) {
-        CHECK(0, "server did not start");
-        return;
-    }
-    run_all(s.port, jobs, 0);
-    check_lines_arrive(&s, 0, jobs);
-    int code = server_stop(&s);
-    CHECK(code == 0, "exit code %d", code);
-}
-
-static void test_json_lines(void)
-{
-    const char *args[] = {"--log-format", "json", NULL};
     test_server s;
     if (server_start(&s, args, NULL)) {
         CHECK(0, "server did not start");
         return;
     }
     run_all(s.port, jobs, 0);
-    check_lines_arrive(&s, 1, jobs);
+    check_lines_arrive(&s, json, jobs);
     int code = server_stop(&s);
     CHECK(code == 0, "exit code %d", code);
+}
+
+static void test_every_line_whole_in_order(void) { lines_of_a_run(NULL, 0); }
+
+static void test_json_lines(void)
+{
+    const char *args[] = {"--log-format", "json", NULL};
+    lines_of_a_run(args, 1);
 }
 
 /* SIGTERM while 16 connections keep sending: once the process has exited,

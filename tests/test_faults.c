@@ -31,13 +31,6 @@ static const char small_forward[] =
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void sleep_s(double s)
 {
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -73,11 +66,11 @@ static int send_all(int fd, const char *p, size_t n)
  * bytes are read and dropped. */
 static int closed_by_peer(int fd, int timeout_ms)
 {
-    double end = now_s() + timeout_ms / 1000.0;
+    double end = api_now() + timeout_ms / 1000.0;
     char buf[4096];
-    while (now_s() < end) {
+    while (api_now() < end) {
         struct pollfd p = {fd, POLLIN, 0};
-        int left = (int)((end - now_s()) * 1000);
+        int left = (int)((end - api_now()) * 1000);
         if (poll(&p, 1, left > 0 ? left : 0) <= 0) continue;
         ssize_t r = recv(fd, buf, sizeof buf, 0);
         if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) return 1;
@@ -101,9 +94,9 @@ static long inflight(int port)
 /* Waits until no request is in flight but the /metrics one asking. */
 static int settles(int port, double seconds)
 {
-    double end = now_s() + seconds;
+    double end = api_now() + seconds;
     long v;
-    while ((v = inflight(port)) != 1 && now_s() < end) sleep_s(0.05);
+    while ((v = inflight(port)) != 1 && api_now() < end) sleep_s(0.05);
     return v == 1;
 }
 
@@ -139,9 +132,9 @@ static long steps_for(int port, double seconds)
     if (!per_step) {
         char *b = train_body(400);
         http_response r;
-        double t0 = now_s();
+        double t0 = api_now();
         http_post_json(port, "/train", b, &r);
-        per_step = (now_s() - t0) / 400;
+        per_step = (api_now() - t0) / 400;
         http_response_free(&r);
         free(b);
         if (per_step <= 0) per_step = 1e-4;
@@ -197,13 +190,13 @@ static void test_client_gone_mid_compute(void)
               "send %d", i);
         if (i == 0) {
             sleep_s(0.3); /* computing now */
-            double t0 = now_s();
+            double t0 = api_now();
             http_response r;
             CHECK(http_get(srv.port, "/health/live", &r) == 0 && r.status == 200,
                   "live during a computation");
             http_response_free(&r);
             CHECK(serves(srv.port), "a second computation slot serves meanwhile");
-            CHECK(now_s() - t0 < 1.0, "other requests waited %.2f s", now_s() - t0);
+            CHECK(api_now() - t0 < 1.0, "other requests waited %.2f s", api_now() - t0);
         }
         if (fd >= 0) close(fd);
     }
@@ -226,9 +219,9 @@ static void test_slowloris(void)
     }
     sleep_s(0.5);
     for (int i = 0; i < N && fds[i] >= 0; i++) send_all(fds[i], "a", 1); /* one more byte */
-    double t0 = now_s();
+    double t0 = api_now();
     CHECK(serves(srv.port), "not served while %d connections stall", N);
-    CHECK(now_s() - t0 < 1.0, "served after %.2f s", now_s() - t0);
+    CHECK(api_now() - t0 < 1.0, "served after %.2f s", api_now() - t0);
     int closed = 0;
     for (int i = 0; i < N; i++)
         if (fds[i] >= 0) {
@@ -251,10 +244,10 @@ static void test_more_connections_than_the_limit(void)
         fds[i] = connect_to(srv.port);
         opened += fds[i] >= 0;
     }
-    double t0 = now_s();
+    double t0 = api_now();
     http_response r;
     int rc = http_post_json(srv.port, "/forward", small_forward, &r);
-    double waited = now_s() - t0;
+    double waited = api_now() - t0;
     printf("  %d idle connections opened against a limit of 16; a request then waited "
            "%.2f s (status %ld)\n",
            opened, waited, r.status);

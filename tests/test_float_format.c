@@ -39,16 +39,24 @@ static uint64_t next_u64(void)
     return rng;
 }
 
-/* One float through the writer; 1 when everything agreed. */
-static int float_ok(float v, char *why, size_t cap)
+/* v through the writer alone, as float32 (jw_float) or float64 (jw_double):
+ * "[text]" and its length, srv_free'd by the caller; NULL when out of memory. */
+static char *write_one(double v, int as_float, size_t *len)
 {
     jw w;
     jw_init(&w);
     jw_array(&w);
-    jw_float(&w, v);
+    if (as_float) jw_float(&w, (float)v);
+    else jw_double(&w, v);
     jw_end(&w);
+    return jw_take(&w, len);
+}
+
+/* One float through the writer; 1 when everything agreed. */
+static int float_ok(float v, char *why, size_t cap)
+{
     size_t len;
-    char *s = jw_take(&w, &len);
+    char *s = write_one(v, 1, &len);
     if (!s) {
         snprintf(why, cap, "out of memory");
         return 0;
@@ -130,13 +138,8 @@ static void test_float_shortest_forms(void)
                  {100, "100"},    {0.0f, "0"},     {-0.0f, "-0"},   {3e38f, "3e+38"},
                  {1e9f, "1e9"},   {123456.f, "123456"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        jw w;
-        jw_init(&w);
-        jw_array(&w);
-        jw_float(&w, cases[i].v);
-        jw_end(&w);
         size_t len;
-        char *s = jw_take(&w, &len);
+        char *s = write_one(cases[i].v, 1, &len);
         char want[64];
         snprintf(want, sizeof want, "[%s]", cases[i].text);
         CHECK(s && !strcmp(s, want), "%a printed as %s, want %s", (double)cases[i].v, s ? s : "(null)", want);
@@ -197,13 +200,8 @@ static int significant_digits(const char *s)
  * and is as short as the "%.15g", "%.16g", "%.17g" loop that it replaces. */
 static int double_ok(double v, char *why, size_t cap)
 {
-    jw w;
-    jw_init(&w);
-    jw_array(&w);
-    jw_double(&w, v);
-    jw_end(&w);
     size_t len;
-    char *s = jw_take(&w, &len);
+    char *s = write_one(v, 0, &len);
     if (!s) {
         snprintf(why, cap, "out of memory");
         return 0;
@@ -320,13 +318,8 @@ static void test_double_shortest_forms(void)
                  {0.0, "0"},        {-0.0, "-0"},  {1e300, "1e+300"}, {5e-324, "4.94065645841247e-324"},
                  {0.1 + 0.2, "0.30000000000000004"}, {123456789012.5, "1.234567890125e11"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        jw w;
-        jw_init(&w);
-        jw_array(&w);
-        jw_double(&w, cases[i].v);
-        jw_end(&w);
         size_t len;
-        char *s = jw_take(&w, &len);
+        char *s = write_one(cases[i].v, 0, &len);
         char want[64];
         snprintf(want, sizeof want, "[%s]", cases[i].text);
         CHECK(s && !strcmp(s, want), "%a printed as %s, want %s", cases[i].v, s ? s : "(null)", want);
