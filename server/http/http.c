@@ -277,10 +277,11 @@ static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, 
 /* ---- the request's state, kept for reuse ------------------------------------------ */
 
 /* A thread keeps up to SPARES of the requests' states it freed for its next
- * requests. The state is 8 KB (compute_result's problem details): calloc
- * serves that size from the heap's one arena (main.c), not from the
- * thread's cache, under the arena's lock, and the event loops contended for
- * that lock on every request (futex calls, docs/concurrency.md). */
+ * requests. The state is 8 KB (compute_result's problem details), past
+ * malloc's per-thread cache. Measured when the server ran one malloc arena,
+ * whose lock the event loops contended for on every request (futex calls,
+ * docs/concurrency.md); with an arena per thread again (alloc.c) its gain
+ * has not been measured: if it shows none, these spares can go. */
 #define SPARES 16
 typedef struct {
     unsigned n;
