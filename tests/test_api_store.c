@@ -803,6 +803,59 @@ static void test_estimate_reads_ref_shape(void)
     CHECK(big - small >= (size_t)9990 * 784 * 4, "estimates %zu and %zu", small, big);
 }
 
+/* A /train whose inputs are a ref to 20,000 stored rows is admitted by
+ * estimate: its rows are borrowed from the store (which has its own budget),
+ * not read as text, and one minibatch of 100 is in flight at a time. With
+ * 200 MB for computations it runs (the estimate before counted every row as
+ * text, every row's activations and an answer per row: about 680 MB, a 422),
+ * and the server's peak RSS while it runs (VmHWM, reset before) grows by less
+ * than the estimate, which must stay an over-estimate. */
+static const char *const REF_BUDGET[] = {"--max-memory", "400000000", "--tensor-store-bytes",
+                                         "200000000", NULL};
+static void test_ref_train_within_budget(void)
+{
+    enum { ROWS = 20000, IN = 784 };
+    float *x = floats((size_t)ROWS * IN, 7);
+    int64_t *labels = malloc(ROWS * sizeof *labels);
+    for (int i = 0; i < ROWS; i++) labels[i] = i % 10;
+    char xref[72], yref[72];
+    CHECK(put_bytes(NULL, x, (size_t)ROWS * IN * sizeof *x, xref) == 201, "PUT inputs");
+    CHECK(put_bytes(NULL, labels, ROWS * sizeof *labels, yref) == 201, "PUT labels");
+    const char *fmt =
+        "{\"network\":{\"inputs\":784,\"layers\":[{\"units\":128,\"activation\":\"relu\"},"
+        "{\"units\":10,\"activation\":\"linear\"}],\"loss\":\"cross_entropy\"},"
+        "\"optimizer\":{\"name\":\"sgd\",\"lr\":0.01},\"epochs\":1,\"batch_size\":100,"
+        "\"inputs\":%s,\"targets\":{\"ref\":\"%s\",\"shape\":[%d],\"dtype\":\"int64\"}}";
+    char in_ref[160], in_text[64], body[1024], text_body[1024];
+    snprintf(in_ref, sizeof in_ref, "{\"ref\":\"%s\",\"shape\":[%d,%d],\"dtype\":\"float32\"}",
+             xref, ROWS, IN);
+    snprintf(body, sizeof body, fmt, in_ref, yref, ROWS);
+    snprintf(in_text, sizeof in_text, "{\"shape\":[%d,%d],\"data\":[]}", ROWS, IN);
+    snprintf(text_body, sizeof text_body, fmt, in_text, yref, ROWS);
+    const route_def *train = route_find("/train", NULL);
+    size_t est = estimate_request(train, body, strlen(body), strlen(body), NULL).memory;
+    size_t est_text = estimate_request(train, text_body, strlen(text_body), strlen(text_body),
+                                       NULL).memory;
+
+    char clear[64];
+    snprintf(clear, sizeof clear, "/proc/%d/clear_refs", (int)api_srv.pid);
+    FILE *f = fopen(clear, "w"); /* "5": the peak RSS starts again from the RSS now */
+    CHECK(f && fputs("5", f) >= 0 && fclose(f) == 0, "reset the peak RSS (%s)", clear);
+    long before = server_proc_status(api_srv.pid, "VmRSS");
+    json_t *a = api_post_text("/train", body, 200);
+    long peak = server_proc_status(api_srv.pid, "VmHWM");
+    printf("  /train, %d rows by ref, batch 100: estimated %.1f MB (the same shapes as "
+           "text: %.1f MB); the peak RSS grew %.1f MB\n",
+           ROWS, est / 1e6, est_text / 1e6, (peak - before) / 1e3);
+    CHECK(a != NULL, "a 20,000-row /train by ref answered 200 within 200 MB");
+    CHECK(est < 200000000 && est_text > 10 * est, "estimates %zu and %zu (as text)", est,
+          est_text);
+    CHECK(before > 0 && peak >= before && (size_t)(peak - before) * 1024 <= est,
+          "peak RSS grew %ld kB; estimated %zu bytes", peak - before, est);
+    json_decref(a);
+    free(x), free(labels);
+}
+
 /* A /train of the issue's 784-256-128-10 network with Adam whose tensors
  * are all refs, answering refs: the bytes each way. */
 static void test_wire_bytes_all_refs(void)
@@ -881,6 +934,10 @@ int main(void)
         RUN(test_put_over_limits);
         RUN(test_lru_eviction);
         RUN(test_ref_answer_over_budget);
+        api_stop();
+    }
+    if (api_start(REF_BUDGET, NULL) == 0) {
+        RUN(test_ref_train_within_budget);
         api_stop();
     }
     test_auth_on_store_routes();

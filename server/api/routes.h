@@ -137,6 +137,8 @@ typedef struct {
     int float64;
     int one_pass;        /* its work is one forward (and backward) pass: a tiny one
                             runs on the event loop (http/estimate.h) */
+    int minibatches;     /* its passes take "batch_size" rows at a time and it answers
+                            no number per row (/train): what the estimate counts */
     /* A body route's refusals from the request line and Content-Length
      * (length; -1 when not given) before its body is read: 1 with the
      * problem in d (the connection is closed after it), else 0. NULL: none. */

@@ -188,11 +188,24 @@ static int next_member(cursor *c, int *first, int *ok, const char **key, size_t 
     return 1;
 }
 
+/* How a tensor comes: as text (nested or flat: numbers read into doubles,
+ * then copied), as base64 (decoded into bytes of its dtype), in the binary
+ * part of the body, or as a ref to the tensor store's bytes. */
+typedef enum { FORM_TEXT, FORM_B64, FORM_BINARY, FORM_REF } tensor_form;
+
+typedef struct {
+    double rows;      /* its first dimension */
+    tensor_form form;
+    double elem;      /* bytes per element of its dtype (b64, binary, ref); 0 for text */
+} tensor_shape;
+
 typedef struct {
     double inputs;      /* network.inputs */
     double units[256];  /* network.layers[l].units, the first 256 */
     size_t n_layers;
-    double rows;        /* of the top-level inputs */
+    tensor_shape in, tg; /* the top-level inputs and targets */
+    double batch_size;   /* "batch_size" (/train), 0 when not given */
+    int returns;         /* "return" is given: deltas, activations, masks may be answered */
     int float64;
 } shapes;
 
@@ -248,15 +261,15 @@ static int read_network(cursor *c, shapes *s)
     return ok;
 }
 
-/* The top-level "inputs": a nested array (its length) or a tensor object
- * ({"shape": [rows, ...], ...}). */
-static int read_rows(cursor *c, shapes *s)
+/* A top-level tensor: a nested array (its length) or a tensor object
+ * ({"shape": [rows, ...], "data" | "b64" | "binary_data_size" | "ref", "dtype"}). */
+static int read_tensor(cursor *c, tensor_shape *t)
 {
     skip_ws(c);
     if (c->p < c->e && *c->p == '[') {
         size_t n = 0;
         if (!skip_value(c, &n)) return 0;
-        s->rows = (double)n;
+        t->rows = (double)n;
         return 1;
     }
     if (c->p >= c->e || *c->p != '{') return skip_value(c, NULL);
@@ -269,15 +282,45 @@ static int read_rows(cursor *c, shapes *s)
             if (c->p < c->e && *c->p == '[') {
                 c->p++;
                 skip_ws(c);
-                s->rows = read_number(c);
+                t->rows = read_number(c);
                 while (c->p < c->e && *c->p != ']') c->p++; /* numbers only: no strings */
                 if (c->p < c->e) c->p++;
                 continue;
             }
+        } else if (key_is(key, len, "b64")) {
+            t->form = FORM_B64;
+        } else if (key_is(key, len, "binary_data_size")) {
+            t->form = FORM_BINARY;
+        } else if (key_is(key, len, "ref")) {
+            t->form = FORM_REF;
+        } else if (key_is(key, len, "dtype")) {
+            const char *value = c->p;
+            if (!skip_value(c, NULL)) return 0;
+            t->elem = c->p - value == 9 && memcmp(value, "\"float32\"", 9) == 0 ? 4 : 8;
+            continue;
         }
         if (!skip_value(c, NULL)) return 0;
     }
     return ok;
+}
+
+/* Bytes the decode allocates for a tensor of n elements read as elem-byte
+ * numbers: text is read into doubles, then copied; base64 is decoded, then
+ * copied unless borrowed; binary bytes are copied (whether they can be
+ * borrowed depends on their alignment in the body); a ref's bytes, held by
+ * the store and counted in its own budget, are copied unless borrowed. The
+ * inputs are borrowed where they lie when their dtype is the computation's
+ * (request.c, read_batch); the targets are always copied. */
+static double decode_bytes(const tensor_shape *t, double n, double elem, int borrowable)
+{
+    int borrowed = borrowable && t->elem == elem;
+    switch (t->form) {
+    case FORM_TEXT: return (8 + elem) * n;
+    case FORM_B64: return (t->elem + (borrowed ? 0 : elem)) * n;
+    case FORM_BINARY: return elem * n;
+    case FORM_REF: return borrowed ? 0 : elem * n;
+    }
+    return (8 + elem) * n;
 }
 
 static int read_shapes(const char *json, size_t len, shapes *s)
@@ -289,7 +332,10 @@ static int read_shapes(const char *json, size_t len, shapes *s)
     while (next_member(&c, &first, &ok, &key, &klen)) {
         int read;
         if (key_is(key, klen, "network")) read = read_network(&c, s);
-        else if (key_is(key, klen, "inputs")) read = read_rows(&c, s);
+        else if (key_is(key, klen, "inputs")) read = read_tensor(&c, &s->in);
+        else if (key_is(key, klen, "targets")) read = read_tensor(&c, &s->tg);
+        else if (key_is(key, klen, "batch_size")) read = (s->batch_size = read_number(&c), 1);
+        else if (key_is(key, klen, "return")) read = (s->returns = 1, skip_value(&c, NULL));
         else if (key_is(key, klen, "dtype")) {
             const char *value = c.p;
             read = skip_value(&c, NULL);
@@ -313,8 +359,10 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
     pthread_once(&once, init_special);
     double by_length = (double)body_len * TEXT_FACTOR + BASE_BYTES;
     shapes s; /* units[] is written before it is read: only the counts are zeroed */
-    s.inputs = s.rows = 0;
+    s.inputs = s.batch_size = 0;
+    s.returns = 0;
     s.n_layers = 0;
+    s.in = s.tg = (tensor_shape){0, FORM_TEXT, 0};
     s.float64 = 0;
     est.memory = to_size(by_length);
     if (!r->param_copies || !read_shapes(json, json_len, &s)) return est;
@@ -329,7 +377,7 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
         if (units > width) width = units;
         prev = units;
     }
-    double rows = s.rows > 0 ? s.rows : 1, outputs = prev;
+    double rows = s.in.rows > 0 ? s.in.rows : 1, outputs = prev;
     int over = lim && ((lim->max_layers && s.n_layers > lim->max_layers) ||
                        (lim->max_units && width > (double)lim->max_units) ||
                        (lim->max_params && params > (double)lim->max_params) ||
@@ -337,13 +385,26 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
     if (over) return est;
 
     double elem = s.float64 || r->float64 ? 8 : 4;
-    double batch = rows * (s.inputs + outputs);           /* inputs and targets */
+    /* rows in one pass; a route of minibatches also gathers each one (shuffled:
+     * a permutation of the rows) and answers the parameters, with an
+     * optimizer's state at most param_copies - 1 times; the others answer
+     * outputs and input gradients per row too, and with "return" the deltas,
+     * activations and masks of every unit */
+    double at_once = rows, gather = 0,
+           answer = params + rows * (outputs + s.inputs + (s.returns ? 3 * per_row : 0));
+    if (r->minibatches) {
+        if (s.batch_size > 0 && s.batch_size < rows) at_once = s.batch_size;
+        gather = 8 * rows + elem * at_once * (s.inputs + outputs);
+        answer = params * (r->param_copies - 1);
+    }
     double bytes = (double)body_len + BASE_BYTES
-                   + 8 * (batch + params)                 /* numbers read as text: doubles */
-                   + elem * batch                         /* the core's copies of the batch */
+                   + decode_bytes(&s.in, rows * s.inputs, elem, 1) /* the batch */
+                   + decode_bytes(&s.tg, rows * outputs, elem, 0)
+                   + 8 * params                           /* params read as text: doubles */
                    + elem * params * r->param_copies /* params, grads (+ optimizer) */
-                   + elem * rows * (3 * per_row + s.inputs) /* z, a, deltas; dinputs */
-                   + TEXT_BYTES_PER_NUMBER * (params + rows * (outputs + s.inputs));
+                   + elem * at_once * (3 * per_row + s.inputs) /* z, a, deltas; dinputs */
+                   + gather
+                   + TEXT_BYTES_PER_NUMBER * answer;
     est.memory = to_size(bytes);
     est.tiny = r->one_pass && rows * params <= ESTIMATE_TINY_MACS;
     return est;
