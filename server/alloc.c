@@ -240,37 +240,6 @@ void srv_map_free(void *p)
     else free(p);
 }
 
-/* Grows the live mapping p (len bytes, lock not held) to hold n without
- * copying: a fresh region, and p's pages moved to its start (mremap). A
- * buffer that doubles as it is written (json_writer.c) so never has two
- * copies resident, nor its smaller past selves left in the cache: a 17 MB
- * answer peaked at 60 MB of RSS when grown by copying. NULL when it cannot
- * (p is then as it was). */
-static void *map_grow(void *p, size_t len, size_t n)
-{
-    if (n > SIZE_MAX / 2) return NULL;
-    size_t grown = (n + MAP_GRAIN - 1) & ~(MAP_GRAIN - 1), more = grown - len;
-    mapping evict[CACHE_SLOTS];
-    size_t n_evict = 0;
-    pthread_mutex_lock(&maps.lock); /* as srv_map_alloc: the limit first */
-    while (maps.n_cached && maps.live_bytes + maps.cached_bytes + more > maps.limit)
-        evict[n_evict++] = cache_take(0);
-    maps.live_bytes += more;
-    pthread_mutex_unlock(&maps.lock);
-    for (size_t i = 0; i < n_evict; i++) munmap(evict[i].p, evict[i].len);
-    char *q = map_fresh(grown);
-    if (q && mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, q) == MAP_FAILED) {
-        munmap(q, grown);
-        q = NULL;
-    }
-    pthread_mutex_lock(&maps.lock);
-    long i = live_find(p); /* p is this caller's: still live */
-    if (q && i >= 0) maps.live[i] = (mapping){q, grown, n};
-    else maps.live_bytes -= more;
-    pthread_mutex_unlock(&maps.lock);
-    return q;
-}
-
 void *srv_map_realloc(void *p, size_t n)
 {
     size_t old = 0;
@@ -281,18 +250,13 @@ void *srv_map_realloc(void *p, size_t n)
         if (i >= 0) {
             mapped = 1;
             old = maps.live[i].size;
-            size_t len = maps.live[i].len;
-            if (n >= SRV_MAP_MIN && n <= len && n >= len / 2) {
+            if (n >= SRV_MAP_MIN && n <= maps.live[i].len && n >= maps.live[i].len / 2) {
                 maps.live[i].size = n; /* fits, and most of it stays in use */
                 pthread_mutex_unlock(&maps.lock);
                 return p;
             }
-            pthread_mutex_unlock(&maps.lock);
-            void *q = n > len ? map_grow(p, len, n) : NULL;
-            if (q) return q;
-        } else {
-            pthread_mutex_unlock(&maps.lock);
         }
+        pthread_mutex_unlock(&maps.lock);
     }
     if (!mapped) {
         if (n < SRV_MAP_MIN || under_checker()) return realloc(p, n);

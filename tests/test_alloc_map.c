@@ -2,8 +2,7 @@
  * and more are mappings of alloc.c's, 2 MiB-aligned; a freed one is cached
  * and handed to the next request of a fitting size as it is; srv_calloc
  * zeroes a reused one; realloc keeps the bytes across every move (small to
- * big, big to bigger, big to small); a doubling buffer's pages are moved, not
- * copied, so RSS grows by what is written; srv_alloc_release unmaps the cache; the
+ * big, big to bigger, big to small); srv_alloc_release unmaps the cache; the
  * limit unmaps cached ones before a fresh mapping would pass it; a block of
  * malloc's that happens to start on a 2 MiB boundary is still freed by
  * srv_free; the injection hook fails big allocations too.
@@ -114,52 +113,6 @@ static void test_realloc_keeps_bytes(void)
     srv_alloc_release();
 }
 
-static long rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) kb = atol(line + 6);
-    if (f) fclose(f);
-    return kb;
-}
-
-/* A buffer doubled as it is written, as json_writer.c grows an answer, from 1
- * to 64 MiB: each step moves its pages (mremap) rather than copying them, so
- * the bytes stay, the block stays on a 2 MiB boundary, nothing of its past
- * selves is cached, and RSS grows by about what was written, not twice it. */
-static void test_doubling_moves_pages(void)
-{
-    srv_alloc_release();
-    long rss0 = rss_kb();
-    size_t cap = MiB, written = 0;
-    unsigned char *p = srv_malloc(cap);
-    CHECK(p != NULL, "1 MiB");
-    for (; p && cap <= 64 * MiB; cap *= 2) {
-        for (; written < cap; written++) p[written] = (unsigned char)(written * 131 + 7);
-        unsigned char *q = srv_realloc(p, 2 * cap);
-        CHECK(q != NULL, "grow to %zu", 2 * cap);
-        if (!q) break;
-        p = q;
-        CHECK(!MAPPED || aligned(p), "grown block %p not on a 2 MiB boundary", (void *)p);
-        CHECK(!MAPPED || cached_bytes() == 0, "growing cached %zu bytes", cached_bytes());
-    }
-    size_t bad = written;
-    for (size_t i = 0; p && i < written; i++)
-        if (p[i] != (unsigned char)(i * 131 + 7)) {
-            bad = i;
-            break;
-        }
-    CHECK(p && bad == written, "byte %zu of %zu lost in the moves", bad, written);
-    long grew = rss_kb() - rss0;
-    printf("  wrote %zu MiB while doubling: RSS grew %ld MiB\n", written / MiB, grew / 1024);
-    CHECK(!MAPPED || grew * 1024 <= (long)(written + written / 4), "RSS grew %ld kB for %zu bytes",
-          grew, written);
-    srv_free(p);
-    srv_alloc_release();
-}
-
 static void test_limit_unmaps_cached_first(void)
 {
     srv_alloc_release();
@@ -205,7 +158,6 @@ int main(void)
 {
     RUN(test_big_block_cached_and_reused);
     RUN(test_realloc_keeps_bytes);
-    RUN(test_doubling_moves_pages);
     RUN(test_limit_unmaps_cached_first);
     RUN(test_aligned_malloc_block_freed);
     RUN(test_injected_failure_of_big_block);
