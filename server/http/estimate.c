@@ -11,8 +11,12 @@
  * are of the text's order. */
 #define TEXT_FACTOR 3.0
 #define BASE_BYTES 65536.0
-/* Bytes a text answer spends per number ("-0.123456789," and its indent). */
-#define TEXT_BYTES_PER_NUMBER 24.0
+/* Bytes an answer's text takes per number at most, separator included:
+ * "-1.17549435e-38," for float32, 25 for float64's 17 digits. The buffer it
+ * is written into doubles as it grows (wire/json_writer.c), and each smaller
+ * buffer it leaves stays resident in alloc.c's cache of mappings until the
+ * request ends: up to 3 times the text at the peak. */
+#define ANSWER_BYTES_PER_NUMBER(elem) (3.0 * ((elem) == 4 ? 16 : 25))
 
 typedef struct {
     const char *p, *e;
@@ -404,7 +408,7 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
                    + elem * params * r->param_copies /* params, grads (+ optimizer) */
                    + elem * at_once * (3 * per_row + s.inputs) /* z, a, deltas; dinputs */
                    + gather
-                   + TEXT_BYTES_PER_NUMBER * answer;
+                   + ANSWER_BYTES_PER_NUMBER(elem) * answer;
     est.memory = to_size(bytes);
     est.tiny = r->one_pass && rows * params <= ESTIMATE_TINY_MACS;
     return est;
