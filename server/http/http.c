@@ -346,14 +346,15 @@ static int has_body(struct MHD_Connection *c)
 static enum MHD_Result admit(server *s, struct MHD_Connection *c, const char *url,
                              const char *method, void **con_cls)
 {
-    /* 8 KB (compute_result's problem details), zeroed: from malloc for each
-     * request. A per-thread list of up to 16 freed states for reuse was
-     * measured against this and removed (docs/concurrency.md, "Figures"):
-     * with an arena per thread (alloc.c) the server's CPU per small request
-     * was the same within the noise (medians 36.7 against 38.9 µs over 14
-     * alternating rounds at 32 connections, the pairwise differences of
-     * either sign: 6 for, 7 against, 1 even), and the malloc calls of a whole
-     * request are 3% of the server's samples. */
+    /* 8 KB (compute_result's problem details), zeroed, from malloc for each
+     * request. A per-thread list of up to 16 freed states for reuse (kept
+     * while the server ran one malloc arena) was measured against this with
+     * an arena per thread (alloc.c) and removed: server CPU per small request
+     * at 32 connections, 14 rounds in turns, medians 36.7 µs with it and
+     * 38.9 without, the rounds' differences of either sign (7 for it, 6
+     * against, 1 even); the malloc calls of a whole request are 3% of the
+     * server's samples (docs/concurrency.md, "The transport's cost per
+     * request"). */
     http_request *q = srv_calloc(1, sizeof *q);
     if (!q) return MHD_NO;
     *con_cls = q;
