@@ -115,6 +115,25 @@ echo "connections at most 1.1 times that at 32, i.e. more connections do not len
 echo "tail beyond the mean: 256 $(rel 256), 1,024 $(rel 1024):"
 echo "$(ok "$(rel 256) <= 1.1 && $(rel 1024) <= 1.1")."
 
+# Served in turn: the same loads again with every request traced (the trace
+# costs the client about 2.5 µs a request, so these runs are apart from the
+# ones above), split by bench/tail_trace.py into the spread between
+# connections (what the server's order of serving decides) and the tail
+# within each connection (stalls that hit every connection alike: the
+# scheduler on a shared machine, the client's own turns).
+note "concurrency.sh: the same, traced (bench/tail_trace.py)"
+echo
+echo "Where the p99 comes from (runs of their own, every request traced; bench/tail_trace.py):"
+echo
+echo "| connections | p99 / mean wait | slowest connections' mean / mean (p99 over connections) | p99 of latency / its connection's mean | stretches of 5 ms or more with no answer | client busy |"
+echo "|---|---|---|---|---|---|"
+for c in 256 1024; do
+    load "$B/small.json" "$c" --duration "$SECS" --warmup 1 --trace "$TMP/trace.tsv" >/dev/null
+    "$PY" bench/tail_trace.py "$TMP/trace.tsv" >"$TMP/trace.out"
+    tt() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/trace.out"; }
+    echo "| $c | $(calc "$(tt p99_over_little)") | $(calc "$(tt between_p99)") | $(calc "$(tt within_p99)") | $(calc "$(tt stall_share_5ms) * 100" 0)% of the run | $(calc "$(tt client_busy_share) * 100" 0)% |"
+done
+
 # ---- 2. 1,000 idle connections beside 32 busy ones ------------------------------------------
 note "concurrency.sh: 1,000 idle keep-alive connections beside 32 busy ones"
 # a fresh server: the 1,024 connections above left freed pools for new ones to reuse

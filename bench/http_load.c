@@ -13,6 +13,7 @@
  *          [--header "Name: value"]... [--content-type T] [--connections 32]
  *          [--duration 5] [--warmup 1] [--requests N] [--expect 200]
  *          [--save FILE] [--step SIZES:BATCH:LOSS [--step-threads N]]
+ *          [--trace FILE]
  *   --requests  stop after N measured requests (instead of --duration)
  *   --save      write the body of the last response to FILE
  *   --step      with one connection: after each measured response, time the
@@ -21,6 +22,14 @@
  *               default 1): one untimed step, then one timed. Requests and
  *               steps then alternate in one time window, so that their ratio
  *               holds on a machine whose speed drifts.
+ *   --trace     write every measured request and every wait of this client to
+ *               FILE, tab-separated, times in µs from the start of measuring
+ *               (bench/tail_trace.py reads it: per-connection latencies, stalls
+ *               over time, the client's own lag):
+ *                 r <connection> <due> <first byte written> <last byte read>
+ *               (due: when the connection's previous answer was read; the
+ *               client writes the next request in its next turn)
+ *                 w <epoll_wait called> <returned> <events>
  *
  * Prints one tab-separated line on stdout:
  *   load <requests> <errors> <seconds> <req_per_s> <p50_us> <p99_us> <mean_us>
@@ -58,7 +67,9 @@ typedef struct {
     long long body_len;  /* Content-Length; -1 until known */
     int status;
     int close_after;     /* the response said Connection: close */
+    double t_due;        /* when the request was due: the last answer read, or the connection made */
     double t0;           /* when the request's first byte was written */
+    int id;              /* its index, for --trace */
 } conn;
 
 static struct {
@@ -74,10 +85,12 @@ static struct {
 static struct {
     double *lat; /* microseconds, measured requests only */
     size_t n, cap;
+    FILE *trace;       /* --trace */
     bench_step *step;  /* --step: the in-process step timed beside */
     double *step_us;   /* one per measured request */
     long long errors, bytes_in, bytes_out, reconnects;
     int measuring;
+    double measure_from; /* --trace times are from here */
     int errors_printed;
 } st;
 
@@ -158,7 +171,7 @@ static int open_conn(int ep, conn *c)
     c->in_len = c->head_len = 0;
     c->body_len = -1;
     c->close_after = 0;
-    c->t0 = now_s();
+    c->t_due = c->t0 = now_s();
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) die("epoll_ctl");
     return 0;
@@ -221,6 +234,10 @@ static void complete(int ep, conn *c)
             st.step_us[st.n] = (now_s() - t1) * 1e6;
         }
         st.lat[st.n++] = us;
+        if (st.trace)
+            fprintf(st.trace, "r\t%d\t%.1f\t%.1f\t%.1f\n", c->id,
+                    (c->t_due - st.measure_from) * 1e6, (c->t0 - st.measure_from) * 1e6,
+                    (c->t0 - st.measure_from) * 1e6 + us);
     }
     if (st.measuring) {
         st.bytes_in += (long long)(c->head_len + (size_t)c->body_len);
@@ -237,7 +254,7 @@ static void complete(int ep, conn *c)
     c->head_len = 0;
     c->body_len = -1;
     c->sent = 0;
-    c->t0 = now_s();
+    c->t_due = now_s();
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
@@ -250,6 +267,9 @@ static void on_event(int ep, conn *c, unsigned events)
         return;
     }
     if ((events & EPOLLOUT) && c->sent < cfg.req_len) {
+        /* the latency runs from here, as wrk's does: not from t_due, which
+         * would count the rest of this client's turn through its events */
+        if (!c->sent) c->t0 = now_s();
         ssize_t n = send(c->fd, cfg.req + c->sent, cfg.req_len - c->sent, MSG_NOSIGNAL);
         if (n > 0) c->sent += (size_t)n;
         else if (n < 0 && errno != EAGAIN) {
@@ -326,7 +346,7 @@ static bench_step *parse_step(const char *spec, int threads)
 
 int main(int argc, char **argv)
 {
-    const char *body = NULL, *step = NULL;
+    const char *body = NULL, *step = NULL, *trace = NULL;
     int step_threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -346,6 +366,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--save")) cfg.save = v;
         else if (!strcmp(a, "--step")) step = v;
         else if (!strcmp(a, "--step-threads")) step_threads = atoi(v);
+        else if (!strcmp(a, "--trace")) trace = v;
         else {
             fprintf(stderr, "http_load: unknown option %s (see the comment in bench/http_load.c)\n", a);
             return 2;
@@ -357,13 +378,16 @@ int main(int argc, char **argv)
     }
     if (step && (cfg.connections != 1 || step_threads < 1)) die("--step needs --connections 1");
     if (step) st.step = parse_step(step, step_threads);
+    if (trace && !(st.trace = fopen(trace, "w"))) die(trace);
     build_request(body);
     int ep = epoll_create1(0);
     if (ep < 0) die("epoll_create1");
     conn *conns = calloc((size_t)cfg.connections, sizeof *conns);
     if (!conns) die("out of memory");
-    for (int i = 0; i < cfg.connections; i++)
+    for (int i = 0; i < cfg.connections; i++) {
+        conns[i].id = i;
         if (open_conn(ep, &conns[i]) != 0) die("connect");
+    }
 
     struct epoll_event evs[MAX_CONNS];
     double start = now_s(), measure_from = start + cfg.warmup, t_end = 0;
@@ -372,7 +396,7 @@ int main(int argc, char **argv)
         double t = now_s();
         if (!st.measuring && t >= measure_from) {
             st.measuring = 1;
-            measure_from = t;
+            st.measure_from = measure_from = t;
         }
         if (st.measuring && (cfg.max_requests ? (long long)st.n + st.errors >= cfg.max_requests
                                               : t >= stop_at)) {
@@ -380,6 +404,9 @@ int main(int argc, char **argv)
             break;
         }
         int n = epoll_wait(ep, evs, MAX_CONNS, 100);
+        if (st.trace && st.measuring)
+            fprintf(st.trace, "w\t%.1f\t%.1f\t%d\n", (t - measure_from) * 1e6,
+                    (now_s() - measure_from) * 1e6, n);
         for (int i = 0; i < n; i++) on_event(ep, evs[i].data.ptr, evs[i].events);
     }
     double secs = t_end - measure_from;
@@ -399,6 +426,7 @@ int main(int argc, char **argv)
     free(conns);
     free(st.lat);
     free(st.step_us);
+    if (st.trace && fclose(st.trace) != 0) die(trace);
     bench_step_free(st.step);
     free(cfg.req);
     return 0;

@@ -95,6 +95,23 @@ check "http_load: 200s from the server, the step timed between them" \
     load_ok 200 --body "$tmp/bodies/small.json"
 { printf 'x'; tail -c +2 "$tmp/bodies/small.json"; } >"$tmp/refused.json"
 check "http_load: a malformed body's 400 counted as expected" load_ok 400 --body "$tmp/refused.json"
+# --trace: a line per measured request (due <= written < read) and per wait,
+# which bench/tail_trace.py reads back with the same count of requests.
+trace_ok() {
+    local line
+    line=$("$BUILD/bench/http_load" --port "$port" --path /gradients --connections 8 --warmup 0 \
+        --requests 400 --body "$tmp/bodies/small.json" --trace "$tmp/trace.tsv") || return 1
+    local n; n=$(cut -f2 <<<"$line")
+    [ "$(grep -c '^r' "$tmp/trace.tsv")" = "$n" ] &&
+        awk -F'\t' '$1 == "r" && !($3 <= $4 && $4 < $5) { bad = 1 } END { exit bad }' "$tmp/trace.tsv" &&
+        grep -q '^w' "$tmp/trace.tsv" || return 1
+    "$PY" bench/tail_trace.py "$tmp/trace.tsv" >"$tmp/trace.out" || return 1
+    cat "$tmp/trace.out"
+    [ "$(awk '$1 == "requests" { print $2 }' "$tmp/trace.out")" = "$n" ] &&
+        [ "$(awk '$1 == "connections" { print $2 }' "$tmp/trace.out")" = 8 ] &&
+        positive "$(awk '$1 == "p99_over_little" { print $2 }' "$tmp/trace.out")"
+}
+check "http_load --trace: every request and wait, read back by bench/tail_trace.py" trace_ok
 
 # The floor server of bench/http.sh: answers every request with its fixed JSON
 # (the body read and dropped), under http_load too, and stops on SIGTERM.

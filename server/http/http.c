@@ -2,7 +2,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,53 +273,6 @@ static enum MHD_Result take_chunk(server *s, http_request *q, const char *data, 
     return MHD_YES;
 }
 
-/* ---- the request's state, kept for reuse ------------------------------------------ */
-
-/* A thread keeps up to SPARES of the requests' states it freed for its next
- * requests. The state is 8 KB (compute_result's problem details), past
- * malloc's per-thread cache. Measured when the server ran one malloc arena,
- * whose lock the event loops contended for on every request (futex calls,
- * docs/concurrency.md); with an arena per thread again (alloc.c) its gain
- * has not been measured: if it shows none, these spares can go. */
-#define SPARES 16
-typedef struct {
-    unsigned n;
-    http_request *q[SPARES];
-} spare_list;
-static _Thread_local spare_list spares;
-static pthread_key_t spares_key; /* frees a thread's spares when it exits */
-static int spares_keyed;          /* the key was made: spares may be kept */
-static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
-
-static void spares_free(void *arg)
-{
-    spare_list *l = arg;
-    while (l->n) srv_free(l->q[--l->n]);
-}
-static void spares_init(void)
-{
-    spares_keyed = pthread_key_create(&spares_key, spares_free) == 0;
-}
-
-/* A zeroed state, or NULL when out of memory. */
-static http_request *request_new(void)
-{
-    if (!spares.n) return srv_calloc(1, sizeof(http_request));
-    http_request *q = spares.q[--spares.n];
-    memset(q, 0, sizeof *q);
-    return q;
-}
-
-static void request_release(http_request *q)
-{
-    pthread_once(&spares_once, spares_init);
-    if (spares.n == SPARES || !spares_keyed || pthread_setspecific(spares_key, &spares) != 0) {
-        srv_free(q);
-        return;
-    }
-    spares.q[spares.n++] = q;
-}
-
 void http_request_free(http_request *q)
 {
     stream_free(q->stream);
@@ -329,7 +281,7 @@ void http_request_free(http_request *q)
     srv_free(q->buf);
     srv_free(q->res.body); /* set when the answer was never queued */
     srv_free(q->res.bin);
-    request_release(q);
+    srv_free(q);
 }
 
 /* The request's environment for compute_run: the server's options and state,
@@ -394,7 +346,16 @@ static int has_body(struct MHD_Connection *c)
 static enum MHD_Result admit(server *s, struct MHD_Connection *c, const char *url,
                              const char *method, void **con_cls)
 {
-    http_request *q = request_new();
+    /* 8 KB (compute_result's problem details), zeroed, from malloc for each
+     * request. A per-thread list of up to 16 freed states for reuse (kept
+     * while the server ran one malloc arena) was measured against this with
+     * an arena per thread (alloc.c) and removed: server CPU per small request
+     * at 32 connections, 14 rounds in turns, medians 36.7 µs with it and
+     * 38.9 without, the rounds' differences of either sign (7 for it, 6
+     * against, 1 even); the malloc calls of a whole request are 3% of the
+     * server's samples (docs/concurrency.md, "The transport's cost per
+     * request"). */
+    http_request *q = srv_calloc(1, sizeof *q);
     if (!q) return MHD_NO;
     *con_cls = q;
     atomic_fetch_add(&s->metrics.inflight, 1);
