@@ -157,25 +157,35 @@ static void test_concurrent_clients_exact(void)
 
 /* ---- a long /train -------------------------------------------------------------- */
 
-static char *long_train_body(size_t epochs)
+/* The body of a request on an MLP: `inputs` -> `depth` tanh layers of
+ * `width` -> 1 linear, MSE, `rows` random rows from `seed`, tensors in base64.
+ * train (stolen): the /train keys (optimizer, epochs, ...), the weights asked
+ * for in base64 too; NULL: a /gradients or /forward body. free() it. */
+static char *mlp_body(size_t inputs, size_t width, int depth, size_t rows, uint64_t seed,
+                      json_t *train)
 {
     api_case c;
-    api_case_init(&c, 32, GS_LOSS_MSE, GS_FLOAT32);
-    api_case_layer(&c, 128, GS_ACT_TANH);
-    api_case_layer(&c, 128, GS_ACT_TANH);
+    api_case_init(&c, inputs, GS_LOSS_MSE, GS_FLOAT32);
+    for (int i = 0; i < depth; i++) api_case_layer(&c, width, GS_ACT_TANH);
     api_case_layer(&c, 1, GS_ACT_LINEAR);
-    api_case_random(&c, 256, 42, 0, 0);
+    api_case_random(&c, rows, seed, 0, 0);
     c.in_enc = API_B64;
     c.targets_enc = API_B64;
-    c.out_enc = "b64";
+    if (train) c.out_enc = "b64";
     json_t *j = api_case_json(&c);
-    json_object_set_new(j, "optimizer", json_pack("{sssf}", "name", "adam", "lr", 1e-3));
-    json_object_set_new(j, "epochs", json_integer((json_int_t)epochs));
-    json_object_set_new(j, "batch_size", json_integer(32));
-    char *s = json_dumps(j, JSON_COMPACT);
+    if (train) json_object_update(j, train);
+    json_decref(train);
+    char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     api_case_free(&c);
-    return s;
+    return body;
+}
+
+static char *long_train_body(size_t epochs)
+{
+    return mlp_body(32, 128, 2, 256, 42,
+                    json_pack("{s{sssf}sIsi}", "optimizer", "name", "adam", "lr", 1e-3, "epochs",
+                              (json_int_t)epochs, "batch_size", 32));
 }
 
 static void sleep_s(double s)
@@ -468,21 +478,8 @@ static void test_fifo_order(void)
  * once to overlap on a loaded machine. */
 static char *big_train_body(void)
 {
-    api_case c;
-    api_case_init(&c, 512, GS_LOSS_MSE, GS_FLOAT32);
-    api_case_layer(&c, 1024, GS_ACT_TANH);
-    api_case_layer(&c, 1, GS_ACT_LINEAR);
-    api_case_random(&c, 2048, 7, 0, 0);
-    c.in_enc = API_B64;
-    c.targets_enc = API_B64;
-    c.out_enc = "b64";
-    json_t *j = api_case_json(&c);
-    json_object_set_new(j, "optimizer", json_pack("{sssf}", "name", "sgd", "lr", 1e-3));
-    json_object_set_new(j, "epochs", json_integer(2));
-    char *body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    api_case_free(&c);
-    return body;
+    return mlp_body(512, 1024, 1, 2048, 7,
+                    json_pack("{s{sssf}si}", "optimizer", "name", "sgd", "lr", 1e-3, "epochs", 2));
 }
 
 /* With a budget of 1.5 working sets (as the server estimates them): a request
@@ -751,9 +748,9 @@ static void test_idle_connections_cheap(void)
 
 /* Memory given back: after rounds of big requests on both workers at once,
  * the server's RSS comes back near its idle figure once the queue has been
- * idle a second (the keeper's malloc_trim). With a malloc arena per thread it
- * stayed tens of MB above (the free top of a thread's arena is out of
- * malloc_trim's reach). */
+ * idle a second (the keeper empties alloc.c's cache of freed mappings). With
+ * big blocks in a malloc arena per thread it stayed tens of MB above (the free
+ * top of a thread's arena is out of malloc_trim's reach). */
 #define N_BIG 4
 typedef struct {
     pid_t pid;
@@ -780,17 +777,7 @@ static void test_memory_returned_after_load(void)
         CHECK(0, "server did not start");
         return;
     }
-    api_case c;
-    api_case_init(&c, 512, GS_LOSS_MSE, GS_FLOAT32);
-    api_case_layer(&c, 1024, GS_ACT_TANH);
-    api_case_layer(&c, 1, GS_ACT_LINEAR);
-    api_case_random(&c, 2048, 11, 0, 0);
-    c.in_enc = API_B64;
-    c.targets_enc = API_B64;
-    json_t *j = api_case_json(&c);
-    char *body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    api_case_free(&c);
+    char *body = mlp_body(512, 1024, 1, 2048, 11, NULL); /* a /gradients body */
     http_response r;
     http_post_json(s.port, "/gradients", cases[0].body, &r); /* what first use makes is made */
     http_response_free(&r);
@@ -818,7 +805,7 @@ static void test_memory_returned_after_load(void)
     pthread_join(st, NULL);
     long peak = sampler.peak;
     long after = 0;
-    for (int t = 0; t < 40; t++) { /* the trim comes a second after the last request */
+    for (int t = 0; t < 40; t++) { /* the release comes a second after the last request */
         sleep_s(0.25);
         after = server_proc_status(s.pid, "VmRSS");
         if (after - idle <= 16 * 1024) break;

@@ -286,19 +286,32 @@ static int view_shape(const json_t *shape, const char *ptr, tensor_view *t, diag
     return 1;
 }
 
+/* The "dtype" beside the data key `with` ("b64" or "binary_data_size") of
+ * the tensor object v at ptr, into t->b64_dtype. 0 (d filled) when it is
+ * missing or names no dtype we read. */
+static int view_dtype(const json_t *v, const char *ptr, const char *with, tensor_view *t,
+                      diag *d)
+{
+    const json_t *dt = json_object_get(v, "dtype");
+    int k = json_is_string(dt) ? dtype_from_name(json_string_value(dt)) : -1;
+    if (k < 0) {
+        char p[PTR_MAX];
+        ptr_key(p, ptr, "dtype");
+        if (dt) diag_invalid(d, p, "must be \"float32\" or \"float64\"");
+        else diag_invalid(d, p, "is required with %s", with);
+        return 0;
+    }
+    t->b64_dtype = (gs_dtype)k;
+    return 1;
+}
+
 static int view_b64(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
                     diag *d)
 {
     char p[PTR_MAX];
-    const json_t *dt = json_object_get(v, "dtype"), *text = json_object_get(v, "b64");
+    const json_t *text = json_object_get(v, "b64");
     t->enc = ENC_B64;
-    int k = json_is_string(dt) ? dtype_from_name(json_string_value(dt)) : -1;
-    if (k < 0) {
-        ptr_key(p, ptr, "dtype");
-        diag_invalid(d, p, dt ? "must be \"float32\" or \"float64\"" : "is required with b64");
-        return 0;
-    }
-    t->b64_dtype = (gs_dtype)k;
+    if (!view_dtype(v, ptr, "b64", t, d)) return 0;
     ptr_key(p, ptr, "b64");
     if (!json_is_string(text)) {
         diag_invalid(d, p, "must be a base64 string");
@@ -330,16 +343,9 @@ static int view_binary(const codec_ctx *c, const json_t *v, const char *ptr, ten
                        diag *d)
 {
     char p[PTR_MAX];
-    const json_t *dt = json_object_get(v, "dtype"), *size = json_object_get(v, "binary_data_size");
+    const json_t *size = json_object_get(v, "binary_data_size");
     t->enc = ENC_BINARY;
-    int k = json_is_string(dt) ? dtype_from_name(json_string_value(dt)) : -1;
-    if (k < 0) {
-        ptr_key(p, ptr, "dtype");
-        diag_invalid(d, p,
-                     dt ? "must be \"float32\" or \"float64\"" : "is required with binary_data_size");
-        return 0;
-    }
-    t->b64_dtype = (gs_dtype)k;
+    if (!view_dtype(v, ptr, "binary_data_size", t, d)) return 0;
     ptr_key(p, ptr, "binary_data_size");
     size_t bytes = SIZE_MAX;
     if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), &bytes) || !json_is_integer(size) ||
