@@ -188,12 +188,6 @@ static char *long_train_body(size_t epochs)
                               (json_int_t)epochs, "batch_size", 32));
 }
 
-static void sleep_s(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    nanosleep(&ts, NULL);
-}
-
 /* Epochs for a /train of about `seconds`, measured on this machine (and build). */
 static size_t calibrate(int port, double seconds)
 {
@@ -249,7 +243,7 @@ static int wait_metric(int port, const char *name, double min, double max)
         free(m);
         if (v >= min && v <= max) return 1;
         if (api_now() > t_end) return 0;
-        sleep_s(0.005);
+        api_sleep(0.005);
     }
 }
 
@@ -300,7 +294,7 @@ static void test_saturated_503(void)
     train_job j = {s.port, long_train_body(epochs), {0}, 0, 0};
     pthread_t t;
     pthread_create(&t, NULL, run_train, &j);
-    sleep_s(0.5);
+    api_sleep(0.5);
     http_client *c = http_client_new(s.port, NULL);
     http_response r;
     const char *body = cases[0].body;
@@ -372,11 +366,11 @@ static void test_queue_full_and_wait_expired(void)
     train_job t = {s.port, long_train_body(epochs), {0}, 0, 0};
     pthread_t tt, wt;
     pthread_create(&tt, NULL, run_train, &t);
-    sleep_s(0.4);
+    api_sleep(0.4);
     post_job waiting = {s.port, "/gradients", cases[0].body, "waits", {0}, 0};
     double t0 = api_now();
     pthread_create(&wt, NULL, run_post, &waiting);
-    sleep_s(0.15);
+    api_sleep(0.15);
     http_response r;
     http_client *c = http_client_new(s.port, NULL);
     http_request(c, "POST", "/gradients", NULL, cases[1].body, strlen(cases[1].body), &r);
@@ -517,7 +511,7 @@ static void test_memory_budget(void)
         double used = m ? api_metric_value(m, "gradserve_memory_in_use_bytes") : -1;
         if (used > peak) peak = used;
         free(m);
-        sleep_s(0.01);
+        api_sleep(0.01);
     }
     int ok = 0;
     for (int i = 0; i < 3; i++) {
@@ -587,10 +581,10 @@ static void test_sigterm_in_flight(void)
     pthread_create(&t, NULL, run_train, &j);
     CHECK(wait_metric(s.port, "gradserve_memory_in_use_bytes", 1, 1e300),
           "the /train never started");
-    sleep_s(0.2);
+    api_sleep(0.2);
     double t_sig = api_now();
     server_signal(&s, SIGTERM);
-    sleep_s(0.2);
+    api_sleep(0.2);
     /* draining: the old connection may be answered 503, or closed */
     if (http_request(probe, "GET", "/health/ready", NULL, NULL, 0, &r) == 0 && r.status) {
         CHECK(r.status == 503, "ready while draining: %ld", r.status);
@@ -643,9 +637,9 @@ static void test_drain_full_queue(void)
         jobs[i] = (post_job){s.port, "/train", body, "", {0}, 0};
         snprintf(jobs[i].id, sizeof jobs[i].id, "drain-%d", i);
         pthread_create(&th[i], NULL, run_post, &jobs[i]);
-        sleep_s(0.05);
+        api_sleep(0.05);
     }
-    sleep_s(0.2);
+    api_sleep(0.2);
     char *m = api_metrics_text(s.port);
     double queued = m ? api_metric_value(m, "gradserve_queue_length") : -1;
     free(m);
@@ -711,7 +705,7 @@ static void test_idle_connections_cheap(void)
             opened++;
         http_response_free(&r);
     }
-    sleep_s(1.0);
+    api_sleep(1.0);
     long rss1 = server_proc_status(s.pid, "VmRSS"), threads1 = server_proc_status(s.pid, "Threads");
     http_request(warm, "POST", "/gradients", NULL, cases[0].body, strlen(cases[0].body), &r);
     CHECK(r.status == 200 && r.seconds < 1.0, "a request beside %d idle connections: %ld in %.2f s",
@@ -764,7 +758,7 @@ static void *sample_rss(void *arg)
     while (!atomic_load(&r->stop)) {
         long kb = server_proc_status(r->pid, "VmRSS");
         if (kb > r->peak) r->peak = kb;
-        sleep_s(0.005);
+        api_sleep(0.005);
     }
     return NULL;
 }
@@ -781,7 +775,7 @@ static void test_memory_returned_after_load(void)
     http_response r;
     http_post_json(s.port, "/gradients", cases[0].body, &r); /* what first use makes is made */
     http_response_free(&r);
-    sleep_s(1.5);
+    api_sleep(1.5);
     long idle = server_proc_status(s.pid, "VmRSS");
     rss_sampler sampler = {s.pid, 0, 0};
     pthread_t st;
@@ -806,7 +800,7 @@ static void test_memory_returned_after_load(void)
     long peak = sampler.peak;
     long after = 0;
     for (int t = 0; t < 40; t++) { /* the release comes a second after the last request */
-        sleep_s(0.25);
+        api_sleep(0.25);
         after = server_proc_status(s.pid, "VmRSS");
         if (after - idle <= 16 * 1024) break;
     }

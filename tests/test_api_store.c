@@ -762,7 +762,7 @@ static void test_delete_while_in_use(void)
     int running = 0;
     for (int k = 0; k < 2000 && !running; k++) {
         running = metric("gradserve_memory_in_use_bytes") > 0;
-        if (!running) nanosleep(&(struct timespec){0, 2000000}, NULL);
+        if (!running) api_sleep(0.002);
     }
     CHECK(running, "the /train did not start");
     json_decref(api_call(NULL, "DELETE", path, NULL, NULL, 0, 204, NULL));

@@ -91,6 +91,13 @@ static inline double api_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Sleeps `seconds` (a fraction too): between polls, and to let a server act. */
+static inline void api_sleep(double seconds)
+{
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
 /* The value of one metric line "name value" (name with its labels), or -1. */
 static inline double api_metric_value(const char *text, const char *name)
 {
