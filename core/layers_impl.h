@@ -1,10 +1,10 @@
 /* Layer kernels, written once and instantiated per dtype by core/layers.c
  * through core/per_dtype.h with REAL (float or double), SFX(name) (name_f32
- * / name_f64) and GEMM (gs_gemm_f32 / gs_gemm_f64). Each type has a paired forward and backward
- * with its shapes in the comment; the table in layers.c adapts them to the
- * uniform gs_layer_kind signature. Backward kernels write their gradients
- * (every element), they do not accumulate: the net's grads slab need not be
- * zeroed before a pass. */
+ * / name_f64) and GEMM (gs_gemm_f32 / gs_gemm_f64). Each type has a paired
+ * forward and backward with its shapes in the comment; the table in layers.c
+ * adapts them to the uniform gs_layer_kind signature. Backward kernels write
+ * their gradients (every element), they do not accumulate: the net's grads
+ * slab need not be zeroed before a pass. */
 
 /* ---- dense ----------------------------------------------------------------------------- */
 
