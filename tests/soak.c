@@ -18,7 +18,9 @@
 #include <time.h>
 
 #include "check.h"
-#include "lib/apitest.h"
+#include "lib/clock.h"
+#include "lib/http.h"
+#include "lib/server.h"
 
 typedef struct {
     const char *method, *path, *ctype, *body;
