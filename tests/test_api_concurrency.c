@@ -266,6 +266,16 @@ static void *run_train(void *arg)
     return NULL;
 }
 
+/* Starts, in thread th, a /train of about `seconds` on this machine
+ * (calibrate); returns its epochs. */
+static size_t start_long_train(train_job *j, pthread_t *th, int port, double seconds)
+{
+    size_t epochs = calibrate(port, seconds);
+    *j = (train_job){port, long_train_body(epochs), {0}, 0, 0};
+    pthread_create(th, NULL, run_train, j);
+    return epochs;
+}
+
 static void check_train_result(train_job *j, const char *what)
 {
     CHECK(j->rc == 0 && j->r.status == 200, "%s: /train status %ld (%s)", what, j->r.status,
@@ -290,10 +300,9 @@ static void test_saturated_503(void)
         CHECK(0, "server did not start");
         return;
     }
-    size_t epochs = calibrate(s.port, 2.0);
-    train_job j = {s.port, long_train_body(epochs), {0}, 0, 0};
+    train_job j;
     pthread_t t;
-    pthread_create(&t, NULL, run_train, &j);
+    size_t epochs = start_long_train(&j, &t, s.port, 2.0);
     api_sleep(0.5);
     http_client *c = http_client_new(s.port, NULL);
     http_response r;
@@ -362,10 +371,9 @@ static void test_queue_full_and_wait_expired(void)
         CHECK(0, "server did not start");
         return;
     }
-    size_t epochs = calibrate(s.port, 4.0);
-    train_job t = {s.port, long_train_body(epochs), {0}, 0, 0};
+    train_job t;
     pthread_t tt, wt;
-    pthread_create(&tt, NULL, run_train, &t);
+    start_long_train(&t, &tt, s.port, 4.0);
     api_sleep(0.4);
     post_job waiting = {s.port, "/gradients", cases[0].body, "waits", {0}, 0};
     double t0 = api_now();
@@ -419,10 +427,9 @@ static void test_fifo_order(void)
     /* well past the 0.7 s of sending: a tiny request that found the worker
      * idle would be computed by the event loop at once (estimate.h), and
      * could be answered beside the one before it */
-    size_t epochs = calibrate(s.port, 3.0);
-    train_job t = {s.port, long_train_body(epochs), {0}, 0, 0};
+    train_job t;
     pthread_t tt, th[N_FIFO];
-    pthread_create(&tt, NULL, run_train, &t);
+    start_long_train(&t, &tt, s.port, 3.0);
     CHECK(wait_metric(s.port, "gradserve_memory_in_use_bytes", 1, 1e300),
           "the /train never started");
     /* each request sent once the one before it is in the queue */
