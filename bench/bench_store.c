@@ -16,7 +16,6 @@
  * usage: bench_store --port P [--rounds N]
  * Prints tab-separated lines: "<what> <name> <value>" on stdout. */
 #include <curl/curl.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -24,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "store/store.h"
 
 #define IMAGES_BYTES ((size_t)10000 * 784 * 4)
 
@@ -46,15 +47,13 @@ static void fill(unsigned char *p, size_t n, uint64_t seed)
     }
 }
 
-static void ref_of(const void *data, size_t n, char out[72])
+/* "sha256:<hex>" of n bytes, as the server computes a ref (store.h). */
+static void ref_of(const void *data, size_t n, char out[REF_TEXT_LEN + 1])
 {
-    unsigned char d[32];
-    unsigned len = 0;
-    EVP_Digest(data, n, d, &len, EVP_sha256(), NULL);
-    strcpy(out, "sha256:");
-    for (int i = 0; i < 32; i++) sprintf(out + 7 + 2 * i, "%02x", d[i]);
+    unsigned char d[DIGEST_BYTES];
+    sha256_of(data, n, d);
+    ref_text(out, d);
 }
-
 typedef struct {
     char *buf;
     size_t len;

@@ -9,11 +9,7 @@ BUILD=${BUILD:-build}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 . bench/lib/need_package.sh
 need_package dataset-fashion-mnist
-. tests/lib/start_server.sh
-log=$(mktemp)
-pid=
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$log"' EXIT
-start_server "$BUILD/gradserve" "$log" --blas-threads 1 ||
-    { echo "the server did not start:" >&2; cat "$log" >&2; exit 1; }
+. bench/lib/serve.sh
+serve "$BUILD/gradserve" --blas-threads 1
 echo "fashion_mnist.py against 127.0.0.1:$port" >&2
 OMP_WAIT_POLICY=PASSIVE "$PY" bench/fashion_mnist.py --url "http://127.0.0.1:$port"

@@ -444,34 +444,32 @@ static ref parse_unary(parser *p)
     return add_node(p, GS_AD_NEG, a.node, 0, pos, pos, a.end);
 }
 
-static ref parse_term(parser *p)
+/* One level of left-associative binary operators: operands from next,
+ * joined by op[0] (node kind kind[0]) or op[1] (kind[1]). */
+static ref parse_left_assoc(parser *p, ref (*next)(parser *), const char op[2],
+                            const gs_ad_op kind[2])
 {
-    ref a = parse_unary(p);
+    ref a = next(p);
     for (;;) {
         if (a.node == GS_AD_NONE) return a;
         skip_space(p);
-        if (!(p->i < p->len && (p->s[p->i] == '*' || p->s[p->i] == '/'))) return a;
+        if (!(p->i < p->len && (p->s[p->i] == op[0] || p->s[p->i] == op[1]))) return a;
         size_t pos = p->i++;
-        ref b = parse_unary(p);
+        ref b = next(p);
         if (b.node == GS_AD_NONE) return b;
-        a = add_node(p, p->s[pos] == '*' ? GS_AD_MUL : GS_AD_DIV, a.node, b.node, pos, a.begin,
+        a = add_node(p, p->s[pos] == op[0] ? kind[0] : kind[1], a.node, b.node, pos, a.begin,
                      b.end);
     }
 }
 
+static ref parse_term(parser *p)
+{
+    return parse_left_assoc(p, parse_unary, "*/", (const gs_ad_op[2]){GS_AD_MUL, GS_AD_DIV});
+}
+
 static ref parse_expr(parser *p)
 {
-    ref a = parse_term(p);
-    for (;;) {
-        if (a.node == GS_AD_NONE) return a;
-        skip_space(p);
-        if (!(p->i < p->len && (p->s[p->i] == '+' || p->s[p->i] == '-'))) return a;
-        size_t pos = p->i++;
-        ref b = parse_term(p);
-        if (b.node == GS_AD_NONE) return b;
-        a = add_node(p, p->s[pos] == '+' ? GS_AD_ADD : GS_AD_SUB, a.node, b.node, pos, a.begin,
-                     b.end);
-    }
+    return parse_left_assoc(p, parse_term, "+-", (const gs_ad_op[2]){GS_AD_ADD, GS_AD_SUB});
 }
 
 /* ---- the tape ------------------------------------------------------------------ */

@@ -10,21 +10,8 @@
 #include <math.h>
 #include <string.h>
 
-#define REAL float
-#define SFX(name) name##_f32
-#define GEMM gs_gemm_f32
-#include "layers_impl.h"
-#undef REAL
-#undef SFX
-#undef GEMM
-
-#define REAL double
-#define SFX(name) name##_f64
-#define GEMM gs_gemm_f64
-#include "layers_impl.h"
-#undef REAL
-#undef SFX
-#undef GEMM
+#define PER_DTYPE_IMPL "layers_impl.h"
+#include "per_dtype.h"
 
 size_t gs_shape_size(const gs_shape *s)
 {

@@ -1,10 +1,10 @@
 /* Layer kernels, written once and instantiated per dtype by core/layers.c
- * with REAL (float or double), SFX(name) (name_f32 / name_f64) and GEMM
- * (gs_gemm_f32 / gs_gemm_f64). Each type has a paired forward and backward
- * with its shapes in the comment; the table in layers.c adapts them to the
- * uniform gs_layer_kind signature. Backward kernels write their gradients
- * (every element), they do not accumulate: the net's grads slab need not be
- * zeroed before a pass. */
+ * through core/per_dtype.h with REAL (float or double), SFX(name) (name_f32
+ * / name_f64) and GEMM (gs_gemm_f32 / gs_gemm_f64). Each type has a paired
+ * forward and backward with its shapes in the comment; the table in layers.c
+ * adapts them to the uniform gs_layer_kind signature. Backward kernels write
+ * their gradients (every element), they do not accumulate: the net's grads
+ * slab need not be zeroed before a pass. */
 
 /* ---- dense ----------------------------------------------------------------------------- */
 
@@ -376,19 +376,26 @@ static void SFX(avg_pool2d_backward)(const gs_layer_def *L, const gs_layer_geom 
 
 /* ---- dropout ---------------------------------------------------------------------------- */
 
-/* in [B, n] -> z [B, n] = in * mask / (1 - p) in training mode (mask, 0/1,
- * in run->saved, drawn by gs_pass_set_training), in itself otherwise. */
+/* x [n] -> out [n] = x * mask / (1 - p) in training mode (mask, 0/1, in
+ * run->saved, drawn by gs_pass_set_training), x itself otherwise: dropout is
+ * a diagonal map, so the forward and backward passes both apply it. */
+static void SFX(dropout_apply)(const gs_layer_def *L, REAL *out, const REAL *x, size_t n,
+                               const gs_layer_run *run)
+{
+    if (!run->training) {
+        memcpy(out, x, n * sizeof *out);
+        return;
+    }
+    const REAL *mask = run->saved, scale = (REAL)(1.0 / (1.0 - L->p));
+    for (size_t i = 0; i < n; i++) out[i] = x[i] * mask[i] * scale;
+}
+
+/* in [B, n] -> z [B, n] = in * mask / (1 - p) (training), in otherwise. */
 static void SFX(dropout_forward)(const gs_layer_def *L, const gs_layer_geom *g, REAL *z,
                                  const REAL *in, const REAL *param, const gs_layer_run *run)
 {
     (void)param;
-    size_t n = run->rows * g->in_n;
-    if (!run->training) {
-        memcpy(z, in, n * sizeof *z);
-        return;
-    }
-    const REAL *mask = run->saved, scale = (REAL)(1.0 / (1.0 - L->p));
-    for (size_t i = 0; i < n; i++) z[i] = in[i] * mask[i] * scale;
+    SFX(dropout_apply)(L, z, in, run->rows * g->in_n, run);
 }
 
 /* dz [B, n] -> din [B, n] = dz * mask / (1 - p) (training), dz otherwise. */
@@ -397,14 +404,7 @@ static void SFX(dropout_backward)(const gs_layer_def *L, const gs_layer_geom *g,
                                   const gs_layer_run *run)
 {
     (void)dparam, (void)in, (void)param;
-    if (!din) return;
-    size_t n = run->rows * g->in_n;
-    if (!run->training) {
-        memcpy(din, dz, n * sizeof *din);
-        return;
-    }
-    const REAL *mask = run->saved, scale = (REAL)(1.0 / (1.0 - L->p));
-    for (size_t i = 0; i < n; i++) din[i] = dz[i] * mask[i] * scale;
+    if (din) SFX(dropout_apply)(L, din, dz, run->rows * g->in_n, run);
 }
 
 /* ---- layer_norm ----------------------------------------------------------------------------- */

@@ -7,17 +7,8 @@
 #include <string.h>
 #include <tgmath.h>
 
-#define REAL float
-#define SFX(name) name##_f32
-#include "optim_impl.h"
-#undef REAL
-#undef SFX
-
-#define REAL double
-#define SFX(name) name##_f64
-#include "optim_impl.h"
-#undef REAL
-#undef SFX
+#define PER_DTYPE_IMPL "optim_impl.h"
+#include "per_dtype.h"
 
 static const char *const optim_names[GS_OPT_COUNT] = {"sgd", "adam", "adamw", "rmsprop"};
 

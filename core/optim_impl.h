@@ -1,6 +1,7 @@
 /* One optimizer update, written once and instantiated per dtype by
- * core/optim.c (REAL, SFX). The rules are torch.optim's single-tensor ones
- * (torch 1.13), operation for operation, so trajectories agree step by step:
+ * core/optim.c through core/per_dtype.h (REAL, SFX). The rules are
+ * torch.optim's single-tensor ones (torch 1.13), operation for operation, so
+ * trajectories agree step by step:
  *   sgd:     g += wd p; buf = t>1 ? mu buf + (1-damp) g : g;
  *            g = nesterov ? g + mu buf : buf; p -= lr g
  *   adam(w): adamw: p *= 1 - lr wd; adam: g += wd p;

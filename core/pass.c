@@ -7,17 +7,8 @@
 #include <string.h>
 #include <tgmath.h>
 
-#define REAL float
-#define SFX(name) name##_f32
-#include "pass_impl.h"
-#undef REAL
-#undef SFX
-
-#define REAL double
-#define SFX(name) name##_f64
-#include "pass_impl.h"
-#undef REAL
-#undef SFX
+#define PER_DTYPE_IMPL "pass_impl.h"
+#include "per_dtype.h"
 
 /* Activations computed in place (a aliases z): linear, and relu, whose
  * derivative z > 0 reads the same from a > 0. */

@@ -1,7 +1,8 @@
 /* Activations, losses and the passes through the layer table, written once
- * and instantiated per dtype by core/pass.c with REAL (float or double) and
- * SFX(name) (name_f32 / name_f64). <tgmath.h> makes exp, log1p, erf, ...
- * resolve to the float or double function from REAL's type.
+ * and instantiated per dtype by core/pass.c through core/per_dtype.h with
+ * REAL (float or double) and SFX(name) (name_f32 / name_f64). <tgmath.h>
+ * makes exp, log1p, erf, ... resolve to the float or double function from
+ * REAL's type.
  *
  * Shapes: rows = batch rows; a layer's z, a and delta are [rows, width],
  * width its out_n (features per row, whatever the row's shape); every buffer

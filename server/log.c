@@ -124,43 +124,46 @@ static void put_logfmt(line_buf *b, const char *v)
     else put_json(b, v);
 }
 
+/* A field's key after the ones before it: ,"key": in JSON, " key=" in logfmt. */
+static void put_key(line_buf *b, int json, const char *key)
+{
+    puts_(b, json ? ",\"" : " ");
+    puts_(b, key);
+    puts_(b, json ? "\":" : "=");
+}
+
+/* A text field: a JSON string, or a logfmt value. */
+static void put_text(line_buf *b, int json, const char *key, const char *v)
+{
+    put_key(b, json, key);
+    if (json) put_json(b, v);
+    else put_logfmt(b, v);
+}
+
 void log_request(const char *request_id, const char *method, const char *path, int status,
                  size_t bytes, double seconds)
 {
     char ts[32], line[2400];
     line_buf b = {line, line + sizeof line - 1};
     timestamp(ts);
-    if (log_format == LOG_JSON) {
+    int json = log_format == LOG_JSON;
+    if (json) {
         puts_(&b, "{\"time\":\"");
         puts_(&b, ts);
-        puts_(&b, "\",\"request_id\":");
-        put_json(&b, request_id);
-        puts_(&b, ",\"method\":");
-        put_json(&b, method);
-        puts_(&b, ",\"path\":");
-        put_json(&b, path);
-        puts_(&b, ",\"status\":");
-        put_uint(&b, (unsigned)status, 1);
-        puts_(&b, ",\"bytes\":");
-        put_uint(&b, bytes, 1);
-        puts_(&b, ",\"duration_ms\":");
-        put_ms(&b, seconds);
-        puts_(&b, "}");
+        puts_(&b, "\"");
     } else {
         puts_(&b, ts);
-        puts_(&b, " request_id=");
-        put_logfmt(&b, request_id);
-        puts_(&b, " method=");
-        put_logfmt(&b, method);
-        puts_(&b, " path=");
-        put_logfmt(&b, path);
-        puts_(&b, " status=");
-        put_uint(&b, (unsigned)status, 1);
-        puts_(&b, " bytes=");
-        put_uint(&b, bytes, 1);
-        puts_(&b, " duration_ms=");
-        put_ms(&b, seconds);
     }
+    put_text(&b, json, "request_id", request_id);
+    put_text(&b, json, "method", method);
+    put_text(&b, json, "path", path);
+    put_key(&b, json, "status");
+    put_uint(&b, (unsigned)status, 1);
+    put_key(&b, json, "bytes");
+    put_uint(&b, bytes, 1);
+    put_key(&b, json, "duration_ms");
+    put_ms(&b, seconds);
+    if (json) puts_(&b, "}");
     *b.p++ = '\n';
     size_t n = (size_t)(b.p - line);
     if (!batch.on) {

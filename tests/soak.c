@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "lib/clock.h"
 #include "lib/http.h"
 #include "lib/server.h"
 
@@ -59,26 +60,19 @@ typedef struct {
     size_t n, cap;
 } worker;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void *work(void *arg)
 {
     worker *w = arg;
     http_client *c = http_client_new(port, NULL);
     http_client_set_timeout(c, 30);
-    for (size_t k = (size_t)w->id; now_s() < deadline; k++) {
+    for (size_t k = (size_t)w->id; api_now() < deadline; k++) {
         const soak_req *q = &MIX[k % N_MIX];
         const char *headers[2] = {q->ctype, NULL};
         http_response r;
-        double t0 = now_s();
+        double t0 = api_now();
         int rc = http_request(c, q->method, q->path, headers, q->body, q->body ? strlen(q->body) : 0,
                               &r);
-        double dt = now_s() - t0;
+        double dt = api_now() - t0;
         if (rc != 0) {
             atomic_fetch_add(&transport_errors, 1);
         } else {
@@ -137,7 +131,7 @@ int main(void)
     port = s.port;
 
     long rss_start = server_proc_status(s.pid, "VmRSS");
-    double t0 = now_s();
+    double t0 = api_now();
     deadline = t0 + seconds;
     worker *w = calloc((size_t)conns, sizeof *w);
     pthread_t *th = calloc((size_t)conns, sizeof *th);
@@ -148,19 +142,17 @@ int main(void)
     /* RSS after the warm-up (every thread's arenas and connections exist),
      * its peak, and at the end */
     double warm = t0 + seconds / 10;
-    while (now_s() < warm) {
-        struct timespec ts = {0, 50000000};
-        nanosleep(&ts, NULL);
+    while (api_now() < warm) {
+        api_sleep(0.05);
     }
     long rss_warm = server_proc_status(s.pid, "VmRSS"), rss_peak = rss_warm;
-    while (now_s() < deadline) {
-        struct timespec ts = {0, 200000000};
-        nanosleep(&ts, NULL);
+    while (api_now() < deadline) {
+        api_sleep(0.2);
         long v = server_proc_status(s.pid, "VmRSS");
         if (v > rss_peak) rss_peak = v;
     }
     for (int i = 0; i < conns; i++) pthread_join(th[i], NULL);
-    double elapsed = now_s() - t0;
+    double elapsed = api_now() - t0;
     long rss_end = server_proc_status(s.pid, "VmRSS");
 
     size_t total = 0;

@@ -157,31 +157,35 @@ static void test_concurrent_clients_exact(void)
 
 /* ---- a long /train -------------------------------------------------------------- */
 
-static char *long_train_body(size_t epochs)
+/* The body of a request on an MLP: `inputs` -> `depth` tanh layers of
+ * `width` -> 1 linear, MSE, `rows` random rows from `seed`, tensors in base64.
+ * train (stolen): the /train keys (optimizer, epochs, ...), the weights asked
+ * for in base64 too; NULL: a /gradients or /forward body. free() it. */
+static char *mlp_body(size_t inputs, size_t width, int depth, size_t rows, uint64_t seed,
+                      json_t *train)
 {
     api_case c;
-    api_case_init(&c, 32, GS_LOSS_MSE, GS_FLOAT32);
-    api_case_layer(&c, 128, GS_ACT_TANH);
-    api_case_layer(&c, 128, GS_ACT_TANH);
+    api_case_init(&c, inputs, GS_LOSS_MSE, GS_FLOAT32);
+    for (int i = 0; i < depth; i++) api_case_layer(&c, width, GS_ACT_TANH);
     api_case_layer(&c, 1, GS_ACT_LINEAR);
-    api_case_random(&c, 256, 42, 0, 0);
+    api_case_random(&c, rows, seed, 0, 0);
     c.in_enc = API_B64;
     c.targets_enc = API_B64;
-    c.out_enc = "b64";
+    if (train) c.out_enc = "b64";
     json_t *j = api_case_json(&c);
-    json_object_set_new(j, "optimizer", json_pack("{sssf}", "name", "adam", "lr", 1e-3));
-    json_object_set_new(j, "epochs", json_integer((json_int_t)epochs));
-    json_object_set_new(j, "batch_size", json_integer(32));
-    char *s = json_dumps(j, JSON_COMPACT);
+    if (train) json_object_update(j, train);
+    json_decref(train);
+    char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     api_case_free(&c);
-    return s;
+    return body;
 }
 
-static void sleep_s(double s)
+static char *long_train_body(size_t epochs)
 {
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    nanosleep(&ts, NULL);
+    return mlp_body(32, 128, 2, 256, 42,
+                    json_pack("{s{sssf}sIsi}", "optimizer", "name", "adam", "lr", 1e-3, "epochs",
+                              (json_int_t)epochs, "batch_size", 32));
 }
 
 /* Epochs for a /train of about `seconds`, measured on this machine (and build). */
@@ -239,7 +243,7 @@ static int wait_metric(int port, const char *name, double min, double max)
         free(m);
         if (v >= min && v <= max) return 1;
         if (api_now() > t_end) return 0;
-        sleep_s(0.005);
+        api_sleep(0.005);
     }
 }
 
@@ -260,6 +264,16 @@ static void *run_train(void *arg)
     j->seconds = api_now() - t0;
     http_client_free(c);
     return NULL;
+}
+
+/* Starts, in thread th, a /train of about `seconds` on this machine
+ * (calibrate); returns its epochs. */
+static size_t start_long_train(train_job *j, pthread_t *th, int port, double seconds)
+{
+    size_t epochs = calibrate(port, seconds);
+    *j = (train_job){port, long_train_body(epochs), {0}, 0, 0};
+    pthread_create(th, NULL, run_train, j);
+    return epochs;
 }
 
 static void check_train_result(train_job *j, const char *what)
@@ -286,11 +300,10 @@ static void test_saturated_503(void)
         CHECK(0, "server did not start");
         return;
     }
-    size_t epochs = calibrate(s.port, 2.0);
-    train_job j = {s.port, long_train_body(epochs), {0}, 0, 0};
+    train_job j;
     pthread_t t;
-    pthread_create(&t, NULL, run_train, &j);
-    sleep_s(0.5);
+    size_t epochs = start_long_train(&j, &t, s.port, 2.0);
+    api_sleep(0.5);
     http_client *c = http_client_new(s.port, NULL);
     http_response r;
     const char *body = cases[0].body;
@@ -358,15 +371,14 @@ static void test_queue_full_and_wait_expired(void)
         CHECK(0, "server did not start");
         return;
     }
-    size_t epochs = calibrate(s.port, 4.0);
-    train_job t = {s.port, long_train_body(epochs), {0}, 0, 0};
+    train_job t;
     pthread_t tt, wt;
-    pthread_create(&tt, NULL, run_train, &t);
-    sleep_s(0.4);
+    start_long_train(&t, &tt, s.port, 4.0);
+    api_sleep(0.4);
     post_job waiting = {s.port, "/gradients", cases[0].body, "waits", {0}, 0};
     double t0 = api_now();
     pthread_create(&wt, NULL, run_post, &waiting);
-    sleep_s(0.15);
+    api_sleep(0.15);
     http_response r;
     http_client *c = http_client_new(s.port, NULL);
     http_request(c, "POST", "/gradients", NULL, cases[1].body, strlen(cases[1].body), &r);
@@ -415,10 +427,9 @@ static void test_fifo_order(void)
     /* well past the 0.7 s of sending: a tiny request that found the worker
      * idle would be computed by the event loop at once (estimate.h), and
      * could be answered beside the one before it */
-    size_t epochs = calibrate(s.port, 3.0);
-    train_job t = {s.port, long_train_body(epochs), {0}, 0, 0};
+    train_job t;
     pthread_t tt, th[N_FIFO];
-    pthread_create(&tt, NULL, run_train, &t);
+    start_long_train(&t, &tt, s.port, 3.0);
     CHECK(wait_metric(s.port, "gradserve_memory_in_use_bytes", 1, 1e300),
           "the /train never started");
     /* each request sent once the one before it is in the queue */
@@ -468,21 +479,8 @@ static void test_fifo_order(void)
  * once to overlap on a loaded machine. */
 static char *big_train_body(void)
 {
-    api_case c;
-    api_case_init(&c, 512, GS_LOSS_MSE, GS_FLOAT32);
-    api_case_layer(&c, 1024, GS_ACT_TANH);
-    api_case_layer(&c, 1, GS_ACT_LINEAR);
-    api_case_random(&c, 2048, 7, 0, 0);
-    c.in_enc = API_B64;
-    c.targets_enc = API_B64;
-    c.out_enc = "b64";
-    json_t *j = api_case_json(&c);
-    json_object_set_new(j, "optimizer", json_pack("{sssf}", "name", "sgd", "lr", 1e-3));
-    json_object_set_new(j, "epochs", json_integer(2));
-    char *body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    api_case_free(&c);
-    return body;
+    return mlp_body(512, 1024, 1, 2048, 7,
+                    json_pack("{s{sssf}si}", "optimizer", "name", "sgd", "lr", 1e-3, "epochs", 2));
 }
 
 /* With a budget of 1.5 working sets (as the server estimates them): a request
@@ -520,7 +518,7 @@ static void test_memory_budget(void)
         double used = m ? api_metric_value(m, "gradserve_memory_in_use_bytes") : -1;
         if (used > peak) peak = used;
         free(m);
-        sleep_s(0.01);
+        api_sleep(0.01);
     }
     int ok = 0;
     for (int i = 0; i < 3; i++) {
@@ -590,10 +588,10 @@ static void test_sigterm_in_flight(void)
     pthread_create(&t, NULL, run_train, &j);
     CHECK(wait_metric(s.port, "gradserve_memory_in_use_bytes", 1, 1e300),
           "the /train never started");
-    sleep_s(0.2);
+    api_sleep(0.2);
     double t_sig = api_now();
     server_signal(&s, SIGTERM);
-    sleep_s(0.2);
+    api_sleep(0.2);
     /* draining: the old connection may be answered 503, or closed */
     if (http_request(probe, "GET", "/health/ready", NULL, NULL, 0, &r) == 0 && r.status) {
         CHECK(r.status == 503, "ready while draining: %ld", r.status);
@@ -646,9 +644,9 @@ static void test_drain_full_queue(void)
         jobs[i] = (post_job){s.port, "/train", body, "", {0}, 0};
         snprintf(jobs[i].id, sizeof jobs[i].id, "drain-%d", i);
         pthread_create(&th[i], NULL, run_post, &jobs[i]);
-        sleep_s(0.05);
+        api_sleep(0.05);
     }
-    sleep_s(0.2);
+    api_sleep(0.2);
     char *m = api_metrics_text(s.port);
     double queued = m ? api_metric_value(m, "gradserve_queue_length") : -1;
     free(m);
@@ -714,7 +712,7 @@ static void test_idle_connections_cheap(void)
             opened++;
         http_response_free(&r);
     }
-    sleep_s(1.0);
+    api_sleep(1.0);
     long rss1 = server_proc_status(s.pid, "VmRSS"), threads1 = server_proc_status(s.pid, "Threads");
     http_request(warm, "POST", "/gradients", NULL, cases[0].body, strlen(cases[0].body), &r);
     CHECK(r.status == 200 && r.seconds < 1.0, "a request beside %d idle connections: %ld in %.2f s",
@@ -751,9 +749,9 @@ static void test_idle_connections_cheap(void)
 
 /* Memory given back: after rounds of big requests on both workers at once,
  * the server's RSS comes back near its idle figure once the queue has been
- * idle a second (the keeper's malloc_trim). With a malloc arena per thread it
- * stayed tens of MB above (the free top of a thread's arena is out of
- * malloc_trim's reach). */
+ * idle a second (the keeper empties alloc.c's cache of freed mappings). With
+ * big blocks in a malloc arena per thread it stayed tens of MB above (the free
+ * top of a thread's arena is out of malloc_trim's reach). */
 #define N_BIG 4
 typedef struct {
     pid_t pid;
@@ -767,7 +765,7 @@ static void *sample_rss(void *arg)
     while (!atomic_load(&r->stop)) {
         long kb = server_proc_status(r->pid, "VmRSS");
         if (kb > r->peak) r->peak = kb;
-        sleep_s(0.005);
+        api_sleep(0.005);
     }
     return NULL;
 }
@@ -780,21 +778,11 @@ static void test_memory_returned_after_load(void)
         CHECK(0, "server did not start");
         return;
     }
-    api_case c;
-    api_case_init(&c, 512, GS_LOSS_MSE, GS_FLOAT32);
-    api_case_layer(&c, 1024, GS_ACT_TANH);
-    api_case_layer(&c, 1, GS_ACT_LINEAR);
-    api_case_random(&c, 2048, 11, 0, 0);
-    c.in_enc = API_B64;
-    c.targets_enc = API_B64;
-    json_t *j = api_case_json(&c);
-    char *body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    api_case_free(&c);
+    char *body = mlp_body(512, 1024, 1, 2048, 11, NULL); /* a /gradients body */
     http_response r;
     http_post_json(s.port, "/gradients", cases[0].body, &r); /* what first use makes is made */
     http_response_free(&r);
-    sleep_s(1.5);
+    api_sleep(1.5);
     long idle = server_proc_status(s.pid, "VmRSS");
     rss_sampler sampler = {s.pid, 0, 0};
     pthread_t st;
@@ -818,8 +806,8 @@ static void test_memory_returned_after_load(void)
     pthread_join(st, NULL);
     long peak = sampler.peak;
     long after = 0;
-    for (int t = 0; t < 40; t++) { /* the trim comes a second after the last request */
-        sleep_s(0.25);
+    for (int t = 0; t < 40; t++) { /* the release comes a second after the last request */
+        api_sleep(0.25);
         after = server_proc_status(s.pid, "VmRSS");
         if (after - idle <= 16 * 1024) break;
     }

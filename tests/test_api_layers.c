@@ -149,185 +149,173 @@ static void cmp_buffers(const gs_net *net, const json_t *params, const json_t *w
 
 /* A fixture in evaluation mode (batch_norm on its running statistics):
  * /forward, outputs and loss. */
-static void forward_case(const json_t *fx)
+static void forward_case(const json_t *fx, const fx_net *n, const char *variant)
 {
-    static char name[200];
-    snprintf(name, sizeof name, "forward/%s", json_string_value(json_object_get(fx, "name")));
-    check_begin(name);
-    fx_net n;
-    if (fx_net_build(&n, fx) == 0) {
-        double tol = n.def.dtype == GS_FLOAT64 ? TOL_F64 : TOL_F32;
-        json_t *req = request_of(fx, &n, 1);
-        json_object_set_new(req, "encoding", json_string("flat"));
-        json_t *resp = api_post_new("/forward", req, 200);
-        const json_t *exp = json_object_get(fx, "expected");
+    (void)variant;
+    double tol = n->def.dtype == GS_FLOAT64 ? TOL_F64 : TOL_F32;
+    json_t *req = request_of(fx, n, 1);
+    json_object_set_new(req, "encoding", json_string("flat"));
+    json_t *resp = api_post_new("/forward", req, 200);
+    const json_t *exp = json_object_get(fx, "expected");
+    double loss = json_number_value(json_object_get(resp, "loss"));
+    double want = json_number_value(json_object_get(exp, "loss"));
+    CHECK(fabs(loss - want) <= tol * fmax(fabs(want), 1e-30), "loss %.17g, torch %.17g",
+          loss, want);
+    size_t odims[2] = {n->rows, gs_net_outputs(n->net)};
+    cmp("outputs", json_object_get(resp, "outputs"), json_object_get(exp, "outputs"), 2,
+        odims, tol);
+    json_decref(resp);
+}
+
+static void gradients_case(const json_t *fx, const fx_net *n, const char *variant)
+{
+    int nested_inputs = !strcmp(variant, "nested");
+    double tol = n->def.dtype == GS_FLOAT64 ? TOL_F64 : TOL_F32;
+    json_t *req = request_of(fx, n, nested_inputs);
+    json_object_set_new(req, "encoding", json_string("flat"));
+    json_object_set_new(req, "return",
+                        json_pack("{s:b,s:b,s:b,s:b,s:b}", "outputs", 1, "input_grad", 1,
+                                  "deltas", 1, "masks", 1, "params", 1));
+    json_t *resp = api_post_new("/gradients", req, 200);
+    const json_t *exp = json_object_get(fx, "expected");
+    if (resp) {
         double loss = json_number_value(json_object_get(resp, "loss"));
         double want = json_number_value(json_object_get(exp, "loss"));
         CHECK(fabs(loss - want) <= tol * fmax(fabs(want), 1e-30), "loss %.17g, torch %.17g",
               loss, want);
-        size_t odims[2] = {n.rows, gs_net_outputs(n.net)};
+        size_t dims[4], rank;
+        size_t odims[2] = {n->rows, gs_net_outputs(n->net)};
         cmp("outputs", json_object_get(resp, "outputs"), json_object_get(exp, "outputs"), 2,
             odims, tol);
-        json_decref(resp);
-    }
-    gs_net_free(n.net);
-    check_end();
-}
-
-static void gradients_case(const json_t *fx, int nested_inputs)
-{
-    static char name[200];
-    snprintf(name, sizeof name, "gradients/%s/%s",
-             json_string_value(json_object_get(fx, "name")), nested_inputs ? "nested" : "flat");
-    check_begin(name);
-    fx_net n;
-    if (fx_net_build(&n, fx) == 0) {
-        double tol = n.def.dtype == GS_FLOAT64 ? TOL_F64 : TOL_F32;
-        json_t *req = request_of(fx, &n, nested_inputs);
-        json_object_set_new(req, "encoding", json_string("flat"));
-        json_object_set_new(req, "return",
-                            json_pack("{s:b,s:b,s:b,s:b,s:b}", "outputs", 1, "input_grad", 1,
-                                      "deltas", 1, "masks", 1, "params", 1));
-        json_t *resp = api_post_new("/gradients", req, 200);
-        const json_t *exp = json_object_get(fx, "expected");
-        if (resp) {
-            double loss = json_number_value(json_object_get(resp, "loss"));
-            double want = json_number_value(json_object_get(exp, "loss"));
-            CHECK(fabs(loss - want) <= tol * fmax(fabs(want), 1e-30), "loss %.17g, torch %.17g",
-                  loss, want);
-            size_t dims[4], rank;
-            size_t odims[2] = {n.rows, gs_net_outputs(n.net)};
-            cmp("outputs", json_object_get(resp, "outputs"), json_object_get(exp, "outputs"), 2,
-                odims, tol);
-            for (size_t t = 0; t < gs_net_tensor_count(n.net); t++) {
-                size_t l = gs_net_tensor_layer(n.net, t);
-                const char *tn = gs_net_tensor_name(n.net, t);
-                char what[64];
-                snprintf(what, sizeof what, "gradients/%zu/%s", l, tn);
-                rank = gs_net_tensor_dims(n.net, t, dims);
-                cmp(what, json_object_get(json_array_get(json_object_get(resp, "gradients"), l), tn),
-                    json_object_get(json_array_get(json_object_get(exp, "grads"), l), tn), rank,
-                    dims, tol);
-            }
-            for (size_t l = 0; l < n.def.n_layers; l++) {
-                const json_t *g = json_array_get(json_object_get(resp, "gradients"), l);
-                CHECK(json_object_size(g) == gs_net_layer_tensors(n.net, l, NULL),
-                      "gradients/%zu has %zu tensors", l, json_object_size(g));
-            }
-            rank = batch_dims(n.rows, gs_net_input_shape(n.net), dims);
-            cmp("input_grad", json_object_get(resp, "input_grad"),
-                json_object_get(exp, "input_grad"), rank, dims, tol);
-            cmp_buffers(n.net, json_object_get(resp, "params"),
-                        json_object_get(exp, "buffers"), tol);
-            const json_t *masks = json_object_get(resp, "masks"), *fm = json_object_get(fx, "masks");
-            CHECK(json_array_size(masks) == n.def.n_layers, "%zu masks", json_array_size(masks));
-            for (size_t l = 0; l < n.def.n_layers; l++) {
-                const json_t *m = json_array_get(masks, l), *mw = json_array_get(fm, l);
-                char what[32];
-                snprintf(what, sizeof what, "masks/%zu", l);
-                if (n.def.layers[l].type != GS_LAYER_DROPOUT) {
-                    CHECK(json_is_null(m), "%s: not null", what);
-                    continue;
-                }
-                rank = batch_dims(n.rows, gs_net_layer_shape(n.net, l), dims);
-                cmp(what, m, mw, rank, dims, 0);
-            }
-            for (size_t l = 0; l < n.def.n_layers; l++) {
-                char what[32];
-                snprintf(what, sizeof what, "deltas/%zu", l);
-                rank = batch_dims(n.rows, gs_net_layer_shape(n.net, l), dims);
-                cmp(what, json_array_get(json_object_get(resp, "deltas"), l),
-                    json_array_get(json_object_get(exp, "deltas"), l), rank, dims, tol);
-            }
-        }
-        json_decref(resp);
-    }
-    gs_net_free(n.net);
-    check_end();
-}
-
-static void gradcheck_case(const json_t *fx)
-{
-    static char name[200];
-    snprintf(name, sizeof name, "gradcheck/%s", json_string_value(json_object_get(fx, "name")));
-    check_begin(name);
-    fx_net n;
-    if (fx_net_build(&n, fx) == 0) {
-        json_t *resp = api_post_new("/gradcheck", request_of(fx, &n, 0), 200);
-        const json_t *ts = json_object_get(resp, "tensors");
-        CHECK(json_array_size(ts) == gs_net_tensor_count(n.net), "%zu tensors, the net has %zu",
-              json_array_size(ts), gs_net_tensor_count(n.net));
-        for (size_t t = 0; t < json_array_size(ts); t++) {
-            const json_t *e = json_array_get(ts, t);
-            CHECK((size_t)json_integer_value(json_object_get(e, "layer")) ==
-                          gs_net_tensor_layer(n.net, t) &&
-                      !strcmp(json_string_value(json_object_get(e, "name")),
-                              gs_net_tensor_name(n.net, t)),
-                  "tensor %zu is not layer %zu's %s", t, gs_net_tensor_layer(n.net, t),
-                  gs_net_tensor_name(n.net, t));
-        }
-        CHECK(json_is_true(json_object_get(resp, "passed")),
-              "back-propagation disagrees with central differences");
-        json_decref(resp);
-    }
-    gs_net_free(n.net);
-    check_end();
-}
-
-static void train_case(const json_t *fx)
-{
-    static char name[200];
-    snprintf(name, sizeof name, "train/%s", json_string_value(json_object_get(fx, "name")));
-    check_begin(name);
-    fx_net n;
-    if (fx_net_build(&n, fx) == 0) {
-        double tol = n.def.dtype == GS_FLOAT64 ? 1e-9 : TOL_F32;
-        json_t *req = request_of(fx, &n, 1);
-        const json_t *o = json_object_get(fx, "optim"), *tr = json_object_get(fx, "train");
-        json_t *opt = json_pack("{s:O,s:O}", "name", json_object_get(o, "kind"), "lr",
-                                json_object_get(o, "lr"));
-        const char *kind = json_string_value(json_object_get(o, "kind"));
-        json_object_set(opt, "weight_decay", json_object_get(o, "weight_decay"));
-        if (!strcmp(kind, "adam") || !strcmp(kind, "adamw"))
-            json_object_set_new(opt, "betas", json_pack("[O,O]", json_object_get(o, "beta1"),
-                                                        json_object_get(o, "beta2")));
-        if (!strcmp(kind, "sgd"))
-            json_object_set(opt, "momentum", json_object_get(o, "momentum"));
-        json_object_set_new(req, "optimizer", opt);
-        json_object_set(req, "epochs", json_object_get(tr, "epochs"));
-        json_object_set(req, "seed", json_object_get(tr, "seed"));
-        json_object_set(req, "batch_size", json_object_get(tr, "batch_size"));
-        json_object_set_new(req, "encoding", json_string("flat"));
-        json_t *resp = api_post_new("/train", req, 200);
-        const json_t *exp = json_object_get(fx, "expected");
-        const json_t *hist = json_object_get(resp, "loss_history"),
-                     *want = json_object_get(exp, "loss_history");
-        CHECK(json_array_size(hist) == json_array_size(want), "%zu steps, torch %zu",
-              json_array_size(hist), json_array_size(want));
-        for (size_t k = 0; k < json_array_size(hist) && k < json_array_size(want); k++) {
-            double a = json_number_value(json_array_get(hist, k)),
-                   b = json_number_value(json_array_get(want, k));
-            CHECK(fabs(a - b) <= tol * fmax(fabs(b), 1e-30), "step %zu loss %.17g, torch %.17g",
-                  k, a, b);
-        }
-        for (size_t t = 0; resp && t < gs_net_tensor_count(n.net); t++) {
-            size_t l = gs_net_tensor_layer(n.net, t), dims[4];
-            size_t rank = gs_net_tensor_dims(n.net, t, dims);
-            const char *tn = gs_net_tensor_name(n.net, t);
+        for (size_t t = 0; t < gs_net_tensor_count(n->net); t++) {
+            size_t l = gs_net_tensor_layer(n->net, t);
+            const char *tn = gs_net_tensor_name(n->net, t);
             char what[64];
-            snprintf(what, sizeof what, "params/%zu/%s", l, tn);
-            cmp(what, json_object_get(json_array_get(json_object_get(resp, "params"), l), tn),
-                json_object_get(json_array_get(json_object_get(exp, "params"), l), tn), rank,
+            snprintf(what, sizeof what, "gradients/%zu/%s", l, tn);
+            rank = gs_net_tensor_dims(n->net, t, dims);
+            cmp(what, json_object_get(json_array_get(json_object_get(resp, "gradients"), l), tn),
+                json_object_get(json_array_get(json_object_get(exp, "grads"), l), tn), rank,
                 dims, tol);
         }
-        if (resp)
-            cmp_buffers(n.net, json_object_get(resp, "params"), json_object_get(exp, "buffers"),
-                        tol);
-        json_decref(resp);
+        for (size_t l = 0; l < n->def.n_layers; l++) {
+            const json_t *g = json_array_get(json_object_get(resp, "gradients"), l);
+            CHECK(json_object_size(g) == gs_net_layer_tensors(n->net, l, NULL),
+                  "gradients/%zu has %zu tensors", l, json_object_size(g));
+        }
+        rank = batch_dims(n->rows, gs_net_input_shape(n->net), dims);
+        cmp("input_grad", json_object_get(resp, "input_grad"),
+            json_object_get(exp, "input_grad"), rank, dims, tol);
+        cmp_buffers(n->net, json_object_get(resp, "params"),
+                    json_object_get(exp, "buffers"), tol);
+        const json_t *masks = json_object_get(resp, "masks"), *fm = json_object_get(fx, "masks");
+        CHECK(json_array_size(masks) == n->def.n_layers, "%zu masks", json_array_size(masks));
+        for (size_t l = 0; l < n->def.n_layers; l++) {
+            const json_t *m = json_array_get(masks, l), *mw = json_array_get(fm, l);
+            char what[32];
+            snprintf(what, sizeof what, "masks/%zu", l);
+            if (n->def.layers[l].type != GS_LAYER_DROPOUT) {
+                CHECK(json_is_null(m), "%s: not null", what);
+                continue;
+            }
+            rank = batch_dims(n->rows, gs_net_layer_shape(n->net, l), dims);
+            cmp(what, m, mw, rank, dims, 0);
+        }
+        for (size_t l = 0; l < n->def.n_layers; l++) {
+            char what[32];
+            snprintf(what, sizeof what, "deltas/%zu", l);
+            rank = batch_dims(n->rows, gs_net_layer_shape(n->net, l), dims);
+            cmp(what, json_array_get(json_object_get(resp, "deltas"), l),
+                json_array_get(json_object_get(exp, "deltas"), l), rank, dims, tol);
+        }
     }
+    json_decref(resp);
+}
+
+static void gradcheck_case(const json_t *fx, const fx_net *n, const char *variant)
+{
+    (void)variant;
+    json_t *resp = api_post_new("/gradcheck", request_of(fx, n, 0), 200);
+    const json_t *ts = json_object_get(resp, "tensors");
+    CHECK(json_array_size(ts) == gs_net_tensor_count(n->net), "%zu tensors, the net has %zu",
+          json_array_size(ts), gs_net_tensor_count(n->net));
+    for (size_t t = 0; t < json_array_size(ts); t++) {
+        const json_t *e = json_array_get(ts, t);
+        CHECK((size_t)json_integer_value(json_object_get(e, "layer")) ==
+                      gs_net_tensor_layer(n->net, t) &&
+                  !strcmp(json_string_value(json_object_get(e, "name")),
+                          gs_net_tensor_name(n->net, t)),
+              "tensor %zu is not layer %zu's %s", t, gs_net_tensor_layer(n->net, t),
+              gs_net_tensor_name(n->net, t));
+    }
+    CHECK(json_is_true(json_object_get(resp, "passed")),
+          "back-propagation disagrees with central differences");
+    json_decref(resp);
+}
+
+static void train_case(const json_t *fx, const fx_net *n, const char *variant)
+{
+    (void)variant;
+    double tol = n->def.dtype == GS_FLOAT64 ? 1e-9 : TOL_F32;
+    json_t *req = request_of(fx, n, 1);
+    const json_t *o = json_object_get(fx, "optim"), *tr = json_object_get(fx, "train");
+    json_t *opt = json_pack("{s:O,s:O}", "name", json_object_get(o, "kind"), "lr",
+                            json_object_get(o, "lr"));
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    json_object_set(opt, "weight_decay", json_object_get(o, "weight_decay"));
+    if (!strcmp(kind, "adam") || !strcmp(kind, "adamw"))
+        json_object_set_new(opt, "betas", json_pack("[O,O]", json_object_get(o, "beta1"),
+                                                    json_object_get(o, "beta2")));
+    if (!strcmp(kind, "sgd"))
+        json_object_set(opt, "momentum", json_object_get(o, "momentum"));
+    json_object_set_new(req, "optimizer", opt);
+    json_object_set(req, "epochs", json_object_get(tr, "epochs"));
+    json_object_set(req, "seed", json_object_get(tr, "seed"));
+    json_object_set(req, "batch_size", json_object_get(tr, "batch_size"));
+    json_object_set_new(req, "encoding", json_string("flat"));
+    json_t *resp = api_post_new("/train", req, 200);
+    const json_t *exp = json_object_get(fx, "expected");
+    const json_t *hist = json_object_get(resp, "loss_history"),
+                 *want = json_object_get(exp, "loss_history");
+    CHECK(json_array_size(hist) == json_array_size(want), "%zu steps, torch %zu",
+          json_array_size(hist), json_array_size(want));
+    for (size_t k = 0; k < json_array_size(hist) && k < json_array_size(want); k++) {
+        double a = json_number_value(json_array_get(hist, k)),
+               b = json_number_value(json_array_get(want, k));
+        CHECK(fabs(a - b) <= tol * fmax(fabs(b), 1e-30), "step %zu loss %.17g, torch %.17g",
+              k, a, b);
+    }
+    for (size_t t = 0; resp && t < gs_net_tensor_count(n->net); t++) {
+        size_t l = gs_net_tensor_layer(n->net, t), dims[4];
+        size_t rank = gs_net_tensor_dims(n->net, t, dims);
+        const char *tn = gs_net_tensor_name(n->net, t);
+        char what[64];
+        snprintf(what, sizeof what, "params/%zu/%s", l, tn);
+        cmp(what, json_object_get(json_array_get(json_object_get(resp, "params"), l), tn),
+            json_object_get(json_array_get(json_object_get(exp, "params"), l), tn), rank,
+            dims, tol);
+    }
+    if (resp)
+        cmp_buffers(n->net, json_object_get(resp, "params"), json_object_get(exp, "buffers"),
+                    tol);
+    json_decref(resp);
+}
+
+/* One case of a fixture: named "kind/<the fixture's name>[/variant]", the
+ * fixture's net built, then check on it (not when the build failed: that is
+ * the case's failure). */
+typedef void fx_check(const json_t *fx, const fx_net *n, const char *variant);
+static void fixture_case(const char *kind, const json_t *fx, fx_check *check, const char *variant)
+{
+    static char name[200];
+    snprintf(name, sizeof name, "%s/%s%s%s", kind, json_string_value(json_object_get(fx, "name")),
+             variant ? "/" : "", variant ? variant : "");
+    check_begin(name);
+    fx_net n;
+    if (fx_net_build(&n, fx) == 0) check(fx, &n, variant);
     gs_net_free(n.net);
     check_end();
 }
+
 
 /* Dropout's modes and masks: the same request gives the same bytes, another
  * seed other masks; /forward is in evaluation mode (the identity) unless
@@ -451,13 +439,14 @@ int main(void)
         for (size_t i = 0; i < json_array_size(nets); i++) {
             const json_t *fx = json_array_get(nets, i), *tr = json_object_get(fx, "training");
             if (json_is_false(tr)) { /* the server's training mode is /gradients' */
-                forward_case(fx);
+                fixture_case("forward", fx, forward_case, NULL);
                 continue;
             }
-            gradients_case(fx, (int)(i % 2));
-            gradcheck_case(fx);
+            fixture_case("gradients", fx, gradients_case, i % 2 ? "nested" : "flat");
+            fixture_case("gradcheck", fx, gradcheck_case, NULL);
         }
-        for (size_t i = 0; i < json_array_size(runs); i++) train_case(json_array_get(runs, i));
+        for (size_t i = 0; i < json_array_size(runs); i++)
+            fixture_case("train", json_array_get(runs, i), train_case, NULL);
         RUN(test_dropout_modes);
         RUN(test_gradcheck_cost_counts_convolutions);
         api_stop();

@@ -103,20 +103,30 @@ static void gradients_case(api_case *c, unsigned keep, const char *what)
     json_decref(resp);
 }
 
-/* POST /train with an optimizer (JSON text) and training options; compared
- * with gs_train. Returns the response (caller frees) or NULL. */
-static json_t *train_case(api_case *c, const char *optim, size_t epochs, size_t batch_size,
-                          int shuffle, uint64_t seed, const json_t *state, const char *what)
+/* A /train body: c's request with the optimizer (JSON text) and the training
+ * options; 0 (or NULL) leaves an option out, to its default. */
+static json_t *train_request(const api_case *c, const char *optim, size_t epochs,
+                             size_t batch_size, int shuffle, uint64_t seed, const json_t *state)
 {
     json_t *req = api_case_json(c);
-    json_t *oj = json_loads(optim, 0, NULL);
-    CHECK(oj != NULL, "%s: bad optimizer JSON in the test", what);
-    json_object_set(req, "optimizer", oj);
+    json_object_set_new(req, "optimizer", json_loads(optim, 0, NULL));
     if (epochs) json_object_set_new(req, "epochs", json_integer((json_int_t)epochs));
     if (batch_size) json_object_set_new(req, "batch_size", json_integer((json_int_t)batch_size));
     if (shuffle) json_object_set_new(req, "shuffle", json_true());
     if (seed) json_object_set_new(req, "seed", json_integer((json_int_t)seed));
     if (state) json_object_set(req, "optimizer_state", (json_t *)state);
+    return req;
+}
+
+/* POST /train with an optimizer (JSON text) and training options; compared
+ * with gs_train. Returns the response (caller frees) or NULL. */
+static json_t *train_case(api_case *c, const char *optim, size_t epochs, size_t batch_size,
+                          int shuffle, uint64_t seed, const json_t *state, const char *what)
+{
+    json_t *req = train_request(c, optim, epochs, batch_size, shuffle, seed, state);
+    json_t *oj = json_object_get(req, "optimizer");
+    CHECK(oj != NULL, "%s: bad optimizer JSON in the test", what);
+    json_incref(oj);
     json_t *resp = api_post("/train", req, 200);
     json_decref(req);
 
@@ -645,11 +655,9 @@ static void test_train_resume(void)
                 continue;
             }
             /* resume: the params and state the server returned, sent back as is */
-            json_t *req = api_case_json(&c);
+            json_t *req =
+                train_request(&c, opts[i], 0, 4, 0, 0, json_object_get(one, "optimizer_state"));
             json_object_set(req, "params", json_object_get(one, "params"));
-            json_object_set(req, "optimizer_state", json_object_get(one, "optimizer_state"));
-            json_object_set_new(req, "optimizer", json_loads(opts[i], 0, NULL));
-            json_object_set_new(req, "batch_size", json_integer(4));
             json_t *resumed = api_post("/train", req, 200);
             json_decref(req);
             snprintf(what, sizeof what, "%s resumed (%s)", opts[i], c.out_enc);
@@ -680,9 +688,7 @@ static void test_train_diverged(void)
     api_case_layer(&c, 3, GS_ACT_LINEAR);
     api_case_layer(&c, 1, GS_ACT_LINEAR);
     api_case_random(&c, 4, 700, 1, 0);
-    json_t *req = api_case_json(&c);
-    json_object_set_new(req, "optimizer", json_pack("{sssf}", "name", "sgd", "lr", 1e12));
-    json_object_set_new(req, "epochs", json_integer(50));
+    json_t *req = train_request(&c, "{\"name\":\"sgd\",\"lr\":1e12}", 50, 0, 0, 0, NULL);
     json_t *p = api_post("/train", req, 422);
     json_decref(req);
     /* the core says at which step */

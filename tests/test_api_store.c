@@ -517,27 +517,30 @@ static void test_hostile_refs(void)
     json_decref(prob);
     free(body);
 
-    char req[700];
-    snprintf(req, sizeof req,
-             "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],"
-             "\"loss\":\"mse\"},\"targets\":[[1],[2]],\"inputs\":{\"ref\":\"%s\",\"shape\":[2,3],"
-             "\"dtype\":\"float32\"}}", ref);
-    prob = api_post_text("/gradients", req, 400);
-    api_check_problem(prob, 400, "/inputs/ref", "shape not matching the bytes");
-    json_decref(prob);
-    snprintf(req, sizeof req,
-             "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],"
-             "\"loss\":\"mse\"},\"targets\":[[1]],\"inputs\":{\"ref\":\"%s\",\"shape\":[1,2],"
-             "\"dtype\":\"float64\"}}", ref);
-    prob = api_post_text("/gradients", req, 200); /* 16 bytes: one float64 row of 2 */
-    json_decref(prob);
-    snprintf(req, sizeof req,
-             "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],"
-             "\"loss\":\"mse\"},\"targets\":[[1],[2]],\"inputs\":{\"ref\":\"%s\",\"shape\":[2,2],"
-             "\"dtype\":\"float32\",\"b64\":\"AAAA\"}}", ref);
-    prob = api_post_text("/gradients", req, 400);
-    api_check_problem(prob, 400, "/inputs/b64", "a ref with an extra key");
-    json_decref(prob);
+    /* the 16 bytes under ref as inputs, read with other shapes, dtypes and keys */
+    static const struct {
+        const char *targets, *shape, *dtype, *extra;
+        long status;
+        const char *pointer, *what; /* pointer NULL: 200 */
+    } as_inputs[] = {
+        {"[[1],[2]]", "[2,3]", "float32", "", 400, "/inputs/ref", "shape not matching the bytes"},
+        {"[[1]]", "[1,2]", "float64", "", 200, NULL, "one float64 row of 2"},
+        {"[[1],[2]]", "[2,2]", "float32", ",\"b64\":\"AAAA\"", 400, "/inputs/b64",
+         "a ref with an extra key"},
+    };
+    for (size_t i = 0; i < sizeof as_inputs / sizeof *as_inputs; i++) {
+        char req[700];
+        snprintf(req, sizeof req,
+                 "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],"
+                 "\"loss\":\"mse\"},\"targets\":%s,\"inputs\":{\"ref\":\"%s\",\"shape\":%s,"
+                 "\"dtype\":\"%s\"%s}}",
+                 as_inputs[i].targets, ref, as_inputs[i].shape, as_inputs[i].dtype,
+                 as_inputs[i].extra);
+        prob = api_post_text("/gradients", req, as_inputs[i].status);
+        if (as_inputs[i].pointer)
+            api_check_problem(prob, as_inputs[i].status, as_inputs[i].pointer, as_inputs[i].what);
+        json_decref(prob);
+    }
     json_decref(api_call(NULL, "GET", "/health/live", NULL, NULL, 0, 200, NULL));
     CHECK(metric("gradserve_tensor_store_entries") == entries, "the store changed");
 }
@@ -762,7 +765,7 @@ static void test_delete_while_in_use(void)
     int running = 0;
     for (int k = 0; k < 2000 && !running; k++) {
         running = metric("gradserve_memory_in_use_bytes") > 0;
-        if (!running) nanosleep(&(struct timespec){0, 2000000}, NULL);
+        if (!running) api_sleep(0.002);
     }
     CHECK(running, "the /train did not start");
     json_decref(api_call(NULL, "DELETE", path, NULL, NULL, 0, 204, NULL));

@@ -235,8 +235,7 @@ static void test_lines_come_while_it_runs_and_leaving_stops_it(void)
     /* the worker notices within its 50 ms look at the socket */
     double gone = 0;
     for (int i = 0; i < 200 && gone < 1; i++) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
+        api_sleep(0.05);
         char *m = api_metrics_text(s.port);
         gone = m ? api_metric_value(m, "gradserve_rejected_total{reason=\"client_gone\"}") : -1;
         free(m);

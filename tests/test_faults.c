@@ -31,12 +31,6 @@ static const char small_forward[] =
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static void sleep_s(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    nanosleep(&ts, NULL);
-}
-
 static int connect_to(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -96,7 +90,7 @@ static int settles(int port, double seconds)
 {
     double end = api_now() + seconds;
     long v;
-    while ((v = inflight(port)) != 1 && api_now() < end) sleep_s(0.05);
+    while ((v = inflight(port)) != 1 && api_now() < end) api_sleep(0.05);
     return v == 1;
 }
 
@@ -189,7 +183,7 @@ static void test_client_gone_mid_compute(void)
                   send_all(fd, b, strlen(b)) == 0,
               "send %d", i);
         if (i == 0) {
-            sleep_s(0.3); /* computing now */
+            api_sleep(0.3); /* computing now */
             double t0 = api_now();
             http_response r;
             CHECK(http_get(srv.port, "/health/live", &r) == 0 && r.status == 200,
@@ -217,7 +211,7 @@ static void test_slowloris(void)
         fds[i] = connect_to(srv.port);
         if (fds[i] >= 0) send_all(fds[i], "POST /forward HTTP/1.1\r\nHost: t\r\nX-Slow: ", 42);
     }
-    sleep_s(0.5);
+    api_sleep(0.5);
     for (int i = 0; i < N && fds[i] >= 0; i++) send_all(fds[i], "a", 1); /* one more byte */
     double t0 = api_now();
     CHECK(serves(srv.port), "not served while %d connections stall", N);
@@ -418,9 +412,9 @@ static void test_sigterm_under_load(void)
         jobs[i] = (job){s.port, b, 0, -1};
         pthread_create(&th[i], NULL, post_train, &jobs[i]);
     }
-    sleep_s(0.4);
+    api_sleep(0.4);
     server_signal(&s, SIGTERM);
-    sleep_s(0.1);
+    api_sleep(0.1);
     int refused = 0, wrong = 0;
     for (int i = 0; i < 10; i++) {
         http_response r;
@@ -428,7 +422,7 @@ static void test_sigterm_under_load(void)
         if (rc != 0 || r.status == 503) refused++;
         else wrong++;
         http_response_free(&r);
-        sleep_s(0.05);
+        api_sleep(0.05);
     }
     for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
     int code = -1;

@@ -7,16 +7,17 @@
 
 #include "alloc.h"
 
-/* A job whose working set is at least this big has freed big blocks into
- * alloc.c's cache of mappings (alloc.h): once the queue has been idle for
- * TRIM_IDLE seconds, the keeper has that cache unmapped (malloc_trim adds
- * nothing since: RSS 16.3 MB without it, 16.4 MB with it, after the same
- * load in test_api_concurrency; the arenas hold small blocks only).
+/* A job whose working set is at least RELEASE_MIN bytes has freed big blocks
+ * into alloc.c's cache of freed mappings (alloc.h): once the queue has been
+ * idle for RELEASE_IDLE seconds after it, the keeper empties that cache
+ * (srv_alloc_release unmaps every cached mapping). malloc_trim is not called:
+ * it added nothing (RSS 16.3 MB without it, 16.4 MB with it, after the same
+ * load in test_api_concurrency; the malloc arenas hold small blocks only).
  * The delay lets the event loop free the answers first, and spares a burst
  * the cost of faulting its pages in again between requests (a cached mapping
  * is reused as it is). */
-#define TRIM_MIN SRV_MAP_MIN
-#define TRIM_IDLE 1.0
+#define RELEASE_MIN SRV_MAP_MIN
+#define RELEASE_IDLE 1.0 /* seconds */
 
 static double mono_now(void)
 {
@@ -74,9 +75,9 @@ static void end_job(work_queue *q, size_t memory)
     q->in_use -= memory;
     q->busy--;
     q->last_done = mono_now();
-    if (memory >= TRIM_MIN) q->trim_pending = 1;
-    if (q->trim_pending && !q->busy && !q->head)
-        pthread_cond_signal(&q->expiry); /* idle now: the keeper trims later */
+    if (memory >= RELEASE_MIN) q->release_pending = 1;
+    if (q->release_pending && !q->busy && !q->head)
+        pthread_cond_signal(&q->expiry); /* idle now: the keeper releases later */
     atomic_store(&q->m->memory_in_use, q->in_use);
     /* a slot and memory came back: the head may start, on another worker too */
     if (q->head) pthread_cond_broadcast(&q->work);
@@ -129,8 +130,8 @@ static void *worker_main(void *arg)
 
 /* While every worker is busy (a long /train), nobody else looks at the
  * queue: the keeper answers the waits that run out, in order (the head is
- * always the oldest, so the first to expire). It also says when memory goes
- * back (alloc.c says how): once the queue has been idle TRIM_IDLE seconds
+ * always the oldest, so the first to expire). It also empties alloc.c's
+ * cache of freed mappings once the queue has been idle RELEASE_IDLE seconds
  * after a big job. */
 static void *keeper_main(void *arg)
 {
@@ -149,16 +150,16 @@ static void *keeper_main(void *arg)
             }
             wake = deadline;
         }
-        if (q->trim_pending && !q->head && !q->busy) {
-            double trim_at = q->last_done + TRIM_IDLE;
-            if (now >= trim_at) {
-                q->trim_pending = 0;
+        if (q->release_pending && !q->head && !q->busy) {
+            double release_at = q->last_done + RELEASE_IDLE;
+            if (now >= release_at) {
+                q->release_pending = 0;
                 pthread_mutex_unlock(&q->lock);
                 srv_alloc_release();
                 pthread_mutex_lock(&q->lock);
                 continue;
             }
-            if (!wake || trim_at < wake) wake = trim_at;
+            if (!wake || release_at < wake) wake = release_at;
         }
         if (!wake) {
             pthread_cond_wait(&q->expiry, &q->lock);

@@ -50,7 +50,7 @@ typedef struct {
     unsigned n_workers;
     unsigned busy;          /* jobs running: on workers, or on a loop (wq_run_here) */
     unsigned outstanding;   /* submitted and not yet finished */
-    int trim_pending;       /* a big job ran: give memory back once idle */
+    int release_pending;    /* a big job ran: empty the mapping cache once idle */
     double last_done;       /* when the last job finished (monotonic seconds) */
     int stopping;
     pthread_t *workers;
@@ -59,8 +59,8 @@ typedef struct {
 } work_queue;
 
 /* Starts n_workers compute threads and the keeper (which answers expired
- * waits while every worker is busy, and trims the heap when the queue falls
- * idle after a big job). 0, or -1 with nothing started. */
+ * waits while every worker is busy, and has alloc.c unmap its cache of freed
+ * mappings when the queue falls idle after a big job). 0, or -1 with nothing started. */
 int wq_start(work_queue *q, unsigned n_workers, size_t max_length, double max_wait,
              size_t budget, metrics *m);
 

@@ -286,20 +286,36 @@ static int view_shape(const json_t *shape, const char *ptr, tensor_view *t, diag
     return 1;
 }
 
+/* What b64 and binary tensors share: the "dtype" beside their data key
+ * `with` ("b64" or "binary_data_size") in the object v at ptr, into
+ * t->b64_dtype; p, the pointer to the data key; bytes, what the shape holds
+ * in that dtype (SIZE_MAX when that overflows). 0 (d filled) when the dtype
+ * is missing or names no dtype we read. */
+static int view_packed(const json_t *v, const char *ptr, const char *with, tensor_view *t,
+                       char p[PTR_MAX], size_t *bytes, diag *d)
+{
+    const json_t *dt = json_object_get(v, "dtype");
+    int k = json_is_string(dt) ? dtype_from_name(json_string_value(dt)) : -1;
+    if (k < 0) {
+        ptr_key(p, ptr, "dtype");
+        if (dt) diag_invalid(d, p, "must be \"float32\" or \"float64\"");
+        else diag_invalid(d, p, "is required with %s", with);
+        return 0;
+    }
+    t->b64_dtype = (gs_dtype)k;
+    ptr_key(p, ptr, with);
+    if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), bytes)) *bytes = SIZE_MAX;
+    return 1;
+}
+
 static int view_b64(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
                     diag *d)
 {
     char p[PTR_MAX];
-    const json_t *dt = json_object_get(v, "dtype"), *text = json_object_get(v, "b64");
+    size_t bytes;
+    const json_t *text = json_object_get(v, "b64");
     t->enc = ENC_B64;
-    int k = json_is_string(dt) ? dtype_from_name(json_string_value(dt)) : -1;
-    if (k < 0) {
-        ptr_key(p, ptr, "dtype");
-        diag_invalid(d, p, dt ? "must be \"float32\" or \"float64\"" : "is required with b64");
-        return 0;
-    }
-    t->b64_dtype = (gs_dtype)k;
-    ptr_key(p, ptr, "b64");
+    if (!view_packed(v, ptr, "b64", t, p, &bytes, d)) return 0;
     if (!json_is_string(text)) {
         diag_invalid(d, p, "must be a base64 string");
         return 0;
@@ -313,9 +329,7 @@ static int view_b64(const codec_ctx *c, const json_t *v, const char *ptr, tensor
         t->b64_bytes = pa->count;
         t->finite = pa->finite;
     }
-    size_t bytes = SIZE_MAX;
-    if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), &bytes) ||
-        base64_encoded_len(bytes) != t->b64_len) {
+    if (bytes == SIZE_MAX || base64_encoded_len(bytes) != t->b64_len) {
         char s[64];
         shape_text(s, sizeof s, t->dim, t->rank);
         diag_invalid(d, p, "holds %zu base64 characters; shape %s of %s needs %zu", t->b64_len,
@@ -330,20 +344,12 @@ static int view_binary(const codec_ctx *c, const json_t *v, const char *ptr, ten
                        diag *d)
 {
     char p[PTR_MAX];
-    const json_t *dt = json_object_get(v, "dtype"), *size = json_object_get(v, "binary_data_size");
+    size_t bytes;
+    const json_t *size = json_object_get(v, "binary_data_size");
     t->enc = ENC_BINARY;
-    int k = json_is_string(dt) ? dtype_from_name(json_string_value(dt)) : -1;
-    if (k < 0) {
-        ptr_key(p, ptr, "dtype");
-        diag_invalid(d, p,
-                     dt ? "must be \"float32\" or \"float64\"" : "is required with binary_data_size");
-        return 0;
-    }
-    t->b64_dtype = (gs_dtype)k;
-    ptr_key(p, ptr, "binary_data_size");
-    size_t bytes = SIZE_MAX;
-    if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), &bytes) || !json_is_integer(size) ||
-        json_integer_value(size) < 0 || (size_t)json_integer_value(size) != bytes) {
+    if (!view_packed(v, ptr, "binary_data_size", t, p, &bytes, d)) return 0;
+    if (bytes == SIZE_MAX || !json_is_integer(size) || json_integer_value(size) < 0 ||
+        (size_t)json_integer_value(size) != bytes) {
         char s[64];
         shape_text(s, sizeof s, t->dim, t->rank);
         diag_invalid(d, p, "must be %zu: the bytes of shape %s of %s", bytes, s,

@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "lib/apiref.h"
+#include "lib/clock.h"
 #include "lib/http.h"
 #include "lib/schema.h"
 #include "lib/server.h"
@@ -81,14 +82,6 @@ static inline char *api_metrics_text(int port)
     if (http_get(port, "/metrics", &r) == 0 && r.status == 200 && r.body) text = strdup(r.body);
     http_response_free(&r);
     return text;
-}
-
-/* Seconds on the monotonic clock: for deadlines and waits in the tests. */
-static inline double api_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* The value of one metric line "name value" (name with its labels), or -1. */

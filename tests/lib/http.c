@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
+
 struct http_client {
     CURL *curl;
     int port;
@@ -287,13 +289,6 @@ int http_post_json(int port, const char *path, const char *json, http_response *
 
 /* ---- raw sockets ----------------------------------------------------------------- */
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 long http_raw(int port, const char *data, size_t len, char **out, int timeout_ms)
 {
     *out = NULL;
@@ -315,12 +310,12 @@ long http_raw(int port, const char *data, size_t len, char **out, int timeout_ms
     }
     size_t cap = 8192, got = 0;
     char *buf = malloc(cap);
-    long long deadline = now_ms() + timeout_ms;
+    double deadline = api_now() + timeout_ms / 1000.0;
     for (;;) {
-        long long left = deadline - now_ms();
-        if (left <= 0) break;
+        int left_ms = (int)((deadline - api_now()) * 1000);
+        if (left_ms <= 0) break;
         struct pollfd p = {fd, POLLIN, 0};
-        int pr = poll(&p, 1, (int)left);
+        int pr = poll(&p, 1, left_ms);
         if (pr <= 0) break;
         if (got + 4096 + 1 > cap) {
             cap *= 2;

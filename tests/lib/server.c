@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/http.h"
 
 extern char **environ;
@@ -47,19 +48,6 @@ static int free_port(void)
         port = ntohs(a.sin_port);
     close(fd);
     return port;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 int server_alive(test_server *s)
@@ -155,8 +143,8 @@ int server_start(test_server *s, const char *const *args, const char *const *env
             printf("  fork failed: %s\n", strerror(errno));
             return -1;
         }
-        long long deadline = now_ms() + start_ms;
-        while (now_ms() < deadline) {
+        double deadline = api_now() + start_ms / 1000.0;
+        while (api_now() < deadline) {
             if (!server_alive(s)) break;
             http_response r;
             if (http_get(s->port, "/health/live", &r) == 0 && r.status == 200) {
@@ -164,7 +152,7 @@ int server_start(test_server *s, const char *const *args, const char *const *env
                 return 0;
             }
             http_response_free(&r);
-            sleep_ms(20);
+            api_sleep(0.02);
         }
         if (server_alive(s)) {
             printf("  server did not answer /health/live within %d ms\n", start_ms);
@@ -191,14 +179,14 @@ int server_signal(test_server *s, int sig)
 
 int server_wait(test_server *s, int timeout_ms, int *exit_code)
 {
-    long long deadline = now_ms() + timeout_ms;
+    double deadline = api_now() + timeout_ms / 1000.0;
     for (;;) {
         if (!server_alive(s)) {
             if (exit_code) *exit_code = code_of(s->wait_status);
             return 0;
         }
-        if (now_ms() >= deadline) return -1;
-        sleep_ms(10);
+        if (api_now() >= deadline) return -1;
+        api_sleep(0.01);
     }
 }
 
