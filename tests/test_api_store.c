@@ -907,7 +907,7 @@ static void post_estimate_case(const estimate_case *k, const tens *x, const tens
                      .memory;
 
     /* the queue's keeper releases the cached mappings after 1 s idle */
-    nanosleep(&(struct timespec){1, 300000000}, NULL);
+    api_sleep(1.3);
     char clear[64];
     snprintf(clear, sizeof clear, "/proc/%d/clear_refs", (int)api_srv.pid);
     FILE *f = fopen(clear, "w");
