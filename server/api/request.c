@@ -371,7 +371,8 @@ static void decode_network(request *r, const json_t *net, const server_options *
                    "%zu layers exceed the limit of %zu", n, max);
         return;
     }
-    if (!(r->layers = srv_calloc(n, sizeof *r->layers))) {
+    r->layers = n <= NET_CACHE_MAX_LAYERS ? r->few_layers : srv_calloc(n, sizeof *r->layers);
+    if (!r->layers) {
         diag_set(d, 500, "internal", "out of memory reading the network");
         return;
     }
@@ -614,8 +615,40 @@ static void decode_options(request *r, gs_init_scheme *scheme, uint64_t *seed, d
     *scheme = (gs_init_scheme)sch;
 }
 
+/* r->def and r->layers from "network" (decode_network, then, once the
+ * options have set the dtype, gs_net_def_check), or from nets when the same
+ * skeleton was read before. Kept only when nothing in the request so far was
+ * wrong and the check passed: taken from the cache, the network adds no
+ * error and passes the check, as it would, so every answer is the one made
+ * without the cache. Returns 1, or 0 with d filled (by any part of the
+ * request so far). */
+static int decode_definition(request *r, const json_t *root, gs_init_scheme *scheme,
+                             uint64_t *seed, const server_options *o, net_cache *nets, diag *d)
+{
+    uint64_t skeleton = r->codec ? r->codec->skeleton_id : 0;
+    if (net_cache_get(nets, skeleton, &o->limits, &r->def, r->few_layers,
+                      NET_CACHE_MAX_LAYERS)) {
+        r->layers = r->few_layers;
+        decode_options(r, scheme, seed, d); /* the same dtype: the same skeleton */
+        return !d->status;
+    }
+    decode_network(r, json_object_get(root, "network"), o, d);
+    decode_options(r, scheme, seed, d);
+    if (d->status) return 0;
+
+    gs_error e;
+    if (gs_net_def_check(&r->def, &o->limits, &e) != GS_OK) {
+        if (e.status == GS_ELIMIT) diag_net_limit(d, &e, o);
+        else diag_core(d, &e, "/network/", NULL);
+        return 0;
+    }
+    net_cache_put(nets, skeleton, &o->limits, &r->def); /* nothing was wrong, so far */
+    return 1;
+}
+
 int request_decode(request *r, const json_t *root, const codec_ctx *codec,
-                   const request_kind *kind, const server_options *o, diag *d)
+                   const request_kind *kind, const server_options *o, net_cache *nets,
+                   diag *d)
 {
     memset(r, 0, sizeof *r);
     r->root = root;
@@ -625,18 +658,11 @@ int request_decode(request *r, const json_t *root, const codec_ctx *codec,
         return 0;
     }
     check_keys(root, "", d, COMMON_KEYS, kind->extra_keys, NULL);
-    decode_network(r, json_object_get(root, "network"), o, d);
     gs_init_scheme scheme;
     uint64_t seed = 0;
-    decode_options(r, &scheme, &seed, d);
-    if (d->status) return 0;
+    if (!decode_definition(r, root, &scheme, &seed, o, nets, d)) return 0;
 
     gs_error e;
-    if (gs_net_def_check(&r->def, &o->limits, &e) != GS_OK) {
-        if (e.status == GS_ELIMIT) diag_net_limit(d, &e, o);
-        else diag_core(d, &e, "/network/", NULL);
-        return 0;
-    }
     tensor_view in = {0}, tg = {0};
     int has_targets;
     view_batch(r, kind, o, &in, &tg, &has_targets, d);
@@ -663,7 +689,7 @@ int request_decode(request *r, const json_t *root, const codec_ctx *codec,
 void request_free(request *r)
 {
     gs_net_free(r->net);
-    srv_free(r->layers);
+    if (r->layers != r->few_layers) srv_free(r->layers);
     srv_free(r->inputs);
     srv_free(r->targets);
     srv_free(r->labels);

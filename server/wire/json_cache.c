@@ -1,6 +1,7 @@
 #include "wire/json_cache.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@ typedef struct {
     char *text; /* NULL: the slot is empty */
     size_t len;
     json_t *root;
+    uint64_t id; /* json_cache_get's id of this tree: never that of another */
 } cache_slot;
 
 struct json_cache {
@@ -19,6 +21,11 @@ struct json_cache {
     size_t n_slots, max_text;
     unsigned long hits, misses;
 };
+
+/* Ids of kept trees, unique in the process rather than in one cache, so that
+ * a cache of what is derived from the trees (api/net_cache.h) cannot mistake
+ * one cache's tree for another's; 64 bits do not wrap. */
+static atomic_uint_fast64_t last_id;
 
 /* FNV-1a, 64 bits: the texts are short (at most max_text bytes) and a slot
  * compares the whole text anyway. */
@@ -54,8 +61,9 @@ void json_cache_free(json_cache *c)
     srv_free(c);
 }
 
-json_t *json_cache_get(json_cache *c, const char *text, size_t len)
+json_t *json_cache_get(json_cache *c, const char *text, size_t len, uint64_t *id)
 {
+    *id = 0;
     if (!c) return NULL;
     uint64_t h = len <= c->max_text ? text_hash(text, len) : 0;
     json_t *root = NULL;
@@ -64,26 +72,29 @@ json_t *json_cache_get(json_cache *c, const char *text, size_t len)
     if (len <= c->max_text && s->text && s->hash == h && s->len == len &&
         memcmp(s->text, text, len) == 0)
         root = json_incref(s->root);
+    if (root) *id = s->id;
     if (root) c->hits++;
     else c->misses++;
     pthread_mutex_unlock(&c->mu);
     return root;
 }
 
-void json_cache_put(json_cache *c, const char *text, size_t len, json_t *root)
+uint64_t json_cache_put(json_cache *c, const char *text, size_t len, json_t *root)
 {
-    if (!c || len > c->max_text || !root) return;
+    if (!c || len > c->max_text || !root) return 0;
     char *copy = srv_malloc(len ? len : 1);
-    if (!copy) return;
+    if (!copy) return 0;
     memcpy(copy, text, len);
     uint64_t h = text_hash(text, len);
     pthread_mutex_lock(&c->mu);
     cache_slot *s = &c->slots[h % c->n_slots], old = *s;
-    *s = (cache_slot){.hash = h, .text = copy, .len = len, .root = json_incref(root)};
+    uint64_t id = atomic_fetch_add(&last_id, 1) + 1;
+    *s = (cache_slot){.hash = h, .text = copy, .len = len, .root = json_incref(root), .id = id};
     pthread_mutex_unlock(&c->mu);
     /* the tree it replaces, outside the lock: a reader may still hold it */
     srv_free(old.text);
     json_decref(old.root);
+    return id;
 }
 
 void json_cache_counts(json_cache *c, unsigned long *hits, unsigned long *misses)
