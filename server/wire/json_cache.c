@@ -27,13 +27,28 @@ struct json_cache {
  * one cache's tree for another's; 64 bits do not wrap. */
 static atomic_uint_fast64_t last_id;
 
-/* FNV-1a, 64 bits: the texts are short (at most max_text bytes) and a slot
- * compares the whole text anyway. */
+/* Eight bytes a step (a byte at a time, FNV-1a took 0.25 us for the 2-4-1
+ * skeleton, every request), each mixed by a multiplication and a shift, and
+ * the whole finished as murmur3's fmix64 does: the hash only picks the slot,
+ * which compares the whole text anyway. */
 static uint64_t text_hash(const char *s, size_t n)
 {
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * UINT64_C(0x100000001b3);
-    return h;
+    const uint64_t k = UINT64_C(0xff51afd7ed558ccd);
+    uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ n, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 32;
+    }
+    if (i < n) {
+        w = 0;
+        memcpy(&w, s + i, n - i);
+        h = (h ^ w) * k;
+    }
+    h ^= h >> 33;
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
+    return h ^ (h >> 33);
 }
 
 json_cache *json_cache_create(size_t slots, size_t max_text)
