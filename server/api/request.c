@@ -510,6 +510,7 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     const json_t *inputs = json_object_get(r->root, "inputs");
     const json_t *targets = json_object_get(r->root, "targets");
     char what[64];
+    size_t outputs, width = gs_net_def_max_width(&r->def, &outputs); /* one walk */
     *has_targets = targets != NULL;
     if (!inputs) {
         diag_invalid(d, "/inputs", "is required");
@@ -530,8 +531,6 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     if (!targets) {
         if (kind->needs_targets) diag_invalid(d, "/targets", "is required");
     } else if (tensor_view_of(r->codec, targets, "/targets", tg, d) && !d->status) {
-        size_t outputs;
-        gs_net_def_max_width(&r->def, &outputs);
         size_t dims[2] = {in->dim[0], outputs};
         int labels = r->def.loss == GS_LOSS_CE && tg->rank == 1;
         if (!tensor_shape_is(tg, labels ? 1 : 2, dims)) {
@@ -545,8 +544,7 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     }
     if (d->status) return;
 
-    size_t width = gs_net_def_max_width(&r->def, NULL), rows = in->dim[0],
-           max = o->limits.max_batch_elems;
+    size_t rows = in->dim[0], max = o->limits.max_batch_elems;
     if (max && (rows > max / width))
         diag_limit(d, "max_batch_elems", (double)max, "/inputs",
                    "%zu rows x %zu units (the widest layer) exceed the limit of %zu batch "
