@@ -3,6 +3,7 @@
 #include "alloc.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -648,7 +649,7 @@ int request_decode(request *r, const json_t *root, const codec_ctx *codec,
                    const request_kind *kind, const server_options *o, net_cache *nets,
                    diag *d)
 {
-    memset(r, 0, sizeof *r);
+    memset(r, 0, offsetof(request, few_layers));
     r->root = root;
     r->codec = codec;
     if (!json_is_object(root)) {
@@ -691,7 +692,7 @@ void request_free(request *r)
     srv_free(r->inputs);
     srv_free(r->targets);
     srv_free(r->labels);
-    memset(r, 0, sizeof *r);
+    memset(r, 0, offsetof(request, few_layers));
 }
 
 /* ---- /train: optimizer ------------------------------------------------------------- */

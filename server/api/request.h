@@ -24,7 +24,6 @@ typedef struct {
     const codec_ctx *codec;    /* what the body holds beyond root (codec.h) */
     gs_net_def def;
     gs_layer_def *layers;      /* [def.n_layers]: few_layers, or srv_malloc'd when more */
-    gs_layer_def few_layers[NET_CACHE_MAX_LAYERS];
     tensor_encoding encoding;  /* of the response's tensors */
     gs_net *net;
     int initialised;           /* params came from "init": the response returns them */
@@ -32,6 +31,9 @@ typedef struct {
     void *inputs, *targets;    /* owned copies; inputs NULL when batch.inputs uses the
                                   request's binary or base64 bytes where they lie */
     int64_t *labels;
+    /* last: written before read (decode_network, net_cache_get), so that
+     * request_decode and request_free clear the fields above only (2 KB less) */
+    gs_layer_def few_layers[NET_CACHE_MAX_LAYERS];
 } request;
 
 /* Decodes the common fields of root (opened with codec_open, whose codec
