@@ -126,7 +126,7 @@ static void decode_once(void *p)
     json_t *root = codec_open(&cc, c->body, c->len, 0, c->fast ? row->tensors : NULL, NULL, &d);
     if (!root) die(d.detail);
     request r;
-    if (!request_decode(&r, root, &cc, &row->kind, &c->opts, &d)) {
+    if (!request_decode(&r, root, &cc, &row->kind, &c->opts, NULL, &d)) {
         fprintf(stderr, "bench_codec: %s %s\n", d.detail, d.n ? d.errors[0].pointer : "");
         exit(1);
     }
@@ -280,11 +280,14 @@ int main(int argc, char **argv)
         sc.body = read_file(small_path, &sc.len);
         double t = small_cpu(&sc, budget);
         sc.env.skeletons = json_cache_create(64, 4096); /* as the server runs it */
-        if (!sc.env.skeletons) die("out of memory");
+        sc.env.nets = net_cache_create(64);
+        if (!sc.env.skeletons || !sc.env.nets) die("out of memory");
         double t_cached = small_cpu(&sc, budget);
         long allocations_cached = count_allocations(&sc);
         json_cache_free(sc.env.skeletons);
+        net_cache_free(sc.env.nets);
         sc.env.skeletons = NULL;
+        sc.env.nets = NULL;
         long allocations = count_allocations(&sc);
         if (sc.status != 200) die("the small request did not answer 200");
         printf("codec\tsmall\tcompute_run\t%.9f\t1\t%.0f\n", t, 1 / t);

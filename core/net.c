@@ -3,12 +3,22 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 gs_net *gs_net_create(const gs_net_def *def, const gs_limits *lim,
                       const gs_allocator *alloc, gs_error *err)
 {
     return gs_net_create_ex(def, lim, alloc, 0, err);
+}
+
+/* Bytes of n elements of size each, rounded up to 64 (a cache line, and the
+ * alignment of every part of a net's blocks); 0 on overflow. */
+static size_t part_bytes(size_t n, size_t size)
+{
+    size_t b;
+    if (!gs_mul_ok(n, size, &b) || b > SIZE_MAX - 63) return 0;
+    return (b + 63) & ~(size_t)63;
 }
 
 gs_net *gs_net_create_ex(const gs_net_def *def, const gs_limits *lim,
@@ -18,19 +28,37 @@ gs_net *gs_net_create_ex(const gs_net_def *def, const gs_limits *lim,
     gs_allocator A = gs_allocator_or_default(alloc);
     size_t L = def->n_layers;
 
-    gs_net *net = gs_alloc_zero(&A, sizeof *net);
+    /* Two blocks: the net and its per-layer tables (one block of a few
+     * hundred bytes for a small net, whose request would otherwise pay a
+     * malloc and a free for each of seven tables), then the parameter and
+     * gradient slabs (big ones are mapped on their own, alloc.c). At most
+     * GS_LAYER_TENSORS_MAX tensors and 2 buffers a layer. */
+    size_t parts[7] = {part_bytes(1, sizeof(gs_net)),
+                       part_bytes(L, sizeof(gs_layer_def)),
+                       part_bytes(L, sizeof(gs_layer_geom)),
+                       part_bytes(L, GS_LAYER_TENSORS_MAX * sizeof(size_t)),
+                       part_bytes(L, GS_LAYER_TENSORS_MAX * sizeof(size_t)),
+                       part_bytes(L, 2 * sizeof(size_t)),
+                       part_bytes(L, 2 * sizeof(size_t))};
+    size_t total = 0;
+    for (size_t i = 0; i < 7; i++)
+        if ((!parts[i] && L) || !gs_add_ok(total, parts[i], &total)) goto oom;
+    char *block = gs_alloc_zero(&A, total);
+    gs_net *net = (gs_net *)block;
     if (!net) goto oom;
     net->alloc = A;
-    net->layers = gs_alloc(&A, L * sizeof *net->layers);
-    net->geom = gs_alloc(&A, L * sizeof *net->geom);
-    /* at most GS_LAYER_TENSORS_MAX tensors a layer; L is within the limits */
-    net->offsets = gs_alloc(&A, GS_LAYER_TENSORS_MAX * L * sizeof *net->offsets);
-    net->tensor_layer = gs_alloc(&A, GS_LAYER_TENSORS_MAX * L * sizeof *net->tensor_layer);
-    net->buffer_offsets = gs_alloc(&A, 2 * L * sizeof *net->buffer_offsets);
-    net->buffer_layer = gs_alloc(&A, 2 * L * sizeof *net->buffer_layer);
-    if (!net->layers || !net->geom || !net->offsets || !net->tensor_layer ||
-        !net->buffer_offsets || !net->buffer_layer)
-        goto oom;
+    block += parts[0];
+    net->layers = (gs_layer_def *)block;
+    block += parts[1];
+    net->geom = (gs_layer_geom *)block;
+    block += parts[2];
+    net->offsets = (size_t *)block;
+    block += parts[3];
+    net->tensor_layer = (size_t *)block;
+    block += parts[4];
+    net->buffer_offsets = (size_t *)block;
+    block += parts[5];
+    net->buffer_layer = (size_t *)block;
     memcpy(net->layers, def->layers, L * sizeof *net->layers);
     net->def = *def;
     net->def.layers = net->layers;
@@ -71,15 +99,22 @@ gs_net *gs_net_create_ex(const gs_net_def *def, const gs_limits *lim,
     }
     net->n_buffer_elems = off - net->n_params;
 
-    size_t es = gs_dtype_size(def->dtype), bytes = off * es; /* < max_params * 8, checked */
-    net->params = flags & GS_NET_UNINIT_PARAMS ? gs_alloc(&A, bytes) : gs_alloc_zero(&A, bytes);
-    bytes = net->n_params * es;
-    net->grads = flags & GS_NET_UNINIT_GRADS ? gs_alloc(&A, bytes) : gs_alloc_zero(&A, bytes);
-    if (!net->params || !net->grads) goto oom;
+    /* params [off] then grads [n_params], each zeroed unless flags say not;
+     * sizes < max_params * 8, checked */
+    size_t es = gs_dtype_size(def->dtype), p_bytes = part_bytes(off, es),
+           g_bytes = net->n_params * es;
+    char *slabs = gs_alloc(&A, p_bytes + g_bytes);
+    if (!slabs) {
+        gs_net_free(net);
+        goto oom;
+    }
+    net->params = slabs;
+    net->grads = slabs + p_bytes;
+    if (!(flags & GS_NET_UNINIT_PARAMS)) memset(net->params, 0, off * es);
+    if (!(flags & GS_NET_UNINIT_GRADS)) memset(net->grads, 0, g_bytes);
     return net;
 
 oom:
-    gs_net_free(net);
     gs_fail(err, GS_ENOMEM, "", "out of memory allocating the network");
     return NULL;
 }
@@ -88,15 +123,8 @@ void gs_net_free(gs_net *net)
 {
     if (!net) return;
     gs_allocator A = net->alloc;
-    gs_free(&A, net->params);
-    gs_free(&A, net->grads);
-    gs_free(&A, net->layers);
-    gs_free(&A, net->geom);
-    gs_free(&A, net->offsets);
-    gs_free(&A, net->tensor_layer);
-    gs_free(&A, net->buffer_offsets);
-    gs_free(&A, net->buffer_layer);
-    gs_free(&A, net);
+    gs_free(&A, net->params); /* and the grads after them */
+    gs_free(&A, net);         /* and its tables after it */
 }
 
 const gs_net_def *gs_net_def_of(const gs_net *net) { return &net->def; }

@@ -4,7 +4,11 @@
  * cache or not; requests that share a skeleton but not their tensors
  * (numbers, a misplaced literal 0 where a tensor goes, an empty "b64") get
  * their own answers; malformed and oversized skeletons are not kept; slots
- * replaced while other threads read their trees (ASan under SANITIZE=1). */
+ * replaced while other threads read their trees (ASan under SANITIZE=1).
+ * And the network cache beside it (server/api/net_cache.h): every answer as
+ * without caches, for other networks, other dtypes, requests wrong in their
+ * network (never kept) or elsewhere, other limits, evicted entries and a
+ * skeleton kept again after it was replaced, threads replacing entries. */
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,6 +24,7 @@
 #include "api/routes.h"
 #include "check.h"
 #include "options.h"
+#include "api/net_cache.h"
 #include "wire/json_cache.h"
 #include "wire/problem.h"
 
@@ -30,10 +35,12 @@ static atomic_int no_abort;
             "{\"units\":1,\"activation\":\"sigmoid\"}],\"loss\":\"binary_cross_entropy\"},"
 /* The 2-4-1 XOR request of bench/http_bodies.py, and requests with its
  * skeleton but other numbers, or other things where its tensors go. */
+#define BODY_XOR                                                                              \
+    NET "\"params\":[{\"weight\":[[0.1,-0.2],[0.3,0.4],[-0.5,0.6],[0.7,-0.8]],\"bias\":[0,0,0,0]}," \
+        "{\"weight\":[[0.5,-0.5,0.25,-0.25]],\"bias\":[0]}],"                                    \
+        "\"inputs\":[[0,0],[0,1],[1,0],[1,1]],\"targets\":[[0],[1],[1],[0]]}"
 static const char *const BODIES[] = {
-    NET "\"params\":[{\"weight\":[[0.1,-0.2],[0.3,0.4],[-0.5,0.6],[0.7,-0.8]],\"bias\":[0,0,0,0]},"
-        "{\"weight\":[[0.5,-0.5,0.25,-0.25]],\"bias\":[0]}],"
-        "\"inputs\":[[0,0],[0,1],[1,0],[1,1]],\"targets\":[[0],[1],[1],[0]]}",
+    BODY_XOR,
     NET "\"params\":[{\"weight\":[[1.5,-2],[3,4],[-5,6],[7,-8]],\"bias\":[1,2,3,4]},"
         "{\"weight\":[[5,-5,2.5,-2.5]],\"bias\":[9]}],"
         "\"inputs\":[[1,2],[3,4]],\"targets\":[[1],[0]]}",
@@ -53,15 +60,12 @@ static const char *const BODIES[] = {
 };
 #define N_BODIES (sizeof BODIES / sizeof BODIES[0])
 
-static compute_env env_with(json_cache *c)
+/* The answer's status and text ("<status> <body or problem>"), malloc'd,
+ * made with the caches given (NULL: none) and the server options o. */
+static char *answer_with(const char *body, json_cache *c, net_cache *nets,
+                         const server_options *o)
 {
-    return (compute_env){.opts = &opts, .abort = &no_abort, .skeletons = c};
-}
-
-/* The answer's status and text ("<status> <body or problem>"), malloc'd. */
-static char *answer(const char *body, json_cache *c)
-{
-    compute_env env = env_with(c);
+    compute_env env = {.opts = o, .abort = &no_abort, .skeletons = c, .nets = nets};
     compute_result res;
     compute_run(route_find("/gradients", NULL), body, strlen(body), &env, &res);
     size_t len = 0;
@@ -72,6 +76,8 @@ static char *answer(const char *body, json_cache *c)
     srv_free(text);
     return out;
 }
+
+static char *answer(const char *body, json_cache *c) { return answer_with(body, c, NULL, &opts); }
 
 static char *expected[N_BODIES];
 
@@ -202,17 +208,183 @@ static void test_threads(void)
     json_cache_free(c);
 }
 
+/* ---- the network cache (api/net_cache.h) beside it ------------------------ */
+
+#define XOR_PARAMS                                                                       \
+    "\"params\":[{\"weight\":[[0.1,-0.2],[0.3,0.4],[-0.5,0.6],[0.7,-0.8]],\"bias\":[0,0,0,0]}," \
+    "{\"weight\":[[0.5,-0.5,0.25,-0.25]],\"bias\":[0]}],"
+#define XOR_BATCH "\"inputs\":[[0,0],[0,1],[1,0],[1,1]],\"targets\":[[0],[1],[1],[0]]}"
+/* Requests whose networks are kept, and those whose networks must not be:
+ * each answer must be the one made without any cache. */
+static const char *const NETS[] = {
+    BODY_XOR,
+    /* another network: 2-3-1, relu */
+    "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":3,\"activation\":\"relu\"},"
+    "{\"units\":1,\"activation\":\"sigmoid\"}],\"loss\":\"binary_cross_entropy\"},"
+    "\"params\":[{\"weight\":[[1,2],[3,4],[5,6]],\"bias\":[0,1,0]},"
+    "{\"weight\":[[0.5,-0.5,0.25]],\"bias\":[0]}]," XOR_BATCH,
+    /* the first network in float64: the definition's dtype differs */
+    NET "\"dtype\":\"float64\"," XOR_PARAMS XOR_BATCH,
+    /* read, but refused by the check: over max_units (422) */
+    "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":100000,\"activation\":\"tanh\"},"
+    "{\"units\":1,\"activation\":\"sigmoid\"}],\"loss\":\"binary_cross_entropy\"},"
+    XOR_BATCH,
+    /* not read: units 0 and an unknown key in the network (400) */
+    "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":0,\"activation\":\"tanh\"},"
+    "{\"units\":1,\"activation\":\"sigmoid\"}],\"loss\":\"binary_cross_entropy\",\"x\":1},"
+    XOR_BATCH,
+    /* a good network in a request wrong elsewhere: an unknown key, a bad dtype */
+    NET "\"foo\":1," XOR_PARAMS XOR_BATCH,
+    NET "\"dtype\":\"float16\"," XOR_PARAMS XOR_BATCH,
+    /* the first skeleton (its network kept) with inputs of the wrong shape */
+    NET XOR_PARAMS "\"inputs\":[[0,0,0]],\"targets\":[[0]]}",
+};
+#define N_NETS (sizeof NETS / sizeof NETS[0])
+static char *net_expected[N_NETS];
+
+/* Every answer as without caches; the three good networks kept, the others
+ * read every time (a refused network is never kept). */
+static void test_nets_same_answers(void)
+{
+    json_cache *c = json_cache_create(64, 4096);
+    net_cache *nets = net_cache_create(64);
+    CHECK(c && nets, "caches");
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < N_NETS; i++) {
+            char *a = answer_with(NETS[i], c, nets, &opts);
+            CHECK(!strcmp(a, net_expected[i]), "round %d request %zu:\n  %s\nwithout caches:\n  %s",
+                  round, i, a, net_expected[i]);
+            free(a);
+        }
+    unsigned long hits, misses;
+    net_cache_counts(nets, &hits, &misses);
+    /* round 1: the last request hits the first's network; rounds 2 and 3:
+     * requests 0, 1, 2 and 7 hit, 3 to 6 miss as in round 1 */
+    CHECK(hits == 1 + 2 * 4 && misses == 7 + 2 * 4, "hits %lu misses %lu", hits, misses);
+    CHECK(!strncmp(net_expected[1], "200 ", 4) && !strncmp(net_expected[2], "200 ", 4) &&
+              strcmp(net_expected[0], net_expected[1]) && strcmp(net_expected[0], net_expected[2]),
+          "the three networks answer, each its own way");
+    CHECK(!strncmp(net_expected[3], "422 ", 4), "over max_units: %s", net_expected[3]);
+    CHECK(!strncmp(net_expected[4], "400 ", 4) && strstr(net_expected[4], "/network/x") &&
+              strstr(net_expected[4], "/network/layers/0/units"),
+          "units 0: %s", net_expected[4]);
+    CHECK(!strncmp(net_expected[7], "400 ", 4) && strstr(net_expected[7], "\"/inputs\""),
+          "inputs: %s", net_expected[7]);
+    net_cache_free(nets);
+    json_cache_free(c);
+}
+
+/* A definition checked against other limits is not taken: the same request
+ * to a server with max_units 3 is refused, then answered again. */
+static void test_nets_limits(void)
+{
+    server_options narrow = opts;
+    narrow.limits.max_units = 3;
+    char *refused = answer_with(NETS[0], NULL, NULL, &narrow);
+    CHECK(!strncmp(refused, "422 ", 4), "max_units 3: %s", refused);
+    json_cache *c = json_cache_create(64, 4096);
+    net_cache *nets = net_cache_create(64);
+    for (int round = 0; round < 2; round++) {
+        char *a = answer_with(NETS[0], c, nets, &opts), *b = answer_with(NETS[0], c, nets, &narrow);
+        CHECK(!strcmp(a, net_expected[0]) && !strcmp(b, refused), "round %d:\n  %s\n  %s", round,
+              a, b);
+        free(a);
+        free(b);
+    }
+    net_cache_free(nets);
+    json_cache_free(c);
+    free(refused);
+}
+
+/* Evicted entries: one network slot for three networks, and one skeleton
+ * slot, whose text kept again gets a new id (no stale definition found). */
+static void test_nets_evicted(void)
+{
+    json_cache *many = json_cache_create(64, 4096), *one = json_cache_create(1, 4096);
+    net_cache *single = net_cache_create(1), *wide = net_cache_create(64);
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < 3; i++) {
+            char *a = answer_with(NETS[i], many, single, &opts);
+            char *b = answer_with(NETS[i], one, wide, &opts);
+            CHECK(!strcmp(a, net_expected[i]) && !strcmp(b, net_expected[i]),
+                  "round %d request %zu:\n  %s\n  %s", round, i, a, b);
+            free(a);
+            free(b);
+        }
+    unsigned long hits, misses;
+    net_cache_counts(single, &hits, &misses);
+    CHECK(hits == 0 && misses == 9, "one network slot: hits %lu misses %lu", hits, misses);
+    net_cache_counts(wide, &hits, &misses);
+    CHECK(hits == 0 && misses == 9, "one skeleton slot: hits %lu misses %lu", hits, misses);
+    net_cache_free(single);
+    net_cache_free(wide);
+    json_cache_free(many);
+    json_cache_free(one);
+    net_cache_free(NULL);
+}
+
+typedef struct {
+    json_cache *c;
+    net_cache *nets;
+    unsigned seed;
+    int bad;
+} net_worker;
+
+static void *net_work(void *p)
+{
+    net_worker *w = p;
+    for (int i = 0; i < PER_THREAD; i++) {
+        w->seed = w->seed * 1103515245u + 12345u;
+        size_t k = (w->seed >> 16) % N_NETS;
+        char *a = answer_with(NETS[k], w->c, w->nets, &opts);
+        if (strcmp(a, net_expected[k])) w->bad++;
+        free(a);
+    }
+    return NULL;
+}
+
+/* Threads replacing networks (two slots for three) while others read them. */
+static void test_nets_threads(void)
+{
+    json_cache *c = json_cache_create(4, 4096);
+    net_cache *nets = net_cache_create(2);
+    pthread_t t[THREADS];
+    net_worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (net_worker){.c = c, .nets = nets, .seed = 11u + (unsigned)i};
+        pthread_create(&t[i], NULL, net_work, &w[i]);
+    }
+    int bad = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        bad += w[i].bad;
+    }
+    unsigned long hits, misses;
+    net_cache_counts(nets, &hits, &misses);
+    CHECK(bad == 0, "%d of %d answers differ from those made without caches", bad,
+          THREADS * PER_THREAD);
+    CHECK(hits > 0 && misses > 3, "hits %lu misses %lu", hits, misses);
+    net_cache_free(nets);
+    json_cache_free(c);
+}
+
 int main(void)
 {
     srv_alloc_install();
     json_object_seed(1);
     if (options_parse(&opts, 0, NULL, stdout, stderr) != 0) return 1;
     for (size_t i = 0; i < N_BODIES; i++) expected[i] = answer(BODIES[i], NULL);
+    for (size_t i = 0; i < N_NETS; i++) net_expected[i] = answer(NETS[i], NULL);
     RUN(test_same_answers);
     RUN(test_limits);
     RUN(test_put_out_of_memory);
     RUN(test_threads);
+    RUN(test_nets_same_answers);
+    RUN(test_nets_limits);
+    RUN(test_nets_evicted);
+    RUN(test_nets_threads);
     for (size_t i = 0; i < N_BODIES; i++) free(expected[i]);
+    for (size_t i = 0; i < N_NETS; i++) free(net_expected[i]);
     options_free(&opts);
     return CHECK_DONE();
 }

@@ -20,7 +20,7 @@ static json_t *scan_body(const route_def *route, const char *body, size_t len,
 static int decode_request(const route_def *route, request *r, const json_t *root,
                           const codec_ctx *cc, const compute_env *env, route_out *o)
 {
-    int ok = request_decode(r, root, cc, &route->kind, env->opts, o->d);
+    int ok = request_decode(r, root, cc, &route->kind, env->opts, env->nets, o->d);
     o->t_decoded = now_seconds();
     if (ok && !route->late_tensors) ok = !route_refs_missing(o);
     if (ok) {

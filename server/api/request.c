@@ -3,6 +3,7 @@
 #include "alloc.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,7 +372,8 @@ static void decode_network(request *r, const json_t *net, const server_options *
                    "%zu layers exceed the limit of %zu", n, max);
         return;
     }
-    if (!(r->layers = srv_calloc(n, sizeof *r->layers))) {
+    r->layers = n <= NET_CACHE_MAX_LAYERS ? r->few_layers : srv_calloc(n, sizeof *r->layers);
+    if (!r->layers) {
         diag_set(d, 500, "internal", "out of memory reading the network");
         return;
     }
@@ -509,6 +511,7 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     const json_t *inputs = json_object_get(r->root, "inputs");
     const json_t *targets = json_object_get(r->root, "targets");
     char what[64];
+    size_t outputs, width = gs_net_def_max_width(&r->def, &outputs); /* one walk */
     *has_targets = targets != NULL;
     if (!inputs) {
         diag_invalid(d, "/inputs", "is required");
@@ -529,8 +532,6 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     if (!targets) {
         if (kind->needs_targets) diag_invalid(d, "/targets", "is required");
     } else if (tensor_view_of(r->codec, targets, "/targets", tg, d) && !d->status) {
-        size_t outputs;
-        gs_net_def_max_width(&r->def, &outputs);
         size_t dims[2] = {in->dim[0], outputs};
         int labels = r->def.loss == GS_LOSS_CE && tg->rank == 1;
         if (!tensor_shape_is(tg, labels ? 1 : 2, dims)) {
@@ -544,8 +545,7 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     }
     if (d->status) return;
 
-    size_t width = gs_net_def_max_width(&r->def, NULL), rows = in->dim[0],
-           max = o->limits.max_batch_elems;
+    size_t rows = in->dim[0], max = o->limits.max_batch_elems;
     if (max && (rows > max / width))
         diag_limit(d, "max_batch_elems", (double)max, "/inputs",
                    "%zu rows x %zu units (the widest layer) exceed the limit of %zu batch "
@@ -614,21 +614,25 @@ static void decode_options(request *r, gs_init_scheme *scheme, uint64_t *seed, d
     *scheme = (gs_init_scheme)sch;
 }
 
-int request_decode(request *r, const json_t *root, const codec_ctx *codec,
-                   const request_kind *kind, const server_options *o, diag *d)
+/* r->def and r->layers from "network" (decode_network, then, once the
+ * options have set the dtype, gs_net_def_check), or from nets when the same
+ * skeleton was read before. Kept only when nothing in the request so far was
+ * wrong and the check passed: taken from the cache, the network adds no
+ * error and passes the check, as it would, so every answer is the one made
+ * without the cache. Returns 1, or 0 with d filled (by any part of the
+ * request so far). */
+static int decode_definition(request *r, const json_t *root, gs_init_scheme *scheme,
+                             uint64_t *seed, const server_options *o, net_cache *nets, diag *d)
 {
-    memset(r, 0, sizeof *r);
-    r->root = root;
-    r->codec = codec;
-    if (!json_is_object(root)) {
-        diag_invalid(d, "", "the request must be a JSON object");
-        return 0;
+    uint64_t skeleton = r->codec ? r->codec->skeleton_id : 0;
+    if (net_cache_get(nets, skeleton, &o->limits, &r->def, r->few_layers,
+                      NET_CACHE_MAX_LAYERS)) {
+        r->layers = r->few_layers;
+        decode_options(r, scheme, seed, d); /* the same dtype: the same skeleton */
+        return !d->status;
     }
-    check_keys(root, "", d, COMMON_KEYS, kind->extra_keys, NULL);
     decode_network(r, json_object_get(root, "network"), o, d);
-    gs_init_scheme scheme;
-    uint64_t seed = 0;
-    decode_options(r, &scheme, &seed, d);
+    decode_options(r, scheme, seed, d);
     if (d->status) return 0;
 
     gs_error e;
@@ -637,6 +641,27 @@ int request_decode(request *r, const json_t *root, const codec_ctx *codec,
         else diag_core(d, &e, "/network/", NULL);
         return 0;
     }
+    net_cache_put(nets, skeleton, &o->limits, &r->def); /* nothing was wrong, so far */
+    return 1;
+}
+
+int request_decode(request *r, const json_t *root, const codec_ctx *codec,
+                   const request_kind *kind, const server_options *o, net_cache *nets,
+                   diag *d)
+{
+    memset(r, 0, offsetof(request, few_layers));
+    r->root = root;
+    r->codec = codec;
+    if (!json_is_object(root)) {
+        diag_invalid(d, "", "the request must be a JSON object");
+        return 0;
+    }
+    check_keys(root, "", d, COMMON_KEYS, kind->extra_keys, NULL);
+    gs_init_scheme scheme;
+    uint64_t seed = 0;
+    if (!decode_definition(r, root, &scheme, &seed, o, nets, d)) return 0;
+
+    gs_error e;
     tensor_view in = {0}, tg = {0};
     int has_targets;
     view_batch(r, kind, o, &in, &tg, &has_targets, d);
@@ -663,11 +688,11 @@ int request_decode(request *r, const json_t *root, const codec_ctx *codec,
 void request_free(request *r)
 {
     gs_net_free(r->net);
-    srv_free(r->layers);
+    if (r->layers != r->few_layers) srv_free(r->layers);
     srv_free(r->inputs);
     srv_free(r->targets);
     srv_free(r->labels);
-    memset(r, 0, sizeof *r);
+    memset(r, 0, offsetof(request, few_layers));
 }
 
 /* ---- /train: optimizer ------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "api/net_cache.h"
 #include "wire/codec.h"
 #include "gradserve.h"
 #include "options.h"
@@ -22,7 +23,7 @@ typedef struct {
     const json_t *root;
     const codec_ctx *codec;    /* what the body holds beyond root (codec.h) */
     gs_net_def def;
-    gs_layer_def *layers;      /* [def.n_layers] */
+    gs_layer_def *layers;      /* [def.n_layers]: few_layers, or srv_malloc'd when more */
     tensor_encoding encoding;  /* of the response's tensors */
     gs_net *net;
     int initialised;           /* params came from "init": the response returns them */
@@ -30,13 +31,20 @@ typedef struct {
     void *inputs, *targets;    /* owned copies; inputs NULL when batch.inputs uses the
                                   request's binary or base64 bytes where they lie */
     int64_t *labels;
+    /* last: written before read (decode_network, net_cache_get), so that
+     * request_decode and request_free clear the fields above only (2 KB less) */
+    gs_layer_def few_layers[NET_CACHE_MAX_LAYERS];
 } request;
 
 /* Decodes the common fields of root (opened with codec_open, whose codec
- * must outlive r) into r (zeroed first). Returns 1, or 0 with d filled (400
- * invalid, 422 over a limit, 500 out of memory). */
+ * must outlive r) into r (zeroed first). The network's definition is taken
+ * from nets when codec's skeleton id is kept there, and kept there when it is
+ * read and checked without an error (NULL: read every time; the answers are
+ * the same). Returns 1, or 0 with d filled (400 invalid, 422 over a limit,
+ * 500 out of memory). */
 int request_decode(request *r, const json_t *root, const codec_ctx *codec,
-                   const request_kind *kind, const server_options *o, diag *d);
+                   const request_kind *kind, const server_options *o, net_cache *nets,
+                   diag *d);
 void request_free(request *r);
 
 /* Reads an optional member: 1 when present and valid, 0 when absent, -1 when

@@ -44,6 +44,8 @@ typedef struct {
                                 /tensors/ put in it; NULL: none (every ref is missing) */
     json_cache *skeletons;   /* parsed skeletons shared by the requests that send the
                                 same one (wire/json_cache.h); NULL: each is parsed */
+    net_cache *nets;         /* their networks' checked definitions (api/net_cache.h);
+                                NULL: each is read and checked */
     /* BODY_BYTES: the body's sha256, computed while it arrived (NULL: not
      * computed), and the allocation that holds it, which the handler may
      * keep (setting *body_alloc to NULL) instead of copying the body; the

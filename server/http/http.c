@@ -54,6 +54,7 @@ int server_init(server *s, const server_options *o)
     s->metrics.store = s->store;
     s->skeletons = json_cache_create(64, 4096); /* NULL: every skeleton is parsed */
     s->metrics.skeletons = s->skeletons;
+    s->nets = net_cache_create(64); /* NULL: every network is read */
     /* options_parse keeps the store's share below max_memory */
     s->compute_memory = o->max_memory - o->tensor_store_bytes;
     srv_alloc_map_limit(o->max_memory); /* what the cache of mappings may add up to */
@@ -71,6 +72,8 @@ void server_free(server *s)
     s->store = NULL;
     json_cache_free(s->skeletons);
     s->skeletons = NULL;
+    net_cache_free(s->nets);
+    s->nets = NULL;
 }
 
 /* ---- request id -------------------------------------------------------------- */
@@ -300,7 +303,8 @@ static compute_env env_of(server *s, http_request *q, const train_stream *stream
                          .metrics = &s->metrics,
                          .draining = atomic_load(&s->draining),
                          .store = s->store,
-                         .skeletons = s->skeletons};
+                         .skeletons = s->skeletons,
+                         .nets = s->nets};
 }
 
 /* ---- 1. admit: the first call --------------------------------------------------------- */

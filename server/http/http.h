@@ -13,6 +13,7 @@
 #include "options.h"
 #include "http/queue.h"
 #include "store/store.h"
+#include "api/net_cache.h"
 #include "wire/json_cache.h"
 
 typedef struct {
@@ -21,6 +22,7 @@ typedef struct {
     work_queue queue;          /* --max-concurrent workers, FIFO, memory budget */
     tensor_store *store;       /* /tensors/ and refs; --tensor-store-bytes of --max-memory */
     json_cache *skeletons;     /* parsed skeletons for the requests (wire/json_cache.h) */
+    net_cache *nets;           /* and their networks' definitions (api/net_cache.h) */
     size_t compute_memory;     /* the rest of --max-memory: the running computations' */
     event_loop *loop;          /* owns the sockets; resumes connections (loop.h) */
     atomic_int draining;       /* SIGTERM seen: not ready, no new computations */

@@ -99,7 +99,7 @@ static json_t *parse(codec_ctx *c, const char *body, size_t len, const char *con
         return NULL;
     }
     if (fj->skeleton) {
-        json_t *root = json_cache_get(cache, fj->skeleton, fj->skeleton_len);
+        json_t *root = json_cache_get(cache, fj->skeleton, fj->skeleton_len, &c->skeleton_id);
         if (root) return root;
     }
     json_error_t err;
@@ -125,7 +125,7 @@ static json_t *parse(codec_ctx *c, const char *body, size_t len, const char *con
         diag_set(d, 400, "malformed-json", "line %d, column %d: %s", err.line, err.column,
                  err.text);
     } else if (cacheable) {
-        json_cache_put(cache, fj->skeleton, fj->skeleton_len, root);
+        c->skeleton_id = json_cache_put(cache, fj->skeleton, fj->skeleton_len, root);
     }
     return root;
 }

@@ -65,6 +65,8 @@ typedef struct {
     size_t *bin_off;                 /* and their offsets into bin */
     size_t n_bin;
     codec_refs *refs; /* set after codec_open; NULL: refs are refused (400) */
+    uint64_t skeleton_id; /* the skeleton cache's id of the tree codec_open returned
+                             (json_cache.h); 0: a tree of this request's own */
 } codec_ctx;
 
 /* The "scan the body" stage of a request: body[0, json_len) is JSON (all of

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct json_cache json_cache;
 
@@ -31,14 +32,21 @@ json_cache *json_cache_create(size_t slots, size_t max_text);
 void json_cache_free(json_cache *c);
 
 /* The tree parsed from text[len] before, with a reference for the caller
- * (json_decref it); NULL when the cache does not hold that text. The tree
- * is shared: read it only. */
-json_t *json_cache_get(json_cache *c, const char *text, size_t len);
+ * (json_decref it), and *id the tree's id; NULL and *id 0 when the cache does
+ * not hold that text. The tree is shared: read it only. */
+json_t *json_cache_get(json_cache *c, const char *text, size_t len, uint64_t *id);
 
 /* Keeps root as the tree of text[len] (taking a reference of its own), in
- * place of what its slot held. Texts over max_text are not kept, nor any
- * when a copy of the text cannot be allocated: the cache is only a shortcut. */
-void json_cache_put(json_cache *c, const char *text, size_t len, json_t *root);
+ * place of what its slot held, and returns its id. Texts over max_text are
+ * not kept, nor any when a copy of the text cannot be allocated: 0 then, the
+ * cache is only a shortcut.
+ *
+ * Ids: every tree kept gets a new one, never 0, never reused in the process
+ * (not even by another cache, nor for the same text kept again after it was
+ * replaced). Two requests given the same id have the same skeleton text, so
+ * anything computed from the tree alone can be kept under its id
+ * (api/net_cache.h does) without this cache knowing what that is. */
+uint64_t json_cache_put(json_cache *c, const char *text, size_t len, json_t *root);
 
 /* Requests answered from the cache and parsed, since it was created. */
 void json_cache_counts(json_cache *c, unsigned long *hits, unsigned long *misses);

@@ -51,6 +51,8 @@ static tensor_store *fuzz_store;
 /* Skeletons kept between inputs (wire/json_cache.h), few slots so that they
  * are replaced often; fuzz_compute_one compares its answers with uncached ones. */
 static json_cache *fuzz_skeletons;
+/* and their networks' definitions (api/net_cache.h), as few */
+static net_cache *fuzz_nets;
 
 static void fuzz_setup(void)
 {
@@ -75,7 +77,8 @@ static void fuzz_setup(void)
     if (!fuzz_store || !copy || !sha256_of(four, sizeof four, digest)) abort();
     memcpy(copy, four, sizeof four);
     store_put(fuzz_store, digest, copy, sizeof four);
-    if (!(fuzz_skeletons = json_cache_create(4, 4096))) abort();
+    if (!(fuzz_skeletons = json_cache_create(4, 4096)) || !(fuzz_nets = net_cache_create(3)))
+        abort();
     fuzz_opts.ad_limits.max_length = 1024;
     fuzz_opts.ad_limits.max_nodes = 512;
 }
@@ -117,19 +120,20 @@ static void fuzz_compute_one(const uint8_t *data, size_t size)
     fuzz_setup();
     const route_def *r = fuzz_route(data[0]);
     compute_env env = {.opts = &fuzz_opts, .abort = &fuzz_no_abort, .store = fuzz_store,
-                       .skeletons = fuzz_skeletons};
+                       .skeletons = fuzz_skeletons, .nets = fuzz_nets};
     compute_result res;
     long fail_at = fuzz_fail_at(data[0]);
     srv_alloc_fail_at(fail_at, 0);
     compute_run(r, (const char *)data + 1, size - 1, &env, &res);
     int injected = srv_alloc_failed();
     srv_alloc_fail_at(0, 0);
-    /* The skeleton cache changes no answer: the same request without it
-     * answers the same bytes. Not with refs: the first answer may have
-     * evicted from the store a tensor that the request reads. */
+    /* The skeleton and network caches change no answer: the same request
+     * without them answers the same bytes. Not with refs: the first answer
+     * may have evicted from the store a tensor that the request reads. */
     if (!injected && !memmem(data + 1, size - 1, "\"ref\"", 5)) {
         compute_env plain = env;
         plain.skeletons = NULL;
+        plain.nets = NULL;
         compute_result again;
         compute_run(r, (const char *)data + 1, size - 1, &plain, &again);
         FUZZ_REQUIRE(again.status == res.status && again.len == res.len &&
@@ -184,7 +188,7 @@ static void fuzz_decode_one(const uint8_t *data, size_t size)
     }
     request_kind kind = {FUZZ_EXTRA_KEYS, data[0] & 1};
     request r;
-    if (request_decode(&r, root, &cc, &kind, &fuzz_opts, &d)) {
+    if (request_decode(&r, root, &cc, &kind, &fuzz_opts, NULL, &d)) {
         FUZZ_REQUIRE(!d.status && r.net && r.batch.rows >= 1 && r.batch.inputs);
         FUZZ_REQUIRE(gs_net_param_count(r.net) <= fuzz_opts.limits.max_params);
         FUZZ_REQUIRE(r.batch.rows * gs_net_max_width(r.net) <= fuzz_opts.limits.max_batch_elems);
