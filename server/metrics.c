@@ -279,6 +279,17 @@ static void put_skeletons(text *t, metrics *m)
            "# TYPE gradserve_skeleton_cache_misses_total counter\n"
            "gradserve_skeleton_cache_misses_total %lu\n",
         hits, misses);
+    if (!m->nets) return;
+    net_cache_counts(m->nets, &hits, &misses);
+    put(t, "# HELP gradserve_network_cache_hits_total Requests whose network definition, "
+           "decoded and checked, was kept from an earlier request with the same skeleton.\n"
+           "# TYPE gradserve_network_cache_hits_total counter\n"
+           "gradserve_network_cache_hits_total %lu\n"
+           "# HELP gradserve_network_cache_misses_total Requests whose network definition was "
+           "decoded and checked.\n"
+           "# TYPE gradserve_network_cache_misses_total counter\n"
+           "gradserve_network_cache_misses_total %lu\n",
+        hits, misses);
 }
 
 /* The phase histograms of route r. */

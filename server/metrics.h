@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/net_cache.h"
 #include "store/store.h"
 #include "wire/json_cache.h"
 
@@ -81,6 +82,7 @@ typedef struct {
                                            waited for the budget */
     tensor_store *store;                /* gradserve_tensor_store_*, or NULL */
     json_cache *skeletons;              /* gradserve_skeleton_cache_*, or NULL */
+    net_cache *nets;                    /* gradserve_network_cache_*, or NULL */
 } metrics;
 
 /* Zeroes m and names its routes (n <= METRIC_ROUTES; the strings must

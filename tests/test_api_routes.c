@@ -1401,6 +1401,14 @@ static void test_metrics(void)
           "skeleton cache: hits %g -> %g, misses %g -> %g over 3 identical requests",
           metric(before, hits), metric(middle, hits), metric(before, misses),
           metric(middle, misses));
+    const char *net_hits = "gradserve_network_cache_hits_total";
+    const char *net_misses = "gradserve_network_cache_misses_total";
+    CHECK(metric(middle, net_hits) + metric(middle, net_misses) ==
+                  metric(before, net_hits) + metric(before, net_misses) + 3 &&
+              metric(middle, net_hits) >= metric(before, net_hits) + 2,
+          "network cache: hits %g -> %g, misses %g -> %g over 3 identical requests",
+          metric(before, net_hits), metric(middle, net_hits), metric(before, net_misses),
+          metric(middle, net_misses));
     free(middle);
     for (int i = 0; i < 2; i++) json_decref(api_post_text("/gradients", "{\"bad\":1}", 400));
     char *after = get_metrics();

@@ -55,6 +55,7 @@ int server_init(server *s, const server_options *o)
     s->skeletons = json_cache_create(64, 4096); /* NULL: every skeleton is parsed */
     s->metrics.skeletons = s->skeletons;
     s->nets = net_cache_create(64); /* NULL: every network is read */
+    s->metrics.nets = s->nets;
     /* options_parse keeps the store's share below max_memory */
     s->compute_memory = o->max_memory - o->tensor_store_bytes;
     srv_alloc_map_limit(o->max_memory); /* what the cache of mappings may add up to */
