@@ -806,6 +806,17 @@ static void test_estimate_reads_ref_shape(void)
     CHECK(big - small >= (size_t)9990 * 784 * 4, "estimates %zu and %zu", small, big);
 }
 
+/* Starts the server's peak RSS (VmHWM) again from its RSS now ("5" to
+ * clear_refs); that RSS in kB. */
+static long reset_peak_rss(void)
+{
+    char clear[64];
+    snprintf(clear, sizeof clear, "/proc/%d/clear_refs", (int)api_srv.pid);
+    FILE *f = fopen(clear, "w");
+    CHECK(f && fputs("5", f) >= 0 && fclose(f) == 0, "reset the peak RSS (%s)", clear);
+    return server_proc_status(api_srv.pid, "VmRSS");
+}
+
 /* A /train whose inputs are a ref to 20,000 stored rows is admitted by
  * estimate: its rows are borrowed from the store (which has its own budget),
  * not read as text, and one minibatch of 100 is in flight at a time. With
@@ -840,11 +851,7 @@ static void test_ref_train_within_budget(void)
     size_t est_text = estimate_request(train, text_body, strlen(text_body), strlen(text_body),
                                        NULL).memory;
 
-    char clear[64];
-    snprintf(clear, sizeof clear, "/proc/%d/clear_refs", (int)api_srv.pid);
-    FILE *f = fopen(clear, "w"); /* "5": the peak RSS starts again from the RSS now */
-    CHECK(f && fputs("5", f) >= 0 && fclose(f) == 0, "reset the peak RSS (%s)", clear);
-    long before = server_proc_status(api_srv.pid, "VmRSS");
+    long before = reset_peak_rss();
     json_t *a = api_post_text("/train", body, 200);
     long peak = server_proc_status(api_srv.pid, "VmHWM");
     printf("  /train, %d rows by ref, batch 100: estimated %.1f MB (the same shapes as "
@@ -908,11 +915,7 @@ static void post_estimate_case(const estimate_case *k, const tens *x, const tens
 
     /* the queue's keeper releases the cached mappings after 1 s idle */
     api_sleep(1.3);
-    char clear[64];
-    snprintf(clear, sizeof clear, "/proc/%d/clear_refs", (int)api_srv.pid);
-    FILE *f = fopen(clear, "w");
-    CHECK(f && fputs("5", f) >= 0 && fclose(f) == 0, "reset the peak RSS");
-    long before = server_proc_status(api_srv.pid, "VmRSS");
+    long before = reset_peak_rss();
     json_decref(api_call(NULL, "POST", k->route, bin.len ? binary_headers : NULL, body.buf,
                          body.len, 200, NULL));
     long grew = server_proc_status(api_srv.pid, "VmHWM") - before;
