@@ -174,6 +174,16 @@ gs_status gs_fail_at(gs_error *err, gs_status status, size_t l, const char *name
     return gs_fail(err, status, field, "%s", message);
 }
 
+int gs_limits_equal(const gs_limits *a, const gs_limits *b)
+{
+    /* Counts the members compared below: a new member changes the size and
+     * stops the build until it is compared too (not memcmp: padding). */
+    _Static_assert(sizeof(gs_limits) == 4 * sizeof(size_t),
+                   "gs_limits has a member gs_limits_equal does not compare");
+    return a->max_layers == b->max_layers && a->max_units == b->max_units &&
+           a->max_params == b->max_params && a->max_batch_elems == b->max_batch_elems;
+}
+
 /* A width the BLAS interface (32-bit ints) can take, and the caller allows. */
 gs_status gs_check_width(size_t n, const gs_limits *lim, size_t l, const char *name,
                          gs_error *err)

@@ -165,6 +165,12 @@ typedef struct {
                                convolution's per-image work buffer */
 } gs_limits;
 
+/* 1 when a and b hold the same value in every member: a definition
+ * gs_net_def_check accepted against a is accepted against b (a cache of
+ * checked definitions keys on this). A member added to gs_limits must be
+ * compared here: a static assertion beside the definition fails until it is. */
+int gs_limits_equal(const gs_limits *a, const gs_limits *b);
+
 /* A dense layer with defaults (slope 0.01, alpha 1). */
 gs_layer_def gs_layer(size_t units, gs_activation act);
 /* A flatten layer. */

@@ -7,11 +7,14 @@
  * replaced while other threads read their trees (ASan under SANITIZE=1).
  * And the network cache beside it (server/api/net_cache.h): every answer as
  * without caches, for other networks, other dtypes, requests wrong in their
- * network (never kept) or elsewhere, other limits, evicted entries and a
- * skeleton kept again after it was replaced, threads replacing entries. */
+ * network (never kept) or elsewhere, other limits (each member of gs_limits
+ * in turn), evicted entries and a skeleton kept again after it was replaced,
+ * threads replacing entries. Both caches' cases share their helpers: a set
+ * of requests sent in rounds (check_rounds) or from threads (run_threads). */
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,17 +84,36 @@ static char *answer(const char *body, json_cache *c) { return answer_with(body, 
 
 static char *expected[N_BODIES];
 
+/* The skeleton-cache and network-cache cases share their shape: requests
+ * (bodies[n]) sent through caches, each answer compared with the one made
+ * without any (expected[n]), then the caches' counts checked. */
+typedef struct {
+    const char *const *bodies;
+    char *const *expected;
+    size_t n; /* at most MAX_SET */
+} request_set;
+#define MAX_SET 16
+
+static const request_set SKELETONS = {BODIES, expected, N_BODIES};
+_Static_assert(N_BODIES <= MAX_SET, "MAX_SET");
+
+/* Every request of set, `rounds` times in order, through c and nets. */
+static void check_rounds(const request_set *set, int rounds, json_cache *c, net_cache *nets)
+{
+    for (int round = 0; round < rounds; round++)
+        for (size_t i = 0; i < set->n; i++) {
+            char *a = answer_with(set->bodies[i], c, nets, &opts);
+            CHECK(!strcmp(a, set->expected[i]), "round %d request %zu:\n  %s\nwithout caches:\n  %s",
+                  round, i, a, set->expected[i]);
+            free(a);
+        }
+}
+
 static void test_same_answers(void)
 {
     json_cache *c = json_cache_create(64, 4096);
     CHECK(c != NULL, "cache");
-    for (int round = 0; round < 3; round++)
-        for (size_t i = 0; i < N_BODIES; i++) {
-            char *a = answer(BODIES[i], c);
-            CHECK(!strcmp(a, expected[i]), "round %d body %zu:\n  %s\nwithout a cache:\n  %s",
-                  round, i, a, expected[i]);
-            free(a);
-        }
+    check_rounds(&SKELETONS, 3, c, NULL);
     unsigned long hits, misses;
     json_cache_counts(c, &hits, &misses);
     /* two skeletons, each parsed once: bodies 0-2 share one, 3-4 another (4
@@ -111,13 +133,9 @@ static void test_limits(void)
 {
     /* texts over max_text are parsed every time; one slot holds one text */
     json_cache *small = json_cache_create(4, 16), *one = json_cache_create(1, 4096);
-    for (int round = 0; round < 2; round++)
-        for (size_t i = 0; i < 4; i++) {
-            char *a = answer(BODIES[i], small), *b = answer(BODIES[i], one);
-            CHECK(!strcmp(a, expected[i]) && !strcmp(b, expected[i]), "body %zu", i);
-            free(a);
-            free(b);
-        }
+    const request_set first4 = {BODIES, expected, 4};
+    check_rounds(&first4, 2, small, NULL);
+    check_rounds(&first4, 2, one, NULL);
     unsigned long hits, misses;
     json_cache_counts(small, &hits, &misses);
     CHECK(hits == 0 && misses == 8, "over max_text: hits %lu misses %lu", hits, misses);
@@ -163,10 +181,12 @@ static void test_put_out_of_memory(void)
 #define PER_THREAD 5000
 
 typedef struct {
+    const request_set *set;
     json_cache *c;
+    net_cache *nets;
     unsigned seed;
     int bad;
-    int scanned; /* requests that left a skeleton: all but the malformed one */
+    unsigned long sent[MAX_SET]; /* requests sent, per index of set */
 } worker;
 
 static void *work(void *p)
@@ -174,37 +194,51 @@ static void *work(void *p)
     worker *w = p;
     for (int i = 0; i < PER_THREAD; i++) {
         w->seed = w->seed * 1103515245u + 12345u;
-        size_t k = (w->seed >> 16) % N_BODIES;
-        char *a = answer(BODIES[k], w->c);
-        if (strcmp(a, expected[k])) w->bad++;
-        w->scanned += k != N_BODIES - 1;
+        size_t k = (w->seed >> 16) % w->set->n;
+        char *a = answer_with(w->set->bodies[k], w->c, w->nets, &opts);
+        if (strcmp(a, w->set->expected[k])) w->bad++;
+        w->sent[k]++;
         free(a);
     }
     return NULL;
+}
+
+/* THREADS threads sending requests of set drawn from seed through c and
+ * nets; the answers that differ from those made without caches, and
+ * sent[k] (k < set->n) the times request k was sent. */
+static int run_threads(const request_set *set, unsigned seed, json_cache *c, net_cache *nets,
+                       unsigned long *sent)
+{
+    pthread_t t[THREADS];
+    worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (worker){.set = set, .c = c, .nets = nets, .seed = seed + (unsigned)i};
+        pthread_create(&t[i], NULL, work, &w[i]);
+    }
+    int bad = 0;
+    for (size_t k = 0; k < set->n; k++) sent[k] = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        bad += w[i].bad;
+        for (size_t k = 0; k < set->n; k++) sent[k] += w[i].sent[k];
+    }
+    return bad;
 }
 
 /* Two slots for three skeletons: trees are replaced while others read them. */
 static void test_threads(void)
 {
     json_cache *c = json_cache_create(2, 4096);
-    pthread_t t[THREADS];
-    worker w[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        w[i] = (worker){.c = c, .seed = 7u + (unsigned)i};
-        pthread_create(&t[i], NULL, work, &w[i]);
-    }
-    int bad = 0, scanned = 0;
-    for (int i = 0; i < THREADS; i++) {
-        pthread_join(t[i], NULL);
-        bad += w[i].bad;
-        scanned += w[i].scanned;
-    }
+    unsigned long sent[N_BODIES];
+    int bad = run_threads(&SKELETONS, 7u, c, NULL, sent);
+    /* every request but the malformed one leaves a skeleton */
+    unsigned long scanned = THREADS * PER_THREAD - sent[N_BODIES - 1];
     unsigned long hits, misses;
     json_cache_counts(c, &hits, &misses);
     CHECK(bad == 0, "%d of %d answers differ from those made without a cache", bad,
           THREADS * PER_THREAD);
-    CHECK(hits > 0 && misses > 2 && hits + misses == (unsigned long)scanned,
-          "hits %lu misses %lu of %d", hits, misses, scanned);
+    CHECK(hits > 0 && misses > 2 && hits + misses == scanned, "hits %lu misses %lu of %lu", hits,
+          misses, scanned);
     json_cache_free(c);
 }
 
@@ -241,6 +275,8 @@ static const char *const NETS[] = {
 };
 #define N_NETS (sizeof NETS / sizeof NETS[0])
 static char *net_expected[N_NETS];
+static const request_set NETWORKS = {NETS, net_expected, N_NETS};
+_Static_assert(N_NETS <= MAX_SET, "MAX_SET");
 
 /* Every answer as without caches; the three good networks kept, the others
  * read every time (a refused network is never kept). */
@@ -249,13 +285,7 @@ static void test_nets_same_answers(void)
     json_cache *c = json_cache_create(64, 4096);
     net_cache *nets = net_cache_create(64);
     CHECK(c && nets, "caches");
-    for (int round = 0; round < 3; round++)
-        for (size_t i = 0; i < N_NETS; i++) {
-            char *a = answer_with(NETS[i], c, nets, &opts);
-            CHECK(!strcmp(a, net_expected[i]), "round %d request %zu:\n  %s\nwithout caches:\n  %s",
-                  round, i, a, net_expected[i]);
-            free(a);
-        }
+    check_rounds(&NETWORKS, 3, c, nets);
     unsigned long hits, misses;
     net_cache_counts(nets, &hits, &misses);
     /* round 1: the last request hits the first's network; rounds 2 and 3:
@@ -274,8 +304,25 @@ static void test_nets_same_answers(void)
     json_cache_free(c);
 }
 
+/* Every member of gs_limits, each changed in turn below: a member added to
+ * the struct stops the build here until it is listed. */
+static const struct {
+    const char *name;
+    size_t offset;
+} LIMIT_MEMBERS[] = {
+    {"max_layers", offsetof(gs_limits, max_layers)},
+    {"max_units", offsetof(gs_limits, max_units)},
+    {"max_params", offsetof(gs_limits, max_params)},
+    {"max_batch_elems", offsetof(gs_limits, max_batch_elems)},
+};
+#define N_LIMIT_MEMBERS (sizeof LIMIT_MEMBERS / sizeof LIMIT_MEMBERS[0])
+_Static_assert(N_LIMIT_MEMBERS * sizeof(size_t) == sizeof(gs_limits),
+               "gs_limits has a member LIMIT_MEMBERS does not list");
+
 /* A definition checked against other limits is not taken: the same request
- * to a server with max_units 3 is refused, then answered again. */
+ * to a server with max_units 3 is refused, then answered again; and under
+ * limits that differ from the kept entry's in one member (each in turn,
+ * looser by one, so the answer is the same), the network is read again. */
 static void test_nets_limits(void)
 {
     server_options narrow = opts;
@@ -291,6 +338,26 @@ static void test_nets_limits(void)
         free(a);
         free(b);
     }
+    for (size_t m = 0; m < N_LIMIT_MEMBERS; m++) {
+        server_options other = opts;
+        size_t *member = (size_t *)((char *)&other.limits + LIMIT_MEMBERS[m].offset);
+        CHECK(*member != 0, "%s: 0 (no limit) cannot be loosened", LIMIT_MEMBERS[m].name);
+        (*member)++;
+        unsigned long hits0, misses0, hits, misses;
+        char *kept = answer_with(NETS[0], c, nets, &opts); /* the default limits' entry back */
+        net_cache_counts(nets, &hits0, &misses0);
+        char *a = answer_with(NETS[0], c, nets, &other), *again = answer_with(NETS[0], c, nets, &other);
+        net_cache_counts(nets, &hits, &misses);
+        CHECK(misses == misses0 + 1 && hits == hits0 + 1,
+              "%s one more: %lu misses then %lu hits (want 1, 1)", LIMIT_MEMBERS[m].name,
+              misses - misses0, hits - hits0);
+        CHECK(!strcmp(kept, net_expected[0]) && !strcmp(a, net_expected[0]) &&
+                  !strcmp(again, net_expected[0]),
+              "%s one more:\n  %s\n  %s", LIMIT_MEMBERS[m].name, a, again);
+        free(kept);
+        free(a);
+        free(again);
+    }
     net_cache_free(nets);
     json_cache_free(c);
     free(refused);
@@ -302,15 +369,9 @@ static void test_nets_evicted(void)
 {
     json_cache *many = json_cache_create(64, 4096), *one = json_cache_create(1, 4096);
     net_cache *single = net_cache_create(1), *wide = net_cache_create(64);
-    for (int round = 0; round < 3; round++)
-        for (size_t i = 0; i < 3; i++) {
-            char *a = answer_with(NETS[i], many, single, &opts);
-            char *b = answer_with(NETS[i], one, wide, &opts);
-            CHECK(!strcmp(a, net_expected[i]) && !strcmp(b, net_expected[i]),
-                  "round %d request %zu:\n  %s\n  %s", round, i, a, b);
-            free(a);
-            free(b);
-        }
+    const request_set first3 = {NETS, net_expected, 3};
+    check_rounds(&first3, 3, many, single);
+    check_rounds(&first3, 3, one, wide);
     unsigned long hits, misses;
     net_cache_counts(single, &hits, &misses);
     CHECK(hits == 0 && misses == 9, "one network slot: hits %lu misses %lu", hits, misses);
@@ -323,42 +384,13 @@ static void test_nets_evicted(void)
     net_cache_free(NULL);
 }
 
-typedef struct {
-    json_cache *c;
-    net_cache *nets;
-    unsigned seed;
-    int bad;
-} net_worker;
-
-static void *net_work(void *p)
-{
-    net_worker *w = p;
-    for (int i = 0; i < PER_THREAD; i++) {
-        w->seed = w->seed * 1103515245u + 12345u;
-        size_t k = (w->seed >> 16) % N_NETS;
-        char *a = answer_with(NETS[k], w->c, w->nets, &opts);
-        if (strcmp(a, net_expected[k])) w->bad++;
-        free(a);
-    }
-    return NULL;
-}
-
 /* Threads replacing networks (two slots for three) while others read them. */
 static void test_nets_threads(void)
 {
     json_cache *c = json_cache_create(4, 4096);
     net_cache *nets = net_cache_create(2);
-    pthread_t t[THREADS];
-    net_worker w[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        w[i] = (net_worker){.c = c, .nets = nets, .seed = 11u + (unsigned)i};
-        pthread_create(&t[i], NULL, net_work, &w[i]);
-    }
-    int bad = 0;
-    for (int i = 0; i < THREADS; i++) {
-        pthread_join(t[i], NULL);
-        bad += w[i].bad;
-    }
+    unsigned long sent[N_NETS];
+    int bad = run_threads(&NETWORKS, 11u, c, nets, sent);
     unsigned long hits, misses;
     net_cache_counts(nets, &hits, &misses);
     CHECK(bad == 0, "%d of %d answers differ from those made without caches", bad,

@@ -39,12 +39,6 @@ void net_cache_free(net_cache *c)
     srv_free(c);
 }
 
-static int same_limits(const gs_limits *a, const gs_limits *b)
-{
-    return a->max_layers == b->max_layers && a->max_units == b->max_units &&
-           a->max_params == b->max_params && a->max_batch_elems == b->max_batch_elems;
-}
-
 int net_cache_get(net_cache *c, uint64_t skeleton, const gs_limits *lim, gs_net_def *def,
                   gs_layer_def *layers, size_t cap)
 {
@@ -52,7 +46,7 @@ int net_cache_get(net_cache *c, uint64_t skeleton, const gs_limits *lim, gs_net_
     int hit = 0;
     pthread_mutex_lock(&c->mu);
     const net_slot *s = &c->slots[skeleton % c->n_slots];
-    if (s->skeleton == skeleton && same_limits(&s->lim, lim) && s->def.n_layers <= cap) {
+    if (s->skeleton == skeleton && gs_limits_equal(&s->lim, lim) && s->def.n_layers <= cap) {
         *def = s->def;
         memcpy(layers, s->layers, s->def.n_layers * sizeof *layers);
         def->layers = layers;

@@ -12,7 +12,7 @@
  * skeleton_id), which names one kept text and is never reused in the
  * process, so an entry cannot be taken for another skeleton's, even after
  * the tree it came from was replaced; and by the limits it was checked
- * against. Only definitions that were read without an error and passed the
+ * against, every member of them (gs_limits_equal). Only definitions that were read without an error and passed the
  * check are kept (request_decode's business): a malformed network is read,
  * and refused, every time, with the same errors.
  *
