@@ -130,7 +130,7 @@ struct gs_optim {
     size_t n_params;
     size_t steps;
     size_t n_state;
-    const char *state_names[3];
+    const char *state_names[GS_OPTIM_MAX_STATE];
     void *state;            /* [n_state * n_params] */
     gs_allocator alloc;
 };

@@ -82,7 +82,7 @@ gs_status gs_optim_def_check(const gs_optim_def *o, gs_error *err)
 
 /* The state buffers an optimizer keeps, in torch's names; slots 0..2 match
  * s0..s2 of optim_update (a NULL name: the slot is unused). */
-static void state_layout(const gs_optim_def *o, const char *names[3])
+static void state_layout(const gs_optim_def *o, const char *names[GS_OPTIM_MAX_STATE])
 {
     names[0] = names[1] = names[2] = NULL;
     switch (o->kind) {
@@ -116,7 +116,7 @@ gs_optim *gs_optim_create(const gs_net *net, const gs_optim_def *def, gs_error *
     o->dtype = net->def.dtype;
     o->n_params = net->n_params;
     state_layout(def, o->state_names);
-    for (int i = 0; i < 3; i++) o->n_state += o->state_names[i] != NULL;
+    o->n_state = gs_optim_def_state_count(def);
     /* n_params * 8 bytes fits (the slabs exist); three of them may not. */
     size_t bytes;
     if (!gs_mul_ok(o->n_state * gs_dtype_size(o->dtype), o->n_params, &bytes)) goto oom;
@@ -173,10 +173,19 @@ size_t gs_optim_steps(const gs_optim *opt) { return opt->steps; }
 void gs_optim_set_steps(gs_optim *opt, size_t steps) { opt->steps = steps; }
 size_t gs_optim_state_count(const gs_optim *opt) { return opt->n_state; }
 
+size_t gs_optim_def_state_count(const gs_optim_def *def)
+{
+    const char *names[GS_OPTIM_MAX_STATE];
+    state_layout(def, names);
+    size_t n = 0;
+    for (int i = 0; i < GS_OPTIM_MAX_STATE; i++) n += names[i] != NULL;
+    return n;
+}
+
 /* The i-th used slot, in slot order. */
 static int used_slot(const gs_optim *opt, size_t i)
 {
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < GS_OPTIM_MAX_STATE; s++)
         if (opt->state_names[s] && i-- == 0) return s;
     return -1;
 }

@@ -806,6 +806,66 @@ static void test_estimate_reads_ref_shape(void)
     CHECK(big - small >= (size_t)9990 * 784 * 4, "estimates %zu and %zu", small, big);
 }
 
+/* The estimate of a /train, 784-256-10 on 100 rows, with the optimizer given
+ * (JSON; NULL: none) and, when resume, "optimizer_state" (its text left out:
+ * its buffers are not read, only their presence). */
+static size_t train_estimate(const char *optimizer, int resume)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{%s%s%s\"network\":{\"inputs\":784,\"layers\":[{\"units\":256,\"activation\":"
+             "\"relu\"},{\"units\":10,\"activation\":\"linear\"}],\"loss\":\"mse\"},"
+             "\"inputs\":{\"shape\":[100,784],\"data\":[]},\"targets\":{\"shape\":[100,10],"
+             "\"data\":[]}%s}",
+             optimizer ? "\"optimizer\":" : "", optimizer ? optimizer : "", optimizer ? "," : "",
+             resume ? ",\"optimizer_state\":{}" : "");
+    return estimate_request(route_find("/train", NULL), body, strlen(body), strlen(body), NULL)
+        .memory;
+}
+
+/* /train holds and answers the state buffers its optimizer keeps (the core's
+ * count): none for SGD without momentum, one for SGD with momentum or
+ * RMSprop, two for Adam, three for Adam with amsgrad or a centered RMSprop
+ * with momentum; the most (three) when the optimizer cannot be read (the
+ * decode refuses it); and reads them when it resumes. Each buffer adds the
+ * same bytes to the estimate (the bodies' lengths differ by their
+ * optimizer's text alone: tens of bytes against a buffer's megabytes). */
+static void test_estimate_counts_optimizer_state(void)
+{
+    static const struct {
+        const char *optimizer;
+        size_t buffers;
+    } CASES[] = {
+        {"{\"name\":\"sgd\",\"lr\":0.1}", 0},
+        {"{\"name\":\"sgd\",\"lr\":0.1,\"momentum\":0}", 0},
+        {"{\"momentum\":0.9,\"name\":\"sgd\"}", 1},
+        {"{\"name\":\"rmsprop\"}", 1},
+        {"{\"name\":\"rmsprop\",\"centered\":true}", 2},
+        {"{\"name\":\"adam\",\"amsgrad\":false}", 2},
+        {"{\"name\":\"adamw\",\"lr\":0.01}", 2},
+        {"{\"name\":\"adam\",\"amsgrad\":true}", 3},
+        {"{\"name\":\"rmsprop\",\"momentum\":0.5,\"centered\":true}", 3},
+        {"{\"name\":\"lbfgs\"}", 3}, /* refused by the decode */
+        {"\"sgd\"", 3},
+        {NULL, 3},
+    };
+    size_t none = train_estimate(CASES[0].optimizer, 0);
+    size_t one = train_estimate(CASES[2].optimizer, 0) - none; /* a buffer's bytes */
+    CHECK(one >= (size_t)203530 * 4 * 2, "a state buffer of 203,530 parameters adds %zu bytes", one);
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        size_t est = train_estimate(CASES[i].optimizer, 0), want = none + CASES[i].buffers * one;
+        size_t slack = 128; /* the bodies' lengths differ by the optimizer's text */
+        CHECK(est + slack >= want && est <= want + slack,
+              "%s: estimated %zu, %zu buffers of %zu bytes over SGD's %zu", CASES[i].optimizer,
+              est, CASES[i].buffers, one, none);
+    }
+    /* resuming reads each buffer's numbers as doubles first */
+    size_t adam = train_estimate(CASES[5].optimizer, 0), resumed = train_estimate(CASES[5].optimizer, 1);
+    size_t sgd_resumed = train_estimate(CASES[0].optimizer, 1);
+    CHECK(resumed >= adam + (size_t)2 * 8 * 203530, "Adam resumed: %zu, else %zu", resumed, adam);
+    CHECK(sgd_resumed <= none + 64, "SGD has nothing to resume: %zu, else %zu", sgd_resumed, none);
+}
+
 /* Starts the server's peak RSS (VmHWM) again from its RSS now ("5" to
  * clear_refs); that RSS in kB. */
 static long reset_peak_rss(void)
@@ -883,7 +943,35 @@ static void test_ref_train_within_budget(void)
 typedef struct {
     const char *route, *enc;
     int returns, batch_size;
+    const char *optimizer; /* /train: JSON; NULL: SGD without momentum */
+    int resume;            /* /train: every state buffer sent, nested */
 } estimate_case;
+
+/* An optimizer_state of every buffer named (NULL-terminated), 784-256-10:
+ * small values, squared for the second moments (never negative). */
+static json_t *state_json(const char *const *names)
+{
+    static const size_t dims[4][2] = {{256, 784}, {256, 0}, {10, 256}, {10, 0}};
+    json_t *bufs = json_object();
+    for (unsigned b = 0; names[b]; b++) {
+        json_t *layers = json_array();
+        for (unsigned l = 0; l < 2; l++) {
+            json_t *layer = json_object();
+            for (unsigned k = 0; k < 2; k++) {
+                const size_t *d = dims[2 * l + k];
+                tens t = {floats(d[1] ? d[0] * d[1] : d[0], 60 + 4 * b + 2 * l + k), d[1] ? 2 : 1,
+                          {d[0], d[1]}};
+                float *v = (float *)t.v;
+                for (size_t i = 0; i < tens_count(&t); i++) v[i] = b ? v[i] * v[i] * 0.01f : v[i] * 0.1f;
+                json_object_set_new(layer, k ? "bias" : "weight", enc_tensor(&t, "nested", NULL));
+                free(v);
+            }
+            json_array_append_new(layers, layer);
+        }
+        json_object_set_new(bufs, names[b], layers);
+    }
+    return json_pack("{s:i,s:o}", "step", 10, "buffers", bufs);
+}
 
 static void post_estimate_case(const estimate_case *k, const tens *x, const tens *t)
 {
@@ -899,8 +987,14 @@ static void post_estimate_case(const estimate_case *k, const tens *x, const tens
         json_object_set_new(q, "return", json_pack("{s:b,s:b,s:b,s:b}", "outputs", 1, "input_grad", 1,
                                                    "deltas", 1, "activations", 1));
     if (!strcmp(k->route, "/train")) {
-        json_object_set_new(q, "optimizer", json_pack("{s:s,s:f}", "name", "sgd", "lr", 0.01));
+        json_t *optimizer = k->optimizer ? json_loads(k->optimizer, 0, NULL)
+                                         : json_pack("{s:s,s:f}", "name", "sgd", "lr", 0.01);
+        json_object_set_new(q, "optimizer", optimizer);
         if (k->batch_size) json_object_set_new(q, "batch_size", json_integer(k->batch_size));
+        if (k->resume) {
+            static const char *const ADAM_AMSGRAD[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", NULL};
+            json_object_set_new(q, "optimizer_state", state_json(ADAM_AMSGRAD));
+        }
     }
     char *text = json_dumps(q, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(q);
@@ -919,9 +1013,10 @@ static void post_estimate_case(const estimate_case *k, const tens *x, const tens
     json_decref(api_call(NULL, "POST", k->route, bin.len ? binary_headers : NULL, body.buf,
                          body.len, 200, NULL));
     long grew = server_proc_status(api_srv.pid, "VmHWM") - before;
-    printf("  %-10s %-6s%s batch %4d: body %5.1f MB, estimate %6.1f MB, peak RSS grew %5.1f MB\n",
+    printf("  %-10s %-6s%s batch %4d: body %5.1f MB, estimate %6.1f MB, peak RSS grew %5.1f MB%s%s%s\n",
            k->route, k->enc, k->returns ? " return" : "       ", k->batch_size, body.len / 1e6,
-           est / 1e6, grew * 1024 / 1e6);
+           est / 1e6, grew * 1024 / 1e6, k->optimizer ? " (" : "", k->optimizer ? k->optimizer : "",
+           k->optimizer ? (k->resume ? ", resumed)" : ")") : "");
 #ifdef __SANITIZE_ADDRESS__
     (void)before; /* its allocator pads and quarantines: the bound is the production build's */
 #else
@@ -937,11 +1032,15 @@ static void test_estimate_over_peak_rss(void)
     tens x = {floats((size_t)ROWS * 784, 41), 2, {ROWS, 784}};
     tens t = {floats((size_t)ROWS * 10, 42), 2, {ROWS, 10}};
     static const estimate_case CASES[] = {
-        {"/gradients", "nested", 0, 0}, {"/gradients", "nested", 1, 0},
-        {"/gradients", "b64", 0, 0},    {"/gradients", "binary", 0, 0},
-        {"/gradients", "ref", 1, 0},    {"/forward", "nested", 0, 0},
-        {"/train", "nested", 0, 100},   {"/train", "ref", 0, 100},
-        {"/train", "b64", 0, 0},
+        {"/gradients", "nested", 0, 0, NULL, 0}, {"/gradients", "nested", 1, 0, NULL, 0},
+        {"/gradients", "b64", 0, 0, NULL, 0},    {"/gradients", "binary", 0, 0, NULL, 0},
+        {"/gradients", "ref", 1, 0, NULL, 0},    {"/forward", "nested", 0, 0, NULL, 0},
+        {"/train", "nested", 0, 100, NULL, 0},   {"/train", "ref", 0, 100, NULL, 0},
+        {"/train", "b64", 0, 0, NULL, 0},
+        /* optimizers keeping one and three state buffers, one resumed */
+        {"/train", "nested", 0, 100, "{\"name\":\"sgd\",\"lr\":0.01,\"momentum\":0.9}", 0},
+        {"/train", "b64", 0, 0, "{\"name\":\"rmsprop\",\"lr\":0.001,\"momentum\":0.5,\"centered\":true}", 0},
+        {"/train", "nested", 0, 100, "{\"name\":\"adam\",\"lr\":0.001,\"amsgrad\":true}", 1},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) post_estimate_case(&CASES[i], &x, &t);
     free((void *)x.v), free((void *)t.v);
@@ -1018,6 +1117,7 @@ int main(void)
         RUN(test_concurrent_puts_same_digest);
         RUN(test_delete_while_in_use);
         RUN(test_estimate_reads_ref_shape);
+        RUN(test_estimate_counts_optimizer_state);
         RUN(test_wire_bytes_all_refs);
         api_stop();
     }

@@ -652,7 +652,7 @@ const route_def ROUTE_TABLE[] = {
     {.path = "/train", .methods = "POST", .body = BODY_JSON, .auth = 1, .queued = 1,
      .ndjson = 1, .late_tensors = 1, .on_net = run_train, .kind = {TRAIN_KEYS, 1},
      .tensors = TRAIN_TENSORS,
-     .param_copies = 5, .minibatches = 1},
+     .param_copies = 2, .minibatches = 1},
     {.path = "/gradcheck", .methods = "POST", .body = BODY_JSON, .auth = 1, .queued = 1,
      .on_net = run_gradcheck, .kind = {GRADCHECK_KEYS, 1}, .tensors = BATCH_TENSORS,
      .param_copies = 2, .float64 = 1},

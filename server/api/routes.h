@@ -133,8 +133,9 @@ typedef struct {
      * which "#" stands for any array index and "*" for any key. NULL-terminated. */
     const char *const *tensors;
     /* The working set's estimate (http/estimate.h): copies of the
-     * parameters held (params, grads, optimizer state); 0: the body's length
-     * alone tells. float64: computes in float64 whatever the request says. */
+     * parameters held (params, grads; a route of minibatches adds its
+     * optimizer's state buffers, counted from the request); 0: the body's
+     * length alone tells. float64: computes in float64 whatever the request says. */
     unsigned param_copies;
     int float64;
     int one_pass;        /* its work is one forward (and backward) pass: a tiny one

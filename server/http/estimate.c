@@ -211,6 +211,11 @@ typedef struct {
     double batch_size;   /* "batch_size" (/train), 0 when not given */
     int returns;         /* "return" is given: deltas, activations, masks may be answered */
     int float64;
+    /* /train: the state buffers its "optimizer" keeps (the core's count; the
+     * most any optimizer keeps when it cannot be read: the decode refuses
+     * it), and whether "optimizer_state" brings them to resume from */
+    double optim_state;
+    int resumes;
 } shapes;
 
 static int read_layers(cursor *c, shapes *s)
@@ -261,6 +266,54 @@ static int read_network(cursor *c, shapes *s)
                    : key_is(key, len, "layers") ? read_layers(c, s)
                                                 : skip_value(c, NULL);
         if (!read) return 0;
+    }
+    return ok;
+}
+
+/* The text of the value at c, c left after it: 0 on malformed text. */
+static int read_text(cursor *c, const char **text, size_t *len)
+{
+    skip_ws(c);
+    *text = c->p;
+    if (!skip_value(c, NULL)) return 0;
+    *len = (size_t)(c->p - *text);
+    return 1;
+}
+
+/* "optimizer": as much as the state it keeps depends on (name, momentum,
+ * amsgrad, centered); s->optim_state stays the most any optimizer keeps
+ * when the name is not one the core knows. */
+static int read_optimizer(cursor *c, shapes *s)
+{
+    skip_ws(c);
+    if (c->p >= c->e || *c->p != '{') return skip_value(c, NULL);
+    int first = 1, ok = 1, kind = -1;
+    gs_optim_def def;
+    gs_optim_defaults(&def, GS_OPT_SGD);
+    const char *key, *text;
+    size_t len, tlen;
+    while (next_member(c, &first, &ok, &key, &len)) {
+        if (key_is(key, len, "momentum")) {
+            def.momentum = read_number(c); /* < 0 reads 0: refused by the check anyway */
+            continue;
+        }
+        if (!read_text(c, &text, &tlen)) return 0;
+        if (key_is(key, len, "name")) {
+            char name[16];
+            if (tlen >= 2 && tlen - 2 < sizeof name && text[0] == '"') {
+                memcpy(name, text + 1, tlen - 2);
+                name[tlen - 2] = 0;
+                kind = gs_optim_from_name(name);
+            }
+        } else if (key_is(key, len, "amsgrad")) {
+            def.amsgrad = tlen == 4 && !memcmp(text, "true", 4);
+        } else if (key_is(key, len, "centered")) {
+            def.centered = tlen == 4 && !memcmp(text, "true", 4);
+        }
+    }
+    if (ok && kind >= 0) {
+        def.kind = (gs_optim_kind)kind;
+        s->optim_state = (double)gs_optim_def_state_count(&def);
     }
     return ok;
 }
@@ -340,6 +393,8 @@ static int read_shapes(const char *json, size_t len, shapes *s)
         else if (key_is(key, klen, "targets")) read = read_tensor(&c, &s->tg);
         else if (key_is(key, klen, "batch_size")) read = (s->batch_size = read_number(&c), 1);
         else if (key_is(key, klen, "return")) read = (s->returns = 1, skip_value(&c, NULL));
+        else if (key_is(key, klen, "optimizer")) read = read_optimizer(&c, s);
+        else if (key_is(key, klen, "optimizer_state")) read = (s->resumes = 1, skip_value(&c, NULL));
         else if (key_is(key, klen, "dtype")) {
             const char *value = c.p;
             read = skip_value(&c, NULL);
@@ -368,6 +423,8 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
     s.n_layers = 0;
     s.in = s.tg = (tensor_shape){0, FORM_TEXT, 0};
     s.float64 = 0;
+    s.optim_state = GS_OPTIM_MAX_STATE;
+    s.resumes = 0;
     est.memory = to_size(by_length);
     if (!r->param_copies || !read_shapes(json, json_len, &s)) return est;
 
@@ -390,22 +447,25 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
 
     double elem = s.float64 || r->float64 ? 8 : 4;
     /* rows in one pass; a route of minibatches also gathers each one (shuffled:
-     * a permutation of the rows) and answers the parameters, with an
-     * optimizer's state at most param_copies - 1 times; the others answer
-     * outputs and input gradients per row too, and with "return" the deltas,
-     * activations and masks of every unit */
-    double at_once = rows, gather = 0,
+     * a permutation of the rows), holds its optimizer's state buffers beside
+     * the params and grads (and reads them, when it resumes, as the params
+     * are read), and answers the parameters and those buffers; the others
+     * answer outputs and input gradients per row too, and with "return" the
+     * deltas, activations and masks of every unit */
+    double at_once = rows, gather = 0, copies = r->param_copies, resumed = 0,
            answer = params + rows * (outputs + s.inputs + (s.returns ? 3 * per_row : 0));
     if (r->minibatches) {
         if (s.batch_size > 0 && s.batch_size < rows) at_once = s.batch_size;
         gather = 8 * rows + elem * at_once * (s.inputs + outputs);
-        answer = params * (r->param_copies - 1);
+        copies += s.optim_state;
+        resumed = s.resumes ? 8 * params * s.optim_state : 0;
+        answer = params * (1 + s.optim_state);
     }
     double bytes = (double)body_len + BASE_BYTES
                    + decode_bytes(&s.in, rows * s.inputs, elem, 1) /* the batch */
                    + decode_bytes(&s.tg, rows * outputs, elem, 0)
-                   + 8 * params                           /* params read as text: doubles */
-                   + elem * params * r->param_copies /* params, grads (+ optimizer) */
+                   + 8 * params + resumed   /* params (and state) read as text: doubles */
+                   + elem * params * copies /* params, grads (+ optimizer state) */
                    + elem * at_once * (3 * per_row + s.inputs) /* z, a, deltas; dinputs */
                    + gather
                    + ANSWER_BYTES_PER_NUMBER(elem) * answer;
