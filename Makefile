@@ -9,6 +9,7 @@
 #   make bench      benchmarks (results printed and written to bench/results.md)
 #   make bench-smoke   the benchmark tools on tiny budgets (CI)
 #   make fixtures   regenerate the PyTorch reference fixtures (needs python3-torch)
+#   make fixtures-check   a rerun of the generator gives the committed fixtures, byte for byte
 
 SANITIZE ?=
 BUILD    ?= build$(if $(SANITIZE),-san)
@@ -55,7 +56,7 @@ SERVER_BIN := $(if $(SERVER_SRC),$(BUILD)/gradserve)
 # The server minus main(): in-process tests (compute_run) link it.
 SERVER_LIB := $(BUILD)/libgradserve-server.a
 
-.PHONY: all run test test-fresh bench bench-smoke fixtures lint-openapi clean deps-build deps-test deps-bench deps-node \
+.PHONY: all run test test-fresh bench bench-smoke fixtures fixtures-check lint-openapi clean deps-build deps-test deps-bench deps-node \
         build-all build-tests build-bench
 
 all: deps-build
@@ -85,6 +86,11 @@ bench-smoke: deps-test
 
 fixtures:
 	/usr/bin/python3 tests/fixtures/make_fixtures.py tests/fixtures
+
+# A rerun of the generator writes the committed fixtures byte for byte (CI; ~5 s).
+fixtures-check:
+	$(call install_missing,python3-numpy python3-torch libopenblas0-pthread)
+	@tests/fixtures/check.sh
 
 # The contract must lint clean (Redocly's recommended rules, redocly.yaml).
 REDOCLY := @redocly/cli@2.77.0
