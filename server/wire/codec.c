@@ -286,15 +286,19 @@ static int view_shape(const json_t *shape, const char *ptr, tensor_view *t, diag
     return 1;
 }
 
-/* What b64 and binary tensors share: the "dtype" beside their data key
- * `with` ("b64" or "binary_data_size") in the object v at ptr, into
- * t->b64_dtype; p, the pointer to the data key; bytes, what the shape holds
- * in that dtype (SIZE_MAX when that overflows). 0 (d filled) when the dtype
- * is missing or names no dtype we read. */
-static int view_packed(const json_t *v, const char *ptr, const char *with, tensor_view *t,
-                       char p[PTR_MAX], size_t *bytes, diag *d)
+/* What b64 and binary tensors share after their shape: the encoding enc
+ * (ENC_B64 or ENC_BINARY) into t; its data key ("b64" or
+ * "binary_data_size") in the object v at ptr, its value into *data and its
+ * pointer into p; the "dtype" beside it into t->b64_dtype; bytes, what the
+ * shape holds in that dtype (SIZE_MAX when that overflows). 0 (d filled)
+ * when the dtype is missing or names no dtype we read. */
+static int view_packed(const json_t *v, const char *ptr, tensor_encoding enc, tensor_view *t,
+                       char p[PTR_MAX], const json_t **data, size_t *bytes, diag *d)
 {
+    const char *with = enc == ENC_B64 ? "b64" : "binary_data_size";
     const json_t *dt = json_object_get(v, "dtype");
+    t->enc = enc;
+    *data = json_object_get(v, with);
     int k = json_is_string(dt) ? dtype_from_name(json_string_value(dt)) : -1;
     if (k < 0) {
         ptr_key(p, ptr, "dtype");
@@ -312,10 +316,9 @@ static int view_b64(const codec_ctx *c, const json_t *v, const char *ptr, tensor
                     diag *d)
 {
     char p[PTR_MAX];
+    const json_t *text;
     size_t bytes;
-    const json_t *text = json_object_get(v, "b64");
-    t->enc = ENC_B64;
-    if (!view_packed(v, ptr, "b64", t, p, &bytes, d)) return 0;
+    if (!view_packed(v, ptr, ENC_B64, t, p, &text, &bytes, d)) return 0;
     if (!json_is_string(text)) {
         diag_invalid(d, p, "must be a base64 string");
         return 0;
@@ -344,10 +347,9 @@ static int view_binary(const codec_ctx *c, const json_t *v, const char *ptr, ten
                        diag *d)
 {
     char p[PTR_MAX];
+    const json_t *size;
     size_t bytes;
-    const json_t *size = json_object_get(v, "binary_data_size");
-    t->enc = ENC_BINARY;
-    if (!view_packed(v, ptr, "binary_data_size", t, p, &bytes, d)) return 0;
+    if (!view_packed(v, ptr, ENC_BINARY, t, p, &size, &bytes, d)) return 0;
     if (bytes == SIZE_MAX || !json_is_integer(size) || json_integer_value(size) < 0 ||
         (size_t)json_integer_value(size) != bytes) {
         char s[64];
