@@ -6,17 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wire/json_writer.h"
+
 /* A request whose shapes cannot be read (or break a limit) is estimated as
  * this many times its length plus a little: the parse and the problem answer
  * are of the text's order. */
 #define TEXT_FACTOR 3.0
 #define BASE_BYTES 65536.0
 /* Bytes an answer's text takes per number at most, separator included:
- * "-1.17549435e-38," for float32, 25 for float64's 17 digits. The buffer it
- * is written into doubles as it grows (wire/json_writer.c), and each smaller
- * buffer it leaves stays resident in alloc.c's cache of mappings until the
- * request ends: up to 3 times the text at the peak. */
-#define ANSWER_BYTES_PER_NUMBER(elem) (3.0 * ((elem) == 4 ? 16 : 25))
+ * "-1.17549435e-38," for float32, 25 for float64's 17 digits (base64 and
+ * binary answers take less). The writer holds it in chunks that are never
+ * copied to grow (wire/json_writer.h), so the answer is its text once, and
+ * the room allocated past it: under the text's length (the first chunk at
+ * most doubles) and at most JW_SLACK. */
+#define ANSWER_BYTES_PER_NUMBER(elem) ((elem) == 4 ? 16.0 : 25.0)
 
 typedef struct {
     const char *p, *e;
@@ -408,7 +411,8 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
                    + elem * params * r->param_copies /* params, grads (+ optimizer) */
                    + elem * at_once * (3 * per_row + s.inputs) /* z, a, deltas; dinputs */
                    + gather
-                   + ANSWER_BYTES_PER_NUMBER(elem) * answer;
+                   + ANSWER_BYTES_PER_NUMBER(elem) * answer
+                   + fmin(ANSWER_BYTES_PER_NUMBER(elem) * answer, (double)JW_SLACK);
     est.memory = to_size(bytes);
     est.tiny = r->one_pass && rows * params <= ESTIMATE_TINY_MACS;
     return est;
