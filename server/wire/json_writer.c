@@ -31,7 +31,8 @@ void jw_free(jw *w)
  * few small copies); past that the chunk being written joins the filled
  * ones as it is and a fresh one of JW_CHUNK bytes (or n) takes its place:
  * nothing written is copied again. Contiguous requests are small (a number,
- * a key, a piece of base64), so a filled chunk's unwritten tail is too. */
+ * a key, a piece of base64), so a filled chunk's unwritten tail is too.
+ */
 static int bytes_grow(jw_bytes *b, size_t n)
 {
     if (!b->n_full) {
@@ -190,10 +191,10 @@ void jw_parts_free(jw_parts *p)
     srv_free(p);
 }
 
-static int reserve(jw *w, size_t n)
+/* Room for n more contiguous bytes of text, or 0 (the writer has failed). */
+__attribute__((noinline, cold)) static int reserve_more(jw *w, size_t n)
 {
     if (w->failed) return 0;
-    if (w->text.cap - w->text.len >= n) return 1;
     if (!bytes_grow(&w->text, n)) {
         w->failed = 1;
         return 0;
@@ -201,12 +202,21 @@ static int reserve(jw *w, size_t n)
     return 1;
 }
 
-void jw_raw(jw *w, const char *s, size_t n)
+/* The fast path is this test alone, inlined in every writer function. */
+static inline int reserve(jw *w, size_t n)
+{
+    if (__builtin_expect(!w->failed && w->text.cap - w->text.len >= n, 1)) return 1;
+    return reserve_more(w, n);
+}
+
+static inline void put(jw *w, const char *s, size_t n)
 {
     if (!reserve(w, n)) return;
     memcpy(w->text.buf + w->text.len, s, n);
     w->text.len += n;
 }
+
+void jw_raw(jw *w, const char *s, size_t n) { put(w, s, n); }
 
 char *jw_raw_space(jw *w, size_t n)
 {
@@ -223,20 +233,20 @@ static void separate(jw *w)
         w->after_key = 0;
         return;
     }
-    if (w->has_items[w->depth]) jw_raw(w, ",", 1);
+    if (w->has_items[w->depth]) put(w, ",", 1);
     w->has_items[w->depth] = 1;
 }
 
 void jw_raw_value(jw *w, const char *s, size_t n)
 {
     separate(w);
-    jw_raw(w, s, n);
+    put(w, s, n);
 }
 
 static void open_container(jw *w, char open, char close)
 {
     separate(w);
-    jw_raw(w, &open, 1);
+    put(w, &open, 1);
     if (w->depth == JW_MAX_DEPTH) {
         w->failed = 1;
         return;
@@ -255,7 +265,7 @@ void jw_end(jw *w)
         w->failed = 1;
         return;
     }
-    jw_raw(w, &w->closer[w->depth], 1);
+    put(w, &w->closer[w->depth], 1);
     w->depth--;
 }
 
@@ -292,7 +302,7 @@ size_t json_escape_into(char *out, size_t cap, const char *s)
 void jw_key(jw *w, const char *key)
 {
     jw_string(w, key);
-    jw_raw(w, ":", 1);
+    put(w, ":", 1);
     w->after_key = 1;
 }
 
@@ -311,14 +321,14 @@ void jw_string(jw *w, const char *s)
 void jw_bool(jw *w, int b)
 {
     separate(w);
-    if (b) jw_raw(w, "true", 4);
-    else jw_raw(w, "false", 5);
+    if (b) put(w, "true", 4);
+    else put(w, "false", 5);
 }
 
 void jw_null(jw *w)
 {
     separate(w);
-    jw_raw(w, "null", 4);
+    put(w, "null", 4);
 }
 
 void jw_uint(jw *w, uint64_t v)
@@ -328,7 +338,7 @@ void jw_uint(jw *w, uint64_t v)
     do buf[--n] = (char)('0' + v % 10);
     while ((v /= 10) != 0);
     separate(w);
-    jw_raw(w, buf + n, sizeof buf - n);
+    put(w, buf + n, sizeof buf - n);
 }
 
 static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
