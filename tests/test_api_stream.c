@@ -254,6 +254,47 @@ static void test_lines_come_while_it_runs_and_leaving_stops_it(void)
     free(lr.buf);
 }
 
+/* A /train whose answer (784-512-10's parameters, about 6 MB of text) the
+ * writer holds in several chunks: the stream's last line joins them into the
+ * same bytes as the plain answer, which is sent as its chunks lie. */
+static void test_long_answer_as_the_last_line(void)
+{
+    enum { ROWS = 4, IN = 784 };
+    size_t cap = (size_t)ROWS * IN * 2 + 1024;
+    char *body = malloc(cap), *p = body;
+    p += sprintf(p, "{\"network\":{\"inputs\":%d,\"layers\":[{\"units\":512,\"activation\":"
+                    "\"relu\"},{\"units\":10,\"activation\":\"linear\"}],\"loss\":\"mse\"},"
+                    "\"init\":{\"seed\":7},\"optimizer\":{\"name\":\"sgd\",\"lr\":0.01},"
+                    "\"epochs\":2,\"inputs\":[",
+                 IN);
+    for (int r = 0; r < ROWS; r++) {
+        *p++ = r ? ',' : '[';
+        if (r) *p++ = '[';
+        for (int k = 0; k < IN; k++) p += sprintf(p, "%s%d", k ? "," : "", (r + k) % 3);
+        *p++ = ']';
+    }
+    p += sprintf(p, "],\"targets\":[[1,0,0,0,0,0,0,0,0,0],[0,1,0,0,0,0,0,0,0,0],"
+                    "[0,0,1,0,0,0,0,0,0,0],[0,0,0,1,0,0,0,0,0,0]]}");
+    line_reader lr = {0};
+    stream_result sr;
+    CHECK(post_stream(api_srv.port, body, &lr, &sr) == 0 && sr.status == 200, "status %ld",
+          sr.status);
+    http_response plain;
+    CHECK(http_post_json(api_srv.port, "/train", body, &plain) == 0 && plain.status == 200,
+          "plain /train");
+    char *last = line_at(&lr, 2);
+    CHECK(lr.lines == 3, "%zu lines", lr.lines);
+    CHECK(plain.body && strlen(plain.body) > ((size_t)4 << 20), "a plain answer of %zu bytes",
+          plain.body ? strlen(plain.body) : 0);
+    CHECK(last && plain.body && !strcmp(last, plain.body), "the last line (%zu bytes) differs "
+          "from the answer (%zu bytes)", last ? strlen(last) : 0,
+          plain.body ? strlen(plain.body) : 0);
+    free(last);
+    http_response_free(&plain);
+    free(lr.buf);
+    free(body);
+}
+
 /* Divergence after some epochs: the lines so far, then the 422 problem as
  * the last line, naming the step. */
 static void test_divergence_ends_the_stream_with_the_problem(void)
@@ -315,6 +356,7 @@ int main(void)
     }
     if (api_start(NULL, NULL) == 0) {
         RUN(test_lines_then_the_usual_answer);
+        RUN(test_long_answer_as_the_last_line);
         RUN(test_divergence_ends_the_stream_with_the_problem);
         RUN(test_refusals_are_plain_problems);
         api_stop();

@@ -30,24 +30,27 @@ static int decode_request(const route_def *route, request *r, const json_t *root
     return ok;
 }
 
-/* 7. encode: the writer's text into res (a binary answer as its JSON and
- * tensors, joined or, with split_binary, apart), or the problem d already
- * holds; out of memory is a 500. */
+/* 7. encode: the writer's text into res (a binary answer as its JSON then
+ * its tensors), or the problem d already holds; out of memory is a 500. An
+ * answer of one chunk is one buffer; a longer one, with split_answer, is
+ * handed over in its chunks, as the writer has them (no copy). */
 static void encode_answer(route_out *o, const compute_env *env, compute_result *res)
 {
     if (res->d.status) {
         res->status = res->d.status;
         return;
     }
-    if (o->enc == ENC_BINARY && env->split_binary) {
-        res->body = jw_take_parts(&o->w, &res->len, &res->bin, &res->bin_len);
-        res->json_len = res->len;
+    if (env->split_answer && jw_chunks(&o->w) > 1) {
+        if ((res->parts = jw_take_parts(&o->w))) {
+            res->len = res->parts->len;
+            res->json_len = o->enc == ENC_BINARY ? res->parts->json_len : 0;
+        }
     } else if (o->enc == ENC_BINARY) {
         res->body = jw_take_with_binary(&o->w, &res->len, &res->json_len);
     } else {
         res->body = jw_take(&o->w, &res->len);
     }
-    if (res->body) res->status = 200;
+    if (res->body || res->parts) res->status = 200;
     else diag_set(&res->d, 500, "internal", "out of memory writing the response");
     if (res->d.status) res->status = res->d.status;
 }

@@ -26,7 +26,8 @@
 
 /* Stages 4 to 7 of route r on body[len] (for on_plain rows: the handler on
  * the body as it is). res is always filled: status and body, or the problem
- * in res->d (srv_free res->body and res->bin); and the time of each stage. */
+ * in res->d (srv_free res->body, jw_parts_free res->parts); and the time of
+ * each stage. */
 void compute_run(const route_def *r, const char *body, size_t len, const compute_env *env,
                  compute_result *res);
 

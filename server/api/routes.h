@@ -32,8 +32,9 @@ typedef struct {
     const atomic_int *abort; /* nonzero: shutdown's grace ran out, stop training */
     size_t json_len;         /* > 0: the JSON is body[0, json_len) and binary tensors
                                 follow (Inference-Header-Content-Length); 0: all JSON */
-    int split_binary;        /* 1: a binary answer comes as its JSON in body and its
-                                tensors in bin, not joined (HTTP sends both as they are) */
+    int split_answer;        /* 1: an answer of more than one chunk (a long one, or a
+                                binary one) comes as its chunks in parts, not joined
+                                (HTTP sends them as they lie); 0: in body */
     const train_stream *stream; /* /train streams its epochs; NULL: one answer */
     const char *method;      /* "GET", "POST", ...; NULL: the row's first method */
     const char *param;       /* the path parameter of a templated path ("app.js" of
@@ -70,9 +71,8 @@ typedef struct {
     size_t len;
     size_t json_len; /* > 0: body is that much JSON, then binary tensors
                         (application/octet-stream); 0: body is JSON */
-    char *bin;       /* with split_binary: the binary tensors (srv_free()), body and
-                        len being the JSON alone (json_len = len) */
-    size_t bin_len;
+    jw_parts *parts; /* with split_answer, instead of body: the answer's chunks
+                        (jw_parts_free()), len bytes of which json_len are JSON */
     const char *fixed;            /* instead of body: not to be freed */
     void (*release)(void *ctx);   /* with fixed: called once the response is sent (or
                                      dropped), e.g. to unpin stored bytes */

@@ -6,17 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wire/json_writer.h"
+
 /* A request whose shapes cannot be read (or break a limit) is estimated as
  * this many times its length plus a little: the parse and the problem answer
  * are of the text's order. */
 #define TEXT_FACTOR 3.0
 #define BASE_BYTES 65536.0
 /* Bytes an answer's text takes per number at most, separator included:
- * "-1.17549435e-38," for float32, 25 for float64's 17 digits. The buffer it
- * is written into doubles as it grows (wire/json_writer.c), and each smaller
- * buffer it leaves stays resident in alloc.c's cache of mappings until the
- * request ends: up to 3 times the text at the peak. */
-#define ANSWER_BYTES_PER_NUMBER(elem) (3.0 * ((elem) == 4 ? 16 : 25))
+ * "-1.17549435e-38," for float32, 25 for float64's 17 digits (base64 and
+ * binary answers take less). The writer holds it in chunks that are never
+ * copied to grow (wire/json_writer.h), so the answer is its text once, and
+ * the room allocated past it: under the text's length (the first chunk at
+ * most doubles) and at most JW_SLACK. */
+#define ANSWER_BYTES_PER_NUMBER(elem) ((elem) == 4 ? 16.0 : 25.0)
+/* Bytes a number read from text takes: a double in an array that doubles
+ * as it grows (wire/fastjson.c), whose outgrown copies stay mapped, in the
+ * cache of mappings, until the request ends: just past a doubling the array
+ * and its past selves hold 3 doubles a number. */
+#define TEXT_NUMBER_BYTES 24.0
 
 typedef struct {
     const char *p, *e;
@@ -372,12 +380,12 @@ static double decode_bytes(const tensor_shape *t, double n, double elem, int bor
 {
     int borrowed = borrowable && t->elem == elem;
     switch (t->form) {
-    case FORM_TEXT: return (8 + elem) * n;
+    case FORM_TEXT: return (TEXT_NUMBER_BYTES + elem) * n;
     case FORM_B64: return (t->elem + (borrowed ? 0 : elem)) * n;
     case FORM_BINARY: return elem * n;
     case FORM_REF: return borrowed ? 0 : elem * n;
     }
-    return (8 + elem) * n;
+    return (TEXT_NUMBER_BYTES + elem) * n;
 }
 
 static int read_shapes(const char *json, size_t len, shapes *s)
@@ -458,17 +466,18 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
         if (s.batch_size > 0 && s.batch_size < rows) at_once = s.batch_size;
         gather = 8 * rows + elem * at_once * (s.inputs + outputs);
         copies += s.optim_state;
-        resumed = s.resumes ? 8 * params * s.optim_state : 0;
+        resumed = s.resumes ? TEXT_NUMBER_BYTES * params * s.optim_state : 0;
         answer = params * (1 + s.optim_state);
     }
     double bytes = (double)body_len + BASE_BYTES
                    + decode_bytes(&s.in, rows * s.inputs, elem, 1) /* the batch */
                    + decode_bytes(&s.tg, rows * outputs, elem, 0)
-                   + 8 * params + resumed   /* params (and state) read as text: doubles */
+                   + TEXT_NUMBER_BYTES * params + resumed /* params (and state) read as text */
                    + elem * params * copies /* params, grads (+ optimizer state) */
                    + elem * at_once * (3 * per_row + s.inputs) /* z, a, deltas; dinputs */
                    + gather
-                   + ANSWER_BYTES_PER_NUMBER(elem) * answer;
+                   + ANSWER_BYTES_PER_NUMBER(elem) * answer
+                   + fmin(ANSWER_BYTES_PER_NUMBER(elem) * answer, (double)JW_SLACK);
     est.memory = to_size(bytes);
     est.tiny = r->one_pass && rows * params <= ESTIMATE_TINY_MACS;
     return est;

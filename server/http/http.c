@@ -284,7 +284,7 @@ void http_request_free(http_request *q)
     if (q->res.release) q->res.release(q->res.release_ctx); /* never sent */
     srv_free(q->buf);
     srv_free(q->res.body); /* set when the answer was never queued */
-    srv_free(q->res.bin);
+    jw_parts_free(q->res.parts);
     srv_free(q);
 }
 
@@ -297,7 +297,7 @@ static compute_env env_of(server *s, http_request *q, const train_stream *stream
                          .deadline = limit > 0 ? q->start + limit : 0,
                          .abort = &s->abort_compute,
                          .json_len = q->json_len,
-                         .split_binary = 1, /* HTTP sends the two parts as they are */
+                         .split_answer = 1, /* HTTP sends the chunks as they lie */
                          .stream = stream,
                          .method = q->method,
                          .param = q->param,

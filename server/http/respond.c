@@ -1,6 +1,7 @@
 /* Stage 8 of the pipeline (api/pipeline.h): every response, with the
  * headers each one has (CORS, request id, nosniff), a route's answer or its
  * problem+json, and the refusals the HTTP side makes itself. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,37 +55,27 @@ enum MHD_Result respond(server *s, struct MHD_Connection *c, http_request *q, in
     return send_response(s, c, q, status, content_type, r, len, extra);
 }
 
-/* A binary answer: its JSON header and its tensors, two buffers MHD sends as
- * they are (no copy to join them), both freed with the response. */
-typedef struct {
-    char *json, *bin;
-} two_parts;
-
-static void free_parts(void *cls)
-{
-    two_parts *p = cls;
-    srv_free(p->json);
-    srv_free(p->bin);
-    srv_free(p);
-}
+/* An answer in its chunks (a long one, or a binary one: its JSON, then its
+ * tensors), which MHD sends as they lie (one iovec, no copy to join them)
+ * and frees with the response. */
+static void free_parts(void *cls) { jw_parts_free(cls); }
 
 static enum MHD_Result respond_parts(server *s, struct MHD_Connection *c, http_request *q,
-                                     char *json, size_t json_len, char *bin, size_t bin_len,
+                                     int status, const char *content_type, jw_parts *p,
                                      const header *extra)
 {
-    two_parts *p = srv_malloc(sizeof *p);
-    struct MHD_IoVec iov[2] = {{json, json_len}, {bin, bin_len}};
+    struct MHD_IoVec *iov = p->n <= UINT_MAX ? srv_malloc(p->n * sizeof *iov + 1) : NULL;
+    for (size_t i = 0; iov && i < p->n; i++)
+        iov[i] = (struct MHD_IoVec){p->part[i].p, p->part[i].len};
+    /* MHD copies the iovec itself; the chunks stay ours until free_parts */
     struct MHD_Response *r =
-        p ? MHD_create_response_from_iovec(iov, bin_len ? 2 : 1, free_parts, p) : NULL;
+        iov ? MHD_create_response_from_iovec(iov, (unsigned)p->n, free_parts, p) : NULL;
+    srv_free(iov);
     if (!r) {
-        srv_free(p);
-        srv_free(json);
-        srv_free(bin);
+        jw_parts_free(p);
         return MHD_NO;
     }
-    p->json = json;
-    p->bin = bin;
-    return send_response(s, c, q, 200, "application/octet-stream", r, json_len + bin_len, extra);
+    return send_response(s, c, q, status, content_type, r, p->len, extra);
 }
 
 /* Queues r with the headers every response has. */
@@ -178,9 +169,9 @@ void count_problem(server *s, const diag *d)
                                     : REJECT_LIMIT);
 }
 
-/* A route's answer (compute_run's result): its body as it is, the JSON and
- * binary parts of a binary answer as two buffers, or its problem. The bodies
- * are the response's from here on. */
+/* A route's answer (compute_run's result): its body as it is, or its
+ * chunks (a long answer, or a binary one's JSON and tensors), or its
+ * problem. The bodies are the response's from here on. */
 enum MHD_Result respond_result(server *s, struct MHD_Connection *c, http_request *q,
                                       compute_result *res)
 {
@@ -188,26 +179,31 @@ enum MHD_Result respond_result(server *s, struct MHD_Connection *c, http_request
         count_problem(s, &res->d);
         return respond_problem(s, c, q, &res->d, res->status == 503 ? RETRY_AFTER : NULL);
     }
-    if (res->json_len) {
-        char n[24];
-        snprintf(n, sizeof n, "%zu", res->json_len);
-        header h[] = {{BINARY_HEADER, n}, {NULL, NULL}};
-        char *body = res->body, *bin = res->bin;
-        res->body = res->bin = NULL;
-        return respond_parts(s, c, q, body, res->len, bin, res->bin_len, h);
-    }
     const char *type = res->content_type ? res->content_type : "application/json";
+    const header *extra = res->headers;
+    char n[24];
+    header binary[] = {{BINARY_HEADER, n}, {NULL, NULL}};
+    if (res->json_len) { /* JSON, then binary tensors */
+        snprintf(n, sizeof n, "%zu", res->json_len);
+        type = "application/octet-stream";
+        extra = binary;
+    }
+    if (res->parts) {
+        jw_parts *p = res->parts;
+        res->parts = NULL;
+        return respond_parts(s, c, q, res->status, type, p, extra);
+    }
     if (res->fixed && res->release) { /* bytes held until MHD has sent them */
         struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
             res->len, (void *)res->fixed, res->release, res->release_ctx);
         if (!r) return MHD_NO; /* http_request_free releases them */
         res->release = NULL;
-        return send_response(s, c, q, res->status, type, r, res->len, res->headers);
+        return send_response(s, c, q, res->status, type, r, res->len, extra);
     }
-    if (res->fixed) return respond(s, c, q, res->status, type, res->fixed, res->len, 0, res->headers);
+    if (res->fixed) return respond(s, c, q, res->status, type, res->fixed, res->len, 0, extra);
     char *body = res->body;
     res->body = NULL;
-    return respond(s, c, q, res->status, type, body, res->len, 1, res->headers);
+    return respond(s, c, q, res->status, type, body, res->len, 1, extra);
 }
 
 /* OPTIONS: the CORS preflight (no auth: browsers send none with it). */

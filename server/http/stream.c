@@ -140,8 +140,11 @@ enum MHD_Result stream_start(server *s, struct MHD_Connection *c, http_request *
 static void stream_finish(server *s, http_request *q)
 {
     compute_result *res = &q->res;
-    size_t len = res->len;
-    char *line = res->status == 200 ? res->body : problem_render(&res->d, q->id, &len);
+    size_t len = res->parts ? res->parts->json_len : res->len;
+    /* a long answer's chunks joined: the line is copied into the stream anyway */
+    char *line = res->status != 200 ? problem_render(&res->d, q->id, &len)
+                 : res->parts       ? jw_parts_join(res->parts, len)
+                                    : res->body;
     if (res->status != 200) count_problem(s, &res->d);
     if (!line || stream_append(q, line, len) != 0) {
         static const char OOM[] = "{\"type\":\"https://gradserve.dev/problems/internal\","

@@ -950,6 +950,9 @@ static void write_nested(jw *w, gs_dtype dtype, const void *data, size_t from, s
     jw_end(w);
 }
 
+/* Bytes of a tensor base64-encoded at a time: 16 KB of text. */
+#define B64_PIECE ((size_t)12288)
+
 void tensor_write(jw *w, tensor_encoding enc, gs_dtype dtype, const void *data, size_t rank,
                   const size_t *dim)
 {
@@ -976,8 +979,17 @@ void tensor_write(jw *w, tensor_encoding enc, gs_dtype dtype, const void *data, 
         jw_key(w, "dtype");
         jw_string(w, dtype_name(dtype));
         jw_key(w, "b64");
-        char *out = jw_string_space(w, base64_encoded_len(bytes));
-        if (out) base64_encode(out, data, bytes);
+        /* in pieces of B64_PIECE bytes (a multiple of 3: the pieces' texts
+         * join into the whole's), so that the writer needs no contiguous
+         * room for a tensor of megabytes (json_writer.h) */
+        jw_raw_value(w, "\"", 1);
+        for (size_t at = 0; at < bytes; at += B64_PIECE) {
+            size_t k = bytes - at < B64_PIECE ? bytes - at : B64_PIECE;
+            char *out = jw_raw_space(w, base64_encoded_len(k));
+            if (!out) break;
+            base64_encode(out, (const unsigned char *)data + at, k);
+        }
+        jw_raw(w, "\"", 1);
     }
     jw_end(w);
 }

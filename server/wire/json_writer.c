@@ -12,118 +12,218 @@
 
 void jw_init(jw *w) { memset(w, 0, sizeof *w); }
 
+static void bytes_free(jw_bytes *b)
+{
+    for (size_t i = 0; i < b->n_full; i++) srv_free(b->full[i].p);
+    srv_free(b->full);
+    srv_free(b->buf);
+}
+
 void jw_free(jw *w)
 {
-    srv_free(w->buf);
-    srv_free(w->bin);
+    bytes_free(&w->text);
+    bytes_free(&w->bin);
     jw_init(w);
+}
+
+/* Room for n more contiguous bytes in b; 0 when out of memory. While b is
+ * one chunk under JW_FIRST_MAX it doubles (a small answer: one buffer, a
+ * few small copies); past that the chunk being written joins the filled
+ * ones as it is and a fresh one of JW_CHUNK bytes (or n) takes its place:
+ * nothing written is copied again. Contiguous requests are small (a number,
+ * a key, a piece of base64), so a filled chunk's unwritten tail is too.
+ */
+static int bytes_grow(jw_bytes *b, size_t n)
+{
+    if (!b->n_full) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap - b->len < n && cap < JW_FIRST_MAX) cap *= 2;
+        if (cap - b->len >= n) {
+            char *p = srv_realloc(b->buf, cap);
+            if (!p) return 0;
+            b->buf = p;
+            b->cap = cap;
+            return 1;
+        }
+    }
+    if (b->len) {
+        if (b->n_full == b->cap_full) {
+            size_t cap = b->cap_full ? 2 * b->cap_full : 16;
+            jw_chunk *t = srv_realloc(b->full, cap * sizeof *t);
+            if (!t) return 0;
+            b->full = t;
+            b->cap_full = cap;
+        }
+        b->full[b->n_full++] = (jw_chunk){b->buf, b->len};
+        b->full_len += b->len;
+    } else {
+        srv_free(b->buf);
+    }
+    size_t cap = n > JW_CHUNK ? n : JW_CHUNK;
+    b->buf = srv_malloc(cap);
+    b->len = 0;
+    b->cap = b->buf ? cap : 0;
+    return b->buf != NULL;
 }
 
 void jw_binary(jw *w, const void *data, size_t n)
 {
-    if (w->failed) return;
-    if (w->bin_cap - w->bin_len < n) {
-        size_t cap = w->bin_cap ? w->bin_cap : 4096;
-        while (cap - w->bin_len < n) {
-            if (cap > SIZE_MAX / 2) {
-                w->failed = 1;
-                return;
-            }
-            cap *= 2;
-        }
-        char *p = srv_realloc(w->bin, cap);
-        if (!p) {
+    jw_bytes *b = &w->bin;
+    const char *from = data;
+    while (!w->failed && n) {
+        if (b->cap == b->len && !bytes_grow(b, n < JW_CHUNK ? n : JW_CHUNK)) {
             w->failed = 1;
             return;
         }
-        w->bin = p;
-        w->bin_cap = cap;
+        size_t k = b->cap - b->len < n ? b->cap - b->len : n; /* the tensor may span chunks */
+        memcpy(b->buf + b->len, from, k);
+        b->len += k;
+        from += k;
+        n -= k;
     }
-    memcpy(w->bin + w->bin_len, data, n);
-    w->bin_len += n;
+}
+
+static size_t bytes_len(const jw_bytes *b) { return b->full_len + b->len; }
+
+static size_t bytes_chunks(const jw_bytes *b) { return b->n_full + (b->len > 0); }
+
+size_t jw_chunks(const jw *w) { return bytes_chunks(&w->text) + bytes_chunks(&w->bin); }
+
+/* Copies b's bytes to out. */
+static char *bytes_copy(char *out, const jw_bytes *b)
+{
+    for (size_t i = 0; i < b->n_full; i++) {
+        memcpy(out, b->full[i].p, b->full[i].len);
+        out += b->full[i].len;
+    }
+    if (b->len) memcpy(out, b->buf, b->len);
+    return out + b->len;
+}
+
+/* The text (and with bin the binary part after it) in one buffer, extra
+ * bytes more: the text's own when it is one chunk (grown if it lacks room),
+ * else a copy. For the caller (srv_free()); NULL when out of memory. */
+static char *join(jw *w, int bin, size_t extra)
+{
+    size_t n = bytes_len(&w->text), b = bin ? bytes_len(&w->bin) : 0;
+    if (w->failed || b > SIZE_MAX - n - extra) return NULL;
+    size_t total = n + b + extra;
+    char *out;
+    if (!w->text.n_full) {
+        out = w->text.cap >= total ? w->text.buf : srv_realloc(w->text.buf, total ? total : 1);
+        if (!out) return NULL;
+        w->text.buf = NULL;
+        w->text.len = w->text.cap = 0;
+    } else {
+        out = srv_malloc(total);
+        if (!out) return NULL;
+        bytes_copy(out, &w->text);
+    }
+    if (bin) bytes_copy(out + n, &w->bin);
+    return out;
 }
 
 char *jw_take_with_binary(jw *w, size_t *len, size_t *json_len)
 {
-    if (w->failed || w->bin_len > SIZE_MAX - w->len) {
-        jw_free(w);
-        return NULL;
-    }
-    size_t n = w->len, total = n + w->bin_len;
-    /* the JSON buffer grows to hold both: one copy of the tensors */
-    char *out = total <= w->cap ? w->buf : srv_realloc(w->buf, total ? total : 1);
-    if (!out) {
-        jw_free(w);
-        return NULL;
-    }
-    w->buf = NULL;
-    if (w->bin_len) memcpy(out + n, w->bin, w->bin_len);
-    *len = total;
-    *json_len = n;
+    size_t n = bytes_len(&w->text), total = n + bytes_len(&w->bin);
+    char *out = join(w, 1, 0);
     jw_free(w);
-    return out;
-}
-
-char *jw_take_parts(jw *w, size_t *len, char **bin, size_t *bin_len)
-{
-    if (w->failed) {
-        jw_free(w);
-        return NULL;
+    if (out) {
+        *len = total;
+        *json_len = n;
     }
-    char *out = w->buf ? w->buf : srv_malloc(1);
-    if (!out) {
-        jw_free(w);
-        return NULL;
-    }
-    *len = w->len;
-    *bin = w->bin;
-    *bin_len = w->bin_len;
-    w->buf = w->bin = NULL;
-    jw_free(w);
     return out;
 }
 
 char *jw_take(jw *w, size_t *len)
 {
-    jw_raw(w, "", 1); /* the terminating NUL, not counted */
-    if (w->failed) {
-        jw_free(w);
-        return NULL;
-    }
-    char *out = w->buf;
-    *len = w->len - 1;
-    w->buf = NULL;
+    size_t n = bytes_len(&w->text);
+    char *out = join(w, 0, 1); /* and the terminating NUL, not counted */
     jw_free(w);
+    if (!out) return NULL;
+    out[n] = 0;
+    *len = n;
     return out;
 }
 
-static int reserve(jw *w, size_t n)
+/* Appends b's chunks to p (its chunks are p's from here). */
+static void bytes_hand(jw_parts *p, jw_bytes *b)
+{
+    for (size_t i = 0; i < b->n_full; i++) p->part[p->n++] = b->full[i];
+    b->n_full = 0;
+    if (b->len) {
+        p->part[p->n++] = (jw_chunk){b->buf, b->len};
+        b->buf = NULL;
+    }
+}
+
+jw_parts *jw_take_parts(jw *w)
+{
+    size_t n = jw_chunks(w);
+    jw_parts *p = w->failed ? NULL : srv_malloc(sizeof *p + n * sizeof p->part[0]);
+    if (p) {
+        p->n = 0;
+        p->json_len = bytes_len(&w->text);
+        p->len = p->json_len + bytes_len(&w->bin);
+        bytes_hand(p, &w->text);
+        bytes_hand(p, &w->bin);
+    }
+    jw_free(w);
+    return p;
+}
+
+char *jw_parts_join(const jw_parts *p, size_t n)
+{
+    char *out = srv_malloc(n ? n : 1);
+    size_t at = 0;
+    for (size_t i = 0; out && i < p->n && at < n; i++) {
+        size_t k = p->part[i].len < n - at ? p->part[i].len : n - at;
+        memcpy(out + at, p->part[i].p, k);
+        at += k;
+    }
+    return out;
+}
+
+void jw_parts_free(jw_parts *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < p->n; i++) srv_free(p->part[i].p);
+    srv_free(p);
+}
+
+/* Room for n more contiguous bytes of text, or 0 (the writer has failed). */
+__attribute__((noinline, cold)) static int reserve_more(jw *w, size_t n)
 {
     if (w->failed) return 0;
-    if (w->cap - w->len >= n) return 1;
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap - w->len < n) {
-        if (cap > SIZE_MAX / 2) {
-            w->failed = 1;
-            return 0;
-        }
-        cap *= 2;
-    }
-    char *p = srv_realloc(w->buf, cap);
-    if (!p) {
+    if (!bytes_grow(&w->text, n)) {
         w->failed = 1;
         return 0;
     }
-    w->buf = p;
-    w->cap = cap;
     return 1;
 }
 
-void jw_raw(jw *w, const char *s, size_t n)
+/* The fast path is this test alone, inlined in every writer function. */
+static inline int reserve(jw *w, size_t n)
+{
+    if (__builtin_expect(!w->failed && w->text.cap - w->text.len >= n, 1)) return 1;
+    return reserve_more(w, n);
+}
+
+static inline void put(jw *w, const char *s, size_t n)
 {
     if (!reserve(w, n)) return;
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
+    memcpy(w->text.buf + w->text.len, s, n);
+    w->text.len += n;
+}
+
+void jw_raw(jw *w, const char *s, size_t n) { put(w, s, n); }
+
+char *jw_raw_space(jw *w, size_t n)
+{
+    if (!reserve(w, n)) return NULL;
+    char *p = w->text.buf + w->text.len;
+    w->text.len += n;
+    return p;
 }
 
 /* The comma before a value, unless it follows a key or opens a container. */
@@ -133,20 +233,20 @@ static void separate(jw *w)
         w->after_key = 0;
         return;
     }
-    if (w->has_items[w->depth]) jw_raw(w, ",", 1);
+    if (w->has_items[w->depth]) put(w, ",", 1);
     w->has_items[w->depth] = 1;
 }
 
 void jw_raw_value(jw *w, const char *s, size_t n)
 {
     separate(w);
-    jw_raw(w, s, n);
+    put(w, s, n);
 }
 
 static void open_container(jw *w, char open, char close)
 {
     separate(w);
-    jw_raw(w, &open, 1);
+    put(w, &open, 1);
     if (w->depth == JW_MAX_DEPTH) {
         w->failed = 1;
         return;
@@ -165,7 +265,7 @@ void jw_end(jw *w)
         w->failed = 1;
         return;
     }
-    jw_raw(w, &w->closer[w->depth], 1);
+    put(w, &w->closer[w->depth], 1);
     w->depth--;
 }
 
@@ -202,7 +302,7 @@ size_t json_escape_into(char *out, size_t cap, const char *s)
 void jw_key(jw *w, const char *key)
 {
     jw_string(w, key);
-    jw_raw(w, ":", 1);
+    put(w, ":", 1);
     w->after_key = 1;
 }
 
@@ -215,34 +315,20 @@ void jw_string(jw *w, const char *s)
         w->failed = 1;
         return;
     }
-    w->len += json_escape_into(w->buf + w->len, 6 * n + 3, s);
-}
-
-char *jw_string_space(jw *w, size_t n)
-{
-    separate(w);
-    if (n > SIZE_MAX - 2 || !reserve(w, n + 2)) {
-        w->failed = 1;
-        return NULL;
-    }
-    char *p = w->buf + w->len + 1;
-    w->buf[w->len] = '"';
-    w->buf[w->len + 1 + n] = '"';
-    w->len += n + 2;
-    return p;
+    w->text.len += json_escape_into(w->text.buf + w->text.len, 6 * n + 3, s);
 }
 
 void jw_bool(jw *w, int b)
 {
     separate(w);
-    if (b) jw_raw(w, "true", 4);
-    else jw_raw(w, "false", 5);
+    if (b) put(w, "true", 4);
+    else put(w, "false", 5);
 }
 
 void jw_null(jw *w)
 {
     separate(w);
-    jw_raw(w, "null", 4);
+    put(w, "null", 4);
 }
 
 void jw_uint(jw *w, uint64_t v)
@@ -252,7 +338,7 @@ void jw_uint(jw *w, uint64_t v)
     do buf[--n] = (char)('0' + v % 10);
     while ((v /= 10) != 0);
     separate(w);
-    jw_raw(w, buf + n, sizeof buf - n);
+    put(w, buf + n, sizeof buf - n);
 }
 
 static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
