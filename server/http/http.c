@@ -352,7 +352,8 @@ static enum MHD_Result admit(server *s, struct MHD_Connection *c, const char *ur
                              const char *method, void **con_cls)
 {
     /* 8 KB (compute_result's problem details) from malloc for each request,
-     * zeroed but for the 7 KB of problem entries (REQUEST_HEAD). A per-thread list of up to 16 freed states for reuse (kept
+     * zeroed but for the 7 KB of problem entries (REQUEST_HEAD). A
+     * per-thread list of up to 16 freed states for reuse (kept
      * while the server ran one malloc arena) was measured against this with
      * an arena per thread (alloc.c) and removed: server CPU per small request
      * at 32 connections, 14 rounds in turns, medians 36.7 µs with it and

@@ -36,12 +36,10 @@ typedef struct {
     const char *errors_json; /* instead of errors: a JSON array written already (409
                                 missing-refs: one entry per ref, codec.h); not owned */
     /* Last, 7 KB: only errors[0, n) are ever read, each written before n
-     * counts it, so a diag may be cleared up to here alone (DIAG_HEAD). */
+     * counts it, so clearing a diag up to here makes it empty (RESULT_HEAD,
+     * REQUEST_HEAD). */
     diag_entry errors[DIAG_MAX];
 } diag;
-
-/* The bytes of a diag before its errors: clearing them makes an empty diag. */
-#define DIAG_HEAD offsetof(diag, errors)
 
 /* Appends pointer + "/" + key (escaped per RFC 6901) or + "/" + index. */
 void ptr_key(char out[PTR_MAX], const char *base, const char *key);
