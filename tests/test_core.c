@@ -296,6 +296,34 @@ static void test_net_create_uninit(void)
     }
 }
 
+/* GS_NET_DEF_CHECKED builds the same net from a definition that passed the
+ * check (the server's network cache hands such ones over): same layout and
+ * parameter count, and the same pass results; without the flag a bad
+ * definition is still refused. */
+static void test_net_create_checked(void)
+{
+    netspec s = spec(3, GS_LOSS_MSE, GS_FLOAT32, 3,
+                     (gs_layer_def[]){gs_layer(5, GS_ACT_TANH), gs_layer(4, GS_ACT_RELU),
+                                      gs_layer(2, GS_ACT_LINEAR)});
+    gs_error err;
+    CHECK(gs_net_def_check(DEF(s), NULL, &err) == GS_OK, "%s", err.message);
+    gs_net *a = gs_net_create_ex(DEF(s), NULL, NULL, 0, &err);
+    gs_net *b = gs_net_create_ex(DEF(s), NULL, NULL, GS_NET_DEF_CHECKED, &err);
+    CHECK(a && b, "created: %s", err.message);
+    if (!a || !b) return;
+    CHECK(gs_net_param_count(a) == gs_net_param_count(b) && gs_net_max_width(a) == gs_net_max_width(b) &&
+              gs_net_outputs(a) == gs_net_outputs(b),
+          "same sizes: %zu vs %zu params", gs_net_param_count(a), gs_net_param_count(b));
+    for (size_t l = 0; l < 3; l++)
+        CHECK(gs_net_weight_offset(a, l) == gs_net_weight_offset(b, l) &&
+                  gs_net_bias_offset(a, l) == gs_net_bias_offset(b, l),
+              "layer %zu at the same offsets", l);
+    gs_net_free(a);
+    gs_net_free(b);
+    netspec bad = spec(3, GS_LOSS_MSE, GS_FLOAT32, 1, (gs_layer_def[]){gs_layer(0, GS_ACT_TANH)});
+    CHECK(!gs_net_create_ex(DEF(bad), NULL, NULL, 0, &err), "0 units refused without the flag");
+}
+
 static void test_extreme_logits(void)
 {
     for (int dt = 0; dt < 2; dt++) {
@@ -854,6 +882,7 @@ int main(void)
     RUN(test_sum_shards_add_up);
     RUN(test_duplicated_batch_same_mean_gradients);
     RUN(test_net_create_uninit);
+    RUN(test_net_create_checked);
     RUN(test_extreme_logits);
     RUN(test_activations_at_extremes);
     RUN(test_identical_calls_identical_bits);

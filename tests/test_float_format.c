@@ -29,6 +29,7 @@
 #define RANDOM_FLOATS 4000000
 #define RANDOM_DOUBLES 3000000
 #define RANDOM_TEXTS 3000000
+#define REFERENCE_FLOATS 2000000
 
 static uint64_t rng = 0x243F6A8885A308D3u;
 static uint64_t next_u64(void)
@@ -145,6 +146,157 @@ static void test_float_shortest_forms(void)
         CHECK(s && !strcmp(s, want), "%a printed as %s, want %s", (double)cases[i].v, s ? s : "(null)", want);
         srv_free(s);
     }
+}
+
+/* The p significant digits of |v| rounded half up from its exact decimal
+ * expansion (glibc prints it exactly), as "d.ddde<x>" text in out. */
+static void round_half_up(char *out, size_t cap, double a, int p)
+{
+    char exact[160];
+    snprintf(exact, sizeof exact, "%.140e", a);
+    char digits[16];
+    int nd = 0;
+    const char *c = exact;
+    for (; *c != 'e' && nd < p + 1; c++)
+        if (*c != '.') digits[nd++] = *c;
+    int x = atoi(strchr(exact, 'e') + 1);
+    int up = digits[p] >= '5';
+    for (int i = p - 1; up && i >= 0; i--) {
+        if (digits[i] == '9') digits[i] = '0';
+        else {
+            digits[i]++;
+            up = 0;
+        }
+    }
+    if (up) { /* 99..9 became 100..0 */
+        digits[0] = '1';
+        x++;
+    }
+    int n = snprintf(out, cap, "%c.", digits[0]);
+    for (int i = 1; i < p; i++) out[n++] = digits[i];
+    snprintf(out + n, cap - (size_t)n, "e%d", x);
+}
+
+/* The text jw_float is meant to print for a finite v, made the slow and
+ * obvious way (the reference the writer's fast digits are held to): the
+ * fewest significant digits p, from 6 (FLT_DIG) to 9, whose rounding (half
+ * up, from the exact value) reads back as v through strtof and through
+ * strtod then a cast, and is not exactly halfway between v and a neighbour
+ * (where a correctly rounding reader may go either way); laid out as the
+ * writer does, trailing zeros dropped, plain for decimal exponents -5..8,
+ * else "d.ddde-x" (no '+', no leading zeros). Where the writer's exact
+ * double arithmetic does not reach (a p-digit candidate m x 10^k with |k| >
+ * 22, i.e. |v| beyond about 1e-17..1e28) it prints "%.*g" itself. */
+static void reference_float(char *out, size_t cap, float v)
+{
+    if (v == 0) {
+        snprintf(out, cap, "%s", signbit(v) ? "-0" : "0");
+        return;
+    }
+    double d = v, a = fabs(d);
+    double mid_lo = (a + (double)nextafterf(fabsf(v), 0)) / 2,
+           mid_hi = (a + (double)nextafterf(fabsf(v), INFINITY)) / 2;
+    char e[48], exact[64];
+    snprintf(exact, sizeof exact, "%.30e", a);
+    int e10 = atoi(strchr(exact, 'e') + 1); /* 10^e10 <= |v| < 10^(e10 + 1) */
+    int p = 6;
+    for (;; p++) {
+        if (e10 - p + 1 < -22 || e10 - p + 1 > 22) {
+            for (int q = 6; q <= 9; q++) {
+                snprintf(out, cap, "%.*g", q, d);
+                if (strtof(out, NULL) == v && (float)strtod(out, NULL) == v) break;
+            }
+            return;
+        }
+        round_half_up(e, sizeof e, a, p);
+        double back = strtod(e, NULL);
+        if (strtof(e, NULL) == fabsf(v) && (float)back == fabsf(v) && back != mid_lo &&
+            back != mid_hi)
+            break;
+    }
+    /* e is "d.ddddde<x>": its digits without trailing zeros, and the
+     * exponent of the first one */
+    char digits[16];
+    int nd = 0;
+    for (const char *c = e; *c != 'e'; c++)
+        if (*c != '.') digits[nd++] = *c;
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    int x = atoi(strchr(e, 'e') + 1), n = 0;
+    if (v < 0) out[n++] = '-';
+    if (x < -5 || x > 8) {
+        out[n++] = digits[0];
+        if (nd > 1) out[n++] = '.';
+        for (int i = 1; i < nd; i++) out[n++] = digits[i];
+        n += snprintf(out + n, cap - (size_t)n, "e%d", x);
+    } else if (x >= 0) {
+        for (int i = 0; i <= x || i < nd; i++) {
+            if (i == x + 1) out[n++] = '.';
+            out[n++] = i < nd ? digits[i] : '0';
+        }
+        out[n] = 0;
+    } else {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (int i = 0; i < -x - 1; i++) out[n++] = '0';
+        for (int i = 0; i < nd; i++) out[n++] = digits[i];
+        out[n] = 0;
+    }
+}
+
+/* jw_float against reference_float, byte for byte: random bit patterns
+ * (every exponent), every power of two and ten with neighbours, the
+ * subnormals' start and end, and the magnitudes where the writer changes
+ * method (around 1e-17..1e-14 and 1e22..1e28). Before its digit writer was
+ * replaced, the writer was checked against its previous version on all 2^32
+ * bit patterns (docs/performance.md); this keeps it to the reference. */
+static long float_vs_reference(float v, long *bad)
+{
+    char want[64];
+    size_t len;
+    reference_float(want, sizeof want, v);
+    char *s = write_one(v, 1, &len);
+    int same = s && len == strlen(want) + 2 && !memcmp(s + 1, want, len - 2);
+    if (!same && (*bad)++ < 5)
+        CHECK(0, "%a (%.9g) printed as %s, the reference %s", (double)v, (double)v,
+              s ? s : "(null)", want);
+    srv_free(s);
+    return 1;
+}
+
+static void test_float_matches_reference(void)
+{
+    long bad = 0, n = 0;
+    for (long i = 0; i < REFERENCE_FLOATS; i++) {
+        uint32_t u = (uint32_t)next_u64();
+        float v;
+        memcpy(&v, &u, 4);
+        if (isfinite(v)) n += float_vs_reference(v, &bad);
+    }
+    for (int e = -149; e <= 127; e++) {
+        float p = ldexpf(1, e);
+        float around[] = {p, nextafterf(p, 0), nextafterf(p, INFINITY), -p};
+        for (int j = 0; j < 4; j++)
+            if (isfinite(around[j])) n += float_vs_reference(around[j], &bad);
+    }
+    for (int e = -45; e <= 38; e++) {
+        float q = (float)pow(10, e);
+        for (int j = 0; j < 16 && isfinite(q); j++, q = nextafterf(q, INFINITY))
+            n += float_vs_reference(q, &bad) + float_vs_reference(-nextafterf((float)pow(10, e), 0), &bad);
+    }
+    for (uint32_t u = 1; u < 100000; u++) { /* the first subnormals, then up to FLT_MIN */
+        float v;
+        memcpy(&v, &u, 4);
+        n += float_vs_reference(v, &bad);
+        u += u > 1000 ? 7 : 0;
+    }
+    static const double ranges[][2] = {{1e-18, 1e-13}, {1e21, 1e29}};
+    for (int r = 0; r < 2; r++) /* 200,000 floats spread evenly in log scale */
+        for (int i = 0; i < 200000; i++) {
+            double f = (double)i / 200000;
+            float v = (float)(ranges[r][0] * pow(ranges[r][1] / ranges[r][0], f));
+            n += float_vs_reference(v, &bad) + float_vs_reference(nextafterf(v, 0), &bad);
+        }
+    CHECK(bad == 0, "%ld of %ld floats differ from the reference", bad, n);
 }
 
 /* jansson (what a C client of the API would use) reads the same floats. */
@@ -402,6 +554,7 @@ int main(void)
     RUN(test_float_roundtrip_edges);
     RUN(test_float_roundtrip_random);
     RUN(test_float_roundtrip_jansson);
+    RUN(test_float_matches_reference);
     RUN(test_double_shortest_forms);
     RUN(test_double_roundtrip_edges);
     RUN(test_double_roundtrip_random);

@@ -58,7 +58,7 @@ static void encode_answer(route_out *o, const compute_env *env, compute_result *
 void compute_run(const route_def *route, const char *body, size_t len, const compute_env *env,
                  compute_result *res)
 {
-    memset(res, 0, sizeof *res);
+    memset(res, 0, RESULT_HEAD);
     double t0 = now_seconds();
     if (route->on_plain) { /* no JSON: the handler answers from the body as it is */
         route->on_plain(body, len, env, res);

@@ -669,9 +669,13 @@ int request_decode(request *r, const json_t *root, const codec_ctx *codec,
 
     /* params_decode or gs_net_init_params sets every parameter below (the
      * request fails otherwise), and the routes read the grads only after
-     * gs_backward: neither slab needs zeroing. */
+     * gs_backward: neither slab needs zeroing. decode_definition checked the
+     * definition, or took it from the cache of checked ones: the net is
+     * built without checking it again. */
     if (!(r->net = gs_net_create_ex(&r->def, &o->limits, &SRV_GS_ALLOC,
-                                    GS_NET_UNINIT_PARAMS | GS_NET_UNINIT_GRADS, &e))) {
+                                    GS_NET_UNINIT_PARAMS | GS_NET_UNINIT_GRADS |
+                                        GS_NET_DEF_CHECKED,
+                                    &e))) {
         diag_core(d, &e, "/network/", "max_params");
         return 0;
     }

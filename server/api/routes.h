@@ -79,9 +79,14 @@ typedef struct {
     void *release_ctx;
     const char *content_type;     /* NULL: application/json (octet-stream with json_len) */
     const route_header *headers;  /* extra headers (static), or NULL */
-    diag d;
     double decode_s, compute_s, encode_s; /* where the time went */
+    diag d; /* last, its errors array last in it: see RESULT_HEAD */
 } compute_result;
+
+/* The bytes of a compute_result to clear to make it empty: all but the 7 KB
+ * of d.errors, which are written before they are read (problem.h). A small
+ * request used to zero them twice, in its state's calloc and in compute_run. */
+#define RESULT_HEAD offsetof(compute_result, d.errors)
 
 /* The response being written by a handler, and the problem that may replace it. */
 typedef struct {

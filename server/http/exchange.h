@@ -54,7 +54,6 @@ typedef struct {
     server *srv;
     struct MHD_Connection *conn;
     wait_state wait;
-    compute_result res;  /* the worker's answer (WAIT_DONE, JOB_RAN) */
     size_t json_len;     /* the JSON header's length in a binary body; 0: all JSON */
     double t_body;       /* the whole body had arrived */
     const route_def *route;
@@ -77,7 +76,13 @@ typedef struct {
     size_t expect_len; /* Content-Length, when given and within the limit */
     double t_queued;   /* when the response was queued (the send phase starts) */
     ndjson_stream *stream; /* a /train that asked for NDJSON, or NULL */
+    compute_result res;  /* the worker's answer (WAIT_DONE, JOB_RAN); last, so that
+                            its problem's 7 KB of errors end the state (REQUEST_HEAD) */
 } http_request;
+
+/* The bytes of a request's state that start zeroed: all but res.d.errors,
+ * written before they are read (problem.h). */
+#define REQUEST_HEAD offsetof(http_request, res.d.errors)
 
 typedef route_header header;
 

@@ -354,19 +354,45 @@ static int format_zero(char *out, double v)
     return (int)n;
 }
 
+/* "00" .. "99": two digits per division by 100. */
+static const char DIGIT_PAIRS[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* The decimal digits of m > 0 into digits (at most 20), most significant
+ * first; returns how many. Counted first, then written from the end two at
+ * a time. */
+static int decimal_digits(char digits[24], uint64_t m)
+{
+    int nd = 1;
+    for (uint64_t t = 10; nd < 20 && m >= t; t *= 10) nd++;
+    int i = nd;
+    while (m >= 100) {
+        unsigned r = (unsigned)(m % 100);
+        m /= 100;
+        i -= 2;
+        memcpy(digits + i, DIGIT_PAIRS + 2 * r, 2);
+    }
+    if (m >= 10) memcpy(digits, DIGIT_PAIRS + 2 * m, 2);
+    else digits[0] = (char)('0' + m);
+    return nd;
+}
+
 /* Writes m x 10^k (m > 0, up to 18 digits) as a JSON number: plain for
  * exponents -5..8, scientific otherwise. */
 static int format_decimal(char *out, int negative, uint64_t m, int k)
 {
-    char digits[24];
-    int nd = 0;
-    while (m % 10 == 0) {
+    while (m % 100 == 0) { /* trailing zeros, two at a time */
+        m /= 100;
+        k += 2;
+    }
+    if (m % 10 == 0) {
         m /= 10;
         k++;
     }
-    char tmp[24];
-    for (uint64_t t = m; t; t /= 10) tmp[nd++] = (char)('0' + t % 10);
-    for (int i = 0; i < nd; i++) digits[i] = tmp[nd - 1 - i];
+    char digits[24];
+    int nd = decimal_digits(digits, m);
     int e = k + nd - 1, n = 0; /* e: exponent of the first digit */
     if (negative) out[n++] = '-';
     if (e < -5 || e > 8) {
@@ -427,8 +453,12 @@ static int decimal_exponent(double a)
         1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33,
         1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43
     };
-    int e2;
-    frexp(a, &e2); /* a = f 2^e2, f in [0.5, 1) */
+    /* a = f 2^e2, f in [0.5, 1): frexp's e2, read from a's exponent bits
+     * when a is normal (every float32 is, as a double) */
+    uint64_t bits;
+    memcpy(&bits, &a, 8);
+    int e2 = (int)(bits >> 52) - 1022;
+    if (!(bits >> 52)) frexp(a, &e2);
     int e10 = ((e2 - 1) * 78913) >> 18;
     if (e10 + 47 < 90 && a >= p10[e10 + 47]) e10++;
     return e10;

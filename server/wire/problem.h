@@ -33,9 +33,12 @@ typedef struct {
     size_t node;
     const char *op;
     size_t n, dropped;
-    diag_entry errors[DIAG_MAX];
     const char *errors_json; /* instead of errors: a JSON array written already (409
                                 missing-refs: one entry per ref, codec.h); not owned */
+    /* Last, 7 KB: only errors[0, n) are ever read, each written before n
+     * counts it, so clearing a diag up to here makes it empty (RESULT_HEAD,
+     * REQUEST_HEAD). */
+    diag_entry errors[DIAG_MAX];
 } diag;
 
 /* Appends pointer + "/" + key (escaped per RFC 6901) or + "/" + index. */
