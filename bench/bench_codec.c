@@ -317,7 +317,7 @@ int main(int argc, char **argv)
     w.arr = json_array();
     for (size_t i = 0; i < n_floats; i++) json_array_append_new(w.arr, json_real(v[i]));
     double t_jw = timeit(write_jw, &w, budget);
-    size_t jw_bytes = w.out_len;
+    size_t written = w.out_len;
     w.flags = JSON_COMPACT;
     double t_j17 = timeit(write_jansson, &w, budget);
     w.flags = JSON_COMPACT | JSON_REAL_PRECISION(9);
@@ -334,7 +334,7 @@ int main(int argc, char **argv)
         p = end + 1;
     }
     printf("codec\tcheck\twrite_roundtrip_mismatches\t%zu\n", bad + (n_floats - i));
-    printf("codec\tcheck\twrite_bytes_per_float\t%.2f\n", (double)jw_bytes / (double)n_floats);
+    printf("codec\tcheck\twrite_bytes_per_float\t%.2f\n", (double)written / (double)n_floats);
     json_decref(w.arr);
     srv_free(w.out);
     free(v);
