@@ -26,12 +26,16 @@ typedef route_out out;
 
 /* JSON numbers cannot carry NaN or infinity: a non-finite value is refused
  * (422, naming where in the response) unless tensors travel as base64. */
+static int answerable(const out *o, const void *data, size_t n)
+{
+    return o->enc == ENC_B64 || o->enc == ENC_BINARY || o->enc == ENC_REF /* bytes carry them */
+           || first_nonfinite(data, o->dtype, n) == n;
+}
+
 static int finite_ok(out *o, const char *ptr, const void *data, size_t n)
 {
-    if (o->enc == ENC_B64 || o->enc == ENC_BINARY || o->enc == ENC_REF)
-        return 1; /* bytes carry them */
+    if (answerable(o, data, n)) return 1;
     size_t i = first_nonfinite(data, o->dtype, n);
-    if (i == n) return 1;
     double v = o->dtype == GS_FLOAT64 ? ((const double *)data)[i] : ((const float *)data)[i];
     diag_nonfinite(o->d, ptr, "element %zu (row-major) is %g", i, v);
     return 0;
@@ -57,27 +61,36 @@ static void write_tensor(out *o, const void *data, size_t rank, const size_t *di
     else tensor_write(&o->w, o->enc, o->dtype, data, rank, dims);
 }
 
+/* finite_ok for one tensor of a slab, named /key/layer/name: the pointer
+ * is made only for a tensor that holds a non-finite value (two string
+ * copies per tensor of every answer otherwise). */
+static int slab_tensor_finite(out *o, const char *key, size_t layer, const char *name,
+                              const void *data, size_t n)
+{
+    if (answerable(o, data, n)) return 1;
+    char p[PTR_MAX], q[PTR_MAX];
+    ptr_index(p, key, layer);
+    ptr_key(q, p, name);
+    return finite_ok(o, q, data, n);
+}
+
 /* A slab in the parameter layout: every layer's tensors (dense: weight, bias),
  * and with buffers (the params slab only) batch_norm's running statistics. */
 static int slab_finite(out *o, const char *key, const request *r, const void *slab, int buffers)
 {
     size_t es = gs_dtype_size(r->def.dtype);
-    for (size_t t = 0; t < gs_net_tensor_count(r->net); t++) {
-        char p[PTR_MAX], q[PTR_MAX];
-        ptr_index(p, key, gs_net_tensor_layer(r->net, t));
-        ptr_key(q, p, gs_net_tensor_name(r->net, t));
-        if (!finite_ok(o, q, (const char *)slab + gs_net_tensor_offset(r->net, t) * es,
-                       gs_net_tensor_size(r->net, t)))
+    for (size_t t = 0; t < gs_net_tensor_count(r->net); t++)
+        if (!slab_tensor_finite(o, key, gs_net_tensor_layer(r->net, t),
+                                gs_net_tensor_name(r->net, t),
+                                (const char *)slab + gs_net_tensor_offset(r->net, t) * es,
+                                gs_net_tensor_size(r->net, t)))
             return 0;
-    }
-    for (size_t b = 0; buffers && b < gs_net_buffer_count(r->net); b++) {
-        char p[PTR_MAX], q[PTR_MAX];
-        ptr_index(p, key, gs_net_buffer_layer(r->net, b));
-        ptr_key(q, p, gs_net_buffer_name(r->net, b));
-        if (!finite_ok(o, q, (const char *)slab + gs_net_buffer_offset(r->net, b) * es,
-                       gs_net_buffer_size(r->net, b)))
+    for (size_t b = 0; buffers && b < gs_net_buffer_count(r->net); b++)
+        if (!slab_tensor_finite(o, key, gs_net_buffer_layer(r->net, b),
+                                gs_net_buffer_name(r->net, b),
+                                (const char *)slab + gs_net_buffer_offset(r->net, b) * es,
+                                gs_net_buffer_size(r->net, b)))
             return 0;
-    }
     return 1;
 }
 
