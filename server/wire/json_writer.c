@@ -269,26 +269,41 @@ void jw_end(jw *w)
     w->depth--;
 }
 
+/* 1 for a character JSON takes as it is in a string (not the NUL that ends s). */
+static inline int plain_char(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\'; }
+
 size_t json_escape_into(char *out, size_t cap, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     size_t n = 0;
     if (cap < 3) return 0;
     out[n++] = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s) {
+        /* A run of plain characters (keys and names are one) in one copy;
+         * it stops where a character would leave no room for the closing
+         * quote and the NUL, as the escapes do (n <= cap - 2 throughout). */
+        size_t run = 0;
+        while (plain_char((unsigned char)s[run])) run++;
+        if (run) {
+            size_t room = cap - 2 - n;
+            size_t k = run < room ? run : room;
+            memcpy(out + n, s, k);
+            n += k;
+            if (k < run) break;
+            s += run;
+            continue;
+        }
+        unsigned char c = (unsigned char)*s++;
         char esc[7];
         size_t k = 0;
         if (c == '"' || c == '\\') {
             esc[k++] = '\\';
             esc[k++] = (char)c;
-        } else if (c < 0x20) {
+        } else {
             memcpy(esc, "\\u00", 4);
             k = 4;
             esc[k++] = hex[c >> 4];
             esc[k++] = hex[c & 15];
-        } else {
-            esc[k++] = (char)c;
         }
         if (n + k + 2 > cap) break;
         memcpy(out + n, esc, k);
