@@ -25,10 +25,10 @@ static int origin_allowed(const server *s, const char *origin)
 /* CORS on every response, errors included, or browsers hide them. */
 static void add_cors(const server *s, struct MHD_Connection *c, struct MHD_Response *r)
 {
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
     if (s->any_origin) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
-    } else { /* the request's Origin is looked up only here */
-        const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    } else {
         MHD_add_response_header(r, "Vary", "Origin");
         if (origin_allowed(s, origin))
             MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
