@@ -25,13 +25,15 @@ double now_seconds(void)
 typedef route_out out;
 
 /* JSON numbers cannot carry NaN or infinity: a non-finite value is refused
- * (422, naming where in the response) unless tensors travel as base64. */
+ * (422, naming where in the response) unless tensors travel as bytes (base64,
+ * binary, ref). answerable: 1 when the n values at data can be answered. */
 static int answerable(const out *o, const void *data, size_t n)
 {
-    return o->enc == ENC_B64 || o->enc == ENC_BINARY || o->enc == ENC_REF /* bytes carry them */
-           || first_nonfinite(data, o->dtype, n) == n;
+    return o->enc == ENC_B64 || o->enc == ENC_BINARY || o->enc == ENC_REF ||
+           first_nonfinite(data, o->dtype, n) == n;
 }
 
+/* answerable, or 0 with the problem in o->d naming ptr and the element. */
 static int finite_ok(out *o, const char *ptr, const void *data, size_t n)
 {
     if (answerable(o, data, n)) return 1;
