@@ -75,7 +75,7 @@ test-fresh: deps-docker
 	@bash tests/fresh_debian.sh
 
 bench: deps-bench
-	@$(MAKE) --no-print-directory build-bench
+	@$(MAKE) --no-print-directory build-bench $(BUILD)/tests/test_api_errors
 	@BUILD=$(BUILD) bench/run.sh
 
 # The benchmark tools on tiny budgets, timings not judged (CI): bench/smoke.sh.

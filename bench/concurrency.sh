@@ -12,7 +12,9 @@
 #      and the 32 busy connections' throughput and p99 against a run without them.
 #   3. 784-512-512-10 batch 1000 nested JSON, 16 clients at once against one after
 #      another: errors and throughput.
-#   4. RSS over 20 rounds of those 16 concurrent requests, and 10 s after.
+#   4. RSS over 20 rounds of those 16 concurrent requests, and 10 s after; and
+#      over 10 runs of the hostile-request tests (tests/test_api_errors) against
+#      one server, and 10 s after.
 #   5. With BENCH_BASELINE=/path/to/an/older/gradserve: small requests at 32
 #      connections and the big request at 1 connection, the two builds in turns.
 #
@@ -26,8 +28,9 @@ PY=${BENCH_PYTHON:-/usr/bin/python3}
 SECS=${BENCH_HTTP_SECONDS:-5}
 GS=$BUILD/gradserve
 LOAD=$BUILD/bench/http_load
+HOSTILE=$BUILD/tests/test_api_errors
 BASE=${BENCH_BASELINE:-}
-for b in "$GS" "$LOAD" ${BASE:+"$BASE"}; do
+for b in "$GS" "$LOAD" "$HOSTILE" ${BASE:+"$BASE"}; do
     [ -x "$b" ] || { echo "bench/concurrency.sh: missing $b" >&2; exit 1; }
 done
 note() { printf '%s\n' "$*" >&2; }
@@ -262,6 +265,30 @@ echo "| $(mb "$idle") MB | $(mb "$first") MB | $(mb "$last") MB | $(mb "$peak") 
 echo
 echo "Round 20 within 64 MB of round 1: $(ok "$last - $first <= 65536"); 10 s after within 32 MB"
 echo "of idle: $(ok "$after - $idle <= 32768") (what stays: docs/concurrency.md, Memory)."
+
+note "concurrency.sh: RSS over 10 runs of the hostile-request tests"
+GRADSERVE_BIN=$GS GRADSERVE_HOSTILE_ROUNDS=10 "$HOSTILE" >"$TMP/hostile.out" 2>&1 || true
+# its line "hostile rounds 10 rss kB: idle I, round 1 A, round 10 B, 10 s after C"
+read -r h_idle h_first h_last h_after < <(awk '/^hostile rounds/ {
+    gsub(",", ""); print $7, $10, $13, $17 }' "$TMP/hostile.out") || true
+h_count=$(tail -n 1 "$TMP/hostile.out") # "N passed, N failed"
+h_failed=$(sed -n 's/^[0-9]* passed, \([0-9]*\) failed$/\1/p' <<<"$h_count")
+echo
+echo "### RSS over 10 runs of the hostile-request tests"
+echo
+echo "\`tests/test_api_errors\` (malformed, hostile and over-limit requests, under its own"
+echo "small limits) 10 times against one server: $h_count."
+echo
+if [ -n "${h_after:-}" ]; then
+    echo "| idle | after run 1 | after run 10 | 10 s after |"
+    echo "|---|---|---|---|"
+    echo "| $(calc "$h_idle / 1024" 1) MB | $(calc "$h_first / 1024" 1) MB | $(calc "$h_last / 1024" 1) MB | $(calc "$h_after / 1024" 1) MB |"
+    echo
+    echo "Run 10 within 64 MB of run 1: $(ok "$h_last - $h_first <= 65536"); 10 s after within 32 MB"
+    echo "of idle: $(ok "$h_after - $h_idle <= 32768"); every case passed: $(ok "${h_failed:-1} == 0")."
+else
+    echo "No figures (NOT MET): $(tail -n 3 "$TMP/hostile.out" | tr '\n' ' ')"
+fi
 
 # ---- 5. against an older build, in turns ----------------------------------------------------
 if [ -n "$BASE" ]; then
