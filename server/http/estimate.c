@@ -20,11 +20,13 @@
  * the room allocated past it: under the text's length (the first chunk at
  * most doubles) and at most JW_SLACK. */
 #define ANSWER_BYTES_PER_NUMBER(elem) ((elem) == 4 ? 16.0 : 25.0)
-/* Bytes a number read from text takes: a double in an array that doubles
- * as it grows (wire/fastjson.c), whose outgrown copies stay mapped, in the
- * cache of mappings, until the request ends: just past a doubling the array
- * and its past selves hold 3 doubles a number. */
-#define TEXT_NUMBER_BYTES 24.0
+/* Bytes a number read from text takes: one double in fastjson's pool
+ * (wire/fastjson.c). The pool is sized once when it would reach a mapping's
+ * size, from the separators left in the text (one per number, and one per
+ * row: 1/784 more for a 784-input row), so it holds no outgrown copies (when
+ * it doubled, the outgrown ones stayed in the cache of mappings until the
+ * request ended: 3 doubles a number, this constant was 24). */
+#define TEXT_NUMBER_BYTES 8.0
 
 typedef struct {
     const char *p, *e;
