@@ -1095,6 +1095,39 @@ static void test_estimate_counts_loss_history(void)
     http_response_free(&r);
 }
 
+/* A /gradcheck of many rows on few parameters (20-20-1 on 10,000 rows,
+ * under --max-gradcheck-cost): besides the pass of a /gradients it checks a
+ * float64 copy of the network and of the batch with a pass of its own, and
+ * its estimate stays above the peak RSS. */
+static void test_estimate_gradcheck_over_peak(void)
+{
+    enum { ROWS = 10000, IN = 20 };
+    tens x = {floats((size_t)ROWS * IN, 43), 2, {ROWS, IN}};
+    tens t = {floats(ROWS, 44), 2, {ROWS, 1}};
+    json_t *q = json_object();
+    json_object_set_new(q, "network",
+                        json_pack("{s:i,s:[{s:i,s:s},{s:i,s:s}],s:s}", "inputs", IN, "layers",
+                                  "units", 20, "activation", "tanh", "units", 1, "activation",
+                                  "linear", "loss", "mse"));
+    json_object_set_new(q, "inputs", enc_tensor(&x, "nested", NULL));
+    json_object_set_new(q, "targets", enc_tensor(&t, "nested", NULL));
+    char *body = json_dumps(q, JSON_COMPACT);
+    json_decref(q);
+    size_t est = estimate_request(route_find("/gradcheck", NULL), body, strlen(body), strlen(body),
+                                  NULL).memory;
+    api_sleep(1.3); /* the keeper empties the cache of mappings */
+    long before = reset_peak_rss();
+    json_decref(api_call(NULL, "POST", "/gradcheck", NULL, body, strlen(body), 200, NULL));
+    long grew = server_proc_status(api_srv.pid, "VmHWM") - before;
+    printf("  /gradcheck 20-20-1, %d rows: body %.1f MB, estimate %.1f MB, peak RSS grew %.1f MB\n",
+           ROWS, strlen(body) / 1e6, est / 1e6, grew * 1024 / 1e6);
+#ifndef __SANITIZE_ADDRESS__
+    CHECK(before > 0 && (size_t)grew * 1024 <= est, "peak RSS grew %ld kB; estimated %zu B", grew,
+          est);
+#endif
+    free(body), free((void *)x.v), free((void *)t.v);
+}
+
 /* What the estimate counts follows what each route answers, in its encoding
  * (a 784-256-10 network on 1,000 rows, inputs by ref, params given):
  * base64 answers count 4 characters per 3 bytes, binary ones their bytes,
@@ -1236,6 +1269,7 @@ int main(void)
         RUN(test_ref_train_within_budget);
         RUN(test_estimate_over_peak_rss);
         RUN(test_estimate_counts_loss_history);
+        RUN(test_estimate_gradcheck_over_peak);
         api_stop();
     }
     test_auth_on_store_routes();

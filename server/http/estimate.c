@@ -536,17 +536,21 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
      *   three, without the input gradients after them; it answers the
      *   outputs, the params when it initialised them, and the activations
      *   "return" asks;
-     * - /gradients (and /gradcheck, whose report is smaller) adds the
-     *   deltas, and the input gradients when "return" asks for them, and
-     *   answers the gradients, the params when it initialised them or when
-     *   asked, and the per-row tensors "return" asks. */
-    double at_once = rows, gather = 0, copies = r->param_copies, resumed = 0, steps = 0,
+     * - /gradients adds the deltas, and the input gradients when "return"
+     *   asks for them, and answers the gradients, the params when it
+     *   initialised them or when asked, and the per-row tensors "return"
+     *   asks;
+     * - /gradcheck (a route that computes in float64 whatever the request
+     *   says) passes once as /gradients does, then checks a float64 copy of
+     *   the network (params, grads) and of the batch with a pass of its own
+     *   (core/gradcheck.c), and answers a few numbers per tensor. */
+    double at_once = rows, batch_copy = 0, copies = r->param_copies, resumed = 0, steps = 0,
            per_pass_row, answered;
     const returned *ret = &s.ret;
     if (r->minibatches) {
         if (s.batch_size > 0 && s.batch_size < rows) at_once = s.batch_size;
         steps = (s.epochs > 0 ? s.epochs : 1) * ceil(rows / at_once);
-        gather = 8 * rows + elem * at_once * (s.inputs + outputs);
+        batch_copy = 8 * rows + elem * at_once * (s.inputs + outputs); /* gathered */
         copies += s.optim_state;
         resumed = s.resumes ? TEXT_NUMBER_BYTES * params * s.optim_state : 0;
         per_pass_row = 3 * per_row;
@@ -560,6 +564,12 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
         answered = params + (!s.has_params || ret->params ? params : 0) +
                    rows * ((ret->outputs ? outputs : 0) + (ret->input_grad ? s.inputs : 0) +
                            (ret->deltas + ret->activations) * per_row);
+        if (r->float64) {
+            copies += 2;
+            batch_copy = 8 * rows * (s.inputs + outputs);
+            per_pass_row *= 2;
+            answered = 0;
+        }
     }
     double answer = answer_bytes_per_number(s.enc, elem) * answered
                     + ANSWER_BYTES_PER_NUMBER(8) * steps; /* the loss history's text */
@@ -570,7 +580,7 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
                    + resumed /* and the optimizer's state */
                    + elem * params * copies /* params, grads (+ optimizer state) */
                    + elem * at_once * per_pass_row
-                   + gather
+                   + batch_copy
                    + 8 * steps /* the loss history */
                    + answer + fmin(answer, (double)JW_SLACK);
     est.memory = to_size(bytes);
