@@ -308,8 +308,9 @@ static packed_array *record(scanner *c, const char *start, const char *end, void
 }
 
 /* Separators (',' and ']') in [s, end), 16 bytes at a time (a vector of
- * byte counters, added up before any can wrap): a 16 MB body in about a
- * millisecond, where reading its numbers takes tens. */
+ * byte counters, added up before any can wrap). For the 29 MB nested body of
+ * bench/http_bodies.py, counted by callgrind, 3.5% of the scan's
+ * instructions, where the doubling it replaces copied 15 MiB. */
 static size_t separators(const char *s, const char *end)
 {
     typedef unsigned char bytes16 __attribute__((vector_size(16)));
@@ -337,7 +338,9 @@ static size_t separators(const char *s, const char *end)
  * packed from c->s on is followed by a ',' or ']' of its own (scan_numbers)
  * except the last one read, and takes 2 characters at least: with those
  * counted, the pool never grows again in this scan, and the same body asks
- * for the same size, which the next such request finds in the cache. */
+ * for the same size, which the next such request finds in the cache. A
+ * separator elsewhere (in a string, between members) only adds room that is
+ * never written: address space, not memory. */
 static int pool_room(scanner *c)
 {
     fastjson *f = c->f;
