@@ -95,7 +95,7 @@ static char *write_numbers(char *o, size_t first, size_t n, size_t cols)
  * (before, the pool doubled: 4 MiB of room, and its 1 and 2 MiB selves
  * cached until the request ended); every number as strtod reads it; a
  * ragged array after the pool was sized is left to jansson, and the numbers
- * after it still fit. */
+ * after it still fit; scanned again, the body's pool is the cached one. */
 static void test_big_pool_sized_once(void)
 {
     enum { ROWS = 1000, COLS = 300, FLAT = 50000, TAIL = 10 };
@@ -135,6 +135,17 @@ static void test_big_pool_sized_once(void)
               f.arr[0].dim[1] == COLS && f.arr[1].count == FLAT,
           "shapes");
     CHECK(f.skeleton && strstr(f.skeleton, "\"c\": [[1, 2], [3]]"), "the ragged array left");
+    fastjson_free(&f);
+    /* the same body again asks for the same size: the freed pool, cached,
+     * serves it (no fresh mapping, no page faulted in again) */
+    size_t first_live = live, cached_between;
+    srv_alloc_mapped(&live, &cached_between);
+    CHECK(fastjson_scan(&f, body, (size_t)(o - body), patterns) == 0 && f.n == 3, "scan again");
+    srv_alloc_mapped(&live, &cached);
+    if (srv_alloc_maps())
+        CHECK(cached_between > 0 && cached == 0 && live == first_live,
+              "%zu bytes cached before, %zu after; %zu in use, %zu the first time", cached_between,
+              cached, live, first_live);
     fastjson_free(&f);
     srv_free(body);
 }
