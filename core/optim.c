@@ -84,7 +84,7 @@ gs_status gs_optim_def_check(const gs_optim_def *o, gs_error *err)
  * s0..s2 of optim_update (a NULL name: the slot is unused). */
 static void state_layout(const gs_optim_def *o, const char *names[GS_OPTIM_MAX_STATE])
 {
-    names[0] = names[1] = names[2] = NULL;
+    for (size_t i = 0; i < GS_OPTIM_MAX_STATE; i++) names[i] = NULL;
     switch (o->kind) {
     case GS_OPT_SGD:
         if (o->momentum != 0) names[0] = "momentum_buffer";

@@ -414,11 +414,13 @@ gs_status gs_optim_step(gs_optim *opt, gs_net *net, double *grad_norm, gs_error 
 size_t gs_optim_steps(const gs_optim *opt);
 void gs_optim_set_steps(gs_optim *opt, size_t steps);
 size_t gs_optim_state_count(const gs_optim *opt);
+/* The most buffers an optimizer keeps: Adam with amsgrad, a centered RMSprop
+ * with momentum. */
+#define GS_OPTIM_MAX_STATE 3
 /* The buffers an optimizer of def keeps (0 to GS_OPTIM_MAX_STATE), before any
  * exists: gs_optim_state_count of the one gs_optim_create would make (to
  * estimate a request's memory before it is decoded). */
 size_t gs_optim_def_state_count(const gs_optim_def *def);
-#define GS_OPTIM_MAX_STATE 3
 const char *gs_optim_state_name(const gs_optim *opt, size_t i);
 void *gs_optim_state(gs_optim *opt, size_t i); /* param_count elements, net dtype */
 

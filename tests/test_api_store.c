@@ -941,7 +941,8 @@ static void test_ref_train_within_budget(void)
 /* The estimate is an over-estimate for every form and route it follows: a
  * 784-256-10 network on 1,000 rows, inputs nested, base64, binary or by ref,
  * /gradients (with and without "return"), /forward and /train (in batches of
- * 100 and whole); before each, the keeper's second of idleness hands the
+ * 100 and whole), answers as text, base64 and binary (http/estimate.c counts
+ * each encoding's bytes); before each, the keeper's second of idleness hands the
  * cached mappings back and the peak RSS is reset, and the peak RSS grows by
  * no more than the request's estimate (not under AddressSanitizer, whose
  * allocator pads and quarantines every block; make test checks it). */
@@ -950,6 +951,7 @@ typedef struct {
     int returns, batch_size;
     const char *optimizer; /* /train: JSON; NULL: SGD without momentum */
     int resume;            /* /train: every state buffer sent, nested */
+    const char *answer;    /* "encoding" of the answer; NULL: not given (nested) */
 } estimate_case;
 
 /* An optimizer_state of every buffer named (NULL-terminated), 784-256-10:
@@ -991,6 +993,7 @@ static void post_estimate_case(const estimate_case *k, const tens *x, const tens
     if (k->returns)
         json_object_set_new(q, "return", json_pack("{s:b,s:b,s:b,s:b}", "outputs", 1, "input_grad", 1,
                                                    "deltas", 1, "activations", 1));
+    if (k->answer) json_object_set_new(q, "encoding", json_string(k->answer));
     if (!strcmp(k->route, "/train")) {
         json_t *optimizer = k->optimizer ? json_loads(k->optimizer, 0, NULL)
                                          : json_pack("{s:s,s:f}", "name", "sgd", "lr", 0.01);
@@ -1018,9 +1021,11 @@ static void post_estimate_case(const estimate_case *k, const tens *x, const tens
     json_decref(api_call(NULL, "POST", k->route, bin.len ? binary_headers : NULL, body.buf,
                          body.len, 200, NULL));
     long grew = server_proc_status(api_srv.pid, "VmHWM") - before;
-    printf("  %-10s %-6s%s batch %4d: body %5.1f MB, estimate %6.1f MB, peak RSS grew %5.1f MB%s%s%s\n",
-           k->route, k->enc, k->returns ? " return" : "       ", k->batch_size, body.len / 1e6,
-           est / 1e6, grew * 1024 / 1e6, k->optimizer ? " (" : "", k->optimizer ? k->optimizer : "",
+    printf("  %-10s %-6s%s batch %4d, answer %-6s: body %5.1f MB, estimate %6.1f MB, peak RSS "
+           "grew %5.1f MB (%.2f)%s%s%s\n",
+           k->route, k->enc, k->returns ? " return" : "       ", k->batch_size,
+           k->answer ? k->answer : "nested", body.len / 1e6, est / 1e6, grew * 1024 / 1e6,
+           grew * 1024.0 / (double)est, k->optimizer ? " (" : "", k->optimizer ? k->optimizer : "",
            k->optimizer ? (k->resume ? ", resumed)" : ")") : "");
 #ifdef __SANITIZE_ADDRESS__
     (void)before; /* its allocator pads and quarantines: the bound is the production build's */
@@ -1037,18 +1042,145 @@ static void test_estimate_over_peak_rss(void)
     tens x = {floats((size_t)ROWS * 784, 41), 2, {ROWS, 784}};
     tens t = {floats((size_t)ROWS * 10, 42), 2, {ROWS, 10}};
     static const estimate_case CASES[] = {
-        {"/gradients", "nested", 0, 0, NULL, 0}, {"/gradients", "nested", 1, 0, NULL, 0},
-        {"/gradients", "b64", 0, 0, NULL, 0},    {"/gradients", "binary", 0, 0, NULL, 0},
-        {"/gradients", "ref", 1, 0, NULL, 0},    {"/forward", "nested", 0, 0, NULL, 0},
-        {"/train", "nested", 0, 100, NULL, 0},   {"/train", "ref", 0, 100, NULL, 0},
-        {"/train", "b64", 0, 0, NULL, 0},
+        {"/gradients", "nested", 0, 0, NULL, 0, NULL}, {"/gradients", "nested", 1, 0, NULL, 0, NULL},
+        {"/gradients", "b64", 0, 0, NULL, 0, NULL},    {"/gradients", "binary", 0, 0, NULL, 0, NULL},
+        {"/gradients", "ref", 1, 0, NULL, 0, NULL},    {"/forward", "nested", 0, 0, NULL, 0, NULL},
+        {"/train", "nested", 0, 100, NULL, 0, NULL},   {"/train", "ref", 0, 100, NULL, 0, NULL},
+        {"/train", "b64", 0, 0, NULL, 0, NULL},
         /* optimizers keeping one and three state buffers, one resumed */
-        {"/train", "nested", 0, 100, "{\"name\":\"sgd\",\"lr\":0.01,\"momentum\":0.9}", 0},
-        {"/train", "b64", 0, 0, "{\"name\":\"rmsprop\",\"lr\":0.001,\"momentum\":0.5,\"centered\":true}", 0},
-        {"/train", "nested", 0, 100, "{\"name\":\"adam\",\"lr\":0.001,\"amsgrad\":true}", 1},
+        {"/train", "nested", 0, 100, "{\"name\":\"sgd\",\"lr\":0.01,\"momentum\":0.9}", 0, NULL},
+        {"/train", "b64", 0, 0, "{\"name\":\"rmsprop\",\"lr\":0.001,\"momentum\":0.5,\"centered\":true}", 0,
+         NULL},
+        {"/train", "nested", 0, 100, "{\"name\":\"adam\",\"lr\":0.001,\"amsgrad\":true}", 1, NULL},
+        /* answers in base64 and binary: their bytes, not text, counted */
+        {"/gradients", "b64", 1, 0, NULL, 0, "b64"},
+        {"/gradients", "binary", 1, 0, NULL, 0, "binary"},
+        {"/forward", "b64", 0, 0, NULL, 0, "b64"},
+        {"/train", "b64", 0, 0, "{\"name\":\"adam\",\"lr\":0.001}", 0, "b64"},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) post_estimate_case(&CASES[i], &x, &t);
     free((void *)x.v), free((void *)t.v);
+}
+
+/* A /train of many steps on few parameters (1-1 on one row, 100,000
+ * epochs, the default --max-steps): its loss history is most of its memory,
+ * a double a step held and then answered as text (about 20 characters a
+ * step, 2 MB), and its estimate stays above the peak RSS (the estimate
+ * before counted no history: about 130 kB). */
+static void test_estimate_counts_loss_history(void)
+{
+    enum { STEPS = 100000 };
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"network\":{\"inputs\":1,\"layers\":[{\"units\":1,\"activation\":\"linear\"}],"
+             "\"loss\":\"mse\"},\"params\":[{\"weight\":[[0.5]],\"bias\":[0]}],\"inputs\":[[1]],"
+             "\"targets\":[[2]],\"optimizer\":{\"name\":\"sgd\",\"lr\":0.001},\"epochs\":%d}",
+             STEPS);
+    size_t est = estimate_request(route_find("/train", NULL), body, strlen(body), strlen(body), NULL)
+                     .memory;
+    api_sleep(1.3); /* the keeper empties the cache of mappings */
+    long before = reset_peak_rss();
+    http_response r;
+    json_decref(api_call(NULL, "POST", "/train", NULL, body, strlen(body), 200, &r));
+    long grew = server_proc_status(api_srv.pid, "VmHWM") - before;
+    printf("  /train 1-1, %d steps: answer %.1f MB, estimate %.1f MB, peak RSS grew %.1f MB\n",
+           STEPS, r.body_len / 1e6, est / 1e6, grew * 1024 / 1e6);
+    CHECK(r.body_len > (size_t)10 * STEPS, "an answer of %zu bytes", r.body_len);
+    /* a double held and at least 10 characters answered per step */
+    CHECK(est >= (size_t)18 * STEPS, "estimated %zu bytes", est);
+#ifndef __SANITIZE_ADDRESS__
+    CHECK(before > 0 && (size_t)grew * 1024 <= est, "peak RSS grew %ld kB; estimated %zu B", grew,
+          est);
+#endif
+    http_response_free(&r);
+}
+
+/* A /gradcheck of many rows on few parameters (20-20-1 on 10,000 rows,
+ * under --max-gradcheck-cost): besides the pass of a /gradients it checks a
+ * float64 copy of the network and of the batch with a pass of its own, and
+ * its estimate stays above the peak RSS. */
+static void test_estimate_gradcheck_over_peak(void)
+{
+    enum { ROWS = 10000, IN = 20 };
+    tens x = {floats((size_t)ROWS * IN, 43), 2, {ROWS, IN}};
+    tens t = {floats(ROWS, 44), 2, {ROWS, 1}};
+    json_t *q = json_object();
+    json_object_set_new(q, "network",
+                        json_pack("{s:i,s:[{s:i,s:s},{s:i,s:s}],s:s}", "inputs", IN, "layers",
+                                  "units", 20, "activation", "tanh", "units", 1, "activation",
+                                  "linear", "loss", "mse"));
+    json_object_set_new(q, "inputs", enc_tensor(&x, "nested", NULL));
+    json_object_set_new(q, "targets", enc_tensor(&t, "nested", NULL));
+    char *body = json_dumps(q, JSON_COMPACT);
+    json_decref(q);
+    size_t est = estimate_request(route_find("/gradcheck", NULL), body, strlen(body), strlen(body),
+                                  NULL).memory;
+    api_sleep(1.3); /* the keeper empties the cache of mappings */
+    long before = reset_peak_rss();
+    json_decref(api_call(NULL, "POST", "/gradcheck", NULL, body, strlen(body), 200, NULL));
+    long grew = server_proc_status(api_srv.pid, "VmHWM") - before;
+    printf("  /gradcheck 20-20-1, %d rows: body %.1f MB, estimate %.1f MB, peak RSS grew %.1f MB\n",
+           ROWS, strlen(body) / 1e6, est / 1e6, grew * 1024 / 1e6);
+#ifndef __SANITIZE_ADDRESS__
+    CHECK(before > 0 && (size_t)grew * 1024 <= est, "peak RSS grew %ld kB; estimated %zu B", grew,
+          est);
+#endif
+    free(body), free((void *)x.v), free((void *)t.v);
+}
+
+/* What the estimate counts follows what each route answers, in its encoding
+ * (a 784-256-10 network on 1,000 rows, inputs by ref, params given):
+ * base64 answers count 4 characters per 3 bytes, binary ones their bytes,
+ * text 16 bytes a float32, so asking for every per-row tensor costs less in
+ * base64 and less again in binary; refs put the answer in the store (its own
+ * budget); /forward counts no input gradients and answers no gradients,
+ * and a /gradients that does not ask for input gradients counts none; a
+ * /train's loss history counts a double and a float64's text a step. */
+static size_t estimate_of(const char *route, const char *extra)
+{
+    static const char *fmt =
+        "{\"network\":{\"inputs\":784,\"layers\":[{\"units\":256,\"activation\":\"relu\"},"
+        "{\"units\":10,\"activation\":\"linear\"}],\"loss\":\"mse\"},\"params\":[],"
+        "\"inputs\":{\"ref\":\"sha256:%064d\",\"shape\":[1000,784],\"dtype\":\"float32\"},"
+        "\"targets\":{\"ref\":\"sha256:%064d\",\"shape\":[1000,10],\"dtype\":\"float32\"}%s}";
+    char body[1024];
+    snprintf(body, sizeof body, fmt, 1, 2, extra);
+    return estimate_request(route_find(route, NULL), body, strlen(body), strlen(body), NULL).memory;
+}
+
+static void test_estimate_follows_answer(void)
+{
+    const double rows = 1000, inputs = 784, per_row = 266, params = 203530;
+    const char *all = ",\"return\":{\"outputs\":true,\"input_grad\":true,\"deltas\":true,"
+                      "\"activations\":true}";
+    char b64[256], binary[256], ref[256];
+    snprintf(b64, sizeof b64, "%s,\"encoding\":\"b64\"", all);
+    snprintf(binary, sizeof binary, "%s,\"encoding\":\"binary\"", all);
+    snprintf(ref, sizeof ref, "%s,\"encoding\":\"ref\"", all);
+    size_t text = estimate_of("/gradients", all), in_b64 = estimate_of("/gradients", b64),
+           in_binary = estimate_of("/gradients", binary), in_ref = estimate_of("/gradients", ref);
+    /* the per-row tensors asked for: outputs, input gradients, deltas, activations */
+    double answered = params + rows * (10 + inputs + 2 * per_row);
+    printf("  /gradients, every per-row tensor: estimated %.1f MB as text, %.1f MB base64, "
+           "%.1f MB binary, %.1f MB refs\n",
+           text / 1e6, in_b64 / 1e6, in_binary / 1e6, in_ref / 1e6);
+    CHECK(text >= in_b64 + (size_t)(answered * (16 - 5.34)) - 5 * 1024 * 1024 &&
+              in_b64 >= in_binary + (size_t)(answered * (5.33 - 4)) - 64 &&
+              in_binary >= in_ref + (size_t)(answered * 4) - 5 * 1024 * 1024 && in_ref > 0,
+          "estimates: text %zu, b64 %zu, binary %zu, ref %zu", text, in_b64, in_binary, in_ref);
+
+    /* /forward: no input gradients, and it answers no gradients; /gradients
+     * without "return" answers no per-row tensor and computes no input
+     * gradients */
+    size_t forward = estimate_of("/forward", ""), gradients = estimate_of("/gradients", "");
+    CHECK(gradients >= forward + (size_t)(16 * params) - 64 &&
+              gradients + (size_t)(4 * rows * inputs) <= text,
+          "/forward %zu, /gradients %zu, asking for everything %zu", forward, gradients, text);
+
+    /* /train: each step more holds a double and answers its text */
+    size_t one = estimate_of("/train", ",\"epochs\":1"),
+           many = estimate_of("/train", ",\"epochs\":10001");
+    CHECK(many >= one + (size_t)10000 * (8 + 25), "/train 1 step %zu, 10,001 steps %zu", one, many);
 }
 
 /* A /train of the issue's 784-256-128-10 network with Adam whose tensors
@@ -1123,6 +1255,7 @@ int main(void)
         RUN(test_delete_while_in_use);
         RUN(test_estimate_reads_ref_shape);
         RUN(test_estimate_counts_optimizer_state);
+        RUN(test_estimate_follows_answer);
         RUN(test_wire_bytes_all_refs);
         api_stop();
     }
@@ -1135,6 +1268,8 @@ int main(void)
     if (api_start(REF_BUDGET, NULL) == 0) {
         RUN(test_ref_train_within_budget);
         RUN(test_estimate_over_peak_rss);
+        RUN(test_estimate_counts_loss_history);
+        RUN(test_estimate_gradcheck_over_peak);
         api_stop();
     }
     test_auth_on_store_routes();

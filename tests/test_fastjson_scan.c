@@ -73,9 +73,87 @@ static void test_long_paths(void)
     fastjson_free(&f);
 }
 
+/* Writes the numbers first, first + 0.25, ... (n of them, exact in binary)
+ * as a JSON array at o, in rows of cols (cols 0: one flat array); the end. */
+static char *write_numbers(char *o, size_t first, size_t n, size_t cols)
+{
+    *o++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (cols && i % cols == 0) o += sprintf(o, "%s[", i ? "," : "");
+        else if (i) *o++ = ',';
+        o += sprintf(o, "%.2f", (double)(first + i) * 0.25);
+        if (cols && i % cols == cols - 1) *o++ = ']';
+    }
+    *o++ = ']';
+    return o;
+}
+
+/* A body of 350,010 numbers (2.8 MB of doubles) packed into one pool: the
+ * pool, past SRV_MAP_MIN, is sized once from the separators left in the text
+ * (one per number, one per row, the few of a ragged array, of a string and
+ * of the keys), so no outgrown mapping is left in the cache of mappings
+ * (before, the pool doubled: 4 MiB of room, and its 1 and 2 MiB selves
+ * cached until the request ended); every number as strtod reads it; a
+ * ragged array after the pool was sized is left to jansson, and the numbers
+ * after it still fit; scanned again, the body's pool is the cached one. */
+static void test_big_pool_sized_once(void)
+{
+    enum { ROWS = 1000, COLS = 300, FLAT = 50000, TAIL = 10 };
+    static const char *const patterns[] = {"/a", "/b", "/c", "/d", NULL};
+    char *body = srv_malloc((size_t)(ROWS * COLS + FLAT + TAIL) * 12 + 256), *o = body;
+    CHECK(body != NULL, "body");
+    if (!body) return;
+    o += sprintf(o, "{\"a\": ");
+    o = write_numbers(o, 0, ROWS * COLS, COLS);
+    o += sprintf(o, ", \"b\": ");
+    o = write_numbers(o, ROWS * COLS, FLAT, 0);
+    o += sprintf(o, ", \"c\": [[1, 2], [3]], \"s\": \",,]],\", \"d\": ");
+    o = write_numbers(o, ROWS * COLS + FLAT, TAIL, 0);
+    o += sprintf(o, "}");
+    size_t body_live, live, cached;
+    srv_alloc_release();
+    srv_alloc_mapped(&body_live, &cached); /* the body's own mapping */
+    fastjson f;
+    CHECK(fastjson_scan(&f, body, (size_t)(o - body), patterns) == 0, "scan");
+    srv_alloc_mapped(&live, &cached);
+    size_t numbers = ROWS * COLS + FLAT + TAIL;
+    CHECK(f.n == 3 && f.pool_len == numbers, "%zu packed, %zu numbers", f.n, f.pool_len);
+    /* after the pool was sized: the rows' ']', the ragged array's 4
+     * separators, the string's 4 and 4 between members */
+    CHECK(f.pool_cap >= f.pool_len && f.pool_cap <= f.pool_len + ROWS + 16,
+          "room for %zu numbers, %zu read", f.pool_cap, f.pool_len);
+    if (srv_alloc_maps()) /* under a checker every block is malloc's */
+        CHECK(cached == 0 && live - body_live < f.pool_cap * sizeof(double) + ((size_t)64 << 10),
+              "mapped %zu bytes in use besides the body, %zu cached", live - body_live, cached);
+    const size_t firsts[3] = {0, ROWS * COLS, ROWS * COLS + FLAT};
+    size_t wrong = 0;
+    for (size_t i = 0; i < f.n && i < 3; i++)
+        for (size_t k = 0; k < f.arr[i].count; k++)
+            wrong += f.arr[i].values[k] != (double)(firsts[i] + k) * 0.25;
+    CHECK(wrong == 0, "%zu numbers read wrong", wrong);
+    CHECK(f.n == 3 && !strcmp(f.arr[2].ptr, "/d") && f.arr[0].dim[0] == ROWS &&
+              f.arr[0].dim[1] == COLS && f.arr[1].count == FLAT,
+          "shapes");
+    CHECK(f.skeleton && strstr(f.skeleton, "\"c\": [[1, 2], [3]]"), "the ragged array left");
+    fastjson_free(&f);
+    /* the same body again asks for the same size: the freed pool, cached,
+     * serves it (no fresh mapping, no page faulted in again) */
+    size_t first_live = live, cached_between;
+    srv_alloc_mapped(&live, &cached_between);
+    CHECK(fastjson_scan(&f, body, (size_t)(o - body), patterns) == 0 && f.n == 3, "scan again");
+    srv_alloc_mapped(&live, &cached);
+    if (srv_alloc_maps())
+        CHECK(cached_between > 0 && cached == 0 && live == first_live,
+              "%zu bytes cached before, %zu after; %zu in use, %zu the first time", cached_between,
+              cached, live, first_live);
+    fastjson_free(&f);
+    srv_free(body);
+}
+
 int main(void)
 {
     RUN(test_escaped_keys_and_indices);
     RUN(test_long_paths);
+    RUN(test_big_pool_sized_once);
     return CHECK_DONE();
 }

@@ -147,6 +147,9 @@ typedef struct {
                             runs on the event loop (http/estimate.h) */
     int minibatches;     /* its passes take "batch_size" rows at a time and it answers
                             no number per row (/train): what the estimate counts */
+    int backward;        /* its passes go backward too (deltas; input gradients when
+                            asked) and it answers gradients; 0: a forward pass
+                            answering outputs (/forward): what the estimate counts */
     /* A body route's refusals from the request line and Content-Length
      * (length; -1 when not given) before its body is read: 1 with the
      * problem in d (the connection is closed after it), else 0. NULL: none. */

@@ -14,17 +14,19 @@
 #define TEXT_FACTOR 3.0
 #define BASE_BYTES 65536.0
 /* Bytes an answer's text takes per number at most, separator included:
- * "-1.17549435e-38," for float32, 25 for float64's 17 digits (base64 and
- * binary answers take less). The writer holds it in chunks that are never
- * copied to grow (wire/json_writer.h), so the answer is its text once, and
- * the room allocated past it: under the text's length (the first chunk at
- * most doubles) and at most JW_SLACK. */
+ * "-1.17549435e-38," for float32, 25 for float64's 17 digits. The writer
+ * holds the answer in chunks that are never copied to grow
+ * (wire/json_writer.h), so the answer is its bytes once, and the room
+ * allocated past them: under their length (the first chunk at most doubles)
+ * and at most JW_SLACK. */
 #define ANSWER_BYTES_PER_NUMBER(elem) ((elem) == 4 ? 16.0 : 25.0)
-/* Bytes a number read from text takes: a double in an array that doubles
- * as it grows (wire/fastjson.c), whose outgrown copies stay mapped, in the
- * cache of mappings, until the request ends: just past a doubling the array
- * and its past selves hold 3 doubles a number. */
-#define TEXT_NUMBER_BYTES 24.0
+/* Bytes a number read from text takes: one double in fastjson's pool
+ * (wire/fastjson.c). The pool is sized once when it would reach a mapping's
+ * size, from the separators left in the text (one per number, and one per
+ * row: 1/784 more for a 784-input row), so it holds no outgrown copies (when
+ * it doubled, the outgrown ones stayed in the cache of mappings until the
+ * request ended: 3 doubles a number, this constant was 24). */
+#define TEXT_NUMBER_BYTES 8.0
 
 typedef struct {
     const char *p, *e;
@@ -211,13 +213,25 @@ typedef struct {
     double elem;      /* bytes per element of its dtype (b64, binary, ref); 0 for text */
 } tensor_shape;
 
+/* How the answer's tensors travel ("encoding"): text (nested or flat), base64,
+ * the binary part, or refs to tensors put in the store. */
+typedef enum { ANSWER_TEXT, ANSWER_B64, ANSWER_BINARY, ANSWER_REF } answer_encoding;
+
+/* What "return" asks of /forward and /gradients (the members set to true). */
+typedef struct {
+    int outputs, input_grad, deltas, activations, params;
+} returned;
+
 typedef struct {
     double inputs;      /* network.inputs */
     double units[256];  /* network.layers[l].units, the first 256 */
     size_t n_layers;
     tensor_shape in, tg; /* the top-level inputs and targets */
+    int has_params;      /* "params" given (read); else initialised (and answered) */
     double batch_size;   /* "batch_size" (/train), 0 when not given */
-    int returns;         /* "return" is given: deltas, activations, masks may be answered */
+    double epochs;       /* "epochs" (/train), 0 when not given (1) */
+    returned ret;
+    answer_encoding enc;
     int float64;
     /* /train: the state buffers its "optimizer" keeps (the core's count; the
      * most any optimizer keeps when it cannot be read: the decode refuses
@@ -326,6 +340,55 @@ static int read_optimizer(cursor *c, shapes *s)
     return ok;
 }
 
+/* "return": the members that are true (masks are left out: a dense layer
+ * has none, and a network of other layers is estimated by its length). */
+static int read_return(cursor *c, returned *ret)
+{
+    skip_ws(c);
+    if (c->p >= c->e || *c->p != '{') return skip_value(c, NULL);
+    int first = 1, ok = 1;
+    const char *key, *text;
+    size_t len, tlen;
+    while (next_member(c, &first, &ok, &key, &len)) {
+        if (!read_text(c, &text, &tlen)) return 0;
+        int on = tlen == 4 && !memcmp(text, "true", 4);
+        if (key_is(key, len, "outputs")) ret->outputs = on;
+        else if (key_is(key, len, "input_grad")) ret->input_grad = on;
+        else if (key_is(key, len, "deltas")) ret->deltas = on;
+        else if (key_is(key, len, "activations")) ret->activations = on;
+        else if (key_is(key, len, "params")) ret->params = on;
+    }
+    return ok;
+}
+
+/* "encoding": text unless it names another (a wrong one is the decode's to name). */
+static int read_encoding(cursor *c, answer_encoding *enc)
+{
+    const char *text;
+    size_t len;
+    if (!read_text(c, &text, &len)) return 0;
+    *enc = len == 5 && !memcmp(text, "\"b64\"", 5)      ? ANSWER_B64
+           : len == 8 && !memcmp(text, "\"binary\"", 8) ? ANSWER_BINARY
+           : len == 5 && !memcmp(text, "\"ref\"", 5)    ? ANSWER_REF
+                                                        : ANSWER_TEXT;
+    return 1;
+}
+
+/* Bytes an answered tensor takes per element of elem bytes: its text; 4
+ * characters per 3 bytes in base64; its bytes in the binary part; none for a
+ * ref (a copy of its bytes is put in the tensor store, which has its own
+ * budget). */
+static double answer_bytes_per_number(answer_encoding enc, double elem)
+{
+    switch (enc) {
+    case ANSWER_TEXT: return ANSWER_BYTES_PER_NUMBER(elem);
+    case ANSWER_B64: return elem * 4 / 3;
+    case ANSWER_BINARY: return elem;
+    case ANSWER_REF: return 0;
+    }
+    return ANSWER_BYTES_PER_NUMBER(elem);
+}
+
 /* A top-level tensor: a nested array (its length) or a tensor object
  * ({"shape": [rows, ...], "data" | "b64" | "binary_data_size" | "ref", "dtype"}). */
 static int read_tensor(cursor *c, tensor_shape *t)
@@ -399,8 +462,11 @@ static int read_shapes(const char *json, size_t len, shapes *s)
         if (key_is(key, klen, "network")) read = read_network(&c, s);
         else if (key_is(key, klen, "inputs")) read = read_tensor(&c, &s->in);
         else if (key_is(key, klen, "targets")) read = read_tensor(&c, &s->tg);
+        else if (key_is(key, klen, "params")) read = (s->has_params = 1, skip_value(&c, NULL));
         else if (key_is(key, klen, "batch_size")) read = (s->batch_size = read_number(&c), 1);
-        else if (key_is(key, klen, "return")) read = (s->returns = 1, skip_value(&c, NULL));
+        else if (key_is(key, klen, "epochs")) read = (s->epochs = read_number(&c), 1);
+        else if (key_is(key, klen, "return")) read = read_return(&c, &s->ret);
+        else if (key_is(key, klen, "encoding")) read = read_encoding(&c, &s->enc);
         else if (key_is(key, klen, "optimizer")) read = read_optimizer(&c, s);
         else if (key_is(key, klen, "optimizer_state")) read = (s->resumes = 1, skip_value(&c, NULL));
         else if (key_is(key, klen, "dtype")) {
@@ -426,8 +492,10 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
     pthread_once(&once, init_special);
     double by_length = (double)body_len * TEXT_FACTOR + BASE_BYTES;
     shapes s; /* units[] is written before it is read: only the counts are zeroed */
-    s.inputs = s.batch_size = 0;
-    s.returns = 0;
+    s.inputs = s.batch_size = s.epochs = 0;
+    s.has_params = 0;
+    s.ret = (returned){0, 0, 0, 0, 0};
+    s.enc = ANSWER_TEXT;
     s.n_layers = 0;
     s.in = s.tg = (tensor_shape){0, FORM_TEXT, 0};
     s.float64 = 0;
@@ -454,30 +522,67 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
     if (over) return est;
 
     double elem = s.float64 || r->float64 ? 8 : 4;
-    /* rows in one pass; a route of minibatches also gathers each one (shuffled:
-     * a permutation of the rows), holds its optimizer's state buffers beside
-     * the params and grads (and reads them, when it resumes, as the params
-     * are read), and answers the parameters and those buffers; the others
-     * answer outputs and input gradients per row too, and with "return" the
-     * deltas, activations and masks of every unit */
-    double at_once = rows, gather = 0, copies = r->param_copies, resumed = 0,
-           answer = params + rows * (outputs + s.inputs + (s.returns ? 3 * per_row : 0));
+    /* What each route holds and answers (api/routes.c), rows in one pass:
+     * - /train (minibatches) passes at_once rows at a time (the forward's z
+     *   and a, the backward's deltas; no input gradients), gathers each
+     *   minibatch (shuffled: a permutation of the rows), holds its
+     *   optimizer's state buffers beside the params and grads (reading them,
+     *   when it resumes, as the params are read) and answers the parameters
+     *   and those buffers, and the loss history: a double a step, held, then
+     *   answered as text whatever the encoding;
+     * - /forward (no backward) writes z and a only, but the pass's slab lays
+     *   each layer's z, deltas and a side by side (core/pass.c), and on 2 MiB
+     *   pages (alloc.c) the deltas between them are resident too: counted as
+     *   three, without the input gradients after them; it answers the
+     *   outputs, the params when it initialised them, and the activations
+     *   "return" asks;
+     * - /gradients adds the deltas, and the input gradients when "return"
+     *   asks for them, and answers the gradients, the params when it
+     *   initialised them or when asked, and the per-row tensors "return"
+     *   asks;
+     * - /gradcheck (a route that computes in float64 whatever the request
+     *   says) passes once as /gradients does, then checks a float64 copy of
+     *   the network (params, grads) and of the batch with a pass of its own
+     *   (core/gradcheck.c), and answers a few numbers per tensor. */
+    double at_once = rows, batch_copy = 0, copies = r->param_copies, resumed = 0, steps = 0,
+           per_pass_row, answered;
+    const returned *ret = &s.ret;
     if (r->minibatches) {
         if (s.batch_size > 0 && s.batch_size < rows) at_once = s.batch_size;
-        gather = 8 * rows + elem * at_once * (s.inputs + outputs);
+        steps = (s.epochs > 0 ? s.epochs : 1) * ceil(rows / at_once);
+        batch_copy = 8 * rows + elem * at_once * (s.inputs + outputs); /* gathered */
         copies += s.optim_state;
         resumed = s.resumes ? TEXT_NUMBER_BYTES * params * s.optim_state : 0;
-        answer = params * (1 + s.optim_state);
+        per_pass_row = 3 * per_row;
+        answered = params * (1 + s.optim_state);
+    } else if (!r->backward) {
+        per_pass_row = 3 * per_row;
+        answered = rows * outputs + (s.has_params ? 0 : params) +
+                   (ret->activations ? rows * per_row : 0);
+    } else {
+        per_pass_row = 3 * per_row + (ret->input_grad ? s.inputs : 0);
+        answered = params + (!s.has_params || ret->params ? params : 0) +
+                   rows * ((ret->outputs ? outputs : 0) + (ret->input_grad ? s.inputs : 0) +
+                           (ret->deltas + ret->activations) * per_row);
+        if (r->float64) {
+            copies += 2;
+            batch_copy = 8 * rows * (s.inputs + outputs);
+            per_pass_row *= 2;
+            answered = 0;
+        }
     }
+    double answer = answer_bytes_per_number(s.enc, elem) * answered
+                    + ANSWER_BYTES_PER_NUMBER(8) * steps; /* the loss history's text */
     double bytes = (double)body_len + BASE_BYTES
                    + decode_bytes(&s.in, rows * s.inputs, elem, 1) /* the batch */
                    + decode_bytes(&s.tg, rows * outputs, elem, 0)
-                   + TEXT_NUMBER_BYTES * params + resumed /* params (and state) read as text */
+                   + (s.has_params ? TEXT_NUMBER_BYTES * params : 0) /* params read as text */
+                   + resumed /* and the optimizer's state */
                    + elem * params * copies /* params, grads (+ optimizer state) */
-                   + elem * at_once * (3 * per_row + s.inputs) /* z, a, deltas; dinputs */
-                   + gather
-                   + ANSWER_BYTES_PER_NUMBER(elem) * answer
-                   + fmin(ANSWER_BYTES_PER_NUMBER(elem) * answer, (double)JW_SLACK);
+                   + elem * at_once * per_pass_row
+                   + batch_copy
+                   + 8 * steps /* the loss history */
+                   + answer + fmin(answer, (double)JW_SLACK);
     est.memory = to_size(bytes);
     est.tiny = r->one_pass && rows * params <= ESTIMATE_TINY_MACS;
     return est;

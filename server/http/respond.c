@@ -64,7 +64,7 @@ static enum MHD_Result respond_parts(server *s, struct MHD_Connection *c, http_r
                                      int status, const char *content_type, jw_parts *p,
                                      const header *extra)
 {
-    struct MHD_IoVec *iov = p->n <= UINT_MAX ? srv_malloc(p->n * sizeof *iov + 1) : NULL;
+    struct MHD_IoVec *iov = p->n <= UINT_MAX ? srv_malloc(p->n * sizeof *iov) : NULL;
     for (size_t i = 0; iov && i < p->n; i++)
         iov[i] = (struct MHD_IoVec){p->part[i].p, p->part[i].len};
     /* MHD copies the iovec itself; the chunks stay ours until free_parts */
