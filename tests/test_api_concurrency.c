@@ -492,7 +492,7 @@ static void test_memory_budget(void)
 {
     char *body = big_train_body();
     size_t need =
-        estimate_request(route_find("/train", NULL), body, strlen(body), strlen(body), NULL).memory;
+        estimate_request(route_find("/train", NULL), body, strlen(body), strlen(body), NULL, 0).memory;
     char budget[32];
     snprintf(budget, sizeof budget, "%zu", need + need / 2);
     const char *args[] = {"--max-concurrent", "2", "--max-memory", budget, "--tensor-store-bytes", "0",

@@ -800,8 +800,8 @@ static void test_estimate_reads_ref_shape(void)
     char a[600], b[600];
     snprintf(a, sizeof a, fmt, 1, 10, 2, 10);
     snprintf(b, sizeof b, fmt, 1, 10000, 2, 10000);
-    size_t small = estimate_request(route_find("/train", NULL), a, strlen(a), strlen(a), NULL).memory;
-    size_t big = estimate_request(route_find("/train", NULL), b, strlen(b), strlen(b), NULL).memory;
+    size_t small = estimate_request(route_find("/train", NULL), a, strlen(a), strlen(a), NULL, 0).memory;
+    size_t big = estimate_request(route_find("/train", NULL), b, strlen(b), strlen(b), NULL, 0).memory;
     /* 9,990 more rows of 784 inputs are at least 9,990 x 784 x 4 bytes more */
     CHECK(big - small >= (size_t)9990 * 784 * 4, "estimates %zu and %zu", small, big);
 }
@@ -819,7 +819,7 @@ static size_t train_estimate(const char *optimizer, int resume)
              "\"data\":[]}%s}",
              optimizer ? "\"optimizer\":" : "", optimizer ? optimizer : "", optimizer ? "," : "",
              resume ? ",\"optimizer_state\":{}" : "");
-    return estimate_request(route_find("/train", NULL), body, strlen(body), strlen(body), NULL)
+    return estimate_request(route_find("/train", NULL), body, strlen(body), strlen(body), NULL, 0)
         .memory;
 }
 
@@ -912,9 +912,9 @@ static void test_ref_train_within_budget(void)
     snprintf(in_text, sizeof in_text, "{\"shape\":[%d,%d],\"data\":[]}", ROWS, IN);
     snprintf(text_body, sizeof text_body, fmt, in_text, yref, ROWS);
     const route_def *train = route_find("/train", NULL);
-    size_t est = estimate_request(train, body, strlen(body), strlen(body), NULL).memory;
+    size_t est = estimate_request(train, body, strlen(body), strlen(body), NULL, 0).memory;
     size_t est_text = estimate_request(train, text_body, strlen(text_body), strlen(text_body),
-                                       NULL).memory;
+                                       NULL, 0).memory;
 
     long before = reset_peak_rss();
     json_t *a = api_post_text("/train", body, 200);
@@ -1012,7 +1012,7 @@ static void post_estimate_case(const estimate_case *k, const tens *x, const tens
     char ihcl[64];
     snprintf(ihcl, sizeof ihcl, "Inference-Header-Content-Length: %zu", strlen(text));
     const char *binary_headers[] = {OCTETS[0], ihcl, NULL};
-    size_t est = estimate_request(route_find(k->route, NULL), text, strlen(text), body.len, NULL)
+    size_t est = estimate_request(route_find(k->route, NULL), text, strlen(text), body.len, NULL, 0)
                      .memory;
 
     /* the queue's keeper releases the cached mappings after 1 s idle */
@@ -1076,7 +1076,7 @@ static void test_estimate_counts_loss_history(void)
              "\"loss\":\"mse\"},\"params\":[{\"weight\":[[0.5]],\"bias\":[0]}],\"inputs\":[[1]],"
              "\"targets\":[[2]],\"optimizer\":{\"name\":\"sgd\",\"lr\":0.001},\"epochs\":%d}",
              STEPS);
-    size_t est = estimate_request(route_find("/train", NULL), body, strlen(body), strlen(body), NULL)
+    size_t est = estimate_request(route_find("/train", NULL), body, strlen(body), strlen(body), NULL, 0)
                      .memory;
     api_sleep(1.3); /* the keeper empties the cache of mappings */
     long before = reset_peak_rss();
@@ -1114,7 +1114,7 @@ static void test_estimate_gradcheck_over_peak(void)
     char *body = json_dumps(q, JSON_COMPACT);
     json_decref(q);
     size_t est = estimate_request(route_find("/gradcheck", NULL), body, strlen(body), strlen(body),
-                                  NULL).memory;
+                                  NULL, 0).memory;
     api_sleep(1.3); /* the keeper empties the cache of mappings */
     long before = reset_peak_rss();
     json_decref(api_call(NULL, "POST", "/gradcheck", NULL, body, strlen(body), 200, NULL));
@@ -1145,7 +1145,7 @@ static size_t estimate_of(const char *route, const char *extra)
         "\"targets\":{\"ref\":\"sha256:%064d\",\"shape\":[1000,10],\"dtype\":\"float32\"}%s}";
     char body[1024];
     snprintf(body, sizeof body, fmt, 1, 2, extra);
-    return estimate_request(route_find(route, NULL), body, strlen(body), strlen(body), NULL).memory;
+    return estimate_request(route_find(route, NULL), body, strlen(body), strlen(body), NULL, 0).memory;
 }
 
 static void test_estimate_follows_answer(void)

@@ -485,7 +485,7 @@ static size_t to_size(double bytes)
 }
 
 request_estimate estimate_request(const route_def *r, const char *json, size_t json_len,
-                                  size_t body_len, const gs_limits *lim)
+                                  size_t body_len, const gs_limits *lim, size_t max_steps)
 {
     request_estimate est = {0, 0};
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -550,6 +550,7 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
     if (r->minibatches) {
         if (s.batch_size > 0 && s.batch_size < rows) at_once = s.batch_size;
         steps = (s.epochs > 0 ? s.epochs : 1) * ceil(rows / at_once);
+        if (max_steps && steps > (double)max_steps) return est; /* the decode names it */
         batch_copy = 8 * rows + elem * at_once * (s.inputs + outputs); /* gathered */
         copies += s.optim_state;
         resumed = s.resumes ? TEXT_NUMBER_BYTES * params * s.optim_state : 0;

@@ -27,11 +27,12 @@ typedef struct {
  * (every buffer of the decode, the pass, the optimizer and the answer counted
  * as if alive at once).
  *
- * A request whose shapes break a limit of lim, or whose JSON cannot be read,
- * or whose layers are not all dense, is estimated from its length alone and
- * is never tiny: the decode refuses it, naming the field or the limit, before
- * allocating anything of its stated size. */
+ * A request whose shapes break a limit of lim or max_steps (a /train's
+ * optimizer steps; 0: none), or whose JSON cannot be read, or whose layers
+ * are not all dense, is estimated from its length alone and is never tiny:
+ * the decode refuses it, naming the field or the limit, before allocating
+ * anything of its stated size. */
 request_estimate estimate_request(const route_def *r, const char *json, size_t json_len,
-                                  size_t body_len, const gs_limits *lim);
+                                  size_t body_len, const gs_limits *lim, size_t max_steps);
 
 #endif

@@ -440,7 +440,7 @@ static enum MHD_Result enqueue(server *s, struct MHD_Connection *c, http_request
 
     const char *json = q->body ? q->body : "";
     request_estimate est = estimate_request(q->route, json, q->json_len ? q->json_len : q->len,
-                                            q->len, &s->opts->limits);
+                                            q->len, &s->opts->limits, s->opts->max_steps);
     size_t memory = est.memory;
     if (memory > s->compute_memory) {
         metrics_reject(&s->metrics, REJECT_MEMORY);
