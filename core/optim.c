@@ -105,6 +105,14 @@ static void state_layout(const gs_optim_def *o, const char *names[GS_OPTIM_MAX_S
     }
 }
 
+/* The slots of a state_layout in use. */
+static size_t used_slots(const char *const names[GS_OPTIM_MAX_STATE])
+{
+    size_t n = 0;
+    for (int i = 0; i < GS_OPTIM_MAX_STATE; i++) n += names[i] != NULL;
+    return n;
+}
+
 gs_optim *gs_optim_create(const gs_net *net, const gs_optim_def *def, gs_error *err)
 {
     if (gs_optim_def_check(def, err)) return NULL;
@@ -116,7 +124,7 @@ gs_optim *gs_optim_create(const gs_net *net, const gs_optim_def *def, gs_error *
     o->dtype = net->def.dtype;
     o->n_params = net->n_params;
     state_layout(def, o->state_names);
-    o->n_state = gs_optim_def_state_count(def);
+    o->n_state = used_slots(o->state_names);
     /* n_params * 8 bytes fits (the slabs exist); three of them may not. */
     size_t bytes;
     if (!gs_mul_ok(o->n_state * gs_dtype_size(o->dtype), o->n_params, &bytes)) goto oom;
@@ -177,9 +185,7 @@ size_t gs_optim_def_state_count(const gs_optim_def *def)
 {
     const char *names[GS_OPTIM_MAX_STATE];
     state_layout(def, names);
-    size_t n = 0;
-    for (int i = 0; i < GS_OPTIM_MAX_STATE; i++) n += names[i] != NULL;
-    return n;
+    return used_slots(names);
 }
 
 /* The i-th used slot, in slot order. */

@@ -817,6 +817,22 @@ static void test_non_finite_outputs(void)
         api_tensor_free(&t);
     }
     json_decref(r);
+
+    /* a finite loss whose gradient overflows: the second layer's weight
+     * gradient is 2 (y - t) * 3e38 = +inf, and the problem names that tensor
+     * and element, layer index and name */
+    const char *grads = "{\"network\":{\"inputs\":1,\"layers\":[{\"units\":1,\"activation\":"
+                        "\"linear\"},{\"units\":1,\"activation\":\"linear\"}],\"loss\":\"mse\"},"
+                        "\"params\":[{\"weight\":[[1]],\"bias\":[0]},{\"weight\":[[0]],"
+                        "\"bias\":[1]}],\"inputs\":[[3e38]],\"targets\":[[0]]%s}";
+    snprintf(body, sizeof body, grads, "");
+    p = api_post_text("/gradients", body, 422);
+    api_check_problem(p, 422, "/gradients/1/weight", "non-finite gradient");
+    CHECK(p && !strcmp(api_problem_slug(p), "non-finite"), "gradient: type %s",
+          p ? api_problem_slug(p) : "");
+    json_decref(p);
+    snprintf(body, sizeof body, grads, ",\"encoding\":\"b64\"");
+    json_decref(api_post_text("/gradients", body, 200));
 }
 
 /* ---- HTTP-level behaviour ------------------------------------------------------------------ */

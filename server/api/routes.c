@@ -26,21 +26,27 @@ typedef route_out out;
 
 /* JSON numbers cannot carry NaN or infinity: a non-finite value is refused
  * (422, naming where in the response) unless tensors travel as bytes (base64,
- * binary, ref). answerable: 1 when the n values at data can be answered. */
-static int answerable(const out *o, const void *data, size_t n)
+ * binary, ref). The first of the n values at data that cannot be answered;
+ * n when all can. */
+static size_t unanswerable_at(const out *o, const void *data, size_t n)
 {
-    return o->enc == ENC_B64 || o->enc == ENC_BINARY || o->enc == ENC_REF ||
-           first_nonfinite(data, o->dtype, n) == n;
+    if (o->enc == ENC_B64 || o->enc == ENC_BINARY || o->enc == ENC_REF) return n;
+    return first_nonfinite(data, o->dtype, n);
 }
 
-/* answerable, or 0 with the problem in o->d naming ptr and the element. */
-static int finite_ok(out *o, const char *ptr, const void *data, size_t n)
+/* 0, with the problem in o->d naming ptr and element i of data. */
+static int refuse_nonfinite(out *o, const char *ptr, const void *data, size_t i)
 {
-    if (answerable(o, data, n)) return 1;
-    size_t i = first_nonfinite(data, o->dtype, n);
     double v = o->dtype == GS_FLOAT64 ? ((const double *)data)[i] : ((const float *)data)[i];
     diag_nonfinite(o->d, ptr, "element %zu (row-major) is %g", i, v);
     return 0;
+}
+
+/* 1 when the n values at data can be answered, else 0 with the problem. */
+static int finite_ok(out *o, const char *ptr, const void *data, size_t n)
+{
+    size_t i = unanswerable_at(o, data, n);
+    return i == n || refuse_nonfinite(o, ptr, data, i);
 }
 
 static int loss_ok(out *o, const char *ptr, double loss)
@@ -69,11 +75,12 @@ static void write_tensor(out *o, const void *data, size_t rank, const size_t *di
 static int slab_tensor_finite(out *o, const char *key, size_t layer, const char *name,
                               const void *data, size_t n)
 {
-    if (answerable(o, data, n)) return 1;
+    size_t i = unanswerable_at(o, data, n);
+    if (i == n) return 1;
     char p[PTR_MAX], q[PTR_MAX];
     ptr_index(p, key, layer);
     ptr_key(q, p, name);
-    return finite_ok(o, q, data, n);
+    return refuse_nonfinite(o, q, data, i);
 }
 
 /* A slab in the parameter layout: every layer's tensors (dense: weight, bias),
