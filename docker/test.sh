@@ -199,6 +199,10 @@ check "configuration by environment (GRADSERVE_MAX_LAYERS=3: 4 layers refused, n
 gate=$("$docker" run --rm --cpus=1 "$image" --help 2>&1 | grep -A2 -- '--max-concurrent' | tail -n 1)
 check "compute gate sized from the CPU quota (--cpus=1: default 1)" "$gate" \
     bash -c "grep -q 'default 1]' <<<'$gate'"
+# And the CPUs it may run on (a cpuset: docker --cpuset-cpus, Kubernetes' static CPU manager).
+gate=$("$docker" run --rm --cpuset-cpus=0 "$image" --help 2>&1 | grep -A2 -- '--max-concurrent' | tail -n 1)
+check "compute gate sized from the cpuset (--cpuset-cpus=0: default 1)" "$gate" \
+    bash -c "grep -q 'default 1]' <<<'$gate'"
 
 # The image's HEALTHCHECK (first run after its 10 s interval).
 hs=

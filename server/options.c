@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -105,8 +106,6 @@ static const opt_spec SPECS[] = {
 };
 #define N_SPECS (sizeof SPECS / sizeof SPECS[0])
 
-/* CPUs this process may use: online cores, lowered by a cgroup v2 quota
- * (cpu.max "quota period"), which containers set and sysconf ignores. */
 /* Whole CPUs of a cgroup quota, or 0 when there is none: v2 "cpu.max" holds
  * "QUOTA PERIOD" or "max PERIOD"; v1 splits them over cpu.cfs_quota_us
  * (-1: none) and cpu.cfs_period_us. */
@@ -130,11 +129,19 @@ static unsigned long cgroup_quota_cpus(void)
     return (strtoul(quota, NULL, 10) + period - 1) / period;
 }
 
-/* CPUs this process may use: online CPUs, capped by a cgroup quota. */
+/* CPUs this process may use, as nproc counts them: the online CPUs, lowered
+ * to those of its affinity mask (taskset, systemd's CPUAffinity, a
+ * container's --cpuset-cpus: sysconf ignores all three) and to a cgroup
+ * quota (docker --cpus, a Kubernetes CPU limit). */
 static unsigned available_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned cpus = n > 0 ? (unsigned)n : 1;
+    cpu_set_t mask;
+    if (sched_getaffinity(0, sizeof mask, &mask) == 0) {
+        int allowed = CPU_COUNT(&mask);
+        if (allowed >= 1 && (unsigned)allowed < cpus) cpus = (unsigned)allowed;
+    }
     unsigned long q = cgroup_quota_cpus();
     if (q >= 1 && q < cpus) cpus = (unsigned)q;
     return cpus;

@@ -4,8 +4,10 @@
  * runs out, requests served in arrival order); admission by the memory
  * budget (422 alone over it, waiting for it otherwise); SIGTERM with a long
  * /train in flight (it completes, the process exits 0) and with a full queue
- * (every request answered); many idle keep-alive connections held cheaply. */
+ * (every request answered); many idle keep-alive connections held cheaply;
+ * loops and workers sized from the CPU affinity mask. */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -825,6 +827,38 @@ static void test_memory_returned_after_load(void)
     CHECK(code == 0, "exit code %d", code);
 }
 
+/* Sized from the CPUs the process may run on, as nproc counts them: started
+ * with an affinity mask of one CPU (as taskset or docker --cpuset-cpus
+ * leave it), the server runs one event loop and one compute worker, where
+ * sysconf alone would count every online CPU. */
+static void test_sized_from_the_affinity_mask(void)
+{
+    cpu_set_t all, one;
+    if (sched_getaffinity(0, sizeof all, &all) != 0) {
+        CHECK(0, "sched_getaffinity failed");
+        return;
+    }
+    int first = 0;
+    while (first < CPU_SETSIZE && !CPU_ISSET(first, &all)) first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    CHECK(sched_setaffinity(0, sizeof one, &one) == 0, "sched_setaffinity");
+    test_server s;
+    int rc = server_start(&s, NULL, NULL); /* the child inherits the mask */
+    sched_setaffinity(0, sizeof all, &all);
+    if (rc) {
+        CHECK(0, "server did not start");
+        return;
+    }
+    char line[512] = "";
+    FILE *f = fopen(s.log, "r");
+    while (f && fgets(line, sizeof line, f) && !strstr(line, "event loops")) line[0] = 0;
+    if (f) fclose(f);
+    CHECK(strstr(line, " 1 event loops, 1 compute workers"),
+          "online CPUs %ld, mask of 1: start line \"%s\"", sysconf(_SC_NPROCESSORS_ONLN), line);
+    CHECK(server_stop(&s) == 0, "exit code");
+}
+
 int main(void)
 {
     if (api_load_schema()) {
@@ -845,6 +879,7 @@ int main(void)
     RUN(test_drain_full_queue);
     RUN(test_idle_connections_cheap);
     RUN(test_memory_returned_after_load);
+    RUN(test_sized_from_the_affinity_mask);
     api_check_all_responses_valid();
     free_cases();
     schema_free(api_schema);
