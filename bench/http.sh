@@ -165,6 +165,41 @@ else
     note "http.sh: gunicorn or flask/torch missing: Flask comparison skipped (make deps-bench)"
 fi
 
+# The same comparison with the load client on a CPU of its own and both servers on
+# another (taskset; the server sizes its loops and workers from its affinity mask):
+# what the servers do when the client does not take their CPU time. Evidence for
+# comparing servers; the rounds above are the issue's form of the target.
+PFLASK="" PGSF=""
+CPUS=$("$PY" -c 'import os; print(" ".join(map(str, sorted(os.sched_getaffinity(0))[:2])))')
+if [ -n "$FLASK" ] && [ "$(echo "$CPUS" | wc -w)" -ge 2 ]; then
+    read -r CLIENT_CPU SERVER_CPU <<<"$CPUS"
+    FPORT=$(free_port)
+    note "http.sh: the same, load client on CPU $CLIENT_CPU, Flask and gradserve on CPU $SERVER_CPU"
+    ALLOWED=$(awk '/^Cpus_allowed_list/ { print $2 }' /proc/$$/status)
+    taskset -pc "$SERVER_CPU" $$ >/dev/null # the servers started now inherit it
+    gunicorn -w 2 -b "127.0.0.1:$FPORT" --chdir bench flask_app:app >"$TMP/gunicorn.log" 2>&1 &
+    PIDS+=($!)
+    FPID=$!
+    serve
+    taskset -pc "$ALLOWED" $$ >/dev/null
+    for _ in $(seq 200); do
+        curl -sf -H 'Content-Type: application/json' -d @"$B/small.json" \
+            "http://127.0.0.1:$FPORT/gradients" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    : >"$TMP/pgs_rounds"; : >"$TMP/pflask_rounds"
+    for _ in $(seq "$FLASK_ROUNDS"); do
+        taskset -c "$CLIENT_CPU" "$LOAD" --port "$PORT" --path /gradients --body "$B/small.json" \
+            --connections 32 --duration "$SECS" --warmup 0.5 >>"$TMP/pgs_rounds"
+        taskset -c "$CLIENT_CPU" "$LOAD" --port "$FPORT" --path /gradients --body "$B/small.json" \
+            --connections 32 --duration "$SECS" --warmup 0.5 2>/dev/null >>"$TMP/pflask_rounds" || true
+    done
+    stop_server
+    kill "$FPID" 2>/dev/null || true
+    PFLASK=$(median_line <"$TMP/pflask_rounds")
+    PGSF=$(median_line <"$TMP/pgs_rounds")
+fi
+
 # ---- 2. one big request -------------------------------------------------------------------
 # Each measured request is followed, in the load client, by the same step in-process
 # (http_load --step: one untimed step, one timed), so that requests and steps are timed
@@ -251,6 +286,10 @@ if [ -n "$FLASK" ]; then
     echo "| 32, Flask + PyTorch, gunicorn -w 2 (median of $FLASK_ROUNDS rounds) | $(printf '%.0f' "$frps") | $ferr | $(fmt_us "$(echo "$FLASK" | col 6)") | $(fmt_us "$(echo "$FLASK" | col 7)") |"
     echo "| 32, gradserve in turns with Flask (median of $FLASK_ROUNDS rounds) | $(printf '%.0f' "$gsfrps") | $gsferr | $(fmt_us "$(echo "$GSF" | col 6)") | $(fmt_us "$(echo "$GSF" | col 7)") |"
 fi
+if [ -n "$PFLASK" ]; then
+    echo "| 32, Flask + PyTorch on CPU $SERVER_CPU, client on CPU $CLIENT_CPU (median of $FLASK_ROUNDS rounds) | $(printf '%.0f' "$(echo "$PFLASK" | col 5)") | $(awk -F'\t' '{ e += $3 } END { print e + 0 }' "$TMP/pflask_rounds") | $(fmt_us "$(echo "$PFLASK" | col 6)") | $(fmt_us "$(echo "$PFLASK" | col 7)") |"
+    echo "| 32, gradserve on CPU $SERVER_CPU, client on CPU $CLIENT_CPU, in turns with it (median of $FLASK_ROUNDS rounds) | $(printf '%.0f' "$(echo "$PGSF" | col 5)") | $(awk -F'\t' '{ e += $3 } END { print e + 0 }' "$TMP/pgs_rounds") | $(fmt_us "$(echo "$PGSF" | col 6)") | $(fmt_us "$(echo "$PGSF" | col 7)") |"
+fi
 echo
 echo "Server CPU per request at 32 connections (user + system time over the requests served):"
 echo "gradserve $CPU32 µs, the bare libmicrohttpd server $FLOOR_CPU µs ($(ratio "$CPU32" "$FLOOR_CPU")×)."
@@ -334,6 +373,9 @@ if [ -n "$FLASK" ]; then
     echo "- **>= 20× Flask + PyTorch under gunicorn (2 workers)**: $( (ge "$(ratio "$gsfrps" "$frps")" 20 && [ "$ferr" = 0 ] && [ "$gsferr" = 0 ]) && echo MET || echo "NOT MET") ($(ratio "$gsfrps" "$frps")×, medians of $FLASK_ROUNDS rounds in turns: gradserve $(rounds_rps "$TMP/gs_rounds"), Flask $(rounds_rps "$TMP/flask_rounds") requests/s; errors $gsferr and $ferr)."
 else
     echo "- **>= 20× Flask + PyTorch under gunicorn**: NOT MEASURED (gunicorn/flask missing)."
+fi
+if [ -n "$PFLASK" ]; then
+    echo "- The same with the load client on a CPU of its own (CPU $CLIENT_CPU; both servers on CPU $SERVER_CPU, one CPU each; not the issue's form of the target): $(ratio "$(echo "$PGSF" | col 5)" "$(echo "$PFLASK" | col 5)")× (medians of $FLASK_ROUNDS rounds in turns: gradserve $(rounds_rps "$TMP/pgs_rounds"), Flask $(rounds_rps "$TMP/pflask_rounds") requests/s)."
 fi
 echo "- **server CPU per small request <= 2.5× the bare libmicrohttpd server's (proposed in issue 21's closing note)**: $( awk -v a="$CPU32" -v b="$FLOOR_CPU" 'BEGIN { exit !(b > 0 && a <= 2.5 * b) }' && echo MET || echo "NOT MET") ($(ratio "$CPU32" "$FLOOR_CPU")×: $CPU32 against $FLOOR_CPU µs)."
 for t in $THREADS; do
