@@ -403,7 +403,7 @@ static void test_hostile_table(void)
 }
 
 /* fastjson's markers (wire/fastjson.h) cannot be forged: a number a client
- * writes where a tensor goes, equal to a marker (10^18 + i) or to the index
+ * writes where a tensor goes, equal to a marker (10^13 + i) or to the index
  * i of a packed tensor, is refused as what it is, also where no tensor is
  * packed (a batch_norm's running_mean). Here the packed tensors are, in text
  * order, layer 0's weight (0) and bias (1, shape [3], as running_mean's),
@@ -419,8 +419,8 @@ static void test_markers_not_forged(void)
         "\"running_var\":[1,1,1]},{\"weight\":[[1,-1,1]],\"bias\":[0]}],"
         "\"inputs\":%s,\"targets\":[[1],[2]]}";
     static const char *const inputs = "[[1,2],[3,4]]";
-    static const char *const forged[] = {"1", "0", "1000000000000000001", "1000000000000000000",
-                                         "1000000000000000003"};
+    static const char *const forged[] = {"1", "0", "10000000000001", "10000000000000",
+                                         "10000000000003"};
     char text[1024];
     snprintf(text, sizeof text, body, "[0,0,0]", inputs);
     json_decref(api_post_text("/gradients", text, 200));

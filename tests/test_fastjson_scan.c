@@ -1,7 +1,7 @@
-/* fastjson_scan's markers: the skeleton holds 10^18 + i where the i-th
+/* fastjson_scan's markers: the skeleton holds 10^13 + i where the i-th
  * packed tensor was (in the order of the text: nested arrays, "data" arrays
  * and "b64" strings alike), fastjson_marked maps exactly those values back,
- * and a body with an integer a client wrote that could pass for a marker (19
+ * and a body with an integer a client wrote that could pass for a marker (14
  * characters or more, wherever it is) is not packed at all; and the pool of
  * numbers of a big body is sized once. */
 #include <stdio.h>
@@ -18,10 +18,10 @@ static void test_markers_in_text_order(void)
     const char *body = "{\"a/b~c\": [0, 1, {\"w\": [1, 2]}], \"t\": {\"shape\": [2], \"data\": [3, 4]},"
                        " \"plain\": [{\"w\": [[5, 6], [7, 8]]}, {\"w\": [[1], [2, 3]]}],"
                        " \"b\": [{\"w\": {\"shape\": [1], \"dtype\": \"float32\", \"b64\": \"AACAPw==\"}}]}";
-    const char *want = "{\"a/b~c\": [0, 1, {\"w\": 1000000000000000000}], \"t\": {\"shape\": [2], "
-                       "\"data\": 1000000000000000001}, \"plain\": [{\"w\": 1000000000000000002}, "
+    const char *want = "{\"a/b~c\": [0, 1, {\"w\": 10000000000000}], \"t\": {\"shape\": [2], "
+                       "\"data\": 10000000000001}, \"plain\": [{\"w\": 10000000000002}, "
                        "{\"w\": [[1], [2, 3]]}], \"b\": [{\"w\": {\"shape\": [1], \"dtype\": "
-                       "\"float32\", \"b64\": 1000000000000000003}}]}";
+                       "\"float32\", \"b64\": 10000000000003}}]}";
     fastjson f;
     CHECK(fastjson_scan(&f, body, strlen(body), patterns) == 0, "scan");
     CHECK(f.n == 4, "%zu packed", f.n);
@@ -42,24 +42,25 @@ static void test_markers_in_text_order(void)
     fastjson_free(&f);
 }
 
-/* An integer of 19 characters or more anywhere (outside the arrays packed)
+/* An integer of 14 characters or more anywhere (outside the arrays packed)
  * could be read as a marker: nothing is packed, the body is jansson's. Real
  * numbers of any length, and shorter integers, do not stop the packing. */
 static void test_marker_like_integers(void)
 {
     static const char *const patterns[] = {"/x", "/y", NULL};
     static const char *const unpacked[] = {
-        "{\"x\": [1, 2], \"y\": 1000000000000000000}",    /* a marker's value */
-        "{\"s\": 1000000000000000001, \"x\": [1, 2]}",    /* before the arrays */
+        "{\"x\": [1, 2], \"y\": 10000000000000}",    /* a marker's value */
+        "{\"s\": 10000000000001, \"x\": [1, 2]}",    /* before the arrays */
         "{\"x\": [1, 2], \"n\": {\"k\": [9999999999999999999]}}", /* too big for jansson */
-        "{\"x\": [1, 2], \"y\": [1, 1000000000000000002]}", /* in an array left */
-        "{\"x\": [1, 2], \"n\": -100000000000000000}",    /* '-' and 18 digits */
+        "{\"x\": [1, 2], \"y\": [[1], [2, 10000000000002]]}", /* in an array left */
+        "{\"x\": [1, 2], \"n\": -1000000000000}",         /* '-' and 13 digits */
     };
     static const char *const packed[] = {
-        "{\"x\": [1, 2], \"y\": 100000000000000000}",     /* 18 digits */
+        "{\"x\": [1, 2], \"y\": 1000000000000}",          /* 13 digits */
         "{\"x\": [1, 2], \"r\": 0.10000000149011611938}", /* a real of 22 */
-        "{\"x\": [1, 2], \"r\": 1000000000000000000.0}",
-        "{\"x\": [1, 2], \"r\": \"1000000000000000000\"}",
+        "{\"x\": [1, 2], \"r\": 10000000000000.0}",
+        "{\"x\": [1, 2], \"r\": \"10000000000000\"}",
+        "{\"x\": [1, 2], \"y\": [1, 10000000000002]}", /* packed: not in the skeleton */
     };
     fastjson f;
     for (size_t i = 0; i < sizeof unpacked / sizeof *unpacked; i++) {
@@ -70,7 +71,7 @@ static void test_marker_like_integers(void)
     }
     for (size_t i = 0; i < sizeof packed / sizeof *packed; i++) {
         CHECK(fastjson_scan(&f, packed[i], strlen(packed[i]), patterns) == 0, "scan");
-        CHECK(f.n == 1 && f.skeleton && strstr(f.skeleton, "\"x\": 1000000000000000000,"),
+        CHECK(f.n >= 1 && f.skeleton && strstr(f.skeleton, "\"x\": 10000000000000,"),
               "%s: %zu packed", packed[i], f.n);
         fastjson_free(&f);
     }

@@ -653,9 +653,9 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
     for (size_t i = 0; i < c.n_spans; i++) {
         memcpy(o, body + from, c.spans[2 * i] - from);
         o += c.spans[2 * i] - from;
-        uint64_t mark = (uint64_t)FJ_MARK + i; /* 19 digits */
-        for (size_t k = FJ_MARK_DIGITS; k-- > 0; mark /= 10) o[k] = (char)('0' + mark % 10);
+        memcpy(o, FJ_MARK_TEXT, FJ_MARK_DIGITS); /* FJ_MARK + i: i's digits at the end */
         o += FJ_MARK_DIGITS;
+        for (size_t k = i, d = 1; k; k /= 10, d++) o[-d] = (char)('0' + k % 10);
         from = c.spans[2 * i + 1];
     }
     memcpy(o, body + from, len - from);

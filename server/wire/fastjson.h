@@ -12,15 +12,18 @@
  * when it is plain standard base64 with padding.
  *
  * The marker of the i-th packed array (in the order of the text) is the
- * integer FJ_MARK + i, written in 19 digits:
+ * integer FJ_MARK + i, written in 14 digits:
  *     {"inputs": [[0, 1], [1, 0]], "params": [{"weight": [1, 2]}]}
- *     {"inputs": 1000000000000000000, "params": [{"weight": 1000000000000000001}]}
+ *     {"inputs": 10000000000000, "params": [{"weight": 10000000000001}]}
  * so the codec finds a packed array from the value it reads where the tensor
  * is (fastjson_marked), without building its JSON Pointer. No number a client
  * wrote can pass for a marker, wherever the codec reads it: a body holding an
- * integer of 19 characters or more anywhere outside the packed arrays is not
+ * integer of 14 characters or more anywhere outside the packed arrays is not
  * packed at all, but parsed whole by jansson, as a body fastjson cannot read
- * is (such integers are rare: no size or count comes near 10^18).
+ * is (such integers are rare: no size or count comes near 10^13). Not longer:
+ * jansson reads a number into a buffer of 16 bytes that a longer token (with
+ * the character after it) makes it grow, and a growth that fails there stops
+ * the process (jansson 2.14's load.c asserts in lex_unget_unsave).
  *
  * Only the tensor positions the caller names are read this way (a route's
  * row lists them, api/routes.c: /inputs, /params/#/weight, ... and their
@@ -71,8 +74,9 @@ typedef struct fastjson_s {
 int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *tensors);
 void fastjson_free(fastjson *f);
 
-#define FJ_MARK 1000000000000000000LL /* 10^18: the first marker */
-#define FJ_MARK_DIGITS 19
+#define FJ_MARK 10000000000000LL /* 10^13: the first marker */
+#define FJ_MARK_TEXT "10000000000000"
+#define FJ_MARK_DIGITS 14
 
 /* The array whose marker is v (an integer the skeleton holds), or NULL when
  * v is no marker of f's. */
