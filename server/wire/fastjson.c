@@ -10,6 +10,8 @@
 #include "alloc.h"
 #include "wire/base64.h"
 
+_Static_assert(sizeof FJ_MARK_TEXT - 1 == FJ_MARK_DIGITS, "FJ_MARK_TEXT is FJ_MARK written out");
+
 #define MAX_DEPTH 64 /* deeper requests are left to jansson whole */
 #define MAX_KEY 32   /* longer keys are never part of a tensor position */
 

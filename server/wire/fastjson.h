@@ -12,7 +12,8 @@
  * when it is plain standard base64 with padding.
  *
  * The marker of the i-th packed array (in the order of the text) is the
- * integer FJ_MARK + i, written in 14 digits:
+ * integer FJ_MARK + i, written in 14 digits (i < 9 x 10^13: a body of fewer
+ * than 2.7 x 10^14 bytes holds fewer arrays):
  *     {"inputs": [[0, 1], [1, 0]], "params": [{"weight": [1, 2]}]}
  *     {"inputs": 10000000000000, "params": [{"weight": 10000000000001}]}
  * so the codec finds a packed array from the value it reads where the tensor
