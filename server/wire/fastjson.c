@@ -657,7 +657,8 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
         o += c.spans[2 * i] - from;
         memcpy(o, FJ_MARK_TEXT, FJ_MARK_DIGITS); /* FJ_MARK + i: i's digits at the end */
         o += FJ_MARK_DIGITS;
-        for (size_t k = i, d = 1; k; k /= 10, d++) o[-d] = (char)('0' + k % 10);
+        char *digit = o;
+        for (size_t k = i; k; k /= 10) *--digit = (char)('0' + k % 10);
         from = c.spans[2 * i + 1];
     }
     memcpy(o, body + from, len - from);
