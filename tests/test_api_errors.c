@@ -402,6 +402,43 @@ static void test_hostile_table(void)
     json_decref(api_call(NULL, "GET", "/health/live", NULL, NULL, 0, 200, NULL));
 }
 
+/* fastjson's markers (wire/fastjson.h) cannot be forged: a number a client
+ * writes where a tensor goes, equal to a marker (10^13 + i) or to the index
+ * i of a packed tensor, is refused as what it is, also where no tensor is
+ * packed (a batch_norm's running_mean). Here the packed tensors are, in text
+ * order, layer 0's weight (0) and bias (1, shape [3], as running_mean's),
+ * layer 1's weight (2) and bias (3), ...: a marker read as an index or a
+ * client's number read as a marker would answer 200 or another problem. */
+static void test_markers_not_forged(void)
+{
+    static const char *const body =
+        "{\"network\":{\"inputs\":2,\"layers\":[{\"units\":3,\"activation\":\"linear\"},"
+        "{\"type\":\"batch_norm\",\"activation\":\"relu\"},{\"units\":1,\"activation\":"
+        "\"linear\"}],\"loss\":\"mse\"},\"params\":[{\"weight\":[[1,2],[3,4],[5,6]],"
+        "\"bias\":[0,0.5,0]},{\"weight\":[1,1,1],\"bias\":[0,0,0],\"running_mean\":%s,"
+        "\"running_var\":[1,1,1]},{\"weight\":[[1,-1,1]],\"bias\":[0]}],"
+        "\"inputs\":%s,\"targets\":[[1],[2]]}";
+    static const char *const inputs = "[[1,2],[3,4]]";
+    static const char *const forged[] = {"1", "0", "10000000000001", "10000000000000",
+                                         "10000000000003"};
+    char text[1024];
+    snprintf(text, sizeof text, body, "[0,0,0]", inputs);
+    json_decref(api_post_text("/gradients", text, 200));
+    for (size_t i = 0; i < sizeof forged / sizeof *forged; i++)
+        for (int at = 0; at < 2; at++) {
+            snprintf(text, sizeof text, body, at ? "[0,0,0]" : forged[i], at ? forged[i] : inputs);
+            const char *want = at ? "/inputs" : "/params/1/running_mean";
+            json_t *p = api_post_text("/gradients", text, 400);
+            json_t *e = json_array_get(json_object_get(p, "errors"), 0);
+            const char *ptr = json_string_value(json_object_get(e, "pointer"));
+            const char *d = json_string_value(json_object_get(e, "detail"));
+            CHECK(json_array_size(json_object_get(p, "errors")) == 1 && ptr && !strcmp(ptr, want) &&
+                      d && !strncmp(d, "must be a tensor:", 17),
+                  "%s at %s: %s %s", forged[i], want, ptr ? ptr : "-", d ? d : "-");
+            json_decref(p);
+        }
+}
+
 /* Malformed JSON: the detail gives the line and column. */
 static void test_malformed_json_detail(void)
 {
@@ -630,6 +667,7 @@ int main(void)
         for (int round = 1; round <= rounds; round++) {
             RUN(test_hostile_table);
             RUN(test_malformed_json_detail);
+            RUN(test_markers_not_forged);
             RUN(test_resource_abuse);
             RUN(test_limits_name_the_limit);
             RUN(test_bases_valid_and_layer_limits);

@@ -1,8 +1,9 @@
-/* fastjson_scan's record of where each packed tensor was: the JSON Pointer
- * the codec looks it up by (fastjson_find) must be the one ptr_key and
- * ptr_index write, segment by segment, for keys that need escaping ("~" and
- * "/"), many-digit indices, and paths long enough that ptr_key truncates;
- * and the skeleton holds a 0 where each array was. */
+/* fastjson_scan's markers: the skeleton holds 10^13 + i where the i-th
+ * packed tensor was (in the order of the text: nested arrays, "data" arrays
+ * and "b64" strings alike), fastjson_marked maps exactly those values back,
+ * and a body with an integer a client wrote that could pass for a marker (14
+ * characters or more, wherever it is) is not packed at all; and the pool of
+ * numbers of a big body is sized once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,67 +11,70 @@
 #include "alloc.h"
 #include "check.h"
 #include "wire/fastjson.h"
-#include "wire/problem.h"
 
-/* The pointer the codec builds for the path of keys (NULL ends; a key that
- * is a number in brackets is an index: "[12]"). */
-static void codec_pointer(char out[PTR_MAX], const char *const *path)
+static void test_markers_in_text_order(void)
 {
-    out[0] = 0;
-    for (; *path; path++) {
-        if (**path == '[') ptr_index(out, out, strtoul(*path + 1, NULL, 10));
-        else ptr_key(out, out, *path);
-    }
-}
-
-static void test_escaped_keys_and_indices(void)
-{
-    static const char *const patterns[] = {"/*/#/w", NULL};
-    const char *body = "{\"a/b~c\": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, {\"w\": [1, 2]}],"
-                       " \"plain\": [{\"w\": [[1, 2], [3, 4]]}], \"~/~/\": [{\"w\": [5]}]}";
+    static const char *const patterns[] = {"/*/#/w", "/t", NULL};
+    const char *body = "{\"a/b~c\": [0, 1, {\"w\": [1, 2]}], \"t\": {\"shape\": [2], \"data\": [3, 4]},"
+                       " \"plain\": [{\"w\": [[5, 6], [7, 8]]}, {\"w\": [[1], [2, 3]]}],"
+                       " \"b\": [{\"w\": {\"shape\": [1], \"dtype\": \"float32\", \"b64\": \"AACAPw==\"}}]}";
+    const char *want = "{\"a/b~c\": [0, 1, {\"w\": 10000000000000}], \"t\": {\"shape\": [2], "
+                       "\"data\": 10000000000001}, \"plain\": [{\"w\": 10000000000002}, "
+                       "{\"w\": [[1], [2, 3]]}], \"b\": [{\"w\": {\"shape\": [1], \"dtype\": "
+                       "\"float32\", \"b64\": 10000000000003}}]}";
     fastjson f;
     CHECK(fastjson_scan(&f, body, strlen(body), patterns) == 0, "scan");
-    const char *const p0[] = {"a/b~c", "[11]", "w", NULL}, *const p1[] = {"plain", "[0]", "w", NULL},
-                      *const p2[] = {"~/~/", "[0]", "w", NULL};
-    const char *const *paths[] = {p0, p1, p2};
-    CHECK(f.n == 3, "%zu packed", f.n);
-    for (size_t i = 0; i < 3 && i < f.n; i++) {
-        char want[PTR_MAX];
-        codec_pointer(want, paths[i]);
-        CHECK(!strcmp(f.arr[i].ptr, want), "%s, not %s", f.arr[i].ptr, want);
-        CHECK(fastjson_find(&f, want) == &f.arr[i], "find %s", want);
+    CHECK(f.n == 4, "%zu packed", f.n);
+    CHECK(f.skeleton && f.skeleton_len == strlen(want) && !strcmp(f.skeleton, want), "skeleton %s",
+          f.skeleton ? f.skeleton : "(none)");
+    if (f.n == 4) {
+        CHECK(f.arr[0].count == 2 && f.arr[0].values[1] == 2, "the first w");
+        CHECK(f.arr[1].rank == 1 && f.arr[1].values[0] == 3, "the data");
+        CHECK(f.arr[2].rank == 2 && f.arr[2].dim[0] == 2 && f.arr[2].values[3] == 8, "the second w");
+        CHECK(f.arr[3].bytes && f.arr[3].count == 4, "the b64");
     }
-    CHECK(f.skeleton && strstr(f.skeleton, "{\"w\": 0}") && !strstr(f.skeleton, "[1, 2]"),
-          "skeleton %s", f.skeleton ? f.skeleton : "(none)");
+    for (long long i = 0; i < 4; i++)
+        CHECK(fastjson_marked(&f, FJ_MARK + i) == &f.arr[i], "marker %lld", i);
+    /* every other integer is no marker: those next to them, a client's 0 */
+    const long long others[] = {FJ_MARK - 1, FJ_MARK + 4, 0, 1, 3, -FJ_MARK, 9223372036854775807LL};
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++)
+        CHECK(fastjson_marked(&f, others[i]) == NULL, "%lld taken for a marker", others[i]);
     fastjson_free(&f);
 }
 
-/* Keys of 32 characters, each one escaped ("~" is "~0"): ptr_key's
- * truncation at PTR_MAX is reached on the third level. */
-static void test_long_paths(void)
+/* An integer of 14 characters or more anywhere (outside the arrays packed)
+ * could be read as a marker: nothing is packed, the body is jansson's. Real
+ * numbers of any length, and shorter integers, do not stop the packing. */
+static void test_marker_like_integers(void)
 {
-    char key[33];
-    memset(key, '~', 32);
-    key[32] = 0;
-    static const char *const patterns[] = {"/*/*/*/w", "/*/*/w", "/*/w", NULL};
-    char body[1024];
-    snprintf(body, sizeof body,
-             "{\"%s\": {\"w\": [1], \"%s\": {\"w\": [2], \"%s\": {\"w\": [3]}}}}", key, key, key);
+    static const char *const patterns[] = {"/x", "/y", NULL};
+    static const char *const unpacked[] = {
+        "{\"x\": [1, 2], \"y\": 10000000000000}",    /* a marker's value */
+        "{\"s\": 10000000000001, \"x\": [1, 2]}",    /* before the arrays */
+        "{\"x\": [1, 2], \"n\": {\"k\": [9999999999999999999]}}", /* too big for jansson */
+        "{\"x\": [1, 2], \"y\": [[1], [2, 10000000000002]]}", /* in an array left */
+        "{\"x\": [1, 2], \"n\": -1000000000000}",         /* '-' and 13 digits */
+    };
+    static const char *const packed[] = {
+        "{\"x\": [1, 2], \"y\": 1000000000000}",          /* 13 digits */
+        "{\"x\": [1, 2], \"r\": 0.10000000149011611938}", /* a real of 22 */
+        "{\"x\": [1, 2], \"r\": 10000000000000.0}",
+        "{\"x\": [1, 2], \"r\": \"10000000000000\"}",
+        "{\"x\": [1, 2], \"y\": [1, 10000000000002]}", /* packed: not in the skeleton */
+    };
     fastjson f;
-    CHECK(fastjson_scan(&f, body, strlen(body), patterns) == 0, "scan");
-    CHECK(f.n == 3, "%zu packed", f.n);
-    const char *const p0[] = {key, "w", NULL}, *const p1[] = {key, key, "w", NULL},
-                      *const p2[] = {key, key, key, "w", NULL};
-    const char *const *paths[] = {p0, p1, p2};
-    for (size_t i = 0; i < 3 && i < f.n; i++) {
-        char want[PTR_MAX];
-        codec_pointer(want, paths[i]);
-        CHECK(!strcmp(f.arr[i].ptr, want), "level %zu: %s, not %s", i + 1, f.arr[i].ptr, want);
+    for (size_t i = 0; i < sizeof unpacked / sizeof *unpacked; i++) {
+        CHECK(fastjson_scan(&f, unpacked[i], strlen(unpacked[i]), patterns) == 0, "scan");
+        CHECK(f.n == 0 && !f.skeleton, "%s: %zu packed", unpacked[i], f.n);
+        CHECK(fastjson_marked(&f, FJ_MARK) == NULL, "a marker in %s", unpacked[i]);
+        fastjson_free(&f);
     }
-    char last[PTR_MAX];
-    codec_pointer(last, p2);
-    CHECK(strlen(last) < 3 * 65 + 2, "the third level is truncated (%zu)", strlen(last));
-    fastjson_free(&f);
+    for (size_t i = 0; i < sizeof packed / sizeof *packed; i++) {
+        CHECK(fastjson_scan(&f, packed[i], strlen(packed[i]), patterns) == 0, "scan");
+        CHECK(f.n >= 1 && f.skeleton && strstr(f.skeleton, "\"x\": 10000000000000,"),
+              "%s: %zu packed", packed[i], f.n);
+        fastjson_free(&f);
+    }
 }
 
 /* Writes the numbers first, first + 0.25, ... (n of them, exact in binary)
@@ -131,7 +135,7 @@ static void test_big_pool_sized_once(void)
         for (size_t k = 0; k < f.arr[i].count; k++)
             wrong += f.arr[i].values[k] != (double)(firsts[i] + k) * 0.25;
     CHECK(wrong == 0, "%zu numbers read wrong", wrong);
-    CHECK(f.n == 3 && !strcmp(f.arr[2].ptr, "/d") && f.arr[0].dim[0] == ROWS &&
+    CHECK(f.n == 3 && f.arr[2].count == TAIL && f.arr[0].dim[0] == ROWS &&
               f.arr[0].dim[1] == COLS && f.arr[1].count == FLAT,
           "shapes");
     CHECK(f.skeleton && strstr(f.skeleton, "\"c\": [[1, 2], [3]]"), "the ragged array left");
@@ -152,8 +156,8 @@ static void test_big_pool_sized_once(void)
 
 int main(void)
 {
-    RUN(test_escaped_keys_and_indices);
-    RUN(test_long_paths);
+    RUN(test_markers_in_text_order);
+    RUN(test_marker_like_integers);
     RUN(test_big_pool_sized_once);
     return CHECK_DONE();
 }

@@ -152,6 +152,13 @@ void codec_close(codec_ctx *c)
     memset(c, 0, sizeof *c);
 }
 
+/* The array fastjson packed where the skeleton holds v (its marker, see
+ * fastjson.h), or NULL. */
+static const packed_array *packed_at(const codec_ctx *c, const json_t *v)
+{
+    return c && json_is_integer(v) ? fastjson_marked(&c->packed, json_integer_value(v)) : NULL;
+}
+
 /* ---- base64 ------------------------------------------------------------ */
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -319,18 +326,19 @@ static int view_b64(const codec_ctx *c, const json_t *v, const char *ptr, tensor
     const json_t *text;
     size_t bytes;
     if (!view_packed(v, ptr, ENC_B64, t, p, &text, &bytes, d)) return 0;
-    if (!json_is_string(text)) {
-        diag_invalid(d, p, "must be a base64 string");
-        return 0;
-    }
-    t->b64 = json_string_value(text);
-    t->b64_len = json_string_length(text);
-    const packed_array *pa = c ? fastjson_find(&c->packed, p) : NULL;
-    if (pa && pa->bytes && t->b64_len == 0) { /* decoded by fastjson */
+    const packed_array *pa = packed_at(c, text);
+    if (pa && pa->bytes) { /* decoded by fastjson */
+        t->b64 = "";
         t->b64_len = pa->text_len;
         t->bytes = pa->bytes;
         t->b64_bytes = pa->count;
         t->finite = pa->finite;
+    } else if (json_is_string(text)) {
+        t->b64 = json_string_value(text);
+        t->b64_len = json_string_length(text);
+    } else {
+        diag_invalid(d, p, "must be a base64 string");
+        return 0;
     }
     if (bytes == SIZE_MAX || base64_encoded_len(bytes) != t->b64_len) {
         char s[64];
@@ -490,15 +498,14 @@ static int view_object(const codec_ctx *c, const json_t *v, const char *ptr, ten
     if (bin) return view_binary(c, v, ptr, t, d);
     t->enc = ENC_FLAT;
     t->data = data;
-    char p[PTR_MAX];
-    ptr_key(p, ptr, "data");
-    const packed_array *pa = c && json_is_integer(data) ? fastjson_find(&c->packed, p) : NULL;
-    if (pa && pa->count == t->count) {
+    const packed_array *pa = packed_at(c, data);
+    if (pa && !pa->bytes && pa->count == t->count) {
         t->packed = pa->values;
         return 1;
     }
     if (pa || !json_is_array(data) || json_array_size(data) != t->count) {
-        char s[64];
+        char p[PTR_MAX], s[64];
+        ptr_key(p, ptr, "data");
         shape_text(s, sizeof s, t->dim, t->rank);
         diag_invalid(d, p, "must be an array of %zu numbers (shape %s)", t->count, s);
         return 0;
@@ -510,8 +517,8 @@ int tensor_view_of(const codec_ctx *c, const json_t *v, const char *ptr, tensor_
                    diag *d)
 {
     memset(t, 0, sizeof *t);
-    const packed_array *pa = c && json_is_integer(v) ? fastjson_find(&c->packed, ptr) : NULL;
-    if (pa) { /* a nested array fastjson read */
+    const packed_array *pa = packed_at(c, v);
+    if (pa && !pa->bytes) { /* a nested array fastjson read */
         t->enc = ENC_NESTED;
         t->rank = pa->rank;
         t->dim[0] = pa->dim[0];

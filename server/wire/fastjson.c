@@ -9,7 +9,8 @@
 
 #include "alloc.h"
 #include "wire/base64.h"
-#include "wire/problem.h"
+
+_Static_assert(sizeof FJ_MARK_TEXT - 1 == FJ_MARK_DIGITS, "FJ_MARK_TEXT is FJ_MARK written out");
 
 #define MAX_DEPTH 64 /* deeper requests are left to jansson whole */
 #define MAX_KEY 32   /* longer keys are never part of a tensor position */
@@ -236,49 +237,9 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size, scanner *c)
     return q;
 }
 
-/* The JSON Pointer of p[0, depth) into out, as ptr_key and ptr_index write
- * it, in one pass instead of copying the pointer once per segment (a
- * request's every packed tensor pays it); its length. */
-static size_t path_pointer(char out[PTR_MAX], const segment *p, size_t depth)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < depth; i++) {
-        /* a segment is "/" and at most 2 * MAX_KEY characters (every one
-         * escaped) or 20 digits, which ptr_key writes whole while 3 more
-         * would fit: nearer the end, its truncating way */
-        if (n + 2 * MAX_KEY + 4 >= PTR_MAX) {
-            out[n] = 0;
-            for (; i < depth; i++) {
-                if (p[i].is_index) ptr_index(out, out, p[i].index);
-                else ptr_key(out, out, p[i].key);
-            }
-            return strlen(out);
-        }
-        out[n++] = '/';
-        if (p[i].is_index) {
-            char digits[24];
-            size_t k = 0, v = p[i].index;
-            do digits[k++] = (char)('0' + v % 10);
-            while ((v /= 10) != 0);
-            while (k) out[n++] = digits[--k];
-            continue;
-        }
-        for (const char *k = p[i].key; *k; k++) {
-            if (*k == '~' || *k == '/') {
-                out[n++] = '~';
-                out[n++] = *k == '~' ? '0' : '1';
-            } else {
-                out[n++] = *k;
-            }
-        }
-    }
-    out[n] = 0;
-    return n;
-}
-
-/* A new packed tensor at the current path, for the text [start, end) that the
- * skeleton leaves out; data (a decoded b64 buffer, or NULL) is freed on failure. NULL:
- * out of memory (c->oom set). The caller fills in the rest. */
+/* A new packed tensor, for the text [start, end) that the skeleton replaces
+ * with its marker; data (a decoded b64 buffer, or NULL) is freed on
+ * failure. NULL: out of memory (c->oom set). The caller fills in the rest. */
 static packed_array *record(scanner *c, const char *start, const char *end, void *data)
 {
     fastjson *f = c->f;
@@ -286,21 +247,14 @@ static packed_array *record(scanner *c, const char *start, const char *end, void
     if (arr) f->arr = arr;
     size_t *spans = arr ? grow(c->spans, &c->cap_spans, 2 * c->n_spans + 2, sizeof *spans, c)
                         : NULL;
-    if (spans) c->spans = spans;
-    char ptr[PTR_MAX];
-    size_t len = path_pointer(ptr, c->path, c->depth) + 1;
-    char *names = spans ? grow(f->names, &f->names_cap, f->names_len + len, 1, c) : NULL;
-    if (!names) {
+    if (!spans) {
         srv_free(data);
         c->oom = 1;
         return NULL;
     }
-    f->names = names;
-    memcpy(names + f->names_len, ptr, len);
+    c->spans = spans;
     packed_array *a = &f->arr[f->n++];
     memset(a, 0, sizeof *a);
-    a->ptr_at = f->names_len;
-    f->names_len += len;
     c->spans[2 * c->n_spans] = (size_t)(start - c->base);
     c->spans[2 * c->n_spans + 1] = (size_t)(end - c->base);
     c->n_spans++;
@@ -572,8 +526,7 @@ static int try_pack_b64(scanner *c)
         }
         out = shrunk;
     }
-    /* the span keeps its quotes: the skeleton holds "" */
-    packed_array *e = record(c, start, q, out);
+    packed_array *e = record(c, start - 1, q + 1, out); /* with its quotes */
     if (!e) return -1;
     e->bytes = out;
     e->count = nbytes;
@@ -583,8 +536,19 @@ static int try_pack_b64(scanner *c)
     return 1;
 }
 
-/* Any value, tracking where it is; -1 when the text stops making sense (the
- * caller then packs nothing: jansson will say what is wrong). */
+/* 1 when the token [s, end) is an integer as long as a marker or longer
+ * (FJ_MARK_DIGITS characters): one that could be read as a marker. */
+static int marker_like(const char *s, const char *end)
+{
+    if (end - s < FJ_MARK_DIGITS) return 0;
+    for (s += *s == '-'; s < end; s++)
+        if (!is_digit(*s)) return 0;
+    return 1;
+}
+
+/* Any value, tracking where it is; -1 when nothing is to be packed: the
+ * text stops making sense (jansson will say what is wrong), or it holds an
+ * integer that the codec could take for a marker. */
 static int scan_value(scanner *c)
 {
     skip_ws(c);
@@ -640,8 +604,9 @@ static int scan_value(scanner *c)
         }
     }
     /* a number or a literal: jansson checks it */
+    const char *token = c->s;
     while (c->s < c->end && !strchr(",]} \n\r\t", *c->s)) c->s++;
-    return 0;
+    return marker_like(token, c->s) ? -1 : 0;
 }
 
 void fastjson_free(fastjson *f)
@@ -649,7 +614,6 @@ void fastjson_free(fastjson *f)
     for (size_t i = 0; i < f->n; i++) srv_free(f->arr[i].bytes);
     srv_free(f->arr);
     srv_free(f->pool);
-    srv_free(f->names);
     srv_free(f->skeleton);
     memset(f, 0, sizeof *f);
 }
@@ -671,16 +635,15 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
         fastjson_free(f);
         return oom ? -1 : 0;
     }
-    /* The pools have stopped moving: the arrays' pointers into them. */
+    /* The pool has stopped moving: the arrays' pointers into it. */
     for (size_t i = 0; i < f->n; i++) {
         packed_array *a = &f->arr[i];
-        a->ptr = f->names + a->ptr_at;
         if (!a->bytes) a->values = f->pool + a->values_at;
     }
-    /* The skeleton: the text with each packed array replaced by a 0. */
+    /* The skeleton: the text with packed array i replaced by its marker. */
     size_t packed = 0;
     for (size_t i = 0; i < c.n_spans; i++)
-        packed += c.spans[2 * i + 1] - c.spans[2 * i] - (f->arr[i].bytes ? 0 : 1);
+        packed += c.spans[2 * i + 1] - c.spans[2 * i] - FJ_MARK_DIGITS;
     f->skeleton_len = len - packed;
     if (!(f->skeleton = srv_malloc(f->skeleton_len + 1))) {
         srv_free(c.spans);
@@ -692,7 +655,10 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
     for (size_t i = 0; i < c.n_spans; i++) {
         memcpy(o, body + from, c.spans[2 * i] - from);
         o += c.spans[2 * i] - from;
-        if (!f->arr[i].bytes) *o++ = '0'; /* an array: the number 0; a b64 string: "" */
+        memcpy(o, FJ_MARK_TEXT, FJ_MARK_DIGITS); /* FJ_MARK + i: i's digits at the end */
+        o += FJ_MARK_DIGITS;
+        char *digit = o;
+        for (size_t k = i; k; k /= 10) *--digit = (char)('0' + k % 10);
         from = c.spans[2 * i + 1];
     }
     memcpy(o, body + from, len - from);
@@ -701,9 +667,8 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
     return 0;
 }
 
-const packed_array *fastjson_find(const fastjson *f, const char *ptr)
+const packed_array *fastjson_marked(const fastjson *f, long long v)
 {
-    for (size_t i = 0; f && i < f->n; i++)
-        if (!strcmp(f->arr[i].ptr, ptr)) return &f->arr[i];
-    return NULL;
+    if (v < FJ_MARK || (unsigned long long)(v - FJ_MARK) >= f->n) return NULL;
+    return &f->arr[v - FJ_MARK];
 }

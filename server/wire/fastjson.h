@@ -5,11 +5,26 @@
  * request, fastjson_scan walks the text once and reads every tensor written
  * as a rectangular array of numbers (nested [[..],..] or [..], or the "data"
  * of a {"shape", "data"} tensor) straight into doubles; jansson then parses a
- * skeleton of the request in which each of those arrays is the number 0.
+ * skeleton of the request in which each of those arrays is its marker.
  *
  * The "b64" string of a {"shape", "dtype", "b64"} tensor is decoded the same
- * way (jansson copies strings a character at a time) and left as "" in the
- * skeleton, when it is plain standard base64 with padding.
+ * way (jansson copies strings a character at a time) and marked the same,
+ * when it is plain standard base64 with padding.
+ *
+ * The marker of the i-th packed array (in the order of the text) is the
+ * integer FJ_MARK + i, written in 14 digits (i < 9 x 10^13: a body of fewer
+ * than 2.7 x 10^14 bytes holds fewer arrays):
+ *     {"inputs": [[0, 1], [1, 0]], "params": [{"weight": [1, 2]}]}
+ *     {"inputs": 10000000000000, "params": [{"weight": 10000000000001}]}
+ * so the codec finds a packed array from the value it reads where the tensor
+ * is (fastjson_marked), without building its JSON Pointer. No number a client
+ * wrote can pass for a marker, wherever the codec reads it: a body holding an
+ * integer of 14 characters or more anywhere outside the packed arrays is not
+ * packed at all, but parsed whole by jansson, as a body fastjson cannot read
+ * is (such integers are rare: no size or count comes near 10^13). Not longer:
+ * jansson reads a number into a buffer of 16 bytes that a longer token (with
+ * the character after it) makes it grow, and a growth that fails there stops
+ * the process (jansson 2.14's load.c asserts in lex_unget_unsave).
  *
  * Only the tensor positions the caller names are read this way (a route's
  * row lists them, api/routes.c: /inputs, /params/#/weight, ... and their
@@ -26,16 +41,14 @@
 #include <stddef.h>
 
 typedef struct {
-    char *ptr;        /* JSON Pointer of the array: the tensor, or its "data" (in
-                         fastjson.names) */
     size_t rank;      /* 1 or 2 (a "data" array is always 1) */
     size_t dim[2];
     size_t count;
     double *values;   /* row-major, exactly as strtod reads the text (in fastjson.pool) */
     unsigned char *bytes; /* a "b64" string instead: its decoded bytes (count of them) */
     size_t text_len;      /* and the string's length */
-    size_t ptr_at, values_at; /* while scanning: where ptr and values will be in the
-                                 pools, which may still move as they grow */
+    size_t values_at;     /* while scanning: where values will be in the pool,
+                             which may still move as it grows */
     unsigned finite;      /* b64: FJ_FINITE_F32 when the bytes, read as float32, are all
                              finite; FJ_FINITE_F64 the same as float64 (checked while
                              decoding, so the codec need not scan them again) */
@@ -43,15 +56,13 @@ typedef struct {
 
 enum { FJ_FINITE_F32 = 1u, FJ_FINITE_F64 = 2u };
 
-/* Every array's numbers in one pool, every pointer in another: a request
- * with a few small tensors costs a few allocations, not a few per tensor. */
+/* Every array's numbers in one pool: a request with a few small tensors
+ * costs a few allocations, not a few per tensor. */
 typedef struct fastjson_s {
     packed_array *arr;
     size_t n, cap;
     double *pool;     /* the numbers of every packed array */
     size_t pool_len, pool_cap;
-    char *names;      /* their JSON Pointers, NUL-terminated one after another */
-    size_t names_len, names_cap;
     char *skeleton;   /* NULL when nothing was packed: parse the original */
     size_t skeleton_len;
 } fastjson;
@@ -64,8 +75,13 @@ typedef struct fastjson_s {
 int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *tensors);
 void fastjson_free(fastjson *f);
 
-/* The array packed at ptr, or NULL. */
-const packed_array *fastjson_find(const fastjson *f, const char *ptr);
+#define FJ_MARK 10000000000000LL /* 10^13: the first marker */
+#define FJ_MARK_TEXT "10000000000000"
+#define FJ_MARK_DIGITS 14
+
+/* The array whose marker is v (an integer the skeleton holds), or NULL when
+ * v is no marker of f's. */
+const packed_array *fastjson_marked(const fastjson *f, long long v);
 
 /* Reads a JSON number token at s (< end): the double strtod gives for it, as
  * jansson reads it (an integer literal through json_int_t). Returns the

@@ -1,14 +1,15 @@
 /* Parsed skeletons kept for the next request that sends the same one.
  *
  * Once fastjson has taken a request's tensors out (wire/fastjson.h), what
- * jansson parses is the skeleton: the network, the options, and a 0 or ""
+ * jansson parses is the skeleton: the network, the options, and a marker
  * where each tensor was. A client that trains or evaluates one network sends
  * the same skeleton with every request, and parsing it is the largest part
  * of a small request's decoding (for the 2-4-1 request, 63 of its 86
  * allocations and about a third of the CPU time of stages 4 to 7). The tree
- * depends on the skeleton's text alone (where the tensors were is the
- * request's own fastjson record), and the request path only reads it, so one
- * tree can serve every request with that text.
+ * depends on the skeleton's text alone (the markers number the tensors in
+ * the order of the text; their values are the request's own fastjson
+ * record), and the request path only reads it, so one tree can serve every
+ * request with that text.
  *
  * The cache holds a fixed number of trees, each of a skeleton at most
  * max_text bytes long, one per slot chosen by the text's hash (a newer text
