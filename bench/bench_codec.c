@@ -44,6 +44,7 @@
 #include "api/pipeline.h"
 #include "api/request.h"
 #include "api/routes.h"
+#include "http/estimate.h"
 
 static double now_s(void)
 {
@@ -123,7 +124,10 @@ static void decode_once(void *p)
     const route_def *row = route_find("/gradients", NULL);
     codec_ctx cc;
     diag d = {0};
-    json_t *root = codec_open(&cc, c->body, c->len, 0, c->fast ? row->tensors : NULL, NULL, &d);
+    size_t numbers = c->fast ? estimate_request(row, c->body, c->len, c->len, NULL, 0).text_numbers
+                             : 0; /* the count a request's scan is given */
+    json_t *root =
+        codec_open(&cc, c->body, c->len, 0, c->fast ? row->tensors : NULL, numbers, NULL, &d);
     if (!root) die(d.detail);
     request r;
     if (!request_decode(&r, root, &cc, &row->kind, &c->opts, NULL, &d)) {

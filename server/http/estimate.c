@@ -27,6 +27,14 @@
  * it doubled, the outgrown ones stayed in the cache of mappings until the
  * request ended: 3 doubles a number, this constant was 24). */
 #define TEXT_NUMBER_BYTES 8.0
+/* Bytes jansson takes per value of a tensor that fastjson leaves to it (one
+ * not rectangular, or holding anything but numbers, wire/fastjson.h): a node
+ * (a 24-byte json_real or json_integer, a 32-byte malloc block) and its slot
+ * in the array's table (8 bytes, a table up to twice its length while it
+ * grows, and the outgrown one beside it while copied). Such a request is
+ * refused by the decode (400, naming the element), so the pass and the answer
+ * counted for it never happen; the tree and the skeleton do. */
+#define JANSSON_VALUE_BYTES 48.0
 
 typedef struct {
     const char *p, *e;
@@ -86,6 +94,110 @@ static int skip_string(cursor *c)
     }
     c->p = c->e;
     return 0;
+}
+
+/* Counts the ',' from p up to the first of [ ] { } " (returned; e when none),
+ * eight bytes at a time while no byte has bit 0x40 (letters, brackets and
+ * braces have it; digits, signs, '.', ',' and blanks have not). *odd is set
+ * by a letter other than e or E: a literal (true, false, null), which no
+ * number holds. */
+static const char *count_commas(const char *p, const char *e, size_t *commas, int *odd)
+{
+    const uint64_t ones = 0x0101010101010101ull, low7 = 0x7f7f7f7f7f7f7f7full;
+    size_t n = 0;
+    for (;;) {
+        while (e - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            /* exact per-byte equality (no borrow between bytes: '-' follows ',') */
+            uint64_t q = x ^ (0x22 * ones), m = x ^ (0x2c * ones);
+            uint64_t quote = ~(((q & low7) + low7) | q | low7);
+            if ((x & 0x4040404040404040ull) | quote) break;
+            n += (size_t)__builtin_popcountll(~(((m & low7) + low7) | m | low7));
+            p += 8;
+        }
+        const char *stop = e - p > 8 ? p + 8 : e;
+        for (; p < stop; p++) {
+            unsigned char ch = (unsigned char)*p;
+            if (ch == ',') n++;
+            else if (structural[ch]) goto done;
+            else if ((ch & 0x40) && ch != 'e' && ch != 'E') *odd = 1;
+        }
+        if (p >= e) break;
+    }
+done:
+    *commas += n;
+    return p;
+}
+
+/* A tensor written as numbers, as its text holds it. */
+typedef struct {
+    double rows;    /* members of its first level */
+    double numbers; /* members of its innermost level (rows x columns when rectangular) */
+    double values;  /* values at every level, its own array too: jansson's nodes */
+    double chars;   /* characters of the strings in it (jansson copies them) */
+    int packed;     /* fastjson reads it into doubles (fastjson.c, try_pack): rank 1
+                       (or 2 unless flat), non-empty rows of one length, numbers only */
+} text_tensor;
+
+static int is_blank(char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; }
+
+/* At the '[' of a tensor written as numbers: reads it into t, c left after
+ * it; 0 on malformed text. One pass, eight bytes at a time between brackets
+ * (count_commas): the shape of a batch, and whether fastjson will pack it,
+ * cost the event loop about what skipping it did. */
+static int read_text_tensor(cursor *c, int flat, text_tensor *t)
+{
+    const char *p = c->p + 1, *e = c->e;
+    while (p < e && is_blank(*p)) p++;
+    int rank = p < e && *p == '[' ? 2 : 1, packed = !(flat && rank == 2), odd = 0;
+    size_t depth = 1, commas = 0, level[3] = {0, 0, 0}, arrays = 1, rows_seen = 0;
+    size_t width = 0, numbers = 0, chars = 0;
+    if (p < e && *p == ']') { /* empty: the decode names it, nothing to pack */
+        c->p = p + 1;
+        *t = (text_tensor){0, 0, 1, 0, 0};
+        return 1;
+    }
+    for (;;) {
+        size_t n = 0;
+        p = count_commas(p, e, &n, &odd);
+        commas += n;
+        if (depth <= 2) level[depth] += n;
+        if (p >= e) return 0;
+        char ch = *p;
+        if (ch == '"') {
+            cursor s = {p, e};
+            if (!skip_string(&s)) return 0;
+            chars += (size_t)(s.p - p);
+            p = s.p;
+            packed = 0;
+            continue;
+        }
+        p++;
+        if (ch == '[' || ch == '{') {
+            arrays++;
+            depth++;
+            if (ch == '{' || depth > (size_t)rank) packed = 0;
+            if (depth == 2) level[2] = 0;
+            while (p < e && is_blank(*p)) p++;
+            if (p < e && *p == ']') packed = 0; /* an empty row */
+            continue;
+        }
+        if (depth == 2 && rank == 2) { /* a row ends: its members against the first row's */
+            size_t members = level[2] + 1;
+            if (rows_seen++ == 0) width = members;
+            else if (members != width) packed = 0;
+            numbers += members;
+        }
+        if (--depth == 0) break;
+    }
+    size_t rows = level[1] + 1;
+    if (rank == 1) numbers = rows;
+    else if (rows_seen != rows) packed = 0; /* a number beside the rows */
+    c->p = p;
+    *t = (text_tensor){(double)rows, (double)numbers, (double)(commas + 2 * arrays),
+                       (double)chars, packed && !odd};
+    return 1;
 }
 
 /* Skips one value; *elements (when given) counts the members of the array
@@ -238,7 +350,20 @@ typedef struct {
      * it), and whether "optimizer_state" brings them to resume from */
     double optim_state;
     int resumes;
+    /* the tensors written as numbers (inputs, targets, params, optimizer
+     * state): the numbers they hold, and the values and string characters of
+     * those fastjson leaves to jansson */
+    double text_numbers, jansson_values, jansson_chars;
 } shapes;
+
+/* Adds a tensor written as numbers to the counts of s. */
+static void count_text(shapes *s, const text_tensor *t)
+{
+    s->text_numbers += t->numbers;
+    if (t->packed) return;
+    s->jansson_values += t->values;
+    s->jansson_chars += t->chars;
+}
 
 static int read_layers(cursor *c, shapes *s)
 {
@@ -389,15 +514,17 @@ static double answer_bytes_per_number(answer_encoding enc, double elem)
     return ANSWER_BYTES_PER_NUMBER(elem);
 }
 
-/* A top-level tensor: a nested array (its length) or a tensor object
- * ({"shape": [rows, ...], "data" | "b64" | "binary_data_size" | "ref", "dtype"}). */
-static int read_tensor(cursor *c, tensor_shape *t)
+/* A tensor: a nested array (its length) or a tensor object ({"shape":
+ * [rows, ...], "data" | "b64" | "binary_data_size" | "ref", "dtype"}); the
+ * numbers of its text counted in s. */
+static int read_tensor(cursor *c, tensor_shape *t, shapes *s)
 {
     skip_ws(c);
+    text_tensor text;
     if (c->p < c->e && *c->p == '[') {
-        size_t n = 0;
-        if (!skip_value(c, &n)) return 0;
-        t->rows = (double)n;
+        if (!read_text_tensor(c, 0, &text)) return 0;
+        count_text(s, &text);
+        t->rows = text.rows;
         return 1;
     }
     if (c->p >= c->e || *c->p != '{') return skip_value(c, NULL);
@@ -413,6 +540,13 @@ static int read_tensor(cursor *c, tensor_shape *t)
                 t->rows = read_number(c);
                 while (c->p < c->e && *c->p != ']') c->p++; /* numbers only: no strings */
                 if (c->p < c->e) c->p++;
+                continue;
+            }
+        } else if (key_is(key, len, "data")) {
+            skip_ws(c);
+            if (c->p < c->e && *c->p == '[') {
+                if (!read_text_tensor(c, 1, &text)) return 0;
+                count_text(s, &text);
                 continue;
             }
         } else if (key_is(key, len, "b64")) {
@@ -451,6 +585,60 @@ static double decode_bytes(const tensor_shape *t, double n, double elem, int bor
     return (TEXT_NUMBER_BYTES + elem) * n;
 }
 
+/* "params" (and each of "optimizer_state"'s buffers): a list of layers'
+ * tensors, {"weight": ..., "bias": ...}; their numbers counted in s. */
+static int read_params(cursor *c, shapes *s)
+{
+    skip_ws(c);
+    if (c->p >= c->e || *c->p != '[') return skip_value(c, NULL);
+    c->p++;
+    for (;;) {
+        skip_ws(c);
+        if (c->p < c->e && *c->p == ']') {
+            c->p++;
+            return 1;
+        }
+        if (c->p < c->e && *c->p == '{') {
+            int first = 1, ok = 1;
+            const char *key;
+            size_t len;
+            tensor_shape t = {0, FORM_TEXT, 0};
+            while (next_member(c, &first, &ok, &key, &len))
+                if (!read_tensor(c, &t, s)) return 0;
+            if (!ok) return 0;
+        } else if (!skip_value(c, NULL)) {
+            return 0;
+        }
+        skip_ws(c);
+        if (c->p < c->e && *c->p == ',') c->p++;
+    }
+}
+
+/* "optimizer_state": {"step", "buffers": {name: a list as "params"}}. */
+static int read_optimizer_state(cursor *c, shapes *s)
+{
+    s->resumes = 1;
+    skip_ws(c);
+    if (c->p >= c->e || *c->p != '{') return skip_value(c, NULL);
+    int first = 1, ok = 1;
+    const char *key;
+    size_t len;
+    while (next_member(c, &first, &ok, &key, &len)) {
+        skip_ws(c);
+        int read;
+        if (key_is(key, len, "buffers") && c->p < c->e && *c->p == '{') {
+            int bfirst = 1, bok = 1;
+            while (next_member(c, &bfirst, &bok, &key, &len))
+                if (!read_params(c, s)) return 0;
+            read = bok;
+        } else {
+            read = skip_value(c, NULL);
+        }
+        if (!read) return 0;
+    }
+    return ok;
+}
+
 static int read_shapes(const char *json, size_t len, shapes *s)
 {
     cursor c = {json, json + len};
@@ -460,15 +648,15 @@ static int read_shapes(const char *json, size_t len, shapes *s)
     while (next_member(&c, &first, &ok, &key, &klen)) {
         int read;
         if (key_is(key, klen, "network")) read = read_network(&c, s);
-        else if (key_is(key, klen, "inputs")) read = read_tensor(&c, &s->in);
-        else if (key_is(key, klen, "targets")) read = read_tensor(&c, &s->tg);
-        else if (key_is(key, klen, "params")) read = (s->has_params = 1, skip_value(&c, NULL));
+        else if (key_is(key, klen, "inputs")) read = read_tensor(&c, &s->in, s);
+        else if (key_is(key, klen, "targets")) read = read_tensor(&c, &s->tg, s);
+        else if (key_is(key, klen, "params")) read = (s->has_params = 1, read_params(&c, s));
         else if (key_is(key, klen, "batch_size")) read = (s->batch_size = read_number(&c), 1);
         else if (key_is(key, klen, "epochs")) read = (s->epochs = read_number(&c), 1);
         else if (key_is(key, klen, "return")) read = read_return(&c, &s->ret);
         else if (key_is(key, klen, "encoding")) read = read_encoding(&c, &s->enc);
         else if (key_is(key, klen, "optimizer")) read = read_optimizer(&c, s);
-        else if (key_is(key, klen, "optimizer_state")) read = (s->resumes = 1, skip_value(&c, NULL));
+        else if (key_is(key, klen, "optimizer_state")) read = read_optimizer_state(&c, s);
         else if (key_is(key, klen, "dtype")) {
             const char *value = c.p;
             read = skip_value(&c, NULL);
@@ -487,7 +675,7 @@ static size_t to_size(double bytes)
 request_estimate estimate_request(const route_def *r, const char *json, size_t json_len,
                                   size_t body_len, const gs_limits *lim, size_t max_steps)
 {
-    request_estimate est = {0, 0};
+    request_estimate est = {0, 0, 0};
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, init_special);
     double by_length = (double)body_len * TEXT_FACTOR + BASE_BYTES;
@@ -501,6 +689,7 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
     s.float64 = 0;
     s.optim_state = GS_OPTIM_MAX_STATE;
     s.resumes = 0;
+    s.text_numbers = s.jansson_values = s.jansson_chars = 0;
     est.memory = to_size(by_length);
     if (!r->param_copies || !read_shapes(json, json_len, &s)) return est;
 
@@ -572,6 +761,21 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
             answered = 0;
         }
     }
+    /* The numbers the text's tensors hold, which the scan reads into a pool
+     * of doubles sized once from this count (wire/fastjson.h); never more
+     * than the pool's bytes counted below (TEXT_NUMBER_BYTES a number), so a
+     * body whose text holds more numbers than its shapes say cannot reserve
+     * more than its estimate. */
+    double charged = (s.in.form == FORM_TEXT ? rows * s.inputs : 0) +
+                     (s.tg.form == FORM_TEXT ? rows * outputs : 0) + (s.has_params ? params : 0) +
+                     (resumed > 0 ? params * s.optim_state : 0);
+    est.text_numbers = to_size(fmin(s.text_numbers, charged));
+    /* A tensor fastjson leaves to jansson (not rectangular, or not all
+     * numbers: the decode refuses it) is a node a value and its strings,
+     * beside the skeleton, a copy of the text less the packed tensors. */
+    double jansson = s.jansson_values > 0 ? JANSSON_VALUE_BYTES * s.jansson_values +
+                                                s.jansson_chars + (double)json_len
+                                          : 0;
     double answer = answer_bytes_per_number(s.enc, elem) * answered
                     + ANSWER_BYTES_PER_NUMBER(8) * steps; /* the loss history's text */
     double bytes = (double)body_len + BASE_BYTES
@@ -583,7 +787,8 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
                    + elem * at_once * per_pass_row
                    + batch_copy
                    + 8 * steps /* the loss history */
-                   + answer + fmin(answer, (double)JW_SLACK);
+                   + answer + fmin(answer, (double)JW_SLACK)
+                   + jansson;
     est.memory = to_size(bytes);
     est.tiny = r->one_pass && rows * params <= ESTIMATE_TINY_MACS;
     return est;
