@@ -1132,7 +1132,9 @@ static void test_estimate_gradcheck_over_peak(void)
  * the estimate counts them when the text shows them (http/estimate.c,
  * read_text_tensor), and stays above the peak RSS. A 784-256-10 /gradients on
  * 1,000 nested rows, its first input row changed: one number short (ragged),
- * a null or a string in it (each 400, naming the element), or a 19-digit
+ * a null or a string in it (each 400, naming the element), an x after the
+ * body (400: jansson parses the text twice, the second time as sent, every
+ * number a node, for the error's line and column), or a 19-digit
  * integer that jansson takes (200: fastjson reads it too now, so the tensor
  * stays packed), or one with an exponent. The well-formed body's estimate
  * is not raised by any of this: the 19-digit one and the exponent, of the
@@ -1159,11 +1161,13 @@ static void test_estimate_holds_unpacked(void)
     size_t first = (size_t)(at - text) + strlen("\"inputs\":[["), comma = first;
     while (text[comma] != ',') comma++;
     static const struct {
-        const char *name, *put; /* replaces the first input; NULL: removes it */
+        const char *name, *put; /* replaces the first input; NULL: removes it; "": the
+                                   body as it is, followed by an x */
         long status;
     } CASES[] = {{"one number short", NULL, 400},
                  {"a null", "null", 400},
                  {"a string", "\"0.5\"", 400},
+                 {"text after it", "", 400},
                  {"a 19-digit integer", "1000000000000000000", 200},
                  {"an exponent", "-2.5E-05", 200}};
     size_t well = estimate_request(route_find("/gradients", NULL), text, strlen(text),
@@ -1173,7 +1177,11 @@ static void test_estimate_holds_unpacked(void)
         char *body = malloc(len + 32);
         memcpy(body, text, first);
         size_t n = first;
-        if (CASES[i].put) {
+        if (CASES[i].put && !CASES[i].put[0]) {
+            memcpy(body, text, len);
+            memcpy(body + len, "x", 2);
+            n = len + 1;
+        } else if (CASES[i].put) {
             n += (size_t)sprintf(body + n, "%s", CASES[i].put);
             memcpy(body + n, text + comma, len - comma + 1);
             n += len - comma;

@@ -116,7 +116,7 @@ size_t fastjson_number(const char *s, const char *end, double *out)
          * (a tensor with one number left to jansson is all left to it, a
          * node a number); beyond, jansson refuses the text. */
         if (sig > 19 || w > (neg ? UINT64_C(1) << 63 : (uint64_t)INT64_MAX)) return 0;
-        *out = neg ? -(double)w : (double)w;
+        *out = neg && w ? -(double)w : (double)w; /* "-0" is +0 */
         return n;
     }
     if (w == 0) {
