@@ -44,11 +44,19 @@ typedef struct {
  * outer level commas too (they count elements), deeper only brackets, braces
  * and quotes. */
 static unsigned char special[256], structural[256];
+/* What a byte is inside a tensor written as numbers (count_commas). */
+enum { IN_NUMBER, COMMA, STRUCTURAL, NOT_IN_NUMBER };
+static unsigned char in_tensor[256];
 static void init_special(void)
 {
     structural['"'] = structural['['] = structural[']'] = structural['{'] = structural['}'] = 1;
     memcpy(special, structural, sizeof special);
     special[','] = 1;
+    for (unsigned ch = 0; ch < 256; ch++)
+        in_tensor[ch] = structural[ch]                           ? STRUCTURAL
+                        : ch == ','                              ? COMMA
+                        : (ch & 0x40) && ch != 'e' && ch != 'E' ? NOT_IN_NUMBER
+                                                                 : IN_NUMBER;
 }
 
 /* The first of [ ] { } " at or after p, or e. Eight bytes at a time: the
@@ -107,6 +115,16 @@ static const char *count_commas(const char *p, const char *e, size_t *commas, in
     typedef unsigned char bytes16 __attribute__((vector_size(16)));
     size_t n = 0;
     for (;;) {
+        /* a byte at a time first: a small tensor's row ends within 16 */
+        const char *stop = e - p > 16 ? p + 16 : e;
+        for (; p < stop; p++) {
+            unsigned kind = in_tensor[(unsigned char)*p];
+            if (kind == IN_NUMBER) continue;
+            if (kind == COMMA) n++;
+            else if (kind == STRUCTURAL) goto done;
+            else *odd = 1;
+        }
+        if (p >= e) break;
         bytes16 seen = {0};
         unsigned blocks = 0;
         while (e - p >= 16 && blocks < 255) {
@@ -121,16 +139,8 @@ static const char *count_commas(const char *p, const char *e, size_t *commas, in
             p += 16;
             blocks++;
         }
-        for (unsigned i = 0; i < sizeof seen; i++) n += seen[i];
-        if (blocks == 255) continue;
-        const char *stop = e - p > 16 ? p + 16 : e;
-        for (; p < stop; p++) {
-            unsigned char ch = (unsigned char)*p;
-            if (ch == ',') n++;
-            else if (structural[ch]) goto done;
-            else if ((ch & 0x40) && ch != 'e' && ch != 'E') *odd = 1;
-        }
-        if (p >= e) break;
+        if (blocks)
+            for (unsigned i = 0; i < sizeof seen; i++) n += seen[i];
     }
 done:
     *commas += n;
