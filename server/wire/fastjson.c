@@ -334,10 +334,10 @@ static size_t separators(const char *s, const char *end)
 
 /* Room in the pool for the number at c->s; -1 out of memory. The pool is
  * sized once from the count of numbers the request's estimate found in its
- * tensors (fastjson_scan's numbers_expected, http/estimate.c), so a body asks for the same
- * size each time, which the next such request finds in the cache of
- * mappings (alloc.c), and never for more than the estimate charged to the
- * memory budget. That count is the body's word, not a promise: the room is
+ * tensors (fastjson_scan's numbers_expected, http/estimate.c), so a body
+ * asks for the same size each time, which the next such request finds in
+ * the cache of mappings (alloc.c), and never for more than the estimate
+ * charged to the memory budget. That count is the body's word, not a promise: the room is
  * never more than the rest of the text can hold (every number packed from
  * c->s on but the first is preceded by a ',' and takes a character: at most
  * rest / 2 + 1 of them), and a body that holds more numbers than it said
