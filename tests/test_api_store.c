@@ -1272,6 +1272,53 @@ static void test_text_pool_sized_from_estimate(void)
     free(body);
 }
 
+/* Bodies whose shapes and text disagree, so that the count of numbers the
+ * scan is given is wrong (capped at what the shapes make the estimate charge,
+ * or at what the text holds): "inputs": 8 with rows of 300 numbers (the
+ * count far too small: the scan reads on past it), "inputs": 3000 with rows
+ * of 3 (far too big), 400 rows where the targets say 4: each answered 400
+ * naming the field, the server still up and answering (under
+ * AddressSanitizer, make test SANITIZE=1, a write past the pool would abort
+ * it). */
+static void test_counts_that_disagree(void)
+{
+    static const struct {
+        int inputs, cols, rows, target_rows;
+    } CASES[] = {{8, 300, 400, 400}, {3000, 3, 400, 400}, {4, 4, 400, 4}};
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        size_t cols = (size_t)CASES[i].cols, rows = (size_t)CASES[i].rows;
+        char *body = malloc(rows * cols * 8 + (size_t)CASES[i].target_rows * 8 + 512), *o = body;
+        o += sprintf(o, "{\"network\":{\"inputs\":%d,\"layers\":[{\"units\":1,"
+                        "\"activation\":\"linear\"}],\"loss\":\"mse\"},\"inputs\":[",
+                     CASES[i].inputs);
+        for (size_t r = 0; r < rows; r++) {
+            o += sprintf(o, r ? ",[" : "[");
+            for (size_t k = 0; k < cols; k++) o += sprintf(o, k ? ",0.25" : "0.25");
+            *o++ = ']';
+        }
+        o += sprintf(o, "],\"targets\":[");
+        for (int r = 0; r < CASES[i].target_rows; r++) o += sprintf(o, r ? ",[1]" : "[1]");
+        o += sprintf(o, "]}");
+        size_t len = (size_t)(o - body);
+        request_estimate est =
+            estimate_request(route_find("/gradients", NULL), body, len, len, NULL, 0);
+        CHECK(est.text_numbers <= rows * cols + (size_t)CASES[i].target_rows,
+              "case %zu: a count of %zu, more than the text holds", i, est.text_numbers);
+        json_t *a = api_call(NULL, "POST", "/gradients", NULL, body, len, 400, NULL);
+        const char *ptr = a ? json_string_value(json_object_get(
+                                  json_array_get(json_object_get(a, "errors"), 0), "pointer"))
+                            : NULL;
+        printf("  inputs %d, rows of %zu, %zu rows, %d targets: count %zu, 400 at %s\n",
+               CASES[i].inputs, cols, rows, CASES[i].target_rows, est.text_numbers,
+               ptr ? ptr : "?");
+        CHECK(ptr && (!strncmp(ptr, "/inputs", 7) || !strncmp(ptr, "/targets", 8)),
+              "case %zu: the 400 names %s", i, ptr ? ptr : "nothing");
+        json_decref(a);
+        free(body);
+    }
+    json_decref(api_call(NULL, "GET", "/health/live", NULL, NULL, 0, 200, NULL));
+}
+
 /* What the estimate counts follows what each route answers, in its encoding
  * (a 784-256-10 network on 1,000 rows, inputs by ref, params given):
  * base64 answers count 4 characters per 3 bytes, binary ones their bytes,
@@ -1416,6 +1463,7 @@ int main(void)
         RUN(test_estimate_gradcheck_over_peak);
         RUN(test_estimate_holds_unpacked);
         RUN(test_text_pool_sized_from_estimate);
+        RUN(test_counts_that_disagree);
         api_stop();
     }
     test_auth_on_store_routes();
