@@ -1134,7 +1134,9 @@ static void test_estimate_gradcheck_over_peak(void)
  * 1,000 nested rows, its first input row changed: one number short (ragged),
  * a null or a string in it (each 400, naming the element), an x after the
  * body (400: jansson parses the text twice, the second time as sent, every
- * number a node, for the error's line and column), or a 19-digit
+ * number a node, for the error's line and column), a member nested 70
+ * levels deep (400 for the unknown member: past fastjson's 64 levels no
+ * tensor is packed, and jansson parses every number), or a 19-digit
  * integer that jansson takes (200: fastjson reads it too now, so the tensor
  * stays packed), or one with an exponent. The well-formed body's estimate
  * is not raised by any of this: the 19-digit one and the exponent, of the
@@ -1162,22 +1164,31 @@ static void test_estimate_holds_unpacked(void)
     while (text[comma] != ',') comma++;
     static const struct {
         const char *name, *put; /* replaces the first input; NULL: removes it; "": the
-                                   body as it is, followed by an x */
+                                   body as it is, followed by an x; "deep": with a
+                                   member nested 70 levels deep */
         long status;
     } CASES[] = {{"one number short", NULL, 400},
                  {"a null", "null", 400},
                  {"a string", "\"0.5\"", 400},
                  {"text after it", "", 400},
+                 {"a member 70 deep", "deep", 400},
                  {"a 19-digit integer", "1000000000000000000", 200},
                  {"an exponent", "-2.5E-05", 200}};
     size_t well = estimate_request(route_find("/gradients", NULL), text, strlen(text),
                                    strlen(text), NULL, 0).memory;
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         size_t len = strlen(text);
-        char *body = malloc(len + 32);
+        char *body = malloc(len + 256);
         memcpy(body, text, first);
         size_t n = first;
-        if (CASES[i].put && !CASES[i].put[0]) {
+        if (CASES[i].put && !strcmp(CASES[i].put, "deep")) { /* past fastjson's 64 levels */
+            memcpy(body, text, len - 1);
+            n = len - 1 + (size_t)sprintf(body + len - 1, ",\"x\":%.70s%.70s}",
+                                          "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                                          "[[[[[[[[[[[[[[[[[[[[[[",
+                                          "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                                          "]]]]]]]]]]]]]]]]]]]]]]");
+        } else if (CASES[i].put && !CASES[i].put[0]) {
             memcpy(body, text, len);
             memcpy(body + len, "x", 2);
             n = len + 1;

@@ -36,8 +36,15 @@
  * counted for it never happen; the tree and the skeleton do. */
 #define JANSSON_VALUE_BYTES 48.0
 
+/* fastjson reads no tensor of a body nested deeper than 64 levels anywhere
+ * (wire/fastjson.c, MAX_DEPTH): jansson then parses all of it, a node a
+ * number. The members read here are at most 6 levels down, so a value that
+ * nests DEEP levels within one of them may pass those 64. */
+#define DEEP 56
+
 typedef struct {
     const char *p, *e;
+    int deep; /* a value nested DEEP levels was skipped */
 } cursor;
 
 /* Which bytes end a run that a container scan can skip at once: at the
@@ -184,7 +191,7 @@ static int read_text_tensor(cursor *c, int flat, text_tensor *t)
         if (p >= e) return 0;
         char ch = *p;
         if (ch == '"') {
-            cursor s = {p, e};
+            cursor s = {p, e, 0};
             if (!skip_string(&s)) return 0;
             chars += (size_t)(s.p - p);
             p = s.p;
@@ -194,7 +201,7 @@ static int read_text_tensor(cursor *c, int flat, text_tensor *t)
         p++;
         if (ch == '[' || ch == '{') {
             arrays++;
-            depth++;
+            if (++depth == DEEP) c->deep = 1;
             if (ch == '{' || depth > (size_t)rank) packed = 0;
             if (depth == 2) level[2] = 0;
             while (p < e && is_blank(*p)) p++;
@@ -252,7 +259,7 @@ static int skip_value(cursor *c, size_t *elements)
         c->p++;
         if (ch == '[' || ch == '{') {
             if (depth == 1) empty = 0;
-            depth++;
+            if (++depth == DEEP) c->deep = 1;
         } else if (ch == ']' || ch == '}') {
             if (--depth == 0) break;
         } else if (ch == ',' && depth == 1) {
@@ -659,7 +666,7 @@ static int read_optimizer_state(cursor *c, shapes *s)
 
 static int read_shapes(const char *json, size_t len, shapes *s)
 {
-    cursor c = {json, json + len};
+    cursor c = {json, json + len, 0};
     int first = 1, ok = 1;
     const char *key;
     size_t klen;
@@ -687,6 +694,8 @@ static int read_shapes(const char *json, size_t len, shapes *s)
      * number up to its end (wire/codec.c) */
     skip_ws(&c);
     if (ok && c.p < c.e) s->jansson_values += s->text_numbers;
+    /* nested past fastjson's depth: none of the text's tensors is packed */
+    if (c.deep) s->jansson_values += s->text_numbers;
     return ok && s->inputs > 0 && s->n_layers > 0 && s->n_layers <= 256;
 }
 
