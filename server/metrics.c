@@ -230,6 +230,14 @@ static void put_queue(text *t, metrics *m)
         (unsigned long long)atomic_load(&m->memory_budget),
         (unsigned long long)atomic_load(&m->memory_in_use),
         (unsigned long long)atomic_load(&m->memory_waits));
+    size_t live, cached;
+    srv_alloc_mapped(&live, &cached);
+    put(t, "# HELP gradserve_memory_mapped_bytes Big blocks mapped by the server (alloc.h): "
+           "handed out, or cached for the next request of a fitting size.\n"
+           "# TYPE gradserve_memory_mapped_bytes gauge\n"
+           "gradserve_memory_mapped_bytes{state=\"live\"} %zu\n"
+           "gradserve_memory_mapped_bytes{state=\"cached\"} %zu\n",
+        live, cached);
 }
 
 /* The tensor store (docs/tensor-store.md). */

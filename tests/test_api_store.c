@@ -1128,6 +1128,208 @@ static void test_estimate_gradcheck_over_peak(void)
     free(body), free((void *)x.v), free((void *)t.v);
 }
 
+/* Tensors fastjson leaves to jansson cost a node a value (wire/fastjson.h):
+ * the estimate counts them when the text shows them (http/estimate.c,
+ * read_text_tensor), and stays above the peak RSS. A 784-256-10 /gradients on
+ * 1,000 nested rows, its first input row changed: one number short (ragged),
+ * a null or a string in it (each 400, naming the element), an x after the
+ * body (400: jansson parses the text twice, the second time as sent, every
+ * number a node, for the error's line and column), a member nested 70
+ * levels deep (400 for the unknown member: past fastjson's 64 levels no
+ * tensor is packed, and jansson parses every number), or a 19-digit
+ * integer that jansson takes (200: fastjson reads it too now, so the tensor
+ * stays packed), or one with an exponent. The well-formed body's estimate
+ * is not raised by any of this: the 19-digit one and the exponent, of the
+ * same shapes, are estimated the same (but for their length). Main's
+ * build peaked at 1.46 to 1.85 times these estimates (its estimate counted
+ * every tensor as packed). */
+static void test_estimate_holds_unpacked(void)
+{
+    enum { ROWS = 1000 };
+    tens x = {floats((size_t)ROWS * 784, 45), 2, {ROWS, 784}};
+    tens t = {floats((size_t)ROWS * 10, 46), 2, {ROWS, 10}};
+    json_t *q = json_object();
+    json_object_set_new(q, "network",
+                        json_pack("{s:i,s:[{s:i,s:s},{s:i,s:s}],s:s}", "inputs", 784, "layers",
+                                  "units", 256, "activation", "relu", "units", 10, "activation",
+                                  "linear", "loss", "mse"));
+    json_object_set_new(q, "targets", enc_tensor(&t, "nested", NULL));
+    json_object_set_new(q, "inputs", enc_tensor(&x, "nested", NULL));
+    char *text = json_dumps(q, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(q);
+    const char *at = strstr(text, "\"inputs\":[[");
+    CHECK(at != NULL, "the inputs in the text");
+    if (!at) return;
+    size_t first = (size_t)(at - text) + strlen("\"inputs\":[["), comma = first;
+    while (text[comma] != ',') comma++;
+    static const struct {
+        const char *name, *put; /* replaces the first input; NULL: removes it; "": the
+                                   body as it is, followed by an x; "deep": with a
+                                   member nested 70 levels deep */
+        long status;
+    } CASES[] = {{"one number short", NULL, 400},
+                 {"a null", "null", 400},
+                 {"a string", "\"0.5\"", 400},
+                 {"text after it", "", 400},
+                 {"a member 70 deep", "deep", 400},
+                 {"a 19-digit integer", "1000000000000000000", 200},
+                 {"an exponent", "-2.5E-05", 200}};
+    size_t well = estimate_request(route_find("/gradients", NULL), text, strlen(text),
+                                   strlen(text), NULL, 0).memory;
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        size_t len = strlen(text);
+        char *body = malloc(len + 256);
+        memcpy(body, text, first);
+        size_t n = first;
+        if (CASES[i].put && !strcmp(CASES[i].put, "deep")) { /* past fastjson's 64 levels */
+            memcpy(body, text, len - 1);
+            n = len - 1 + (size_t)sprintf(body + len - 1, ",\"x\":%.70s%.70s}",
+                                          "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                                          "[[[[[[[[[[[[[[[[[[[[[[",
+                                          "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+                                          "]]]]]]]]]]]]]]]]]]]]]]");
+        } else if (CASES[i].put && !CASES[i].put[0]) {
+            memcpy(body, text, len);
+            memcpy(body + len, "x", 2);
+            n = len + 1;
+        } else if (CASES[i].put) {
+            n += (size_t)sprintf(body + n, "%s", CASES[i].put);
+            memcpy(body + n, text + comma, len - comma + 1);
+            n += len - comma;
+        } else {
+            memcpy(body + n, text + comma + 1, len - comma);
+            n += len - comma - 1;
+        }
+        size_t est = estimate_request(route_find("/gradients", NULL), body, n, n, NULL, 0).memory;
+        api_sleep(1.3); /* the keeper empties the cache of mappings */
+        long before = reset_peak_rss();
+        json_decref(api_call(NULL, "POST", "/gradients", NULL, body, n, CASES[i].status, NULL));
+        long grew = server_proc_status(api_srv.pid, "VmHWM") - before;
+        printf("  /gradients 784-256-10, %d rows, %-18s: body %.1f MB, estimate %.1f MB (well-formed "
+               "%.1f MB), peak RSS grew %.1f MB (%.2f)\n",
+               ROWS, CASES[i].name, n / 1e6, est / 1e6, well / 1e6, grew * 1024 / 1e6,
+               grew * 1024.0 / (double)est);
+        if (CASES[i].status == 200) /* the same but for the body's own length */
+            CHECK(est - n == well - strlen(text), "%s: estimated %zu, well-formed %zu",
+                  CASES[i].name, est, well);
+        else
+            CHECK(est > well, "%s: estimated %zu, well-formed %zu", CASES[i].name, est, well);
+#ifndef __SANITIZE_ADDRESS__
+        CHECK(before > 0 && (size_t)grew * 1024 <= est, "%s: peak RSS grew %ld kB; estimated %zu B",
+              CASES[i].name, grew, est);
+#endif
+        free(body);
+    }
+    free(text), free((void *)x.v), free((void *)t.v);
+}
+
+/* The scan's pool of doubles is sized from the count of numbers the estimate
+ * found, not from the ',' left in the text: a /gradients of 100-1 on 2,000
+ * rows (200,000 numbers, past the 1 MiB at which the pool is sized) followed
+ * by 16 MB of strings of commas (16,384 of 1,022 commas: jansson copies
+ * each into a block of malloc's, so the only big blocks are the body, its
+ * skeleton and the pool) reserves room for its numbers (1.6 MB), where
+ * main's build, counting the string's commas, reserved 4 bytes per byte of
+ * text left (64 MB of address space: never written, but counted among the
+ * mapped bytes, which evicts the cached ones sooner). The request is then
+ * refused for its unknown key. */
+static void test_text_pool_sized_from_estimate(void)
+{
+    enum { ROWS = 2000, IN = 100, STRING = 16 << 20 };
+    size_t cap = (size_t)ROWS * (IN * 5 + 8) + STRING + 512;
+    char *body = malloc(cap), *o = body;
+    o += sprintf(o, "{\"network\":{\"inputs\":%d,\"layers\":[{\"units\":1,\"activation\":"
+                    "\"linear\"}],\"loss\":\"mse\"},\"inputs\":[", IN);
+    for (int r = 0; r < ROWS; r++) {
+        *o++ = r ? ',' : '[';
+        if (r) *o++ = '[';
+        for (int k = 0; k < IN; k++) o += sprintf(o, k ? ",0.5" : "0.5");
+        *o++ = ']';
+    }
+    o += sprintf(o, "],\"targets\":[");
+    for (int r = 0; r < ROWS; r++) o += sprintf(o, r ? ",[1]" : "[1]");
+    o += sprintf(o, "],\"note\":[");
+    for (int s = 0; s < STRING / 1024; s++) { /* ,"(1022 commas)" */
+        if (s) *o++ = ',';
+        *o++ = '"';
+        memset(o, ',', 1022);
+        o += 1022;
+        *o++ = '"';
+    }
+    o += sprintf(o, "]}");
+    size_t len = (size_t)(o - body);
+    request_estimate est =
+        estimate_request(route_find("/gradients", NULL), body, len, len, NULL, 0);
+    CHECK(est.text_numbers == (size_t)ROWS * (IN + 1), "the estimate counted %zu numbers",
+          est.text_numbers);
+    api_sleep(1.3); /* the keeper empties the cache of mappings */
+    double before = metric("gradserve_memory_mapped_bytes{state=\"live\"}") +
+                    metric("gradserve_memory_mapped_bytes{state=\"cached\"}");
+    json_decref(api_call(NULL, "POST", "/gradients", NULL, body, len, 400, NULL));
+    double live = metric("gradserve_memory_mapped_bytes{state=\"live\"}"),
+           cached = metric("gradserve_memory_mapped_bytes{state=\"cached\"}");
+    /* the body's own buffer and the skeleton (the text less the numbers) are
+     * mapped too: each under the body's length */
+    double pool = live + cached - before - 2.0 * (double)len;
+    printf("  body %.1f MB: mapped %.1f MB after the request (%.1f MB before), beyond two "
+           "bodies' length %.1f MB; the numbers' doubles %.1f MB\n",
+           len / 1e6, (live + cached) / 1e6, before / 1e6, pool / 1e6,
+           8.0 * ROWS * (IN + 1) / 1e6);
+#ifndef __SANITIZE_ADDRESS__
+    /* under a checker every block is malloc's: nothing is mapped */
+    CHECK(live >= 0 && cached >= 0 && pool <= 8.0 * ROWS * (IN + 1) + (4 << 20),
+          "mapped %.0f bytes beyond two bodies", pool);
+#endif
+    free(body);
+}
+
+/* Bodies whose shapes and text disagree, so that the count of numbers the
+ * scan is given is wrong (capped at what the shapes make the estimate charge,
+ * or at what the text holds): "inputs": 8 with rows of 300 numbers (the
+ * count far too small: the scan reads on past it), "inputs": 3000 with rows
+ * of 3 (far too big), 400 rows where the targets say 4: each answered 400
+ * naming the field, the server still up and answering (under
+ * AddressSanitizer, make test SANITIZE=1, a write past the pool would abort
+ * it). */
+static void test_counts_that_disagree(void)
+{
+    static const struct {
+        int inputs, cols, rows, target_rows;
+    } CASES[] = {{8, 300, 400, 400}, {3000, 3, 400, 400}, {4, 4, 400, 4}};
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        size_t cols = (size_t)CASES[i].cols, rows = (size_t)CASES[i].rows;
+        char *body = malloc(rows * cols * 8 + (size_t)CASES[i].target_rows * 8 + 512), *o = body;
+        o += sprintf(o, "{\"network\":{\"inputs\":%d,\"layers\":[{\"units\":1,"
+                        "\"activation\":\"linear\"}],\"loss\":\"mse\"},\"inputs\":[",
+                     CASES[i].inputs);
+        for (size_t r = 0; r < rows; r++) {
+            o += sprintf(o, r ? ",[" : "[");
+            for (size_t k = 0; k < cols; k++) o += sprintf(o, k ? ",0.25" : "0.25");
+            *o++ = ']';
+        }
+        o += sprintf(o, "],\"targets\":[");
+        for (int r = 0; r < CASES[i].target_rows; r++) o += sprintf(o, r ? ",[1]" : "[1]");
+        o += sprintf(o, "]}");
+        size_t len = (size_t)(o - body);
+        request_estimate est =
+            estimate_request(route_find("/gradients", NULL), body, len, len, NULL, 0);
+        CHECK(est.text_numbers <= rows * cols + (size_t)CASES[i].target_rows,
+              "case %zu: a count of %zu, more than the text holds", i, est.text_numbers);
+        json_t *a = api_call(NULL, "POST", "/gradients", NULL, body, len, 400, NULL);
+        const char *ptr = a ? json_string_value(json_object_get(
+                                  json_array_get(json_object_get(a, "errors"), 0), "pointer"))
+                            : NULL;
+        printf("  inputs %d, rows of %zu, %zu rows, %d targets: count %zu, 400 at %s\n",
+               CASES[i].inputs, cols, rows, CASES[i].target_rows, est.text_numbers,
+               ptr ? ptr : "?");
+        CHECK(ptr && (!strncmp(ptr, "/inputs", 7) || !strncmp(ptr, "/targets", 8)),
+              "case %zu: the 400 names %s", i, ptr ? ptr : "nothing");
+        json_decref(a);
+        free(body);
+    }
+    json_decref(api_call(NULL, "GET", "/health/live", NULL, NULL, 0, 200, NULL));
+}
+
 /* What the estimate counts follows what each route answers, in its encoding
  * (a 784-256-10 network on 1,000 rows, inputs by ref, params given):
  * base64 answers count 4 characters per 3 bytes, binary ones their bytes,
@@ -1270,6 +1472,9 @@ int main(void)
         RUN(test_estimate_over_peak_rss);
         RUN(test_estimate_counts_loss_history);
         RUN(test_estimate_gradcheck_over_peak);
+        RUN(test_estimate_holds_unpacked);
+        RUN(test_text_pool_sized_from_estimate);
+        RUN(test_counts_that_disagree);
         api_stop();
     }
     test_auth_on_store_routes();

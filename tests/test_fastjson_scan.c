@@ -23,7 +23,7 @@ static void test_markers_in_text_order(void)
                        "{\"w\": [[1], [2, 3]]}], \"b\": [{\"w\": {\"shape\": [1], \"dtype\": "
                        "\"float32\", \"b64\": 10000000000003}}]}";
     fastjson f;
-    CHECK(fastjson_scan(&f, body, strlen(body), patterns) == 0, "scan");
+    CHECK(fastjson_scan(&f, body, strlen(body), patterns, 0) == 0, "scan");
     CHECK(f.n == 4, "%zu packed", f.n);
     CHECK(f.skeleton && f.skeleton_len == strlen(want) && !strcmp(f.skeleton, want), "skeleton %s",
           f.skeleton ? f.skeleton : "(none)");
@@ -64,13 +64,13 @@ static void test_marker_like_integers(void)
     };
     fastjson f;
     for (size_t i = 0; i < sizeof unpacked / sizeof *unpacked; i++) {
-        CHECK(fastjson_scan(&f, unpacked[i], strlen(unpacked[i]), patterns) == 0, "scan");
+        CHECK(fastjson_scan(&f, unpacked[i], strlen(unpacked[i]), patterns, 0) == 0, "scan");
         CHECK(f.n == 0 && !f.skeleton, "%s: %zu packed", unpacked[i], f.n);
         CHECK(fastjson_marked(&f, FJ_MARK) == NULL, "a marker in %s", unpacked[i]);
         fastjson_free(&f);
     }
     for (size_t i = 0; i < sizeof packed / sizeof *packed; i++) {
-        CHECK(fastjson_scan(&f, packed[i], strlen(packed[i]), patterns) == 0, "scan");
+        CHECK(fastjson_scan(&f, packed[i], strlen(packed[i]), patterns, 0) == 0, "scan");
         CHECK(f.n >= 1 && f.skeleton && strstr(f.skeleton, "\"x\": 10000000000000,"),
               "%s: %zu packed", packed[i], f.n);
         fastjson_free(&f);
@@ -118,7 +118,7 @@ static void test_big_pool_sized_once(void)
     srv_alloc_release();
     srv_alloc_mapped(&body_live, &cached); /* the body's own mapping */
     fastjson f;
-    CHECK(fastjson_scan(&f, body, (size_t)(o - body), patterns) == 0, "scan");
+    CHECK(fastjson_scan(&f, body, (size_t)(o - body), patterns, 0) == 0, "scan");
     srv_alloc_mapped(&live, &cached);
     size_t numbers = ROWS * COLS + FLAT + TAIL;
     CHECK(f.n == 3 && f.pool_len == numbers, "%zu packed, %zu numbers", f.n, f.pool_len);
@@ -144,7 +144,7 @@ static void test_big_pool_sized_once(void)
      * serves it (no fresh mapping, no page faulted in again) */
     size_t first_live = live, cached_between;
     srv_alloc_mapped(&live, &cached_between);
-    CHECK(fastjson_scan(&f, body, (size_t)(o - body), patterns) == 0 && f.n == 3, "scan again");
+    CHECK(fastjson_scan(&f, body, (size_t)(o - body), patterns, 0) == 0 && f.n == 3, "scan again");
     srv_alloc_mapped(&live, &cached);
     if (srv_alloc_maps())
         CHECK(cached_between > 0 && cached == 0 && live == first_live,
@@ -154,10 +154,95 @@ static void test_big_pool_sized_once(void)
     srv_free(body);
 }
 
+/* The pool sized from the count of numbers the request's estimate found
+ * (numbers_expected), whatever the body says: a body of 300,010 numbers with
+ * 4 MB of commas in a string between them. The right count: room for exactly
+ * its numbers (counted from the separators, it reserved room for the commas
+ * too: 2 million doubles more, 16 MB of address space). A count too small (a
+ * body holding more numbers than its shapes say), down to one number: the
+ * scan goes on as without a count, every number read, none written past the
+ * pool (AddressSanitizer watches, make test SANITIZE=1). A count far too big
+ * (the shapes say more than the text holds): room for no more numbers than
+ * the text left can hold, two characters a number. */
+static void test_pool_sized_from_count(void)
+{
+    enum { ROWS = 1000, COLS = 300, TAIL = 10, COMMAS = 4 << 20 };
+    static const char *const patterns[] = {"/a", "/d", NULL};
+    char *body = srv_malloc((size_t)(ROWS * COLS + TAIL) * 12 + COMMAS + 256), *o = body;
+    CHECK(body != NULL, "body");
+    if (!body) return;
+    o += sprintf(o, "{\"a\": ");
+    o = write_numbers(o, 0, ROWS * COLS, COLS);
+    o += sprintf(o, ", \"s\": \"");
+    memset(o, ',', COMMAS);
+    o += COMMAS;
+    o += sprintf(o, "\", \"d\": ");
+    o = write_numbers(o, ROWS * COLS, TAIL, 0);
+    o += sprintf(o, "}");
+    size_t len = (size_t)(o - body), numbers = ROWS * COLS + TAIL;
+    const size_t counts[] = {numbers, numbers - 1, numbers / 3, 1, numbers * 1000, (size_t)-1 / 2};
+    for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
+        fastjson f;
+        CHECK(fastjson_scan(&f, body, len, patterns, counts[i]) == 0, "scan");
+        CHECK(f.n == 2 && f.pool_len == numbers && f.pool_cap >= f.pool_len,
+              "count %zu: %zu packed, %zu numbers in room for %zu", counts[i], f.n, f.pool_len,
+              f.pool_cap);
+        if (counts[i] == numbers)
+            CHECK(f.pool_cap == numbers, "room for %zu numbers, %zu counted", f.pool_cap, numbers);
+        CHECK(f.pool_cap <= len / 2 + 1, "count %zu: room for %zu numbers in %zu characters",
+              counts[i], f.pool_cap, len);
+        size_t wrong = 0;
+        for (size_t a = 0; a < f.n; a++)
+            for (size_t k = 0; k < f.arr[a].count; k++)
+                wrong += f.arr[a].values[k] != (double)(f.arr[a].values_at + k) * 0.25;
+        CHECK(wrong == 0, "count %zu: %zu numbers read wrong", counts[i], wrong);
+        fastjson_free(&f);
+    }
+    srv_free(body);
+}
+
+/* Small bodies whose shapes and text disagree in every way, against every
+ * count from 0 to 40: arrays ragged, empty, holding strings, literals and
+ * numbers fastjson does not take, after and between packed ones. Every count
+ * reads the same arrays as no count at all, and the pool is never written
+ * past (AddressSanitizer, make test SANITIZE=1). */
+static void test_wrong_counts_small(void)
+{
+    static const char *const patterns[] = {"/inputs", "/targets", "/params/#/weight",
+                                           "/params/#/bias", NULL};
+    static const char *const bodies[] = {
+        "{\"inputs\": [[1, 2], [3]], \"targets\": [[1], [2]]}",
+        "{\"inputs\": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]], \"targets\": [1, 2, 3]}",
+        "{\"inputs\": [[1, null], [3, 4]], \"targets\": [[1, 2, 3, 4, 5, 6, 7, 8, 9]]}",
+        "{\"params\": [{\"weight\": [[1, 2], [3, 4]], \"bias\": [1e999, 2]}, {\"weight\": "
+        "[[5, 6, 7, 8, 9, 10]], \"bias\": []}], \"inputs\": [[\"1\", 2]], \"targets\": [[1]]}",
+        "{\"inputs\": [[1, 2], [3, 4]], \"targets\": [[12345678901234567890], [1]], "
+        "\"s\": \",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\", \"params\": [{\"bias\": [1, 2, 3, 4, 5]}]}",
+    };
+    for (size_t b = 0; b < sizeof bodies / sizeof *bodies; b++) {
+        fastjson ref;
+        CHECK(fastjson_scan(&ref, bodies[b], strlen(bodies[b]), patterns, 0) == 0, "scan");
+        for (size_t count = 1; count <= 40; count++) {
+            fastjson f;
+            CHECK(fastjson_scan(&f, bodies[b], strlen(bodies[b]), patterns, count) == 0, "scan");
+            int same = f.n == ref.n && f.pool_len == ref.pool_len && f.pool_cap >= f.pool_len &&
+                       (!f.n || !memcmp(f.pool, ref.pool, f.pool_len * sizeof *f.pool)) &&
+                       (!f.skeleton) == (!ref.skeleton) &&
+                       (!f.skeleton || !strcmp(f.skeleton, ref.skeleton));
+            CHECK(same, "body %zu, count %zu: %zu arrays, %zu numbers (without a count: %zu, %zu)",
+                  b, count, f.n, f.pool_len, ref.n, ref.pool_len);
+            fastjson_free(&f);
+        }
+        fastjson_free(&ref);
+    }
+}
+
 int main(void)
 {
     RUN(test_markers_in_text_order);
     RUN(test_marker_like_integers);
     RUN(test_big_pool_sized_once);
+    RUN(test_pool_sized_from_count);
+    RUN(test_wrong_counts_small);
     return CHECK_DONE();
 }

@@ -151,7 +151,7 @@ static void test_ref_borrowed_in_place(void)
     snprintf(body, sizeof body, "{\"x\":{\"ref\":\"%s\",\"shape\":[2,2],\"dtype\":\"float32\"}}", ref);
     codec_ctx cc;
     diag dg = {0};
-    json_t *root = codec_open(&cc, body, strlen(body), 0, NULL, NULL, &dg);
+    json_t *root = codec_open(&cc, body, strlen(body), 0, NULL, 0, NULL, &dg);
     codec_refs refs = {.store = s};
     cc.refs = &refs;
     tensor_view t;

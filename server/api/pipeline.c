@@ -12,7 +12,8 @@
 static json_t *scan_body(const route_def *route, const char *body, size_t len,
                          const compute_env *env, codec_ctx *cc, diag *d)
 {
-    return codec_open(cc, body, len, env->json_len, route->tensors, env->skeletons, d);
+    return codec_open(cc, body, len, env->json_len, route->tensors, env->text_numbers,
+                      env->skeletons, d);
 }
 
 /* 5. decode: the common fields of a network request into r, with the row's

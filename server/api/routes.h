@@ -32,6 +32,9 @@ typedef struct {
     const atomic_int *abort; /* nonzero: shutdown's grace ran out, stop training */
     size_t json_len;         /* > 0: the JSON is body[0, json_len) and binary tensors
                                 follow (Inference-Header-Content-Length); 0: all JSON */
+    size_t text_numbers;     /* numbers in the tensors written as text, as the request's
+                                estimate counted them (http/estimate.h); 0: not known.
+                                The scan sizes its pool from it (wire/fastjson.h) */
     int split_answer;        /* 1: an answer of more than one chunk (a long one, or a
                                 binary one) comes as its chunks in parts, not joined
                                 (HTTP sends them as they lie); 0: in body */

@@ -27,20 +27,43 @@
  * it doubled, the outgrown ones stayed in the cache of mappings until the
  * request ended: 3 doubles a number, this constant was 24). */
 #define TEXT_NUMBER_BYTES 8.0
+/* Bytes jansson takes per value of a tensor that fastjson leaves to it (one
+ * not rectangular, or holding anything but numbers, wire/fastjson.h): a node
+ * (a 24-byte json_real or json_integer, a 32-byte malloc block) and its slot
+ * in the array's table (8 bytes, a table up to twice its length while it
+ * grows, and the outgrown one beside it while copied). Such a request is
+ * refused by the decode (400, naming the element), so the pass and the answer
+ * counted for it never happen; the tree and the skeleton do. */
+#define JANSSON_VALUE_BYTES 48.0
+
+/* fastjson reads no tensor of a body nested deeper than 64 levels anywhere
+ * (wire/fastjson.c, MAX_DEPTH): jansson then parses all of it, a node a
+ * number. The members read here are at most 6 levels down, so a value that
+ * nests DEEP levels within one of them may pass those 64. */
+#define DEEP 56
 
 typedef struct {
     const char *p, *e;
+    int deep; /* a value nested DEEP levels was skipped */
 } cursor;
 
 /* Which bytes end a run that a container scan can skip at once: at the
  * outer level commas too (they count elements), deeper only brackets, braces
  * and quotes. */
 static unsigned char special[256], structural[256];
+/* What a byte is inside a tensor written as numbers (count_commas). */
+enum { IN_NUMBER, COMMA, STRUCTURAL, NOT_IN_NUMBER };
+static unsigned char in_tensor[256];
 static void init_special(void)
 {
     structural['"'] = structural['['] = structural[']'] = structural['{'] = structural['}'] = 1;
     memcpy(special, structural, sizeof special);
     special[','] = 1;
+    for (unsigned ch = 0; ch < 256; ch++)
+        in_tensor[ch] = structural[ch]                           ? STRUCTURAL
+                        : ch == ','                              ? COMMA
+                        : (ch & 0x40) && ch != 'e' && ch != 'E' ? NOT_IN_NUMBER
+                                                                 : IN_NUMBER;
 }
 
 /* The first of [ ] { } " at or after p, or e. Eight bytes at a time: the
@@ -88,6 +111,120 @@ static int skip_string(cursor *c)
     return 0;
 }
 
+/* Counts the ',' from p up to the first of [ ] { } " (returned; e when none):
+ * the first 16 bytes one at a time (a small tensor's rows end sooner), then
+ * 16 at a time while none of them is a quote or has bit 0x40 but e and E
+ * (letters, brackets and braces have it; digits, signs, '.', ',' and blanks
+ * have not), in a vector of byte counters added up before any can wrap, as
+ * fastjson's separators. *odd is set by a letter other than e or E: a
+ * literal (true, false, null), which no number holds. */
+static const char *count_commas(const char *p, const char *e, size_t *commas, int *odd)
+{
+    typedef unsigned char bytes16 __attribute__((vector_size(16)));
+    size_t n = 0;
+    for (;;) {
+        const char *stop = e - p > 16 ? p + 16 : e;
+        for (; p < stop; p++) {
+            unsigned kind = in_tensor[(unsigned char)*p];
+            if (kind == IN_NUMBER) continue;
+            if (kind == COMMA) n++;
+            else if (kind == STRUCTURAL) goto done;
+            else *odd = 1;
+        }
+        if (p >= e) break;
+        bytes16 seen = {0};
+        unsigned blocks = 0;
+        while (e - p >= 16 && blocks < 255) {
+            bytes16 v;
+            memcpy(&v, p, sizeof v);
+            bytes16 other = (bytes16)(((v & 0x40) != 0) & ((v | 0x20) != 'e')) |
+                            (bytes16)(v == '"');
+            uint64_t halves[2];
+            memcpy(halves, &other, sizeof halves);
+            if (halves[0] | halves[1]) break;
+            seen -= (bytes16)(v == ','); /* each match is -1 */
+            p += 16;
+            blocks++;
+        }
+        if (blocks)
+            for (unsigned i = 0; i < sizeof seen; i++) n += seen[i];
+    }
+done:
+    *commas += n;
+    return p;
+}
+
+/* A tensor written as numbers, as its text holds it. */
+typedef struct {
+    double rows;    /* members of its first level */
+    double numbers; /* members of its innermost level (rows x columns when rectangular) */
+    double values;  /* values at every level, its own array too: jansson's nodes */
+    double chars;   /* characters of the strings in it (jansson copies them) */
+    int packed;     /* fastjson reads it into doubles (fastjson.c, try_pack): rank 1
+                       (or 2 unless flat), non-empty rows of one length, numbers only */
+} text_tensor;
+
+static int is_blank(char ch) { return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t'; }
+
+/* At the '[' of a tensor written as numbers: reads it into t, c left after
+ * it; 0 on malformed text. One pass, 16 bytes at a time between brackets
+ * (count_commas): a 29 MB nested body's shapes, counts and whether fastjson
+ * will pack them cost the event loop half the instructions that skipping
+ * them 8 bytes at a time did (callgrind: 55 against 103 million). */
+static int read_text_tensor(cursor *c, int flat, text_tensor *t)
+{
+    const char *p = c->p + 1, *e = c->e;
+    while (p < e && is_blank(*p)) p++;
+    int rank = p < e && *p == '[' ? 2 : 1, packed = !(flat && rank == 2), odd = 0;
+    size_t depth = 1, commas = 0, level[3] = {0, 0, 0}, arrays = 1, rows_seen = 0;
+    size_t width = 0, numbers = 0, chars = 0;
+    if (p < e && *p == ']') { /* empty: the decode names it, nothing to pack */
+        c->p = p + 1;
+        *t = (text_tensor){0, 0, 1, 0, 0};
+        return 1;
+    }
+    for (;;) {
+        size_t n = 0;
+        p = count_commas(p, e, &n, &odd);
+        commas += n;
+        if (depth <= 2) level[depth] += n;
+        if (p >= e) return 0;
+        char ch = *p;
+        if (ch == '"') {
+            cursor s = {p, e, 0};
+            if (!skip_string(&s)) return 0;
+            chars += (size_t)(s.p - p);
+            p = s.p;
+            packed = 0;
+            continue;
+        }
+        p++;
+        if (ch == '[' || ch == '{') {
+            arrays++;
+            if (++depth == DEEP) c->deep = 1;
+            if (ch == '{' || depth > (size_t)rank) packed = 0;
+            if (depth == 2) level[2] = 0;
+            while (p < e && is_blank(*p)) p++;
+            if (p < e && *p == ']') packed = 0; /* an empty row */
+            continue;
+        }
+        if (depth == 2 && rank == 2) { /* a row ends: its members against the first row's */
+            size_t members = level[2] + 1;
+            if (rows_seen++ == 0) width = members;
+            else if (members != width) packed = 0;
+            numbers += members;
+        }
+        if (--depth == 0) break;
+    }
+    size_t rows = level[1] + 1;
+    if (rank == 1) numbers = rows;
+    else if (rows_seen != rows) packed = 0; /* a number beside the rows */
+    c->p = p;
+    *t = (text_tensor){(double)rows, (double)numbers, (double)(commas + 2 * arrays),
+                       (double)chars, packed && !odd};
+    return 1;
+}
+
 /* Skips one value; *elements (when given) counts the members of the array
  * it starts, at its own level only. 0 on malformed text. */
 static int skip_value(cursor *c, size_t *elements)
@@ -122,7 +259,7 @@ static int skip_value(cursor *c, size_t *elements)
         c->p++;
         if (ch == '[' || ch == '{') {
             if (depth == 1) empty = 0;
-            depth++;
+            if (++depth == DEEP) c->deep = 1;
         } else if (ch == ']' || ch == '}') {
             if (--depth == 0) break;
         } else if (ch == ',' && depth == 1) {
@@ -238,7 +375,20 @@ typedef struct {
      * it), and whether "optimizer_state" brings them to resume from */
     double optim_state;
     int resumes;
+    /* the tensors written as numbers (inputs, targets, params, optimizer
+     * state): the numbers they hold, and the values and string characters of
+     * those fastjson leaves to jansson */
+    double text_numbers, jansson_values, jansson_chars;
 } shapes;
+
+/* Adds a tensor written as numbers to the counts of s. */
+static void count_text(shapes *s, const text_tensor *t)
+{
+    s->text_numbers += t->numbers;
+    if (t->packed) return;
+    s->jansson_values += t->values;
+    s->jansson_chars += t->chars;
+}
 
 static int read_layers(cursor *c, shapes *s)
 {
@@ -389,15 +539,17 @@ static double answer_bytes_per_number(answer_encoding enc, double elem)
     return ANSWER_BYTES_PER_NUMBER(elem);
 }
 
-/* A top-level tensor: a nested array (its length) or a tensor object
- * ({"shape": [rows, ...], "data" | "b64" | "binary_data_size" | "ref", "dtype"}). */
-static int read_tensor(cursor *c, tensor_shape *t)
+/* A tensor: a nested array (its length) or a tensor object ({"shape":
+ * [rows, ...], "data" | "b64" | "binary_data_size" | "ref", "dtype"}); the
+ * numbers of its text counted in s. */
+static int read_tensor(cursor *c, tensor_shape *t, shapes *s)
 {
     skip_ws(c);
+    text_tensor text;
     if (c->p < c->e && *c->p == '[') {
-        size_t n = 0;
-        if (!skip_value(c, &n)) return 0;
-        t->rows = (double)n;
+        if (!read_text_tensor(c, 0, &text)) return 0;
+        count_text(s, &text);
+        t->rows = text.rows;
         return 1;
     }
     if (c->p >= c->e || *c->p != '{') return skip_value(c, NULL);
@@ -413,6 +565,13 @@ static int read_tensor(cursor *c, tensor_shape *t)
                 t->rows = read_number(c);
                 while (c->p < c->e && *c->p != ']') c->p++; /* numbers only: no strings */
                 if (c->p < c->e) c->p++;
+                continue;
+            }
+        } else if (key_is(key, len, "data")) {
+            skip_ws(c);
+            if (c->p < c->e && *c->p == '[') {
+                if (!read_text_tensor(c, 1, &text)) return 0;
+                count_text(s, &text);
                 continue;
             }
         } else if (key_is(key, len, "b64")) {
@@ -451,24 +610,78 @@ static double decode_bytes(const tensor_shape *t, double n, double elem, int bor
     return (TEXT_NUMBER_BYTES + elem) * n;
 }
 
+/* "params" (and each of "optimizer_state"'s buffers): a list of layers'
+ * tensors, {"weight": ..., "bias": ...}; their numbers counted in s. */
+static int read_params(cursor *c, shapes *s)
+{
+    skip_ws(c);
+    if (c->p >= c->e || *c->p != '[') return skip_value(c, NULL);
+    c->p++;
+    for (;;) {
+        skip_ws(c);
+        if (c->p < c->e && *c->p == ']') {
+            c->p++;
+            return 1;
+        }
+        if (c->p < c->e && *c->p == '{') {
+            int first = 1, ok = 1;
+            const char *key;
+            size_t len;
+            tensor_shape t = {0, FORM_TEXT, 0};
+            while (next_member(c, &first, &ok, &key, &len))
+                if (!read_tensor(c, &t, s)) return 0;
+            if (!ok) return 0;
+        } else if (!skip_value(c, NULL)) {
+            return 0;
+        }
+        skip_ws(c);
+        if (c->p < c->e && *c->p == ',') c->p++;
+    }
+}
+
+/* "optimizer_state": {"step", "buffers": {name: a list as "params"}}. */
+static int read_optimizer_state(cursor *c, shapes *s)
+{
+    s->resumes = 1;
+    skip_ws(c);
+    if (c->p >= c->e || *c->p != '{') return skip_value(c, NULL);
+    int first = 1, ok = 1;
+    const char *key;
+    size_t len;
+    while (next_member(c, &first, &ok, &key, &len)) {
+        skip_ws(c);
+        int read;
+        if (key_is(key, len, "buffers") && c->p < c->e && *c->p == '{') {
+            int bfirst = 1, bok = 1;
+            while (next_member(c, &bfirst, &bok, &key, &len))
+                if (!read_params(c, s)) return 0;
+            read = bok;
+        } else {
+            read = skip_value(c, NULL);
+        }
+        if (!read) return 0;
+    }
+    return ok;
+}
+
 static int read_shapes(const char *json, size_t len, shapes *s)
 {
-    cursor c = {json, json + len};
+    cursor c = {json, json + len, 0};
     int first = 1, ok = 1;
     const char *key;
     size_t klen;
     while (next_member(&c, &first, &ok, &key, &klen)) {
         int read;
         if (key_is(key, klen, "network")) read = read_network(&c, s);
-        else if (key_is(key, klen, "inputs")) read = read_tensor(&c, &s->in);
-        else if (key_is(key, klen, "targets")) read = read_tensor(&c, &s->tg);
-        else if (key_is(key, klen, "params")) read = (s->has_params = 1, skip_value(&c, NULL));
+        else if (key_is(key, klen, "inputs")) read = read_tensor(&c, &s->in, s);
+        else if (key_is(key, klen, "targets")) read = read_tensor(&c, &s->tg, s);
+        else if (key_is(key, klen, "params")) read = (s->has_params = 1, read_params(&c, s));
         else if (key_is(key, klen, "batch_size")) read = (s->batch_size = read_number(&c), 1);
         else if (key_is(key, klen, "epochs")) read = (s->epochs = read_number(&c), 1);
         else if (key_is(key, klen, "return")) read = read_return(&c, &s->ret);
         else if (key_is(key, klen, "encoding")) read = read_encoding(&c, &s->enc);
         else if (key_is(key, klen, "optimizer")) read = read_optimizer(&c, s);
-        else if (key_is(key, klen, "optimizer_state")) read = (s->resumes = 1, skip_value(&c, NULL));
+        else if (key_is(key, klen, "optimizer_state")) read = read_optimizer_state(&c, s);
         else if (key_is(key, klen, "dtype")) {
             const char *value = c.p;
             read = skip_value(&c, NULL);
@@ -476,6 +689,13 @@ static int read_shapes(const char *json, size_t len, shapes *s)
         } else read = skip_value(&c, NULL);
         if (!read) return 0;
     }
+    /* text after the object: the skeleton's parse fails, and jansson parses
+     * the text again as sent for the error's line and column, a node a
+     * number up to its end (wire/codec.c) */
+    skip_ws(&c);
+    if (ok && c.p < c.e) s->jansson_values += s->text_numbers;
+    /* nested past fastjson's depth: none of the text's tensors is packed */
+    if (c.deep) s->jansson_values += s->text_numbers;
     return ok && s->inputs > 0 && s->n_layers > 0 && s->n_layers <= 256;
 }
 
@@ -487,7 +707,7 @@ static size_t to_size(double bytes)
 request_estimate estimate_request(const route_def *r, const char *json, size_t json_len,
                                   size_t body_len, const gs_limits *lim, size_t max_steps)
 {
-    request_estimate est = {0, 0};
+    request_estimate est = {0, 0, 0};
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, init_special);
     double by_length = (double)body_len * TEXT_FACTOR + BASE_BYTES;
@@ -501,6 +721,7 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
     s.float64 = 0;
     s.optim_state = GS_OPTIM_MAX_STATE;
     s.resumes = 0;
+    s.text_numbers = s.jansson_values = s.jansson_chars = 0;
     est.memory = to_size(by_length);
     if (!r->param_copies || !read_shapes(json, json_len, &s)) return est;
 
@@ -572,6 +793,21 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
             answered = 0;
         }
     }
+    /* The numbers the text's tensors hold, which the scan reads into a pool
+     * of doubles sized once from this count (wire/fastjson.h); never more
+     * than the pool's bytes counted below (TEXT_NUMBER_BYTES a number), so a
+     * body whose text holds more numbers than its shapes say cannot reserve
+     * more than its estimate. */
+    double charged = (s.in.form == FORM_TEXT ? rows * s.inputs : 0) +
+                     (s.tg.form == FORM_TEXT ? rows * outputs : 0) + (s.has_params ? params : 0) +
+                     (resumed > 0 ? params * s.optim_state : 0);
+    est.text_numbers = to_size(fmin(s.text_numbers, charged));
+    /* A tensor fastjson leaves to jansson (not rectangular, or not all
+     * numbers: the decode refuses it) is a node a value and its strings,
+     * beside the skeleton, a copy of the text less the packed tensors. */
+    double jansson = s.jansson_values > 0 ? JANSSON_VALUE_BYTES * s.jansson_values +
+                                                s.jansson_chars + (double)json_len
+                                          : 0;
     double answer = answer_bytes_per_number(s.enc, elem) * answered
                     + ANSWER_BYTES_PER_NUMBER(8) * steps; /* the loss history's text */
     double bytes = (double)body_len + BASE_BYTES
@@ -583,7 +819,8 @@ request_estimate estimate_request(const route_def *r, const char *json, size_t j
                    + elem * at_once * per_pass_row
                    + batch_copy
                    + 8 * steps /* the loss history */
-                   + answer + fmin(answer, (double)JW_SLACK);
+                   + answer + fmin(answer, (double)JW_SLACK)
+                   + jansson;
     est.memory = to_size(bytes);
     est.tiny = r->one_pass && rows * params <= ESTIMATE_TINY_MACS;
     return est;

@@ -19,6 +19,10 @@ typedef struct {
     size_t memory; /* bytes at the peak, the body itself included */
     int tiny;      /* a one-pass route (its row's one_pass) of dense layers, at
                       most ESTIMATE_TINY_MACS: run where it is, not handed over */
+    size_t text_numbers; /* numbers in its tensors written as text, as counted in the
+                            text (at most the numbers memory counts for them); the
+                            scan sizes its pool of doubles from it (wire/fastjson.h).
+                            0: not known (estimated from its length) */
 } request_estimate;
 
 /* What running route r (its param_copies, float64 and one_pass) on this body

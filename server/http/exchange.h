@@ -55,6 +55,7 @@ typedef struct {
     struct MHD_Connection *conn;
     wait_state wait;
     size_t json_len;     /* the JSON header's length in a binary body; 0: all JSON */
+    size_t text_numbers; /* its estimate's count of numbers in text tensors (estimate.h) */
     double t_body;       /* the whole body had arrived */
     const route_def *route;
     const char *param; /* the path's parameter (route_find), in path */

@@ -297,6 +297,7 @@ static compute_env env_of(server *s, http_request *q, const train_stream *stream
                          .deadline = limit > 0 ? q->start + limit : 0,
                          .abort = &s->abort_compute,
                          .json_len = q->json_len,
+                         .text_numbers = q->text_numbers,
                          .split_answer = 1, /* HTTP sends the chunks as they lie */
                          .stream = stream,
                          .method = q->method,
@@ -456,6 +457,7 @@ static enum MHD_Result enqueue(server *s, struct MHD_Connection *c, http_request
     q->srv = s;
     q->conn = c;
     q->work.memory = memory;
+    q->text_numbers = est.text_numbers; /* the scan sizes its pool from it */
     q->work.run = run_job;
     q->work.finish = finish_job;
     /* tiny and nobody waiting: computed here, on the event loop, without the

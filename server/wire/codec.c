@@ -91,10 +91,10 @@ static int bind_binary(codec_ctx *c, const json_t *root, const unsigned char *bi
  * (json_cache.h); a request fastjson's skeleton makes malformed is malformed
  * itself, and parsed again as sent for the line and column of the error. */
 static json_t *parse(codec_ctx *c, const char *body, size_t len, const char *const *tensors,
-                     json_cache *cache, diag *d)
+                     size_t numbers_expected, json_cache *cache, diag *d)
 {
     fastjson *fj = &c->packed;
-    if (tensors && fastjson_scan(fj, body, len, tensors) != 0) {
+    if (tensors && fastjson_scan(fj, body, len, tensors, numbers_expected) != 0) {
         diag_set(d, 500, "internal", "out of memory reading the request's tensors");
         return NULL;
     }
@@ -131,11 +131,12 @@ static json_t *parse(codec_ctx *c, const char *body, size_t len, const char *con
 }
 
 json_t *codec_open(codec_ctx *c, const char *body, size_t len, size_t json_len,
-                   const char *const *tensors, json_cache *cache, diag *d)
+                   const char *const *tensors, size_t numbers_expected, json_cache *cache,
+                   diag *d)
 {
     memset(c, 0, sizeof *c);
     size_t n = json_len && json_len <= len ? json_len : len;
-    json_t *root = parse(c, body, n, tensors, cache, d);
+    json_t *root = parse(c, body, n, tensors, numbers_expected, cache, d);
     if (root && json_len &&
         bind_binary(c, root, (const unsigned char *)body + n, len - n, d) != 0) {
         json_decref(root);

@@ -72,14 +72,17 @@ typedef struct {
 /* The "scan the body" stage of a request: body[0, json_len) is JSON (all of
  * it when json_len is 0), the rest binary tensors. The JSON's tensors at the
  * positions in tensors (fastjson_scan's patterns; NULL: none) are read by
- * fastjson, the rest is parsed by jansson (or its tree taken from cache, when
+ * fastjson (into a pool sized for numbers_expected numbers, the count the
+ * request's estimate found: fastjson_scan; 0: not known), the rest is parsed
+ * by jansson (or its tree taken from cache, when
  * not NULL: the tree is then shared, to be read only), and the binary tensors
  * are given their offsets. Returns the JSON tree (json_decref it), or NULL with d
  * filled: 400 malformed JSON (line and column) or binary sizes that do not
  * add up, 500 out of memory. c is always filled: free it with codec_close
  * after the tree and every tensor_view of the request are done with. */
 json_t *codec_open(codec_ctx *c, const char *body, size_t len, size_t json_len,
-                   const char *const *tensors, json_cache *cache, diag *d);
+                   const char *const *tensors, size_t numbers_expected, json_cache *cache,
+                   diag *d);
 void codec_close(codec_ctx *c);
 
 /* A tensor found in a request, before its numbers are read. */

@@ -113,10 +113,11 @@ size_t fastjson_number(const char *s, const char *end, double *out)
     size_t n = (size_t)(p - s);
     if (is_int) {
         /* jansson: json_integer (strtoll), then json_number_value's cast;
-         * "-0" is the integer 0. 19 digits and more may overflow it. */
-        if (sig > 18) return 0;
-        int64_t i = (int64_t)w;
-        *out = (double)(neg ? -i : i);
+         * "-0" is the integer 0. 19 digits are taken while they fit int64_t
+         * (a tensor with one number left to jansson is all left to it, a
+         * node a number); beyond, jansson refuses the text. */
+        if (sig > 19 || w > (neg ? UINT64_C(1) << 63 : (uint64_t)INT64_MAX)) return 0;
+        *out = neg && w ? -(double)w : (double)w; /* "-0" is +0 */
         return n;
     }
     if (w == 0) {
@@ -155,6 +156,7 @@ typedef struct {
     size_t n_spans, cap_spans;
     int oom;
     const char *const *tensors; /* where tensors go: fastjson_scan's patterns */
+    size_t expected;            /* numbers the request said it holds (0: unknown) */
     /* last: segments are written as the scan descends, so fastjson_scan
      * zeroes the fields above only (3 KB less to clear per request) */
     segment path[MAX_DEPTH];
@@ -284,25 +286,38 @@ static size_t separators(const char *s, const char *end)
     return total;
 }
 
-/* Room in the pool for the number at c->s; -1 out of memory. A small pool
- * doubles in malloc's blocks, which are freed as they are outgrown. One
- * that would reach SRV_MAP_MIN bytes is sized once instead: a mapping
- * outgrown would stay in the cache of mappings (alloc.c) until the request
- * ends, so that doubling held up to 3 doubles per number. Every number
- * packed from c->s on is followed by a ',' or ']' of its own (scan_numbers)
- * except the last one read, and takes 2 characters at least: with those
- * counted, the pool never grows again in this scan, and the same body asks
- * for the same size, which the next such request finds in the cache. A
- * separator elsewhere (in a string, between members) only adds room that is
- * never written: address space, not memory. */
+/* Room in the pool for the number at c->s; -1 out of memory. The pool is
+ * sized once from the count of numbers the request's estimate found in its
+ * tensors (fastjson_scan's numbers_expected, http/estimate.c), so a body
+ * asks for the same size each time, which the next such request finds in
+ * the cache of mappings (alloc.c), and never for more than the estimate
+ * charged to the memory budget. That count is the body's word, not a promise: the room is
+ * never more than the rest of the text can hold (every number packed from
+ * c->s on but the first is preceded by a ',' and takes a character: at most
+ * rest / 2 + 1 of them), and a body that holds more numbers than it said
+ * (its shapes and its text disagree: the decode refuses it) gets the way
+ * the scan had without a count:
+ * - a small pool doubles in malloc's blocks, which are freed as they are
+ *   outgrown;
+ * - one that would reach SRV_MAP_MIN bytes is sized once instead, from the
+ *   ',' and ']' left in the text (a mapping outgrown would stay cached until
+ *   the request ends, so that doubling held up to 3 doubles per number). A
+ *   separator elsewhere (in a string, between members) only adds room that
+ *   is never written: address space, not memory, but counted among the
+ *   mapped bytes, up to 4 bytes per byte of text left. */
 static int pool_room(scanner *c)
 {
     fastjson *f = c->f;
     if (f->pool_len < f->pool_cap) return 0;
-    size_t cap = f->pool_cap ? 2 * f->pool_cap : 512 / sizeof *f->pool;
-    if (cap * sizeof *f->pool >= SRV_MAP_MIN) {
-        size_t rest = (size_t)(c->end - c->s), more = separators(c->s, c->end);
-        cap = f->pool_len + (more < rest / 2 ? more : rest / 2) + 1;
+    size_t rest = (size_t)(c->end - c->s), most = f->pool_len + rest / 2 + 1, cap;
+    if (c->expected > f->pool_len) {
+        cap = c->expected < most ? c->expected : most;
+    } else {
+        cap = f->pool_cap ? 2 * f->pool_cap : 512 / sizeof *f->pool;
+        if (cap * sizeof *f->pool >= SRV_MAP_MIN) {
+            size_t more = separators(c->s, c->end);
+            cap = f->pool_len + (more < rest / 2 ? more : rest / 2) + 1;
+        }
     }
     double *pool = srv_realloc(f->pool, cap * sizeof *pool);
     if (!pool) {
@@ -618,7 +633,8 @@ void fastjson_free(fastjson *f)
     memset(f, 0, sizeof *f);
 }
 
-int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *tensors)
+int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *tensors,
+                  size_t numbers_expected)
 {
     memset(f, 0, sizeof *f);
     scanner c;
@@ -627,6 +643,7 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
     c.end = body + len;
     c.f = f;
     c.tensors = tensors;
+    c.expected = numbers_expected;
     skip_ws(&c);
     int ok = c.s < c.end && *c.s == '{' && scan_value(&c) == 0;
     if (!ok || !f->n) {

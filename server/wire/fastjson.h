@@ -69,10 +69,14 @@ typedef struct fastjson_s {
 
 /* Scans body[len] for tensors at the positions in tensors: NULL-terminated
  * JSON Pointers in which a segment "#" stands for any array index and "*" for
- * any key ("/params/#/weight"). 0 (f->skeleton NULL when nothing was packed,
- * also when the text is not valid JSON), or -1 when out of memory. f is
- * always freeable. */
-int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *tensors);
+ * any key ("/params/#/weight"). numbers_expected: how many numbers the
+ * tensors written as text hold, as the request's estimate counted them
+ * (http/estimate.h; 0: not known); the pool of doubles is sized once from
+ * it, and never written past whatever the body holds (fastjson.c,
+ * pool_room). 0 (f->skeleton NULL when nothing was packed, also when the
+ * text is not valid JSON), or -1 when out of memory. f is always freeable. */
+int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *tensors,
+                  size_t numbers_expected);
 void fastjson_free(fastjson *f);
 
 #define FJ_MARK 10000000000000LL /* 10^13: the first marker */

@@ -29,6 +29,7 @@
 #include "wire/problem.h"
 #include "api/request.h"
 #include "api/pipeline.h"
+#include "http/estimate.h"
 
 #ifndef FUZZ_REQUIRE
 #define FUZZ_REQUIRE(c)                                                                 \
@@ -176,11 +177,14 @@ static void fuzz_decode_one(const uint8_t *data, size_t size)
 {
     if (!size) return;
     fuzz_setup();
-    /* the scan a request gets, at every tensor position any route has */
+    /* the scan a request gets, at every tensor position any route has, its
+     * pool sized from the count its estimate found (whatever the text says) */
+    const route_def *train = route_find("/train", NULL);
+    const char *body = (const char *)data + 1;
+    size_t numbers = estimate_request(train, body, size - 1, size - 1, NULL, 0).text_numbers;
     codec_ctx cc;
     diag d = {0};
-    json_t *root = codec_open(&cc, (const char *)data + 1, size - 1, 0,
-                              route_find("/train", NULL)->tensors, NULL, &d);
+    json_t *root = codec_open(&cc, body, size - 1, 0, train->tensors, numbers, NULL, &d);
     if (!root) {
         FUZZ_REQUIRE(d.status == 400);
         codec_close(&cc);
