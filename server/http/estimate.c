@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wire/fastjson.h"
 #include "wire/json_writer.h"
 
 /* A request whose shapes cannot be read (or break a limit) is estimated as
@@ -44,7 +45,9 @@
 
 typedef struct {
     const char *p, *e;
-    int deep; /* a value nested DEEP levels was skipped */
+    int deep;   /* a value nested DEEP levels was skipped */
+    int marker; /* an integer fastjson could not tell from its markers, outside
+                   the tensors it packs (marker_like_in) */
 } cursor;
 
 /* Which bytes end a run that a container scan can skip at once: at the
@@ -154,6 +157,33 @@ done:
     return p;
 }
 
+/* 1 when [p, e) holds, outside its strings, an integer token of
+ * FJ_MARK_DIGITS characters or more (a '-' counted): fastjson then packs
+ * nothing, as the codec could take it for a marker (wire/fastjson.h), and
+ * jansson reads every number of the body, a node each. Tokens end where
+ * fastjson's do. Run over the text this file skips or reads as values, not
+ * over the tensors fastjson packs (their numbers never reach the skeleton). */
+static int marker_like_in(const char *p, const char *e)
+{
+    while (p < e) {
+        char ch = *p;
+        if (ch == '"') {
+            cursor s = {p, e, 0, 0};
+            if (!skip_string(&s)) return 0;
+            p = s.p;
+        } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+            const char *token = p;
+            int integer = 1;
+            for (p++; p < e && !strchr(",]} \n\r\t", *p); p++)
+                integer &= *p >= '0' && *p <= '9';
+            if (integer && p - token >= FJ_MARK_DIGITS) return 1;
+        } else {
+            p++;
+        }
+    }
+    return 0;
+}
+
 /* A tensor written as numbers, as its text holds it. */
 typedef struct {
     double rows;    /* members of its first level */
@@ -191,7 +221,7 @@ static int read_text_tensor(cursor *c, int flat, text_tensor *t)
         if (p >= e) return 0;
         char ch = *p;
         if (ch == '"') {
-            cursor s = {p, e, 0};
+            cursor s = {p, e, 0, 0};
             if (!skip_string(&s)) return 0;
             chars += (size_t)(s.p - p);
             p = s.p;
@@ -219,6 +249,7 @@ static int read_text_tensor(cursor *c, int flat, text_tensor *t)
     size_t rows = level[1] + 1;
     if (rank == 1) numbers = rows;
     else if (rows_seen != rows) packed = 0; /* a number beside the rows */
+    if (!(packed && !odd) && !c->marker) c->marker = marker_like_in(c->p, p); /* left in the skeleton */
     c->p = p;
     *t = (text_tensor){(double)rows, (double)numbers, (double)(commas + 2 * arrays),
                        (double)chars, packed && !odd};
@@ -232,10 +263,12 @@ static int skip_value(cursor *c, size_t *elements)
     skip_ws(c);
     if (c->p >= c->e) return 0;
     if (*c->p == '"') return skip_string(c);
+    const char *start = c->p;
     if (*c->p != '[' && *c->p != '{') {
         while (c->p < c->e && !special[(unsigned char)*c->p] && *c->p != ' ' &&
                *c->p != '\n' && *c->p != '\r' && *c->p != '\t')
             c->p++;
+        if (!c->marker) c->marker = marker_like_in(start, c->p);
         return 1;
     }
     int counting = elements && *c->p == '[';
@@ -268,6 +301,7 @@ static int skip_value(cursor *c, size_t *elements)
     }
     if (depth != 0) return 0;
     if (counting) *elements = empty ? 0 : n + 1;
+    if (!c->marker) c->marker = marker_like_in(start, c->p);
     return 1;
 }
 
@@ -666,7 +700,7 @@ static int read_optimizer_state(cursor *c, shapes *s)
 
 static int read_shapes(const char *json, size_t len, shapes *s)
 {
-    cursor c = {json, json + len, 0};
+    cursor c = {json, json + len, 0, 0};
     int first = 1, ok = 1;
     const char *key;
     size_t klen;
@@ -694,8 +728,9 @@ static int read_shapes(const char *json, size_t len, shapes *s)
      * number up to its end (wire/codec.c) */
     skip_ws(&c);
     if (ok && c.p < c.e) s->jansson_values += s->text_numbers;
-    /* nested past fastjson's depth: none of the text's tensors is packed */
-    if (c.deep) s->jansson_values += s->text_numbers;
+    /* nested past fastjson's depth, or an integer that could pass for a
+     * marker: none of the text's tensors is packed */
+    if (c.deep || c.marker) s->jansson_values += s->text_numbers;
     return ok && s->inputs > 0 && s->n_layers > 0 && s->n_layers <= 256;
 }
 
