@@ -439,6 +439,48 @@ static void test_markers_not_forged(void)
         }
 }
 
+/* Tensors' pointers are written only for an error (wire/problem.h,
+ * json_ptr): each names the whole way down to the element, with keys escaped
+ * (RFC 6901), at every depth of a tensor (batch, params, optimizer state). */
+static void test_tensor_pointers_exact(void)
+{
+    static const struct {
+        const char *route;
+        int base;
+        const char *path, *value, *pointer;
+    } cases[] = {
+        {"/gradients", B_MSE, "/params/1/weight", "[[1,1,\"x\"]]", "/params/1/weight/0/2"},
+        {"/gradients", B_MSE, "/params/0/bias", "{\"shape\":[3],\"data\":[0,1e300,0]}",
+         "/params/0/bias/data/1"},
+        {"/gradients", B_MSE, "/params/0", "{\"weight\":[[0,0],[0,0],[0,0]],\"bias\":[0,0,0],"
+         "\"a/b~c\":1}", "/params/0/a~1b~0c"},
+        {"/gradients", B_MSE, "/params/1", "{\"weight\":{\"shape\":[1,-3],\"data\":[]},"
+         "\"bias\":[0]}", "/params/1/weight/shape/1"},
+        {"/gradients", B_MSE, "/params/1", "{\"weight\":{\"shape\":[1,3],\"dtype\":\"float32\","
+         "\"b64\":\"AAAA\"},\"bias\":[0]}", "/params/1/weight/b64"},
+        {"/gradients", B_MSE, "/inputs", "[[[[[1]]]]]", "/inputs/0/0/0/0"},
+        {"/gradients", B_MSE, "/targets", "[[1],[1e300]]", "/targets/1/0"},
+        {"/train", B_TRAIN, "/optimizer_state", "{\"step\":1,\"buffers\":{\"momentum_buffer\":"
+         "[{\"weight\":[[0,0],[0,0],[0,0]],\"bias\":[0,0,0]},{\"weight\":[[0,\"x\",0]],"
+         "\"bias\":[0]}]}}", "/optimizer_state/buffers/momentum_buffer/1/weight/0/1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *j = json_loads(cases[i].base == B_TRAIN ? base_train : base_mse, 0, NULL);
+        if (cases[i].base == B_TRAIN) /* momentum, so that the state has a buffer */
+            set_at(j, "/optimizer", "{\"name\":\"sgd\",\"momentum\":0.9}");
+        CHECK(j && set_at(j, cases[i].path, cases[i].value) == 0, "case %zu: bad entry", i);
+        char *body = json_dumps(j, JSON_COMPACT);
+        json_t *p = api_post_text(cases[i].route, body, 400);
+        json_t *e = json_array_get(json_object_get(p, "errors"), 0);
+        const char *ptr = json_string_value(json_object_get(e, "pointer"));
+        CHECK(ptr && !strcmp(ptr, cases[i].pointer), "case %zu: pointer %s, not %s", i,
+              ptr ? ptr : "(none)", cases[i].pointer);
+        json_decref(p);
+        free(body);
+        json_decref(j);
+    }
+}
+
 /* Malformed JSON: the detail gives the line and column. */
 static void test_malformed_json_detail(void)
 {
@@ -668,6 +710,7 @@ int main(void)
             RUN(test_hostile_table);
             RUN(test_malformed_json_detail);
             RUN(test_markers_not_forged);
+            RUN(test_tensor_pointers_exact);
             RUN(test_resource_abuse);
             RUN(test_limits_name_the_limit);
             RUN(test_bases_valid_and_layer_limits);

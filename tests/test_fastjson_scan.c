@@ -1,4 +1,5 @@
-/* fastjson_scan's markers: the skeleton holds 10^13 + i where the i-th
+/* fastjson_scan's positions: the arrays at the patterns' positions are packed,
+ * and no others. Its markers: the skeleton holds 10^13 + i where the i-th
  * packed tensor was (in the order of the text: nested arrays, "data" arrays
  * and "b64" strings alike), fastjson_marked maps exactly those values back,
  * and a body with an integer a client wrote that could pass for a marker (14
@@ -40,6 +41,33 @@ static void test_markers_in_text_order(void)
     for (size_t i = 0; i < sizeof others / sizeof *others; i++)
         CHECK(fastjson_marked(&f, others[i]) == NULL, "%lld taken for a marker", others[i]);
     fastjson_free(&f);
+}
+
+/* Which arrays are tensor positions: "#" takes an array index only, "*" a
+ * non-empty key only, a key matches a segment whole (not "ab" for "a", nor
+ * "a" for "ab"), an escaped key nothing. */
+static void test_positions(void)
+{
+    static const char *const patterns[] = {"/a", "/b/#/w", "/s/*/#/w", "/ab/c", NULL};
+    static const struct {
+        const char *body, *want;
+    } cases[] = {
+        {"{\"a\": [1], \"ab\": [2], \"b\": [{\"w\": [3], \"v\": [4], \"ww\": [5]}, {\"w\": [6]}], "
+         "\"s\": {\"m\": [{\"w\": [7]}], \"\": [{\"w\": [8]}]}, \"x\": {\"a\": [9]}, \"\\u0061\": [10]}",
+         "{\"a\": 10000000000000, \"ab\": [2], \"b\": [{\"w\": 10000000000001, \"v\": [4], "
+         "\"ww\": [5]}, {\"w\": 10000000000002}], \"s\": {\"m\": [{\"w\": 10000000000003}], "
+         "\"\": [{\"w\": [8]}]}, \"x\": {\"a\": [9]}, \"\\u0061\": [10]}"},
+        {"{\"b\": {\"0\": {\"w\": [1]}}, \"ab\": {\"c\": [2], \"cd\": [3]}, \"s\": [[{\"w\": [4]}]]}",
+         "{\"b\": {\"0\": {\"w\": [1]}}, \"ab\": {\"c\": 10000000000000, \"cd\": [3]}, "
+         "\"s\": [[{\"w\": [4]}]]}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fastjson f;
+        CHECK(fastjson_scan(&f, cases[i].body, strlen(cases[i].body), patterns, 0) == 0, "scan");
+        CHECK(f.skeleton && !strcmp(f.skeleton, cases[i].want), "body %zu: skeleton %s", i,
+              f.skeleton ? f.skeleton : "(none)");
+        fastjson_free(&f);
+    }
 }
 
 /* An integer of 14 characters or more anywhere (outside the arrays packed)
@@ -240,6 +268,7 @@ static void test_wrong_counts_small(void)
 int main(void)
 {
     RUN(test_markers_in_text_order);
+    RUN(test_positions);
     RUN(test_marker_like_integers);
     RUN(test_big_pool_sized_once);
     RUN(test_pool_sized_from_count);

@@ -155,7 +155,8 @@ static void test_ref_borrowed_in_place(void)
     codec_refs refs = {.store = s};
     cc.refs = &refs;
     tensor_view t;
-    CHECK(root && tensor_view_of(&cc, json_object_get(root, "x"), "/x", &t, &dg), "view: %s",
+    const json_ptr x = {.key = "x"};
+    CHECK(root && tensor_view_of(&cc, json_object_get(root, "x"), &x, &t, &dg), "view: %s",
           dg.n ? dg.errors[0].detail : dg.detail);
     size_t len;
     store_entry *e = store_pin(s, d, 0);
@@ -163,7 +164,7 @@ static void test_ref_borrowed_in_place(void)
     CHECK(held && tensor_borrow(&t, GS_FLOAT32) == held, "float32 ref borrowed in place");
     CHECK(tensor_borrow(&t, GS_FLOAT64) == NULL, "not as float64");
     double as64[4];
-    CHECK(tensor_read(&t, "/x", GS_FLOAT64, as64, &dg) && as64[3] == 4.0, "converted read");
+    CHECK(tensor_read(&t, &x, GS_FLOAT64, as64, &dg) && as64[3] == 4.0, "converted read");
     CHECK(store_delete(s, d), "delete while the request holds it");
     store_unpin(s, e);
     store_stats st;

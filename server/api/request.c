@@ -389,27 +389,28 @@ static void decode_network(request *r, const json_t *net, const server_options *
 
 /* ---- params ------------------------------------------------------------------ */
 
-/* Tensor t of r->net from layer's member of that name, shape checked. */
-static int read_param_tensor(const json_t *layer, const char *base, size_t t, const request *r,
-                             void *slab, diag *d)
+/* Tensor t of r->net from the member of that name of layer (at layer_at),
+ * shape checked. */
+static int read_param_tensor(const json_t *layer, const json_ptr *layer_at, size_t t,
+                             const request *r, void *slab, diag *d)
 {
-    char p[PTR_MAX], what[96];
+    char what[96];
     const char *key = gs_net_tensor_name(r->net, t);
-    ptr_key(p, base, key);
+    const json_ptr at = {.up = layer_at, .key = key};
     const json_t *v = json_object_get(layer, key);
     if (!v) {
-        diag_invalid(d, p, "is required");
+        diag_invalid_at(d, &at, "is required");
         return 0;
     }
     tensor_view tv;
     size_t dims[4], rank = gs_net_tensor_dims(r->net, t, dims);
-    if (!tensor_view_of(r->codec, v, p, &tv, d)) return 0;
+    if (!tensor_view_of(r->codec, v, &at, &tv, d)) return 0;
     if (!tensor_shape_is(&tv, rank, dims)) { /* the message is made only when needed */
         tensor_shape_text(what, sizeof what, rank, dims);
-        return tensor_expect(&tv, p, rank, dims, what, d);
+        return tensor_expect(&tv, &at, rank, dims, what, d);
     }
     char *dst = (char *)slab + gs_net_tensor_offset(r->net, t) * gs_dtype_size(r->def.dtype);
-    return tensor_read(&tv, p, r->def.dtype, dst, d);
+    return tensor_read(&tv, &at, r->def.dtype, dst, d);
 }
 
 /* 1 when key names one of layer l's tensors (or, with buffers, its buffers). */
@@ -424,84 +425,89 @@ static int is_param_key(const request *r, size_t l, const char *key, int buffers
     return 0;
 }
 
-/* Refuses keys of a layer's params object that are not its tensors' names. */
-static int check_param_keys(const json_t *layer, const char *base, const request *r, size_t l,
+/* Refuses a layer's params (at at) that are not an object, or hold keys
+ * that are not its tensors' names. */
+static int check_param_keys(const json_t *layer, const json_ptr *at, const request *r, size_t l,
                             int buffers, diag *d)
 {
+    if (!json_is_object(layer)) {
+        diag_invalid_at(d, at, "must be an object");
+        return 0;
+    }
     const char *key;
     const json_t *value;
     int ok = 1;
     json_object_foreach((json_t *)layer, key, value) {
         if (is_param_key(r, l, key, buffers)) continue;
-        char p[PTR_MAX];
-        ptr_key(p, base, key);
-        diag_invalid(d, p, gs_net_layer_tensors(r->net, l, NULL)
-                               ? "unknown key"
-                               : "unknown key (this layer has no parameters)");
+        diag_invalid_at(d, PTR_KEY(at, key), gs_net_layer_tensors(r->net, l, NULL)
+                                                 ? "unknown key"
+                                                 : "unknown key (this layer has no parameters)");
         ok = 0;
     }
     return ok;
 }
 
-/* Buffer b of r->net from layer's member of that name, when present: [size]. */
-static int read_buffer(const json_t *layer, const char *base, size_t b, const request *r,
+/* Buffer b of r->net from the member of that name of layer (at layer_at),
+ * when present: [size]. */
+static int read_buffer(const json_t *layer, const json_ptr *layer_at, size_t b, const request *r,
                        void *slab, diag *d)
 {
     const char *key = gs_net_buffer_name(r->net, b);
     const json_t *v = json_object_get(layer, key);
     if (!v) return 1; /* keeps its initial value */
-    char p[PTR_MAX], what[32];
-    ptr_key(p, base, key);
+    char what[32];
+    const json_ptr at = {.up = layer_at, .key = key};
     tensor_view tv;
     size_t dims[1] = {gs_net_buffer_size(r->net, b)};
-    if (!tensor_view_of(r->codec, v, p, &tv, d)) return 0;
+    if (!tensor_view_of(r->codec, v, &at, &tv, d)) return 0;
     if (!tensor_shape_is(&tv, 1, dims)) {
         tensor_shape_text(what, sizeof what, 1, dims);
-        return tensor_expect(&tv, p, 1, dims, what, d);
+        return tensor_expect(&tv, &at, 1, dims, what, d);
     }
     char *dst = (char *)slab + gs_net_buffer_offset(r->net, b) * gs_dtype_size(r->def.dtype);
-    if (!tensor_read(&tv, p, r->def.dtype, dst, d)) return 0;
+    if (!tensor_read(&tv, &at, r->def.dtype, dst, d)) return 0;
     /* a variance: the square root of a negative one is NaN */
     if (strcmp(key, "running_var") == 0)
         for (size_t i = 0; i < dims[0]; i++) {
             double x = r->def.dtype == GS_FLOAT64 ? ((double *)dst)[i] : ((float *)dst)[i];
             if (x < 0) {
-                diag_invalid(d, p, "element %zu is %g: a variance is >= 0", i, x);
+                diag_invalid_at(d, &at, "element %zu is %g: a variance is >= 0", i, x);
                 return 0;
             }
         }
     return 1;
 }
 
-int params_decode(const json_t *v, const char *ptr, const request *r, void *slab, int buffers,
-                  diag *d)
+int params_decode(const json_t *v, const json_ptr *at, const request *r, void *slab,
+                  int buffers, diag *d)
 {
     size_t n = r->def.n_layers;
     if (!json_is_array(v) || json_array_size(v) != n) {
-        diag_invalid(d, ptr,
-                     "must be an array of %zu objects, one per layer ({\"weight\", \"bias\"}, "
-                     "or {} for a layer without parameters)",
-                     n);
+        diag_invalid_at(d, at,
+                        "must be an array of %zu objects, one per layer ({\"weight\", "
+                        "\"bias\"}, or {} for a layer without parameters)",
+                        n);
         return 0;
     }
     if (buffers) gs_net_reset_buffers(r->net); /* those a request leaves out */
     int ok = 1;
     for (size_t l = 0; l < n && ok; l++) {
-        char p[PTR_MAX];
-        ptr_index(p, ptr, l);
+        const json_ptr layer_at = {.up = at, .index = l};
         const json_t *layer = json_array_get(v, l);
         size_t first, count = gs_net_layer_tensors(r->net, l, &first);
-        ok = need_object(layer, p, d) && check_param_keys(layer, p, r, l, buffers, d);
+        ok = check_param_keys(layer, &layer_at, r, l, buffers, d);
         for (size_t t = first; ok && t < first + count; t++)
-            ok = read_param_tensor(layer, p, t, r, slab, d);
+            ok = read_param_tensor(layer, &layer_at, t, r, slab, d);
         count = buffers ? gs_net_layer_buffers(r->net, l, &first) : 0;
         for (size_t b = first; ok && b < first + count; b++)
-            ok = read_buffer(layer, p, b, r, slab, d);
+            ok = read_buffer(layer, &layer_at, b, r, slab, d);
     }
     return ok;
 }
 
 /* ---- the batch ------------------------------------------------------------------ */
+
+static const json_ptr INPUTS = {.key = "inputs"}, TARGETS = {.key = "targets"};
 
 /* Shapes of inputs and targets, checked against the network and the batch
  * limit; nothing of their size is allocated yet. */
@@ -515,7 +521,7 @@ static void view_batch(request *r, const request_kind *kind, const server_option
     *has_targets = targets != NULL;
     if (!inputs) {
         diag_invalid(d, "/inputs", "is required");
-    } else if (tensor_view_of(r->codec, inputs, "/inputs", in, d)) {
+    } else if (tensor_view_of(r->codec, inputs, &INPUTS, in, d)) {
         /* [rows, inputs] or [rows, C, H, W] */
         const size_t *is = r->def.input_shape;
         size_t rank = is[0] ? 3 : 1;
@@ -525,13 +531,13 @@ static void view_batch(request *r, const request_kind *kind, const server_option
                 snprintf(what, sizeof what, "[rows, %zu, %zu, %zu]", dims[1], dims[2], dims[3]);
             else
                 snprintf(what, sizeof what, "[rows, %zu]", dims[1]);
-            tensor_expect(in, "/inputs", rank + 1, dims, what, d);
+            tensor_expect(in, &INPUTS, rank + 1, dims, what, d);
         } else if (in->dim[0] == 0)
             diag_invalid(d, "/inputs", "must hold at least one row");
     }
     if (!targets) {
         if (kind->needs_targets) diag_invalid(d, "/targets", "is required");
-    } else if (tensor_view_of(r->codec, targets, "/targets", tg, d) && !d->status) {
+    } else if (tensor_view_of(r->codec, targets, &TARGETS, tg, d) && !d->status) {
         size_t dims[2] = {in->dim[0], outputs};
         int labels = r->def.loss == GS_LOSS_CE && tg->rank == 1;
         if (!tensor_shape_is(tg, labels ? 1 : 2, dims)) {
@@ -540,7 +546,7 @@ static void view_batch(request *r, const request_kind *kind, const server_option
                          dims[0], outputs);
             else
                 snprintf(what, sizeof what, "[%zu, %zu]", dims[0], outputs);
-            tensor_expect(tg, "/targets", labels ? 1 : 2, dims, what, d);
+            tensor_expect(tg, &TARGETS, labels ? 1 : 2, dims, what, d);
         }
     }
     if (d->status) return;
@@ -568,7 +574,7 @@ static int read_batch(request *r, const tensor_view *in, const tensor_view *tg, 
     /* the bytes of binary and base64 inputs are used where they are */
     if (!(r->batch.inputs = tensor_borrow(in, r->def.dtype))) {
         if (!(r->inputs = alloc_elems(in->count, esize, d)) ||
-            !tensor_read(in, "/inputs", r->def.dtype, r->inputs, d))
+            !tensor_read(in, &INPUTS, r->def.dtype, r->inputs, d))
             return 0;
         r->batch.inputs = r->inputs;
     }
@@ -577,13 +583,13 @@ static int read_batch(request *r, const tensor_view *in, const tensor_view *tg, 
     if (tg->rank == 1) {
         size_t classes = gs_net_outputs(r->net);
         if (!(r->labels = alloc_elems(rows, sizeof *r->labels, d)) ||
-            !tensor_read_labels(tg, "/targets", classes, r->labels, d))
+            !tensor_read_labels(tg, &TARGETS, classes, r->labels, d))
             return 0;
         r->batch.targets.labels = r->labels;
         return 1;
     }
     if (!(r->targets = alloc_elems(tg->count, esize, d)) ||
-        !tensor_read(tg, "/targets", r->def.dtype, r->targets, d))
+        !tensor_read(tg, &TARGETS, r->def.dtype, r->targets, d))
         return 0;
     r->batch.targets.values = r->targets;
     return 1;
@@ -681,7 +687,8 @@ int request_decode(request *r, const json_t *root, const codec_ctx *codec,
     }
     const json_t *params = json_object_get(root, "params");
     if (params) {
-        if (!params_decode(params, "/params", r, gs_net_params(r->net), 1, d)) return 0;
+        static const json_ptr PARAMS = {.key = "params"};
+        if (!params_decode(params, &PARAMS, r, gs_net_params(r->net), 1, d)) return 0;
     } else {
         gs_net_init_params(r->net, scheme, seed);
         r->initialised = 1;
@@ -786,13 +793,14 @@ int optimizer_state_decode(const json_t *root, gs_optim *opt, const request *r, 
         const char *key;
         const json_t *value;
         size_t n = gs_optim_state_count(opt);
+        static const json_ptr STATE = {.key = "optimizer_state"},
+                              BUFFERS = {.up = &STATE, .key = "buffers"};
         json_object_foreach((json_t *)bufs, key, value) {
             size_t i = 0;
             while (i < n && strcmp(gs_optim_state_name(opt, i), key) != 0) i++;
-            char p[PTR_MAX];
-            ptr_key(p, "/optimizer_state/buffers", key);
-            if (i == n) diag_invalid(d, p, "is not a buffer of this optimizer");
-            else params_decode(value, p, r, gs_optim_state(opt, i), 0, d);
+            const json_ptr at = {.up = &BUFFERS, .key = key};
+            if (i == n) diag_invalid_at(d, &at, "is not a buffer of this optimizer");
+            else params_decode(value, &at, r, gs_optim_state(opt, i), 0, d);
         }
         for (size_t i = 0; i < n; i++)
             if (!json_object_get(bufs, gs_optim_state_name(opt, i))) {

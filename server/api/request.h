@@ -72,10 +72,10 @@ int optimizer_decode(const json_t *root, gs_optim_def *def, diag *d);
 int optimizer_state_decode(const json_t *root, gs_optim *opt, const request *r, diag *d);
 
 /* Reads a params-shaped list [{"weight": [out,in], "bias": [out]}, {}, ...] at
- * ptr into a slab of r->net's layout and dtype; with buffers (the params
+ * at into a slab of r->net's layout and dtype; with buffers (the params
  * themselves, not optimizer state) also the optional running_mean and
  * running_var of batch_norm layers, which start at 0 and 1 when absent. */
-int params_decode(const json_t *v, const char *ptr, const request *r, void *slab, int buffers,
-                  diag *d);
+int params_decode(const json_t *v, const json_ptr *at, const request *r, void *slab,
+                  int buffers, diag *d);
 
 #endif

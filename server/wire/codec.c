@@ -245,34 +245,33 @@ static void shape_text(char *out, size_t cap, const size_t *dim, size_t rank)
 
 /* The shape of nested arrays, read down the first elements; the other
  * elements are checked against it as they are read (read_nested). */
-static int view_nested(const json_t *v, const char *ptr, tensor_view *t, diag *d)
+static int view_nested(const json_t *v, const json_ptr *at, tensor_view *t, diag *d)
 {
     t->enc = ENC_NESTED;
     t->data = v;
     t->rank = 0;
     t->count = 1;
-    char p[PTR_MAX], q[PTR_MAX];
-    snprintf(p, sizeof p, "%s", ptr);
     for (const json_t *a = v; json_is_array(a); a = json_array_get(a, 0)) {
-        if (t->rank == TENSOR_MAX_RANK) {
-            diag_invalid(d, p, "tensors have at most %d dimensions", TENSOR_MAX_RANK);
+        if (t->rank == TENSOR_MAX_RANK) { /* at's first element TENSOR_MAX_RANK levels down */
+            json_ptr first[TENSOR_MAX_RANK];
+            for (size_t k = 0; k < TENSOR_MAX_RANK; k++)
+                first[k] = (json_ptr){.up = k ? &first[k - 1] : at, .index = 0};
+            diag_invalid_at(d, &first[TENSOR_MAX_RANK - 1], "tensors have at most %d dimensions",
+                            TENSOR_MAX_RANK);
             return 0;
         }
         t->dim[t->rank++] = json_array_size(a);
         if (!mul_ok(t->count, json_array_size(a), &t->count)) return 0; /* not in memory */
-        ptr_index(q, p, 0);
-        memcpy(p, q, sizeof p);
     }
     return 1;
 }
 
-static int view_shape(const json_t *shape, const char *ptr, tensor_view *t, diag *d)
+static int view_shape(const json_t *shape, const json_ptr *at, tensor_view *t, diag *d)
 {
-    char p[PTR_MAX];
-    ptr_key(p, ptr, "shape");
+    const json_ptr *p = PTR_KEY(at, "shape");
     size_t rank = json_array_size(shape);
     if (!json_is_array(shape) || rank < 1 || rank > TENSOR_MAX_RANK) {
-        diag_invalid(d, p, "must be an array of 1 to %d dimensions", TENSOR_MAX_RANK);
+        diag_invalid_at(d, p, "must be an array of 1 to %d dimensions", TENSOR_MAX_RANK);
         return 0;
     }
     t->rank = rank;
@@ -280,14 +279,12 @@ static int view_shape(const json_t *shape, const char *ptr, tensor_view *t, diag
     for (size_t i = 0; i < rank; i++) {
         const json_t *e = json_array_get(shape, i);
         if (!json_is_integer(e) || json_integer_value(e) < 0) {
-            char pi[PTR_MAX];
-            ptr_index(pi, p, i);
-            diag_invalid(d, pi, "must be a non-negative integer");
+            diag_invalid_at(d, PTR_INDEX(p, i), "must be a non-negative integer");
             return 0;
         }
         t->dim[i] = (size_t)json_integer_value(e);
         if (!mul_ok(t->count, t->dim[i], &t->count)) {
-            diag_invalid(d, p, "the shape's size overflows");
+            diag_invalid_at(d, p, "the shape's size overflows");
             return 0;
         }
     }
@@ -296,12 +293,12 @@ static int view_shape(const json_t *shape, const char *ptr, tensor_view *t, diag
 
 /* What b64 and binary tensors share after their shape: the encoding enc
  * (ENC_B64 or ENC_BINARY) into t; its data key ("b64" or
- * "binary_data_size") in the object v at ptr, its value into *data and its
- * pointer into p; the "dtype" beside it into t->b64_dtype; bytes, what the
- * shape holds in that dtype (SIZE_MAX when that overflows). 0 (d filled)
- * when the dtype is missing or names no dtype we read. */
-static int view_packed(const json_t *v, const char *ptr, tensor_encoding enc, tensor_view *t,
-                       char p[PTR_MAX], const json_t **data, size_t *bytes, diag *d)
+ * "binary_data_size") in the object v at at, its value into *data; the
+ * "dtype" beside it into t->b64_dtype; bytes, what the shape holds in that
+ * dtype (SIZE_MAX when that overflows). 0 (d filled) when the dtype is
+ * missing or names no dtype we read. */
+static int view_packed(const json_t *v, const json_ptr *at, tensor_encoding enc, tensor_view *t,
+                       const json_t **data, size_t *bytes, diag *d)
 {
     const char *with = enc == ENC_B64 ? "b64" : "binary_data_size";
     const json_t *dt = json_object_get(v, "dtype");
@@ -309,24 +306,23 @@ static int view_packed(const json_t *v, const char *ptr, tensor_encoding enc, te
     *data = json_object_get(v, with);
     int k = json_is_string(dt) ? dtype_from_name(json_string_value(dt)) : -1;
     if (k < 0) {
-        ptr_key(p, ptr, "dtype");
-        if (dt) diag_invalid(d, p, "must be \"float32\" or \"float64\"");
-        else diag_invalid(d, p, "is required with %s", with);
+        const json_ptr *p = PTR_KEY(at, "dtype");
+        if (dt) diag_invalid_at(d, p, "must be \"float32\" or \"float64\"");
+        else diag_invalid_at(d, p, "is required with %s", with);
         return 0;
     }
     t->b64_dtype = (gs_dtype)k;
-    ptr_key(p, ptr, with);
     if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), bytes)) *bytes = SIZE_MAX;
     return 1;
 }
 
-static int view_b64(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
+static int view_b64(const codec_ctx *c, const json_t *v, const json_ptr *at, tensor_view *t,
                     diag *d)
 {
-    char p[PTR_MAX];
+    const json_ptr *p = PTR_KEY(at, "b64");
     const json_t *text;
     size_t bytes;
-    if (!view_packed(v, ptr, ENC_B64, t, p, &text, &bytes, d)) return 0;
+    if (!view_packed(v, at, ENC_B64, t, &text, &bytes, d)) return 0;
     const packed_array *pa = packed_at(c, text);
     if (pa && pa->bytes) { /* decoded by fastjson */
         t->b64 = "";
@@ -338,41 +334,41 @@ static int view_b64(const codec_ctx *c, const json_t *v, const char *ptr, tensor
         t->b64 = json_string_value(text);
         t->b64_len = json_string_length(text);
     } else {
-        diag_invalid(d, p, "must be a base64 string");
+        diag_invalid_at(d, p, "must be a base64 string");
         return 0;
     }
     if (bytes == SIZE_MAX || base64_encoded_len(bytes) != t->b64_len) {
         char s[64];
         shape_text(s, sizeof s, t->dim, t->rank);
-        diag_invalid(d, p, "holds %zu base64 characters; shape %s of %s needs %zu", t->b64_len,
-                     s, dtype_name(t->b64_dtype), base64_encoded_len(bytes));
+        diag_invalid_at(d, p, "holds %zu base64 characters; shape %s of %s needs %zu",
+                        t->b64_len, s, dtype_name(t->b64_dtype), base64_encoded_len(bytes));
         return 0;
     }
     return 1;
 }
 
 /* {"shape", "dtype", "binary_data_size"}: the next bytes of the binary part. */
-static int view_binary(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
+static int view_binary(const codec_ctx *c, const json_t *v, const json_ptr *at, tensor_view *t,
                        diag *d)
 {
-    char p[PTR_MAX];
+    const json_ptr *p = PTR_KEY(at, "binary_data_size");
     const json_t *size;
     size_t bytes;
-    if (!view_packed(v, ptr, ENC_BINARY, t, p, &size, &bytes, d)) return 0;
+    if (!view_packed(v, at, ENC_BINARY, t, &size, &bytes, d)) return 0;
     if (bytes == SIZE_MAX || !json_is_integer(size) || json_integer_value(size) < 0 ||
         (size_t)json_integer_value(size) != bytes) {
         char s[64];
         shape_text(s, sizeof s, t->dim, t->rank);
-        diag_invalid(d, p, "must be %zu: the bytes of shape %s of %s", bytes, s,
-                     dtype_name(t->b64_dtype));
+        diag_invalid_at(d, p, "must be %zu: the bytes of shape %s of %s", bytes, s,
+                        dtype_name(t->b64_dtype));
         return 0;
     }
     size_t i = 0;
     while (c && i < c->n_bin && c->bin_obj[i] != v) i++;
     if (!c || !c->bin || i == c->n_bin) {
-        diag_invalid(d, p,
-                     "binary tensors need an application/octet-stream body whose first "
-                     "Inference-Header-Content-Length bytes are the JSON");
+        diag_invalid_at(d, p,
+                        "binary tensors need an application/octet-stream body whose first "
+                        "Inference-Header-Content-Length bytes are the JSON");
         return 0;
     }
     t->bytes = c->bin + c->bin_off[i];
@@ -396,40 +392,37 @@ static int reserve_one(void **arr, size_t *cap, size_t n, size_t size)
  * request ends (codec_refs_free). A ref the store does not hold is noted
  * (codec_refs_missing answers them all at once) and reads as zeros meanwhile,
  * so that decoding goes on and finds every other missing ref and error. */
-static int view_ref(const codec_ctx *cx, const json_t *v, const char *ptr, tensor_view *t,
+static int view_ref(const codec_ctx *cx, const json_t *v, const json_ptr *at, tensor_view *t,
                     diag *d)
 {
     static const char DTYPE_NAMES[] = "must be \"float32\", \"float64\" or \"int64\"";
     codec_refs *c = cx ? cx->refs : NULL;
     const char *key;
     const json_t *value;
-    char p[PTR_MAX];
     int ok = 1;
     json_object_foreach((json_t *)v, key, value) {
         if (strcmp(key, "ref") && strcmp(key, "shape") && strcmp(key, "dtype")) {
-            ptr_key(p, ptr, key);
-            diag_invalid(d, p, "unknown key in a ref tensor (it takes ref, shape and dtype)");
+            diag_invalid_at(d, PTR_KEY(at, key),
+                            "unknown key in a ref tensor (it takes ref, shape and dtype)");
             ok = 0;
         }
     }
-    if (!ok || !view_shape(json_object_get(v, "shape"), ptr, t, d)) return 0;
+    if (!ok || !view_shape(json_object_get(v, "shape"), at, t, d)) return 0;
     const json_t *ref = json_object_get(v, "ref"), *dt = json_object_get(v, "dtype");
     unsigned char digest[DIGEST_BYTES];
-    ptr_key(p, ptr, "ref");
     if (!json_is_string(ref) || !ref_parse(json_string_value(ref), json_string_length(ref), digest)) {
-        diag_invalid(d, p, "must be \"sha256:\" and 64 lowercase hex digits");
+        diag_invalid_at(d, PTR_KEY(at, "ref"), "must be \"sha256:\" and 64 lowercase hex digits");
         return 0;
     }
     const char *dname = json_is_string(dt) ? json_string_value(dt) : "";
     int k = dtype_from_name(dname);
     t->ref_int64 = strcmp(dname, "int64") == 0;
     if (k < 0 && !t->ref_int64) {
-        ptr_key(p, ptr, "dtype");
-        diag_invalid(d, p, dt ? DTYPE_NAMES : "is required with ref");
+        diag_invalid_at(d, PTR_KEY(at, "dtype"), dt ? DTYPE_NAMES : "is required with ref");
         return 0;
     }
     if (!c) { /* decoding outside a request's runner (nobody to answer 409) */
-        diag_invalid(d, ptr, "refs are read only in requests to the server");
+        diag_invalid_at(d, at, "refs are read only in requests to the server");
         return 0;
     }
     t->enc = ENC_REF;
@@ -442,7 +435,7 @@ static int view_ref(const codec_ctx *cx, const json_t *v, const char *ptr, tenso
             return 0;
         }
         missing_ref *m = &c->missing[c->n_missing++];
-        snprintf(m->pointer, sizeof m->pointer, "%s", ptr);
+        ptr_write(m->pointer, at);
         memcpy(m->digest, digest, DIGEST_BYTES);
         t->ref_missing = 1;
         return 1;
@@ -459,18 +452,17 @@ static int view_ref(const codec_ctx *cx, const json_t *v, const char *ptr, tenso
     if (!mul_ok(t->count, gs_dtype_size(t->b64_dtype), &need) || need != len) {
         char sh[64];
         shape_text(sh, sizeof sh, t->dim, t->rank);
-        ptr_key(p, ptr, "ref");
-        diag_invalid(d, p, "holds %zu bytes; shape %s of %s needs %zu", len, sh, dname,
-                     need == SIZE_MAX ? 0 : need);
+        diag_invalid_at(d, PTR_KEY(at, "ref"), "holds %zu bytes; shape %s of %s needs %zu", len,
+                        sh, dname, need == SIZE_MAX ? 0 : need);
         return 0;
     }
     return 1;
 }
 
-static int view_object(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
+static int view_object(const codec_ctx *c, const json_t *v, const json_ptr *at, tensor_view *t,
                        diag *d)
 {
-    if (json_object_get(v, "ref")) return view_ref(c, v, ptr, t, d);
+    if (json_object_get(v, "ref")) return view_ref(c, v, at, t, d);
     const json_t *data = json_object_get(v, "data"), *b64 = json_object_get(v, "b64");
     const json_t *bin = json_object_get(v, "binary_data_size");
     const char *key;
@@ -482,21 +474,20 @@ static int view_object(const codec_ctx *c, const json_t *v, const char *ptr, ten
                     (b64 && strcmp(key, "b64") == 0) ||
                     (bin && strcmp(key, "binary_data_size") == 0);
         if (!known) {
-            char p[PTR_MAX];
-            ptr_key(p, ptr, key);
-            diag_invalid(d, p, "unknown key in a %s tensor", b64 ? "b64" : bin ? "binary" : "flat");
+            diag_invalid_at(d, PTR_KEY(at, key), "unknown key in a %s tensor",
+                            b64 ? "b64" : bin ? "binary" : "flat");
             ok = 0;
         }
     }
     if (!ok) return 0;
     if (!!data + !!b64 + !!bin != 1) {
-        diag_invalid(d, ptr,
-                     "a tensor object holds one of \"data\", \"b64\" or \"binary_data_size\"");
+        diag_invalid_at(d, at,
+                        "a tensor object holds one of \"data\", \"b64\" or \"binary_data_size\"");
         return 0;
     }
-    if (!view_shape(json_object_get(v, "shape"), ptr, t, d)) return 0;
-    if (b64) return view_b64(c, v, ptr, t, d);
-    if (bin) return view_binary(c, v, ptr, t, d);
+    if (!view_shape(json_object_get(v, "shape"), at, t, d)) return 0;
+    if (b64) return view_b64(c, v, at, t, d);
+    if (bin) return view_binary(c, v, at, t, d);
     t->enc = ENC_FLAT;
     t->data = data;
     const packed_array *pa = packed_at(c, data);
@@ -505,16 +496,16 @@ static int view_object(const codec_ctx *c, const json_t *v, const char *ptr, ten
         return 1;
     }
     if (pa || !json_is_array(data) || json_array_size(data) != t->count) {
-        char p[PTR_MAX], s[64];
-        ptr_key(p, ptr, "data");
+        char s[64];
         shape_text(s, sizeof s, t->dim, t->rank);
-        diag_invalid(d, p, "must be an array of %zu numbers (shape %s)", t->count, s);
+        diag_invalid_at(d, PTR_KEY(at, "data"), "must be an array of %zu numbers (shape %s)",
+                        t->count, s);
         return 0;
     }
     return 1;
 }
 
-int tensor_view_of(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
+int tensor_view_of(const codec_ctx *c, const json_t *v, const json_ptr *at, tensor_view *t,
                    diag *d)
 {
     memset(t, 0, sizeof *t);
@@ -528,12 +519,12 @@ int tensor_view_of(const codec_ctx *c, const json_t *v, const char *ptr, tensor_
         t->packed = pa->values;
         return 1;
     }
-    if (json_is_array(v)) return view_nested(v, ptr, t, d);
-    if (json_is_object(v)) return view_object(c, v, ptr, t, d);
-    diag_invalid(d, ptr,
-                 "must be a tensor: nested arrays, {\"shape\", \"data\"}, "
-                 "{\"shape\", \"dtype\", \"b64\"}, {\"shape\", \"dtype\", "
-                 "\"binary_data_size\"} or {\"ref\", \"shape\", \"dtype\"}");
+    if (json_is_array(v)) return view_nested(v, at, t, d);
+    if (json_is_object(v)) return view_object(c, v, at, t, d);
+    diag_invalid_at(d, at,
+                    "must be a tensor: nested arrays, {\"shape\", \"data\"}, "
+                    "{\"shape\", \"dtype\", \"b64\"}, {\"shape\", \"dtype\", "
+                    "\"binary_data_size\"} or {\"ref\", \"shape\", \"dtype\"}");
     return 0;
 }
 
@@ -544,14 +535,14 @@ int tensor_shape_is(const tensor_view *t, size_t rank, const size_t *dims)
     return ok;
 }
 
-int tensor_expect(const tensor_view *t, const char *ptr, size_t rank, const size_t *dims,
+int tensor_expect(const tensor_view *t, const json_ptr *at, size_t rank, const size_t *dims,
                   const char *what, diag *d)
 {
     int ok = tensor_shape_is(t, rank, dims);
     if (!ok) {
         char s[64];
         shape_text(s, sizeof s, t->dim, t->rank);
-        diag_invalid(d, ptr, "must have shape %s, not %s", what, s);
+        diag_invalid_at(d, at, "must have shape %s, not %s", what, s);
     }
     return ok;
 }
@@ -568,37 +559,31 @@ static void index_text(char *out, size_t cap, const tensor_view *t, size_t i)
     tensor_shape_text(out, cap, t->rank, idx);
 }
 
-/* Pointer to element i of t (for messages). */
-static void element_ptr(char out[PTR_MAX], const tensor_view *t, const char *ptr, size_t i)
+/* Pointer to element i of the tensor t at at (for messages). */
+static void element_ptr(char out[PTR_MAX], const tensor_view *t, const json_ptr *at, size_t i)
 {
-    char p[PTR_MAX];
     if (t->enc == ENC_B64) {
-        ptr_key(out, ptr, "b64");
+        ptr_write(out, PTR_KEY(at, "b64"));
     } else if (t->enc == ENC_BINARY || t->enc == ENC_REF) {
-        snprintf(out, PTR_MAX, "%s", ptr);
+        ptr_write(out, at);
     } else if (t->enc == ENC_FLAT) {
-        ptr_key(p, ptr, "data");
-        ptr_index(out, p, i);
-    } else {
-        size_t idx[TENSOR_MAX_RANK];
+        ptr_write(out, PTR_INDEX(PTR_KEY(at, "data"), i));
+    } else { /* nested: one index per dimension, the last one's varying fastest */
+        json_ptr idx[TENSOR_MAX_RANK];
         for (size_t k = t->rank; k-- > 0;) {
-            idx[k] = i % t->dim[k];
+            idx[k] = (json_ptr){.up = k ? &idx[k - 1] : at, .index = i % t->dim[k]};
             i /= t->dim[k];
         }
-        snprintf(out, PTR_MAX, "%s", ptr);
-        for (size_t k = 0; k < t->rank; k++) {
-            ptr_index(p, out, idx[k]);
-            memcpy(out, p, PTR_MAX);
-        }
+        ptr_write(out, t->rank ? &idx[t->rank - 1] : at);
     }
 }
 
 static int store_number(const json_t *e, gs_dtype dtype, void *dst, size_t i, const tensor_view *t,
-                        const char *ptr, diag *d)
+                        const json_ptr *at, diag *d)
 {
     if (!json_is_number(e)) {
         char p[PTR_MAX];
-        element_ptr(p, t, ptr, i);
+        element_ptr(p, t, at, i);
         diag_invalid(d, p, "must be a number");
         return 0;
     }
@@ -609,7 +594,7 @@ static int store_number(const json_t *e, gs_dtype dtype, void *dst, size_t i, co
     }
     if (fabs(v) > FLT_MAX) {
         char p[PTR_MAX];
-        element_ptr(p, t, ptr, i);
+        element_ptr(p, t, at, i);
         diag_invalid(d, p, "%g is outside the float32 range", v);
         return 0;
     }
@@ -620,8 +605,8 @@ static int store_number(const json_t *e, gs_dtype dtype, void *dst, size_t i, co
 /* The array a of level k (0: t->data), at pointer `at` in the tensor at
  * `base`, from element *i on: each array below must hold t->dim[k + 1]
  * entries, as the first did. */
-static int read_level(const tensor_view *t, const json_t *a, size_t k, const char *base,
-                      const char *at, gs_dtype dtype, void *dst, size_t *i, diag *d)
+static int read_level(const tensor_view *t, const json_t *a, size_t k, const json_ptr *base,
+                      const json_ptr *at, gs_dtype dtype, void *dst, size_t *i, diag *d)
 {
     if (k + 1 == t->rank) {
         for (size_t j = 0; j < t->dim[k]; j++, (*i)++)
@@ -630,25 +615,26 @@ static int read_level(const tensor_view *t, const json_t *a, size_t k, const cha
     }
     for (size_t j = 0; j < t->dim[k]; j++) {
         const json_t *sub = json_array_get(a, j);
-        char p[PTR_MAX];
-        ptr_index(p, at, j);
+        const json_ptr row = {.up = at, .index = j};
         if (!json_is_array(sub) || json_array_size(sub) != t->dim[k + 1]) {
             if (k + 2 == t->rank)
-                diag_invalid(d, p, "must be an array of %zu numbers, as the first row",
-                             t->dim[k + 1]);
+                diag_invalid_at(d, &row, "must be an array of %zu numbers, as the first row",
+                                t->dim[k + 1]);
             else
-                diag_invalid(d, p, "must be an array of %zu arrays, as the first", t->dim[k + 1]);
+                diag_invalid_at(d, &row, "must be an array of %zu arrays, as the first",
+                                t->dim[k + 1]);
             return 0;
         }
-        if (!read_level(t, sub, k + 1, base, p, dtype, dst, i, d)) return 0;
+        if (!read_level(t, sub, k + 1, base, &row, dtype, dst, i, d)) return 0;
     }
     return 1;
 }
 
-static int read_nested(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+static int read_nested(const tensor_view *t, const json_ptr *at, gs_dtype dtype, void *dst,
+                       diag *d)
 {
     size_t i = 0;
-    return read_level(t, t->data, 0, ptr, ptr, dtype, dst, &i, d);
+    return read_level(t, t->data, 0, at, at, dtype, dst, &i, d);
 }
 
 /* 1 when the n values at x (of dtype, any alignment) are all finite. Eight
@@ -701,7 +687,7 @@ static int copy_finite(void *dst, const void *src, gs_dtype dtype, size_t n)
 /* Converts t->count elements of t->b64_dtype at raw (possibly unaligned, or
  * dst itself) into dst, refusing non-finite values (which JSON numbers cannot
  * carry but base64 and binary can); p names the tensor's bytes. */
-static int convert_raw(const tensor_view *t, const char *p, const void *raw, gs_dtype dtype,
+static int convert_raw(const tensor_view *t, const json_ptr *p, const void *raw, gs_dtype dtype,
                        void *dst, diag *d)
 {
     const unsigned char *b = raw;
@@ -718,7 +704,7 @@ static int convert_raw(const tensor_view *t, const char *p, const void *raw, gs_
         if (!isfinite(v) || (dtype == GS_FLOAT32 && fabs(v) > FLT_MAX)) {
             char at[96];
             index_text(at, sizeof at, t, i);
-            diag_invalid(d, p, "element %s is not a finite %s", at, dtype_name(dtype));
+            diag_invalid_at(d, p, "element %s is not a finite %s", at, dtype_name(dtype));
             return 0;
         }
         if (raw == dst) continue;
@@ -730,14 +716,13 @@ static int convert_raw(const tensor_view *t, const char *p, const void *raw, gs_
 
 /* Decodes the bytes into dst, converting when the dtypes differ, and refuses
  * non-finite values (which JSON numbers cannot carry but base64 can). */
-static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+static int read_b64(const tensor_view *t, const json_ptr *at, gs_dtype dtype, void *dst, diag *d)
 {
     size_t in_size = gs_dtype_size(t->b64_dtype), bytes = t->count * in_size;
+    const json_ptr *p = PTR_KEY(at, "b64");
     if (t->bytes) { /* fastjson decoded the text already */
-        char p[PTR_MAX];
-        ptr_key(p, ptr, "b64");
         if (t->b64_bytes != bytes) {
-            diag_invalid(d, p, "is not valid base64 (standard alphabet, with padding)");
+            diag_invalid_at(d, p, "is not valid base64 (standard alphabet, with padding)");
             return 0;
         }
         if (t->b64_dtype != dtype) return convert_raw(t, p, t->bytes, dtype, dst, d);
@@ -753,8 +738,6 @@ static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void 
         diag_set(d, 500, "internal", "out of memory decoding a tensor");
         return 0;
     }
-    char p[PTR_MAX];
-    ptr_key(p, ptr, "b64");
     /* The text's length matches the shape (view_b64), but its padding may
      * not: "AAAAAAAA" decodes to 6 bytes where "AAAAAA==" gives 4. Decoding
      * only text of exactly `bytes` bytes keeps it inside raw. */
@@ -762,7 +745,7 @@ static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void 
     pad += pad && len > 1 && t->b64[len - 2] == '=';
     int ok = len / 4 * 3 - pad == bytes &&
              base64_decode(raw, t->b64, t->b64_len) == (long long)bytes;
-    if (!ok) diag_invalid(d, p, "is not valid base64 (standard alphabet, with padding)");
+    if (!ok) diag_invalid_at(d, p, "is not valid base64 (standard alphabet, with padding)");
     ok = ok && convert_raw(t, p, raw, dtype, dst, d);
     if (raw != dst) srv_free(raw);
     return ok;
@@ -770,11 +753,12 @@ static int read_b64(const tensor_view *t, const char *ptr, gs_dtype dtype, void 
 
 /* Binary tensors: the bytes are copied as they are when the dtypes agree
  * (at memory speed; they may be unaligned in the body), then checked. */
-static int read_binary(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+static int read_binary(const tensor_view *t, const json_ptr *at, gs_dtype dtype, void *dst,
+                       diag *d)
 {
-    if (t->b64_dtype != dtype) return convert_raw(t, ptr, t->bytes, dtype, dst, d);
+    if (t->b64_dtype != dtype) return convert_raw(t, at, t->bytes, dtype, dst, d);
     return copy_finite(dst, t->bytes, dtype, t->count) ||
-           convert_raw(t, ptr, dst, dtype, dst, d); /* names the element */
+           convert_raw(t, at, dst, dtype, dst, d); /* names the element */
 }
 
 const void *tensor_borrow(const tensor_view *t, gs_dtype dtype)
@@ -790,7 +774,8 @@ const void *tensor_borrow(const tensor_view *t, gs_dtype dtype)
 }
 
 /* Numbers fastjson read: range checks and casts as store_number makes them. */
-static int read_packed(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+static int read_packed(const tensor_view *t, const json_ptr *at, gs_dtype dtype, void *dst,
+                       diag *d)
 {
     const double *v = t->packed;
     if (dtype == GS_FLOAT64) {
@@ -801,7 +786,7 @@ static int read_packed(const tensor_view *t, const char *ptr, gs_dtype dtype, vo
     for (size_t i = 0; i < t->count; i++) {
         if (fabs(v[i]) > FLT_MAX) {
             char p[PTR_MAX];
-            element_ptr(p, t, ptr, i);
+            element_ptr(p, t, at, i);
             diag_invalid(d, p, "%g is outside the float32 range", v[i]);
             return 0;
         }
@@ -811,39 +796,38 @@ static int read_packed(const tensor_view *t, const char *ptr, gs_dtype dtype, vo
 }
 
 /* A ref's bytes, as read_binary reads a binary tensor's. */
-static int read_ref(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+static int read_ref(const tensor_view *t, const json_ptr *at, gs_dtype dtype, void *dst, diag *d)
 {
     if (t->ref_int64) {
-        char p[PTR_MAX];
-        ptr_key(p, ptr, "dtype");
-        diag_invalid(d, p, "int64 is only for class-index targets; this tensor takes float32 "
-                           "or float64");
+        diag_invalid_at(d, PTR_KEY(at, "dtype"),
+                        "int64 is only for class-index targets; this tensor takes float32 "
+                        "or float64");
         return 0;
     }
     if (t->ref_missing) { /* answered 409 before any compute: codec_refs_missing */
         memset(dst, 0, t->count * gs_dtype_size(dtype));
         return 1;
     }
-    return read_binary(t, ptr, dtype, dst, d);
+    return read_binary(t, at, dtype, dst, d);
 }
 
-int tensor_read(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d)
+int tensor_read(const tensor_view *t, const json_ptr *at, gs_dtype dtype, void *dst, diag *d)
 {
-    if (t->packed) return read_packed(t, ptr, dtype, dst, d);
+    if (t->packed) return read_packed(t, at, dtype, dst, d);
     switch (t->enc) {
-    case ENC_REF: return read_ref(t, ptr, dtype, dst, d);
-    case ENC_NESTED: return read_nested(t, ptr, dtype, dst, d);
-    case ENC_B64: return read_b64(t, ptr, dtype, dst, d);
-    case ENC_BINARY: return read_binary(t, ptr, dtype, dst, d);
+    case ENC_REF: return read_ref(t, at, dtype, dst, d);
+    case ENC_NESTED: return read_nested(t, at, dtype, dst, d);
+    case ENC_B64: return read_b64(t, at, dtype, dst, d);
+    case ENC_BINARY: return read_binary(t, at, dtype, dst, d);
     case ENC_FLAT:
         for (size_t i = 0; i < t->count; i++)
-            if (!store_number(json_array_get(t->data, i), dtype, dst, i, t, ptr, d)) return 0;
+            if (!store_number(json_array_get(t->data, i), dtype, dst, i, t, at, d)) return 0;
         return 1;
     }
     return 0;
 }
 
-int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, int64_t *dst,
+int tensor_read_labels(const tensor_view *t, const json_ptr *at, size_t classes, int64_t *dst,
                        diag *d)
 {
     if (t->enc == ENC_REF && t->ref_int64) { /* the integers themselves */
@@ -854,10 +838,9 @@ int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, in
         memcpy(dst, t->bytes, t->count * sizeof *dst);
         for (size_t i = 0; i < t->count; i++)
             if (dst[i] < 0 || (uint64_t)dst[i] >= classes) {
-                char p[PTR_MAX];
-                ptr_key(p, ptr, "ref");
-                diag_invalid(d, p, "element %zu is %lld: a class index is an integer in 0..%zu",
-                             i, (long long)dst[i], classes - 1);
+                diag_invalid_at(d, PTR_KEY(at, "ref"),
+                                "element %zu is %lld: a class index is an integer in 0..%zu", i,
+                                (long long)dst[i], classes - 1);
                 return 0;
             }
         return 1;
@@ -867,14 +850,14 @@ int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, in
         diag_set(d, 500, "internal", "out of memory decoding labels");
         return 0;
     }
-    int ok = tensor_read(t, ptr, GS_FLOAT64, v, d);
+    int ok = tensor_read(t, at, GS_FLOAT64, v, d);
     for (size_t i = 0; ok && i < t->count; i++) {
         if (v[i] >= 0 && v[i] < (double)classes && v[i] == floor(v[i])) {
             dst[i] = (int64_t)v[i];
             continue;
         }
         char p[PTR_MAX];
-        element_ptr(p, t, ptr, i);
+        element_ptr(p, t, at, i);
         diag_invalid(d, p, "must be a class index, an integer in 0..%zu", classes - 1);
         ok = 0;
     }

@@ -105,10 +105,11 @@ typedef struct {
                                    request gets 409 before computing (codec_refs_missing) */
 } tensor_view;
 
-/* Reads the shape of v (at pointer ptr, in the request that c opened; NULL:
+/* Reads the shape of v (at pointer at, in the request that c opened; NULL:
  * a tree parsed by jansson alone) into t; on failure adds an error to d and
- * returns 0. A b64 tensor must name its dtype: its bytes cannot. */
-int tensor_view_of(const codec_ctx *c, const json_t *v, const char *ptr, tensor_view *t,
+ * returns 0. A b64 tensor must name its dtype: its bytes cannot. Here and
+ * below, at is written out only when an error (or a missing ref) names it. */
+int tensor_view_of(const codec_ctx *c, const json_t *v, const json_ptr *at, tensor_view *t,
                    diag *d);
 
 /* "[2, 3, 5]" */
@@ -119,12 +120,12 @@ int tensor_shape_is(const tensor_view *t, size_t rank, const size_t *dims);
 
 /* Checks that t has the given rank and dims (each dim 0 = any); what names the
  * expected shape in the message, e.g. "[rows, 2]". */
-int tensor_expect(const tensor_view *t, const char *ptr, size_t rank, const size_t *dims,
+int tensor_expect(const tensor_view *t, const json_ptr *at, size_t rank, const size_t *dims,
                   const char *what, diag *d);
 
 /* Reads t's t->count numbers into dst (of dtype), rejecting anything that is
  * not a finite number representable in dtype. */
-int tensor_read(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst, diag *d);
+int tensor_read(const tensor_view *t, const json_ptr *at, gs_dtype dtype, void *dst, diag *d);
 
 /* The tensor's values where they lie, when they need no copy: binary or
  * fastjson-decoded base64 bytes of dtype, aligned for it, all finite (the
@@ -134,7 +135,7 @@ int tensor_read(const tensor_view *t, const char *ptr, gs_dtype dtype, void *dst
 const void *tensor_borrow(const tensor_view *t, gs_dtype dtype);
 
 /* Reads a 1-D tensor of class labels, each an integer in [0, classes). */
-int tensor_read_labels(const tensor_view *t, const char *ptr, size_t classes, int64_t *dst,
+int tensor_read_labels(const tensor_view *t, const json_ptr *at, size_t classes, int64_t *dst,
                        diag *d);
 
 /* Writes data (rank 1 to TENSOR_MAX_RANK, dims dim) of dtype in the encoding. Non-finite

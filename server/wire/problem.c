@@ -9,7 +9,8 @@
 #include "wire/json_writer.h"
 
 /* base and its '/', truncated to PTR_MAX - 1 characters as snprintf would
- * (no printf: pointers are made for every tensor of every request). */
+ * (no printf: requests without errors make some pointers too, such as each
+ * layer's while a network is read). */
 static size_t ptr_base(char tmp[PTR_MAX], const char *base)
 {
     size_t n = strnlen(base, PTR_MAX - 1);
@@ -45,6 +46,18 @@ void ptr_index(char out[PTR_MAX], const char *base, size_t i)
     memcpy(out, tmp, n + 1);
 }
 
+void ptr_write(char out[PTR_MAX], const json_ptr *at)
+{
+    if (!at) {
+        out[0] = 0;
+        return;
+    }
+    char up[PTR_MAX];
+    ptr_write(up, at->up);
+    if (at->key) ptr_key(out, up, at->key);
+    else ptr_index(out, up, at->index);
+}
+
 static void add_entry(diag *d, const char *pointer, const char *fmt, va_list ap)
 {
     if (d->n == DIAG_MAX) {
@@ -56,15 +69,30 @@ static void add_entry(diag *d, const char *pointer, const char *fmt, va_list ap)
     vsnprintf(e->detail, sizeof e->detail, fmt, ap);
 }
 
-void diag_invalid(diag *d, const char *pointer, const char *fmt, ...)
+static void add_invalid(diag *d, const char *pointer, const char *fmt, va_list ap)
 {
-    va_list ap;
     if (!d->status) {
         d->status = 400;
         d->slug = "invalid-request"; /* detail: counted when rendered */
     }
-    va_start(ap, fmt);
     add_entry(d, pointer, fmt, ap);
+}
+
+void diag_invalid(diag *d, const char *pointer, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    add_invalid(d, pointer, fmt, ap);
+    va_end(ap);
+}
+
+void diag_invalid_at(diag *d, const json_ptr *at, const char *fmt, ...)
+{
+    char pointer[PTR_MAX];
+    ptr_write(pointer, at);
+    va_list ap;
+    va_start(ap, fmt);
+    add_invalid(d, pointer, fmt, ap);
     va_end(ap);
 }
 

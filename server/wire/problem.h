@@ -45,8 +45,32 @@ typedef struct {
 void ptr_key(char out[PTR_MAX], const char *base, const char *key);
 void ptr_index(char out[PTR_MAX], const char *base, size_t i);
 
+/* A JSON Pointer kept as its reference tokens and written out (ptr_write)
+ * only when an error names it: a tensor's pointer ("/params/0/weight") is
+ * needed for an error only, and most requests have none. A node is one token
+ * under the node up (NULL: under the root, ""): key, or index when key is
+ * NULL. Nodes live on their users' stacks, e.g. for /params/0/weight:
+ *     json_ptr params = {.key = "params"}, layer = {.up = &params, .index = 0};
+ *     json_ptr weight = {.up = &layer, .key = "weight"};  or PTR_KEY(&layer, "weight") */
+typedef struct json_ptr {
+    const struct json_ptr *up;
+    const char *key;
+    size_t index;
+} json_ptr;
+
+/* A node under up, for the length of the enclosing block. */
+#define PTR_KEY(u, k) (&(const json_ptr){.up = (u), .key = (k)})
+#define PTR_INDEX(u, i) (&(const json_ptr){.up = (u), .index = (i)})
+
+/* at's text ("" when NULL), as ptr_key and ptr_index build it token after
+ * token: the same escapes, the same truncation at PTR_MAX. */
+void ptr_write(char out[PTR_MAX], const json_ptr *at);
+
 /* 400 invalid-request: one error at pointer. */
 void diag_invalid(diag *d, const char *pointer, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same at a pointer held as its tokens (written here, not before). */
+void diag_invalid_at(diag *d, const json_ptr *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* 422 limit-exceeded: the request is valid but over the named limit. */
 void diag_limit(diag *d, const char *limit, double value, const char *pointer, const char *fmt,

@@ -220,9 +220,8 @@ static void fuzz_decode_one(const uint8_t *data, size_t size)
     json_object_foreach(root, key, v) {
         tensor_view t;
         diag dt = {0};
-        char p[PTR_MAX];
-        ptr_key(p, "", key); /* where fastjson looked: /inputs is read packed */
-        if (!tensor_view_of(&cc, v, p, &t, &dt)) {
+        const json_ptr p = {.key = key}; /* where fastjson looked: /inputs is read packed */
+        if (!tensor_view_of(&cc, v, &p, &t, &dt)) {
             FUZZ_REQUIRE(dt.status == 400);
             continue;
         }
@@ -231,9 +230,9 @@ static void fuzz_decode_one(const uint8_t *data, size_t size)
         double *buf = malloc((t.count ? t.count : 1) * sizeof *buf);
         int64_t *labels = malloc((t.count ? t.count : 1) * sizeof *labels);
         if (buf && labels) {
-            tensor_read(&t, p, GS_FLOAT32, buf, &dt);
-            tensor_read(&t, p, GS_FLOAT64, buf, &dt);
-            if (t.rank == 1) tensor_read_labels(&t, p, 7, labels, &dt);
+            tensor_read(&t, &p, GS_FLOAT32, buf, &dt);
+            tensor_read(&t, &p, GS_FLOAT64, buf, &dt);
+            if (t.rank == 1) tensor_read_labels(&t, &p, 7, labels, &dt);
         }
         free(buf);
         free(labels);
