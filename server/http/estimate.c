@@ -723,11 +723,10 @@ static int read_shapes(const char *json, size_t len, shapes *s)
         } else read = skip_value(&c, NULL);
         if (!read) return 0;
     }
-    /* text after the object: the skeleton's parse fails, and jansson parses
-     * the text again as sent for the error's line and column, a node a
-     * number up to its end (wire/codec.c) */
-    skip_ws(&c);
-    if (ok && c.p < c.e) s->jansson_values += s->text_numbers;
+    /* Text after the object, or anything else jansson refuses in the
+     * skeleton (a number that overflows, a duplicate key) costs nothing
+     * here: the skeleton's error is mapped back to the text as sent
+     * (wire/codec.c, error_in_body), which is not parsed again. */
     /* nested past fastjson's depth, or an integer that could pass for a
      * marker: none of the text's tensors is packed */
     if (c.deep || c.marker) s->jansson_values += s->text_numbers;
