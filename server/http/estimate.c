@@ -268,6 +268,10 @@ static int skip_value(cursor *c, size_t *elements)
         while (c->p < c->e && !special[(unsigned char)*c->p] && *c->p != ' ' &&
                *c->p != '\n' && *c->p != '\r' && *c->p != '\t')
             c->p++;
+        /* a value of no characters (a ':' or '}' where a value goes) is
+         * malformed: taken for one, the loops over a list's values would
+         * not move past it (read_layers spun forever on "layers": ["units": 2]) */
+        if (c->p == start) return 0;
         if (!c->marker) c->marker = marker_like_in(start, c->p);
         return 1;
     }
