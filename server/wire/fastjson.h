@@ -72,7 +72,7 @@ typedef struct fastjson_s {
     size_t n, cap;
     double *pool;     /* the numbers of every packed array */
     size_t pool_len, pool_cap;
-    char *skeleton;   /* NULL when nothing was packed: parse the original */
+    char *skeleton;   /* NULL when nothing was packed nor cut: parse the original */
     size_t skeleton_len;
     size_t *spans;    /* where packed array i's text was in the body: [2i, 2i + 1)
                          (its marker is FJ_MARK_DIGITS characters in the skeleton) */
