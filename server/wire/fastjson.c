@@ -731,7 +731,7 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
         from = c.spans[2 * i + 1];
     }
     memcpy(o, body + from, text_end - from);
-    memcpy(o + text_end - from, c.refused, token);
+    if (token) memcpy(o + text_end - from, c.refused, token);
     f->skeleton[f->skeleton_len] = 0;
     f->spans = c.spans; /* kept to map an error's offset back (fastjson_body_offset) */
     return 0;
