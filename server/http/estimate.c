@@ -601,7 +601,9 @@ static int read_tensor(cursor *c, tensor_shape *t, shapes *s)
                 c->p++;
                 skip_ws(c);
                 t->rows = read_number(c);
+                const char *rest = c->p;
                 while (c->p < c->e && *c->p != ']') c->p++; /* numbers only: no strings */
+                if (!c->marker) c->marker = marker_like_in(rest, c->p);
                 if (c->p < c->e) c->p++;
                 continue;
             }
