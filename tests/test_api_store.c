@@ -1177,22 +1177,35 @@ static void test_estimate_holds_unpacked(void)
     if (!at) return;
     size_t first = (size_t)(at - text) + strlen("\"inputs\":[["), comma = first;
     while (text[comma] != ',') comma++;
+    /* the last input: the text ends with it, then "]]}" (inputs written last) */
+    size_t last = (size_t)(strrchr(text, ',') - text) + 1;
     static const struct {
         const char *name, *put; /* replaces the first input; NULL: removes it; "": the
                                    body as it is, followed by an x; "deep": with a
                                    member nested 70 levels deep; "beside": with a
                                    member holding an integer that fastjson could
-                                   take for its marker, so it packs nothing */
+                                   take for its marker, so it packs nothing;
+                                   ",...": that member added at the end; "last ...":
+                                   replaces the last input */
         long status;
-    } CASES[] = {{"one number short", NULL, 400},
-                 {"a null", "null", 400},
-                 {"a string", "\"0.5\"", 400},
-                 {"text after it", "", 400},
-                 {"a member 70 deep", "deep", 400},
-                 {"a 14-digit member", "beside", 400},
-                 {"a 14-digit row end", "1,10000000000000", 400},
-                 {"a 19-digit integer", "1000000000000000000", 200},
-                 {"an exponent", "-2.5E-05", 200}};
+        int counted; /* the estimate counts jansson's tree of the tensors: more than the
+                        well-formed body's; else the same but for the body's length */
+    } CASES[] = {{"one number short", NULL, 400, 1},
+                 {"a null", "null", 400, 1},
+                 {"a string", "\"0.5\"", 400, 1},
+                 {"a member 70 deep", "deep", 400, 1},
+                 {"a 14-digit member", "beside", 400, 1},
+                 {"a 14-digit row end", "1,10000000000000", 400, 1},
+                 /* malformed where jansson reads it, which the estimate does not
+                    see: no tree is built, but that of the skeleton (wire/codec.c,
+                    error_in_body; main's build parsed the body again) */
+                 {"text after it", "", 400, 0},
+                 {"1e999 at its end", ",\"x\":1e999", 400, 0},
+                 {"1e999 as last input", "last 1e999", 400, 0},
+                 {"2^63 as last input", "last 9223372036854775808", 400, 0},
+                 {"a duplicate key", ",\"note\":0,\"note\":1", 400, 0},
+                 {"a 19-digit integer", "1000000000000000000", 200, 0},
+                 {"an exponent", "-2.5E-05", 200, 0}};
     size_t well = estimate_request(route_find("/gradients", NULL), text, strlen(text),
                                    strlen(text), NULL, 0).memory;
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
@@ -1210,6 +1223,12 @@ static void test_estimate_holds_unpacked(void)
         } else if (CASES[i].put && !strcmp(CASES[i].put, "beside")) {
             memcpy(body, text, len - 1);
             n = len - 1 + (size_t)sprintf(body + len - 1, ",\"x\":{\"y\":[-1000000000000]}}");
+        } else if (CASES[i].put && CASES[i].put[0] == ',') {
+            memcpy(body, text, len - 1);
+            n = len - 1 + (size_t)sprintf(body + len - 1, "%s}", CASES[i].put);
+        } else if (CASES[i].put && !strncmp(CASES[i].put, "last ", 5)) {
+            memcpy(body, text, last);
+            n = last + (size_t)sprintf(body + last, "%s]]}", CASES[i].put + 5);
         } else if (CASES[i].put && !CASES[i].put[0]) {
             memcpy(body, text, len);
             memcpy(body + len, "x", 2);
@@ -1234,7 +1253,7 @@ static void test_estimate_holds_unpacked(void)
                "%.1f MB), peak RSS grew %.1f MB (%.2f)\n",
                ROWS, CASES[i].name, n / 1e6, est / 1e6, well / 1e6, grew * 1024 / 1e6,
                grew * 1024.0 / (double)est);
-        if (CASES[i].status == 200) /* the same but for the body's own length */
+        if (!CASES[i].counted) /* the same but for the body's own length */
             CHECK(est - n == well - strlen(text), "%s: estimated %zu, well-formed %zu",
                   CASES[i].name, est, well);
         else

@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "alloc.h"
 #include "check.h"
+#include "wire/codec.h"
 #include "wire/fastjson.h"
 
 static void test_markers_in_text_order(void)
@@ -265,6 +268,98 @@ static void test_wrong_counts_small(void)
     }
 }
 
+
+/* A malformed body gets the error jansson gives for it as sent, though only
+ * fastjson's skeleton is parsed (wire/codec.c, error_in_body): the same
+ * line, column and message, for every body made from one with packed tensors
+ * on several lines, UTF-8 in its strings, and each kind of error placed
+ * before, inside, between and after the packed tensors: each truncation,
+ * each byte removed, and snippets inserted at each byte. Counts the errors
+ * answered from the skeleton, which a build that parses the text again (and
+ * frees the skeleton first) never does. */
+static size_t n_checked, n_from_skeleton;
+
+static void check_as_sent(const char *body, size_t len)
+{
+    static const char *const patterns[] = {"/inputs", "/targets", "/params/#/weight",
+                                           "/params/#/bias", NULL};
+    codec_ctx cc;
+    diag d = {0};
+    json_t *root = codec_open(&cc, body, len, 0, patterns, 0, NULL, &d);
+    json_error_t err;
+    json_t *whole = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    char want[sizeof d.detail];
+    snprintf(want, sizeof want, "line %d, column %d: %s", err.line, err.column, err.text);
+    if (root || whole)
+        CHECK(root && whole, "%.*s: codec %s, jansson %s", (int)len, body, root ? "took" : d.detail,
+              whole ? "took" : want);
+    else {
+        n_checked++;
+        n_from_skeleton += cc.packed.skeleton != NULL;
+        CHECK(d.status == 400 && !strcmp(d.detail, want), "%.*s: codec said \"%s\", jansson \"%s\"",
+              (int)len, body, d.detail, want);
+    }
+    json_decref(root);
+    json_decref(whole);
+    codec_close(&cc);
+}
+
+static void test_errors_as_sent(void)
+{
+    const char *base =
+        "{\"network\": {\"inputs\": 2, \"layers\": [{\"units\": 1, \"activation\": \"linear\"}],\n"
+        "  \"loss\": \"mse\", \"name\": \"r\xc3\xa9seau \xe2\x82\xac\"},\n"
+        " \"inputs\": [[0.5, 1],\n   [2, -3e-2]], \"targets\": {\"shape\": [2, 1], \"data\": [1, 2]},\n"
+        " \"params\": [{\"weight\": [[1, 2]], \"bias\": {\"shape\": [1], \"dtype\": \"float32\","
+        " \"b64\": \"AACAPw==\"}}, {\"weight\": [3], \"bias\": [\"x\"]}],\r\n"
+        "\t\"note\": \"\xf0\x9f\x98\x80 \\u00e9\", \"n\": [1, true, null]}";
+    static const char *const snippets[] = {
+        "x", "1e999", "-1e999", "9223372036854775808", "-9223372036854775809", "\"", "\"\\x\"",
+        "\"\\u12\"", "\"\\uD800\"", "\"\\uDC00\"", "\"\\u0000\"", "\"a\x01\"", "\"a\nb\"", "\xff",
+        "\xc3", "\xc0\x80", "\xe2\x82", ",", ":", "}", "]", "{", "[", "\n", "01", "1.", "1e",
+        "-", "tru", "nul", "\"inputs\": 1,", "\"network\": 0,", "\"\":0,", "\"k\\u0000\":1,", "\0",
+        " 5", "\xc3\xa9"};
+    size_t len = strlen(base);
+    char *b = srv_malloc(len + 64);
+    check_as_sent(base, len); /* well-formed: both take it */
+    for (size_t k = 0; k < len; k++) check_as_sent(base, k); /* each truncation */
+    for (size_t k = 0; k < len; k++) { /* each byte removed */
+        memcpy(b, base, k);
+        memcpy(b + k, base + k + 1, len - k - 1);
+        check_as_sent(b, len - 1);
+    }
+    for (size_t i = 0; i < sizeof snippets / sizeof *snippets; i++) {
+        size_t n = snippets[i][0] ? strlen(snippets[i]) : 1; /* "\0": a NUL byte */
+        for (size_t k = 0; k <= len; k++) {
+            memcpy(b, base, k);
+            memcpy(b + k, snippets[i], n);
+            memcpy(b + k + n, base + k, len - k);
+            check_as_sent(b, len + n);
+        }
+    }
+    /* a duplicate key after every packed tensor, text after the body, a
+     * member past jansson's 2048 levels (fastjson packs nothing past 64) */
+    const char *ends[] = {", \"inputs\": [[1, 2]]}", "}\n x", "} 1e999", "}\n\n  \"\xe2\x82\xac\"", NULL};
+    for (size_t i = 0; ends[i]; i++) {
+        memcpy(b, base, len - 1);
+        strcpy(b + len - 1, ends[i]);
+        check_as_sent(b, strlen(b));
+    }
+    char *deep = srv_malloc(len + 2 * 2100 + 16);
+    memcpy(deep, base, len - 1);
+    size_t n = len - 1;
+    n += (size_t)sprintf(deep + n, ", \"d\": ");
+    memset(deep + n, '[', 2100), n += 2100;
+    memset(deep + n, ']', 2100), n += 2100;
+    deep[n++] = '}';
+    check_as_sent(deep, n);
+    srv_free(deep);
+    srv_free(b);
+    printf("  %zu malformed bodies, %zu answered from the skeleton\n", n_checked, n_from_skeleton);
+    CHECK(n_from_skeleton > n_checked / 5, "%zu of %zu answered from the skeleton", n_from_skeleton,
+          n_checked);
+}
+
 int main(void)
 {
     RUN(test_markers_in_text_order);
@@ -273,5 +368,6 @@ int main(void)
     RUN(test_big_pool_sized_once);
     RUN(test_pool_sized_from_count);
     RUN(test_wrong_counts_small);
+    RUN(test_errors_as_sent);
     return CHECK_DONE();
 }

@@ -268,6 +268,10 @@ static int skip_value(cursor *c, size_t *elements)
         while (c->p < c->e && !special[(unsigned char)*c->p] && *c->p != ' ' &&
                *c->p != '\n' && *c->p != '\r' && *c->p != '\t')
             c->p++;
+        /* a value of no characters (a ':' or '}' where a value goes) is
+         * malformed: taken for one, the loops over a list's values would
+         * not move past it (read_layers spun forever on "layers": ["units": 2]) */
+        if (c->p == start) return 0;
         if (!c->marker) c->marker = marker_like_in(start, c->p);
         return 1;
     }
@@ -725,11 +729,10 @@ static int read_shapes(const char *json, size_t len, shapes *s)
         } else read = skip_value(&c, NULL);
         if (!read) return 0;
     }
-    /* text after the object: the skeleton's parse fails, and jansson parses
-     * the text again as sent for the error's line and column, a node a
-     * number up to its end (wire/codec.c) */
-    skip_ws(&c);
-    if (ok && c.p < c.e) s->jansson_values += s->text_numbers;
+    /* Text after the object, or anything else jansson refuses in the
+     * skeleton (a number that overflows, a duplicate key) costs nothing
+     * here: the skeleton's error is mapped back to the text as sent
+     * (wire/codec.c, error_in_body), which is not parsed again. */
     /* nested past fastjson's depth, or an integer that could pass for a
      * marker: none of the text's tensors is packed */
     if (c.deep || c.marker) s->jansson_values += s->text_numbers;

@@ -1,6 +1,7 @@
 #include "wire/codec.h"
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,10 +87,46 @@ static int bind_binary(codec_ctx *c, const json_t *root, const unsigned char *bi
     return 0;
 }
 
+/* Turns jansson's error in fj's skeleton into the error it gives for
+ * body[len] itself: the same message at the same token (fastjson.h), its
+ * offset mapped back and its line and column counted in the body as
+ * jansson's load.c counts them (stream_get: lines from 1; a column is the
+ * characters read since the last newline, a UTF-8 sequence one character,
+ * its continuation bytes 0x80-0xBF not counted; bytes that are not UTF-8
+ * stop jansson before they are read). So a malformed body is not parsed a
+ * second time: that parse built a node (about 48 bytes) for every number
+ * before the error, which the request's estimate does not count. 0, err
+ * unchanged, when the offset cannot be mapped: an error within a marker,
+ * which no error jansson finds is (a marker is a valid integer, followed by
+ * what followed its array), or a skeleton longer than json_error_t's int
+ * offset can hold modulo 2^32. */
+static int error_in_body(const fastjson *fj, const char *body, size_t len, json_error_t *err)
+{
+    size_t pos;
+    if (fj->skeleton_len > UINT_MAX ||
+        !fastjson_body_offset(fj, (unsigned)err->position, &pos) || pos > len)
+        return 0;
+    const char *p = body, *end = body + pos, *nl;
+    size_t line = 1, column = 0;
+    while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+        line++;
+        p = nl + 1;
+    }
+    for (; p < end; p++) {
+        unsigned char u = (unsigned char)*p; /* jansson's utf8_check_first(u) != 0 */
+        column += u < 0x80 || (u >= 0xC2 && u <= 0xF4);
+    }
+    err->line = (int)line;
+    err->column = (int)column;
+    err->position = (int)pos;
+    return 1;
+}
+
 /* Tensors in JSON numbers are read by fastjson (see fastjson.h), the rest by
  * jansson, or taken from the cache when the same skeleton was parsed before
  * (json_cache.h); a request fastjson's skeleton makes malformed is malformed
- * itself, and parsed again as sent for the line and column of the error. */
+ * itself, at the same token, and its error is mapped back to the text as
+ * sent (error_in_body), or, where it cannot be, that text is parsed again. */
 static json_t *parse(codec_ctx *c, const char *body, size_t len, const char *const *tensors,
                      size_t numbers_expected, json_cache *cache, diag *d)
 {
@@ -109,7 +146,8 @@ static json_t *parse(codec_ctx *c, const char *body, size_t len, const char *con
     if (fj->skeleton) {
         root = json_loadb(fj->skeleton, fj->skeleton_len, JSON_REJECT_DUPLICATES, &err);
         cacheable = root != NULL;
-        if (!root && srv_alloc_nulls == nulls && json_error_code(&err) != json_error_out_of_memory)
+        if (!root && srv_alloc_nulls == nulls && json_error_code(&err) != json_error_out_of_memory &&
+            !error_in_body(fj, body, len, &err))
             fastjson_free(fj);
     }
     if (!fj->skeleton) root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);

@@ -157,6 +157,8 @@ typedef struct {
     int oom;
     const char *const *tensors; /* where tensors go: fastjson_scan's patterns */
     size_t expected;            /* numbers the request said it holds (0: unknown) */
+    const char *cut;            /* the '[' of the tensor holding refused, where the scan stopped */
+    const char *refused, *refused_end; /* a number jansson refuses (refused_number) */
     /* last: segments are written as the scan descends, so fastjson_scan
      * zeroes the fields above only (3 KB less to clear per request) */
     segment path[MAX_DEPTH];
@@ -329,9 +331,39 @@ static int pool_room(scanner *c)
     return 0;
 }
 
+/* The length of the number token at s (< end) when jansson refuses it, as
+ * its lexer reads it (load.c, lex_scan_number): an integer beyond int64_t
+ * ("too big integer") or a real that overflows ("real number overflow");
+ * 0 for anything else. The text is malformed there, whatever follows. */
+static size_t refused_number(const char *s, const char *end)
+{
+    const char *p = s + (s < end && *s == '-');
+    double v;
+    if (p >= end || !is_digit(*p)) return 0;
+    if (*p == '0') {
+        if (++p < end && is_digit(*p)) return 0;
+    } else {
+        while (p < end && is_digit(*p)) p++;
+    }
+    if (p < end && *p == '.') {
+        if (++p >= end || !is_digit(*p)) return 0;
+        while (p < end && is_digit(*p)) p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end || !is_digit(*p)) return 0;
+        while (p < end && is_digit(*p)) p++;
+    }
+    /* JSON's grammar, followed by a character: fastjson_number refuses it
+     * only for its value, as jansson does */
+    return p < end && !fastjson_number(s, end, &v) ? (size_t)(p - s) : 0;
+}
+
 /* The numbers of one array, from just after its '[': appends them to the
  * pool; 0 with the ']' consumed, -1 when it is not a plain array of
- * numbers. */
+ * numbers (c->refused set when it holds a number jansson refuses after
+ * nothing but numbers and separators). */
 static int scan_numbers(scanner *c)
 {
     fastjson *f = c->f;
@@ -340,7 +372,14 @@ static int scan_numbers(scanner *c)
     for (;;) {
         if (pool_room(c) != 0) return -1;
         size_t k = fastjson_number(c->s, c->end, &f->pool[f->pool_len]);
-        if (!k) return -1;
+        if (!k) {
+            size_t r = refused_number(c->s, c->end);
+            if (r) {
+                c->refused = c->s;
+                c->refused_end = c->s + r;
+            }
+            return -1;
+        }
         c->s += k;
         f->pool_len++;
         skip_ws(c);
@@ -357,7 +396,8 @@ static int scan_numbers(scanner *c)
 
 /* At a '[' in a tensor position: reads a rectangular array of numbers of
  * rank 1 (or 2 unless flat_data). 1 when packed, 0 when left as it is (c->s
- * back at the '['), -1 out of memory. */
+ * back at the '['), -1 out of memory or when it holds a number jansson
+ * refuses (c->cut set: the scan stops, the skeleton ends with that number). */
 static int try_pack(scanner *c, int flat_data)
 {
     const char *start = c->s;
@@ -399,7 +439,8 @@ static int try_pack(scanner *c, int flat_data)
     if (!ok) {
         f->pool_len = first; /* what was read of it is forgotten */
         c->s = start;
-        return c->oom ? -1 : 0;
+        if (c->refused && !c->oom) c->cut = start;
+        return c->oom || c->refused ? -1 : 0;
     }
     packed_array *a = record(c, start, c->s, NULL);
     if (!a) return -1;
@@ -630,6 +671,7 @@ void fastjson_free(fastjson *f)
     srv_free(f->arr);
     srv_free(f->pool);
     srv_free(f->skeleton);
+    srv_free(f->spans);
     memset(f, 0, sizeof *f);
 }
 
@@ -646,7 +688,17 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
     c.expected = numbers_expected;
     skip_ws(&c);
     int ok = c.s < c.end && *c.s == '{' && scan_value(&c) == 0;
-    if (!ok || !f->n) {
+    /* A number jansson refuses in a tensor, after nothing but numbers: the
+     * body is malformed there (or before). The skeleton stops after that
+     * number, so jansson reads no node of its tensor nor anything beyond,
+     * and gives the error the body has (fastjson_body_offset maps it). */
+    size_t text_end = len, token = 0;
+    if (c.cut) {
+        f->cut = 1;
+        text_end = f->cut_at = (size_t)(c.cut - body);
+        f->cut_skip = (size_t)(c.refused - c.cut);
+        token = (size_t)(c.refused_end - c.refused);
+    } else if (!ok || !f->n) {
         int oom = c.oom;
         srv_free(c.spans);
         fastjson_free(f);
@@ -661,7 +713,7 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
     size_t packed = 0;
     for (size_t i = 0; i < c.n_spans; i++)
         packed += c.spans[2 * i + 1] - c.spans[2 * i] - FJ_MARK_DIGITS;
-    f->skeleton_len = len - packed;
+    f->skeleton_len = text_end - packed + token;
     if (!(f->skeleton = srv_malloc(f->skeleton_len + 1))) {
         srv_free(c.spans);
         fastjson_free(f);
@@ -678,10 +730,25 @@ int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *
         for (size_t k = i; k; k /= 10) *--digit = (char)('0' + k % 10);
         from = c.spans[2 * i + 1];
     }
-    memcpy(o, body + from, len - from);
+    memcpy(o, body + from, text_end - from);
+    if (token) memcpy(o + text_end - from, c.refused, token);
     f->skeleton[f->skeleton_len] = 0;
-    srv_free(c.spans);
+    f->spans = c.spans; /* kept to map an error's offset back (fastjson_body_offset) */
     return 0;
+}
+
+int fastjson_body_offset(const fastjson *f, size_t pos, size_t *body_pos)
+{
+    size_t shift = 0; /* characters the markers before pos stand for beyond their own */
+    for (size_t i = 0; i < f->n; i++) {
+        size_t start = f->spans[2 * i] - shift, len = f->spans[2 * i + 1] - f->spans[2 * i];
+        if (pos <= start) break;
+        if (pos <= start + FJ_MARK_DIGITS) return 0;
+        shift += len - FJ_MARK_DIGITS;
+    }
+    if (f->cut && pos > f->cut_at - shift) shift += f->cut_skip;
+    *body_pos = pos + shift;
+    return 1;
 }
 
 const packed_array *fastjson_marked(const fastjson *f, long long v)

@@ -29,12 +29,21 @@
  * Only the tensor positions the caller names are read this way (a route's
  * row lists them, api/routes.c: /inputs, /params/#/weight, ... and their
  * /data and /b64), and only arrays that jansson would read as the same
- * numbers: anything else there (a string, a ragged or empty array, an integer
- * too big for jansson, a number that overflows) is left in the skeleton for
- * jansson and the codec to judge, so every error keeps its message and JSON
- * Pointer. A skeleton that jansson refuses means the request itself is
- * malformed: the caller parses the original text again for the exact line and
- * column (the two parse or fail alike: only valid arrays are replaced). */
+ * numbers: anything else there (a string, a ragged or empty array) is left
+ * in the skeleton for jansson and the codec to judge, so every error keeps
+ * its message and JSON Pointer. A number jansson refuses (an integer beyond
+ * int64_t, a real that overflows) after nothing but numbers in its tensor
+ * ends the skeleton (f->cut): jansson stops there, or before, in the body
+ * too, and reads none of that tensor's numbers.
+ *
+ * A skeleton that jansson refuses means the request itself is malformed, at
+ * the same token: the text before the error is the body's with valid arrays
+ * (and strings) replaced by valid integers, so jansson stops at the same
+ * place with the same message (it quotes the token it was reading, never a
+ * marker: a marker is read whole and accepted, and the scan saw ',' ']' or
+ * '}' after each packed array). The caller maps the error's offset back to
+ * the body (fastjson_body_offset) for the line and column the client's text
+ * has there, without parsing that text again. */
 #ifndef GS_SERVER_FASTJSON_H
 #define GS_SERVER_FASTJSON_H
 
@@ -63,8 +72,15 @@ typedef struct fastjson_s {
     size_t n, cap;
     double *pool;     /* the numbers of every packed array */
     size_t pool_len, pool_cap;
-    char *skeleton;   /* NULL when nothing was packed: parse the original */
+    char *skeleton;   /* NULL when nothing was packed nor cut: parse the original */
     size_t skeleton_len;
+    size_t *spans;    /* where packed array i's text was in the body: [2i, 2i + 1)
+                         (its marker is FJ_MARK_DIGITS characters in the skeleton) */
+    int cut;          /* 1: a tensor holds a number that jansson refuses after
+                         nothing but numbers; the skeleton is the text up to
+                         the tensor's '[' (body offset cut_at), then that
+                         number, which the body has cut_skip characters on */
+    size_t cut_at, cut_skip;
 } fastjson;
 
 /* Scans body[len] for tensors at the positions in tensors: NULL-terminated
@@ -74,7 +90,8 @@ typedef struct fastjson_s {
  * (http/estimate.h; 0: not known); the pool of doubles is sized once from
  * it, and never written past whatever the body holds (fastjson.c,
  * pool_room). 0 (f->skeleton NULL when nothing was packed, also when the
- * text is not valid JSON), or -1 when out of memory. f is always freeable. */
+ * text is not valid JSON, unless it was cut: see f->cut), or -1 when out of
+ * memory. f is always freeable. */
 int fastjson_scan(fastjson *f, const char *body, size_t len, const char *const *tensors,
                   size_t numbers_expected);
 void fastjson_free(fastjson *f);
@@ -86,6 +103,13 @@ void fastjson_free(fastjson *f);
 /* The array whose marker is v (an integer the skeleton holds), or NULL when
  * v is no marker of f's. */
 const packed_array *fastjson_marked(const fastjson *f, long long v);
+
+/* The offset in the body of offset pos of the skeleton (pos characters of
+ * the skeleton read stand for *body_pos characters of the body): 1, or 0
+ * when pos falls within a marker (after its first digit, up to its end), a
+ * place no error of jansson's is found at: there the skeleton's text and the
+ * body's differ. */
+int fastjson_body_offset(const fastjson *f, size_t pos, size_t *body_pos);
 
 /* Reads a JSON number token at s (< end): the double strtod gives for it, as
  * jansson reads it (an integer literal through json_int_t). Returns the
