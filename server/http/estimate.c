@@ -377,6 +377,32 @@ static int next_member(cursor *c, int *first, int *ok, const char **key, size_t 
     return 1;
 }
 
+/* Iterates an array's elements as next_member an object's members: 1 with
+ * c at the next element, 0 at its end or on malformed text (*ok cleared). c
+ * is at '[' on the first call. */
+static int next_element(cursor *c, int *first, int *ok)
+{
+    skip_ws(c);
+    if (*first) {
+        if (c->p >= c->e || *c->p != '[') return *ok = 0;
+        c->p++;
+        *first = 0;
+    } else {
+        if (c->p < c->e && *c->p == ']') {
+            c->p++;
+            return 0;
+        }
+        if (c->p >= c->e || *c->p != ',') return *ok = 0;
+        c->p++;
+    }
+    skip_ws(c);
+    if (c->p < c->e && *c->p == ']') {
+        c->p++;
+        return 0;
+    }
+    return c->p < c->e ? 1 : (*ok = 0);
+}
+
 /* How a tensor comes: as text (nested or flat: numbers read into doubles,
  * then copied), as base64 (decoded into bytes of its dtype), in the binary
  * part of the body, or as a ref to the tensor store's bytes. */
@@ -432,14 +458,9 @@ static int read_layers(cursor *c, shapes *s)
 {
     skip_ws(c);
     if (c->p >= c->e || *c->p != '[') return skip_value(c, NULL);
-    c->p++;
-    for (;;) {
-        skip_ws(c);
-        if (c->p < c->e && *c->p == ']') {
-            c->p++;
-            return 1;
-        }
-        if (c->p < c->e && *c->p == '{') {
+    int at_first = 1, list_ok = 1;
+    while (next_element(c, &at_first, &list_ok)) {
+        if (*c->p == '{') {
             int first = 1, ok = 1;
             const char *key;
             size_t len;
@@ -459,9 +480,8 @@ static int read_layers(cursor *c, shapes *s)
         } else if (!skip_value(c, NULL)) {
             return 0;
         }
-        skip_ws(c);
-        if (c->p < c->e && *c->p == ',') c->p++;
     }
+    return list_ok;
 }
 
 static int read_network(cursor *c, shapes *s)
@@ -656,14 +676,9 @@ static int read_params(cursor *c, shapes *s)
 {
     skip_ws(c);
     if (c->p >= c->e || *c->p != '[') return skip_value(c, NULL);
-    c->p++;
-    for (;;) {
-        skip_ws(c);
-        if (c->p < c->e && *c->p == ']') {
-            c->p++;
-            return 1;
-        }
-        if (c->p < c->e && *c->p == '{') {
+    int at_first = 1, list_ok = 1;
+    while (next_element(c, &at_first, &list_ok)) {
+        if (*c->p == '{') {
             int first = 1, ok = 1;
             const char *key;
             size_t len;
@@ -674,9 +689,8 @@ static int read_params(cursor *c, shapes *s)
         } else if (!skip_value(c, NULL)) {
             return 0;
         }
-        skip_ws(c);
-        if (c->p < c->e && *c->p == ',') c->p++;
     }
+    return list_ok;
 }
 
 /* "optimizer_state": {"step", "buffers": {name: a list as "params"}}. */
