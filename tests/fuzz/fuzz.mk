@@ -21,9 +21,10 @@ FUZZ_JANSSON  := $(FUZZ_DIR)/jansson/libjansson.a
 FUZZ_INC      := -I$(FUZZ_DIR)/jansson/include -Iinclude
 FUZZ_CORE_OBJ := $(CORE_SRC:%.c=$(FUZZ_DIR)/%.o)
 # The request path: the server minus main and its HTTP side (server/http/),
-# which compute_run does not reach.
+# which compute_run does not reach, but with the working-set estimate, whose
+# count of numbers sizes the scan's pool as in a request (fuzz_common.h).
 FUZZ_SRV_OBJ  := $(filter-out $(FUZZ_DIR)/server/main.o $(FUZZ_DIR)/server/http/%.o, \
-                   $(SERVER_SRC:%.c=$(FUZZ_DIR)/%.o))
+                   $(SERVER_SRC:%.c=$(FUZZ_DIR)/%.o)) $(FUZZ_DIR)/server/http/estimate.o
 FUZZ_SRV_LIB  := $(FUZZ_DIR)/libserver.a
 FUZZ_CORE_LIB := $(FUZZ_DIR)/libcore.a
 FUZZ_HARNESSES ?= fuzz_request fuzz_compute fuzz_autodiff
