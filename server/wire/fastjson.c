@@ -374,7 +374,10 @@ static int scan_numbers(scanner *c)
         size_t k = fastjson_number(c->s, c->end, &f->pool[f->pool_len]);
         if (!k) {
             size_t r = refused_number(c->s, c->end);
-            if (r) {
+            /* jansson reads one character past the token: a byte that is
+             * not ASCII there may be its error instead (not UTF-8), which
+             * a skeleton ending with the token would not show */
+            if (r && (c->s + r == c->end || (unsigned char)c->s[r] < 0x80)) {
                 c->refused = c->s;
                 c->refused_end = c->s + r;
             }
